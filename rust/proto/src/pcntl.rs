@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+//! pcntl(2) commands: decoding and validating what user space passes.
+//!
+//! The system call is `pcntl(cmd, a0, a1, a2)` with unsigned long
+//! arguments; this turns it into a typed [`Command`] or an [`Errno`], so the
+//! module only ever acts on well-formed requests. The numbers match
+//! `include/uapi/linux/cohort.h`.
+
+/// `PCNTL_WHERE`: the node a process runs on.
+pub const PCNTL_WHERE: u32 = 1;
+
+/// Largest pid the kernel hands out (`PID_MAX_LIMIT` on 64-bit).
+pub const PID_MAX_LIMIT: i64 = 4 * 1024 * 1024;
+
+/// A process named by a pcntl command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The calling process (pid argument 0).
+    Caller,
+    /// The process with this pid in the caller's pid namespace.
+    Pid(i32),
+}
+
+/// A decoded pcntl command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Report the node `target` runs on.
+    Where(Target),
+}
+
+/// Why a command was refused, as the errno user space sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Errno {
+    /// `EINVAL`: unknown command or malformed argument.
+    Inval,
+}
+
+/// Decodes a pid argument: 0 is the caller, 1..=[`PID_MAX_LIMIT`] a pid.
+pub fn decode_target(arg: usize) -> Result<Target, Errno> {
+    // The argument is a C `pid_t` passed as unsigned long: reinterpret it
+    // as signed so that -1 is refused rather than read as a huge pid.
+    let value = arg as i64;
+    match value {
+        0 => Ok(Target::Caller),
+        1..=PID_MAX_LIMIT => i32::try_from(value)
+            .map(Target::Pid)
+            .map_err(|_| Errno::Inval),
+        _ => Err(Errno::Inval),
+    }
+}
+
+/// Decodes `pcntl(cmd, args[0], args[1], args[2])`.
+pub fn decode(cmd: u32, args: [usize; 3]) -> Result<Command, Errno> {
+    match cmd {
+        PCNTL_WHERE => Ok(Command::Where(decode_target(args[0])?)),
+        _ => Err(Errno::Inval),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn where_takes_caller_or_pid() {
+        assert_eq!(
+            decode(PCNTL_WHERE, [0, 0, 0]),
+            Ok(Command::Where(Target::Caller))
+        );
+        assert_eq!(
+            decode(PCNTL_WHERE, [42, 7, 9]),
+            Ok(Command::Where(Target::Pid(42)))
+        );
+        assert_eq!(
+            decode(PCNTL_WHERE, [PID_MAX_LIMIT as usize, 0, 0]),
+            Ok(Command::Where(Target::Pid(PID_MAX_LIMIT as i32)))
+        );
+    }
+
+    #[test]
+    fn bad_pids_are_refused() {
+        for arg in [
+            usize::MAX, // -1
+            (-42i64) as usize,
+            PID_MAX_LIMIT as usize + 1,
+            i32::MAX as usize + 1,
+            usize::MAX / 2,
+        ] {
+            assert_eq!(decode(PCNTL_WHERE, [arg, 0, 0]), Err(Errno::Inval));
+        }
+    }
+
+    #[test]
+    fn unknown_commands_are_refused() {
+        for cmd in [0, 2, 99, u32::MAX] {
+            assert_eq!(decode(cmd, [0, 0, 0]), Err(Errno::Inval));
+        }
+    }
+}
