@@ -31,10 +31,6 @@
 #define __NR_pcntl 463
 #endif
 
-#ifndef __maybe_unused
-#define __maybe_unused __attribute__((unused))
-#endif
-
 /* Overridable so the parsers can be checked against a fake tree. */
 #ifndef COHORT_SYSFS
 #define COHORT_SYSFS		"/sys/kernel/cohort"
@@ -54,13 +50,18 @@ enum cohort_slot {
 	COHORT_NR_SLOTS,
 };
 
-static const char * const cohort_slot_names[COHORT_NR_SLOTS] __maybe_unused = {
-	[COHORT_SLOT_TASK]	= "task",
-	[COHORT_SLOT_LAYOUT]	= "layout",
-	[COHORT_SLOT_FAULT]	= "fault",
-	[COHORT_SLOT_PCNTL]	= "pcntl",
-	[COHORT_SLOT_MSG]	= "msg",
-};
+static inline const char *cohort_slot_name(int slot)
+{
+	static const char * const names[COHORT_NR_SLOTS] = {
+		[COHORT_SLOT_TASK]	= "task",
+		[COHORT_SLOT_LAYOUT]	= "layout",
+		[COHORT_SLOT_FAULT]	= "fault",
+		[COHORT_SLOT_PCNTL]	= "pcntl",
+		[COHORT_SLOT_MSG]	= "msg",
+	};
+
+	return names[slot];
+}
 
 #define COHORT_SLOT_BIT(s)	(1U << (s))
 
@@ -76,22 +77,28 @@ enum {
 	COHORT_NR_MODULES,
 };
 
-static const struct cohort_module cohort_modules[COHORT_NR_MODULES] __maybe_unused = {
-	[COHORT_MOD_KMSG] = {
-		.name	= "kmsg",
-		.slots	= COHORT_SLOT_BIT(COHORT_SLOT_MSG),
-	},
-	[COHORT_MOD_POPCORN] = {
-		.name	= "popcorn",
-		.slots	= COHORT_SLOT_BIT(COHORT_SLOT_TASK) |
-			  COHORT_SLOT_BIT(COHORT_SLOT_LAYOUT) |
-			  COHORT_SLOT_BIT(COHORT_SLOT_PCNTL),
-	},
-	[COHORT_MOD_GOBELINS] = {
-		.name	= "gobelins",
-		.slots	= COHORT_SLOT_BIT(COHORT_SLOT_FAULT),
-	},
-};
+/* Which module registers which slots, per the hub contract. */
+static inline const struct cohort_module *cohort_module(int mod)
+{
+	static const struct cohort_module mods[COHORT_NR_MODULES] = {
+		[COHORT_MOD_KMSG] = {
+			.name	= "kmsg",
+			.slots	= COHORT_SLOT_BIT(COHORT_SLOT_MSG),
+		},
+		[COHORT_MOD_POPCORN] = {
+			.name	= "popcorn",
+			.slots	= COHORT_SLOT_BIT(COHORT_SLOT_TASK) |
+				  COHORT_SLOT_BIT(COHORT_SLOT_LAYOUT) |
+				  COHORT_SLOT_BIT(COHORT_SLOT_PCNTL),
+		},
+		[COHORT_MOD_GOBELINS] = {
+			.name	= "gobelins",
+			.slots	= COHORT_SLOT_BIT(COHORT_SLOT_FAULT),
+		},
+	};
+
+	return &mods[mod];
+}
 
 #define COHORT_NAME_MAX	64
 
@@ -238,7 +245,7 @@ static inline int cohort_read_ops_checked(struct cohort_ops *ops)
 	if (ret != COHORT_NR_SLOTS)
 		return -EINVAL;
 	for (i = 0; i < COHORT_NR_SLOTS; i++)
-		if (strcmp(ops->slot[i], cohort_slot_names[i]))
+		if (strcmp(ops->slot[i], cohort_slot_name(i)))
 			return -EINVAL;
 	return 0;
 }

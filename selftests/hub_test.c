@@ -127,7 +127,7 @@ TEST(ops_has_five_slots_in_order)
 	}
 	ASSERT_EQ(COHORT_NR_SLOTS, ret);
 	for (i = 0; i < COHORT_NR_SLOTS; i++) {
-		EXPECT_STREQ(cohort_slot_names[i], ops.slot[i]) {
+		EXPECT_STREQ(cohort_slot_name(i), ops.slot[i]) {
 			TH_LOG("line %d", i + 1);
 		}
 	}
@@ -147,13 +147,13 @@ TEST(ops_owners_consistent_with_loaded_modules)
 		const char *want = "-";
 
 		for (m = 0; m < COHORT_NR_MODULES; m++) {
-			if (!(cohort_modules[m].slots & COHORT_SLOT_BIT(s)))
+			if (!(cohort_module(m)->slots & COHORT_SLOT_BIT(s)))
 				continue;
-			if (cohort_module_loaded(cohort_modules[m].name))
-				want = cohort_modules[m].name;
+			if (cohort_module_loaded(cohort_module(m)->name))
+				want = cohort_module(m)->name;
 		}
 		EXPECT_STREQ(want, ops.owner[s]) {
-			TH_LOG("slot %s", cohort_slot_names[s]);
+			TH_LOG("slot %s", cohort_slot_name(s));
 		}
 	}
 }
@@ -183,7 +183,7 @@ TEST(ops_calls_never_decrease)
 	ASSERT_EQ(0, cohort_read_ops_checked(&after));
 	for (s = 0; s < COHORT_NR_SLOTS; s++) {
 		EXPECT_LE(before.calls[s], after.calls[s]) {
-			TH_LOG("slot %s", cohort_slot_names[s]);
+			TH_LOG("slot %s", cohort_slot_name(s));
 		}
 	}
 }

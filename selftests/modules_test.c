@@ -28,10 +28,10 @@ static void expect_owners(struct __test_metadata *_metadata,
 
 		for (m = 0; m < COHORT_NR_MODULES; m++)
 			if ((loaded & (1U << m)) &&
-			    (cohort_modules[m].slots & COHORT_SLOT_BIT(s)))
-				want = cohort_modules[m].name;
+			    (cohort_module(m)->slots & COHORT_SLOT_BIT(s)))
+				want = cohort_module(m)->name;
 		EXPECT_STREQ(want, ops.owner[s]) {
-			TH_LOG("slot %s, loaded mask %#x", cohort_slot_names[s],
+			TH_LOG("slot %s, loaded mask %#x", cohort_slot_name(s),
 			       loaded);
 		}
 	}
@@ -44,19 +44,10 @@ static int first_missing(unsigned int mods)
 
 	for (m = 0; m < COHORT_NR_MODULES; m++)
 		if ((mods & (1U << m)) &&
-		    !cohort_module_file_present(cohort_modules[m].name))
+		    !cohort_module_file_present(cohort_module(m)->name))
 			return m;
 	return -1;
 }
-
-/* Skip (from a test or setup body) when a needed module file is absent. */
-#define SKIP_IF_MISSING(mods) do {					\
-	int __missing = first_missing(mods);				\
-									\
-	if (__missing >= 0)						\
-		SKIP(return, "%s/%s.ko not present", COHORT_MODULE_DIR, \
-		     cohort_modules[__missing].name);			\
-} while (0)
 
 /* Unload every module we could have loaded (its .ko is present). */
 static void ensure_all_unloaded(struct __test_metadata *_metadata)
@@ -64,11 +55,11 @@ static void ensure_all_unloaded(struct __test_metadata *_metadata)
 	int m, ret;
 
 	for (m = 0; m < COHORT_NR_MODULES; m++) {
-		if (!cohort_module_file_present(cohort_modules[m].name))
+		if (!cohort_module_file_present(cohort_module(m)->name))
 			continue;
-		ret = cohort_ensure_unloaded(cohort_modules[m].name);
+		ret = cohort_ensure_unloaded(cohort_module(m)->name);
 		EXPECT_EQ(0, ret) {
-			TH_LOG("unloading %s: %s", cohort_modules[m].name,
+			TH_LOG("unloading %s: %s", cohort_module(m)->name,
 			       strerror(-ret));
 		}
 	}
@@ -76,19 +67,19 @@ static void ensure_all_unloaded(struct __test_metadata *_metadata)
 
 static void load_ok(struct __test_metadata *_metadata, int m)
 {
-	int ret = cohort_load_module(cohort_modules[m].name);
+	int ret = cohort_load_module(cohort_module(m)->name);
 
 	ASSERT_EQ(0, ret) {
-		TH_LOG("loading %s: %s", cohort_modules[m].name, strerror(-ret));
+		TH_LOG("loading %s: %s", cohort_module(m)->name, strerror(-ret));
 	}
 }
 
 static void unload_ok(struct __test_metadata *_metadata, int m)
 {
-	int ret = cohort_unload_module(cohort_modules[m].name);
+	int ret = cohort_unload_module(cohort_module(m)->name);
 
 	ASSERT_EQ(0, ret) {
-		TH_LOG("unloading %s: %s", cohort_modules[m].name,
+		TH_LOG("unloading %s: %s", cohort_module(m)->name,
 		       strerror(-ret));
 	}
 }
@@ -116,7 +107,7 @@ FIXTURE_VARIANT_ADD(module, gobelins) {
 
 FIXTURE_SETUP(module)
 {
-	const char *name = cohort_modules[variant->mod].name;
+	const char *name = cohort_module(variant->mod)->name;
 	struct cohort_ops ops;
 	int ret, s;
 
@@ -129,13 +120,13 @@ FIXTURE_SETUP(module)
 	ASSERT_FALSE(cohort_module_loaded(name));
 	ASSERT_EQ(0, cohort_read_ops_checked(&ops));
 	for (s = 0; s < COHORT_NR_SLOTS; s++)
-		if (cohort_modules[variant->mod].slots & COHORT_SLOT_BIT(s))
+		if (cohort_module(variant->mod)->slots & COHORT_SLOT_BIT(s))
 			ASSERT_STREQ("-", ops.owner[s]);
 }
 
 FIXTURE_TEARDOWN(module)
 {
-	const char *name = cohort_modules[variant->mod].name;
+	const char *name = cohort_module(variant->mod)->name;
 
 	EXPECT_EQ(0, cohort_ensure_unloaded(name));
 }
@@ -149,15 +140,15 @@ static void expect_module_slots(struct __test_metadata *_metadata, int mod,
 
 	ASSERT_EQ(0, cohort_read_ops_checked(&ops));
 	for (s = 0; s < COHORT_NR_SLOTS; s++) {
-		if (cohort_modules[mod].slots & COHORT_SLOT_BIT(s)) {
+		if (cohort_module(mod)->slots & COHORT_SLOT_BIT(s)) {
 			EXPECT_STREQ(owner, ops.owner[s]) {
-				TH_LOG("slot %s", cohort_slot_names[s]);
+				TH_LOG("slot %s", cohort_slot_name(s));
 			}
 		} else {
-			EXPECT_STRNE(cohort_modules[mod].name, ops.owner[s]) {
+			EXPECT_STRNE(cohort_module(mod)->name, ops.owner[s]) {
 				TH_LOG("slot %s taken by %s, not its owner",
-				       cohort_slot_names[s],
-				       cohort_modules[mod].name);
+				       cohort_slot_name(s),
+				       cohort_module(mod)->name);
 			}
 		}
 	}
@@ -168,8 +159,8 @@ TEST_F_TIMEOUT(module, load_sets_owner, 120)
 	int mod = variant->mod;
 
 	load_ok(_metadata, mod);
-	EXPECT_TRUE(cohort_module_loaded(cohort_modules[mod].name));
-	expect_module_slots(_metadata, mod, cohort_modules[mod].name);
+	EXPECT_TRUE(cohort_module_loaded(cohort_module(mod)->name));
+	expect_module_slots(_metadata, mod, cohort_module(mod)->name);
 }
 
 TEST_F_TIMEOUT(module, load_twice_is_eexist, 120)
@@ -177,10 +168,10 @@ TEST_F_TIMEOUT(module, load_twice_is_eexist, 120)
 	int mod = variant->mod;
 
 	load_ok(_metadata, mod);
-	EXPECT_EQ(-EEXIST, cohort_load_module(cohort_modules[mod].name));
+	EXPECT_EQ(-EEXIST, cohort_load_module(cohort_module(mod)->name));
 	/* The failed second load must not disturb the registration. */
-	EXPECT_TRUE(cohort_module_loaded(cohort_modules[mod].name));
-	expect_module_slots(_metadata, mod, cohort_modules[mod].name);
+	EXPECT_TRUE(cohort_module_loaded(cohort_module(mod)->name));
+	expect_module_slots(_metadata, mod, cohort_module(mod)->name);
 }
 
 TEST_F_TIMEOUT(module, unload_clears_owner, 120)
@@ -188,11 +179,11 @@ TEST_F_TIMEOUT(module, unload_clears_owner, 120)
 	int mod = variant->mod;
 
 	load_ok(_metadata, mod);
-	expect_module_slots(_metadata, mod, cohort_modules[mod].name);
+	expect_module_slots(_metadata, mod, cohort_module(mod)->name);
 	unload_ok(_metadata, mod);
-	EXPECT_FALSE(cohort_module_loaded(cohort_modules[mod].name));
+	EXPECT_FALSE(cohort_module_loaded(cohort_module(mod)->name));
 	expect_module_slots(_metadata, mod, "-");
-	EXPECT_EQ(-ENOENT, cohort_unload_module(cohort_modules[mod].name));
+	EXPECT_EQ(-ENOENT, cohort_unload_module(cohort_module(mod)->name));
 }
 
 TEST_F_TIMEOUT(module, reload_cycles, 180)
@@ -202,7 +193,7 @@ TEST_F_TIMEOUT(module, reload_cycles, 180)
 
 	for (i = 0; i < 3; i++) {
 		load_ok(_metadata, mod);
-		expect_module_slots(_metadata, mod, cohort_modules[mod].name);
+		expect_module_slots(_metadata, mod, cohort_module(mod)->name);
 		unload_ok(_metadata, mod);
 		expect_module_slots(_metadata, mod, "-");
 	}
@@ -215,7 +206,12 @@ FIXTURE(all) {
 
 FIXTURE_SETUP(all)
 {
-	SKIP_IF_MISSING(ALL_MODULES);
+	int missing;
+
+	missing = first_missing(ALL_MODULES);
+	if (missing >= 0)
+		SKIP(return, "%s/%s.ko not present", COHORT_MODULE_DIR,
+		     cohort_module(missing)->name);
 	ensure_all_unloaded(_metadata);
 	ASSERT_EQ(0, _metadata->exit_code);
 	expect_owners(_metadata, 0);
@@ -263,7 +259,7 @@ TEST_F_TIMEOUT(all, load_all_unload_in_other_orders, 240)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(orders) / sizeof(orders[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(orders); i++)
 		load_unload_orders(_metadata, orders[i][0], orders[i][1]);
 }
 
@@ -286,22 +282,24 @@ static void touch_fresh_pages(struct __test_metadata *_metadata, size_t n,
 			      bool write)
 {
 	size_t i, len = n * PAGE;
-	volatile char *p;
 	unsigned long sum = 0;
+	char *p;
 
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, (void *)p);
+	ASSERT_NE(MAP_FAILED, p);
 	/* May fail with EINVAL on a kernel without THP: nothing to turn off. */
-	madvise((void *)p, len, MADV_NOHUGEPAGE);
+	madvise(p, len, MADV_NOHUGEPAGE);
 	for (i = 0; i < n; i++) {
 		if (write)
 			p[i * PAGE] = (char)i;
 		else
 			sum += p[i * PAGE];
 	}
+	/* Every access above must really happen: it is what we count. */
+	asm volatile("" : : "r"(sum) : "memory");
 	EXPECT_EQ(0, sum);
-	ASSERT_EQ(0, munmap((void *)p, len));
+	ASSERT_EQ(0, munmap(p, len));
 }
 
 static void fork_and_exit(struct __test_metadata *_metadata, int n)
@@ -339,8 +337,12 @@ TEST_F_TIMEOUT(counters, gobelins_counts_faults, 120)
 {
 	const size_t n = 512;
 	unsigned long long c0, c1, c2;
+	int missing;
 
-	SKIP_IF_MISSING(1U << COHORT_MOD_GOBELINS);
+	missing = first_missing(1U << COHORT_MOD_GOBELINS);
+	if (missing >= 0)
+		SKIP(return, "%s/%s.ko not present", COHORT_MODULE_DIR,
+		     cohort_module(missing)->name);
 	load_ok(_metadata, COHORT_MOD_GOBELINS);
 	expect_owners(_metadata, 1U << COHORT_MOD_GOBELINS);
 
@@ -363,10 +365,13 @@ TEST_F_TIMEOUT(counters, popcorn_counts_task_events, 120)
 {
 	const int n = 16;
 	unsigned long long c0, c1, c2;
-	int status;
+	int status, missing;
 	pid_t pid;
 
-	SKIP_IF_MISSING(1U << COHORT_MOD_POPCORN);
+	missing = first_missing(1U << COHORT_MOD_POPCORN);
+	if (missing >= 0)
+		SKIP(return, "%s/%s.ko not present", COHORT_MODULE_DIR,
+		     cohort_module(missing)->name);
 	load_ok(_metadata, COHORT_MOD_POPCORN);
 	expect_owners(_metadata, 1U << COHORT_MOD_POPCORN);
 
@@ -399,9 +404,12 @@ TEST_F_TIMEOUT(counters, popcorn_counts_layout_calls, 120)
 	const int n = 16;
 	unsigned long long c0, c1;
 	void *maps[16], *brk0, *q;
-	int i;
+	int i, missing;
 
-	SKIP_IF_MISSING(1U << COHORT_MOD_POPCORN);
+	missing = first_missing(1U << COHORT_MOD_POPCORN);
+	if (missing >= 0)
+		SKIP(return, "%s/%s.ko not present", COHORT_MODULE_DIR,
+		     cohort_module(missing)->name);
 	load_ok(_metadata, COHORT_MOD_POPCORN);
 
 	c0 = slot_calls(_metadata, COHORT_SLOT_LAYOUT);
@@ -472,9 +480,12 @@ TEST_F_TIMEOUT(counters, counters_stop_after_unload, 180)
 	};
 	struct cohort_ops live, gone, later;
 	size_t i;
-	int m, s;
+	int m, s, missing;
 
-	SKIP_IF_MISSING(ALL_MODULES);
+	missing = first_missing(ALL_MODULES);
+	if (missing >= 0)
+		SKIP(return, "%s/%s.ko not present", COHORT_MODULE_DIR,
+		     cohort_module(missing)->name);
 	for (m = 0; m < COHORT_NR_MODULES; m++)
 		load_ok(_metadata, m);
 	expect_owners(_metadata, ALL_MODULES);
@@ -490,13 +501,13 @@ TEST_F_TIMEOUT(counters, counters_stop_after_unload, 180)
 	for (s = 0; s < COHORT_NR_SLOTS; s++) {
 		EXPECT_LE(live.calls[s], gone.calls[s]) {
 			TH_LOG("slot %s went backwards on unload",
-			       cohort_slot_names[s]);
+			       cohort_slot_name(s));
 		}
 	}
-	for (i = 0; i < sizeof(hooked) / sizeof(hooked[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(hooked); i++) {
 		EXPECT_LT(0, gone.calls[hooked[i]]) {
 			TH_LOG("slot %s: no calls counted while registered",
-			       cohort_slot_names[hooked[i]]);
+			       cohort_slot_name(hooked[i]));
 		}
 	}
 
@@ -506,7 +517,7 @@ TEST_F_TIMEOUT(counters, counters_stop_after_unload, 180)
 	for (s = 0; s < COHORT_NR_SLOTS; s++) {
 		EXPECT_EQ(gone.calls[s], later.calls[s]) {
 			TH_LOG("slot %s counted %llu calls with no owner",
-			       cohort_slot_names[s],
+			       cohort_slot_name(s),
 			       later.calls[s] - gone.calls[s]);
 		}
 	}

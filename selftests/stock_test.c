@@ -27,9 +27,10 @@
 
 /* ---- SIGSEGV probing ---- */
 
+/* Written by the handler, read after siglongjmp() (a full barrier). */
 static sigjmp_buf segv_env;
-static volatile sig_atomic_t segv_code;
-static void *volatile segv_addr;
+static sig_atomic_t segv_code;
+static void *segv_addr;
 
 static void segv_handler(int sig, siginfo_t *info, void *uc)
 {
@@ -45,14 +46,14 @@ static void segv_handler(int sig, siginfo_t *info, void *uc)
  * the si_code of the SIGSEGV it raised (and the faulting address in
  * @addr).
  */
-static int probe(volatile char *p, bool write, void **addr)
+static int probe(char *p, bool write, void **addr)
 {
 	struct sigaction sa = {
 		.sa_sigaction = segv_handler,
 		.sa_flags = SA_SIGINFO,
 	};
 	struct sigaction old;
-	volatile int ret = 0;
+	int ret;
 
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &old))
@@ -60,10 +61,13 @@ static int probe(volatile char *p, bool write, void **addr)
 	segv_code = 0;
 	segv_addr = NULL;
 	if (sigsetjmp(segv_env, 1) == 0) {
-		if (write)
+		/* Force the access itself, whatever the optimiser thinks. */
+		if (write) {
 			*p = 0x5a;
-		else
-			(void)*p;
+			asm volatile("" : : : "memory");
+		} else
+			asm volatile("" : : "r"(*p) : "memory");
+		ret = 0;
 	} else {
 		ret = segv_code;
 		if (addr)
@@ -75,7 +79,7 @@ static int probe(volatile char *p, bool write, void **addr)
 
 #define EXPECT_SEGV(_p, _write, _code) do {				\
 	void *__fa = NULL;						\
-	int __c = probe((volatile char *)(_p), (_write), &__fa);	\
+	int __c = probe((char *)(_p), (_write), &__fa);	\
 									\
 	EXPECT_EQ((_code), __c) {					\
 		TH_LOG("%s at %p: si_code %d", (_write) ? "write" : "read", \
@@ -86,7 +90,7 @@ static int probe(volatile char *p, bool write, void **addr)
 } while (0)
 
 #define EXPECT_ACCESS_OK(_p, _write)					\
-	EXPECT_EQ(0, probe((volatile char *)(_p), (_write), NULL))
+	EXPECT_EQ(0, probe((char *)(_p), (_write), NULL))
 
 /* ---- helpers ---- */
 
@@ -202,7 +206,7 @@ FIXTURE_SETUP(stock)
 	int m, ret;
 
 	for (m = 0; m < COHORT_NR_MODULES; m++) {
-		const char *name = cohort_modules[m].name;
+		const char *name = cohort_module(m)->name;
 
 		if (!cohort_module_file_present(name)) {
 			if (variant->modules)
@@ -239,10 +243,10 @@ TEST_F(stock, hub_owners_match_variant)
 
 		for (m = 0; m < COHORT_NR_MODULES; m++)
 			if (variant->modules &&
-			    (cohort_modules[m].slots & COHORT_SLOT_BIT(s)))
-				want = cohort_modules[m].name;
+			    (cohort_module(m)->slots & COHORT_SLOT_BIT(s)))
+				want = cohort_module(m)->name;
 		EXPECT_STREQ(want, ops.owner[s]) {
-			TH_LOG("slot %s", cohort_slot_names[s]);
+			TH_LOG("slot %s", cohort_slot_name(s));
 		}
 	}
 }
@@ -256,7 +260,7 @@ TEST_F(stock, fork_exit_status)
 	pid_t pid;
 	char c;
 
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(codes); i++) {
 		pid = fork();
 		ASSERT_LE(0, pid);
 		if (pid == 0)
@@ -267,7 +271,7 @@ TEST_F(stock, fork_exit_status)
 	}
 
 	/* Killed by its own signal, no core dump. */
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
 		pid = fork();
 		ASSERT_LE(0, pid);
 		if (pid == 0) {
@@ -658,10 +662,10 @@ TEST_F_TIMEOUT(stock, fault_workload, 240)
 	const size_t npages = 4096;
 	size_t i, len = npages * PAGE, bad = npages;
 	unsigned long sum = 0, want = 0;
-	volatile unsigned char *p;
+	unsigned char *p;
 
 	p = map_anon(len);
-	ASSERT_NE(MAP_FAILED, (void *)p);
+	ASSERT_NE(MAP_FAILED, p);
 
 	/* Read faults: every page reads as zero. */
 	for (i = 0; i < npages; i++)
@@ -676,6 +680,8 @@ TEST_F_TIMEOUT(stock, fault_workload, 240)
 		want += (unsigned char)(i * 7) + (unsigned char)(i * 13) +
 			(unsigned char)(i * 17);
 	}
+	/* Read back from memory, not from what the compiler remembers. */
+	asm volatile("" : : : "memory");
 	sum = 0;
 	for (i = 0; i < npages; i++) {
 		sum += p[i * PAGE] + p[i * PAGE + PAGE / 2] + p[i * PAGE + PAGE - 1];
@@ -688,7 +694,7 @@ TEST_F_TIMEOUT(stock, fault_workload, 240)
 	EXPECT_EQ(npages, bad) {
 		TH_LOG("page %zu has wrong contents", bad);
 	}
-	EXPECT_EQ(0, munmap((void *)p, len));
+	EXPECT_EQ(0, munmap(p, len));
 }
 
 TEST_F(stock, madvise_dontneed_anon_zeroes)
@@ -850,14 +856,14 @@ TEST_F_TIMEOUT(zz_cleanup, unload_all_modules, 120)
 
 	for (m = 0; m < COHORT_NR_MODULES; m++) {
 		/* Only what this suite could have loaded. */
-		if (!cohort_module_file_present(cohort_modules[m].name))
+		if (!cohort_module_file_present(cohort_module(m)->name))
 			continue;
-		ret = cohort_ensure_unloaded(cohort_modules[m].name);
+		ret = cohort_ensure_unloaded(cohort_module(m)->name);
 		EXPECT_EQ(0, ret) {
-			TH_LOG("unloading %s: %s", cohort_modules[m].name,
+			TH_LOG("unloading %s: %s", cohort_module(m)->name,
 			       strerror(-ret));
 		}
-		EXPECT_FALSE(cohort_module_loaded(cohort_modules[m].name));
+		EXPECT_FALSE(cohort_module_loaded(cohort_module(m)->name));
 	}
 }
 

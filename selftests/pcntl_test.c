@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcntl(2): -ENOSYS for every command while popcorn is not loaded (even
+ * with the other modules loaded), PCNTL_WHERE and argument checking once
+ * it is, and -ENOSYS again after it is unloaded.
+ *
+ * Fixtures run in declaration order: no_popcorn, popcorn, zz_unloaded.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cohort_test.h"
+
+static const unsigned int some_cmds[] = {
+	0, PCNTL_WHERE, 2, 3, 8, 9999, UINT_MAX,
+};
+
+static void expect_enosys(struct __test_metadata *_metadata)
+{
+	size_t i;
+	long ret;
+
+	for (i = 0; i < ARRAY_SIZE(some_cmds); i++) {
+		errno = 0;
+		ret = pcntl(some_cmds[i], 0, 0, 0);
+		EXPECT_EQ(-1, ret) {
+			TH_LOG("cmd %u returned %ld", some_cmds[i], ret);
+		}
+		EXPECT_EQ(ENOSYS, errno) {
+			TH_LOG("cmd %u: errno %d (%s)", some_cmds[i], errno,
+			       strerror(errno));
+		}
+	}
+	/* Arguments do not matter either. */
+	errno = 0;
+	EXPECT_EQ(-1, pcntl(PCNTL_WHERE, getpid(), ~0UL, 1));
+	EXPECT_EQ(ENOSYS, errno);
+}
+
+static unsigned long node_id(struct __test_metadata *_metadata)
+{
+	unsigned long id = 0;
+	int ret;
+
+	ret = cohort_read_ulong(COHORT_NODE_ID, &id);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s: %s", COHORT_NODE_ID, strerror(-ret));
+	}
+	return id;
+}
+
+static void expect_pcntl_owner(struct __test_metadata *_metadata,
+			       const char *owner)
+{
+	struct cohort_ops ops;
+
+	ASSERT_EQ(0, cohort_read_ops_checked(&ops));
+	EXPECT_STREQ(owner, ops.owner[COHORT_SLOT_PCNTL]);
+}
+
+/* ---- popcorn not loaded ---- */
+
+FIXTURE(no_popcorn) {
+};
+
+FIXTURE_SETUP(no_popcorn)
+{
+	int ret;
+
+	ret = cohort_ensure_unloaded("popcorn");
+	/* Without module support nothing can be loaded: fine. */
+	if (ret == -ENOSYS)
+		ret = 0;
+	ASSERT_EQ(0, ret) {
+		TH_LOG("unloading popcorn: %s", strerror(-ret));
+	}
+	ASSERT_FALSE(cohort_module_loaded("popcorn"));
+}
+
+FIXTURE_TEARDOWN(no_popcorn)
+{
+}
+
+TEST_F(no_popcorn, enosys_for_all_commands)
+{
+	expect_enosys(_metadata);
+	expect_pcntl_owner(_metadata, "-");
+}
+
+/* kmsg and gobelins do not own the pcntl slot. */
+TEST_F_TIMEOUT(no_popcorn, enosys_with_other_modules_loaded, 120)
+{
+	static const char * const others[] = { "kmsg", "gobelins" };
+	size_t i;
+	int ret;
+
+	for (i = 0; i < 2; i++)
+		if (!cohort_module_file_present(others[i]))
+			SKIP(return, "%s/%s.ko not present", COHORT_MODULE_DIR,
+			     others[i]);
+	for (i = 0; i < 2; i++) {
+		ret = cohort_ensure_loaded(others[i]);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("loading %s: %s", others[i], strerror(-ret));
+		}
+	}
+	expect_pcntl_owner(_metadata, "-");
+	expect_enosys(_metadata);
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, cohort_ensure_unloaded(others[i]));
+}
+
+/* ---- popcorn loaded ---- */
+
+FIXTURE(popcorn) {
+};
+
+FIXTURE_SETUP(popcorn)
+{
+	int ret;
+
+	if (!cohort_module_file_present("popcorn"))
+		SKIP(return, "%s/popcorn.ko not present", COHORT_MODULE_DIR);
+	/* Stays loaded across these tests; zz_unloaded removes it. */
+	ret = cohort_ensure_loaded("popcorn");
+	ASSERT_EQ(0, ret) {
+		TH_LOG("loading popcorn: %s", strerror(-ret));
+	}
+	expect_pcntl_owner(_metadata, "popcorn");
+}
+
+FIXTURE_TEARDOWN(popcorn)
+{
+}
+
+TEST_F(popcorn, where_self)
+{
+	unsigned long id = node_id(_metadata);
+
+	EXPECT_EQ((long)id, pcntl(PCNTL_WHERE, 0, 0, 0));
+	EXPECT_EQ((long)id, pcntl(PCNTL_WHERE, getpid(), 0, 0));
+}
+
+/* Another live process, and a freshly forked child asking about itself. */
+TEST_F(popcorn, where_child)
+{
+	unsigned long id = node_id(_metadata);
+	int status, pfd[2];
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, pipe(pfd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(pfd[0]);
+		if (pcntl(PCNTL_WHERE, 0, 0, 0) != (long)id)
+			_exit(1);
+		if (pcntl(PCNTL_WHERE, getpid(), 0, 0) != (long)id)
+			_exit(2);
+		if (pcntl(PCNTL_WHERE, getppid(), 0, 0) != (long)id)
+			_exit(3);
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	ASSERT_EQ(1, read(pfd[0], &c, 1)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	close(pfd[0]);
+	EXPECT_EQ((long)id, pcntl(PCNTL_WHERE, pid, 0, 0));
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status)) {
+		TH_LOG("child failed check %d", WEXITSTATUS(status));
+	}
+}
+
+TEST_F(popcorn, where_missing_pid_is_esrch)
+{
+	unsigned long pids[2];
+	int status;
+	size_t i;
+	pid_t pid;
+
+	/* A pid that existed a moment ago. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(0);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(-1, kill(pid, 0));
+	ASSERT_EQ(ESRCH, errno);
+	pids[0] = pid;
+	/* Above PID_MAX_LIMIT (4M), so it can never exist. */
+	pids[1] = (1UL << 22) + 1;
+
+	for (i = 0; i < 2; i++) {
+		errno = 0;
+		EXPECT_EQ(-1, pcntl(PCNTL_WHERE, pids[i], 0, 0)) {
+			TH_LOG("pid %lu", pids[i]);
+		}
+		EXPECT_EQ(ESRCH, errno) {
+			TH_LOG("pid %lu: errno %d (%s)", pids[i], errno,
+			       strerror(errno));
+		}
+	}
+}
+
+/*
+ * Negative pids, and values whose low 32 bits are a real pid: a module that
+ * truncates a0 to pid_t would answer for the wrong process.
+ */
+TEST_F(popcorn, where_bad_pid_fails)
+{
+	unsigned long bad[] = {
+		(unsigned long)-1L,
+		(unsigned long)-5L,
+		(unsigned long)(long)INT_MIN,
+		(unsigned long)-(long)getpid(),
+		(1UL << 32),
+		(1UL << 32) + getpid(),
+	};
+	size_t i;
+	long ret;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		errno = 0;
+		ret = pcntl(PCNTL_WHERE, bad[i], 0, 0);
+		EXPECT_EQ(-1, ret) {
+			TH_LOG("pid %#lx returned %ld", bad[i], ret);
+		}
+		EXPECT_TRUE(errno == ESRCH || errno == EINVAL) {
+			TH_LOG("pid %#lx: errno %d (%s)", bad[i], errno,
+			       strerror(errno));
+		}
+	}
+}
+
+TEST_F(popcorn, unknown_command_is_einval)
+{
+	static const unsigned int unknown[] = { 0, 9999, UINT_MAX };
+	size_t i;
+	long ret;
+
+	for (i = 0; i < ARRAY_SIZE(unknown); i++) {
+		errno = 0;
+		ret = pcntl(unknown[i], 0, 0, 0);
+		EXPECT_EQ(-1, ret) {
+			TH_LOG("cmd %u returned %ld", unknown[i], ret);
+		}
+		EXPECT_EQ(EINVAL, errno) {
+			TH_LOG("cmd %u: errno %d (%s)", unknown[i], errno,
+			       strerror(errno));
+		}
+	}
+}
+
+/* The hub counts pcntl calls on the popcorn-owned slot. */
+TEST_F(popcorn, calls_are_counted)
+{
+	struct cohort_ops a, b;
+	int i;
+
+	ASSERT_EQ(0, cohort_read_ops_checked(&a));
+	for (i = 0; i < 10; i++)
+		pcntl(PCNTL_WHERE, 0, 0, 0);
+	ASSERT_EQ(0, cohort_read_ops_checked(&b));
+	EXPECT_LE(a.calls[COHORT_SLOT_PCNTL] + 10, b.calls[COHORT_SLOT_PCNTL]);
+}
+
+/* ---- popcorn unloaded again ---- */
+
+FIXTURE(zz_unloaded) {
+};
+
+FIXTURE_SETUP(zz_unloaded)
+{
+}
+
+FIXTURE_TEARDOWN(zz_unloaded)
+{
+}
+
+TEST_F_TIMEOUT(zz_unloaded, enosys_after_unload, 120)
+{
+	struct cohort_ops a, b;
+	int ret;
+
+	if (!cohort_module_file_present("popcorn"))
+		SKIP(return, "%s/popcorn.ko not present", COHORT_MODULE_DIR);
+	ret = cohort_ensure_loaded("popcorn");
+	ASSERT_EQ(0, ret) {
+		TH_LOG("loading popcorn: %s", strerror(-ret));
+	}
+	ASSERT_LE(0, pcntl(PCNTL_WHERE, 0, 0, 0));
+
+	ret = cohort_unload_module("popcorn");
+	ASSERT_EQ(0, ret) {
+		TH_LOG("unloading popcorn: %s", strerror(-ret));
+	}
+	expect_pcntl_owner(_metadata, "-");
+	ASSERT_EQ(0, cohort_read_ops_checked(&a));
+	expect_enosys(_metadata);
+	/* Nothing registered: nothing counted. */
+	ASSERT_EQ(0, cohort_read_ops_checked(&b));
+	EXPECT_EQ(a.calls[COHORT_SLOT_PCNTL], b.calls[COHORT_SLOT_PCNTL]);
+}
+
+TEST_HARNESS_MAIN
