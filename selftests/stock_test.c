@@ -24,6 +24,11 @@
 #define ALL_MODULES	((1U << COHORT_NR_MODULES) - 1)
 #define EXEC_PROBE	"--cohort-exec-probe"
 #define EXEC_PROBE_ENV	"COHORT_EXEC_PROBE=env-ok"
+/*
+ * Per test, setup included: the first all_modules test loads all three
+ * modules, which may take a while on a TCG guest.
+ */
+#define STOCK_TIMEOUT	120
 
 /* ---- SIGSEGV probing ---- */
 
@@ -232,7 +237,7 @@ FIXTURE_TEARDOWN(stock)
 {
 }
 
-TEST_F(stock, hub_owners_match_variant)
+TEST_F_TIMEOUT(stock, hub_owners_match_variant, STOCK_TIMEOUT)
 {
 	struct cohort_ops ops;
 	int s, m;
@@ -251,7 +256,7 @@ TEST_F(stock, hub_owners_match_variant)
 	}
 }
 
-TEST_F(stock, fork_exit_status)
+TEST_F_TIMEOUT(stock, fork_exit_status, STOCK_TIMEOUT)
 {
 	static const int codes[] = { 0, 1, 2, 42, 127, 128, 200, 255 };
 	static const int sigs[] = { SIGKILL, SIGTERM, SIGUSR1, SIGSEGV };
@@ -360,7 +365,7 @@ TEST_F_TIMEOUT(stock, many_forks, 240)
 }
 
 /* Copy-on-write in both directions after fork. */
-TEST_F(stock, fork_cow)
+TEST_F_TIMEOUT(stock, fork_cow, STOCK_TIMEOUT)
 {
 	size_t len = 64 * PAGE;
 	int status, pfd[2];
@@ -400,7 +405,7 @@ TEST_F(stock, fork_cow)
 	EXPECT_EQ(0, munmap(p, len));
 }
 
-TEST_F(stock, anon_mmap_patterns)
+TEST_F_TIMEOUT(stock, anon_mmap_patterns, STOCK_TIMEOUT)
 {
 	size_t i, n, len = 256 * PAGE;
 	uint64_t *w, sum_w = 0, sum_r = 0;
@@ -443,7 +448,7 @@ TEST_F(stock, anon_mmap_patterns)
 	EXPECT_EQ(0, munmap(p, len));
 }
 
-TEST_F(stock, file_map_private)
+TEST_F_TIMEOUT(stock, file_map_private, STOCK_TIMEOUT)
 {
 	size_t len = 8 * PAGE;
 	unsigned char *p, *buf;
@@ -472,7 +477,7 @@ TEST_F(stock, file_map_private)
 	close(fd);
 }
 
-TEST_F(stock, file_map_shared)
+TEST_F_TIMEOUT(stock, file_map_shared, STOCK_TIMEOUT)
 {
 	size_t len = 8 * PAGE;
 	unsigned char *p, *q, *buf;
@@ -516,7 +521,7 @@ TEST_F(stock, file_map_shared)
 	close(fd);
 }
 
-TEST_F(stock, munmap_then_access_segv)
+TEST_F_TIMEOUT(stock, munmap_then_access_segv, STOCK_TIMEOUT)
 {
 	size_t len = 3 * PAGE;
 	unsigned char *p;
@@ -540,7 +545,7 @@ TEST_F(stock, munmap_then_access_segv)
 	EXPECT_SEGV(p, false, SEGV_MAPERR);
 }
 
-TEST_F(stock, mprotect_read_only_then_rw)
+TEST_F_TIMEOUT(stock, mprotect_read_only_then_rw, STOCK_TIMEOUT)
 {
 	size_t len = 4 * PAGE;
 	unsigned char *p;
@@ -565,7 +570,7 @@ TEST_F(stock, mprotect_read_only_then_rw)
 	EXPECT_EQ(0, munmap(p, len));
 }
 
-TEST_F(stock, mremap_grow_in_place)
+TEST_F_TIMEOUT(stock, mremap_grow_in_place, STOCK_TIMEOUT)
 {
 	unsigned char *p, *q;
 
@@ -590,7 +595,7 @@ TEST_F(stock, mremap_grow_in_place)
 	EXPECT_EQ(0, munmap(p, PAGE));
 }
 
-TEST_F(stock, mremap_maymove)
+TEST_F_TIMEOUT(stock, mremap_maymove, STOCK_TIMEOUT)
 {
 	size_t len = 3 * PAGE;
 	unsigned char *p, *q;
@@ -624,7 +629,7 @@ TEST_F(stock, mremap_maymove)
  * No stdio between the sbrk() calls: malloc's arena lives on the same
  * break and must not grow underneath us.
  */
-TEST_F(stock, brk_grow_write_shrink)
+TEST_F_TIMEOUT(stock, brk_grow_write_shrink, STOCK_TIMEOUT)
 {
 	size_t len = 64 * PAGE;
 	unsigned char *b0, *old, *first;
@@ -697,7 +702,7 @@ TEST_F_TIMEOUT(stock, fault_workload, 240)
 	EXPECT_EQ(0, munmap(p, len));
 }
 
-TEST_F(stock, madvise_dontneed_anon_zeroes)
+TEST_F_TIMEOUT(stock, madvise_dontneed_anon_zeroes, STOCK_TIMEOUT)
 {
 	size_t len = 64 * PAGE;
 	unsigned char *p;
@@ -720,7 +725,7 @@ TEST_F(stock, madvise_dontneed_anon_zeroes)
 	EXPECT_EQ(0, munmap(p, len));
 }
 
-TEST_F(stock, madvise_dontneed_shared_file_keeps_data)
+TEST_F_TIMEOUT(stock, madvise_dontneed_shared_file_keeps_data, STOCK_TIMEOUT)
 {
 	size_t len = 8 * PAGE;
 	unsigned char *p;
@@ -753,7 +758,7 @@ static int run_exec(struct __test_metadata *_metadata, const char *path,
 	return child_status(_metadata, pid);
 }
 
-TEST_F(stock, exec_true_false)
+TEST_F_TIMEOUT(stock, exec_true_false, STOCK_TIMEOUT)
 {
 	char *const argv_true[] = { "true", NULL };
 	char *const argv_false[] = { "false", NULL };
@@ -780,7 +785,7 @@ TEST_F(stock, exec_true_false)
 }
 
 /* Exec ourselves; argv and envp must arrive intact (see main()). */
-TEST_F(stock, exec_self_args_env)
+TEST_F_TIMEOUT(stock, exec_self_args_env, STOCK_TIMEOUT)
 {
 	char *const argv[] = { "stock_test", EXEC_PROBE, "77", NULL };
 	char *const envp[] = { EXEC_PROBE_ENV, NULL };
@@ -809,7 +814,7 @@ static void *thread_fn(void *data)
 	return NULL;
 }
 
-TEST_F(stock, threads_share_memory)
+TEST_F_TIMEOUT(stock, threads_share_memory, STOCK_TIMEOUT)
 {
 	enum { NR = 4 };
 	size_t slice = 16 * PAGE;
