@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `cohort-sim`: runs seeded simulations of Cohort's protocols.
+//!
+//! ```text
+//! cohort-sim [--seeds A..B] [--nodes A..B] [--mode lamport|cohort|both]
+//!            [--jobs J] [--stats [--runs R]] [--verbose]
+//! ```
+//!
+//! Seed `s` runs on `A + s % (B - A + 1)` nodes (default 2..16) with the
+//! workload `Config::random(s)`, in each selected mode. The first failure
+//! prints its trace and the exit status is 1. `--stats` instead measures
+//! messages per lock acquisition and per fault for N = 2, 4, 8, 16.
+
+use cohort_sim::stats::Stats;
+use cohort_sim::world::{self, Config, Mode};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+struct Args {
+    seeds: (u64, u64),
+    nodes: (usize, usize),
+    modes: Vec<Mode>,
+    jobs: usize,
+    stats: bool,
+    runs: u64,
+    verbose: bool,
+}
+
+fn parse_range<T: std::str::FromStr + Copy>(s: &str) -> Option<(T, T)> {
+    match s.split_once("..") {
+        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+        None => {
+            let v = s.parse().ok()?;
+            Some((v, v))
+        }
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: cohort-sim [--seeds A..B] [--nodes A..B] [--mode lamport|cohort|both] \
+         [--jobs J] [--stats [--runs R]] [--verbose]\n\
+         \n  --seeds A..B   seeds A (inclusive) to B (exclusive); default 0..1000\
+         \n  --nodes A..B   node counts, inclusive; seed s uses A + s % (B-A+1); default 2..16\
+         \n  --mode M       lamport (thesis), cohort (improved) or both (default)\
+         \n  --jobs J       worker threads; default: available cores\
+         \n  --stats        print messages per acquisition and per fault for N = 2,4,8,16\
+         \n  --runs R       runs per table cell with --stats; default 200"
+    );
+    ExitCode::from(2)
+}
+
+fn parse() -> Option<Args> {
+    let mut args = Args {
+        seeds: (0, 1000),
+        nodes: (2, 16),
+        modes: vec![Mode::Lamport, Mode::Cohort],
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        stats: false,
+        runs: 200,
+        verbose: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seeds" => args.seeds = parse_range(&it.next()?)?,
+            "--nodes" => args.nodes = parse_range(&it.next()?)?,
+            "--mode" => {
+                args.modes = match it.next()?.as_str() {
+                    "lamport" => vec![Mode::Lamport],
+                    "cohort" => vec![Mode::Cohort],
+                    "both" => vec![Mode::Lamport, Mode::Cohort],
+                    _ => return None,
+                }
+            }
+            "--jobs" => args.jobs = it.next()?.parse().ok()?,
+            "--runs" => args.runs = it.next()?.parse().ok()?,
+            "--stats" => args.stats = true,
+            "--verbose" => args.verbose = true,
+            _ => return None,
+        }
+    }
+    if args.nodes.0 < 2 || args.nodes.1 > 64 || args.nodes.0 > args.nodes.1 || args.jobs == 0 {
+        return None;
+    }
+    Some(args)
+}
+
+fn sweep(args: &Args) -> ExitCode {
+    let start = Instant::now();
+    let next = Arc::new(AtomicU64::new(args.seeds.0));
+    let failed = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let span = (args.nodes.1 - args.nodes.0 + 1) as u64;
+    let mut workers = Vec::new();
+    for _ in 0..args.jobs {
+        let (next, failed, done) = (next.clone(), failed.clone(), done.clone());
+        let (end, lo, modes, verbose) =
+            (args.seeds.1, args.nodes.0, args.modes.clone(), args.verbose);
+        workers.push(std::thread::spawn(move || {
+            let mut total = Stats::default();
+            loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= end || failed.load(Ordering::Relaxed) {
+                    return total;
+                }
+                let nodes = lo + (seed % span) as usize;
+                for &mode in &modes {
+                    match world::run(Config::random(seed, nodes, mode)) {
+                        Ok(stats) => total.add(&stats),
+                        Err(failure) => {
+                            if !failed.swap(true, Ordering::Relaxed) {
+                                eprintln!("{failure}");
+                                eprintln!(
+                                    "replay: cohort-sim --seeds {seed}..{} --nodes {nodes} --mode {}",
+                                    seed + 1,
+                                    if mode == Mode::Lamport { "lamport" } else { "cohort" }
+                                );
+                            }
+                            return total;
+                        }
+                    }
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if verbose && n % 10_000 == 0 {
+                    eprintln!("{n} seeds ok");
+                }
+            }
+        }));
+    }
+    let mut total = Stats::default();
+    for w in workers {
+        if let Ok(stats) = w.join() {
+            total.add(&stats);
+        }
+    }
+    if failed.load(Ordering::Relaxed) {
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "{} seeds ({} runs) passed in {:.1?}: {} reads and {} writes checked, {} faults, \
+         {} layout changes, {} migrations, {} flushes",
+        done.load(Ordering::Relaxed),
+        total.runs,
+        start.elapsed(),
+        total.reads,
+        total.writes,
+        total.faults,
+        total.layout_ops,
+        total.migrations,
+        total.flushes
+    );
+    ExitCode::SUCCESS
+}
+
+/// The fixed workload of the message-count table.
+fn stats_config(seed: u64, nodes: usize, hosts: usize, mode: Mode) -> Config {
+    Config {
+        seed,
+        nodes,
+        mode,
+        threads: 4,
+        max_threads: 4,
+        ops_per_thread: 40,
+        pages: 16,
+        max_delay: 10,
+        hosts,
+        layout_percent: 4,
+        migrate_percent: 6,
+        flush: false,
+    }
+}
+
+fn stats(args: &Args) -> ExitCode {
+    println!(
+        "{:>3} {:>6} {:>8} | {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "N", "hosts", "mode", "lock/acq", "fetch", "page/cf", "inval/cf", "msgs/flt", "5(N-1)"
+    );
+    for nodes in [2usize, 4, 8, 16] {
+        for hosts in [nodes, 2] {
+            if hosts == 2 && nodes == 2 {
+                continue;
+            }
+            for &mode in &args.modes {
+                let mut total = Stats::default();
+                for seed in 0..args.runs {
+                    match world::run(stats_config(seed, nodes, hosts, mode)) {
+                        Ok(s) => total.add(&s),
+                        Err(failure) => {
+                            eprintln!("{failure}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+                println!(
+                    "{:>3} {:>6} {:>8} | {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    nodes,
+                    hosts,
+                    if mode == Mode::Lamport {
+                        "lamport"
+                    } else {
+                        "cohort"
+                    },
+                    total.per_acquisition(),
+                    total.per_fetch(),
+                    total.per_container_fault(),
+                    total.invalidations_per_container_fault(),
+                    total.per_fault(),
+                    5 * (nodes - 1)
+                );
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let Some(args) = parse() else {
+        return usage();
+    };
+    if args.stats {
+        stats(&args)
+    } else {
+        sweep(&args)
+    }
+}
