@@ -802,3 +802,179 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::table::ArrayMap;
+    use super::*;
+    use std::vec::Vec;
+
+    type Node = ContainerNode<ArrayMap<PageId, PageRecord, 16>>;
+
+    /// Delivers everything; returns the messages that crossed nodes and
+    /// the actions other than sends, by node.
+    fn settle(
+        nodes: &mut [Node],
+        mut pending: Vec<(NodeId, PageAction)>,
+    ) -> (usize, Vec<(NodeId, PageAction)>) {
+        let mut sent = 0;
+        let mut done = Vec::new();
+        while !pending.is_empty() {
+            let (node, action) = pending.remove(0);
+            if let PageAction::Send { to, msg } = action {
+                if to != node {
+                    sent += 1;
+                }
+                let mut out = Vec::new();
+                nodes[to.index()].on_message(node, msg, &mut out).unwrap();
+                pending.extend(out.into_iter().map(|a| (to, a)));
+            } else {
+                done.push((node, action));
+            }
+        }
+        (sent, done)
+    }
+
+    fn cluster(n: usize) -> Vec<Node> {
+        (0..n)
+            .map(|i| Node::new(NodeId(i as u8), n, ArrayMap::new()).unwrap())
+            .collect()
+    }
+
+    fn fault(nodes: &mut [Node], node: u8, page: PageId, write: bool) -> Vec<(NodeId, PageAction)> {
+        let mut out = Vec::new();
+        let n = &mut nodes[node as usize];
+        let r = if write {
+            n.grab_page(page, &mut out)
+        } else {
+            n.get_page(page, &mut out)
+        };
+        assert!(r.is_ok());
+        out.into_iter().map(|a| (NodeId(node), a)).collect()
+    }
+
+    fn run_fault(
+        nodes: &mut [Node],
+        node: u8,
+        page: PageId,
+        write: bool,
+    ) -> (usize, Vec<(NodeId, PageAction)>) {
+        let out = fault(nodes, node, page, write);
+        settle(nodes, out)
+    }
+
+    #[test]
+    fn first_touch_once_then_three_messages_at_most() {
+        let n = 8;
+        let mut nodes = cluster(n);
+        let page = PageId {
+            container: 3,
+            index: 11,
+        };
+        let manager = manager_of(page, n).0;
+        let (a, b, c) = ((manager + 1) % 8, (manager + 2) % 8, (manager + 3) % 8);
+        let (sent, done) = run_fault(&mut nodes, a, page, true);
+        assert!(sent <= 2);
+        assert_eq!(
+            done.iter()
+                .filter(|(_, x)| matches!(x, PageAction::FirstTouch { .. }))
+                .count(),
+            1
+        );
+        assert_eq!(nodes[a as usize].find_page(page), Access::Write);
+        let (sent, _) = run_fault(&mut nodes, b, page, false);
+        assert_eq!(sent, 3);
+        assert_eq!(nodes[a as usize].find_page(page), Access::Read);
+        assert_eq!(nodes[b as usize].find_page(page), Access::Read);
+        // A write: request, forward, transfer, plus one invalidation and ack.
+        let (sent, done) = run_fault(&mut nodes, c, page, true);
+        assert_eq!(sent, 5);
+        assert!(done.contains(&(
+            NodeId(c),
+            PageAction::Ready {
+                page,
+                access: Access::Write
+            }
+        )));
+        let holders = nodes
+            .iter()
+            .filter(|x| x.find_page(page) != Access::None)
+            .count();
+        assert_eq!(holders, 1);
+        assert_eq!(nodes[c as usize].find_page(page), Access::Write);
+    }
+
+    #[test]
+    fn flush_injects_the_last_copy() {
+        let mut nodes = cluster(4);
+        let page = PageId {
+            container: 1,
+            index: 2,
+        };
+        run_fault(&mut nodes, 1, page, true);
+        let mut out = Vec::new();
+        nodes[1].flush_page(page, NodeId(3), &mut out).unwrap();
+        let out = out.into_iter().map(|a| (NodeId(1), a)).collect();
+        let (_, done) = settle(&mut nodes, out);
+        assert!(done.contains(&(
+            NodeId(1),
+            PageAction::Flushed {
+                page,
+                dropped: true
+            }
+        )));
+        assert_eq!(nodes[1].find_page(page), Access::None);
+        assert_eq!(nodes[3].find_page(page), Access::Write);
+        // The manager knows: a read from node 0 is served by node 3.
+        let (_, done) = run_fault(&mut nodes, 0, page, false);
+        assert!(done.contains(&(
+            NodeId(0),
+            PageAction::Ready {
+                page,
+                access: Access::Read
+            }
+        )));
+        assert!(!done
+            .iter()
+            .any(|(_, a)| matches!(a, PageAction::FirstTouch { .. })));
+    }
+
+    #[test]
+    fn unexpected_messages_are_errors_and_leave_no_state() {
+        let mut nodes = cluster(2);
+        let page = PageId {
+            container: 1,
+            index: 0,
+        };
+        let mut out = Vec::new();
+        let not_manager = NodeId(1 - manager_of(page, 2).0);
+        let n = &mut nodes[not_manager.index()];
+        assert_eq!(
+            n.on_message(NodeId(0), PageMsg::Get { page, write: false }, &mut out),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            n.on_message(NodeId(0), PageMsg::Copy { page, version: 1 }, &mut out),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            n.on_message(NodeId(0), PageMsg::InvalidateAck { page }, &mut out),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            n.on_message(NodeId(9), PageMsg::Create { page }, &mut out),
+            Err(Error::Protocol)
+        );
+        assert!(out.is_empty());
+        assert!(n.records().is_empty());
+        // A full table refuses a new request without side effects.
+        let mut small: ContainerNode<ArrayMap<PageId, PageRecord, 1>> =
+            ContainerNode::new(NodeId(0), 2, ArrayMap::new()).unwrap();
+        small.get_page(page, &mut out).unwrap();
+        let other = PageId {
+            container: 1,
+            index: 1,
+        };
+        assert_eq!(small.get_page(other, &mut out), Err(Error::NoSpace));
+    }
+}

@@ -614,3 +614,192 @@ impl<const CAP: usize> LockSpace<CAP> {
         self.entries().filter(|e| e.ts.node == node).count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    type Space = LockSpace<64>;
+
+    /// Delivers every message, FIFO per channel, oldest first; returns the
+    /// grants and the number of messages that crossed nodes.
+    fn settle(
+        spaces: &mut [Space],
+        mut pending: Vec<(NodeId, LockAction)>,
+    ) -> (Vec<(NodeId, Ticket)>, usize) {
+        let mut granted = Vec::new();
+        let mut sent = 0;
+        while !pending.is_empty() {
+            let (node, action) = pending.remove(0);
+            match action {
+                LockAction::Send { to, msg } => {
+                    for dst in to.iter() {
+                        sent += 1;
+                        let mut out = Vec::new();
+                        spaces[dst.index()].on_message(node, msg, &mut out).unwrap();
+                        pending.extend(out.into_iter().map(|a| (dst, a)));
+                    }
+                }
+                LockAction::Granted { ticket, .. } => granted.push((node, ticket)),
+                LockAction::Joined => {}
+            }
+        }
+        (granted, sent)
+    }
+
+    fn cluster(algorithm: Algorithm, n: usize) -> Vec<Space> {
+        (0..n)
+            .map(|i| Space::new(NodeId(i as u8), algorithm, NodeSet::first(n), n, 4).unwrap())
+            .collect()
+    }
+
+    fn acquire(
+        spaces: &mut [Space],
+        node: u8,
+        key: LockKey,
+    ) -> (Ticket, Vec<(NodeId, LockAction)>) {
+        let mut out = Vec::new();
+        let ticket = spaces[node as usize].acquire(key, &mut out).unwrap();
+        (ticket, out.into_iter().map(|a| (NodeId(node), a)).collect())
+    }
+
+    #[test]
+    fn lamport_costs_three_messages_per_peer() {
+        let mut spaces = cluster(Algorithm::Lamport, 4);
+        let (ticket, out) = acquire(&mut spaces, 1, LockKey::Page(7));
+        let (granted, sent) = settle(&mut spaces, out);
+        assert_eq!(granted, [(NodeId(1), ticket)]);
+        assert_eq!(sent, 6);
+        assert_eq!(spaces[0].page_queue_count(), 1);
+        let mut out = Vec::new();
+        spaces[1].release(ticket, &mut out).unwrap();
+        let out = out.into_iter().map(|a| (NodeId(1), a)).collect();
+        assert_eq!(settle(&mut spaces, out).1, 3);
+        assert!(spaces
+            .iter()
+            .all(|s| s.is_idle() && s.page_queue_count() == 0));
+    }
+
+    #[test]
+    fn heavy_lock_waits_for_every_page_and_blocks_new_ones() {
+        for algorithm in [Algorithm::Lamport, Algorithm::RicartAgrawala] {
+            let mut spaces = cluster(algorithm, 3);
+            let (page, out) = acquire(&mut spaces, 0, LockKey::Page(1));
+            let (granted, _) = settle(&mut spaces, out);
+            assert_eq!(granted, [(NodeId(0), page)]);
+            let (heavy, out) = acquire(&mut spaces, 2, LockKey::Heavy);
+            assert!(settle(&mut spaces, out).0.is_empty(), "{algorithm:?}");
+            let (other, out) = acquire(&mut spaces, 1, LockKey::Page(2));
+            assert!(settle(&mut spaces, out).0.is_empty(), "{algorithm:?}");
+            let mut out = Vec::new();
+            spaces[0].release(page, &mut out).unwrap();
+            let out = out.into_iter().map(|a| (NodeId(0), a)).collect();
+            assert_eq!(settle(&mut spaces, out).0, [(NodeId(2), heavy)]);
+            let mut out = Vec::new();
+            spaces[2].release(heavy, &mut out).unwrap();
+            let out = out.into_iter().map(|a| (NodeId(2), a)).collect();
+            assert_eq!(settle(&mut spaces, out).0, [(NodeId(1), other)]);
+        }
+    }
+
+    #[test]
+    fn ricart_agrawala_joins_and_costs_two_messages_per_peer() {
+        let mut spaces = std::vec![Space::new(
+            NodeId(0),
+            Algorithm::RicartAgrawala,
+            NodeSet::single(NodeId(0)),
+            3,
+            4,
+        )
+        .unwrap()];
+        for i in 1..3u8 {
+            spaces.push(Space::new_joining(NodeId(i), 3, 4).unwrap());
+        }
+        let mut out = Vec::new();
+        spaces[1]
+            .join(NodeSet::single(NodeId(0)), &mut out)
+            .unwrap();
+        settle(
+            &mut spaces,
+            out.into_iter().map(|a| (NodeId(1), a)).collect(),
+        );
+        let mut out = Vec::new();
+        spaces[2]
+            .join(NodeSet::single(NodeId(1)), &mut out)
+            .unwrap();
+        settle(
+            &mut spaces,
+            out.into_iter().map(|a| (NodeId(2), a)).collect(),
+        );
+        assert!(spaces
+            .iter()
+            .all(|s| s.is_joined() && s.members() == NodeSet::first(3)));
+        let (ticket, out) = acquire(&mut spaces, 2, LockKey::Heavy);
+        let (granted, sent) = settle(&mut spaces, out);
+        assert_eq!((granted, sent), (std::vec![(NodeId(2), ticket)], 4));
+    }
+
+    #[test]
+    fn bad_messages_and_limits_are_errors() {
+        let mut spaces = cluster(Algorithm::Lamport, 2);
+        let mut out = Vec::new();
+        let bogus = Timestamp {
+            clock: 9,
+            node: NodeId(0),
+        };
+        assert_eq!(
+            spaces[1].on_message(
+                NodeId(0),
+                LockMsg::Reply {
+                    ts: bogus,
+                    clock: 1
+                },
+                &mut out
+            ),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            spaces[1].on_message(
+                NodeId(0),
+                LockMsg::Release {
+                    ts: bogus,
+                    clock: 1
+                },
+                &mut out
+            ),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            spaces[1].on_message(NodeId(1), LockMsg::Join { clock: 1 }, &mut out),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            spaces[1].on_message(NodeId(70), LockMsg::Join { clock: 1 }, &mut out),
+            Err(Error::Protocol)
+        );
+        let forged = LockMsg::Request {
+            ts: Timestamp {
+                clock: 1,
+                node: NodeId(1),
+            },
+            key: LockKey::Heavy,
+        };
+        assert_eq!(
+            spaces[1].on_message(NodeId(0), forged, &mut out),
+            Err(Error::Protocol)
+        );
+        for _ in 0..4 {
+            spaces[0].acquire(LockKey::Page(3), &mut out).unwrap();
+        }
+        assert_eq!(
+            spaces[0].acquire(LockKey::Page(3), &mut out),
+            Err(Error::Busy)
+        );
+        assert!(Space::new(NodeId(0), Algorithm::Lamport, NodeSet::first(2), 32, 4).is_err());
+        assert!(
+            out.iter().all(|a| !matches!(a, LockAction::Granted { .. }))
+                || spaces[0].holds(LockKey::Page(3))
+        );
+    }
+}

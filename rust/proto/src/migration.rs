@@ -584,3 +584,182 @@ impl<TT: Table<TaskId, TaskRecord>, GT: Table<GroupId, GroupRecord>> TaskNode<TT
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::table::ArrayMap;
+    use super::*;
+    use std::vec::Vec;
+
+    type Node = TaskNode<ArrayMap<TaskId, TaskRecord, 8>, ArrayMap<GroupId, GroupRecord, 4>>;
+
+    fn settle(
+        nodes: &mut [Node],
+        mut pending: Vec<(NodeId, TaskAction)>,
+    ) -> Vec<(NodeId, TaskAction)> {
+        let mut done = Vec::new();
+        while !pending.is_empty() {
+            let (node, action) = pending.remove(0);
+            if let TaskAction::Send { to, msg } = action {
+                for dst in to.iter() {
+                    let mut out = Vec::new();
+                    nodes[dst.index()].on_message(node, msg, &mut out).unwrap();
+                    pending.extend(out.into_iter().map(|a| (dst, a)));
+                }
+            } else {
+                done.push((node, action));
+            }
+        }
+        done
+    }
+
+    fn cluster(n: usize) -> Vec<Node> {
+        (0..n)
+            .map(|i| Node::new(NodeId(i as u8), n, ArrayMap::new(), ArrayMap::new()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn shadows_migrate_back_and_exit_everywhere() {
+        let mut nodes = cluster(3);
+        let group = GroupId {
+            origin: NodeId(0),
+            tgid: 10,
+        };
+        let task = TaskId {
+            origin: NodeId(0),
+            pid: 10,
+        };
+        nodes[0].create_group(group, task).unwrap();
+        let hop = |nodes: &mut Vec<Node>, from: u8, to: u8| {
+            let mut out = Vec::new();
+            nodes[from as usize]
+                .migrate(task, NodeId(to), &mut out)
+                .unwrap();
+            settle(nodes, out.into_iter().map(|a| (NodeId(from), a)).collect())
+        };
+        let done = hop(&mut nodes, 0, 1);
+        assert!(done.contains(&(
+            NodeId(1),
+            TaskAction::CreateTask {
+                task,
+                mm: MmSource::Fresh
+            }
+        )));
+        let done = hop(&mut nodes, 1, 0);
+        assert!(done.contains(&(NodeId(0), TaskAction::ResumeShadow { task })));
+        hop(&mut nodes, 0, 2);
+        assert!(
+            nodes
+                .iter()
+                .filter(|n| n.task(task).is_some_and(|r| r.running))
+                .count()
+                == 1
+        );
+        let mut out = Vec::new();
+        nodes[2].exit(task, &mut out).unwrap();
+        let done = settle(
+            &mut nodes,
+            out.into_iter().map(|a| (NodeId(2), a)).collect(),
+        );
+        for n in [0u8, 1] {
+            assert!(done.contains(&(NodeId(n), TaskAction::KillShadow { task })));
+            assert!(done.contains(&(NodeId(n), TaskAction::GroupGone { group })));
+        }
+        assert!(nodes
+            .iter()
+            .all(|n| n.tasks().is_empty() && n.groups().is_empty()));
+    }
+
+    #[test]
+    fn last_local_member_saves_the_mm_until_the_group_exits() {
+        let mut nodes = cluster(2);
+        let group = GroupId {
+            origin: NodeId(0),
+            tgid: 1,
+        };
+        let leader = TaskId {
+            origin: NodeId(0),
+            pid: 1,
+        };
+        let clone = TaskId {
+            origin: NodeId(0),
+            pid: 2,
+        };
+        nodes[0].create_group(group, leader).unwrap();
+        let mut out = Vec::new();
+        nodes[0].clone_task(clone, group, &mut out).unwrap();
+        assert_eq!(out, [TaskAction::CloneReady { task: clone }]);
+        let mut out = Vec::new();
+        nodes[0].migrate(clone, NodeId(1), &mut out).unwrap();
+        settle(
+            &mut nodes,
+            out.into_iter().map(|a| (NodeId(0), a)).collect(),
+        );
+        // The clone exits on node 1: last local member there, group alive.
+        let mut out = Vec::new();
+        nodes[1].exit(clone, &mut out).unwrap();
+        let done = settle(
+            &mut nodes,
+            out.into_iter().map(|a| (NodeId(1), a)).collect(),
+        );
+        assert!(done.contains(&(NodeId(1), TaskAction::SaveMm { group })));
+        assert!(nodes[1].group(group).is_some_and(|g| g.saved_mm));
+        // The leader exits: last distributed member, saved mms dropped.
+        let mut out = Vec::new();
+        nodes[0].exit(leader, &mut out).unwrap();
+        let done = settle(
+            &mut nodes,
+            out.into_iter().map(|a| (NodeId(0), a)).collect(),
+        );
+        assert!(done.contains(&(NodeId(1), TaskAction::DropSavedMm { group })));
+        assert!(!done
+            .iter()
+            .any(|(n, a)| *n == NodeId(0) && matches!(a, TaskAction::SaveMm { .. })));
+        assert!(nodes.iter().all(|n| n.groups().is_empty()));
+    }
+
+    #[test]
+    fn unexpected_messages_are_errors() {
+        let mut nodes = cluster(2);
+        let group = GroupId {
+            origin: NodeId(0),
+            tgid: 1,
+        };
+        let task = TaskId {
+            origin: NodeId(1),
+            pid: 5,
+        };
+        let mut out = Vec::new();
+        let n = &mut nodes[0];
+        assert_eq!(
+            n.on_message(NodeId(1), TaskMsg::TaskExit { task }, &mut out),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            n.on_message(
+                NodeId(1),
+                TaskMsg::MemberExit {
+                    group,
+                    visited: NodeSet::EMPTY
+                },
+                &mut out
+            ),
+            Err(Error::Protocol)
+        );
+        let migrate = TaskMsg::Migrate {
+            task,
+            group,
+            visited: NodeSet::single(NodeId(1)),
+        };
+        assert_eq!(
+            n.on_message(NodeId(1), migrate, &mut out),
+            Err(Error::Protocol)
+        );
+        assert_eq!(
+            n.on_message(NodeId(0), TaskMsg::GroupExit { group }, &mut out),
+            Err(Error::Protocol)
+        );
+        assert!(out.is_empty() && n.tasks().is_empty() && n.groups().is_empty());
+    }
+}

@@ -175,14 +175,21 @@ fn stats_config(seed: u64, nodes: usize, hosts: usize, mode: Mode) -> Config {
 
 fn stats(args: &Args) -> ExitCode {
     println!(
-        "{:>3} {:>6} {:>8} | {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "N", "hosts", "mode", "lock/acq", "fetch", "page/cf", "inval/cf", "msgs/flt", "5(N-1)"
+        "{:>3} {:>6} {:>8} | {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "N",
+        "hosts",
+        "mode",
+        "lock/acq",
+        "join/acq",
+        "fetch",
+        "page/cf",
+        "inval/cf",
+        "msgs/flt",
+        "5(N-1)"
     );
     for nodes in [2usize, 4, 8, 16] {
-        for hosts in [nodes, 2] {
-            if hosts == 2 && nodes == 2 {
-                continue;
-            }
+        let hosts_list: &[usize] = if nodes == 2 { &[2] } else { &[nodes, 2] };
+        for &hosts in hosts_list {
             for &mode in &args.modes {
                 let mut total = Stats::default();
                 for seed in 0..args.runs {
@@ -195,7 +202,7 @@ fn stats(args: &Args) -> ExitCode {
                     }
                 }
                 println!(
-                    "{:>3} {:>6} {:>8} | {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    "{:>3} {:>6} {:>8} | {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
                     nodes,
                     hosts,
                     if mode == Mode::Lamport {
@@ -204,6 +211,7 @@ fn stats(args: &Args) -> ExitCode {
                         "cohort"
                     },
                     total.per_acquisition(),
+                    total.joins_per_acquisition(),
                     total.per_fetch(),
                     total.per_container_fault(),
                     total.invalidations_per_container_fault(),

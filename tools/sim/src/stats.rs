@@ -150,6 +150,14 @@ impl Stats {
         )
     }
 
+    /// Join messages per lock acquisition.
+    pub fn joins_per_acquisition(&self) -> String {
+        ratio(
+            self.join_msgs,
+            self.page_acquisitions + self.heavy_acquisitions,
+        )
+    }
+
     /// Messages per mapping fetch: page lock plus queries.
     pub fn per_fetch(&self) -> String {
         ratio(self.page_lock_msgs + self.query_msgs, self.fetches)
