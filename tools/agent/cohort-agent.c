@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -325,11 +326,45 @@ struct child {
 	int out;		/* read end of the stdout/stderr pipe */
 };
 
+/*
+ * execve() limits one argument to MAX_ARG_STRLEN (128 KiB), less than the
+ * 1 MiB a command may have. A long command goes into a memory file that
+ * the shell sources instead: "sh -c '. /proc/self/fd/N'".
+ */
+#define ARG_MAX_INLINE	(64 * 1024)
+
+static int cmd_file(const char *cmd, size_t len)
+{
+	int fd;
+
+	fd = memfd_create("cohort-cmd", 0);
+	if (fd < 0)
+		fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	if (fd < 0)
+		fd = open("/", O_TMPFILE | O_RDWR, 0600);
+	if (fd < 0)
+		return -1;
+	while (len) {
+		ssize_t n = write(fd, cmd, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		cmd += n;
+		len -= n;
+	}
+	return fd;
+}
+
 static void child_exec(const char *cmd, int wfd)
 {
-	char node_env[64], nodes_env[64];
+	char node_env[64], nodes_env[64], source[64];
 	char *envp[6];
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	size_t len = strlen(cmd);
 	sigset_t all;
 	int i = 0, fd;
 
@@ -349,6 +384,18 @@ static void child_exec(const char *cmd, int wfd)
 	if (wfd > STDERR_FILENO)
 		close(wfd);
 	/* Everything else the agent holds is O_CLOEXEC. */
+
+	if (len > ARG_MAX_INLINE) {
+		fd = cmd_file(cmd, len);
+		if (fd < 0) {
+			dprintf(STDERR_FILENO,
+				"cohort-agent: cannot store a %zu-byte command: %s\n",
+				len, strerror(errno));
+			_exit(126);
+		}
+		snprintf(source, sizeof(source), ". /proc/self/fd/%d", fd);
+		argv[2] = source;
+	}
 
 	mkdir("/root", 0700);
 	if (chdir("/root") < 0 && chdir("/") < 0)
