@@ -87,6 +87,8 @@ rm -rf "$cfgdir"
 
 # 5. Build. `all` also writes Module.symvers for out-of-tree modules.
 run_with_progress kernel "$KERNEL_DIR/build.log" kmake -j"$JOBS" all
+# uapi headers (for pcntl(2) and the selftests) into $KERNEL_OBJ/usr/include.
+kmake -s headers
 
 mkdir -p "$images"
 cp "$KERNEL_OBJ/arch/x86/boot/bzImage" "$images/bzImage"

@@ -52,7 +52,7 @@ pub trait FaultOps {
     /// A fault at `address` in `vma` with `FAULT_FLAG_*` `flags`, called
     /// with the mmap lock or (with `FAULT_FLAG_VMA_LOCK`) the VMA lock held.
     fn fault(_vma: &Vma, _address: usize, _flags: u32) -> FaultAction {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 

@@ -121,13 +121,13 @@ impl LayoutChange {
 pub trait LayoutOps {
     /// Called before the change; an error fails the call with it.
     fn begin(_mm: &Mm, _change: &mut LayoutChange) -> Result {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
     /// Called after the change with its result (an address or a negative
     /// errno as the syscall returns it).
     fn end(_mm: &Mm, _change: &mut LayoutChange, _result: isize) {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 

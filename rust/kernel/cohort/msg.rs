@@ -10,8 +10,8 @@ use core::{ffi::c_void, marker::PhantomData};
 #[vtable]
 pub trait MsgOps {
     /// Whether node `node` (never this node) is up.
-    fn node_online(_node: u32) -> bool {
-        build_error!(VTABLE_DEFAULT_ERROR)
+    fn peer_online(_node: u32) -> bool {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 
@@ -20,11 +20,11 @@ pub struct MsgSlot<T: MsgOps>(PhantomData<T>);
 
 impl<T: MsgOps> MsgSlot<T> {
     const TABLE: bindings::cohort_msg_ops = bindings::cohort_msg_ops {
-        node_online: if T::HAS_NODE_ONLINE { Some(Self::node_online) } else { None },
+        peer_online: if T::HAS_PEER_ONLINE { Some(Self::peer_online) } else { None },
     };
 
-    extern "C" fn node_online(node: crate::ffi::c_uint) -> bool {
-        T::node_online(node)
+    extern "C" fn peer_online(node: crate::ffi::c_uint) -> bool {
+        T::peer_online(node)
     }
 }
 

@@ -12,7 +12,7 @@ pub trait PcntlOps {
     /// Runs command `cmd` with its three arguments in the calling task;
     /// the value is returned to user space, an error as `-errno`.
     fn pcntl(_cmd: u32, _args: [usize; 3]) -> Result<isize> {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 

@@ -15,18 +15,18 @@ pub trait TaskOps {
     /// `child` was created by `parent` with `clone_flags` and is about to
     /// run for the first time; the fork can no longer fail.
     fn created(_parent: &Task, _child: &Task, _clone_flags: u64) {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
     /// `task` is exiting with `code`; it still has its mm and files.
     fn exit(_task: &Task, _code: i64) {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
     /// `task` passed the point of no return of execve(): it is the only
     /// thread of its group and still has its old mm.
     fn exec(_task: &Task) {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0
+# Cohort: several Linux kernel instances acting as one machine.
+#
+#   make check    host tests + selftests on a 2-node cluster (the CI job)
+#   make demo     boot 2 nodes and show them up and seeing each other
+#   make          build everything (kernel cached in /var/cache/cohort)
+#
+# Each step installs or builds what it needs (run as root on Debian 12).
+
+.PHONY: all deps kernel modules initramfs cli check demo host-test clean
+
+all:
+	scripts/build-all.sh
+
+deps:
+	scripts/deps.sh
+
+kernel: deps
+	scripts/kernel.sh
+
+modules: kernel
+	scripts/modules.sh
+
+initramfs: modules
+	scripts/initramfs.sh
+
+cli:
+	cargo build --release -p cohort
+
+host-test:
+	cargo test --workspace --release
+
+check:
+	scripts/check.sh
+
+demo:
+	scripts/demo.sh
+
+clean:
+	rm -rf build target

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the one initramfs every node boots: busybox, the modules, the guest
+# agent and the selftests; and put it beside the kernel in build/images.
+. "$(dirname "$0")/lib.sh"
+
+key=$(cat "$KERNEL_DIR/key" 2>/dev/null) || die "no kernel built yet: run scripts/kernel.sh"
+images=$COHORT_BUILD/images
+root=$COHORT_BUILD/initramfs
+rm -rf "$root"
+mkdir -p "$images" "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root} \
+	"$root"/lib/modules/cohort "$root"/usr/lib/cohort/selftests
+
+# busybox and its applets.
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list-full); do
+	[ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+done
+ln -sf bin/busybox "$root/init"
+cp "$COHORT_ROOT/tools/guest/rc" "$root/etc/rc"
+cp "$COHORT_ROOT/tools/guest/inittab" "$root/etc/inittab"
+chmod 755 "$root/etc/rc"
+echo 'root::0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+echo 'root:x:0:' >"$root/etc/group"
+mknod -m 600 "$root/dev/console" c 5 1
+mknod -m 666 "$root/dev/null" c 1 3
+
+# Modules.
+for ko in "$COHORT_BUILD"/modules/*/*.ko; do
+	[ -e "$ko" ] || die "no modules built: run scripts/modules.sh"
+	cp "$ko" "$root/lib/modules/cohort/"
+done
+
+# Guest agent.
+gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/sbin/cohort-agent" \
+	"$COHORT_ROOT/tools/agent/cohort-agent.c"
+
+# Selftests, against the kernel's harness and uapi headers.
+make -s -C "$COHORT_ROOT/selftests" \
+	KSFT_DIR="$KERNEL_SRC/tools/testing/selftests" \
+	KHDR="$KERNEL_OBJ/usr/include" O="$COHORT_BUILD/selftests" \
+	EXTRA_CFLAGS=-Werror all
+cp "$COHORT_BUILD"/selftests/*_test "$root/usr/lib/cohort/selftests/"
+install -m 755 "$COHORT_ROOT/selftests/run" "$root/usr/lib/cohort/selftests/run"
+
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
+	gzip -1 >"$images/initramfs.cpio.gz.tmp"
+mv "$images/initramfs.cpio.gz.tmp" "$images/initramfs.cpio.gz"
+cp "$KERNEL_DIR/images/$key/bzImage" "$images/bzImage"
+cp "$KERNEL_DIR/images/$key/release" "$images/release"
+log initramfs "$(du -h "$images/initramfs.cpio.gz" | cut -f1) initramfs for $(cat "$images/release")"
