@@ -150,7 +150,7 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Timeout(s) => write!(f, "timed out after {s} s"),
-            RunError::Died(pid) => write!(f, "QEMU (pid {pid}) exited"),
+            RunError::Died(pid) => write!(f, "QEMU (pid {pid}) exited while the command ran"),
             RunError::Failed(m) => f.write_str(m),
             RunError::Sink(e) => write!(f, "writing output: {e}"),
         }
@@ -181,7 +181,8 @@ pub fn run(
     // may start with stale bytes an earlier client left queued; if the
     // PING gets lost in them, start over on a fresh connection.
     let mut conn = None;
-    let mut last_err = String::from("agent did not answer PING");
+    let mut last_err =
+        String::from("the agent did not answer PING (busy with another client, or hung)");
     for _ in 0..3 {
         if !alive() {
             return Err(RunError::Died(pid));

@@ -278,7 +278,7 @@ fn cmd_status(state: &State) -> Result<(), Fail> {
             }
             Err(e) => {
                 healthy = false;
-                format!("agent not answering ({e})")
+                format!("agent not answering ({e}; busy with a command, or down)")
             }
         };
         println!("node {n}: qemu pid {pid} running, {agent}");

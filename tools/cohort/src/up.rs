@@ -326,7 +326,11 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
                 return Err(interrupted_fail());
             }
             if Instant::now() >= deadline {
-                let mut msg = format!("timed out after {} s waiting for", cfg.timeout_s);
+                let mut msg = format!(
+                    "timed out after {} s waiting for {} node(s)",
+                    cfg.timeout_s,
+                    pending.len()
+                );
                 for n in &pending {
                     msg.push_str(&format!(
                         "\nnode {n}: agent not answering\n{}",
