@@ -34,6 +34,9 @@ done
 # Guest agent.
 gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/sbin/cohort-agent" \
 	"$COHORT_ROOT/tools/agent/cohort-agent.c"
+# The user-space TCP baseline of `cohort bench kmsg`.
+gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/bin/tcpbench" \
+	"$COHORT_ROOT/tools/guest/tcpbench.c"
 
 # Selftests, against the kernel's harness and uapi headers.
 make -s -C "$COHORT_ROOT/selftests" \
