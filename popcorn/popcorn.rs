@@ -19,7 +19,16 @@ use kernel::task::Task;
 #[forbid(unsafe_code)]
 #[path = "../rust/proto/src"]
 pub mod proto {
+    pub mod container;
+    pub mod crc;
+    pub mod error;
+    pub mod lamport;
+    pub mod migration;
+    pub mod node;
     pub mod pcntl;
+    pub mod sink;
+    pub mod table;
+    pub mod wire;
 }
 
 use proto::pcntl::{Command, Errno, Target};

@@ -29,6 +29,7 @@
 extern crate std;
 
 pub mod container;
+pub mod crc;
 pub mod error;
 pub mod lamport;
 pub mod migration;
@@ -36,3 +37,4 @@ pub mod node;
 pub mod pcntl;
 pub mod sink;
 pub mod table;
+pub mod wire;
