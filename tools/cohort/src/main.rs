@@ -3,6 +3,7 @@
 
 mod agent;
 mod args;
+mod bench;
 mod frame;
 mod shell;
 mod state;
@@ -50,6 +51,9 @@ commands:
   status   show whether each node's QEMU runs and its agent answers
   test     run the selftests on every node and count TAP results
   down     stop the cluster's processes, remove sockets and pid files
+  kill     SIGKILL one node's QEMU (a crash) and wait until it is gone
+  start    boot one node of the running cluster again and wait for its agent
+  bench    benchmarks: `cohort bench kmsg` (kmsg against user-space TCP)
 
 global options:
   --state DIR   state directory (default: $COHORT_STATE, else ./build/cluster)
@@ -61,8 +65,9 @@ usage: cohort up -n N [--kernel PATH] [--initrd PATH] [--mem MB] [--smp CPUS]
                  [--timeout SECS] [--append ARGS]
 
 Starts a VDE switch and N QEMU nodes (TCG), each booting the same kernel and
-initramfs with cohort.node_id=I cohort.nr_nodes=N, and waits until each
-node's agent answers. On failure or Ctrl-C everything started is stopped.
+initramfs with cohort.node_id=I cohort.nr_nodes=N and
+cohort.peers=169.254.42.1,...,169.254.42.N (node I has address
+169.254.42.(I+1)), and waits until each node's agent answers. On failure or Ctrl-C everything started is stopped.
 
   -n, --nodes N     number of nodes (1-255)
   --kernel PATH     default build/images/bzImage
@@ -107,6 +112,47 @@ Stops the processes `cohort up` started in the state dir (SIGTERM, then
 SIGKILL after 5 s; a pid is only signalled if its command line names the
 state dir), removes sockets and pid files, and keeps the logs.
 Succeeds when there is nothing to stop.
+";
+
+const KILL_HELP: &str = "\
+usage: cohort kill NODE
+
+Sends SIGKILL to NODE's QEMU (only if its command line names the state
+dir), as a crash would look to the other nodes, and waits until it is gone.
+The rest of the cluster keeps running; `cohort start NODE` boots it again.
+";
+
+const START_HELP: &str = "\
+usage: cohort start NODE [--timeout SECS]
+
+Boots NODE again, into the running cluster, with the exact QEMU command
+line `cohort up` recorded for it (nodeN.qemu), and waits until its agent
+answers. The previous console log is kept as nodeN.log.old. If the node
+does not come up in time, its QEMU is stopped and the end of its log shown.
+
+  --timeout SECS    how long to wait for the agent (default 180)
+";
+
+const BENCH_HELP: &str = "\
+usage: cohort bench kmsg [--nodes A,B] [--count N] [--bytes B] [--reps R]
+                         [--port P] [--out FILE]
+
+Measures, on the same two nodes in one run, kmsg's round trip (debugfs
+`ping`, 8-byte payload) and throughput (debugfs `stream`) against a
+user-space TCP ping-pong of 8-byte messages and a TCP stream of the same
+size (tcpbench). Loads kmsg on both nodes if needed and waits until they
+see each other up. Each measurement runs R times, interleaved (tcp, kmsg,
+tcp, kmsg...) after one warm-up; the medians are compared:
+`rtt kmsg/tcp` (target <= 1.2) and `throughput kmsg/tcp` (target >= 0.8),
+each marked PASS or MISS. Results also go to FILE as key=value lines.
+Exits 0 unless a measurement could not be run.
+
+  --nodes A,B   the two nodes, A sends (default 0,1)
+  --count N     round trips per RTT measurement (default 2000)
+  --bytes B     bytes per throughput measurement (default 32 MiB)
+  --reps R      measurements of each kind (default 5)
+  --port P      tcpbench server port on B (default 7070)
+  --out FILE    default build/bench-kmsg.txt
 ";
 
 const TEST_HELP: &str = "\
@@ -174,7 +220,7 @@ fn no_extra_args(p: &Parsed, max: usize) -> Result<(), Fail> {
 
 /// Check that a cluster exists and `node` is one of its nodes; return
 /// the pid of its QEMU.
-fn running_node(state: &State, node: u32) -> Result<u32, Fail> {
+pub fn running_node(state: &State, node: u32) -> Result<u32, Fail> {
     let Some(info) = state.cluster() else {
         return Err(Fail::new(
             EXIT_EXEC_FAILED,
@@ -202,6 +248,23 @@ fn running_node(state: &State, node: u32) -> Result<u32, Fail> {
             ),
         )
     })
+}
+
+/// Run `cmd` in `node` and collect its output (stdout and stderr).
+pub fn capture(state: &State, node: u32, cmd: &str, timeout_s: u64) -> Result<(i32, String), Fail> {
+    let pid = running_node(state, node)?;
+    let mut out = vec![];
+    let status = agent::run(state, node, pid, cmd, timeout_s, &mut |d: &[u8]| {
+        out.extend_from_slice(d);
+        Ok(())
+    })
+    .map_err(|e| {
+        Fail::new(
+            EXIT_EXEC_FAILED,
+            format!("node {node}: {e}\n{}", log_excerpt(state, node, 30)),
+        )
+    })?;
+    Ok((status, String::from_utf8_lossy(&out).into_owned()))
 }
 
 fn cmd_exec(state: &State, node: u32, timeout_s: u64, cmd: &str) -> Result<i32, Fail> {
@@ -527,6 +590,87 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
             let timeout = get_or(&p, "timeout", 1200u64)?;
             let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
             cmd_test(&state, list, timeout)?;
+            Ok(0)
+        }
+        "kill" => {
+            let Some(p) = parse_cmd(rest, &[], Some(1), KILL_HELP, so)? else {
+                return Ok(0);
+            };
+            let node = node_arg(&p)?;
+            no_extra_args(&p, 1)?;
+            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
+            match state.cluster() {
+                None => {
+                    return Err(Fail::new(
+                        1,
+                        format!("no cluster in {}", state.dir.display()),
+                    ))
+                }
+                Some(c) if node >= c.nodes => {
+                    return Err(Fail::new(
+                        1,
+                        format!(
+                            "node {node} does not exist (the cluster has {} nodes)",
+                            c.nodes
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+            let pid = state
+                .kill_node(node, Duration::from_secs(10))
+                .map_err(|e| Fail::new(1, e))?;
+            println!("node {node}: qemu pid {pid} killed");
+            Ok(0)
+        }
+        "start" => {
+            let Some(p) = parse_cmd(rest, &[val("timeout", None)], Some(1), START_HELP, so)? else {
+                return Ok(0);
+            };
+            let node = node_arg(&p)?;
+            no_extra_args(&p, 1)?;
+            let timeout = get_or(&p, "timeout", 180u64)?;
+            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
+            up::start_node(&state, node, timeout)?;
+            Ok(0)
+        }
+        "bench" => {
+            let opts = [
+                val("nodes", None),
+                val("count", None),
+                val("bytes", None),
+                val("reps", None),
+                val("port", None),
+                val("out", None),
+            ];
+            let Some(p) = parse_cmd(rest, &opts, Some(1), BENCH_HELP, so)? else {
+                return Ok(0);
+            };
+            no_extra_args(&p, 1)?;
+            match p.positional.first().map(String::as_str) {
+                Some("kmsg") => {}
+                Some(other) => {
+                    return Err(Fail::usage(&format!(
+                        "unknown benchmark {other:?} (known: kmsg)"
+                    )))
+                }
+                None => return Err(Fail::usage("missing benchmark name (cohort bench kmsg)")),
+            }
+            let (a, b) = match p.get("nodes") {
+                None => (0, 1),
+                Some(l) => bench::parse_pair(l).map_err(|e| Fail::usage(&e))?,
+            };
+            let cfg = bench::BenchConfig {
+                a,
+                b,
+                count: get_or(&p, "count", 2000u64)?,
+                bytes: get_or(&p, "bytes", 32u64 << 20)?,
+                reps: get_or(&p, "reps", 5usize)?,
+                port: get_or(&p, "port", 7070u16)?,
+                out: PathBuf::from(p.get("out").unwrap_or("build/bench-kmsg.txt")),
+            };
+            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
+            bench::kmsg(&state, &cfg)?;
             Ok(0)
         }
         other => Err(Fail::usage(&format!("unknown command {other:?}"))),

@@ -1,4 +1,4 @@
-//! POSIX shell quoting.
+//! POSIX shell quoting, and reading quoted words back.
 
 /// Characters that never need quoting in a POSIX shell word.
 fn is_safe(c: char) -> bool {
@@ -32,6 +32,71 @@ pub fn join<S: AsRef<str>>(words: &[S]) -> String {
         .join(" ")
 }
 
+/// Split a line into words as `sh` would for the quoting `join` produces:
+/// blanks separate words, '...' quotes literally, a backslash outside
+/// quotes escapes the next character, "..." quotes with `\"` and `\\`
+/// escapes. No expansions.
+pub fn split(line: &str) -> Result<Vec<String>, String> {
+    let mut words = vec![];
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') => {}
+                    Some(c) => word.push(c),
+                    None => return Err("backslash at the end of the line".into()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +123,20 @@ mod tests {
     fn join_words() {
         assert_eq!(join(&["echo", "a b", "c"]), "echo 'a b' c");
         assert_eq!(join::<&str>(&[]), "");
+    }
+
+    #[test]
+    fn split_reads_back_join() {
+        let words = ["a b", "", "it's", "x\ny", "$HOME", "plain", "'\\'"];
+        assert_eq!(split(&join(&words)).unwrap(), words);
+        assert_eq!(split("  a\tb  ").unwrap(), ["a", "b"]);
+        assert_eq!(
+            split(r#"a\ b "c \"d\" \x""#).unwrap(),
+            ["a b", r#"c "d" \x"#]
+        );
+        assert!(split("'open").is_err());
+        assert!(split("\"open").is_err());
+        assert!(split("end\\").is_err());
+        assert!(split("").unwrap().is_empty());
     }
 }

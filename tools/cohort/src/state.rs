@@ -175,6 +175,31 @@ impl State {
         out
     }
 
+    /// SIGKILL node's QEMU (a crash, as far as the other nodes can tell)
+    /// and wait up to `limit` until it is gone; then remove its pid file
+    /// and agent socket. Returns the pid that was killed.
+    pub fn kill_node(&self, node: u32, limit: Duration) -> Result<u32, String> {
+        let pid = self
+            .node_pid(node)
+            .ok_or_else(|| format!("node {node}: QEMU is not running"))?;
+        if !sys::send_signal(pid, sys::SIGKILL) && self.is_ours(pid) {
+            return Err(format!("node {node}: cannot signal qemu pid {pid}"));
+        }
+        let start = Instant::now();
+        while self.is_ours(pid) {
+            if start.elapsed() >= limit {
+                return Err(format!(
+                    "node {node}: qemu pid {pid} still running {} s after SIGKILL",
+                    limit.as_secs()
+                ));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = fs::remove_file(self.node_file(node, "pid"));
+        let _ = fs::remove_file(self.node_file(node, "agent"));
+        Ok(pid)
+    }
+
     /// Stop every process we started (SIGTERM, 5 s, SIGKILL) and remove
     /// sockets, pid files and the cluster file. Logs stay. Returns what
     /// was stopped, as messages.
@@ -249,7 +274,8 @@ impl State {
     }
 }
 
-/// `node<N>.<ext>` for the extensions we own.
+/// `node<N>.<ext>` for the extensions we own (`log.old` is the console of
+/// the boot before a `cohort start`).
 fn parse_node_file(name: &str) -> Option<(u32, &str)> {
     let rest = name.strip_prefix("node")?;
     let (num, ext) = rest.split_once('.')?;
@@ -257,7 +283,7 @@ fn parse_node_file(name: &str) -> Option<(u32, &str)> {
         return None;
     }
     let n = num.parse().ok()?;
-    matches!(ext, "log" | "agent" | "pid" | "qemu").then_some((n, ext))
+    matches!(ext, "log" | "log.old" | "agent" | "pid" | "qemu").then_some((n, ext))
 }
 
 /// The last `n` lines of a file (reads at most its last 256 KiB).
@@ -317,6 +343,7 @@ mod tests {
     fn node_files() {
         assert_eq!(parse_node_file("node0.log"), Some((0, "log")));
         assert_eq!(parse_node_file("node12.agent"), Some((12, "agent")));
+        assert_eq!(parse_node_file("node2.log.old"), Some((2, "log.old")));
         assert_eq!(parse_node_file("node1.txt"), None);
         assert_eq!(parse_node_file("nodex.pid"), None);
         assert_eq!(parse_node_file("node.pid"), None);

@@ -26,12 +26,24 @@ pub struct UpConfig {
     pub append: String,
 }
 
+/// Node N's address on the switch (tools/guest/rc sets it).
+pub fn node_ip(node: u32) -> String {
+    format!("169.254.42.{}", node + 1)
+}
+
+/// `cohort.peers=IP0,IP1,...`: every node's address, in node order.
+pub fn peers_arg(nodes: u32) -> String {
+    let ips: Vec<String> = (0..nodes).map(node_ip).collect();
+    format!("cohort.peers={}", ips.join(","))
+}
+
 /// The full QEMU command line (program first) for one node.
 pub fn qemu_command(cfg: &UpConfig, state: &State, node: u32) -> Vec<String> {
     let d = |name: &str| state.path(name).display().to_string();
     let mut append = format!(
-        "console=ttyS0 panic=-1 oops=panic cohort.node_id={node} cohort.nr_nodes={}",
-        cfg.nodes
+        "console=ttyS0 panic=-1 oops=panic cohort.node_id={node} cohort.nr_nodes={} {}",
+        cfg.nodes,
+        peers_arg(cfg.nodes)
     );
     if !cfg.append.trim().is_empty() {
         append.push(' ');
@@ -226,6 +238,34 @@ fn interrupted_fail() -> Fail {
     Fail::new(130, "interrupted".into())
 }
 
+/// Run one node's QEMU (it daemonizes) and return its pid.
+fn launch(state: &State, node: u32, argv: &[String]) -> Result<u32, Fail> {
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Fail::new(1, format!("cannot run {}: {e}", argv[0])))?;
+    if sys::interrupted() {
+        return Err(interrupted_fail());
+    }
+    if !out.status.success() {
+        return Err(Fail::new(
+            1,
+            format!(
+                "node {node}: {QEMU} failed to start ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    state.node_pid(node).ok_or_else(|| {
+        Fail::new(
+            1,
+            format!("node {node}: {QEMU} started but wrote no pid file"),
+        )
+    })
+}
+
 fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
     let t0 = Instant::now();
     let info = ClusterInfo {
@@ -280,38 +320,36 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
         fs::write(state.node_file(node, "qemu"), format!("{line}\n"))
             .map_err(|e| Fail::new(1, format!("cannot write node{node}.qemu: {e}")))?;
         let t = Instant::now();
-        let out = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Fail::new(1, format!("cannot run {QEMU}: {e}")))?;
-        if sys::interrupted() {
-            return Err(interrupted_fail());
-        }
-        if !out.status.success() {
-            return Err(Fail::new(
-                1,
-                format!(
-                    "node {node}: {QEMU} failed to start ({}):\n{}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            ));
-        }
-        let Some(pid) = state.node_pid(node) else {
-            return Err(Fail::new(
-                1,
-                format!("node {node}: {QEMU} started but wrote no pid file"),
-            ));
-        };
+        let pid = launch(state, node, &argv)?;
         println!("[up] node {node}: qemu pid {pid}");
         started.push((node, pid, t));
     }
 
+    wait_agents(state, &started, t0, deadline, cfg.timeout_s, "up")?;
+    println!(
+        "[up] {} node(s) up in {:.1} s (state: {})",
+        cfg.nodes,
+        t0.elapsed().as_secs_f64(),
+        state.dir.display()
+    );
+    Ok(())
+}
+
+/// Wait until the agent of every started (node, pid, launch time) answers,
+/// printing progress as `[tag] ...`; on timeout, death or a wrong agent,
+/// fail with the end of the node's serial log.
+fn wait_agents(
+    state: &State,
+    started: &[(u32, u32, Instant)],
+    t0: Instant,
+    deadline: Instant,
+    timeout_s: u64,
+    tag: &str,
+) -> Result<(), Fail> {
     let (tx, rx) = mpsc::channel();
-    let mut pending: Vec<u32> = (0..cfg.nodes).collect();
+    let mut pending: Vec<u32> = started.iter().map(|s| s.0).collect();
     thread::scope(|s| -> Result<(), Fail> {
-        for &(node, pid, t) in &started {
+        for &(node, pid, t) in started {
             let tx = tx.clone();
             s.spawn(move || {
                 if let Some(ev) = wait_node(state, node, pid, t, deadline) {
@@ -328,7 +366,7 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
             if Instant::now() >= deadline {
                 let mut msg = format!(
                     "timed out after {} s waiting for {} node(s)",
-                    cfg.timeout_s,
+                    timeout_s,
                     pending.len()
                 );
                 for n in &pending {
@@ -345,7 +383,7 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
                     secs,
                     release,
                 }) => {
-                    println!("[up] node {node} up in {secs:.1} s ({release})");
+                    println!("[{tag}] node {node} up in {secs:.1} s ({release})");
                     pending.retain(|&n| n != node);
                 }
                 Ok(Event::Died { node }) => {
@@ -369,20 +407,97 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
                 last_note = Instant::now();
                 let names: Vec<String> = pending.iter().map(|n| format!("node {n}")).collect();
                 println!(
-                    "[up] waiting: {} ({} s)",
+                    "[{tag}] waiting: {} ({} s)",
                     names.join(", "),
                     t0.elapsed().as_secs()
                 );
             }
         }
         Ok(())
+    })
+}
+
+/// `cohort start NODE`: boot one node of the running cluster again with
+/// the command line `up` recorded for it, and wait for its agent. If it
+/// does not come up, its QEMU is stopped again.
+pub fn start_node(state: &State, node: u32, timeout_s: u64) -> Result<(), Fail> {
+    let Some(info) = state.cluster() else {
+        return Err(Fail::new(
+            1,
+            format!(
+                "no cluster in {} (run `cohort up` first)",
+                state.dir.display()
+            ),
+        ));
+    };
+    if node >= info.nodes {
+        return Err(Fail::new(
+            1,
+            format!(
+                "node {node} does not exist (the cluster has {} nodes)",
+                info.nodes
+            ),
+        ));
+    }
+    if let Some(pid) = state.node_pid(node) {
+        return Err(Fail::new(
+            1,
+            format!("node {node} is already running (qemu pid {pid}); `cohort kill {node}` first"),
+        ));
+    }
+    if state.switch_pid().is_none() {
+        return Err(Fail::new(
+            1,
+            format!(
+                "the cluster's {VDE_SWITCH} is not running; restart the cluster (`cohort down`, `cohort up`)"
+            ),
+        ));
+    }
+    let qemu_file = state.node_file(node, "qemu");
+    let line = fs::read_to_string(&qemu_file).map_err(|e| {
+        Fail::new(
+            1,
+            format!("node {node}: cannot read {}: {e}", qemu_file.display()),
+        )
     })?;
-    println!(
-        "[up] {} node(s) up in {:.1} s (state: {})",
-        cfg.nodes,
-        t0.elapsed().as_secs_f64(),
-        state.dir.display()
-    );
+    let argv = shell::split(&line).map_err(|e| {
+        Fail::new(
+            1,
+            format!(
+                "node {node}: bad command line in {}: {e}",
+                qemu_file.display()
+            ),
+        )
+    })?;
+    if argv.first().map(String::as_str) != Some(QEMU) {
+        return Err(Fail::new(
+            1,
+            format!(
+                "node {node}: {} does not hold a {QEMU} command line",
+                qemu_file.display()
+            ),
+        ));
+    }
+    // Keep the previous boot's console (QEMU truncates the log).
+    let log = state.node_file(node, "log");
+    if log.exists() {
+        let _ = fs::rename(&log, state.node_file(node, "log.old"));
+    }
+    let _ = fs::remove_file(state.node_file(node, "pid"));
+    sys::catch_interrupts();
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(timeout_s);
+    let result = launch(state, node, &argv).and_then(|pid| {
+        println!("[start] node {node}: qemu pid {pid}");
+        wait_agents(state, &[(node, pid, t0)], t0, deadline, timeout_s, "start")
+    });
+    if let Err(e) = result {
+        if let Some(pid) = state.node_pid(node) {
+            eprintln!("[start] stopping node {node} (qemu pid {pid})");
+            sys::send_signal(pid, sys::SIGKILL);
+        }
+        return Err(e);
+    }
     Ok(())
 }
 
@@ -409,7 +524,7 @@ mod tests {
             line,
             "qemu-system-x86_64 -M q35 -m 512 -smp 1 -nodefaults -display none -no-reboot \
              -kernel /k -initrd /i -append 'console=ttyS0 panic=-1 oops=panic cohort.node_id=11 \
-             cohort.nr_nodes=2 quiet' -serial file:/s/node11.log -netdev vde,id=net0,sock=/s/switch \
+             cohort.nr_nodes=2 cohort.peers=169.254.42.1,169.254.42.2 quiet' -serial file:/s/node11.log -netdev vde,id=net0,sock=/s/switch \
              -device virtio-net-pci,netdev=net0,mac=52:54:00:c0:00:0b -device virtio-serial-pci \
              -chardev socket,id=agent,path=/s/node11.agent,server=on,wait=off \
              -device virtserialport,chardev=agent,name=org.cohort.agent -pidfile /s/node11.pid -daemonize"
