@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the cluster scenarios: source it. They drive a running
+# cluster from the host with `cohort exec/kill/start` ($COHORT_STATE
+# names its state dir). A scenario prints what it does as it goes, and
+# fails with `fail REASON` (the runner reports the reason).
+
+set -uo pipefail
+
+CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+COHORT=${COHORT:-$CLUSTER_DIR/../../target/release/cohort}
+KMSG_KO=/lib/modules/cohort/kmsg.ko
+KD=/sys/kernel/debug/kmsg
+
+[ -n "${COHORT_STATE:-}" ] || { echo "FAIL: COHORT_STATE is not set" >&2; exit 1; }
+NODES=$(sed -n 's/^nodes \([0-9]*\)$/\1/p' "$COHORT_STATE/cluster" 2>/dev/null)
+[ -n "$NODES" ] || { echo "FAIL: no cluster in $COHORT_STATE" >&2; exit 1; }
+LAST=$((NODES - 1))
+
+note() { echo "# $*"; }
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+now_ms() { date +%s%3N; }
+
+# cx NODE SHELL-CMD: run SHELL-CMD in NODE (through sh), output to stdout.
+cx() {
+	"$COHORT" exec --timeout "${CX_TIMEOUT:-120}" "$1" -- sh -c "$2"
+}
+
+# kmsg_loaded NODE: true if NODE has kmsg's debugfs.
+kmsg_loaded() { cx "$1" "[ -e $KD/params ]" >/dev/null 2>&1; }
+
+# kmsg_load NODE: insmod kmsg unless it is there already.
+kmsg_load() {
+	cx "$1" "[ -e $KD/params ] || insmod $KMSG_KO" ||
+		fail "node $1: insmod $KMSG_KO failed"
+}
+
+# param NODE KEY: a value from NODE's kmsg params.
+param() {
+	cx "$1" "cat $KD/params" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# peers NODE: NODE's peers file.
+peers() { cx "$1" "cat $KD/peers" 2>&1; }
+
+# peer_line NODE PEER: NODE's line about PEER.
+peer_line() { peers "$1" | awk -v p="$2" '$1 == p'; }
+
+# field LINE KEY: KEY's value in a peers line (`state` is the 2nd word).
+field() {
+	if [ "$2" = state ]; then
+		echo "$1" | awk '{ print $2 }'
+	else
+		echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+	fi
+}
+
+# mesh_ok NODE...: true if each NODE's peers shows itself `self` and
+# every other node of the cluster `up`; otherwise prints what it saw.
+mesh_ok() {
+	local n m text st bad=0
+	for n in "$@"; do
+		text=$(peers "$n")
+		for m in $(seq 0 $LAST); do
+			st=$(echo "$text" | awk -v p="$m" '$1 == p { print $2 }')
+			if [ "$m" = "$n" ]; then
+				[ "$st" = self ] && continue
+			else
+				[ "$st" = up ] && continue
+			fi
+			echo "# node $n sees node $m as '${st:-missing}'"
+			bad=1
+		done
+	done
+	return $bad
+}
+
+# wait_mesh SECS: until every node sees every other node up.
+wait_mesh() {
+	local deadline=$(($(date +%s) + $1)) out
+	while :; do
+		out=$(mesh_ok $(seq 0 $LAST)) && return 0
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			echo "$out"
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+# wait_state NODE PEER STATE SECS: until NODE shows PEER in STATE.
+wait_state() {
+	local deadline=$(($(date +%s) + $4)) st
+	while :; do
+		st=$(field "$(peer_line "$1" "$2")" state)
+		[ "$st" = "$3" ] && return 0
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			echo "# node $1 still sees node $2 as '${st:-missing}' after $4 s"
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+# kop NODE FILE ARGS: write ARGS to kmsg's debugfs FILE in NODE and print
+# the result line; exit status is the write's. The shell's error message
+# (with the errno) comes first.
+kop() {
+	cx "$1" "echo '$3' >$KD/$2; r=\$?; cat $KD/$2; exit \$r" 2>&1
+}
+
+# kv TEXT KEY: KEY's value in the last line of TEXT that has KEY=.
+kv() { echo "$1" | grep "$2=" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# mark_all TAG: put a marker in every running node's kernel log, so that
+# check_dmesg only looks at what came after.
+mark_all() {
+	local n
+	for n in $(seq 0 $LAST); do
+		cx "$n" "echo 'cohort-scenario: $1' >/dev/kmsg" >/dev/null 2>&1 || true
+	done
+}
+
+# check_dmesg TAG: no BUG/Oops/WARNING/panic in any node's log after the
+# marker (or in the whole log of a node that rebooted since).
+check_dmesg() {
+	local n bad=0 hits
+	for n in $(seq 0 $LAST); do
+		hits=$(cx "$n" "dmesg" 2>&1 | awk -v t="cohort-scenario: $1" '
+			index($0, t) { seen = 1; n = 0; delete l; next }
+			/BUG:|Oops|WARNING:|Kernel panic|general protection|RIP:/ { l[n++] = $0 }
+			END { for (i = 0; i < n && i < 10; i++) print l[i] }')
+		if [ -n "$hits" ]; then
+			echo "# node $n kernel log:"
+			echo "$hits" | sed 's/^/#   /'
+			bad=1
+		fi
+	done
+	[ "$bad" -eq 0 ] || fail "kernel log shows BUG/Oops/WARNING (above)"
+}
+
+# restore: every node running, kmsg loaded everywhere, full mesh.
+restore() {
+	local n st
+	st=$("$COHORT" status 2>/dev/null)
+	for n in $(seq 0 $LAST); do
+		if ! echo "$st" | grep -q "^node $n: qemu pid .* running"; then
+			note "restore: starting node $n"
+			"$COHORT" start "$n" >/dev/null || return 1
+		fi
+	done
+	for n in $(seq 0 $LAST); do
+		cx "$n" "[ -e $KD/params ] || insmod $KMSG_KO" >/dev/null 2>&1 || return 1
+	done
+	# Without kmsg's debugfs there is no mesh to wait for.
+	cx 0 "[ -e $KD/peers ]" >/dev/null 2>&1 || return 1
+	wait_mesh 30 >/dev/null
+}
