@@ -617,7 +617,13 @@ pub fn frame_count(len: usize, frame_size: usize) -> usize {
         return 1;
     }
     let frame_size = frame_size.max(1);
-    len.div_ceil(frame_size)
+    // `div_ceil`, without the overflow check it carries in the kernel.
+    let whole = len / frame_size;
+    if whole.saturating_mul(frame_size) == len {
+        whole
+    } else {
+        whole.saturating_add(1)
+    }
 }
 
 /// Where the payload of an accepted frame goes.
