@@ -400,7 +400,7 @@ const SERVER_PID: &str = "/tmp/tcpbench-server.pid";
 
 fn start_server(state: &State, node: u32, port: u16) -> Result<(), Fail> {
     let cmd = format!(
-        "[ -f {SERVER_PID} ] && kill $(cat {SERVER_PID}) 2>/dev/null; \
+        "[ -f {SERVER_PID} ] && kill $(cat {SERVER_PID}) 2>/dev/null && sleep 0.3; \
          tcpbench server {port} </dev/null >/tmp/tcpbench-server.log 2>&1 & \
          echo $! >{SERVER_PID}; sleep 0.3; \
          kill -0 $(cat {SERVER_PID}) || {{ cat /tmp/tcpbench-server.log; exit 1; }}"
