@@ -2,14 +2,42 @@
 
 //! kmsg: Cohort's kernel-to-kernel messaging.
 //!
-//! The only way Cohort nodes talk to each other. At this stage it owns the
-//! hub's message slot and answers membership queries; the TCP transport,
-//! heartbeats and request/reply arrive with the messaging work, until
-//! which no other node is ever reported up.
+//! The only way Cohort nodes talk to each other: a full mesh of in-kernel
+//! TCP connections between the nodes named by `cohort.peers=`, with
+//! heartbeats that mark silent peers down and fail what waits on them,
+//! framed by `rust/proto`'s wire format. Other modules use it through the
+//! hub (`kernel::cohort::msg`); tests and benchmarks drive it through
+//! /sys/kernel/debug/kmsg.
 
-use kernel::cohort::{self, MsgOps, MsgSlot, Registration};
 use kernel::c_str;
+use kernel::cohort::{
+    self,
+    debugfs::Dir,
+    errno,
+    msg::{self, HandlerRegistration, Message, MsgHandler, MsgOps, TransportRegistration},
+    thread::Thread,
+};
 use kernel::prelude::*;
+use kernel::sync::Arc;
+
+mod cluster;
+mod control;
+mod requests;
+
+/// Protocol logic shared with the host tests (`rust/proto`).
+#[forbid(unsafe_code)]
+#[path = "../rust/proto/src"]
+pub mod proto {
+    pub mod crc;
+    pub mod error;
+    pub mod node;
+    pub mod wire;
+}
+
+use cluster::Cluster;
+use control::Control;
+use proto::node::NodeId;
+use proto::wire::Envelope;
 
 module! {
     type: Kmsg,
@@ -19,35 +47,111 @@ module! {
     license: "GPL",
 }
 
+/// Fields drop in this order: the debugfs files first (waiting for
+/// commands in flight), then the echo handler and the transport (waiting for
+/// hub calls in flight), then the threads, then the cluster state.
 struct Kmsg {
-    _msg: Registration<MsgSlot<Transport>>,
+    _control: Dir<Control>,
+    _echo: HandlerRegistration<EchoService>,
+    _transport: TransportRegistration<Transport>,
+    _threads: KVec<Thread>,
+    cluster: Arc<Cluster>,
 }
 
-/// The message transport as the hub sees it.
+/// The transport as the hub sees it.
 struct Transport;
 
 #[vtable]
 impl MsgOps for Transport {
-    fn peer_online(_node: u32) -> bool {
-        // No connection to any peer exists yet.
-        false
+    type Data = Cluster;
+
+    fn peer_online(cluster: &Cluster, node: u32) -> bool {
+        cluster.peer(node).is_ok_and(|peer| peer.is_up())
+    }
+
+    fn send(cluster: &Cluster, node: u32, ty: u16, data: &[u8]) -> Result {
+        cluster.send(node, ty, data)
+    }
+
+    fn request(
+        cluster: &Cluster,
+        node: u32,
+        ty: u16,
+        data: &[u8],
+        reply: &mut [u8],
+        timeout_ms: u32,
+    ) -> Result<usize> {
+        let answer = cluster.request(node, ty, data, timeout_ms)?;
+        let out = reply.get_mut(..answer.len()).ok_or_else(errno::EMSGSIZE)?;
+        out.copy_from_slice(&answer);
+        Ok(answer.len())
+    }
+
+    fn reply(cluster: &Cluster, req: &Message, error: i32, data: &[u8]) -> Result {
+        let src = u8::try_from(req.src()).map_err(|_| EINVAL)?;
+        let envelope = Envelope::new(req.ty(), NodeId(src), NodeId(cluster.me as u8), req.request_id());
+        cluster.reply(&envelope, error, data)
+    }
+}
+
+/// Answers each echo request with its own payload.
+struct EchoService;
+
+impl MsgHandler for EchoService {
+    const TYPE: u16 = msg::ECHO;
+
+    fn handle(msg: &Message) {
+        if msg.is_request() {
+            let _ = msg.reply(msg.data());
+        }
     }
 }
 
 impl kernel::Module for Kmsg {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let msg = Registration::register(c_str!("kmsg"))?;
+        let cluster = Cluster::new()?;
+        let mut threads = KVec::new();
+        if let Err(e) = cluster.start(&mut threads) {
+            cluster.stop();
+            return Err(e);
+        }
+        let transport = match TransportRegistration::register(c_str!("kmsg"), cluster.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                cluster.stop();
+                return Err(e);
+            }
+        };
+        let echo = HandlerRegistration::register(c_str!("kmsg"));
+        let control = echo.and_then(|echo| Ok((echo, Control::create(cluster.clone())?)));
+        let (echo, control) = match control {
+            Ok(pair) => pair,
+            Err(e) => {
+                cluster.stop();
+                return Err(e);
+            }
+        };
         pr_info!(
-            "node {} of {}; no peer transport yet, peers report offline\n",
+            "node {} of {}, listening on port {}\n",
             cohort::node_id(),
-            cohort::nr_nodes()
+            cohort::nr_nodes(),
+            cluster.port
         );
-        Ok(Kmsg { _msg: msg })
+        Ok(Kmsg {
+            _control: control,
+            _echo: echo,
+            _transport: transport,
+            _threads: threads,
+            cluster,
+        })
     }
 }
 
 impl Drop for Kmsg {
     fn drop(&mut self) {
+        // Fail what waits and end every blocking call before the fields
+        // (files, handlers, threads) wait for their users.
+        self.cluster.stop();
         pr_info!("unloading\n");
     }
 }

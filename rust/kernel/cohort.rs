@@ -13,19 +13,26 @@
 //!
 //! C header: [`include/linux/cohort.h`](srctree/include/linux/cohort.h)
 
+pub mod debugfs;
+pub mod errno;
 mod fault;
 mod layout;
-mod msg;
+pub mod msg;
+pub mod net;
 mod pcntl;
 mod registration;
 mod task;
+pub mod thread;
+pub mod vec;
 
 pub use fault::{FaultAction, FaultOps, FaultSlot, Vma};
 pub use layout::{LayoutChange, LayoutOp, LayoutOps, LayoutSlot, Mm};
-pub use msg::{MsgOps, MsgSlot};
+pub use msg::{HandlerRegistration, Message, MsgHandler, MsgOps, MsgSlot, TransportRegistration};
 pub use pcntl::{PcntlOps, PcntlSlot};
 pub use registration::{Registration, Slot};
 pub use task::{pid_exists, TaskOps, TaskSlot};
+
+use crate::prelude::*;
 
 /// Most nodes a cluster can have.
 pub const MAX_NODES: u32 = bindings::COHORT_MAX_NODES;
@@ -40,6 +47,29 @@ pub fn node_id() -> u32 {
 pub fn nr_nodes() -> u32 {
     // SAFETY: The hub is built in and this function has no preconditions.
     unsafe { bindings::cohort_nr_nodes() }
+}
+
+/// Node `node`'s IPv4 address (network byte order), from `cohort.peers=`.
+///
+/// Fails with `EINVAL` for a node out of range and `ENOENT` when the
+/// command line gave no valid address list.
+pub fn peer_addr(node: u32) -> Result<net::Ipv4> {
+    let mut addr = 0;
+    // SAFETY: `addr` is a valid place for the result.
+    crate::error::to_result(unsafe { bindings::cohort_peer_addr(node, &mut addr) })?;
+    Ok(addr)
+}
+
+/// TCP port of the message transport, from `cohort.port=`.
+pub fn port() -> u16 {
+    // SAFETY: No preconditions.
+    unsafe { bindings::cohort_port() }
+}
+
+/// Nanoseconds of the monotonic clock.
+pub fn now_ns() -> u64 {
+    // SAFETY: No preconditions.
+    unsafe { bindings::ktime_get() as u64 }
 }
 
 /// Whether `node` is up: this node always is, others when the message

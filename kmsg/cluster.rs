@@ -1,0 +1,687 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Connections to the other nodes: forming the mesh, sending, receiving,
+//! and noticing when a peer dies.
+//!
+//! For each pair of nodes the higher id dials the lower, so the mesh forms
+//! whatever the boot order: the dialer retries until the peer listens, and
+//! the listener hands an accepted connection to the peer's link thread
+//! after reading the dialer's `Hello`. A new connection from a peer replaces
+//! the old one (the peer restarted). A peer silent for the heartbeat timeout
+//! is marked down: its connection is shut, and every request waiting on it
+//! fails.
+//!
+//! Threads: one listener, one heartbeat thread, and per peer a link thread
+//! (connects, then receives) and a dispatcher (runs handlers, which may
+//! sleep, in arrival order). The receive path never waits for anything but
+//! the socket, so a handler waiting for a reply cannot block that reply.
+
+use crate::requests::Requests;
+use crate::proto::node::NodeId;
+use crate::proto::wire::{
+    self, Envelope, ErrorReply, Fragmenter, Header, Heartbeat, Hello, Payload, Ping, Pong,
+    Reassembler, StreamSync, WireError, HEADER_LEN, MAX_FRAME_PAYLOAD,
+};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use kernel::alloc::KVVec;
+use kernel::cohort::{self, errno, msg, net::TcpSocket, thread};
+use kernel::prelude::*;
+use kernel::sync::{Arc, CondVar, Mutex};
+use kernel::time::msecs_to_jiffies;
+use kernel::{c_str, new_condvar, new_mutex};
+
+/// How often each connection carries at least a heartbeat.
+pub(crate) const HEARTBEAT_INTERVAL_MS: u32 = 250;
+/// Silence after which a peer is declared down.
+pub(crate) const HEARTBEAT_TIMEOUT_MS: u32 = 2000;
+/// Default time a request waits for its reply.
+pub(crate) const REQUEST_TIMEOUT_MS: u32 = 5000;
+/// How long a send may block on a peer that stopped reading.
+const SEND_TIMEOUT_MS: u32 = 500;
+/// How long a dial may take before it is retried.
+const CONNECT_TIMEOUT_MS: u32 = 1000;
+/// Pause between dial attempts.
+const REDIAL_MS: u32 = 500;
+/// How long a new connection has to introduce itself.
+const HELLO_TIMEOUT_MS: u32 = 2000;
+
+/// Link states, as shown in debugfs.
+const DOWN: u8 = 0;
+const UP: u8 = 1;
+
+/// Per-peer counters, shown in debugfs.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) tx_msgs: AtomicU64,
+    pub(crate) rx_msgs: AtomicU64,
+    pub(crate) tx_bytes: AtomicU64,
+    pub(crate) rx_bytes: AtomicU64,
+    /// Malformed frames that forced a connection reset.
+    pub(crate) errors: AtomicU64,
+    /// Frames dropped with the stream still aligned.
+    pub(crate) drops: AtomicU64,
+    /// Connections torn down, for any reason.
+    pub(crate) resets: AtomicU64,
+    /// Times the peer came up.
+    pub(crate) ups: AtomicU64,
+    /// Last ping round trip.
+    pub(crate) rtt_ns: AtomicU64,
+    /// Bytes of stream data received.
+    pub(crate) stream_bytes: AtomicU64,
+    /// Monotonic time of the last frame received and sent.
+    last_rx_ns: AtomicU64,
+    last_tx_ns: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// A received message waiting for a handler.
+struct Incoming {
+    envelope: Envelope,
+    data: KVVec<u8>,
+}
+
+/// The connection of a peer, as the link thread and the senders see it.
+struct Link {
+    /// The live connection, shared with senders.
+    socket: Option<Arc<TcpSocket>>,
+    /// A connection the listener accepted for this peer, not yet taken up.
+    handoff: Option<TcpSocket>,
+}
+
+/// Another node.
+#[pin_data]
+pub(crate) struct Peer {
+    pub(crate) id: u32,
+    pub(crate) addr: u32,
+    state: AtomicU8,
+    pub(crate) counters: Counters,
+    #[pin]
+    link: Mutex<Link>,
+    #[pin]
+    link_changed: CondVar,
+    /// Held for the whole of a message so its frames stay consecutive.
+    #[pin]
+    send_lock: Mutex<()>,
+    #[pin]
+    inbox: Mutex<KVec<Incoming>>,
+    #[pin]
+    inbox_ready: CondVar,
+}
+
+impl Peer {
+    fn new(id: u32, addr: u32) -> impl PinInit<Self> {
+        pin_init!(Self {
+            id,
+            addr,
+            state: AtomicU8::new(DOWN),
+            counters: Counters::default(),
+            link <- new_mutex!(Link { socket: None, handoff: None }),
+            link_changed <- new_condvar!(),
+            send_lock <- new_mutex!(()),
+            inbox <- new_mutex!(KVec::new()),
+            inbox_ready <- new_condvar!(),
+        })
+    }
+
+    /// Whether the peer is connected.
+    pub(crate) fn is_up(&self) -> bool {
+        self.state.load(Ordering::Acquire) == UP
+    }
+
+    fn socket(&self) -> Option<Arc<TcpSocket>> {
+        self.link.lock().socket.clone()
+    }
+
+    /// Shuts the live connection; its link thread then cleans up.
+    fn shut(&self) {
+        if let Some(socket) = self.socket() {
+            socket.shutdown();
+        }
+    }
+
+    fn node(&self) -> NodeId {
+        NodeId(self.id as u8)
+    }
+}
+
+/// This node and its view of the others.
+#[pin_data]
+pub(crate) struct Cluster {
+    pub(crate) me: u32,
+    pub(crate) nr_nodes: u32,
+    pub(crate) port: u16,
+    incarnation: u64,
+    /// Indexed by node id; this node's own entry is never connected.
+    pub(crate) peers: KVec<Arc<Peer>>,
+    #[pin]
+    pub(crate) requests: Requests,
+    next_request: AtomicU64,
+    /// Set when the module unloads: nothing new starts.
+    stopping: AtomicBool,
+    listener: TcpSocket,
+}
+
+impl Cluster {
+    /// Reads the identity from the hub and listens for peers.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let me = cohort::node_id();
+        let nr_nodes = cohort::nr_nodes();
+        let port = cohort::port();
+        let mut peers = KVec::with_capacity(nr_nodes as usize, GFP_KERNEL)?;
+        for id in 0..nr_nodes {
+            let addr = cohort::peer_addr(id).inspect_err(|_| {
+                pr_err!("no address for node {id}: boot with cohort.peers=<ip of node 0>,...\n");
+            })?;
+            peers.push(Arc::pin_init(Peer::new(id, addr), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        let listener = TcpSocket::listen(port, 16).inspect_err(|e| {
+            pr_err!("cannot listen on port {port}: error {}\n", e.to_errno());
+        })?;
+        Arc::pin_init(
+            pin_init!(Self {
+                me,
+                nr_nodes,
+                port,
+                incarnation: cohort::now_ns(),
+                peers,
+                requests <- Requests::new(),
+                next_request: AtomicU64::new(1),
+                stopping: AtomicBool::new(false),
+                listener,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The peer `node`, if it is another node of the cluster.
+    pub(crate) fn peer(&self, node: u32) -> Result<&Arc<Peer>> {
+        if node == self.me {
+            return Err(EINVAL);
+        }
+        self.peers.get(node as usize).ok_or(EINVAL)
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Starts the listener, heartbeat, link and dispatcher threads.
+    pub(crate) fn start(self: &Arc<Self>, threads: &mut KVec<thread::Thread>) -> Result {
+        let cluster = self.clone();
+        threads.push(
+            thread::Thread::spawn(c_str!("kmsg-listen"), move || cluster.listen_loop())?,
+            GFP_KERNEL,
+        )?;
+        let cluster = self.clone();
+        threads.push(
+            thread::Thread::spawn(c_str!("kmsg-heartbeat"), move || cluster.heartbeat_loop())?,
+            GFP_KERNEL,
+        )?;
+        for peer in self.peers.iter().filter(|p| p.id != self.me) {
+            let (cluster, link_peer) = (self.clone(), peer.clone());
+            threads.push(
+                thread::Thread::spawn(c_str!("kmsg-link"), move || cluster.link_loop(&link_peer))?,
+                GFP_KERNEL,
+            )?;
+            let (cluster, inbox_peer) = (self.clone(), peer.clone());
+            threads.push(
+                thread::Thread::spawn(c_str!("kmsg-dispatch"), move || {
+                    cluster.dispatch_loop(&inbox_peer)
+                })?,
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Makes every thread's wait end: called before stopping them.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.requests.fail(None, errno::ESHUTDOWN());
+        self.listener.shutdown();
+        for peer in self.peers.iter() {
+            peer.shut();
+            peer.link_changed.notify_all();
+            peer.inbox_ready.notify_all();
+        }
+    }
+
+    // ---- sending ----
+
+    fn new_request_id(&self) -> u64 {
+        self.next_request.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends one whole message to `peer`: its frames back to back.
+    fn send_message(&self, peer: &Peer, envelope: Envelope, data: &[u8]) -> Result {
+        let socket = peer.socket().ok_or_else(errno::EHOSTDOWN)?;
+        let mut frames = Fragmenter::new(envelope, data).map_err(|_| errno::EMSGSIZE())?;
+        let mut header = [0u8; HEADER_LEN];
+        let _whole_message = peer.send_lock.lock();
+        while let Some(payload) = frames.next_frame(&mut header) {
+            if let Err(e) = socket.send_all(&[&header, payload]) {
+                // A partial frame leaves the stream unusable.
+                socket.shutdown();
+                return Err(e);
+            }
+        }
+        bump(&peer.counters.tx_msgs, 1);
+        bump(&peer.counters.tx_bytes, (data.len() + HEADER_LEN) as u64);
+        peer.counters
+            .last_tx_ns
+            .store(cohort::now_ns(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn envelope(&self, peer: &Peer, ty: u16, request_id: u64) -> Envelope {
+        Envelope::new(ty, NodeId(self.me as u8), peer.node(), request_id)
+    }
+
+    /// Sends a message that expects no reply.
+    pub(crate) fn send(&self, node: u32, ty: u16, data: &[u8]) -> Result {
+        let peer = self.peer(node)?;
+        if self.stopping() {
+            return Err(errno::ESHUTDOWN());
+        }
+        self.send_message(peer, self.envelope(peer, ty, 0), data)
+    }
+
+    /// Sends a request and waits for its reply.
+    pub(crate) fn request(&self, node: u32, ty: u16, data: &[u8], timeout_ms: u32) -> Result<KVVec<u8>> {
+        let peer = self.peer(node)?;
+        if self.stopping() {
+            return Err(errno::ESHUTDOWN());
+        }
+        if !peer.is_up() {
+            return Err(errno::EHOSTDOWN());
+        }
+        let id = self.new_request_id();
+        self.requests.park(id, node)?;
+        if let Err(e) = self.send_message(peer, self.envelope(peer, ty, id), data) {
+            self.requests.fail(Some(node), e);
+        }
+        self.requests.wait(id, timeout_ms)
+    }
+
+    /// Answers request `envelope` (as received) with `error` or `data`.
+    pub(crate) fn reply(&self, envelope: &Envelope, error: i32, data: &[u8]) -> Result {
+        let peer = self.peer(u32::from(envelope.src.0))?;
+        if error < 0 {
+            let mut buf = [0u8; ErrorReply::LEN];
+            ErrorReply { errno: -error }
+                .encode(&mut buf)
+                .map_err(|_| EINVAL)?;
+            self.send_message(peer, envelope.reply(true), &buf)
+        } else {
+            self.send_message(peer, envelope.reply(false), data)
+        }
+    }
+
+    /// Writes one malformed frame to `node`'s connection, for tests.
+    pub(crate) fn inject(&self, node: u32, kind: &[u8]) -> Result {
+        let peer = self.peer(node)?;
+        let socket = peer.socket().ok_or_else(errno::EHOSTDOWN)?;
+        let mut payload = [0u8; Heartbeat::LEN];
+        Heartbeat {
+            incarnation: self.incarnation,
+            sent_ns: cohort::now_ns(),
+        }
+        .encode(&mut payload)
+        .map_err(|_| EINVAL)?;
+        let mut frames = Fragmenter::new(self.envelope(peer, wire::MSG_HEARTBEAT, 0), &payload)
+            .map_err(|_| EINVAL)?;
+        let mut header = [0u8; HEADER_LEN];
+        frames.next_frame(&mut header).ok_or(EINVAL)?;
+        match kind {
+            b"bad-checksum" => header[32] ^= 0xff,
+            b"bad-magic" => header[0] ^= 0xff,
+            b"bad-length" => header[12..16].copy_from_slice(&u32::MAX.to_le_bytes()),
+            b"bad-node" => header[10..12].copy_from_slice(&200u16.to_le_bytes()),
+            _ => return Err(EINVAL),
+        }
+        let _whole_message = peer.send_lock.lock();
+        socket.send_all(&[&header, &payload])
+    }
+
+    // ---- the mesh ----
+
+    fn listen_loop(&self) {
+        while !thread::should_stop() && !self.stopping() {
+            match self.listener.accept() {
+                Ok(socket) => self.introduce(socket),
+                Err(_) => thread::sleep_ms(100),
+            }
+        }
+    }
+
+    /// Reads a new connection's `Hello` and hands it to its peer.
+    fn introduce(&self, socket: TcpSocket) {
+        socket.set_recv_timeout(HELLO_TIMEOUT_MS);
+        let mut header = [0u8; HEADER_LEN];
+        let mut payload = [0u8; Hello::LEN];
+        let hello = socket
+            .recv_exact(&mut header)
+            .ok()
+            .and_then(|()| Header::decode(&header).ok())
+            .filter(|h| h.msg_type() == wire::MSG_HELLO && h.total_len() == Hello::LEN)
+            .and_then(|h| {
+                socket.recv_exact(&mut payload).ok()?;
+                wire::verify(&h, &payload).ok()?;
+                Hello::decode(&payload).ok()
+            });
+        let Some(hello) = hello else {
+            pr_warn!("dropped a connection that did not introduce itself\n");
+            return;
+        };
+        let node = u32::from(hello.node.0);
+        if node <= self.me || node >= self.nr_nodes || u32::from(hello.nr_nodes) != self.nr_nodes {
+            pr_warn!(
+                "refused a connection from node {node} of {} (this is node {} of {})\n",
+                hello.nr_nodes,
+                self.me,
+                self.nr_nodes
+            );
+            return;
+        }
+        socket.set_recv_timeout(0);
+        let Some(peer) = self.peers.get(node as usize) else {
+            return;
+        };
+        let mut link = peer.link.lock();
+        if let Some(old) = &link.socket {
+            // The peer reconnected: its old connection is dead.
+            old.shutdown();
+        }
+        link.handoff = Some(socket);
+        drop(link);
+        peer.link_changed.notify_all();
+    }
+
+    /// The lower id waits for the higher to dial.
+    fn await_handoff(&self, peer: &Peer) -> Option<TcpSocket> {
+        let mut link = peer.link.lock();
+        loop {
+            if let Some(socket) = link.handoff.take() {
+                return Some(socket);
+            }
+            if thread::should_stop() || self.stopping() {
+                return None;
+            }
+            let _ = peer
+                .link_changed
+                .wait_interruptible_timeout(&mut link, msecs_to_jiffies(REDIAL_MS));
+        }
+    }
+
+    /// The higher id dials the lower and introduces itself.
+    fn dial(&self, peer: &Peer) -> Option<TcpSocket> {
+        while !thread::should_stop() && !self.stopping() {
+            if let Ok(socket) = TcpSocket::connect(peer.addr, self.port, CONNECT_TIMEOUT_MS) {
+                let mut payload = [0u8; Hello::LEN];
+                let hello = Hello {
+                    node: NodeId(self.me as u8),
+                    nr_nodes: self.nr_nodes as u16,
+                    incarnation: self.incarnation,
+                };
+                let mut frames = hello
+                    .encode(&mut payload)
+                    .ok()
+                    .and_then(|_| Fragmenter::new(self.envelope(peer, wire::MSG_HELLO, 0), &payload).ok());
+                let mut header = [0u8; HEADER_LEN];
+                if let Some(frame) = frames.as_mut().and_then(|f| f.next_frame(&mut header)) {
+                    if socket.send_all(&[&header, frame]).is_ok() {
+                        return Some(socket);
+                    }
+                }
+            }
+            thread::sleep_ms(REDIAL_MS);
+        }
+        None
+    }
+
+    /// Keeps `peer` connected for as long as the module is loaded.
+    fn link_loop(&self, peer: &Peer) {
+        while !thread::should_stop() && !self.stopping() {
+            let socket = if self.me > peer.id {
+                self.dial(peer)
+            } else {
+                self.await_handoff(peer)
+            };
+            let Some(socket) = socket else { continue };
+            socket.set_send_timeout(SEND_TIMEOUT_MS);
+            let socket = match Arc::new(socket, GFP_KERNEL) {
+                Ok(socket) => socket,
+                Err(_) => continue,
+            };
+            let now = cohort::now_ns();
+            peer.counters.last_rx_ns.store(now, Ordering::Relaxed);
+            peer.counters.last_tx_ns.store(now, Ordering::Relaxed);
+            peer.link.lock().socket = Some(socket.clone());
+            peer.state.store(UP, Ordering::Release);
+            bump(&peer.counters.ups, 1);
+            pr_info!("node {} up\n", peer.id);
+
+            let reason = self.receive_loop(peer, &socket);
+
+            peer.state.store(DOWN, Ordering::Release);
+            socket.shutdown();
+            peer.link.lock().socket = None;
+            bump(&peer.counters.resets, 1);
+            self.requests.fail(Some(peer.id), errno::EHOSTDOWN());
+            if !self.stopping() {
+                pr_info!("node {} down: {}\n", peer.id, reason);
+            }
+        }
+    }
+
+    fn heartbeat_loop(&self) {
+        while !thread::should_stop() && !self.stopping() {
+            thread::sleep_ms(HEARTBEAT_INTERVAL_MS);
+            let now = cohort::now_ns();
+            for peer in self.peers.iter().filter(|p| p.is_up()) {
+                let silent_ms = now.saturating_sub(peer.counters.last_rx_ns.load(Ordering::Relaxed)) / 1_000_000;
+                if silent_ms >= u64::from(HEARTBEAT_TIMEOUT_MS) {
+                    pr_warn!("node {}: nothing received for {silent_ms} ms, marking it down\n", peer.id);
+                    peer.shut();
+                    continue;
+                }
+                let idle_ms = now.saturating_sub(peer.counters.last_tx_ns.load(Ordering::Relaxed)) / 1_000_000;
+                if idle_ms >= u64::from(HEARTBEAT_INTERVAL_MS) {
+                    let mut payload = [0u8; Heartbeat::LEN];
+                    let beat = Heartbeat {
+                        incarnation: self.incarnation,
+                        sent_ns: now,
+                    };
+                    if beat.encode(&mut payload).is_ok() {
+                        let _ = self.send_message(peer, self.envelope(peer, wire::MSG_HEARTBEAT, 0), &payload);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- receiving ----
+
+    /// Receives from `peer` until the connection fails; returns why.
+    fn receive_loop(&self, peer: &Peer, socket: &TcpSocket) -> &'static str {
+        let mut header_bytes = [0u8; HEADER_LEN];
+        let mut reassembler = Reassembler::new();
+        let mut message: KVVec<u8> = KVVec::new();
+        let mut scratch: KVVec<u8> = match KVVec::from_elem(0u8, MAX_FRAME_PAYLOAD, GFP_KERNEL) {
+            Ok(scratch) => scratch,
+            Err(_) => return "out of memory",
+        };
+        let route = (peer.node(), NodeId(self.me as u8));
+        loop {
+            if socket.recv_exact(&mut header_bytes).is_err() {
+                return "connection closed";
+            }
+            peer.counters.last_rx_ns.store(cohort::now_ns(), Ordering::Relaxed);
+            let header = match Header::decode(&header_bytes).and_then(|h| h.check_route(route.0, route.1).map(|()| h)) {
+                Ok(header) => header,
+                Err(e) => {
+                    bump(&peer.counters.errors, 1);
+                    pr_warn!("node {}: malformed frame ({}), resetting the connection\n", peer.id, e.as_str());
+                    return "malformed frame";
+                }
+            };
+            let placement = match reassembler.accept(&header) {
+                Ok(placement) => Some(placement),
+                Err(_) => None,
+            };
+            let placement = placement.filter(|p| {
+                if p.abandoned() {
+                    bump(&peer.counters.drops, 1);
+                }
+                !p.is_start() || self.fresh_buffer(&mut message, p.total_len()).is_ok()
+            });
+            let Some(placement) = placement else {
+                // Out of sequence, or no memory for the message: skip it.
+                reassembler.reset();
+                bump(&peer.counters.drops, 1);
+                let Some(skip) = scratch.get_mut(..header.frame_len()) else {
+                    return "bad frame length";
+                };
+                if socket.recv_exact(skip).is_err() {
+                    return "connection closed";
+                }
+                continue;
+            };
+            let Ok(slot) = placement.slot(&mut message) else {
+                return "reassembly error";
+            };
+            if socket.recv_exact(slot).is_err() {
+                return "connection closed";
+            }
+            match reassembler.complete(&header, slot) {
+                Ok(false) => {}
+                Ok(true) => {
+                    bump(&peer.counters.rx_msgs, 1);
+                    bump(&peer.counters.rx_bytes, (header.total_len() + HEADER_LEN) as u64);
+                    let data = core::mem::replace(&mut message, KVVec::new());
+                    self.received(peer, *header.envelope(), data);
+                }
+                Err(WireError::BadChecksum) | Err(_) => {
+                    bump(&peer.counters.drops, 1);
+                    pr_warn!("node {}: dropped a frame with a bad checksum\n", peer.id);
+                }
+            }
+        }
+    }
+
+    fn fresh_buffer(&self, message: &mut KVVec<u8>, len: usize) -> Result {
+        *message = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Acts on a whole message. Runs in the link thread: it never waits
+    /// for anything but sending a small answer.
+    fn received(&self, peer: &Peer, envelope: Envelope, data: KVVec<u8>) {
+        if envelope.flags.is_reply() {
+            let outcome = if envelope.flags.is_error() {
+                match ErrorReply::decode(&data) {
+                    Ok(reply) => Err(Error::from_errno(-reply.errno)),
+                    Err(_) => Err(errno::EPROTO()),
+                }
+            } else {
+                Ok(data)
+            };
+            if !self.requests.settle(envelope.request_id, peer.id, outcome) {
+                bump(&peer.counters.drops, 1);
+            }
+            return;
+        }
+        match envelope.msg_type {
+            wire::MSG_HEARTBEAT | wire::MSG_HELLO => {}
+            wire::MSG_PING => {
+                let mut pong = [0u8; Pong::LEN];
+                if let Ok(ping) = Ping::decode(&data) {
+                    if (Pong { nonce: ping.nonce }).encode(&mut pong).is_ok() {
+                        let _ = self.send_message(peer, envelope.reply(false), &pong);
+                    }
+                }
+            }
+            wire::MSG_STREAM_DATA => bump(&peer.counters.stream_bytes, data.len() as u64),
+            wire::MSG_STREAM_SYNC => {
+                let mut sync = [0u8; StreamSync::LEN];
+                let bytes = peer.counters.stream_bytes.load(Ordering::Relaxed);
+                if (StreamSync { bytes }).encode(&mut sync).is_ok() {
+                    let _ = self.send_message(peer, envelope.reply(false), &sync);
+                }
+            }
+            ty if ty >= msg::FIRST_TYPE => {
+                let mut inbox = peer.inbox.lock();
+                if inbox.push(Incoming { envelope, data }, GFP_KERNEL).is_err() {
+                    drop(inbox);
+                    bump(&peer.counters.drops, 1);
+                    if envelope.request_id != 0 {
+                        let _ = self.reply(&envelope, ENOMEM.to_errno(), &[]);
+                    }
+                    return;
+                }
+                drop(inbox);
+                peer.inbox_ready.notify_one();
+            }
+            _ => {
+                bump(&peer.counters.drops, 1);
+                if envelope.request_id != 0 {
+                    let _ = self.reply(&envelope, errno::EPROTONOSUPPORT().to_errno(), &[]);
+                }
+            }
+        }
+    }
+
+    /// Hands `peer`'s messages to their handlers, in arrival order.
+    fn dispatch_loop(&self, peer: &Peer) {
+        loop {
+            let mut inbox = peer.inbox.lock();
+            let incoming = loop {
+                if thread::should_stop() || self.stopping() {
+                    return;
+                }
+                if let Some(incoming) = cohort::vec::pop_front(&mut *inbox) {
+                    break incoming;
+                }
+                let _ = peer
+                    .inbox_ready
+                    .wait_interruptible_timeout(&mut inbox, msecs_to_jiffies(500));
+            };
+            drop(inbox);
+            let e = incoming.envelope;
+            if let Err(err) = msg::deliver(u32::from(e.src.0), e.msg_type, e.request_id, &incoming.data) {
+                if e.request_id != 0 {
+                    let _ = self.reply(&e, err.to_errno(), &[]);
+                }
+            }
+        }
+    }
+
+    /// Measures a round trip to `node`.
+    pub(crate) fn ping(&self, node: u32, nonce: u64) -> Result<u64> {
+        let mut payload = [0u8; Ping::LEN];
+        Ping { nonce }.encode(&mut payload).map_err(|_| EINVAL)?;
+        let start = cohort::now_ns();
+        let reply = self.request(node, wire::MSG_PING, &payload, REQUEST_TIMEOUT_MS)?;
+        let rtt = cohort::now_ns().saturating_sub(start);
+        match Pong::decode(&reply) {
+            Ok(pong) if pong.nonce == nonce => {
+                if let Ok(peer) = self.peer(node) {
+                    peer.counters.rtt_ns.store(rtt, Ordering::Relaxed);
+                }
+                Ok(rtt)
+            }
+            _ => Err(errno::EPROTO()),
+        }
+    }
+
+    /// Asks `node` how many stream bytes it received from this node.
+    pub(crate) fn stream_sync(&self, node: u32) -> Result<u64> {
+        let reply = self.request(node, wire::MSG_STREAM_SYNC, &[], REQUEST_TIMEOUT_MS)?;
+        StreamSync::decode(&reply)
+            .map(|s| s.bytes)
+            .map_err(|_| errno::EPROTO())
+    }
+}

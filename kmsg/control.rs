@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! /sys/kernel/debug/kmsg: counters, and the commands tests and benchmarks
+//! drive kmsg with from user space.
+//!
+//! - `params`: this node's settings.
+//! - `peers`: per node, state, address and counters.
+//! - `ping`: write `NODE COUNT` to make COUNT ping round trips; read the
+//!   result (or the error and how long the last reply had been awaited).
+//! - `echo`: write `NODE SIZE COUNT` to send COUNT echo requests of SIZE
+//!   bytes through the hub's message API and check every reply.
+//! - `stream`: write `NODE BYTES` to stream BYTES one way and check the peer
+//!   received them all.
+//! - `inject`: write `NODE KIND` to send one malformed frame (`bad-checksum`,
+//!   `bad-magic`, `bad-length`, `bad-node`).
+
+use crate::cluster::{
+    Cluster, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
+};
+use crate::proto::wire::{self, MAX_MESSAGE};
+use core::fmt::Write;
+use core::sync::atomic::Ordering;
+use kernel::alloc::KVVec;
+use kernel::cohort::{self, debugfs::{DebugFile, Dir, Output}, errno, msg};
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+use kernel::{c_str, new_mutex};
+
+/// Bytes per message of a stream.
+const STREAM_CHUNK: usize = 1 << 20;
+
+#[derive(Clone, Copy)]
+enum PingResult {
+    Done { node: u32, count: u64, total_ns: u64, min_ns: u64, max_ns: u64 },
+    Failed { node: u32, count: u64, error: i32, stalled_ns: u64 },
+}
+
+#[derive(Clone, Copy)]
+struct EchoResult {
+    node: u32,
+    size: usize,
+    count: u64,
+    total_ns: u64,
+}
+
+#[derive(Clone, Copy)]
+struct StreamResult {
+    node: u32,
+    bytes: u64,
+    total_ns: u64,
+}
+
+#[derive(Default)]
+struct Results {
+    ping: Option<PingResult>,
+    echo: Option<EchoResult>,
+    stream: Option<StreamResult>,
+}
+
+/// What the debugfs files act on.
+#[pin_data]
+pub(crate) struct Control {
+    cluster: Arc<Cluster>,
+    #[pin]
+    results: Mutex<Results>,
+}
+
+impl Control {
+    /// Creates /sys/kernel/debug/kmsg and its files.
+    pub(crate) fn create(cluster: Arc<Cluster>) -> Result<Dir<Control>> {
+        let control = Arc::pin_init(
+            pin_init!(Control {
+                cluster,
+                results <- new_mutex!(Results::default()),
+            }),
+            GFP_KERNEL,
+        )?;
+        let dir = Dir::new(c_str!("kmsg"), control)?;
+        dir.file::<Params>(c_str!("params"), 0o444)?;
+        dir.file::<Peers>(c_str!("peers"), 0o444)?;
+        dir.file::<PingFile>(c_str!("ping"), 0o600)?;
+        dir.file::<EchoFile>(c_str!("echo"), 0o600)?;
+        dir.file::<StreamFile>(c_str!("stream"), 0o600)?;
+        dir.file::<InjectFile>(c_str!("inject"), 0o200)?;
+        Ok(dir)
+    }
+}
+
+/// Parses `N` whitespace-separated decimal numbers.
+fn numbers<const N: usize>(input: &[u8]) -> Result<[u64; N]> {
+    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+    let mut out = [0u64; N];
+    let mut words = text.split_ascii_whitespace();
+    for slot in out.iter_mut() {
+        *slot = words.next().ok_or(EINVAL)?.parse().map_err(|_| EINVAL)?;
+    }
+    if words.next().is_some() {
+        return Err(EINVAL);
+    }
+    Ok(out)
+}
+
+fn node_arg(value: u64) -> Result<u32> {
+    u32::try_from(value).map_err(|_| EINVAL)
+}
+
+fn ipv4(addr: u32) -> [u8; 4] {
+    addr.to_ne_bytes()
+}
+
+struct Params;
+
+impl DebugFile for Params {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        let cl = &c.cluster;
+        writeln!(
+            out,
+            "node={} nr_nodes={} port={} heartbeat_interval_ms={} heartbeat_timeout_ms={} request_timeout_ms={}",
+            cl.me, cl.nr_nodes, cl.port, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, REQUEST_TIMEOUT_MS
+        )
+    }
+}
+
+struct Peers;
+
+impl DebugFile for Peers {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        writeln!(out, "# node state ip tx_msgs rx_msgs tx_bytes rx_bytes errors drops resets ups rtt_ns")?;
+        for peer in c.cluster.peers.iter() {
+            let state = if peer.id == c.cluster.me {
+                "self"
+            } else if peer.is_up() {
+                "up"
+            } else {
+                "down"
+            };
+            let [a, b, d, e] = ipv4(peer.addr);
+            let n = &peer.counters;
+            let get = |v: &core::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+            writeln!(
+                out,
+                "{} {state} {a}.{b}.{d}.{e} tx_msgs={} rx_msgs={} tx_bytes={} rx_bytes={} errors={} drops={} resets={} ups={} rtt_ns={}",
+                peer.id,
+                get(&n.tx_msgs),
+                get(&n.rx_msgs),
+                get(&n.tx_bytes),
+                get(&n.rx_bytes),
+                get(&n.errors),
+                get(&n.drops),
+                get(&n.resets),
+                get(&n.ups),
+                get(&n.rtt_ns),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct PingFile;
+
+impl DebugFile for PingFile {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        match c.results.lock().ping {
+            None => Ok(()),
+            Some(PingResult::Done { node, count, total_ns, min_ns, max_ns }) => writeln!(
+                out,
+                "node={node} count={count} total_ns={total_ns} min_ns={min_ns} avg_ns={} max_ns={max_ns}",
+                total_ns / count.max(1)
+            ),
+            Some(PingResult::Failed { node, count, error, stalled_ns }) => writeln!(
+                out,
+                "node={node} count={count} error={error} stalled_ns={stalled_ns}"
+            ),
+        }
+    }
+
+    fn store(c: &Control, input: &[u8]) -> Result {
+        let [node, count] = numbers::<2>(input)?;
+        let node = node_arg(node)?;
+        if count == 0 || count > 100_000_000 {
+            return Err(EINVAL);
+        }
+        c.cluster.peer(node)?;
+        let (mut total, mut min, mut max) = (0u64, u64::MAX, 0u64);
+        let mut last_reply = cohort::now_ns();
+        for i in 0..count {
+            let rtt = if c.cluster.stopping() {
+                Err(errno::ESHUTDOWN())
+            } else {
+                c.cluster.ping(node, i)
+            };
+            match rtt {
+                Ok(rtt) => {
+                    total += rtt;
+                    min = min.min(rtt);
+                    max = max.max(rtt);
+                    last_reply = cohort::now_ns();
+                }
+                Err(e) => {
+                    let stalled_ns = cohort::now_ns().saturating_sub(last_reply);
+                    c.results.lock().ping = Some(PingResult::Failed {
+                        node,
+                        count: i,
+                        error: e.to_errno(),
+                        stalled_ns,
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        c.results.lock().ping = Some(PingResult::Done {
+            node,
+            count,
+            total_ns: total,
+            min_ns: min,
+            max_ns: max,
+        });
+        Ok(())
+    }
+}
+
+struct EchoFile;
+
+impl DebugFile for EchoFile {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        match c.results.lock().echo {
+            None => Ok(()),
+            Some(r) => writeln!(
+                out,
+                "node={} size={} count={} total_ns={}",
+                r.node, r.size, r.count, r.total_ns
+            ),
+        }
+    }
+
+    fn store(c: &Control, input: &[u8]) -> Result {
+        let [node, size, count] = numbers::<3>(input)?;
+        let node = node_arg(node)?;
+        let size = usize::try_from(size).map_err(|_| EINVAL)?;
+        if size > MAX_MESSAGE || count == 0 || count > 1_000_000 {
+            return Err(EINVAL);
+        }
+        c.cluster.peer(node)?;
+        let mut data = KVVec::with_capacity(size, GFP_KERNEL)?;
+        for i in 0..size {
+            data.push((i.wrapping_mul(131) ^ (i >> 8)) as u8, GFP_KERNEL)?;
+        }
+        let mut reply = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
+        let timeout = REQUEST_TIMEOUT_MS + (size / 1024) as u32 * 10;
+        let start = cohort::now_ns();
+        for _ in 0..count {
+            if c.cluster.stopping() {
+                return Err(errno::ESHUTDOWN());
+            }
+            reply.as_mut_slice().fill(0);
+            let len = msg::request(node, msg::ECHO, &data, &mut reply, timeout)?;
+            if len != size || reply.as_slice() != data.as_slice() {
+                pr_err!("echo from node {node}: reply of {len} bytes differs from the {size} sent\n");
+                return Err(EIO);
+            }
+        }
+        c.results.lock().echo = Some(EchoResult {
+            node,
+            size,
+            count,
+            total_ns: cohort::now_ns().saturating_sub(start),
+        });
+        Ok(())
+    }
+}
+
+struct StreamFile;
+
+impl DebugFile for StreamFile {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        match c.results.lock().stream {
+            None => Ok(()),
+            Some(r) => writeln!(out, "node={} bytes={} total_ns={}", r.node, r.bytes, r.total_ns),
+        }
+    }
+
+    fn store(c: &Control, input: &[u8]) -> Result {
+        let [node, bytes] = numbers::<2>(input)?;
+        let node = node_arg(node)?;
+        if bytes == 0 || bytes > 1 << 40 {
+            return Err(EINVAL);
+        }
+        c.cluster.peer(node)?;
+        let chunk = KVVec::from_elem(0x5au8, STREAM_CHUNK, GFP_KERNEL)?;
+        let before = c.cluster.stream_sync(node)?;
+        let start = cohort::now_ns();
+        let mut left = bytes;
+        while left > 0 {
+            if c.cluster.stopping() {
+                return Err(errno::ESHUTDOWN());
+            }
+            let n = left.min(STREAM_CHUNK as u64) as usize;
+            c.cluster.send(node, wire::MSG_STREAM_DATA, chunk.get(..n).ok_or(EINVAL)?)?;
+            left -= n as u64;
+        }
+        let after = c.cluster.stream_sync(node)?;
+        let total_ns = cohort::now_ns().saturating_sub(start);
+        if after.wrapping_sub(before) != bytes {
+            pr_err!(
+                "stream to node {node}: it received {} of {bytes} bytes\n",
+                after.wrapping_sub(before)
+            );
+            return Err(EIO);
+        }
+        c.results.lock().stream = Some(StreamResult { node, bytes, total_ns });
+        Ok(())
+    }
+}
+
+struct InjectFile;
+
+impl DebugFile for InjectFile {
+    type Data = Control;
+
+    fn show(_c: &Control, _out: &mut Output) -> core::fmt::Result {
+        Ok(())
+    }
+
+    fn store(c: &Control, input: &[u8]) -> Result {
+        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+        let mut words = text.split_ascii_whitespace();
+        let node = node_arg(words.next().ok_or(EINVAL)?.parse().map_err(|_| EINVAL)?)?;
+        let kind = words.next().ok_or(EINVAL)?;
+        if words.next().is_some() {
+            return Err(EINVAL);
+        }
+        c.cluster.inject(node, kind.as_bytes())
+    }
+}

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Error codes the transport needs that `kernel::error::code` lacks in 6.12.
+
+#![allow(non_snake_case)]
+
+use crate::{bindings, error::Error};
+
+macro_rules! errno {
+    ($($name:ident: $doc:literal),* $(,)?) => {
+        $(
+            #[doc = $doc]
+            pub fn $name() -> Error {
+                Error::from_errno(-(bindings::$name as i32))
+            }
+        )*
+    };
+}
+
+errno! {
+    ECONNRESET: "Connection reset by peer.",
+    EHOSTDOWN: "Host is down.",
+    EMSGSIZE: "Message too long.",
+    ENOTCONN: "Transport endpoint is not connected.",
+    EPROTO: "Protocol error.",
+    EPROTONOSUPPORT: "Protocol not supported.",
+    ESHUTDOWN: "Cannot send after transport endpoint shutdown.",
+    ETIMEDOUT: "Connection timed out.",
+}

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! In-kernel TCP/IPv4 sockets for the message transport.
+//!
+//! A [`TcpSocket`] may be used by several threads: sends must be serialised
+//! by the caller (one message at a time), receives come from one thread, and
+//! [`TcpSocket::shutdown`] may be called from anywhere to make both return.
+
+use super::errno;
+use crate::{bindings, error::to_result, prelude::*};
+use core::ptr;
+
+/// An IPv4 address in network byte order, as `cohort.peers=` gives it.
+pub type Ipv4 = u32;
+
+/// A kernel TCP socket over IPv4 in the initial network namespace.
+pub struct TcpSocket {
+    sock: *mut bindings::socket,
+}
+
+// SAFETY: The socket layer locks internally; the type's documentation says
+// how concurrent sends must be serialised by the user.
+unsafe impl Send for TcpSocket {}
+// SAFETY: As above; `&self` methods only call thread-safe socket functions.
+unsafe impl Sync for TcpSocket {}
+
+fn sockaddr(addr: Ipv4, port: u16) -> bindings::sockaddr_in {
+    // SAFETY: All-zero is a valid `sockaddr_in` (as `= {}` in C).
+    let mut sa: bindings::sockaddr_in = unsafe { core::mem::zeroed() };
+    sa.sin_family = bindings::AF_INET as u16;
+    sa.sin_port = port.to_be();
+    sa.sin_addr.s_addr = addr;
+    sa
+}
+
+fn ms_to_jiffies(ms: u32) -> crate::ffi::c_long {
+    crate::time::msecs_to_jiffies(ms) as crate::ffi::c_long
+}
+
+impl TcpSocket {
+    fn create() -> Result<Self> {
+        let mut sock = ptr::null_mut();
+        // SAFETY: `init_net` lives forever; `sock` receives the new socket.
+        to_result(unsafe {
+            bindings::sock_create_kern(
+                ptr::addr_of_mut!(bindings::init_net),
+                bindings::AF_INET as i32,
+                bindings::sock_type_SOCK_STREAM as i32,
+                bindings::IPPROTO_TCP as i32,
+                &mut sock,
+            )
+        })?;
+        Ok(Self { sock })
+    }
+
+    fn sk(&self) -> *mut bindings::sock {
+        // SAFETY: A created socket always has its `sk`.
+        unsafe { (*self.sock).sk }
+    }
+
+    /// A socket listening on `port` on every local address.
+    pub fn listen(port: u16, backlog: i32) -> Result<Self> {
+        let socket = Self::create()?;
+        // SAFETY: `sk` is valid while `socket` lives.
+        unsafe { bindings::sock_set_reuseaddr(socket.sk()) };
+        let mut sa = sockaddr(0, port);
+        // SAFETY: `sa` is a valid `sockaddr_in` of the size passed.
+        to_result(unsafe {
+            bindings::kernel_bind(
+                socket.sock,
+                ptr::addr_of_mut!(sa).cast(),
+                core::mem::size_of::<bindings::sockaddr_in>() as i32,
+            )
+        })?;
+        // SAFETY: The socket is bound.
+        to_result(unsafe { bindings::kernel_listen(socket.sock, backlog) })?;
+        Ok(socket)
+    }
+
+    /// Waits for and returns the next connection; fails once shut down.
+    pub fn accept(&self) -> Result<Self> {
+        let mut new = ptr::null_mut();
+        // SAFETY: `self` is a listening socket; `new` receives the result.
+        to_result(unsafe { bindings::kernel_accept(self.sock, &mut new, 0) })?;
+        let socket = Self { sock: new };
+        socket.set_nodelay();
+        Ok(socket)
+    }
+
+    /// Connects to `addr:port`, giving up after `timeout_ms`.
+    pub fn connect(addr: Ipv4, port: u16, timeout_ms: u32) -> Result<Self> {
+        let socket = Self::create()?;
+        socket.set_send_timeout(timeout_ms);
+        let mut sa = sockaddr(addr, port);
+        // SAFETY: `sa` is a valid `sockaddr_in` of the size passed.
+        to_result(unsafe {
+            bindings::kernel_connect(
+                socket.sock,
+                ptr::addr_of_mut!(sa).cast(),
+                core::mem::size_of::<bindings::sockaddr_in>() as i32,
+                0,
+            )
+        })?;
+        socket.set_nodelay();
+        Ok(socket)
+    }
+
+    /// Sends without Nagle's delay: messages are latency-bound.
+    fn set_nodelay(&self) {
+        // SAFETY: `sk` is valid while `self` lives.
+        unsafe { bindings::tcp_sock_set_nodelay(self.sk()) };
+    }
+
+    /// Bounds how long a send (or a connect) may block.
+    pub fn set_send_timeout(&self, timeout_ms: u32) {
+        // SAFETY: `sk` is valid; the field is read by the socket layer
+        // without locking, as `sock_set_sndtimeo()` writes it.
+        unsafe { (*self.sk()).sk_sndtimeo = ms_to_jiffies(timeout_ms) };
+    }
+
+    /// Bounds how long a receive may block; 0 waits for ever. A receive
+    /// that times out fails with `EAGAIN`.
+    pub fn set_recv_timeout(&self, timeout_ms: u32) {
+        let timeout = if timeout_ms == 0 {
+            crate::ffi::c_long::MAX
+        } else {
+            ms_to_jiffies(timeout_ms)
+        };
+        // SAFETY: As in `set_send_timeout`.
+        unsafe { (*self.sk()).sk_rcvtimeo = timeout };
+    }
+
+    /// Sends all of `parts` back to back (a header and a payload, say).
+    ///
+    /// Fails with `EAGAIN` when the send timeout passes, `EPIPE` once shut
+    /// down, or the socket's error; on failure part may have been sent.
+    pub fn send_all(&self, parts: &[&[u8]]) -> Result {
+        for part in parts {
+            let mut sent = 0;
+            while sent < part.len() {
+                let rest = &part[sent..];
+                let mut vec = bindings::kvec {
+                    iov_base: rest.as_ptr() as *mut core::ffi::c_void,
+                    iov_len: rest.len(),
+                };
+                // SAFETY: All-zero is a valid `msghdr` (as `= {}` in C).
+                let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+                msg.msg_flags = bindings::MSG_NOSIGNAL;
+                // SAFETY: `vec` describes `rest`, valid for the call.
+                let ret = unsafe {
+                    bindings::kernel_sendmsg(self.sock, &mut msg, &mut vec, 1, rest.len())
+                };
+                if ret < 0 {
+                    return Err(Error::from_errno(ret));
+                }
+                if ret == 0 {
+                    return Err(EPIPE);
+                }
+                sent += ret as usize;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` completely; fails with `ECONNRESET` when the peer closed
+    /// the connection or it was shut down, `EAGAIN` when the receive timeout
+    /// passed.
+    pub fn recv_exact(&self, buf: &mut [u8]) -> Result {
+        let mut got = 0;
+        while got < buf.len() {
+            let rest = &mut buf[got..];
+            let mut vec = bindings::kvec {
+                iov_base: rest.as_mut_ptr().cast(),
+                iov_len: rest.len(),
+            };
+            // SAFETY: All-zero is a valid `msghdr` (as `= {}` in C).
+            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+            // SAFETY: `vec` describes `rest`, valid for the call.
+            let ret = unsafe {
+                bindings::kernel_recvmsg(
+                    self.sock,
+                    &mut msg,
+                    &mut vec,
+                    1,
+                    rest.len(),
+                    bindings::MSG_WAITALL as i32,
+                )
+            };
+            if ret == -(bindings::EINTR as i32) {
+                continue;
+            }
+            if ret < 0 {
+                return Err(Error::from_errno(ret));
+            }
+            if ret == 0 {
+                return Err(errno::ECONNRESET());
+            }
+            got += ret as usize;
+        }
+        Ok(())
+    }
+
+    /// Shuts the connection down both ways: blocked sends, receives and
+    /// accepts return with an error.
+    pub fn shutdown(&self) {
+        // SAFETY: Valid on any socket, any number of times.
+        unsafe { bindings::kernel_sock_shutdown(self.sock, bindings::sock_shutdown_cmd_SHUT_RDWR) };
+    }
+}
+
+impl Drop for TcpSocket {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns the socket; nobody else uses it any more.
+        unsafe { bindings::sock_release(self.sock) };
+    }
+}
