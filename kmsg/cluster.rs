@@ -77,6 +77,63 @@ fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
+/// Per-message-type counters, shown in debugfs.
+#[derive(Default)]
+pub(crate) struct TypeCounters {
+    pub(crate) tx_msgs: AtomicU64,
+    pub(crate) rx_msgs: AtomicU64,
+    pub(crate) tx_bytes: AtomicU64,
+    pub(crate) rx_bytes: AtomicU64,
+}
+
+/// Reads a connection through a buffer, so that a small message (header
+/// and payload in one segment) costs one receive call. Payload bytes beyond
+/// what is buffered go straight into the caller's slice.
+struct Receiver<'a> {
+    socket: &'a TcpSocket,
+    buf: KVVec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// Size of a connection's receive buffer.
+const RX_BUFFER: usize = 16 * 1024;
+
+impl<'a> Receiver<'a> {
+    fn new(socket: &'a TcpSocket) -> Result<Self> {
+        Ok(Self {
+            socket,
+            buf: KVVec::from_elem(0u8, RX_BUFFER, GFP_KERNEL)?,
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// Fills `out` from the buffer, then from the socket.
+    fn read_exact(&mut self, out: &mut [u8]) -> Result {
+        let buffered = (self.end - self.start).min(out.len());
+        let (head, tail) = out.split_at_mut(buffered);
+        head.copy_from_slice(self.buf.get(self.start..self.start + buffered).ok_or(EINVAL)?);
+        self.start += buffered;
+        if tail.is_empty() {
+            return Ok(());
+        }
+        if tail.len() >= RX_BUFFER / 2 {
+            // Large: no point in staging it.
+            return self.socket.recv_exact(tail);
+        }
+        self.start = 0;
+        self.end = 0;
+        while self.end < tail.len() {
+            let room = self.buf.get_mut(self.end..).ok_or(EINVAL)?;
+            self.end += self.socket.recv_some(room)?;
+        }
+        tail.copy_from_slice(self.buf.get(..tail.len()).ok_or(EINVAL)?);
+        self.start = tail.len();
+        Ok(())
+    }
+}
+
 /// A received message waiting for a handler.
 struct Incoming {
     envelope: Envelope,
@@ -156,6 +213,8 @@ pub(crate) struct Cluster {
     incarnation: u64,
     /// Indexed by node id; this node's own entry is never connected.
     pub(crate) peers: KVec<Arc<Peer>>,
+    /// Indexed by message type, below `msg::NR_TYPES`.
+    pub(crate) types: KVec<TypeCounters>,
     #[pin]
     pub(crate) requests: Requests,
     next_request: AtomicU64,
@@ -177,6 +236,10 @@ impl Cluster {
             })?;
             peers.push(Arc::pin_init(Peer::new(id, addr), GFP_KERNEL)?, GFP_KERNEL)?;
         }
+        let mut types = KVec::with_capacity(usize::from(msg::NR_TYPES), GFP_KERNEL)?;
+        for _ in 0..msg::NR_TYPES {
+            types.push(TypeCounters::default(), GFP_KERNEL)?;
+        }
         let listener = TcpSocket::listen(port, 16).inspect_err(|e| {
             pr_err!("cannot listen on port {port}: error {}\n", e.to_errno());
         })?;
@@ -187,6 +250,7 @@ impl Cluster {
                 port,
                 incarnation: cohort::now_ns(),
                 peers,
+                types,
                 requests <- Requests::new(),
                 next_request: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
@@ -268,8 +332,13 @@ impl Cluster {
                 return Err(e);
             }
         }
+        let bytes = (data.len() + HEADER_LEN) as u64;
         bump(&peer.counters.tx_msgs, 1);
-        bump(&peer.counters.tx_bytes, (data.len() + HEADER_LEN) as u64);
+        bump(&peer.counters.tx_bytes, bytes);
+        if let Some(counters) = self.types.get(usize::from(envelope.msg_type)) {
+            bump(&counters.tx_msgs, 1);
+            bump(&counters.tx_bytes, bytes);
+        }
         peer.counters
             .last_tx_ns
             .store(cohort::now_ns(), Ordering::Relaxed);
@@ -299,11 +368,11 @@ impl Cluster {
             return Err(errno::EHOSTDOWN());
         }
         let id = self.new_request_id();
-        self.requests.park(id, node)?;
+        self.requests.park(id, node, timeout_ms)?;
         if let Err(e) = self.send_message(peer, self.envelope(peer, ty, id), data) {
             self.requests.fail(Some(node), e);
         }
-        self.requests.wait(id, timeout_ms)
+        self.requests.wait(id)
     }
 
     /// Answers request `envelope` (as received) with `error` or `data`.
@@ -481,6 +550,7 @@ impl Cluster {
         while !thread::should_stop() && !self.stopping() {
             thread::sleep_ms(HEARTBEAT_INTERVAL_MS);
             let now = cohort::now_ns();
+            self.requests.expire(now);
             for peer in self.peers.iter().filter(|p| p.is_up()) {
                 let silent_ms = now.saturating_sub(peer.counters.last_rx_ns.load(Ordering::Relaxed)) / 1_000_000;
                 if silent_ms >= u64::from(HEARTBEAT_TIMEOUT_MS) {
@@ -508,6 +578,10 @@ impl Cluster {
     /// Receives from `peer` until the connection fails; returns why.
     fn receive_loop(&self, peer: &Peer, socket: &TcpSocket) -> &'static str {
         let mut header_bytes = [0u8; HEADER_LEN];
+        let mut rx = match Receiver::new(socket) {
+            Ok(rx) => rx,
+            Err(_) => return "out of memory",
+        };
         let mut reassembler = Reassembler::new();
         let mut message: KVVec<u8> = KVVec::new();
         let mut scratch: KVVec<u8> = match KVVec::from_elem(0u8, MAX_FRAME_PAYLOAD, GFP_KERNEL) {
@@ -516,7 +590,7 @@ impl Cluster {
         };
         let route = (peer.node(), NodeId(self.me as u8));
         loop {
-            if socket.recv_exact(&mut header_bytes).is_err() {
+            if rx.read_exact(&mut header_bytes).is_err() {
                 return "connection closed";
             }
             peer.counters.last_rx_ns.store(cohort::now_ns(), Ordering::Relaxed);
@@ -545,7 +619,7 @@ impl Cluster {
                 let Some(skip) = scratch.get_mut(..header.frame_len()) else {
                     return "bad frame length";
                 };
-                if socket.recv_exact(skip).is_err() {
+                if rx.read_exact(skip).is_err() {
                     return "connection closed";
                 }
                 continue;
@@ -553,14 +627,19 @@ impl Cluster {
             let Ok(slot) = placement.slot(&mut message) else {
                 return "reassembly error";
             };
-            if socket.recv_exact(slot).is_err() {
+            if rx.read_exact(slot).is_err() {
                 return "connection closed";
             }
             match reassembler.complete(&header, slot) {
                 Ok(false) => {}
                 Ok(true) => {
+                    let bytes = (header.total_len() + HEADER_LEN) as u64;
                     bump(&peer.counters.rx_msgs, 1);
-                    bump(&peer.counters.rx_bytes, (header.total_len() + HEADER_LEN) as u64);
+                    bump(&peer.counters.rx_bytes, bytes);
+                    if let Some(counters) = self.types.get(usize::from(header.msg_type())) {
+                        bump(&counters.rx_msgs, 1);
+                        bump(&counters.rx_bytes, bytes);
+                    }
                     let data = core::mem::replace(&mut message, KVVec::new());
                     self.received(peer, *header.envelope(), data);
                 }

@@ -5,6 +5,7 @@
 //!
 //! - `params`: this node's settings.
 //! - `peers`: per node, state, address and counters.
+//! - `types`: per message type that carried traffic, counters.
 //! - `ping`: write `NODE COUNT` to make COUNT ping round trips; read the
 //!   result (or the error and how long the last reply had been awaited).
 //! - `echo`: write `NODE SIZE COUNT` to send COUNT echo requests of SIZE
@@ -78,6 +79,7 @@ impl Control {
         let dir = Dir::new(c_str!("kmsg"), control)?;
         dir.file::<Params>(c_str!("params"), 0o444)?;
         dir.file::<Peers>(c_str!("peers"), 0o444)?;
+        dir.file::<Types>(c_str!("types"), 0o444)?;
         dir.file::<PingFile>(c_str!("ping"), 0o600)?;
         dir.file::<EchoFile>(c_str!("echo"), 0o600)?;
         dir.file::<StreamFile>(c_str!("stream"), 0o600)?;
@@ -154,6 +156,47 @@ impl DebugFile for Peers {
                 get(&n.resets),
                 get(&n.ups),
                 get(&n.rtt_ns),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct Types;
+
+/// kmsg's own message types, by name.
+fn type_name(ty: u16) -> &'static str {
+    match ty {
+        wire::MSG_HELLO => "hello",
+        wire::MSG_HEARTBEAT => "heartbeat",
+        wire::MSG_PING => "ping",
+        wire::MSG_PONG => "pong",
+        wire::MSG_ECHO => "echo",
+        wire::MSG_STREAM_DATA => "stream-data",
+        wire::MSG_STREAM_SYNC => "stream-sync",
+        msg::ECHO => "kmsg-echo",
+        _ => "-",
+    }
+}
+
+impl DebugFile for Types {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        writeln!(out, "# type name tx_msgs rx_msgs tx_bytes rx_bytes")?;
+        let get = |v: &core::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+        for (ty, n) in c.cluster.types.iter().enumerate() {
+            let (tx, rx) = (get(&n.tx_msgs), get(&n.rx_msgs));
+            if tx == 0 && rx == 0 {
+                continue;
+            }
+            let ty = ty as u16;
+            writeln!(
+                out,
+                "{ty:#06x} {} tx_msgs={tx} rx_msgs={rx} tx_bytes={} rx_bytes={}",
+                type_name(ty),
+                get(&n.tx_bytes),
+                get(&n.rx_bytes)
             )?;
         }
         Ok(())

@@ -2,18 +2,21 @@
 
 //! The wait station: requests waiting for their replies.
 //!
-//! A requester parks an entry keyed by request id, sends, and sleeps on the
-//! station's condition variable until the receive path (or a peer's death,
-//! or its own deadline) settles the entry. Replies move their buffer into
-//! the entry: nothing is copied on the receive path.
+//! A requester parks an entry keyed by request id and deadline, sends, and
+//! sleeps on the station's condition variable until the receive path, a
+//! peer's death or the heartbeat thread's sweep of overdue entries
+//! ([`Requests::expire`]) settles it. Sleeping without a timer of its own
+//! keeps timer set-up off the round trip; the sweep runs every heartbeat
+//! interval, so a request fails at most that much after its deadline.
+//! Replies move their buffer into the entry: nothing is copied on the
+//! receive path.
 
 use kernel::alloc::KVVec;
 use kernel::cohort::{self, errno};
 use kernel::new_condvar;
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{CondVar, CondVarTimeoutResult, Mutex};
-use kernel::time::msecs_to_jiffies;
+use kernel::sync::{CondVar, Mutex};
 
 /// How a request ended.
 pub(crate) type Outcome = core::result::Result<KVVec<u8>, Error>;
@@ -21,6 +24,7 @@ pub(crate) type Outcome = core::result::Result<KVVec<u8>, Error>;
 struct Pending {
     id: u64,
     node: u32,
+    deadline_ns: u64,
     outcome: Option<Outcome>,
 }
 
@@ -41,17 +45,36 @@ impl Requests {
         })
     }
 
-    /// Parks request `id` to `node`; call before sending it.
-    pub(crate) fn park(&self, id: u64, node: u32) -> Result {
+    /// Parks request `id` to `node`, due within `timeout_ms`; call before
+    /// sending it.
+    pub(crate) fn park(&self, id: u64, node: u32, timeout_ms: u32) -> Result {
+        let deadline_ns = cohort::now_ns().saturating_add(u64::from(timeout_ms) * 1_000_000);
         self.pending.lock().push(
             Pending {
                 id,
                 node,
+                deadline_ns,
                 outcome: None,
             },
             GFP_KERNEL,
         )?;
         Ok(())
+    }
+
+    /// Fails the requests whose deadline passed with `ETIMEDOUT`.
+    pub(crate) fn expire(&self, now_ns: u64) {
+        let mut pending = self.pending.lock();
+        let mut expired = false;
+        for entry in pending.iter_mut() {
+            if entry.outcome.is_none() && entry.deadline_ns <= now_ns {
+                entry.outcome = Some(Err(errno::ETIMEDOUT()));
+                expired = true;
+            }
+        }
+        drop(pending);
+        if expired {
+            self.settled.notify_all();
+        }
     }
 
     /// Settles request `id` from `node`; a reply nobody waits for (late,
@@ -84,35 +107,23 @@ impl Requests {
         self.settled.notify_all();
     }
 
-    /// Waits until request `id` is settled or `timeout_ms` passed, then
-    /// removes it. A signal ends the wait with `EINTR`.
-    pub(crate) fn wait(&self, id: u64, timeout_ms: u32) -> Outcome {
-        let deadline = cohort::now_ns().saturating_add(u64::from(timeout_ms) * 1_000_000);
+    /// Waits until request `id` is settled, then removes it. A signal ends
+    /// the wait with `EINTR`.
+    pub(crate) fn wait(&self, id: u64) -> Outcome {
         let mut pending = self.pending.lock();
         loop {
-            let index = pending.iter().position(|p| p.id == id);
-            let Some(index) = index else {
+            let Some(index) = pending.iter().position(|p| p.id == id) else {
                 // Only `wait` removes entries, so this cannot happen.
                 return Err(EINVAL);
             };
             let settled = pending
                 .get_mut(index)
                 .and_then(|entry| entry.outcome.take());
-            let now = cohort::now_ns();
-            let outcome = match settled {
-                Some(outcome) => Some(outcome),
-                None if now >= deadline => Some(Err(errno::ETIMEDOUT())),
-                None => None,
-            };
-            if let Some(outcome) = outcome {
+            if let Some(outcome) = settled {
                 cohort::vec::swap_remove(&mut *pending, index);
                 return outcome;
             }
-            let left_ms = ((deadline - now) / 1_000_000).max(1) as u32;
-            if let CondVarTimeoutResult::Signal { .. } =
-                self.settled
-                    .wait_interruptible_timeout(&mut pending, msecs_to_jiffies(left_ms))
-            {
+            if self.settled.wait_interruptible(&mut pending) {
                 if let Some(index) = pending.iter().position(|p| p.id == id) {
                     cohort::vec::swap_remove(&mut *pending, index);
                 }

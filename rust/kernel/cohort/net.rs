@@ -130,36 +130,102 @@ impl TcpSocket {
         unsafe { (*self.sk()).sk_rcvtimeo = timeout };
     }
 
-    /// Sends all of `parts` back to back (a header and a payload, say).
+    /// Most parts [`TcpSocket::send_all`] takes.
+    pub const MAX_PARTS: usize = 4;
+
+    /// Sends all of `parts` back to back, as one `sendmsg` where the socket
+    /// takes it all (so a header and a small payload leave in one segment).
     ///
-    /// Fails with `EAGAIN` when the send timeout passes, `EPIPE` once shut
-    /// down, or the socket's error; on failure part may have been sent.
+    /// Fails with `EINVAL` for more than [`Self::MAX_PARTS`] parts, `EAGAIN`
+    /// when the send timeout passes, `EPIPE` once shut down, or the socket's
+    /// error; on failure part may have been sent.
     pub fn send_all(&self, parts: &[&[u8]]) -> Result {
-        for part in parts {
-            let mut sent = 0;
-            while sent < part.len() {
-                let rest = &part[sent..];
-                let mut vec = bindings::kvec {
+        if parts.len() > Self::MAX_PARTS {
+            return Err(EINVAL);
+        }
+        // The first part and offset not yet sent.
+        let (mut first, mut offset) = (0, 0);
+        while first < parts.len() {
+            let mut vecs = [bindings::kvec {
+                iov_base: ptr::null_mut(),
+                iov_len: 0,
+            }; Self::MAX_PARTS];
+            let mut count = 0;
+            let mut total = 0;
+            for (i, part) in parts.iter().enumerate().skip(first) {
+                let rest = if i == first { &part[offset..] } else { part };
+                vecs[count] = bindings::kvec {
                     iov_base: rest.as_ptr() as *mut core::ffi::c_void,
                     iov_len: rest.len(),
                 };
-                // SAFETY: All-zero is a valid `msghdr` (as `= {}` in C).
-                let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
-                msg.msg_flags = bindings::MSG_NOSIGNAL;
-                // SAFETY: `vec` describes `rest`, valid for the call.
-                let ret = unsafe {
-                    bindings::kernel_sendmsg(self.sock, &mut msg, &mut vec, 1, rest.len())
-                };
-                if ret < 0 {
-                    return Err(Error::from_errno(ret));
+                count += 1;
+                total += rest.len();
+            }
+            if total == 0 {
+                return Ok(());
+            }
+            // SAFETY: All-zero is a valid `msghdr` (as `= {}` in C).
+            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+            msg.msg_flags = bindings::MSG_NOSIGNAL;
+            // SAFETY: `vecs[..count]` describe live slices of `parts`.
+            let ret = unsafe {
+                bindings::kernel_sendmsg(self.sock, &mut msg, vecs.as_mut_ptr(), count, total)
+            };
+            if ret < 0 {
+                return Err(Error::from_errno(ret));
+            }
+            if ret == 0 {
+                return Err(EPIPE);
+            }
+            // Advance past what was sent.
+            let mut sent = ret as usize;
+            while sent > 0 && first < parts.len() {
+                let left = parts[first].len() - offset;
+                if sent >= left {
+                    sent -= left;
+                    first += 1;
+                    offset = 0;
+                } else {
+                    offset += sent;
+                    sent = 0;
                 }
-                if ret == 0 {
-                    return Err(EPIPE);
-                }
-                sent += ret as usize;
+            }
+            while first < parts.len() && parts[first].len() == offset {
+                first += 1;
+                offset = 0;
             }
         }
         Ok(())
+    }
+
+    /// Receives at least one byte into `buf`, as many as are already
+    /// there; returns how many. Fails as [`TcpSocket::recv_exact`] does.
+    pub fn recv_some(&self, buf: &mut [u8]) -> Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let mut vec = bindings::kvec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            // SAFETY: All-zero is a valid `msghdr` (as `= {}` in C).
+            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
+            // SAFETY: `vec` describes `buf`, valid for the call.
+            let ret = unsafe {
+                bindings::kernel_recvmsg(self.sock, &mut msg, &mut vec, 1, buf.len(), 0)
+            };
+            if ret == -(bindings::EINTR as i32) {
+                continue;
+            }
+            if ret < 0 {
+                return Err(Error::from_errno(ret));
+            }
+            if ret == 0 {
+                return Err(errno::ECONNRESET());
+            }
+            return Ok(ret as usize);
+        }
     }
 
     /// Fills `buf` completely; fails with `ECONNRESET` when the peer closed

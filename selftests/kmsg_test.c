@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kmsg on one node: it loads and registers the msg slot, its debugfs view
+ * matches the node's identity, bad commands fail with EINVAL, and a request
+ * to a peer that is down fails at once instead of waiting. Tests that need
+ * several nodes at once (the mesh, echo, peer death) are host-driven: see
+ * selftests/cluster/.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "cohort_test.h"
+
+#define KMSG_DIR "/sys/kernel/debug/kmsg"
+
+/* Write @cmd to a kmsg command file; 0 or -errno. */
+static int kmsg_command(const char *file, const char *cmd)
+{
+	char path[128];
+	ssize_t n;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), KMSG_DIR "/%s", file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, cmd, strlen(cmd));
+	if (n < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* State word ("self", "up", "down") of @node in the peers file. */
+static int peer_state(unsigned long node, char *state, size_t size, char *ip,
+		      size_t ipsize)
+{
+	char buf[8192], *line, *save = NULL;
+
+	if (cohort_read_file(KMSG_DIR "/peers", buf, sizeof(buf)) < 0)
+		return -errno;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned long id;
+		char st[16], addr[32];
+
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%lu %15s %31s", &id, st, addr) != 3)
+			return -EINVAL;
+		if (id == node) {
+			snprintf(state, size, "%s", st);
+			snprintf(ip, ipsize, "%s", addr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+FIXTURE(kmsg) {
+	unsigned long node;
+	unsigned long nr_nodes;
+};
+
+FIXTURE_SETUP(kmsg)
+{
+	if (!cohort_module_file_present("kmsg"))
+		SKIP(return, "kmsg.ko is not in " COHORT_MODULE_DIR);
+	ASSERT_EQ(0, cohort_read_ulong(COHORT_NODE_ID, &self->node));
+	ASSERT_EQ(0, cohort_read_ulong(COHORT_NR_NODES, &self->nr_nodes));
+	ASSERT_EQ(0, cohort_ensure_loaded("kmsg"));
+}
+
+FIXTURE_TEARDOWN(kmsg)
+{
+}
+
+TEST_F(kmsg, registers_msg_slot)
+{
+	struct cohort_ops ops;
+
+	ASSERT_EQ(0, cohort_read_ops_checked(&ops));
+	EXPECT_STREQ("msg", ops.slot[COHORT_SLOT_MSG]);
+	EXPECT_STREQ("kmsg", ops.owner[COHORT_SLOT_MSG]);
+	EXPECT_EQ(0, access(KMSG_DIR "/params", R_OK));
+	EXPECT_EQ(0, access(KMSG_DIR "/peers", R_OK));
+	EXPECT_EQ(0, access(KMSG_DIR "/ping", W_OK));
+}
+
+TEST_F(kmsg, params_match_identity)
+{
+	unsigned long node, nr;
+	char buf[512];
+
+	ASSERT_LT(0, cohort_read_file(KMSG_DIR "/params", buf, sizeof(buf)));
+	ASSERT_EQ(2, sscanf(buf, "node=%lu nr_nodes=%lu", &node, &nr));
+	EXPECT_EQ(self->node, node);
+	EXPECT_EQ(self->nr_nodes, nr);
+	EXPECT_NE(NULL, strstr(buf, "heartbeat_timeout_ms=2000"));
+}
+
+TEST_F(kmsg, peers_match_command_line)
+{
+	char hub[4096], state[16], ip[32], want[64];
+	unsigned long n;
+
+	ASSERT_LT(0, cohort_read_file(COHORT_SYSFS "/peers", hub, sizeof(hub)));
+	for (n = 0; n < self->nr_nodes; n++) {
+		char *line, *save = NULL, copy[4096];
+		bool found = false;
+
+		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
+		if (n == self->node) {
+			EXPECT_STREQ("self", state);
+		} else {
+			EXPECT_TRUE(!strcmp(state, "up") || !strcmp(state, "down"));
+		}
+		memcpy(copy, hub, sizeof(copy));
+		snprintf(want, sizeof(want), "%lu %s", n, ip);
+		for (line = strtok_r(copy, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save))
+			found |= !strcmp(line, want);
+		EXPECT_TRUE(found) {
+			TH_LOG("no '%s' in /sys/kernel/cohort/peers", want);
+		}
+	}
+}
+
+TEST_F(kmsg, bad_commands_are_einval)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "%lu 1", self->node);
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", cmd));		/* to itself */
+	snprintf(cmd, sizeof(cmd), "%lu 1", self->nr_nodes);
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", cmd));		/* no such node */
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", "64 1"));
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", "x 1"));
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", "-1 1"));
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", "0"));
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", "0 1 2"));
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", ""));
+	snprintf(cmd, sizeof(cmd), "%lu 0", (self->node + 1) % self->nr_nodes);
+	EXPECT_EQ(-EINVAL, kmsg_command("ping", cmd));		/* count 0 */
+	snprintf(cmd, sizeof(cmd), "%lu 99999999 1", (self->node + 1) % self->nr_nodes);
+	EXPECT_EQ(-EINVAL, kmsg_command("echo", cmd));		/* > 4 MiB */
+	EXPECT_EQ(-EINVAL, kmsg_command("stream", "0 0"));
+	EXPECT_EQ(-EINVAL, kmsg_command("inject", "99 bad-magic"));
+}
+
+/* A request never waits on a peer known to be down; an up peer answers. */
+TEST_F(kmsg, requests_are_bounded)
+{
+	unsigned long n;
+
+	for (n = 0; n < self->nr_nodes; n++) {
+		char state[16], ip[32], cmd[64];
+		long long start, took;
+		int ret;
+
+		if (n == self->node)
+			continue;
+		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
+		snprintf(cmd, sizeof(cmd), "%lu 5", n);
+		start = now_ms();
+		ret = kmsg_command("ping", cmd);
+		took = now_ms() - start;
+		if (!strcmp(state, "down")) {
+			EXPECT_EQ(-EHOSTDOWN, ret);
+			EXPECT_GT(500, took) {
+				TH_LOG("a ping to down node %lu took %lld ms", n, took);
+			}
+		} else {
+			EXPECT_EQ(0, ret) {
+				TH_LOG("ping to up node %lu: %d", n, ret);
+			}
+		}
+	}
+}
+
+TEST_F(kmsg, unload_releases_slot)
+{
+	struct cohort_ops ops;
+
+	ASSERT_EQ(0, cohort_ensure_unloaded("kmsg"));
+	ASSERT_EQ(0, cohort_read_ops_checked(&ops));
+	EXPECT_STREQ("-", ops.owner[COHORT_SLOT_MSG]);
+	EXPECT_NE(0, access(KMSG_DIR "/peers", F_OK));
+	/* And it comes back. */
+	ASSERT_EQ(0, cohort_load_module("kmsg"));
+	ASSERT_EQ(0, cohort_ensure_unloaded("kmsg"));
+}
+
+TEST_HARNESS_MAIN
