@@ -55,7 +55,8 @@ cluster_round() {
 	local n=$1 sfx=$2 rc sp sf cp cf
 	local slog=$COHORT_BUILD/selftests$sfx.log clog=$COHORT_BUILD/cluster-scenarios$sfx.log
 	"$cohort" down >/dev/null 2>&1 || true
-	if "$cohort" up -n "$n"; then
+	if "$cohort" up -n "$n" --kernel "$COHORT_BUILD/images/bzImage" \
+		--initrd "$COHORT_BUILD/images/initramfs.cpio.gz"; then
 		rc=0
 		"$cohort" test 2>&1 | tee "$slog" || rc=$?
 		read -r sp sf < <(sed -n 's/^selftests: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' \

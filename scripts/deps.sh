@@ -23,6 +23,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Host crates build with the machine's cargo (rustup's, on these machines);
+# a bare Debian 12 gets Debian's, matching rustc-web.
+if ! command -v cargo >/dev/null; then
+	[ "$(id -u)" -eq 0 ] || die "need root to install cargo"
+	log deps "no cargo: installing Debian's cargo-web, rustfmt-web, rust-web-clippy"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends cargo-web rustfmt-web rust-web-clippy >/dev/null
+fi
+
 # Debian's bindgen is too old for 6.12; take it from crates.io.
 if ! "$BINDGEN" --version 2>/dev/null | grep -q "bindgen $BINDGEN_VERSION"; then
 	log deps "building bindgen-cli $BINDGEN_VERSION (a few minutes)"

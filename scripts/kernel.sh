@@ -20,7 +20,7 @@ cache_key() {
 		"$BINDGEN" --version
 		clang --version | head -n 1
 		cd "$COHORT_ROOT"
-		find patches config rust/kernel scripts/kernel.sh -type f | LC_ALL=C sort |
+		find patches config rust/kernel scripts/kernel.sh scripts/lib.sh -type f | LC_ALL=C sort |
 			xargs sha256sum
 	} | sha256sum | cut -c1-16
 }
@@ -29,6 +29,14 @@ key=$(cache_key)
 if [ "${1:-}" = --print-key ]; then
 	echo "$key"
 	exit 0
+fi
+
+# One build at a time per cache: a second one waits for the first.
+mkdir -p "$KERNEL_DIR"
+exec 9>"$KERNEL_DIR/lock"
+if ! flock -n 9; then
+	log kernel "waiting for another build of $KERNEL_DIR"
+	flock 9
 fi
 
 images=$KERNEL_DIR/images/$key
@@ -95,4 +103,10 @@ cp "$KERNEL_OBJ/arch/x86/boot/bzImage" "$images/bzImage"
 cp "$KERNEL_OBJ/.config" "$images/config"
 kmake -s kernelrelease >"$images/release"
 echo "$key" >"$KERNEL_DIR/key"
+
+# Keep the three newest images and only this package version's source.
+ls -1dt "$KERNEL_DIR"/images/*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
+for old in "$KERNEL_DIR"/pristine-*; do
+	[ "$old" = "$pristine" ] || rm -rf "$old"
+done
 log kernel "built $(cat "$images/release") (key $key)"

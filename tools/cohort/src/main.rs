@@ -69,7 +69,7 @@ initramfs with cohort.node_id=I cohort.nr_nodes=N and
 cohort.peers=169.254.42.1,...,169.254.42.N (node I has address
 169.254.42.(I+1)), and waits until each node's agent answers. On failure or Ctrl-C everything started is stopped.
 
-  -n, --nodes N     number of nodes (1-255)
+  -n, --nodes N     number of nodes (1-64)
   --kernel PATH     default build/images/bzImage
   --initrd PATH     default build/images/initramfs.cpio.gz
   --mem MB          memory per node (default 512)

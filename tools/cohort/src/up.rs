@@ -184,8 +184,9 @@ fn wait_node(
 }
 
 pub fn up(state: &mut State, cfg: UpConfig) -> Result<(), Fail> {
-    if cfg.nodes == 0 || cfg.nodes > 255 {
-        return Err(Fail::usage("-n must be between 1 and 255"));
+    // The kernel's hub takes at most COHORT_MAX_NODES (64) nodes.
+    if cfg.nodes == 0 || cfg.nodes > 64 {
+        return Err(Fail::usage("-n must be between 1 and 64"));
     }
     if cfg.mem_mb < 64 || cfg.smp == 0 {
         return Err(Fail::usage(
