@@ -11,24 +11,34 @@
 //! is marked down: its connection is shut, and every request waiting on it
 //! fails.
 //!
+//! Receiving runs in the socket's `data_ready` callback (softirq): frames
+//! are parsed as bytes arrive, a reply wakes its requester directly, and
+//! everything that needs process context is queued: pings and stream syncs
+//! to the peer's link thread, messages for handlers to its dispatcher, and
+//! the buffer of a message too large to allocate atomically to the link
+//! thread, after which parsing resumes. Nothing on the receive path waits,
+//! so a handler waiting for a reply cannot block that reply.
+//!
 //! Threads: one listener, one heartbeat thread, and per peer a link thread
-//! (connects, then receives) and a dispatcher (runs handlers, which may
-//! sleep, in arrival order). The receive path never waits for anything but
-//! the socket, so a handler waiting for a reply cannot block that reply.
+//! (connects, answers pings, allocates large buffers, tears down) and a
+//! dispatcher (runs handlers, which may sleep, in arrival order).
 
-use crate::requests::Requests;
 use crate::proto::node::NodeId;
 use crate::proto::wire::{
     self, Envelope, ErrorReply, Fragmenter, Header, Heartbeat, Hello, Payload, Ping, Pong,
-    Reassembler, StreamSync, WireError, HEADER_LEN, MAX_FRAME_PAYLOAD,
+    Reassembler, StreamSync, HEADER_LEN,
 };
+use crate::requests::Requests;
+use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::alloc::KVVec;
-use kernel::cohort::{self, errno, msg, net::TcpSocket, thread};
+use kernel::cohort::net::{ReceiveHandler, Receiving, SockReader, TcpSocket};
+use kernel::cohort::sync_bh::SpinLockBh;
+use kernel::cohort::{self, errno, msg, thread};
 use kernel::prelude::*;
 use kernel::sync::{Arc, CondVar, Mutex};
 use kernel::time::msecs_to_jiffies;
-use kernel::{c_str, new_condvar, new_mutex};
+use kernel::{c_str, new_condvar, new_mutex, new_spinlock_bh};
 
 /// How often each connection carries at least a heartbeat.
 pub(crate) const HEARTBEAT_INTERVAL_MS: u32 = 250;
@@ -44,6 +54,8 @@ const CONNECT_TIMEOUT_MS: u32 = 1000;
 const REDIAL_MS: u32 = 500;
 /// How long a new connection has to introduce itself.
 const HELLO_TIMEOUT_MS: u32 = 2000;
+/// Largest message whose buffer is allocated in softirq context.
+const ATOMIC_MESSAGE_MAX: usize = 16 * 1024;
 
 /// Link states, as shown in debugfs.
 const DOWN: u8 = 0;
@@ -86,58 +98,29 @@ pub(crate) struct TypeCounters {
     pub(crate) rx_bytes: AtomicU64,
 }
 
-/// Reads a connection through a buffer, so that a small message (header
-/// and payload in one segment) costs one receive call. Payload bytes beyond
-/// what is buffered go straight into the caller's slice.
-struct Receiver<'a> {
-    socket: &'a TcpSocket,
-    buf: KVVec<u8>,
-    start: usize,
-    end: usize,
-}
-
-/// Size of a connection's receive buffer.
-const RX_BUFFER: usize = 16 * 1024;
-
-impl<'a> Receiver<'a> {
-    fn new(socket: &'a TcpSocket) -> Result<Self> {
-        Ok(Self {
-            socket,
-            buf: KVVec::from_elem(0u8, RX_BUFFER, GFP_KERNEL)?,
-            start: 0,
-            end: 0,
-        })
-    }
-
-    /// Fills `out` from the buffer, then from the socket.
-    fn read_exact(&mut self, out: &mut [u8]) -> Result {
-        let buffered = (self.end - self.start).min(out.len());
-        let (head, tail) = out.split_at_mut(buffered);
-        head.copy_from_slice(self.buf.get(self.start..self.start + buffered).ok_or(EINVAL)?);
-        self.start += buffered;
-        if tail.is_empty() {
-            return Ok(());
-        }
-        if tail.len() >= RX_BUFFER / 2 {
-            // Large: no point in staging it.
-            return self.socket.recv_exact(tail);
-        }
-        self.start = 0;
-        self.end = 0;
-        while self.end < tail.len() {
-            let room = self.buf.get_mut(self.end..).ok_or(EINVAL)?;
-            self.end += self.socket.recv_some(room)?;
-        }
-        tail.copy_from_slice(self.buf.get(..tail.len()).ok_or(EINVAL)?);
-        self.start = tail.len();
-        Ok(())
-    }
-}
-
 /// A received message waiting for a handler.
 struct Incoming {
     envelope: Envelope,
     data: KVVec<u8>,
+}
+
+/// Work the receive path leaves to the link thread.
+enum Job {
+    /// Answer a ping.
+    Pong { envelope: Envelope, nonce: u64 },
+    /// Answer a stream sync with the bytes received.
+    StreamSync { envelope: Envelope },
+    /// Refuse a request with an errno.
+    Refuse { envelope: Envelope, errno: Error },
+}
+
+/// What the link thread has to do for its connection.
+struct Work {
+    jobs: KVec<Job>,
+    /// The receive path waits for a buffer only a thread can allocate.
+    need_buffer: bool,
+    /// The connection must be torn down, and why.
+    broken: Option<&'static str>,
 }
 
 /// The connection of a peer, as the link thread and the senders see it.
@@ -163,7 +146,11 @@ pub(crate) struct Peer {
     #[pin]
     send_lock: Mutex<()>,
     #[pin]
-    inbox: Mutex<KVec<Incoming>>,
+    work: SpinLockBh<Work>,
+    #[pin]
+    work_ready: CondVar,
+    #[pin]
+    inbox: SpinLockBh<KVec<Incoming>>,
     #[pin]
     inbox_ready: CondVar,
 }
@@ -178,7 +165,9 @@ impl Peer {
             link <- new_mutex!(Link { socket: None, handoff: None }),
             link_changed <- new_condvar!(),
             send_lock <- new_mutex!(()),
-            inbox <- new_mutex!(KVec::new()),
+            work <- new_spinlock_bh!(Work { jobs: KVec::new(), need_buffer: false, broken: None }),
+            work_ready <- new_condvar!(),
+            inbox <- new_spinlock_bh!(KVec::new()),
             inbox_ready <- new_condvar!(),
         })
     }
@@ -193,10 +182,31 @@ impl Peer {
     }
 
     /// Shuts the live connection; its link thread then cleans up.
-    fn shut(&self) {
+    fn shut(&self, reason: &'static str) {
         if let Some(socket) = self.socket() {
             socket.shutdown();
+            self.break_link(reason);
         }
+    }
+
+    /// Tells the link thread to tear the connection down.
+    fn break_link(&self, reason: &'static str) {
+        let mut work = self.work.lock();
+        work.broken.get_or_insert(reason);
+        drop(work);
+        self.work_ready.notify_all();
+    }
+
+    /// Queues work for the link thread; from any context.
+    fn queue_job(&self, job: Job) {
+        let mut work = self.work.lock();
+        if work.jobs.push(job, GFP_ATOMIC).is_err() {
+            drop(work);
+            bump(&self.counters.drops, 1);
+            return;
+        }
+        drop(work);
+        self.work_ready.notify_one();
     }
 
     fn node(&self) -> NodeId {
@@ -287,7 +297,7 @@ impl Cluster {
         for peer in self.peers.iter().filter(|p| p.id != self.me) {
             let (cluster, link_peer) = (self.clone(), peer.clone());
             threads.push(
-                thread::Thread::spawn(c_str!("kmsg-link"), move || cluster.link_loop(&link_peer))?,
+                thread::Thread::spawn(c_str!("kmsg-link"), move || cluster.link_loop(link_peer))?,
                 GFP_KERNEL,
             )?;
             let (cluster, inbox_peer) = (self.clone(), peer.clone());
@@ -307,8 +317,9 @@ impl Cluster {
         self.requests.fail(None, errno::ESHUTDOWN());
         self.listener.shutdown();
         for peer in self.peers.iter() {
-            peer.shut();
+            peer.shut("unloading");
             peer.link_changed.notify_all();
+            peer.work_ready.notify_all();
             peer.inbox_ready.notify_all();
         }
     }
@@ -459,13 +470,9 @@ impl Cluster {
         let Some(peer) = self.peers.get(node as usize) else {
             return;
         };
-        let mut link = peer.link.lock();
-        if let Some(old) = &link.socket {
-            // The peer reconnected: its old connection is dead.
-            old.shutdown();
-        }
-        link.handoff = Some(socket);
-        drop(link);
+        // The peer reconnected: its old connection is dead.
+        peer.shut("replaced by a new connection");
+        peer.link.lock().handoff = Some(socket);
         peer.link_changed.notify_all();
     }
 
@@ -512,19 +519,27 @@ impl Cluster {
     }
 
     /// Keeps `peer` connected for as long as the module is loaded.
-    fn link_loop(&self, peer: &Peer) {
+    fn link_loop(self: &Arc<Self>, peer: Arc<Peer>) {
         while !thread::should_stop() && !self.stopping() {
             let socket = if self.me > peer.id {
-                self.dial(peer)
+                self.dial(&peer)
             } else {
-                self.await_handoff(peer)
+                self.await_handoff(&peer)
             };
             let Some(socket) = socket else { continue };
             socket.set_send_timeout(SEND_TIMEOUT_MS);
-            let socket = match Arc::new(socket, GFP_KERNEL) {
-                Ok(socket) => socket,
-                Err(_) => continue,
+            let Ok(socket) = Arc::new(socket, GFP_KERNEL) else {
+                continue;
             };
+            let Ok(state) = KBox::new(RxState::new(self.clone(), peer.clone()), GFP_KERNEL) else {
+                continue;
+            };
+            {
+                let mut work = peer.work.lock();
+                cohort::vec::clear(&mut work.jobs);
+                work.need_buffer = false;
+                work.broken = None;
+            }
             let now = cohort::now_ns();
             peer.counters.last_rx_ns.store(now, Ordering::Relaxed);
             peer.counters.last_tx_ns.store(now, Ordering::Relaxed);
@@ -533,15 +548,70 @@ impl Cluster {
             bump(&peer.counters.ups, 1);
             pr_info!("node {} up\n", peer.id);
 
-            let reason = self.receive_loop(peer, &socket);
+            let rx = Receiving::<Rx>::start(socket.clone(), state);
+            let reason = self.serve(&peer, &rx);
 
             peer.state.store(DOWN, Ordering::Release);
             socket.shutdown();
+            drop(rx);
             peer.link.lock().socket = None;
             bump(&peer.counters.resets, 1);
             self.requests.fail(Some(peer.id), errno::EHOSTDOWN());
             if !self.stopping() {
                 pr_info!("node {} down: {}\n", peer.id, reason);
+            }
+        }
+    }
+
+    /// Does the link thread's share of a live connection until it breaks;
+    /// returns why it broke.
+    fn serve(&self, peer: &Peer, rx: &Receiving<Rx>) -> &'static str {
+        loop {
+            let mut work = peer.work.lock();
+            while work.jobs.is_empty() && !work.need_buffer && work.broken.is_none() {
+                if thread::should_stop() || self.stopping() {
+                    return "unloading";
+                }
+                // Untimed: the receive path, `Peer::break_link` and `stop`
+                // all notify.
+                let _ = peer.work_ready.wait_interruptible(&mut work);
+            }
+            if let Some(reason) = work.broken {
+                return reason;
+            }
+            let jobs = core::mem::replace(&mut work.jobs, KVec::new());
+            let need_buffer = core::mem::replace(&mut work.need_buffer, false);
+            drop(work);
+            if need_buffer {
+                let (waiting, spare) = rx.with_locked(|state, _| state.wanted());
+                let alloc = |len: usize| KVVec::from_elem(0u8, len, GFP_KERNEL).ok();
+                let waiting = waiting.map(|len| (len, alloc(len)));
+                let spare = spare.and_then(alloc);
+                rx.with_locked(|state, reader| state.install(waiting, spare, reader));
+            }
+            for job in jobs {
+                self.run_job(peer, job);
+            }
+        }
+    }
+
+    fn run_job(&self, peer: &Peer, job: Job) {
+        match job {
+            Job::Pong { envelope, nonce } => {
+                let mut pong = [0u8; Pong::LEN];
+                if (Pong { nonce }).encode(&mut pong).is_ok() {
+                    let _ = self.send_message(peer, envelope.reply(false), &pong);
+                }
+            }
+            Job::StreamSync { envelope } => {
+                let mut sync = [0u8; StreamSync::LEN];
+                let bytes = peer.counters.stream_bytes.load(Ordering::Relaxed);
+                if (StreamSync { bytes }).encode(&mut sync).is_ok() {
+                    let _ = self.send_message(peer, envelope.reply(false), &sync);
+                }
+            }
+            Job::Refuse { envelope, errno } => {
+                let _ = self.reply(&envelope, errno.to_errno(), &[]);
             }
         }
     }
@@ -555,7 +625,7 @@ impl Cluster {
                 let silent_ms = now.saturating_sub(peer.counters.last_rx_ns.load(Ordering::Relaxed)) / 1_000_000;
                 if silent_ms >= u64::from(HEARTBEAT_TIMEOUT_MS) {
                     pr_warn!("node {}: nothing received for {silent_ms} ms, marking it down\n", peer.id);
-                    peer.shut();
+                    peer.shut("silent");
                     continue;
                 }
                 let idle_ms = now.saturating_sub(peer.counters.last_tx_ns.load(Ordering::Relaxed)) / 1_000_000;
@@ -575,89 +645,7 @@ impl Cluster {
 
     // ---- receiving ----
 
-    /// Receives from `peer` until the connection fails; returns why.
-    fn receive_loop(&self, peer: &Peer, socket: &TcpSocket) -> &'static str {
-        let mut header_bytes = [0u8; HEADER_LEN];
-        let mut rx = match Receiver::new(socket) {
-            Ok(rx) => rx,
-            Err(_) => return "out of memory",
-        };
-        let mut reassembler = Reassembler::new();
-        let mut message: KVVec<u8> = KVVec::new();
-        let mut scratch: KVVec<u8> = match KVVec::from_elem(0u8, MAX_FRAME_PAYLOAD, GFP_KERNEL) {
-            Ok(scratch) => scratch,
-            Err(_) => return "out of memory",
-        };
-        let route = (peer.node(), NodeId(self.me as u8));
-        loop {
-            if rx.read_exact(&mut header_bytes).is_err() {
-                return "connection closed";
-            }
-            peer.counters.last_rx_ns.store(cohort::now_ns(), Ordering::Relaxed);
-            let header = match Header::decode(&header_bytes).and_then(|h| h.check_route(route.0, route.1).map(|()| h)) {
-                Ok(header) => header,
-                Err(e) => {
-                    bump(&peer.counters.errors, 1);
-                    pr_warn!("node {}: malformed frame ({}), resetting the connection\n", peer.id, e.as_str());
-                    return "malformed frame";
-                }
-            };
-            let placement = match reassembler.accept(&header) {
-                Ok(placement) => Some(placement),
-                Err(_) => None,
-            };
-            let placement = placement.filter(|p| {
-                if p.abandoned() {
-                    bump(&peer.counters.drops, 1);
-                }
-                !p.is_start() || self.fresh_buffer(&mut message, p.total_len()).is_ok()
-            });
-            let Some(placement) = placement else {
-                // Out of sequence, or no memory for the message: skip it.
-                reassembler.reset();
-                bump(&peer.counters.drops, 1);
-                let Some(skip) = scratch.get_mut(..header.frame_len()) else {
-                    return "bad frame length";
-                };
-                if rx.read_exact(skip).is_err() {
-                    return "connection closed";
-                }
-                continue;
-            };
-            let Ok(slot) = placement.slot(&mut message) else {
-                return "reassembly error";
-            };
-            if rx.read_exact(slot).is_err() {
-                return "connection closed";
-            }
-            match reassembler.complete(&header, slot) {
-                Ok(false) => {}
-                Ok(true) => {
-                    let bytes = (header.total_len() + HEADER_LEN) as u64;
-                    bump(&peer.counters.rx_msgs, 1);
-                    bump(&peer.counters.rx_bytes, bytes);
-                    if let Some(counters) = self.types.get(usize::from(header.msg_type())) {
-                        bump(&counters.rx_msgs, 1);
-                        bump(&counters.rx_bytes, bytes);
-                    }
-                    let data = core::mem::replace(&mut message, KVVec::new());
-                    self.received(peer, *header.envelope(), data);
-                }
-                Err(WireError::BadChecksum) | Err(_) => {
-                    bump(&peer.counters.drops, 1);
-                    pr_warn!("node {}: dropped a frame with a bad checksum\n", peer.id);
-                }
-            }
-        }
-    }
-
-    fn fresh_buffer(&self, message: &mut KVVec<u8>, len: usize) -> Result {
-        *message = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-        Ok(())
-    }
-
-    /// Acts on a whole message. Runs in the link thread: it never waits
-    /// for anything but sending a small answer.
+    /// Acts on a whole message, in any context: it must not sleep.
     fn received(&self, peer: &Peer, envelope: Envelope, data: KVVec<u8>) {
         if envelope.flags.is_reply() {
             let outcome = if envelope.flags.is_error() {
@@ -675,29 +663,22 @@ impl Cluster {
         }
         match envelope.msg_type {
             wire::MSG_HEARTBEAT | wire::MSG_HELLO => {}
-            wire::MSG_PING => {
-                let mut pong = [0u8; Pong::LEN];
-                if let Ok(ping) = Ping::decode(&data) {
-                    if (Pong { nonce: ping.nonce }).encode(&mut pong).is_ok() {
-                        let _ = self.send_message(peer, envelope.reply(false), &pong);
-                    }
-                }
-            }
+            wire::MSG_PING => match Ping::decode(&data) {
+                Ok(ping) => peer.queue_job(Job::Pong {
+                    envelope,
+                    nonce: ping.nonce,
+                }),
+                Err(_) => bump(&peer.counters.drops, 1),
+            },
             wire::MSG_STREAM_DATA => bump(&peer.counters.stream_bytes, data.len() as u64),
-            wire::MSG_STREAM_SYNC => {
-                let mut sync = [0u8; StreamSync::LEN];
-                let bytes = peer.counters.stream_bytes.load(Ordering::Relaxed);
-                if (StreamSync { bytes }).encode(&mut sync).is_ok() {
-                    let _ = self.send_message(peer, envelope.reply(false), &sync);
-                }
-            }
+            wire::MSG_STREAM_SYNC => peer.queue_job(Job::StreamSync { envelope }),
             ty if ty >= msg::FIRST_TYPE => {
                 let mut inbox = peer.inbox.lock();
-                if inbox.push(Incoming { envelope, data }, GFP_KERNEL).is_err() {
+                if inbox.push(Incoming { envelope, data }, GFP_ATOMIC).is_err() {
                     drop(inbox);
                     bump(&peer.counters.drops, 1);
                     if envelope.request_id != 0 {
-                        let _ = self.reply(&envelope, ENOMEM.to_errno(), &[]);
+                        peer.queue_job(Job::Refuse { envelope, errno: ENOMEM });
                     }
                     return;
                 }
@@ -707,7 +688,10 @@ impl Cluster {
             _ => {
                 bump(&peer.counters.drops, 1);
                 if envelope.request_id != 0 {
-                    let _ = self.reply(&envelope, errno::EPROTONOSUPPORT().to_errno(), &[]);
+                    peer.queue_job(Job::Refuse {
+                        envelope,
+                        errno: errno::EPROTONOSUPPORT(),
+                    });
                 }
             }
         }
@@ -724,9 +708,7 @@ impl Cluster {
                 if let Some(incoming) = cohort::vec::pop_front(&mut *inbox) {
                     break incoming;
                 }
-                let _ = peer
-                    .inbox_ready
-                    .wait_interruptible_timeout(&mut inbox, msecs_to_jiffies(500));
+                let _ = peer.inbox_ready.wait_interruptible(&mut inbox);
             };
             drop(inbox);
             let e = incoming.envelope;
@@ -762,5 +744,325 @@ impl Cluster {
         StreamSync::decode(&reply)
             .map(|s| s.bytes)
             .map_err(|_| errno::EPROTO())
+    }
+}
+
+/// Where the receive path is within the byte stream.
+enum Phase {
+    /// Reading a frame header (`RxState::filled` bytes of it so far).
+    Header,
+    /// A message too large for an atomic allocation starts with this frame:
+    /// waiting for the link thread to allocate its buffer.
+    NeedBuffer { header: Header, range: Range<usize> },
+    /// Reading a frame's payload into `range` of the message buffer.
+    Payload { header: Header, range: Range<usize> },
+    /// Skipping the payload of a dropped frame.
+    Skip { left: usize },
+    /// The stream can no longer be trusted; the link thread tears it down.
+    Broken,
+}
+
+/// Bytes read from the socket ahead of the parser, so that a small
+/// message (header and payload) costs one `tcp_read_sock` call.
+struct Stage {
+    buf: [u8; 256],
+    pos: usize,
+    len: usize,
+}
+
+impl Stage {
+    /// Fills `out` from the staged bytes, else reads: through the stage
+    /// for small reads, directly for large ones. Returns the bytes given.
+    fn read(&mut self, rx: &mut SockReader, out: &mut [u8]) -> usize {
+        if self.pos == self.len && out.len() < self.buf.len() {
+            self.pos = 0;
+            self.len = rx.read(&mut self.buf);
+        }
+        let staged = self.buf.get(self.pos..self.len).unwrap_or(&[]);
+        if staged.is_empty() {
+            return rx.read(out);
+        }
+        let n = staged.len().min(out.len());
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), staged.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        n
+    }
+}
+
+/// The receive state of one connection, driven from `data_ready`.
+pub(crate) struct RxState {
+    cluster: Arc<Cluster>,
+    peer: Arc<Peer>,
+    header: [u8; HEADER_LEN],
+    stage: Stage,
+    /// Bytes of the current header or frame payload read so far.
+    filled: usize,
+    phase: Phase,
+    reassembler: Reassembler,
+    message: KVVec<u8>,
+    /// A buffer the link thread allocated ahead, so that the next large
+    /// message does not wait for it.
+    spare: KVVec<u8>,
+    /// Size of the last large message: the spare the link thread keeps.
+    spare_wanted: usize,
+}
+
+impl RxState {
+    fn new(cluster: Arc<Cluster>, peer: Arc<Peer>) -> Self {
+        Self {
+            cluster,
+            peer,
+            header: [0; HEADER_LEN],
+            stage: Stage {
+                buf: [0; 256],
+                pos: 0,
+                len: 0,
+            },
+            filled: 0,
+            phase: Phase::Header,
+            reassembler: Reassembler::new(),
+            message: KVVec::new(),
+            spare: KVVec::new(),
+            spare_wanted: 0,
+        }
+    }
+
+    /// Asks the link thread for a buffer (and a spare) it can allocate.
+    fn want_buffer(&self) {
+        let mut work = self.peer.work.lock();
+        work.need_buffer = true;
+        drop(work);
+        self.peer.work_ready.notify_one();
+    }
+
+    /// The buffers the link thread should allocate: the one a large
+    /// message waits for, and a spare for the next.
+    pub(crate) fn wanted(&self) -> (Option<usize>, Option<usize>) {
+        let waiting = match &self.phase {
+            Phase::NeedBuffer { header, .. } => Some(header.total_len()),
+            _ => None,
+        };
+        let spare = (self.spare.len() < self.spare_wanted).then_some(self.spare_wanted);
+        (waiting, spare)
+    }
+
+    /// Takes the buffers the link thread allocated (outside the socket lock:
+    /// holding it for an allocation would let the backlog overflow), then
+    /// goes on parsing.
+    ///
+    /// `waiting` is the size [`RxState::wanted`] reported and what its
+    /// allocation gave. The phase may have moved on between the two lock
+    /// sections: a message that started waiting meanwhile takes the spare
+    /// if it fits, or asks again; only a failed allocation of its own size
+    /// drops it.
+    pub(crate) fn install(
+        &mut self,
+        waiting: Option<(usize, Option<KVVec<u8>>)>,
+        spare: Option<KVVec<u8>>,
+        rx: &mut SockReader,
+    ) {
+        if let Some(spare) = spare.filter(|s| s.len() > self.spare.len()) {
+            self.spare = spare;
+        }
+        if matches!(self.phase, Phase::NeedBuffer { .. }) {
+            if let Phase::NeedBuffer { header, range } = core::mem::replace(&mut self.phase, Phase::Header) {
+                let total = header.total_len();
+                let (asked, given) = match waiting {
+                    Some((size, buffer)) => (Some(size), buffer),
+                    None => (None, None),
+                };
+                if let Some(buffer) = given.filter(|b| b.len() == total) {
+                    self.message = buffer;
+                    self.phase = Phase::Payload { header, range };
+                } else if self.spare.len() >= total {
+                    self.message = core::mem::replace(&mut self.spare, KVVec::new());
+                    cohort::vec::truncate(&mut self.message, total);
+                    self.phase = Phase::Payload { header, range };
+                    self.want_buffer();
+                } else if asked == Some(total) {
+                    // Its own allocation failed: no memory for it.
+                    self.drop_frame(header.frame_len());
+                } else {
+                    self.phase = Phase::NeedBuffer { header, range };
+                    self.want_buffer();
+                }
+            }
+        }
+        self.pump(rx);
+    }
+
+    fn fail(&mut self, reason: &'static str) {
+        self.phase = Phase::Broken;
+        self.peer.break_link(reason);
+    }
+
+    /// Drops the frame in progress and skips its payload.
+    fn drop_frame(&mut self, frame_len: usize) {
+        bump(&self.peer.counters.drops, 1);
+        self.reassembler.reset();
+        self.phase = Phase::Skip { left: frame_len };
+    }
+
+    /// Parses whatever is queued, without sleeping: buffers of messages up
+    /// to `ATOMIC_MESSAGE_MAX` are allocated atomically, larger ones come
+    /// from the spare or wait for the link thread ([`RxState::install`]).
+    pub(crate) fn pump(&mut self, rx: &mut SockReader) {
+        loop {
+            match core::mem::replace(&mut self.phase, Phase::Header) {
+                Phase::Broken => {
+                    self.phase = Phase::Broken;
+                    return;
+                }
+                Phase::Header => {
+                    let Some(rest) = self.header.get_mut(self.filled..) else {
+                        return self.fail("receive state corrupt");
+                    };
+                    let n = self.stage.read(rx, rest);
+                    if n == 0 {
+                        if rx.closed() {
+                            self.fail("connection closed");
+                        }
+                        return;
+                    }
+                    self.filled += n;
+                    if self.filled < HEADER_LEN {
+                        continue;
+                    }
+                    self.filled = 0;
+                    self.header_done();
+                }
+                Phase::NeedBuffer { header, range } => {
+                    self.phase = Phase::NeedBuffer { header, range };
+                    return;
+                }
+                Phase::Payload { header, range } => {
+                    let Some(slot) = self.message.get_mut(range.start + self.filled..range.end) else {
+                        return self.fail("receive state corrupt");
+                    };
+                    if !slot.is_empty() {
+                        let n = self.stage.read(rx, slot);
+                        if n == 0 {
+                            if rx.closed() {
+                                self.fail("connection closed");
+                            } else {
+                                self.phase = Phase::Payload { header, range };
+                            }
+                            return;
+                        }
+                        self.filled += n;
+                        if self.filled < range.len() {
+                            self.phase = Phase::Payload { header, range };
+                            continue;
+                        }
+                    }
+                    self.filled = 0;
+                    self.frame_done(&header, range);
+                }
+                Phase::Skip { left } => {
+                    let mut scratch = [0u8; 256];
+                    let want = left.min(scratch.len());
+                    let n = self.stage.read(rx, &mut scratch[..want]);
+                    if n == 0 && left > 0 {
+                        if rx.closed() {
+                            self.fail("connection closed");
+                        } else {
+                            self.phase = Phase::Skip { left };
+                        }
+                        return;
+                    }
+                    if left > n {
+                        self.phase = Phase::Skip { left: left - n };
+                    }
+                }
+            }
+        }
+    }
+
+    /// A whole header arrived: check it and say where its payload goes.
+    fn header_done(&mut self) {
+        let peer = &self.peer;
+        peer.counters.last_rx_ns.store(cohort::now_ns(), Ordering::Relaxed);
+        let route = (peer.node(), NodeId(self.cluster.me as u8));
+        let header = match Header::decode(&self.header).and_then(|h| h.check_route(route.0, route.1).map(|()| h)) {
+            Ok(header) => header,
+            Err(e) => {
+                bump(&peer.counters.errors, 1);
+                pr_warn!("node {}: malformed frame ({}), resetting the connection\n", peer.id, e.as_str());
+                return self.fail("malformed frame");
+            }
+        };
+        let placement = match self.reassembler.accept(&header) {
+            Ok(placement) => placement,
+            Err(_) => return self.drop_frame(header.frame_len()),
+        };
+        if placement.abandoned() {
+            bump(&peer.counters.drops, 1);
+        }
+        let range = placement.range();
+        if !placement.is_start() {
+            self.phase = Phase::Payload { header, range };
+            return;
+        }
+        let total = placement.total_len();
+        if total > ATOMIC_MESSAGE_MAX {
+            self.spare_wanted = self.spare_wanted.max(total);
+            if self.spare.len() >= total {
+                // Every byte of it is overwritten by the message's frames.
+                self.message = core::mem::replace(&mut self.spare, KVVec::new());
+                cohort::vec::truncate(&mut self.message, total);
+                self.phase = Phase::Payload { header, range };
+                self.want_buffer();
+                return;
+            }
+            self.phase = Phase::NeedBuffer { header, range };
+            self.want_buffer();
+            return;
+        }
+        match KVVec::from_elem(0u8, total, GFP_ATOMIC) {
+            Ok(buffer) => {
+                self.message = buffer;
+                self.phase = Phase::Payload { header, range };
+            }
+            Err(_) => self.drop_frame(header.frame_len()),
+        }
+    }
+
+    /// A frame's payload arrived: verify it; hand over a whole message.
+    fn frame_done(&mut self, header: &Header, range: Range<usize>) {
+        let Some(payload) = self.message.get(range) else {
+            return self.fail("receive state corrupt");
+        };
+        match self.reassembler.complete(header, payload) {
+            Ok(false) => {}
+            Ok(true) => {
+                let bytes = (header.total_len() + HEADER_LEN) as u64;
+                let counters = &self.peer.counters;
+                bump(&counters.rx_msgs, 1);
+                bump(&counters.rx_bytes, bytes);
+                if let Some(types) = self.cluster.types.get(usize::from(header.msg_type())) {
+                    bump(&types.rx_msgs, 1);
+                    bump(&types.rx_bytes, bytes);
+                }
+                let data = core::mem::replace(&mut self.message, KVVec::new());
+                self.cluster.received(&self.peer, *header.envelope(), data);
+            }
+            Err(_) => {
+                bump(&self.peer.counters.drops, 1);
+                pr_warn!("node {}: dropped a frame with a bad checksum\n", self.peer.id);
+            }
+        }
+    }
+}
+
+/// The connection's `data_ready` handler.
+pub(crate) struct Rx;
+
+impl ReceiveHandler for Rx {
+    type State = RxState;
+
+    fn data_ready(state: &mut RxState, rx: &mut SockReader) {
+        state.pump(rx);
     }
 }

@@ -13,10 +13,10 @@
 
 use kernel::alloc::KVVec;
 use kernel::cohort::{self, errno};
-use kernel::new_condvar;
-use kernel::new_mutex;
+use kernel::cohort::sync_bh::SpinLockBh;
 use kernel::prelude::*;
-use kernel::sync::{CondVar, Mutex};
+use kernel::sync::CondVar;
+use kernel::{new_condvar, new_spinlock_bh};
 
 /// How a request ended.
 pub(crate) type Outcome = core::result::Result<KVVec<u8>, Error>;
@@ -28,11 +28,12 @@ struct Pending {
     outcome: Option<Outcome>,
 }
 
-/// Requests waiting for replies.
+/// Requests waiting for replies. Replies settle them from the socket's
+/// receive callback (softirq), hence the bottom-half-safe lock.
 #[pin_data]
 pub(crate) struct Requests {
     #[pin]
-    pending: Mutex<KVec<Pending>>,
+    pending: SpinLockBh<KVec<Pending>>,
     #[pin]
     settled: CondVar,
 }
@@ -40,7 +41,7 @@ pub(crate) struct Requests {
 impl Requests {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            pending <- new_mutex!(KVec::new()),
+            pending <- new_spinlock_bh!(KVec::new()),
             settled <- new_condvar!(),
         })
     }
@@ -56,7 +57,7 @@ impl Requests {
                 deadline_ns,
                 outcome: None,
             },
-            GFP_KERNEL,
+            GFP_ATOMIC,
         )?;
         Ok(())
     }

@@ -19,6 +19,7 @@ mod fault;
 mod layout;
 pub mod msg;
 pub mod net;
+pub mod sync_bh;
 mod pcntl;
 mod registration;
 mod task;

@@ -7,7 +7,7 @@
 //! [`TcpSocket::shutdown`] may be called from anywhere to make both return.
 
 use super::errno;
-use crate::{bindings, error::to_result, prelude::*};
+use crate::{bindings, error::to_result, prelude::*, sync::Arc};
 use core::ptr;
 
 /// An IPv4 address in network byte order, as `cohort.peers=` gives it.
@@ -278,5 +278,163 @@ impl Drop for TcpSocket {
     fn drop(&mut self) {
         // SAFETY: `self` owns the socket; nobody else uses it any more.
         unsafe { bindings::sock_release(self.sock) };
+    }
+}
+
+/// Non-blocking reads of a socket's queued bytes, lent to a
+/// [`ReceiveHandler`] while the socket lock is held.
+pub struct SockReader {
+    sk: *mut bindings::sock,
+}
+
+/// Copies queued bytes into the buffer behind `desc` (its `arg.data`, at
+/// offset `written`, at most `count` more).
+unsafe extern "C" fn copy_actor(
+    desc: *mut bindings::read_descriptor_t,
+    skb: *mut bindings::sk_buff,
+    offset: crate::ffi::c_uint,
+    len: usize,
+) -> crate::ffi::c_int {
+    // SAFETY: `tcp_read_sock` passes the descriptor `SockReader::read` set
+    // up, and a live skb with at least `offset + len` bytes.
+    unsafe {
+        let desc = &mut *desc;
+        let n = len.min(desc.count).min(i32::MAX as usize);
+        if n == 0 {
+            return 0;
+        }
+        let dst = desc.arg.data.cast::<u8>().add(desc.written);
+        if bindings::skb_copy_bits(skb, offset as i32, dst.cast(), n as i32) != 0 {
+            desc.error = -(bindings::EFAULT as i32);
+            return 0;
+        }
+        desc.written += n;
+        desc.count -= n;
+        n as crate::ffi::c_int
+    }
+}
+
+impl SockReader {
+    /// Copies up to `buf.len()` queued bytes into `buf` without waiting;
+    /// returns how many, 0 when none are queued.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        if buf.is_empty() {
+            return 0;
+        }
+        // SAFETY: All-zero is a valid descriptor.
+        let mut desc: bindings::read_descriptor_t = unsafe { core::mem::zeroed() };
+        desc.count = buf.len();
+        desc.arg.data = buf.as_mut_ptr().cast();
+        // SAFETY: A `SockReader` exists only while the socket lock is held,
+        // as `tcp_read_sock` requires; the actor writes within `buf`.
+        unsafe { bindings::tcp_read_sock(self.sk, &mut desc, Some(copy_actor)) };
+        desc.written
+    }
+
+    /// Whether no more data will come: the peer closed its end, the
+    /// connection failed, or it was shut down.
+    pub fn closed(&self) -> bool {
+        // SAFETY: The socket lock is held; these fields are read as the TCP
+        // code reads them.
+        unsafe {
+            let sk = &*self.sk;
+            (sk.sk_shutdown & bindings::RCV_SHUTDOWN as u8) != 0
+                || sk.sk_err != 0
+                || u32::from(sk.__sk_common.skc_state) != bindings::TCP_ESTABLISHED
+        }
+    }
+}
+
+/// Receives a connection's bytes as they arrive, in the socket's
+/// `sk_data_ready` callback (softirq, or process context when the socket's
+/// owner releases it) instead of a thread blocked in `recvmsg`.
+pub trait ReceiveHandler {
+    /// The receiving state; only ever touched with the socket lock held.
+    type State: Send;
+
+    /// Bytes arrived: read what is queued with `rx`. Runs in atomic
+    /// context; it must not sleep.
+    fn data_ready(state: &mut Self::State, rx: &mut SockReader);
+}
+
+/// A socket whose arriving bytes go to `H`; dropping it puts the socket's
+/// own callback back and frees the state.
+pub struct Receiving<H: ReceiveHandler> {
+    socket: Arc<TcpSocket>,
+    state: *mut H::State,
+    saved: Option<unsafe extern "C" fn(*mut bindings::sock)>,
+}
+
+// SAFETY: The state is `Send` and only touched under the socket lock.
+unsafe impl<H: ReceiveHandler> Send for Receiving<H> {}
+
+impl<H: ReceiveHandler> Receiving<H> {
+    /// Routes `socket`'s arriving bytes to `H` with `state`, then hands `H`
+    /// whatever arrived before.
+    pub fn start(socket: Arc<TcpSocket>, state: KBox<H::State>) -> Self {
+        let state = KBox::into_raw(state);
+        let sk = socket.sk();
+        // SAFETY: `sk` is live while `socket` is; the callback lock orders
+        // this with callbacks running on other CPUs.
+        let saved = unsafe {
+            bindings::_raw_write_lock_bh(ptr::addr_of_mut!((*sk).sk_callback_lock));
+            let saved = (*sk).sk_data_ready;
+            (*sk).sk_user_data = state.cast();
+            (*sk).sk_data_ready = Some(Self::data_ready);
+            bindings::_raw_write_unlock_bh(ptr::addr_of_mut!((*sk).sk_callback_lock));
+            saved
+        };
+        let this = Self {
+            socket,
+            state,
+            saved,
+        };
+        this.with_locked(|state, rx| H::data_ready(state, rx));
+        this
+    }
+
+    /// Runs `f` on the state with the socket lock held, in process
+    /// context (where it may sleep, e.g. to allocate).
+    pub fn with_locked<R>(&self, f: impl FnOnce(&mut H::State, &mut SockReader) -> R) -> R {
+        let sk = self.socket.sk();
+        // SAFETY: Owning the socket lock keeps the callback (which runs only
+        // while the lock is not owned, or from `release_sock` after `f`
+        // returned) off the state for the duration of `f`.
+        unsafe {
+            bindings::lock_sock_nested(sk, 0);
+            let result = f(&mut *self.state, &mut SockReader { sk });
+            bindings::release_sock(sk);
+            result
+        }
+    }
+
+    unsafe extern "C" fn data_ready(sk: *mut bindings::sock) {
+        // SAFETY: Called by the TCP stack for a live socket with its lock
+        // held; `sk_user_data` is our state until `Drop` clears it under
+        // the callback lock, which this holds for reading.
+        unsafe {
+            bindings::_raw_read_lock_bh(ptr::addr_of_mut!((*sk).sk_callback_lock));
+            let state = (*sk).sk_user_data.cast::<H::State>();
+            if !state.is_null() {
+                H::data_ready(&mut *state, &mut SockReader { sk });
+            }
+            bindings::_raw_read_unlock_bh(ptr::addr_of_mut!((*sk).sk_callback_lock));
+        }
+    }
+}
+
+impl<H: ReceiveHandler> Drop for Receiving<H> {
+    fn drop(&mut self) {
+        let sk = self.socket.sk();
+        // SAFETY: Restoring under the callback lock waits for a callback in
+        // progress; after it nothing reaches the state, which `start` made
+        // from a `KBox`.
+        unsafe {
+            bindings::_raw_write_lock_bh(ptr::addr_of_mut!((*sk).sk_callback_lock));
+            (*sk).sk_user_data = ptr::null_mut();
+            (*sk).sk_data_ready = self.saved;
+            bindings::_raw_write_unlock_bh(ptr::addr_of_mut!((*sk).sk_callback_lock));
+            drop(KBox::from_raw(self.state));
+        }
     }
 }

@@ -41,3 +41,19 @@ pub fn pop_front<T, A: Allocator>(v: &mut Vec<T, A>) -> Option<T> {
 pub fn clear<T, A: Allocator>(v: &mut Vec<T, A>) {
     while pop(v).is_some() {}
 }
+
+/// Shortens the vector to `len` elements, dropping the rest; keeps the
+/// allocation.
+pub fn truncate<T, A: Allocator>(v: &mut Vec<T, A>, len: usize) {
+    let old = v.len();
+    if len >= old {
+        return;
+    }
+    // SAFETY: Elements `len..old` are initialised. The length shrinks first,
+    // so they are no longer the vector's and are dropped exactly once.
+    unsafe {
+        v.set_len(len);
+        let tail = core::ptr::slice_from_raw_parts_mut(v.as_mut_ptr().add(len), old - len);
+        core::ptr::drop_in_place(tail);
+    }
+}
