@@ -80,6 +80,8 @@ pub(crate) struct Counters {
     pub(crate) rtt_ns: AtomicU64,
     /// Bytes of stream data received.
     pub(crate) stream_bytes: AtomicU64,
+    /// Bytes of stream data sent.
+    pub(crate) stream_sent: AtomicU64,
     /// Monotonic time of the last frame received and sent.
     last_rx_ns: AtomicU64,
     last_tx_ns: AtomicU64,
@@ -366,7 +368,11 @@ impl Cluster {
         if self.stopping() {
             return Err(errno::ESHUTDOWN());
         }
-        self.send_message(peer, self.envelope(peer, ty, 0), data)
+        self.send_message(peer, self.envelope(peer, ty, 0), data)?;
+        if ty == wire::MSG_STREAM_DATA {
+            bump(&peer.counters.stream_sent, data.len() as u64);
+        }
+        Ok(())
     }
 
     /// Sends a request and waits for its reply.
@@ -671,7 +677,13 @@ impl Cluster {
                 Err(_) => bump(&peer.counters.drops, 1),
             },
             wire::MSG_STREAM_DATA => bump(&peer.counters.stream_bytes, data.len() as u64),
-            wire::MSG_STREAM_SYNC => peer.queue_job(Job::StreamSync { envelope }),
+            wire::MSG_STREAM_SYNC => match StreamSync::decode(&data) {
+                Ok(_) => peer.queue_job(Job::StreamSync { envelope }),
+                Err(_) => peer.queue_job(Job::Refuse {
+                    envelope,
+                    errno: errno::EPROTO(),
+                }),
+            },
             ty if ty >= msg::FIRST_TYPE => {
                 let mut inbox = peer.inbox.lock();
                 if inbox.push(Incoming { envelope, data }, GFP_ATOMIC).is_err() {
@@ -738,9 +750,13 @@ impl Cluster {
         }
     }
 
-    /// Asks `node` how many stream bytes it received from this node.
+    /// Asks `node` how many stream bytes it received from this node,
+    /// telling it how many were sent.
     pub(crate) fn stream_sync(&self, node: u32) -> Result<u64> {
-        let reply = self.request(node, wire::MSG_STREAM_SYNC, &[], REQUEST_TIMEOUT_MS)?;
+        let sent = self.peer(node)?.counters.stream_sent.load(Ordering::Relaxed);
+        let mut payload = [0u8; StreamSync::LEN];
+        StreamSync { bytes: sent }.encode(&mut payload).map_err(|_| EINVAL)?;
+        let reply = self.request(node, wire::MSG_STREAM_SYNC, &payload, REQUEST_TIMEOUT_MS)?;
         StreamSync::decode(&reply)
             .map(|s| s.bytes)
             .map_err(|_| errno::EPROTO())

@@ -198,12 +198,9 @@ impl TcpSocket {
         Ok(())
     }
 
-    /// Receives at least one byte into `buf`, as many as are already
-    /// there; returns how many. Fails as [`TcpSocket::recv_exact`] does.
-    pub fn recv_some(&self, buf: &mut [u8]) -> Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
+    /// One `recvmsg` into `buf` with `flags`; retries when interrupted.
+    /// Fails with `ECONNRESET` at end of stream.
+    fn recv_once(&self, buf: &mut [u8], flags: i32) -> Result<usize> {
         loop {
             let mut vec = bindings::kvec {
                 iov_base: buf.as_mut_ptr().cast(),
@@ -213,7 +210,7 @@ impl TcpSocket {
             let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
             // SAFETY: `vec` describes `buf`, valid for the call.
             let ret = unsafe {
-                bindings::kernel_recvmsg(self.sock, &mut msg, &mut vec, 1, buf.len(), 0)
+                bindings::kernel_recvmsg(self.sock, &mut msg, &mut vec, 1, buf.len(), flags)
             };
             if ret == -(bindings::EINTR as i32) {
                 continue;
@@ -233,35 +230,8 @@ impl TcpSocket {
     /// passed.
     pub fn recv_exact(&self, buf: &mut [u8]) -> Result {
         let mut got = 0;
-        while got < buf.len() {
-            let rest = &mut buf[got..];
-            let mut vec = bindings::kvec {
-                iov_base: rest.as_mut_ptr().cast(),
-                iov_len: rest.len(),
-            };
-            // SAFETY: All-zero is a valid `msghdr` (as `= {}` in C).
-            let mut msg: bindings::msghdr = unsafe { core::mem::zeroed() };
-            // SAFETY: `vec` describes `rest`, valid for the call.
-            let ret = unsafe {
-                bindings::kernel_recvmsg(
-                    self.sock,
-                    &mut msg,
-                    &mut vec,
-                    1,
-                    rest.len(),
-                    bindings::MSG_WAITALL as i32,
-                )
-            };
-            if ret == -(bindings::EINTR as i32) {
-                continue;
-            }
-            if ret < 0 {
-                return Err(Error::from_errno(ret));
-            }
-            if ret == 0 {
-                return Err(errno::ECONNRESET());
-            }
-            got += ret as usize;
+        while let Some(rest) = buf.get_mut(got..).filter(|rest| !rest.is_empty()) {
+            got += self.recv_once(rest, bindings::MSG_WAITALL as i32)?;
         }
         Ok(())
     }

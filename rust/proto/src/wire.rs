@@ -1032,61 +1032,52 @@ impl Payload for Heartbeat {
     }
 }
 
-/// [`MSG_PING`]: a request; layout `nonce u64` (8 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ping {
-    /// Arbitrary value the [`Pong`] returns.
-    pub nonce: u64,
+/// Defines a payload made of one `u64` field (8 bytes).
+macro_rules! u64_payload {
+    ($(#[$doc:meta])* $name:ident { $(#[$fdoc:meta])* $field:ident }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name {
+            $(#[$fdoc])*
+            pub $field: u64,
+        }
+
+        impl Payload for $name {
+            const LEN: usize = 8;
+
+            fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+                w.u64(self.$field)
+            }
+
+            fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+                Ok($name { $field: r.u64()? })
+            }
+        }
+    };
 }
 
-impl Payload for Ping {
-    const LEN: usize = 8;
-
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        w.u64(self.nonce)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Ping { nonce: r.u64()? })
-    }
-}
-
-/// [`MSG_PONG`]: the reply to a [`Ping`]; layout `nonce u64` (8 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pong {
-    /// The ping's nonce.
-    pub nonce: u64,
-}
-
-impl Payload for Pong {
-    const LEN: usize = 8;
-
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        w.u64(self.nonce)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Pong { nonce: r.u64()? })
+u64_payload! {
+    /// [`MSG_PING`]: a request; layout `nonce u64` (8 bytes).
+    Ping {
+        /// Arbitrary value the [`Pong`] returns.
+        nonce
     }
 }
 
-/// [`MSG_STREAM_SYNC`]: in the request, the bytes of stream data sent so
-/// far; in the reply, the bytes received. Layout `bytes u64` (8 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamSync {
-    /// Byte count.
-    pub bytes: u64,
+u64_payload! {
+    /// [`MSG_PONG`]: the reply to a [`Ping`]; layout `nonce u64` (8 bytes).
+    Pong {
+        /// The ping's nonce.
+        nonce
+    }
 }
 
-impl Payload for StreamSync {
-    const LEN: usize = 8;
-
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        w.u64(self.bytes)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(StreamSync { bytes: r.u64()? })
+u64_payload! {
+    /// [`MSG_STREAM_SYNC`]: in the request, the bytes of stream data sent so
+    /// far; in the reply, the bytes received. Layout `bytes u64` (8 bytes).
+    StreamSync {
+        /// Byte count.
+        bytes
     }
 }
 
