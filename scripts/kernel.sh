@@ -16,6 +16,7 @@ pkg_version=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 cache_key() {
 	{
 		echo "linux-source-6.12 $pkg_version"
+		echo "fragments: ${KERNEL_FRAGMENTS[*]##*/}"
 		"$KERNEL_RUSTC" --version
 		"$BINDGEN" --version
 		clang --version | head -n 1
@@ -82,9 +83,9 @@ rm -rf "$cfgdir"
 mkdir -p "$cfgdir"
 KERNEL_OBJ=$cfgdir kmake -s tinyconfig >/dev/null
 KCONFIG_CONFIG=$cfgdir/.config "$KERNEL_SRC/scripts/kconfig/merge_config.sh" \
-	-m -O "$cfgdir" "$cfgdir/.config" "$COHORT_ROOT/config/cohort.config" >/dev/null
+	-m -O "$cfgdir" "$cfgdir/.config" "${KERNEL_FRAGMENTS[@]}" >/dev/null
 KERNEL_OBJ=$cfgdir kmake -s olddefconfig >/dev/null
-for opt in $(grep -o '^CONFIG_[A-Z0-9_]*=[ym]' "$COHORT_ROOT/config/cohort.config"); do
+for opt in $(cat "${KERNEL_FRAGMENTS[@]}" | grep -o '^CONFIG_[A-Z0-9_]*=[ym]'); do
 	grep -qx "$opt" "$cfgdir/.config" ||
 		die "config: $opt did not survive olddefconfig (missing dependency?)"
 done

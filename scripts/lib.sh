@@ -10,6 +10,15 @@ COHORT_CACHE=${COHORT_CACHE:-/var/cache/cohort}
 # Per-clone outputs: modules, initramfs, selftest binaries, cluster state.
 COHORT_BUILD=${COHORT_BUILD:-$COHORT_ROOT/build}
 
+# LOCKDEP=1 builds and tests a second kernel with lock validation
+# (config/lockdep.config on top), in its own cache and build directories.
+KERNEL_FRAGMENTS=("$COHORT_ROOT/config/cohort.config")
+if [ "${LOCKDEP:-0}" = 1 ]; then
+	COHORT_CACHE=$COHORT_CACHE-lockdep
+	COHORT_BUILD=$COHORT_BUILD/lockdep
+	KERNEL_FRAGMENTS+=("$COHORT_ROOT/config/lockdep.config")
+fi
+
 KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 KERNEL_DIR=$COHORT_CACHE/kernel
 KERNEL_SRC=$KERNEL_DIR/src
