@@ -16,22 +16,29 @@ static const unsigned int some_cmds[] = {
 	0, PCNTL_WHERE, 2, 3, 8, 9999, UINT_MAX,
 };
 
-static void expect_enosys(struct __test_metadata *_metadata)
+/* Each of the @n commands in @cmds, with zero arguments, fails with @err. */
+static void expect_cmds_fail(struct __test_metadata *_metadata,
+			     const unsigned int *cmds, size_t n, int err)
 {
 	size_t i;
 	long ret;
 
-	for (i = 0; i < ARRAY_SIZE(some_cmds); i++) {
+	for (i = 0; i < n; i++) {
 		errno = 0;
-		ret = pcntl(some_cmds[i], 0, 0, 0);
+		ret = pcntl(cmds[i], 0, 0, 0);
 		EXPECT_EQ(-1, ret) {
-			TH_LOG("cmd %u returned %ld", some_cmds[i], ret);
+			TH_LOG("cmd %u returned %ld", cmds[i], ret);
 		}
-		EXPECT_EQ(ENOSYS, errno) {
-			TH_LOG("cmd %u: errno %d (%s)", some_cmds[i], errno,
+		EXPECT_EQ(err, errno) {
+			TH_LOG("cmd %u: errno %d (%s)", cmds[i], errno,
 			       strerror(errno));
 		}
 	}
+}
+
+static void expect_enosys(struct __test_metadata *_metadata)
+{
+	expect_cmds_fail(_metadata, some_cmds, ARRAY_SIZE(some_cmds), ENOSYS);
 	/* Arguments do not matter either. */
 	errno = 0;
 	EXPECT_EQ(-1, pcntl(PCNTL_WHERE, getpid(), ~0UL, 1));
@@ -241,20 +248,8 @@ TEST_F(popcorn, where_bad_pid_fails)
 TEST_F(popcorn, unknown_command_is_einval)
 {
 	static const unsigned int unknown[] = { 0, 9999, UINT_MAX };
-	size_t i;
-	long ret;
 
-	for (i = 0; i < ARRAY_SIZE(unknown); i++) {
-		errno = 0;
-		ret = pcntl(unknown[i], 0, 0, 0);
-		EXPECT_EQ(-1, ret) {
-			TH_LOG("cmd %u returned %ld", unknown[i], ret);
-		}
-		EXPECT_EQ(EINVAL, errno) {
-			TH_LOG("cmd %u: errno %d (%s)", unknown[i], errno,
-			       strerror(errno));
-		}
-	}
+	expect_cmds_fail(_metadata, unknown, ARRAY_SIZE(unknown), EINVAL);
 }
 
 /* The hub counts pcntl calls on the popcorn-owned slot. */
