@@ -553,6 +553,7 @@ impl Cluster {
             peer.state.store(UP, Ordering::Release);
             bump(&peer.counters.ups, 1);
             pr_info!("node {} up\n", peer.id);
+            msg::notify_membership(peer.id, true);
 
             let rx = Receiving::<Rx>::start(socket.clone(), state);
             let reason = self.serve(&peer, &rx);
@@ -563,6 +564,7 @@ impl Cluster {
             peer.link.lock().socket = None;
             bump(&peer.counters.resets, 1);
             self.requests.fail(Some(peer.id), errno::EHOSTDOWN());
+            msg::notify_membership(peer.id, false);
             if !self.stopping() {
                 pr_info!("node {} down: {}\n", peer.id, reason);
             }

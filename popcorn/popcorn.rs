@@ -8,9 +8,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::cohort::{
-    self, LayoutChange, LayoutOp, LayoutOps, LayoutSlot, Mm, PcntlOps, PcntlSlot, Registration,
-    TaskOps, TaskSlot,
+    self, LayoutChange, LayoutOp, LayoutOps, LayoutSlot, ListenerRegistration, MembershipListener,
+    Mm, PcntlOps, PcntlSlot, Registration, TaskOps, TaskSlot,
 };
+use kernel::uaccess::UserSlice;
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::task::Task;
@@ -56,8 +57,30 @@ static STATS: Stats = Stats {
     layout: [const { AtomicU64::new(0) }; 5],
 };
 
+/// The nodes that are up, bit n for node n, kept from the transport's
+/// membership notifications.
+static ONLINE: AtomicU64 = AtomicU64::new(0);
+
+/// Tracks which nodes are up.
+struct Membership;
+
+impl MembershipListener for Membership {
+    fn node_up(node: u32) {
+        if let Some(bit) = 1u64.checked_shl(node) {
+            ONLINE.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    fn node_down(node: u32) {
+        if let Some(bit) = 1u64.checked_shl(node) {
+            ONLINE.fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+}
+
 struct Popcorn {
     _pcntl: Registration<PcntlSlot<Pcntl>>,
+    _membership: ListenerRegistration<Membership>,
     _layout: Registration<LayoutSlot<Layout>>,
     _task: Registration<TaskSlot<Tasks>>,
 }
@@ -80,6 +103,14 @@ impl PcntlOps for Pcntl {
                 }
                 // No process has left its node yet: it runs here.
                 Ok(cohort::node_id() as isize)
+            }
+            Command::Nodes { bitmap } => {
+                let me = 1u64.checked_shl(cohort::node_id()).unwrap_or(0);
+                let online = ONLINE.load(Ordering::Relaxed) | me;
+                UserSlice::new(bitmap, proto::pcntl::NODES_BITMAP_LEN)
+                    .writer()
+                    .write_slice(&online.to_ne_bytes())?;
+                Ok(online.count_ones() as isize)
             }
         }
     }
@@ -126,6 +157,13 @@ impl LayoutOps for Layout {
 
 impl kernel::Module for Popcorn {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // Listen first, then read the current state, so no change is lost.
+        let membership = ListenerRegistration::register()?;
+        for node in 0..cohort::nr_nodes() {
+            if cohort::node_online(node) {
+                Membership::node_up(node);
+            }
+        }
         let task = Registration::register(c_str!("popcorn"))?;
         let layout = Registration::register(c_str!("popcorn"))?;
         let pcntl = Registration::register(c_str!("popcorn"))?;
@@ -136,6 +174,7 @@ impl kernel::Module for Popcorn {
         );
         Ok(Popcorn {
             _pcntl: pcntl,
+            _membership: membership,
             _layout: layout,
             _task: task,
         })

@@ -38,6 +38,10 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/sbin/cohort-agent" \
 gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/bin/tcpbench" \
 	"$COHORT_ROOT/tools/guest/tcpbench.c"
 
+# pcntl(2) from the shell, against the kernel's uapi headers.
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-o "$root/usr/bin/pcntl" "$COHORT_ROOT/tools/pcntl/pcntl.c"
+
 # Selftests, against the kernel's harness and uapi headers.
 make -s -C "$COHORT_ROOT/selftests" \
 	KSFT_DIR="$KERNEL_SRC/tools/testing/selftests" \

@@ -7,13 +7,14 @@
  * Fixtures run in declaration order: no_popcorn, popcorn, zz_unloaded.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "cohort_test.h"
 
 static const unsigned int some_cmds[] = {
-	0, PCNTL_WHERE, 2, 3, 8, 9999, UINT_MAX,
+	0, PCNTL_WHERE, 2, PCNTL_NODES, 8, 9999, UINT_MAX,
 };
 
 /* Each of the @n commands in @cmds, with zero arguments, fails with @err. */
@@ -243,6 +244,48 @@ TEST_F(popcorn, where_bad_pid_fails)
 			       strerror(errno));
 		}
 	}
+}
+
+/*
+ * The bitmap always has this node; with kmsg loaded it also has exactly the
+ * peers kmsg shows up (no peer is loaded during these per-node tests, so
+ * that is this node alone unless a scenario left kmsg running elsewhere).
+ */
+TEST_F(popcorn, nodes_bitmap)
+{
+	unsigned long id = node_id(_metadata);
+	uint64_t online = 0;
+	long count;
+
+	count = pcntl(PCNTL_NODES, (unsigned long)&online, sizeof(online), 0);
+	ASSERT_LE(1, count) {
+		TH_LOG("PCNTL_NODES: %ld (%s)", count, strerror(errno));
+	}
+	EXPECT_TRUE(online & (UINT64_C(1) << id));
+	EXPECT_EQ(count, __builtin_popcountll(online));
+	/* A larger buffer is fine; only the first 8 bytes are written. */
+	{
+		uint64_t big[2] = { 0, 0xdeadbeef };
+
+		EXPECT_EQ(count, pcntl(PCNTL_NODES, (unsigned long)big, sizeof(big), 0));
+		EXPECT_EQ(online, big[0]);
+		EXPECT_EQ(0xdeadbeefULL, big[1]);
+	}
+}
+
+TEST_F(popcorn, nodes_bad_buffer)
+{
+	uint64_t online;
+
+	errno = 0;
+	EXPECT_EQ(-1, pcntl(PCNTL_NODES, (unsigned long)&online, 4, 0));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, pcntl(PCNTL_NODES, 0, sizeof(online), 0));
+	EXPECT_EQ(EFAULT, errno);
+	errno = 0;
+	EXPECT_EQ(-1, pcntl(PCNTL_NODES, ~0UL - 3, sizeof(online), 0));
+	EXPECT_EQ(EFAULT, errno);
 }
 
 TEST_F(popcorn, unknown_command_is_einval)

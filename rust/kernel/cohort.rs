@@ -28,7 +28,10 @@ pub mod vec;
 
 pub use fault::{FaultAction, FaultOps, FaultSlot, Vma};
 pub use layout::{LayoutChange, LayoutOp, LayoutOps, LayoutSlot, Mm};
-pub use msg::{HandlerRegistration, Message, MsgHandler, MsgOps, MsgSlot, TransportRegistration};
+pub use msg::{
+    HandlerRegistration, ListenerRegistration, MembershipListener, Message, MsgHandler, MsgOps,
+    MsgSlot, TransportRegistration,
+};
 pub use pcntl::{PcntlOps, PcntlSlot};
 pub use registration::{Registration, Slot};
 pub use task::{pid_exists, TaskOps, TaskSlot};

@@ -200,6 +200,81 @@ unsafe impl<H: MsgHandler> Send for HandlerRegistration<H> {}
 // SAFETY: A registration has no methods that take `&self`.
 unsafe impl<H: MsgHandler> Sync for HandlerRegistration<H> {}
 
+/// Learns when other nodes come up or go down.
+pub trait MembershipListener {
+    /// Node `node` came up. Runs in process context; may sleep.
+    fn node_up(node: u32);
+
+    /// Node `node` went down, or the transport is unloading.
+    fn node_down(node: u32);
+}
+
+/// A registered [`MembershipListener`]; dropping it unregisters it and
+/// waits for calls in flight.
+///
+/// Events from before the registration are not replayed: ask
+/// [`super::node_online`] for the current state after registering.
+pub struct ListenerRegistration<L: MembershipListener> {
+    /// Boxed so that it does not move while the hub's chain points to it.
+    nb: KBox<bindings::notifier_block>,
+    _listener: PhantomData<L>,
+}
+
+// SAFETY: The notifier block is only touched by the hub's chain, which locks.
+unsafe impl<L: MembershipListener> Send for ListenerRegistration<L> {}
+// SAFETY: The registration has no `&self` methods.
+unsafe impl<L: MembershipListener> Sync for ListenerRegistration<L> {}
+
+impl<L: MembershipListener> ListenerRegistration<L> {
+    extern "C" fn call(
+        _nb: *mut bindings::notifier_block,
+        event: crate::ffi::c_ulong,
+        data: *mut c_void,
+    ) -> crate::ffi::c_int {
+        // The hub passes the node id as the data pointer's value.
+        let node = data as usize as u32;
+        match event as u32 {
+            bindings::cohort_membership_event_COHORT_NODE_UP => L::node_up(node),
+            bindings::cohort_membership_event_COHORT_NODE_DOWN => L::node_down(node),
+            _ => {}
+        }
+        bindings::NOTIFY_OK as crate::ffi::c_int
+    }
+
+    /// Registers `L`.
+    pub fn register() -> Result<Self> {
+        let mut nb = KBox::new(
+            bindings::notifier_block {
+                notifier_call: Some(Self::call),
+                next: core::ptr::null_mut(),
+                priority: 0,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `nb` is a valid notifier block that stays at this address
+        // (boxed) until `Drop` unregisters it.
+        to_result(unsafe { bindings::cohort_membership_register(&mut *nb) })?;
+        Ok(Self {
+            nb,
+            _listener: PhantomData,
+        })
+    }
+}
+
+impl<L: MembershipListener> Drop for ListenerRegistration<L> {
+    fn drop(&mut self) {
+        // SAFETY: `register` registered exactly this block.
+        unsafe { bindings::cohort_membership_unregister(&mut *self.nb) };
+    }
+}
+
+/// Tells the membership listeners that `node` came up or went down; for
+/// the transport, in process context.
+pub fn notify_membership(node: u32, up: bool) {
+    // SAFETY: No preconditions beyond process context.
+    unsafe { bindings::cohort_membership_notify(node, up) };
+}
+
 /// The message transport, as the hub calls it.
 ///
 /// Registered with a [`TransportRegistration`], whose data every method

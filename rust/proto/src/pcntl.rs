@@ -9,6 +9,12 @@
 /// `PCNTL_WHERE`: the node a process runs on.
 pub const PCNTL_WHERE: u32 = 1;
 
+/// `PCNTL_NODES`: the nodes that are up, as a bitmap.
+pub const PCNTL_NODES: u32 = 3;
+
+/// Size of the `PCNTL_NODES` bitmap (a `__u64`).
+pub const NODES_BITMAP_LEN: usize = 8;
+
 /// Largest pid the kernel hands out (`PID_MAX_LIMIT` on 64-bit).
 pub const PID_MAX_LIMIT: i64 = 4 * 1024 * 1024;
 
@@ -26,6 +32,11 @@ pub enum Target {
 pub enum Command {
     /// Report the node `target` runs on.
     Where(Target),
+    /// Store the bitmap of nodes that are up at user address `bitmap`.
+    Nodes {
+        /// User address of the `__u64` bitmap.
+        bitmap: usize,
+    },
 }
 
 /// Why a command was refused, as the errno user space sees.
@@ -53,6 +64,8 @@ pub fn decode_target(arg: usize) -> Result<Target, Errno> {
 pub fn decode(cmd: u32, args: [usize; 3]) -> Result<Command, Errno> {
     match cmd {
         PCNTL_WHERE => Ok(Command::Where(decode_target(args[0])?)),
+        PCNTL_NODES if args[1] >= NODES_BITMAP_LEN => Ok(Command::Nodes { bitmap: args[0] }),
+        PCNTL_NODES => Err(Errno::Inval),
         _ => Err(Errno::Inval),
     }
 }
@@ -87,6 +100,21 @@ mod tests {
             usize::MAX / 2,
         ] {
             assert_eq!(decode(PCNTL_WHERE, [arg, 0, 0]), Err(Errno::Inval));
+        }
+    }
+
+    #[test]
+    fn nodes_needs_room_for_the_bitmap() {
+        assert_eq!(
+            decode(PCNTL_NODES, [0x1000, 8, 0]),
+            Ok(Command::Nodes { bitmap: 0x1000 })
+        );
+        assert_eq!(
+            decode(PCNTL_NODES, [0x1000, 64, 0]),
+            Ok(Command::Nodes { bitmap: 0x1000 })
+        );
+        for len in [0, 1, 4, 7] {
+            assert_eq!(decode(PCNTL_NODES, [0x1000, len, 0]), Err(Errno::Inval));
         }
     }
 

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pcntl: the pcntl(2) system call from the shell.
+ *
+ *	pcntl where [PID]	the node PID (default: this shell's parent) runs on
+ *	pcntl nodes		the nodes that are up, one id per line
+ *
+ * Exits 0 on success; on failure prints the errno's meaning and exits 1
+ * (2 for bad usage). See Documentation/pcntl.rst.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/cohort.h>
+
+#ifndef __NR_pcntl
+#define __NR_pcntl 463
+#endif
+
+static long pcntl(unsigned int cmd, unsigned long a0, unsigned long a1,
+		  unsigned long a2)
+{
+	return syscall(__NR_pcntl, cmd, a0, a1, a2);
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: pcntl where [PID]\n       pcntl nodes\n");
+	return 2;
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "pcntl %s: %s%s\n", what, strerror(errno),
+		errno == ENOSYS ? " (is popcorn.ko loaded?)" : "");
+	return 1;
+}
+
+static int parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > INT_MAX)
+		return -1;
+	*pid = v;
+	return 0;
+}
+
+static int cmd_where(int argc, char **argv)
+{
+	pid_t pid = getppid();
+	long node;
+
+	if (argc > 3 || (argc == 3 && parse_pid(argv[2], &pid))) {
+		fprintf(stderr, "pcntl where: '%s' is not a pid\n", argv[2]);
+		return 2;
+	}
+	node = pcntl(PCNTL_WHERE, pid, 0, 0);
+	if (node < 0)
+		return fail("where");
+	printf("%ld\n", node);
+	return 0;
+}
+
+static int cmd_nodes(int argc)
+{
+	uint64_t online = 0;
+	unsigned int node;
+	long count;
+
+	if (argc != 2)
+		return usage();
+	count = pcntl(PCNTL_NODES, (unsigned long)&online, sizeof(online), 0);
+	if (count < 0)
+		return fail("nodes");
+	for (node = 0; node < COHORT_MAX_NODES; node++)
+		if (online & (UINT64_C(1) << node))
+			printf("%u\n", node);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	if (!strcmp(argv[1], "where"))
+		return cmd_where(argc, argv);
+	if (!strcmp(argv[1], "nodes"))
+		return cmd_nodes(argc);
+	return usage();
+}
