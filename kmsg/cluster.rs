@@ -855,6 +855,19 @@ impl RxState {
         self.peer.work_ready.notify_one();
     }
 
+    /// Makes the spare the message buffer if it holds `total` bytes, and
+    /// asks the link thread for a new spare; returns whether it did. Every
+    /// byte of it is overwritten by the message's frames.
+    fn take_spare(&mut self, total: usize) -> bool {
+        if self.spare.len() < total {
+            return false;
+        }
+        self.message = core::mem::replace(&mut self.spare, KVVec::new());
+        cohort::vec::truncate(&mut self.message, total);
+        self.want_buffer();
+        true
+    }
+
     /// The buffers the link thread should allocate: the one a large
     /// message waits for, and a spare for the next.
     pub(crate) fn wanted(&self) -> (Option<usize>, Option<usize>) {
@@ -894,11 +907,8 @@ impl RxState {
                 if let Some(buffer) = given.filter(|b| b.len() == total) {
                     self.message = buffer;
                     self.phase = Phase::Payload { header, range };
-                } else if self.spare.len() >= total {
-                    self.message = core::mem::replace(&mut self.spare, KVVec::new());
-                    cohort::vec::truncate(&mut self.message, total);
+                } else if self.take_spare(total) {
                     self.phase = Phase::Payload { header, range };
-                    self.want_buffer();
                 } else if asked == Some(total) {
                     // Its own allocation failed: no memory for it.
                     self.drop_frame(header.frame_len());
@@ -1026,16 +1036,12 @@ impl RxState {
         let total = placement.total_len();
         if total > ATOMIC_MESSAGE_MAX {
             self.spare_wanted = self.spare_wanted.max(total);
-            if self.spare.len() >= total {
-                // Every byte of it is overwritten by the message's frames.
-                self.message = core::mem::replace(&mut self.spare, KVVec::new());
-                cohort::vec::truncate(&mut self.message, total);
+            if self.take_spare(total) {
                 self.phase = Phase::Payload { header, range };
+            } else {
+                self.phase = Phase::NeedBuffer { header, range };
                 self.want_buffer();
-                return;
             }
-            self.phase = Phase::NeedBuffer { header, range };
-            self.want_buffer();
             return;
         }
         match KVVec::from_elem(0u8, total, GFP_ATOMIC) {
