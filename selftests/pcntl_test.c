@@ -69,6 +69,16 @@ static void expect_pcntl_owner(struct __test_metadata *_metadata,
 
 /* ---- popcorn not loaded ---- */
 
+/* Load popcorn.ko (or find it loaded); the test stops if it cannot be. */
+static void load_popcorn(struct __test_metadata *_metadata)
+{
+	int ret = cohort_ensure_loaded("popcorn");
+
+	ASSERT_EQ(0, ret) {
+		TH_LOG("loading popcorn: %s", strerror(-ret));
+	}
+}
+
 FIXTURE(no_popcorn) {
 };
 
@@ -126,15 +136,10 @@ FIXTURE(popcorn) {
 
 FIXTURE_SETUP(popcorn)
 {
-	int ret;
-
 	if (!cohort_module_file_present("popcorn"))
 		SKIP(return, "%s/popcorn.ko not present", COHORT_MODULE_DIR);
 	/* Stays loaded across these tests; zz_unloaded removes it. */
-	ret = cohort_ensure_loaded("popcorn");
-	ASSERT_EQ(0, ret) {
-		TH_LOG("loading popcorn: %s", strerror(-ret));
-	}
+	load_popcorn(_metadata);
 	expect_pcntl_owner(_metadata, "popcorn");
 }
 
@@ -328,10 +333,7 @@ TEST_F_TIMEOUT(zz_unloaded, enosys_after_unload, 120)
 
 	if (!cohort_module_file_present("popcorn"))
 		SKIP(return, "%s/popcorn.ko not present", COHORT_MODULE_DIR);
-	ret = cohort_ensure_loaded("popcorn");
-	ASSERT_EQ(0, ret) {
-		TH_LOG("loading popcorn: %s", strerror(-ret));
-	}
+	load_popcorn(_metadata);
 	ASSERT_LE(0, pcntl(PCNTL_WHERE, 0, 0, 0));
 
 	ret = cohort_unload_module("popcorn");
