@@ -26,9 +26,11 @@ pub mod proto {
     pub mod lamport;
     pub mod migration;
     pub mod node;
+    pub mod pages;
     pub mod pcntl;
     pub mod sink;
     pub mod table;
+    pub mod task_msg;
     pub mod wire;
 }
 

@@ -1,0 +1,2239 @@
+// SPDX-License-Identifier: GPL-2.0
+//! popcorn's task messages: migration, exit, signals, forwarded file
+//! syscalls and the pages of a migrated task's address space.
+//!
+//! These are kmsg payloads, little-endian, encoded through the
+//! bounds-checked [`Writer`] and [`Reader`]. Every encoder checks what it
+//! writes with the very rules its decoder applies, so a message that
+//! encodes also decodes, and decoding is canonical: bytes that decode
+//! re-encode to themselves. No input makes this code panic or allocate; a
+//! malformed payload is [`WireError::BadPayload`], an output buffer too small
+//! [`WireError::ShortBuffer`].
+//!
+//! A [`TaskId`] travels as `origin u16, pid u32` (6 bytes): the origin is
+//! below [`MAX_NODES`] and the pid is not 0. A node id travels as a `u16`
+//! below [`MAX_NODES`].
+//!
+//! | type                  | request payload          | reply payload                  |
+//! |-----------------------|--------------------------|--------------------------------|
+//! | [`MSG_MIGRATE`]       | [`encode_migrate`]       | [`MigrateReply`]               |
+//! | [`MSG_MIGRATE_ABORT`] | [`MigrateAbort`]         | none (one-way)                 |
+//! | [`MSG_MOVED`]         | [`Moved`]                | none (one-way)                 |
+//! | [`MSG_EXIT`]          | [`Exit`]                 | none (one-way)                 |
+//! | [`MSG_SIGNAL`]        | [`Signal`]               | none (one-way)                 |
+//! | [`MSG_SYSCALL`]       | [`SyscallMsg`]           | [`SyscallReply`]               |
+//! | [`MSG_PAGE_FETCH`]    | [`PageRequest`]          | [`encode_page_reply`]          |
+//! | [`MSG_PAGE_TAKE`]     | [`PageRequest`]          | [`encode_page_reply`]          |
+//! | [`MSG_RANGE_DROP`]    | [`Range`]                | empty                          |
+//! | [`MSG_RANGE_ZAP`]     | [`Range`]                | empty                          |
+//! | [`MSG_MIGRATE_REQ`]   | [`MigrateReq`]           | [`MigrateReply`]               |
+//!
+//! Any request may instead be answered by an error reply
+//! ([`super::wire::ErrorReply`]).
+
+use super::migration::TaskId;
+use super::node::{NodeId, NodeSet, MAX_NODES};
+use super::wire::{Payload, Reader, WireError, Writer, MAX_ERRNO, MAX_MESSAGE};
+
+/// Request: a task's whole state, sent by the node it runs on to the node
+/// it moves to ([`encode_migrate`], [`decode_migrate`]). The destination
+/// creates (or wakes the shadow of) the task and answers with a
+/// [`MigrateReply`] carrying the task's pid there.
+pub const MSG_MIGRATE: u16 = 0x120;
+/// One-way [`MigrateAbort`], from the node a task left to its destination:
+/// the sender gave up on a migration the destination may have accepted (the
+/// reply came too late, or the task was killed meanwhile), so the
+/// destination discards whatever it created for the task.
+pub const MSG_MIGRATE_ABORT: u16 = 0x121;
+/// One-way [`Moved`], to the task's origin: the task now runs on another
+/// node (so signals and requests for it go there).
+pub const MSG_MOVED: u16 = 0x122;
+/// One-way [`Exit`], to the task's origin and to the nodes holding its
+/// shadows: the task exited with a wait status; shadows exit too and the
+/// origin reports the status to the parent.
+pub const MSG_EXIT: u16 = 0x123;
+/// One-way [`Signal`], to the node the task runs on: deliver a signal to it
+/// (a signal sent at the origin follows the task).
+pub const MSG_SIGNAL: u16 = 0x124;
+/// Request: a file syscall a migrated task makes, forwarded to its origin,
+/// which runs it against the task's file table there ([`SyscallMsg`]); the
+/// reply is a [`SyscallReply`].
+pub const MSG_SYSCALL: u16 = 0x125;
+/// Request to the task's origin, which keeps the page directory: the sender
+/// faulted on a page it does not hold and wants it ([`PageRequest`]). The
+/// origin hands over its own copy or takes it from the holder
+/// ([`MSG_PAGE_TAKE`]) and answers with a page reply ([`encode_page_reply`]):
+/// the contents, or "fresh" if nobody touched the page yet.
+pub const MSG_PAGE_FETCH: u16 = 0x126;
+/// Request from the task's origin to the node holding a page
+/// ([`PageRequest`]): give up the page (unmap it) and send its contents in
+/// the page reply ([`encode_page_reply`]).
+pub const MSG_PAGE_TAKE: u16 = 0x127;
+/// Request to the task's origin: the task unmapped a range of its address
+/// space ([`Range`]). The origin drops the range from its page directory and
+/// its own memory, has every holder zap it ([`MSG_RANGE_ZAP`]), then answers
+/// with an empty reply.
+pub const MSG_RANGE_DROP: u16 = 0x128;
+/// Request from the task's origin to a node holding pages of a range that
+/// was unmapped ([`Range`]): discard them; the reply is empty.
+pub const MSG_RANGE_ZAP: u16 = 0x129;
+/// Request to the node a task runs on: migrate it to another node
+/// ([`MigrateReq`], e.g. a pcntl(2) migrate issued on another node). The
+/// reply is a [`MigrateReply`] with the task's pid on the destination.
+pub const MSG_MIGRATE_REQ: u16 = 0x12A;
+
+/// Size of a page, the unit of [`MSG_PAGE_FETCH`] and [`MSG_PAGE_TAKE`].
+pub const PAGE_SIZE: usize = 4096;
+/// `log2(PAGE_SIZE)`: an address's page number is `addr >> PAGE_SHIFT`.
+pub const PAGE_SHIFT: u32 = 12;
+/// End of the user address space these messages accept (x86-64 with
+/// 4-level page tables): addresses and range ends are at most this.
+pub const USER_END: u64 = 1 << 47;
+/// Largest number of VMAs in a [`MSG_MIGRATE`].
+pub const MAX_VMAS: usize = 4096;
+/// Largest path of a file-backed VMA, in bytes.
+pub const MAX_VMA_PATH: usize = 255;
+/// Largest architecture state in a [`MSG_MIGRATE`], in bytes.
+pub const MAX_ARCH_STATE: usize = 16384;
+/// Largest `data` of a [`SyscallMsg`] or [`SyscallReply`], and largest
+/// length a forwarded read may ask for.
+pub const FWD_MAX_DATA: usize = 65536;
+/// Largest path of a forwarded open, in bytes (`PATH_MAX` without the NUL).
+pub const FWD_MAX_PATH: usize = 4095;
+/// The `fd` of a forwarded open relative to the current directory.
+pub const AT_FDCWD: i32 = -100;
+/// Largest `whence` of a forwarded lseek (`SEEK_HOLE`).
+pub const SEEK_MAX: u64 = 4;
+/// Number of signals, `1..=NSIG`.
+pub const NSIG: usize = 64;
+/// `SIGKILL`, which can be neither blocked nor caught.
+pub const SIGKILL: u32 = 9;
+/// `SIGSTOP`, which can be neither blocked nor caught.
+pub const SIGSTOP: u32 = 19;
+
+/// Encoded size of a [`TaskId`].
+const TASK_LEN: usize = 6;
+/// Encoded size of a node id.
+const NODE_LEN: usize = 2;
+
+/// `Ok` if `ok`, else [`WireError::BadPayload`].
+fn check(ok: bool) -> Result<(), WireError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(WireError::BadPayload)
+    }
+}
+
+/// Returns whether `task` can travel: origin below [`MAX_NODES`], pid not 0.
+fn task_ok(task: &TaskId) -> bool {
+    task.origin.is_valid() && task.pid != 0
+}
+
+/// Returns whether `addr` is page-aligned.
+const fn page_aligned(addr: u64) -> bool {
+    addr & (PAGE_SIZE as u64 - 1) == 0
+}
+
+/// Writes a node id as a `u16`, refusing ids not below [`MAX_NODES`].
+fn write_node(w: &mut Writer<'_>, node: NodeId) -> Result<(), WireError> {
+    check(node.is_valid())?;
+    w.u16(u16::from(node.0))
+}
+
+/// Reads a node id, refusing ids not below [`MAX_NODES`].
+fn read_node(r: &mut Reader<'_>) -> Result<NodeId, WireError> {
+    match u8::try_from(r.u16()?) {
+        Ok(id) if usize::from(id) < MAX_NODES => Ok(NodeId(id)),
+        _ => Err(WireError::BadPayload),
+    }
+}
+
+/// Writes a task id (`origin u16, pid u32`), refusing an invalid one.
+fn write_task(w: &mut Writer<'_>, task: &TaskId) -> Result<(), WireError> {
+    check(task_ok(task))?;
+    write_node(w, task.origin)?;
+    w.u32(task.pid)
+}
+
+/// Reads and validates a task id.
+fn read_task(r: &mut Reader<'_>) -> Result<TaskId, WireError> {
+    let origin = read_node(r)?;
+    let pid = r.u32()?;
+    let task = TaskId { origin, pid };
+    check(task_ok(&task))?;
+    Ok(task)
+}
+
+/// Appends a little-endian `i64`.
+fn write_i64(w: &mut Writer<'_>, v: i64) -> Result<(), WireError> {
+    w.bytes(&v.to_le_bytes())
+}
+
+/// Reads a little-endian `i64`.
+fn read_i64(r: &mut Reader<'_>) -> Result<i64, WireError> {
+    Ok(i64::from_le_bytes(r.array()?))
+}
+
+/// Converts a length to the `u32` of the wire.
+fn len_u32(len: usize) -> Result<u32, WireError> {
+    u32::try_from(len).map_err(|_| WireError::BadPayload)
+}
+
+/// Widens a wire length (saturating on targets where `usize` is narrower).
+fn len_usize(len: u32) -> usize {
+    usize::try_from(len).unwrap_or(usize::MAX)
+}
+
+/// [`MSG_MOVED`]: `task` now runs on `node`. Layout `task (6), node u16`
+/// (8 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The task.
+    pub task: TaskId,
+    /// The node it runs on now.
+    pub node: NodeId,
+}
+
+impl Payload for Moved {
+    const LEN: usize = TASK_LEN + NODE_LEN;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        write_task(w, &self.task)?;
+        write_node(w, self.node)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Moved {
+            task: read_task(r)?,
+            node: read_node(r)?,
+        })
+    }
+}
+
+/// [`MSG_MIGRATE_ABORT`]: forget the migration of `task`. Layout `task (6)`
+/// (6 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrateAbort {
+    /// The task whose migration was abandoned.
+    pub task: TaskId,
+}
+
+impl Payload for MigrateAbort {
+    const LEN: usize = TASK_LEN;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        write_task(w, &self.task)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(MigrateAbort {
+            task: read_task(r)?,
+        })
+    }
+}
+
+/// [`MSG_EXIT`]: `task` exited with wait status `code`. Layout
+/// `task (6), code i64` (14 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// The task.
+    pub task: TaskId,
+    /// Its wait status (as `wait4` reports it), in the `i32` range.
+    pub code: i64,
+}
+
+impl Exit {
+    /// Checks the fields: the task is valid and `code` fits an `i32`.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(task_ok(&self.task) && i32::try_from(self.code).is_ok())
+    }
+}
+
+impl Payload for Exit {
+    const LEN: usize = TASK_LEN + 8;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        self.validate()?;
+        write_task(w, &self.task)?;
+        write_i64(w, self.code)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let exit = Exit {
+            task: read_task(r)?,
+            code: read_i64(r)?,
+        };
+        exit.validate()?;
+        Ok(exit)
+    }
+}
+
+/// [`MSG_SIGNAL`]: deliver `signo` to `task`. Layout `task (6), signo u32`
+/// (10 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signal {
+    /// The task.
+    pub task: TaskId,
+    /// The signal, `1..=NSIG`.
+    pub signo: u32,
+}
+
+impl Signal {
+    /// Checks the fields: the task is valid and `signo` is `1..=NSIG`.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(task_ok(&self.task) && (1..=NSIG as u32).contains(&self.signo))
+    }
+}
+
+impl Payload for Signal {
+    const LEN: usize = TASK_LEN + 4;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        self.validate()?;
+        write_task(w, &self.task)?;
+        w.u32(self.signo)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let signal = Signal {
+            task: read_task(r)?,
+            signo: r.u32()?,
+        };
+        signal.validate()?;
+        Ok(signal)
+    }
+}
+
+/// [`MSG_MIGRATE_REQ`]: migrate `task` to `dest`. Layout `task (6),
+/// dest u16` (8 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrateReq {
+    /// The task.
+    pub task: TaskId,
+    /// Where it should go.
+    pub dest: NodeId,
+}
+
+impl Payload for MigrateReq {
+    const LEN: usize = TASK_LEN + NODE_LEN;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        write_task(w, &self.task)?;
+        write_node(w, self.dest)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(MigrateReq {
+            task: read_task(r)?,
+            dest: read_node(r)?,
+        })
+    }
+}
+
+/// The reply to [`MSG_MIGRATE`] and [`MSG_MIGRATE_REQ`]: the pid the task
+/// has on its destination. Layout `pid u32` (4 bytes), not 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrateReply {
+    /// The task's pid on the destination node, not 0.
+    pub pid: u32,
+}
+
+impl Payload for MigrateReply {
+    const LEN: usize = 4;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        check(self.pid != 0)?;
+        w.u32(self.pid)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let pid = r.u32()?;
+        check(pid != 0)?;
+        Ok(MigrateReply { pid })
+    }
+}
+
+/// [`MSG_PAGE_FETCH`] and [`MSG_PAGE_TAKE`]: the page at `addr` of `task`'s
+/// address space. Layout `task (6), addr u64` (14 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The task (its origin keeps the page directory).
+    pub task: TaskId,
+    /// Address of the page: a multiple of [`PAGE_SIZE`] below [`USER_END`].
+    pub addr: u64,
+}
+
+impl PageRequest {
+    /// Checks the fields: a valid task, a page-aligned address below
+    /// [`USER_END`].
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(task_ok(&self.task) && page_aligned(self.addr) && self.addr < USER_END)
+    }
+
+    /// The page number (`addr >> PAGE_SHIFT`), the key of the page
+    /// directory ([`super::pages::Directory`]).
+    pub const fn page(&self) -> u64 {
+        self.addr >> PAGE_SHIFT
+    }
+}
+
+impl Payload for PageRequest {
+    const LEN: usize = TASK_LEN + 8;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        self.validate()?;
+        write_task(w, &self.task)?;
+        w.u64(self.addr)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let req = PageRequest {
+            task: read_task(r)?,
+            addr: r.u64()?,
+        };
+        req.validate()?;
+        Ok(req)
+    }
+}
+
+/// [`MSG_RANGE_DROP`] and [`MSG_RANGE_ZAP`]: the addresses `start..end` of
+/// `task`'s address space. Layout `task (6), start u64, end u64`
+/// (22 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// The task.
+    pub task: TaskId,
+    /// First address, page-aligned.
+    pub start: u64,
+    /// End address (excluded), page-aligned, above `start`, at most
+    /// [`USER_END`].
+    pub end: u64,
+}
+
+impl Range {
+    /// Checks the fields: a valid task and a non-empty page-aligned range
+    /// ending at most at [`USER_END`].
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            task_ok(&self.task)
+                && page_aligned(self.start)
+                && page_aligned(self.end)
+                && self.start < self.end
+                && self.end <= USER_END,
+        )
+    }
+
+    /// The page numbers `start_page..end_page` of the range.
+    pub const fn pages(&self) -> core::ops::Range<u64> {
+        (self.start >> PAGE_SHIFT)..(self.end >> PAGE_SHIFT)
+    }
+}
+
+impl Payload for Range {
+    const LEN: usize = TASK_LEN + 16;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        self.validate()?;
+        write_task(w, &self.task)?;
+        w.u64(self.start)?;
+        w.u64(self.end)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let range = Range {
+            task: read_task(r)?,
+            start: r.u64()?,
+            end: r.u64()?,
+        };
+        range.validate()?;
+        Ok(range)
+    }
+}
+
+/// Page reply status byte: nobody has touched the page.
+const PAGE_FRESH: u8 = 0;
+/// Page reply status byte: the page's contents follow.
+const PAGE_DATA: u8 = 1;
+/// Length of a [`PageReply::Fresh`] reply: the status byte alone.
+pub const PAGE_REPLY_FRESH_LEN: usize = 1;
+/// Length of a [`PageReply::Data`] reply: status byte and the page.
+pub const PAGE_REPLY_DATA_LEN: usize = 1 + PAGE_SIZE;
+
+/// The reply to [`MSG_PAGE_FETCH`] and [`MSG_PAGE_TAKE`]: `status u8`
+/// (0 fresh, 1 data) followed, for data, by the [`PAGE_SIZE`] bytes of the
+/// page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageReply<'a> {
+    /// Nobody has touched the page: the requester fills it locally (zeroes,
+    /// or from the file it maps).
+    Fresh,
+    /// The page's contents; the sender no longer maps the page.
+    Data(&'a [u8; PAGE_SIZE]),
+}
+
+/// Encodes a page reply into the start of `out`: [`PageReply::Fresh`] for
+/// `None`, [`PageReply::Data`] with the page for `Some`. Returns the bytes
+/// written ([`PAGE_REPLY_FRESH_LEN`] or [`PAGE_REPLY_DATA_LEN`]).
+pub fn encode_page_reply(
+    out: &mut [u8],
+    fresh_or_data: Option<&[u8; PAGE_SIZE]>,
+) -> Result<usize, WireError> {
+    let needed = match fresh_or_data {
+        None => PAGE_REPLY_FRESH_LEN,
+        Some(_) => PAGE_REPLY_DATA_LEN,
+    };
+    if out.len() < needed {
+        return Err(WireError::ShortBuffer);
+    }
+    let mut w = Writer::new(out);
+    match fresh_or_data {
+        None => w.u8(PAGE_FRESH)?,
+        Some(page) => {
+            w.u8(PAGE_DATA)?;
+            w.bytes(page)?;
+        }
+    }
+    Ok(w.written())
+}
+
+/// Decodes a whole page reply; the page borrows from `bytes`.
+pub fn decode_page_reply(bytes: &[u8]) -> Result<PageReply<'_>, WireError> {
+    match bytes.split_first() {
+        Some((&PAGE_FRESH, [])) => Ok(PageReply::Fresh),
+        Some((&PAGE_DATA, rest)) => rest
+            .try_into()
+            .map(PageReply::Data)
+            .map_err(|_| WireError::BadPayload),
+        _ => Err(WireError::BadPayload),
+    }
+}
+
+/// The file syscall a [`SyscallMsg`] forwards (a `u8` on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FwdCall {
+    /// `read(fd, buf, a)`: `a` is the length wanted (at most
+    /// [`FWD_MAX_DATA`]), `b` is 0, no data. The reply's data are the bytes
+    /// read, its result their count.
+    Read = 1,
+    /// `write(fd, data, len)`: `data` are the bytes, `a` and `b` are 0. The
+    /// reply's result is the count written, no data.
+    Write = 2,
+    /// `pread64(fd, buf, a, b)`: like [`FwdCall::Read`] at offset `b`.
+    Pread = 3,
+    /// `pwrite64(fd, data, len, b)`: like [`FwdCall::Write`] at offset `b`
+    /// (`a` is 0).
+    Pwrite = 4,
+    /// `close(fd)`: `a`, `b` 0, no data.
+    Close = 5,
+    /// `lseek(fd, a as i64, b)`: `a` is the offset's bits, `b` the whence
+    /// (at most [`SEEK_MAX`]), no data. The reply's result is the new
+    /// offset.
+    Lseek = 6,
+    /// `fstat(fd, buf)`: `a`, `b` 0, no data. The reply's data are the
+    /// `struct stat`.
+    Fstat = 7,
+    /// `openat(fd, data, a, b)`: `data` is the path (1 to [`FWD_MAX_PATH`]
+    /// bytes, no NUL), `a` the flags (a `u32`), `b` the mode (at most
+    /// `0o7777`), `fd` a directory or [`AT_FDCWD`]. The reply's result is
+    /// the new fd at the origin.
+    Open = 8,
+}
+
+impl FwdCall {
+    /// The call of wire value `v`.
+    pub const fn from_u8(v: u8) -> Option<FwdCall> {
+        Some(match v {
+            1 => FwdCall::Read,
+            2 => FwdCall::Write,
+            3 => FwdCall::Pread,
+            4 => FwdCall::Pwrite,
+            5 => FwdCall::Close,
+            6 => FwdCall::Lseek,
+            7 => FwdCall::Fstat,
+            8 => FwdCall::Open,
+            _ => return None,
+        })
+    }
+
+    /// The wire value.
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Encoded size of a [`SyscallMsg`] without its data: `task (6), call u8,
+/// fd i32, a u64, b u64, data_len u32`.
+pub const SYSCALL_HEAD_LEN: usize = TASK_LEN + 1 + 4 + 8 + 8 + 4;
+
+/// [`MSG_SYSCALL`]: a file syscall of `task` to run at its origin. Layout
+/// `task (6), call u8, fd i32, a u64, b u64, data_len u32, data`
+/// ([`SYSCALL_HEAD_LEN`] + `data_len` bytes). What `fd`, `a`, `b` and
+/// `data` mean depends on the call ([`FwdCall`]); arguments a call does not
+/// use are 0 (data empty). `fd` is at least 0, except for
+/// [`FwdCall::Open`] where it may be [`AT_FDCWD`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallMsg<'a> {
+    /// The calling task.
+    pub task: TaskId,
+    /// The syscall.
+    pub call: FwdCall,
+    /// The file descriptor (at the origin).
+    pub fd: i32,
+    /// First argument (see [`FwdCall`]).
+    pub a: u64,
+    /// Second argument (see [`FwdCall`]).
+    pub b: u64,
+    /// Bytes to write or the path to open; at most [`FWD_MAX_DATA`].
+    pub data: &'a [u8],
+}
+
+impl<'a> SyscallMsg<'a> {
+    /// Checks the fields against the rules of [`FwdCall`].
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(task_ok(&self.task) && self.data.len() <= FWD_MAX_DATA)?;
+        let fd_ok = self.fd >= 0 || (self.call == FwdCall::Open && self.fd == AT_FDCWD);
+        let no_data = self.data.is_empty();
+        let ok = fd_ok
+            && match self.call {
+                FwdCall::Read => self.a <= FWD_MAX_DATA as u64 && self.b == 0 && no_data,
+                FwdCall::Pread => self.a <= FWD_MAX_DATA as u64 && no_data,
+                FwdCall::Write => self.a == 0 && self.b == 0,
+                FwdCall::Pwrite => self.a == 0,
+                FwdCall::Close | FwdCall::Fstat => self.a == 0 && self.b == 0 && no_data,
+                FwdCall::Lseek => self.b <= SEEK_MAX && no_data,
+                FwdCall::Open => {
+                    !no_data
+                        && self.data.len() <= FWD_MAX_PATH
+                        && !self.data.contains(&0)
+                        && self.a <= u64::from(u32::MAX)
+                        && self.b <= 0o7777
+                }
+            };
+        check(ok)
+    }
+
+    /// Bytes [`SyscallMsg::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        SYSCALL_HEAD_LEN.saturating_add(self.data.len())
+    }
+
+    /// Encodes the message into the start of `out`; returns the bytes
+    /// written ([`SyscallMsg::encoded_len`]).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        self.validate()?;
+        if out.len() < self.encoded_len() {
+            return Err(WireError::ShortBuffer);
+        }
+        let mut w = Writer::new(out);
+        write_task(&mut w, &self.task)?;
+        w.u8(self.call.as_u8())?;
+        w.i32(self.fd)?;
+        w.u64(self.a)?;
+        w.u64(self.b)?;
+        w.u32(len_u32(self.data.len())?)?;
+        w.bytes(self.data)?;
+        Ok(w.written())
+    }
+
+    /// Decodes and validates a whole message; `data` borrows from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<SyscallMsg<'a>, WireError> {
+        let mut r = Reader::new(bytes);
+        let task = read_task(&mut r)?;
+        let call = FwdCall::from_u8(r.u8()?).ok_or(WireError::BadPayload)?;
+        let fd = r.i32()?;
+        let a = r.u64()?;
+        let b = r.u64()?;
+        let len = len_usize(r.u32()?);
+        check(len <= FWD_MAX_DATA)?;
+        let data = r.bytes(len)?;
+        r.finish()?;
+        let msg = SyscallMsg {
+            task,
+            call,
+            fd,
+            a,
+            b,
+            data,
+        };
+        msg.validate()?;
+        Ok(msg)
+    }
+}
+
+/// Encoded size of a [`SyscallReply`] without its data: `result i64,
+/// data_len u32`.
+pub const SYSCALL_REPLY_HEAD_LEN: usize = 8 + 4;
+
+/// The reply to [`MSG_SYSCALL`]: the syscall's result and, for
+/// [`FwdCall::Read`], [`FwdCall::Pread`] and [`FwdCall::Fstat`], the bytes
+/// it produced. Layout `result i64, data_len u32, data`
+/// ([`SYSCALL_REPLY_HEAD_LEN`] + `data_len` bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallReply<'a> {
+    /// The syscall's return value: at least 0, or `-errno` with errno
+    /// `1..=MAX_ERRNO`.
+    pub result: i64,
+    /// The bytes read or the `struct stat`: at most [`FWD_MAX_DATA`], empty
+    /// when `result` is negative.
+    pub data: &'a [u8],
+}
+
+impl<'a> SyscallReply<'a> {
+    /// Checks the fields: `result` is at least `-MAX_ERRNO`, `data` is at
+    /// most [`FWD_MAX_DATA`] and empty on failure.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            self.result >= -i64::from(MAX_ERRNO)
+                && self.data.len() <= FWD_MAX_DATA
+                && (self.result >= 0 || self.data.is_empty()),
+        )
+    }
+
+    /// Bytes [`SyscallReply::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        SYSCALL_REPLY_HEAD_LEN.saturating_add(self.data.len())
+    }
+
+    /// Encodes the reply into the start of `out`; returns the bytes written
+    /// ([`SyscallReply::encoded_len`]).
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        self.validate()?;
+        if out.len() < self.encoded_len() {
+            return Err(WireError::ShortBuffer);
+        }
+        let mut w = Writer::new(out);
+        write_i64(&mut w, self.result)?;
+        w.u32(len_u32(self.data.len())?)?;
+        w.bytes(self.data)?;
+        Ok(w.written())
+    }
+
+    /// Decodes and validates a whole reply; `data` borrows from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<SyscallReply<'a>, WireError> {
+        let mut r = Reader::new(bytes);
+        let result = read_i64(&mut r)?;
+        let len = len_usize(r.u32()?);
+        check(len <= FWD_MAX_DATA)?;
+        let data = r.bytes(len)?;
+        r.finish()?;
+        let reply = SyscallReply { result, data };
+        reply.validate()?;
+        Ok(reply)
+    }
+}
+
+/// One signal's disposition (the kernel's `struct k_sigaction` on x86-64).
+/// Layout `handler u64, flags u64, restorer u64, mask u64` (32 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigAction {
+    /// `sa_handler` (0 `SIG_DFL`, 1 `SIG_IGN`, else a user address).
+    pub handler: u64,
+    /// `sa_flags`.
+    pub flags: u64,
+    /// `sa_restorer`.
+    pub restorer: u64,
+    /// `sa_mask`: bit `n - 1` for signal `n`.
+    pub mask: u64,
+}
+
+impl SigAction {
+    /// Encoded size.
+    pub const LEN: usize = 32;
+    /// The default disposition (all zero).
+    pub const DEFAULT: SigAction = SigAction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        w.u64(self.handler)?;
+        w.u64(self.flags)?;
+        w.u64(self.restorer)?;
+        w.u64(self.mask)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<SigAction, WireError> {
+        Ok(SigAction {
+            handler: r.u64()?,
+            flags: r.u64()?,
+            restorer: r.u64()?,
+            mask: r.u64()?,
+        })
+    }
+}
+
+/// A task's signal state. Layout `blocked u64, pending u64`, then the
+/// [`NSIG`] [`SigAction`]s of signals 1 to 64 (2064 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signals {
+    /// Blocked signals: bit `n - 1` for signal `n`; never [`SIGKILL`] or
+    /// [`SIGSTOP`].
+    pub blocked: u64,
+    /// Signals pending for the task (bit `n - 1` for signal `n`).
+    pub pending: u64,
+    /// Dispositions; entry `n - 1` is signal `n`'s. (They are the thread
+    /// group's; a single-threaded task carries them with it.)
+    pub actions: [SigAction; NSIG],
+}
+
+impl Signals {
+    /// Encoded size.
+    pub const LEN: usize = 16 + NSIG * SigAction::LEN;
+    /// Nothing blocked or pending, every disposition the default.
+    pub const EMPTY: Signals = Signals {
+        blocked: 0,
+        pending: 0,
+        actions: [SigAction::DEFAULT; NSIG],
+    };
+    /// The bits of [`SIGKILL`] and [`SIGSTOP`], which cannot be blocked.
+    pub const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+
+    /// Checks the fields: neither [`SIGKILL`] nor [`SIGSTOP`] is blocked.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(self.blocked & Self::UNBLOCKABLE == 0)
+    }
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals::EMPTY
+    }
+}
+
+/// A task's scheduling parameters. Layout `policy i32, rt_priority i32,
+/// nice i32` (12 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sched {
+    /// `SCHED_*` policy, `0..=6`.
+    pub policy: i32,
+    /// Real-time priority, `0..=99`.
+    pub rt_priority: i32,
+    /// Nice value, `-20..=19`.
+    pub nice: i32,
+}
+
+impl Sched {
+    /// Encoded size.
+    pub const LEN: usize = 12;
+
+    /// Checks the ranges of the three fields.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            (0..=6).contains(&self.policy)
+                && (0..=99).contains(&self.rt_priority)
+                && (-20..=19).contains(&self.nice),
+        )
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        w.i32(self.policy)?;
+        w.i32(self.rt_priority)?;
+        w.i32(self.nice)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Sched, WireError> {
+        Ok(Sched {
+            policy: r.i32()?,
+            rt_priority: r.i32()?,
+            nice: r.i32()?,
+        })
+    }
+}
+
+/// A task's credentials. Layout: the eight ids as `u32` (uid, gid, suid,
+/// sgid, euid, egid, fsuid, fsgid), the five capability sets as `u64`
+/// (inheritable, permitted, effective, bounding, ambient), `securebits u32`,
+/// `umask u32` (80 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    /// Real user id.
+    pub uid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// Saved user id.
+    pub suid: u32,
+    /// Saved group id.
+    pub sgid: u32,
+    /// Effective user id.
+    pub euid: u32,
+    /// Effective group id.
+    pub egid: u32,
+    /// File-system user id.
+    pub fsuid: u32,
+    /// File-system group id.
+    pub fsgid: u32,
+    /// Inheritable capabilities.
+    pub cap_inheritable: u64,
+    /// Permitted capabilities.
+    pub cap_permitted: u64,
+    /// Effective capabilities.
+    pub cap_effective: u64,
+    /// Capability bounding set.
+    pub cap_bset: u64,
+    /// Ambient capabilities.
+    pub cap_ambient: u64,
+    /// `SECURE_*` bits.
+    pub securebits: u32,
+    /// File creation mask, at most `0o777`.
+    pub umask: u32,
+}
+
+impl Creds {
+    /// Encoded size.
+    pub const LEN: usize = 8 * 4 + 5 * 8 + 4 + 4;
+
+    /// Checks the fields: `umask` is at most `0o777`.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(self.umask <= 0o777)
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        for id in [
+            self.uid, self.gid, self.suid, self.sgid, self.euid, self.egid, self.fsuid, self.fsgid,
+        ] {
+            w.u32(id)?;
+        }
+        for caps in [
+            self.cap_inheritable,
+            self.cap_permitted,
+            self.cap_effective,
+            self.cap_bset,
+            self.cap_ambient,
+        ] {
+            w.u64(caps)?;
+        }
+        w.u32(self.securebits)?;
+        w.u32(self.umask)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Creds, WireError> {
+        Ok(Creds {
+            uid: r.u32()?,
+            gid: r.u32()?,
+            suid: r.u32()?,
+            sgid: r.u32()?,
+            euid: r.u32()?,
+            egid: r.u32()?,
+            fsuid: r.u32()?,
+            fsgid: r.u32()?,
+            cap_inheritable: r.u64()?,
+            cap_permitted: r.u64()?,
+            cap_effective: r.u64()?,
+            cap_bset: r.u64()?,
+            cap_ambient: r.u64()?,
+            securebits: r.u32()?,
+            umask: r.u32()?,
+        })
+    }
+}
+
+/// The layout fields of a task's `mm_struct`. Layout: the eleven fields as
+/// `u64`, in declaration order (88 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MmLayout {
+    /// Start of the text segment.
+    pub start_code: u64,
+    /// End of the text segment, at least `start_code`.
+    pub end_code: u64,
+    /// Start of the data segment.
+    pub start_data: u64,
+    /// End of the data segment, at least `start_data`.
+    pub end_data: u64,
+    /// Start of the heap.
+    pub start_brk: u64,
+    /// Current break, at least `start_brk`.
+    pub brk: u64,
+    /// Start of the main stack.
+    pub start_stack: u64,
+    /// Start of the arguments.
+    pub arg_start: u64,
+    /// End of the arguments, at least `arg_start`.
+    pub arg_end: u64,
+    /// Start of the environment.
+    pub env_start: u64,
+    /// End of the environment, at least `env_start`.
+    pub env_end: u64,
+}
+
+impl MmLayout {
+    /// Encoded size.
+    pub const LEN: usize = 11 * 8;
+
+    /// The fields in wire order.
+    const fn fields(&self) -> [u64; 11] {
+        [
+            self.start_code,
+            self.end_code,
+            self.start_data,
+            self.end_data,
+            self.start_brk,
+            self.brk,
+            self.start_stack,
+            self.arg_start,
+            self.arg_end,
+            self.env_start,
+            self.env_end,
+        ]
+    }
+
+    /// Checks the fields: every address is at most [`USER_END`] and every
+    /// start is at most its end (the checks of `prctl(PR_SET_MM_MAP)`).
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            self.fields().iter().all(|&a| a <= USER_END)
+                && self.start_code <= self.end_code
+                && self.start_data <= self.end_data
+                && self.start_brk <= self.brk
+                && self.arg_start <= self.arg_end
+                && self.env_start <= self.env_end,
+        )
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        for field in self.fields() {
+            w.u64(field)?;
+        }
+        Ok(())
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<MmLayout, WireError> {
+        Ok(MmLayout {
+            start_code: r.u64()?,
+            end_code: r.u64()?,
+            start_data: r.u64()?,
+            end_data: r.u64()?,
+            start_brk: r.u64()?,
+            brk: r.u64()?,
+            start_stack: r.u64()?,
+            arg_start: r.u64()?,
+            arg_end: r.u64()?,
+            env_start: r.u64()?,
+            env_end: r.u64()?,
+        })
+    }
+}
+
+/// The fixed part of a [`MSG_MIGRATE`] ([`MigrateHead::LEN`] bytes):
+/// `task (6), tgid u32, parent_pid u32, from u16, visited u64, comm [16]`,
+/// then [`Signals`], [`Sched`], [`Creds`] and [`MmLayout`].
+///
+/// It is about 2.3 KiB, mostly signal dispositions: the kernel keeps it off
+/// the stack (in a `KBox`) and decodes into it with
+/// [`decode_migrate_into`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateHead {
+    /// The task.
+    pub task: TaskId,
+    /// Its thread group id at the origin, not 0.
+    pub tgid: u32,
+    /// Its parent's pid at the origin, 0 if none.
+    pub parent_pid: u32,
+    /// The node sending the task (where it ran until now).
+    pub from: NodeId,
+    /// Nodes the task ran on: at least its origin and `from` (the receiver
+    /// adds itself).
+    pub visited: NodeSet,
+    /// The task's name, NUL-padded; the last byte is NUL.
+    pub comm: [u8; 16],
+    /// Signal mask, pending signals and dispositions.
+    pub signals: Signals,
+    /// Scheduling parameters.
+    pub sched: Sched,
+    /// Credentials.
+    pub creds: Creds,
+    /// Address-space layout.
+    pub layout: MmLayout,
+}
+
+impl MigrateHead {
+    /// Encoded size (2284 bytes).
+    pub const LEN: usize = TASK_LEN
+        + 4
+        + 4
+        + NODE_LEN
+        + 8
+        + 16
+        + Signals::LEN
+        + Sched::LEN
+        + Creds::LEN
+        + MmLayout::LEN;
+
+    /// An all-zero head, to be filled in (its task, pid 0, does not
+    /// validate).
+    pub const EMPTY: MigrateHead = MigrateHead {
+        task: TaskId {
+            origin: NodeId(0),
+            pid: 0,
+        },
+        tgid: 0,
+        parent_pid: 0,
+        from: NodeId(0),
+        visited: NodeSet::EMPTY,
+        comm: [0; 16],
+        signals: Signals::EMPTY,
+        sched: Sched {
+            policy: 0,
+            rt_priority: 0,
+            nice: 0,
+        },
+        creds: Creds {
+            uid: 0,
+            gid: 0,
+            suid: 0,
+            sgid: 0,
+            euid: 0,
+            egid: 0,
+            fsuid: 0,
+            fsgid: 0,
+            cap_inheritable: 0,
+            cap_permitted: 0,
+            cap_effective: 0,
+            cap_bset: 0,
+            cap_ambient: 0,
+            securebits: 0,
+            umask: 0,
+        },
+        layout: MmLayout {
+            start_code: 0,
+            end_code: 0,
+            start_data: 0,
+            end_data: 0,
+            start_brk: 0,
+            brk: 0,
+            start_stack: 0,
+            arg_start: 0,
+            arg_end: 0,
+            env_start: 0,
+            env_end: 0,
+        },
+    };
+
+    /// Checks every field: a valid task, `tgid` not 0, `from` below
+    /// [`MAX_NODES`], `visited` holding the origin and `from`, `comm` ending
+    /// in NUL, and the rules of [`Signals`], [`Sched`], [`Creds`] and
+    /// [`MmLayout`].
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            task_ok(&self.task)
+                && self.tgid != 0
+                && self.from.is_valid()
+                && self.visited.contains(self.task.origin)
+                && self.visited.contains(self.from)
+                && self.comm.last() == Some(&0),
+        )?;
+        self.signals.validate()?;
+        self.sched.validate()?;
+        self.creds.validate()?;
+        self.layout.validate()
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        write_task(w, &self.task)?;
+        w.u32(self.tgid)?;
+        w.u32(self.parent_pid)?;
+        write_node(w, self.from)?;
+        w.u64(self.visited.0)?;
+        w.bytes(&self.comm)?;
+        w.u64(self.signals.blocked)?;
+        w.u64(self.signals.pending)?;
+        for action in &self.signals.actions {
+            action.write(w)?;
+        }
+        self.sched.write(w)?;
+        self.creds.write(w)?;
+        self.layout.write(w)
+    }
+
+    /// Reads the fields into `self` in place (no validation; on error
+    /// `self` is partly overwritten).
+    fn read_into(&mut self, r: &mut Reader<'_>) -> Result<(), WireError> {
+        self.task = read_task(r)?;
+        self.tgid = r.u32()?;
+        self.parent_pid = r.u32()?;
+        self.from = read_node(r)?;
+        self.visited = NodeSet(r.u64()?);
+        self.comm = r.array()?;
+        self.signals.blocked = r.u64()?;
+        self.signals.pending = r.u64()?;
+        for action in self.signals.actions.iter_mut() {
+            *action = SigAction::read(r)?;
+        }
+        self.sched = Sched::read(r)?;
+        self.creds = Creds::read(r)?;
+        self.layout = MmLayout::read(r)?;
+        Ok(())
+    }
+}
+
+impl Default for MigrateHead {
+    fn default() -> Self {
+        MigrateHead::EMPTY
+    }
+}
+
+/// What backs a VMA (a `u8` on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum VmaKind {
+    /// Anonymous memory (heap, stack, private anonymous mappings).
+    Anon = 0,
+    /// A file mapping; the VMA carries the file's path.
+    File = 1,
+    /// The vDSO.
+    Vdso = 2,
+    /// The vDSO's data pages.
+    Vvar = 3,
+}
+
+impl VmaKind {
+    /// The kind of wire value `v`.
+    pub const fn from_u8(v: u8) -> Option<VmaKind> {
+        Some(match v {
+            0 => VmaKind::Anon,
+            1 => VmaKind::File,
+            2 => VmaKind::Vdso,
+            3 => VmaKind::Vvar,
+            _ => return None,
+        })
+    }
+
+    /// The wire value.
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Encoded size of a [`VmaDesc`] without its path: `start u64, end u64,
+/// flags u64, pgoff u64, kind u8, path_len u16`.
+pub const VMA_FIXED_LEN: usize = 4 * 8 + 1 + 2;
+
+/// One VMA of a migrating task. Layout `start u64, end u64, flags u64,
+/// pgoff u64, kind u8, path_len u16, path` ([`VMA_FIXED_LEN`] +
+/// `path_len` bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmaDesc<'a> {
+    /// First address, page-aligned.
+    pub start: u64,
+    /// End (excluded), page-aligned, above `start`, at most [`USER_END`].
+    pub end: u64,
+    /// `vm_flags` (`VM_READ`, `VM_WRITE`, ...).
+    pub flags: u64,
+    /// `vm_pgoff`: offset in the file, in pages.
+    pub pgoff: u64,
+    /// What backs the VMA.
+    pub kind: VmaKind,
+    /// For [`VmaKind::File`] the file's path (1 to [`MAX_VMA_PATH`] bytes),
+    /// otherwise empty.
+    pub path: &'a [u8],
+}
+
+impl<'a> VmaDesc<'a> {
+    /// Checks one VMA on its own: a non-empty page-aligned range ending at
+    /// most at [`USER_END`], and a path exactly when it maps a file.
+    pub fn validate(&self) -> Result<(), WireError> {
+        let path_ok = match self.kind {
+            VmaKind::File => !self.path.is_empty() && self.path.len() <= MAX_VMA_PATH,
+            VmaKind::Anon | VmaKind::Vdso | VmaKind::Vvar => self.path.is_empty(),
+        };
+        check(
+            page_aligned(self.start)
+                && page_aligned(self.end)
+                && self.start < self.end
+                && self.end <= USER_END
+                && path_ok,
+        )
+    }
+
+    /// Bytes this VMA takes in a [`MSG_MIGRATE`].
+    pub fn encoded_len(&self) -> usize {
+        VMA_FIXED_LEN.saturating_add(self.path.len())
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        w.u64(self.start)?;
+        w.u64(self.end)?;
+        w.u64(self.flags)?;
+        w.u64(self.pgoff)?;
+        w.u8(self.kind.as_u8())?;
+        w.u16(u16::try_from(self.path.len()).map_err(|_| WireError::BadPayload)?)?;
+        w.bytes(self.path)
+    }
+
+    fn read(r: &mut Reader<'a>) -> Result<VmaDesc<'a>, WireError> {
+        let start = r.u64()?;
+        let end = r.u64()?;
+        let flags = r.u64()?;
+        let pgoff = r.u64()?;
+        let kind = VmaKind::from_u8(r.u8()?).ok_or(WireError::BadPayload)?;
+        let path_len = usize::from(r.u16()?);
+        let path = r.bytes(path_len)?;
+        Ok(VmaDesc {
+            start,
+            end,
+            flags,
+            pgoff,
+            kind,
+            path,
+        })
+    }
+}
+
+/// Largest [`MSG_MIGRATE`]: the head, [`MAX_VMAS`] VMAs with the longest
+/// paths and the largest architecture state.
+pub const MIGRATE_MAX_LEN: usize =
+    MigrateHead::LEN + 4 + MAX_VMAS * (VMA_FIXED_LEN + MAX_VMA_PATH) + 4 + MAX_ARCH_STATE;
+
+// A migration always fits one kmsg message.
+const _: () = assert!(MIGRATE_MAX_LEN <= MAX_MESSAGE);
+
+/// Checks a run of VMAs: at most [`MAX_VMAS`], each valid, in increasing
+/// order without overlap.
+fn validate_vmas(vmas: &[VmaDesc<'_>]) -> Result<(), WireError> {
+    check(vmas.len() <= MAX_VMAS)?;
+    let mut prev_end = 0;
+    for vma in vmas {
+        vma.validate()?;
+        check(vma.start >= prev_end)?;
+        prev_end = vma.end;
+    }
+    Ok(())
+}
+
+/// Bytes a [`MSG_MIGRATE`] with these VMAs and `arch_len` bytes of
+/// architecture state takes (saturating; an encodable message is at most
+/// [`MIGRATE_MAX_LEN`]).
+pub fn migrate_len(vmas: &[VmaDesc<'_>], arch_len: usize) -> usize {
+    vmas.iter().fold(
+        (MigrateHead::LEN + 4 + 4).saturating_add(arch_len),
+        |len, vma| len.saturating_add(vma.encoded_len()),
+    )
+}
+
+/// Encodes a [`MSG_MIGRATE`] into the start of `out`: `head`, `nr_vmas
+/// u32`, the VMAs, `arch_len u32` and `arch`. Returns the bytes written
+/// ([`migrate_len`]).
+///
+/// Checks everything first, as [`decode_migrate`] does: the head
+/// ([`MigrateHead::validate`]), at most [`MAX_VMAS`] VMAs, each valid
+/// ([`VmaDesc::validate`]) and starting at or above the previous one's end,
+/// and `arch` of 1 to [`MAX_ARCH_STATE`] bytes; [`WireError::BadPayload`]
+/// otherwise, [`WireError::ShortBuffer`] if `out` is too small.
+pub fn encode_migrate(
+    out: &mut [u8],
+    head: &MigrateHead,
+    vmas: &[VmaDesc<'_>],
+    arch: &[u8],
+) -> Result<usize, WireError> {
+    head.validate()?;
+    validate_vmas(vmas)?;
+    check(!arch.is_empty() && arch.len() <= MAX_ARCH_STATE)?;
+    if out.len() < migrate_len(vmas, arch.len()) {
+        return Err(WireError::ShortBuffer);
+    }
+    let mut w = Writer::new(out);
+    head.write(&mut w)?;
+    w.u32(len_u32(vmas.len())?)?;
+    for vma in vmas {
+        vma.write(&mut w)?;
+    }
+    w.u32(len_u32(arch.len())?)?;
+    w.bytes(arch)?;
+    Ok(w.written())
+}
+
+/// The variable part of a decoded [`MSG_MIGRATE`]: the VMAs and the
+/// architecture state, borrowed from the message and already validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrateBody<'a> {
+    vmas_raw: &'a [u8],
+    nr_vmas: usize,
+    arch: &'a [u8],
+}
+
+impl<'a> MigrateBody<'a> {
+    /// The VMAs, in increasing address order.
+    pub fn vmas(&self) -> VmaIter<'a> {
+        VmaIter {
+            r: Reader::new(self.vmas_raw),
+            left: self.nr_vmas,
+        }
+    }
+
+    /// Number of VMAs, at most [`MAX_VMAS`].
+    pub const fn nr_vmas(&self) -> usize {
+        self.nr_vmas
+    }
+
+    /// The architecture state (registers, FPU, TLS), 1 to
+    /// [`MAX_ARCH_STATE`] bytes, opaque here.
+    pub const fn arch(&self) -> &'a [u8] {
+        self.arch
+    }
+}
+
+/// A decoded and validated [`MSG_MIGRATE`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateMsg<'a> {
+    /// The fixed part.
+    pub head: MigrateHead,
+    /// The VMAs and architecture state.
+    pub body: MigrateBody<'a>,
+}
+
+impl<'a> MigrateMsg<'a> {
+    /// The VMAs, in increasing address order.
+    pub fn vmas(&self) -> VmaIter<'a> {
+        self.body.vmas()
+    }
+
+    /// Number of VMAs, at most [`MAX_VMAS`].
+    pub const fn nr_vmas(&self) -> usize {
+        self.body.nr_vmas()
+    }
+
+    /// The architecture state.
+    pub const fn arch(&self) -> &'a [u8] {
+        self.body.arch()
+    }
+}
+
+/// Decodes and validates a whole [`MSG_MIGRATE`], every VMA included, with
+/// the rules of [`encode_migrate`]. The head is returned by value (about
+/// 2.3 KiB); [`decode_migrate_into`] fills one in place instead.
+pub fn decode_migrate(bytes: &[u8]) -> Result<MigrateMsg<'_>, WireError> {
+    let mut head = MigrateHead::EMPTY;
+    let body = decode_migrate_into(bytes, &mut head)?;
+    Ok(MigrateMsg { head, body })
+}
+
+/// Like [`decode_migrate`], writing the head into `head` (which the caller
+/// may keep off the stack) and returning the rest. On error `head` holds
+/// garbage: partly the message's fields, partly its old contents.
+pub fn decode_migrate_into<'a>(
+    bytes: &'a [u8],
+    head: &mut MigrateHead,
+) -> Result<MigrateBody<'a>, WireError> {
+    let mut r = Reader::new(bytes);
+    head.read_into(&mut r)?;
+    head.validate()?;
+    let nr_vmas = len_usize(r.u32()?);
+    check(nr_vmas <= MAX_VMAS)?;
+    // Walk the VMAs once to validate them and find where they end.
+    let mut vmas_start = r.clone();
+    let before = r.remaining();
+    let mut prev_end = 0;
+    for _ in 0..nr_vmas {
+        let vma = VmaDesc::read(&mut r)?;
+        vma.validate()?;
+        check(vma.start >= prev_end)?;
+        prev_end = vma.end;
+    }
+    let vmas_len = before.saturating_sub(r.remaining());
+    let vmas_raw = vmas_start.bytes(vmas_len)?;
+    let arch_len = len_usize(r.u32()?);
+    check(arch_len != 0 && arch_len <= MAX_ARCH_STATE)?;
+    let arch = r.bytes(arch_len)?;
+    r.finish()?;
+    Ok(MigrateBody {
+        vmas_raw,
+        nr_vmas,
+        arch,
+    })
+}
+
+/// Iterator over the VMAs of a decoded [`MSG_MIGRATE`]. They were validated
+/// when the message was decoded, so it yields them all; it stops early
+/// only on bytes that do not decode, which a [`MigrateBody`] never holds.
+#[derive(Clone, Debug)]
+pub struct VmaIter<'a> {
+    r: Reader<'a>,
+    left: usize,
+}
+
+impl<'a> Iterator for VmaIter<'a> {
+    type Item = VmaDesc<'a>;
+
+    fn next(&mut self) -> Option<VmaDesc<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        match VmaDesc::read(&mut self.r) {
+            Ok(vma) => {
+                self.left = self.left.saturating_sub(1);
+                Some(vma)
+            }
+            Err(_) => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    const T: TaskId = TaskId {
+        origin: NodeId(2),
+        pid: 1234,
+    };
+
+    /// Round trip of a fixed payload, and refusal of every other length.
+    fn round_trip<P: Payload + PartialEq + core::fmt::Debug>(p: P) {
+        let mut buf = [0u8; 64];
+        assert_eq!(p.encode(&mut buf), Ok(P::LEN));
+        assert_eq!(P::decode(&buf[..P::LEN]).as_ref(), Ok(&p));
+        for len in 0..P::LEN + 3 {
+            if len != P::LEN {
+                assert_eq!(P::decode(&buf[..len]), Err(WireError::BadPayload));
+            }
+        }
+        assert_eq!(
+            p.encode(&mut buf[..P::LEN - 1]),
+            Err(WireError::ShortBuffer)
+        );
+    }
+
+    /// `p` neither encodes nor, written raw, decodes.
+    fn refused<P: Payload + core::fmt::Debug>(p: P, raw: &[u8]) {
+        let mut buf = [0u8; 64];
+        assert_eq!(p.encode(&mut buf), Err(WireError::BadPayload), "{p:?}");
+        assert_eq!(P::decode(raw).err(), Some(WireError::BadPayload), "{p:?}");
+    }
+
+    fn task_bytes(origin: u16, pid: u32) -> Vec<u8> {
+        let mut v = origin.to_le_bytes().to_vec();
+        v.extend_from_slice(&pid.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn fixed_payloads_round_trip() {
+        round_trip(Moved {
+            task: T,
+            node: NodeId(63),
+        });
+        round_trip(MigrateAbort { task: T });
+        round_trip(Exit {
+            task: T,
+            code: i64::from(i32::MIN),
+        });
+        round_trip(Exit {
+            task: T,
+            code: i64::from(i32::MAX),
+        });
+        round_trip(Signal { task: T, signo: 1 });
+        round_trip(Signal { task: T, signo: 64 });
+        round_trip(MigrateReq {
+            task: T,
+            dest: NodeId(0),
+        });
+        round_trip(MigrateReply { pid: u32::MAX });
+        round_trip(PageRequest {
+            task: T,
+            addr: USER_END - 4096,
+        });
+        round_trip(PageRequest { task: T, addr: 0 });
+        round_trip(Range {
+            task: T,
+            start: 0,
+            end: USER_END,
+        });
+        let mut buf = [0u8; Moved::LEN];
+        Moved {
+            task: T,
+            node: NodeId(5),
+        }
+        .encode(&mut buf)
+        .unwrap();
+        assert_eq!(buf, [2, 0, 0xd2, 0x04, 0, 0, 5, 0]);
+        assert_eq!(Moved::LEN, 8);
+        assert_eq!(MigrateAbort::LEN, 6);
+        assert_eq!(Exit::LEN, 14);
+        assert_eq!(Signal::LEN, 10);
+        assert_eq!(MigrateReq::LEN, 8);
+        assert_eq!(PageRequest::LEN, 14);
+        assert_eq!(Range::LEN, 22);
+        let req = PageRequest {
+            task: T,
+            addr: 0x7000,
+        };
+        assert_eq!(req.page(), 7);
+        let range = Range {
+            task: T,
+            start: 0x1000,
+            end: 0x4000,
+        };
+        assert_eq!(range.pages(), 1..4);
+    }
+
+    #[test]
+    fn fixed_payloads_refused() {
+        // Task ids: origin not below MAX_NODES, pid 0.
+        for (origin, pid) in [(64u16, 1u32), (0x100, 1), (u16::MAX, 1), (0, 0)] {
+            let raw = task_bytes(origin, pid);
+            let task = TaskId {
+                origin: NodeId(u8::try_from(origin).unwrap_or(255)),
+                pid,
+            };
+            refused(MigrateAbort { task }, &raw);
+            let mut m = raw.clone();
+            m.extend_from_slice(&[1, 0]);
+            refused(
+                Moved {
+                    task,
+                    node: NodeId(1),
+                },
+                &m,
+            );
+        }
+        let t = task_bytes(2, 1234);
+        // Node ids.
+        for node in [64u16, 255, 256, u16::MAX] {
+            let mut raw = t.clone();
+            raw.extend_from_slice(&node.to_le_bytes());
+            let n = NodeId(u8::try_from(node).unwrap_or(255));
+            refused(Moved { task: T, node: n }, &raw);
+            refused(MigrateReq { task: T, dest: n }, &raw);
+        }
+        // Exit codes outside i32.
+        for code in [i64::from(i32::MAX) + 1, i64::from(i32::MIN) - 1, i64::MAX] {
+            let mut raw = t.clone();
+            raw.extend_from_slice(&code.to_le_bytes());
+            refused(Exit { task: T, code }, &raw);
+        }
+        // Signals outside 1..=64.
+        for signo in [0u32, 65, u32::MAX] {
+            let mut raw = t.clone();
+            raw.extend_from_slice(&signo.to_le_bytes());
+            refused(Signal { task: T, signo }, &raw);
+        }
+        // Pid 0 in a migrate reply.
+        refused(MigrateReply { pid: 0 }, &[0; 4]);
+        // Page addresses: unaligned, at or above USER_END.
+        for addr in [1u64, 0xfff, 0x1800, USER_END, USER_END + 4096, u64::MAX] {
+            let mut raw = t.clone();
+            raw.extend_from_slice(&addr.to_le_bytes());
+            refused(PageRequest { task: T, addr }, &raw);
+        }
+        // Ranges: unaligned ends, empty, reversed, past USER_END.
+        for (start, end) in [
+            (1u64, 0x2000u64),
+            (0, 0x2001),
+            (0x2000, 0x2000),
+            (0x3000, 0x2000),
+            (0, USER_END + 4096),
+            (USER_END, USER_END + 4096),
+            (u64::MAX - 4095, u64::MAX),
+        ] {
+            let mut raw = t.clone();
+            raw.extend_from_slice(&start.to_le_bytes());
+            raw.extend_from_slice(&end.to_le_bytes());
+            refused(
+                Range {
+                    task: T,
+                    start,
+                    end,
+                },
+                &raw,
+            );
+        }
+    }
+
+    #[test]
+    fn page_replies() {
+        let mut page = [0u8; PAGE_SIZE];
+        for (i, b) in page.iter_mut().enumerate() {
+            *b = i as u8 ^ 0x5a;
+        }
+        let mut buf = vec![0u8; PAGE_REPLY_DATA_LEN + 1];
+        assert_eq!(encode_page_reply(&mut buf, None), Ok(1));
+        assert_eq!(decode_page_reply(&buf[..1]), Ok(PageReply::Fresh));
+        assert_eq!(
+            encode_page_reply(&mut buf, Some(&page)),
+            Ok(PAGE_REPLY_DATA_LEN)
+        );
+        assert_eq!(
+            decode_page_reply(&buf[..PAGE_REPLY_DATA_LEN]),
+            Ok(PageReply::Data(&page))
+        );
+        // Short buffers.
+        assert_eq!(
+            encode_page_reply(&mut [], None),
+            Err(WireError::ShortBuffer)
+        );
+        assert_eq!(
+            encode_page_reply(&mut buf[..PAGE_SIZE], Some(&page)),
+            Err(WireError::ShortBuffer)
+        );
+        // Wrong lengths and statuses.
+        let bad: [&[u8]; 6] = [
+            &[],
+            &[0, 0],
+            &[1],
+            &buf[..PAGE_SIZE],
+            &buf[..PAGE_REPLY_DATA_LEN + 1],
+            &[2],
+        ];
+        for b in bad {
+            assert_eq!(decode_page_reply(b), Err(WireError::BadPayload));
+        }
+        buf[0] = 2;
+        assert_eq!(
+            decode_page_reply(&buf[..PAGE_REPLY_DATA_LEN]),
+            Err(WireError::BadPayload)
+        );
+    }
+
+    fn sys(call: FwdCall, fd: i32, a: u64, b: u64, data: &[u8]) -> SyscallMsg<'_> {
+        SyscallMsg {
+            task: T,
+            call,
+            fd,
+            a,
+            b,
+            data,
+        }
+    }
+
+    /// Encodes `m` bypassing validation, as a peer might.
+    fn raw_syscall(m: &SyscallMsg<'_>, origin: u16, call: u8) -> Vec<u8> {
+        let mut v = task_bytes(origin, m.task.pid);
+        v.push(call);
+        v.extend_from_slice(&m.fd.to_le_bytes());
+        v.extend_from_slice(&m.a.to_le_bytes());
+        v.extend_from_slice(&m.b.to_le_bytes());
+        v.extend_from_slice(&(m.data.len() as u32).to_le_bytes());
+        v.extend_from_slice(m.data);
+        v
+    }
+
+    #[test]
+    fn syscalls() {
+        let big = vec![7u8; FWD_MAX_DATA];
+        let path = vec![b'a'; FWD_MAX_PATH];
+        let good = [
+            sys(FwdCall::Read, 0, FWD_MAX_DATA as u64, 0, &[]),
+            sys(FwdCall::Write, 1, 0, 0, &big),
+            sys(FwdCall::Write, 1, 0, 0, &[]),
+            sys(FwdCall::Pread, 3, 10, u64::MAX, &[]),
+            sys(FwdCall::Pwrite, 3, 0, 1 << 40, b"abc"),
+            sys(FwdCall::Close, i32::MAX, 0, 0, &[]),
+            sys(FwdCall::Lseek, 4, (-5i64) as u64, SEEK_MAX, &[]),
+            sys(FwdCall::Fstat, 4, 0, 0, &[]),
+            sys(FwdCall::Open, AT_FDCWD, 0o2101, 0o644, b"/etc/passwd"),
+            sys(FwdCall::Open, 5, u64::from(u32::MAX), 0o7777, &path),
+            sys(FwdCall::Open, 5, 0, 0, b"x"),
+        ];
+        let mut buf = vec![0u8; SYSCALL_HEAD_LEN + FWD_MAX_DATA + 8];
+        for m in &good {
+            let n = m.encode(&mut buf).unwrap();
+            assert_eq!(n, m.encoded_len());
+            assert_eq!(SyscallMsg::decode(&buf[..n]).as_ref(), Ok(m));
+            assert_eq!(raw_syscall(m, 2, m.call.as_u8()), &buf[..n]);
+            // Truncated and extended.
+            for len in [0, 1, SYSCALL_HEAD_LEN - 1, n - 1, n + 1] {
+                assert_eq!(
+                    SyscallMsg::decode(&buf[..len]),
+                    Err(WireError::BadPayload),
+                    "{m:?} {len}"
+                );
+            }
+            assert_eq!(m.encode(&mut buf[..n - 1]), Err(WireError::ShortBuffer));
+        }
+        let too_big = vec![7u8; FWD_MAX_DATA + 1];
+        let long_path = vec![b'a'; FWD_MAX_PATH + 1];
+        let bad = [
+            // Negative fd, AT_FDCWD outside open.
+            sys(FwdCall::Read, -1, 1, 0, &[]),
+            sys(FwdCall::Close, AT_FDCWD, 0, 0, &[]),
+            sys(FwdCall::Open, -1, 0, 0, b"x"),
+            // Read: too long, b or data set.
+            sys(FwdCall::Read, 0, FWD_MAX_DATA as u64 + 1, 0, &[]),
+            sys(FwdCall::Read, 0, 1, 1, &[]),
+            sys(FwdCall::Read, 0, 1, 0, b"x"),
+            sys(FwdCall::Pread, 0, FWD_MAX_DATA as u64 + 1, 0, &[]),
+            sys(FwdCall::Pread, 0, 1, 0, b"x"),
+            // Write: data too long, a or b set.
+            sys(FwdCall::Write, 0, 0, 0, &too_big),
+            sys(FwdCall::Write, 0, 1, 0, b"x"),
+            sys(FwdCall::Write, 0, 0, 1, b"x"),
+            sys(FwdCall::Pwrite, 0, 1, 0, b"x"),
+            sys(FwdCall::Pwrite, 0, 0, 0, &too_big),
+            // Close, fstat: anything set.
+            sys(FwdCall::Close, 0, 1, 0, &[]),
+            sys(FwdCall::Close, 0, 0, 1, &[]),
+            sys(FwdCall::Fstat, 0, 0, 0, b"x"),
+            // Lseek: bad whence, data.
+            sys(FwdCall::Lseek, 0, 0, SEEK_MAX + 1, &[]),
+            sys(FwdCall::Lseek, 0, 0, 0, b"x"),
+            // Open: empty, long, NUL in path, flags or mode out of range.
+            sys(FwdCall::Open, 0, 0, 0, &[]),
+            sys(FwdCall::Open, 0, 0, 0, &long_path),
+            sys(FwdCall::Open, 0, 0, 0, b"a\0b"),
+            sys(FwdCall::Open, 0, u64::from(u32::MAX) + 1, 0, b"x"),
+            sys(FwdCall::Open, 0, 0, 0o10000, b"x"),
+            // Invalid task.
+            SyscallMsg {
+                task: TaskId {
+                    origin: NodeId(0),
+                    pid: 0,
+                },
+                ..sys(FwdCall::Close, 0, 0, 0, &[])
+            },
+        ];
+        for m in &bad {
+            assert_eq!(m.encode(&mut buf), Err(WireError::BadPayload), "{m:?}");
+            let raw = raw_syscall(m, 2, m.call.as_u8());
+            assert_eq!(
+                SyscallMsg::decode(&raw),
+                Err(WireError::BadPayload),
+                "{m:?}"
+            );
+        }
+        // Unknown calls and bad origins.
+        let ok = sys(FwdCall::Close, 0, 0, 0, &[]);
+        for call in [0u8, 9, 255] {
+            let raw = raw_syscall(&ok, 2, call);
+            assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
+        }
+        assert_eq!(
+            SyscallMsg::decode(&raw_syscall(&ok, 64, 5)),
+            Err(WireError::BadPayload)
+        );
+        // A data length past the end, or huge.
+        let mut raw = raw_syscall(&sys(FwdCall::Write, 0, 0, 0, b"abc"), 2, 2);
+        raw.pop();
+        assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
+        let mut raw = raw_syscall(&ok, 2, 5);
+        raw[SYSCALL_HEAD_LEN - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
+        for v in 1..=8u8 {
+            assert_eq!(FwdCall::from_u8(v).map(FwdCall::as_u8), Some(v));
+        }
+    }
+
+    #[test]
+    fn syscall_replies() {
+        let big = vec![1u8; FWD_MAX_DATA];
+        let good = [
+            SyscallReply {
+                result: 0,
+                data: &[],
+            },
+            SyscallReply {
+                result: FWD_MAX_DATA as i64,
+                data: &big,
+            },
+            SyscallReply {
+                result: i64::MAX,
+                data: &[],
+            },
+            SyscallReply {
+                result: -i64::from(MAX_ERRNO),
+                data: &[],
+            },
+        ];
+        let mut buf = vec![0u8; SYSCALL_REPLY_HEAD_LEN + FWD_MAX_DATA + 1];
+        for m in &good {
+            let n = m.encode(&mut buf).unwrap();
+            assert_eq!(n, m.encoded_len());
+            assert_eq!(SyscallReply::decode(&buf[..n]).as_ref(), Ok(m));
+            for len in [0, SYSCALL_REPLY_HEAD_LEN - 1, n - 1, n + 1] {
+                assert_eq!(
+                    SyscallReply::decode(&buf[..len]),
+                    Err(WireError::BadPayload)
+                );
+            }
+            assert_eq!(m.encode(&mut buf[..n - 1]), Err(WireError::ShortBuffer));
+        }
+        let too_big = vec![1u8; FWD_MAX_DATA + 1];
+        let bad = [
+            SyscallReply {
+                result: -i64::from(MAX_ERRNO) - 1,
+                data: &[],
+            },
+            SyscallReply {
+                result: i64::MIN,
+                data: &[],
+            },
+            SyscallReply {
+                result: -1,
+                data: b"x",
+            },
+            SyscallReply {
+                result: 1,
+                data: &too_big,
+            },
+        ];
+        for m in &bad {
+            assert_eq!(m.encode(&mut buf), Err(WireError::BadPayload));
+            let mut raw = m.result.to_le_bytes().to_vec();
+            raw.extend_from_slice(&(m.data.len() as u32).to_le_bytes());
+            raw.extend_from_slice(m.data);
+            assert_eq!(SyscallReply::decode(&raw), Err(WireError::BadPayload));
+        }
+    }
+
+    fn head() -> MigrateHead {
+        let mut h = MigrateHead::EMPTY;
+        h.task = T;
+        h.tgid = 1234;
+        h.parent_pid = 1;
+        h.from = NodeId(3);
+        h.visited = NodeSet(0b1100);
+        h.comm = *b"sleeper\0\0\0\0\0\0\0\0\0";
+        h.signals.blocked = 1 << 1;
+        h.signals.pending = 1 << 9;
+        for (i, a) in h.signals.actions.iter_mut().enumerate() {
+            let i = i as u64;
+            *a = SigAction {
+                handler: 0x40_0000 + i,
+                flags: i << 8,
+                restorer: 0x40_1000 + i,
+                mask: i * 3,
+            };
+        }
+        h.sched = Sched {
+            policy: 1,
+            rt_priority: 99,
+            nice: -20,
+        };
+        h.creds = Creds {
+            uid: 1,
+            gid: 2,
+            suid: 3,
+            sgid: 4,
+            euid: 5,
+            egid: 6,
+            fsuid: 7,
+            fsgid: 8,
+            cap_inheritable: 9,
+            cap_permitted: 10,
+            cap_effective: 11,
+            cap_bset: 12,
+            cap_ambient: 13,
+            securebits: 14,
+            umask: 0o777,
+        };
+        h.layout = MmLayout {
+            start_code: 0x40_0000,
+            end_code: 0x40_1000,
+            start_data: 0x60_0000,
+            end_data: 0x60_1000,
+            start_brk: 0x80_0000,
+            brk: 0x80_2000,
+            start_stack: USER_END - 0x1000,
+            arg_start: USER_END - 0x800,
+            arg_end: USER_END - 0x700,
+            env_start: USER_END - 0x700,
+            env_end: USER_END,
+        };
+        h
+    }
+
+    fn vma(start: u64, end: u64, kind: VmaKind, path: &[u8]) -> VmaDesc<'_> {
+        VmaDesc {
+            start,
+            end,
+            flags: 0x73,
+            pgoff: start >> 12,
+            kind,
+            path,
+        }
+    }
+
+    fn vmas() -> Vec<VmaDesc<'static>> {
+        vec![
+            vma(0x40_0000, 0x40_1000, VmaKind::File, b"/bin/sleeper"),
+            vma(0x40_1000, 0x40_3000, VmaKind::Anon, b""),
+            vma(0x7fff_0000_0000, 0x7fff_0000_2000, VmaKind::Vvar, b""),
+            vma(0x7fff_0000_2000, 0x7fff_0000_4000, VmaKind::Vdso, b""),
+            vma(USER_END - 0x1000, USER_END, VmaKind::Anon, b""),
+        ]
+    }
+
+    fn encode(h: &MigrateHead, v: &[VmaDesc<'_>], arch: &[u8]) -> Result<Vec<u8>, WireError> {
+        let mut buf = vec![0u8; migrate_len(v, arch.len())];
+        let n = encode_migrate(&mut buf, h, v, arch)?;
+        assert_eq!(n, buf.len());
+        Ok(buf)
+    }
+
+    /// The head, VMAs and arch encoded without any validation.
+    fn encode_raw(h: &MigrateHead, v: &[VmaDesc<'_>], arch: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0u8; migrate_len(v, arch.len())];
+        let mut w = Writer::new(&mut buf);
+        w.u16(u16::from(h.task.origin.0)).unwrap();
+        w.u32(h.task.pid).unwrap();
+        w.u32(h.tgid).unwrap();
+        w.u32(h.parent_pid).unwrap();
+        w.u16(u16::from(h.from.0)).unwrap();
+        w.u64(h.visited.0).unwrap();
+        w.bytes(&h.comm).unwrap();
+        w.u64(h.signals.blocked).unwrap();
+        w.u64(h.signals.pending).unwrap();
+        for a in &h.signals.actions {
+            a.write(&mut w).unwrap();
+        }
+        h.sched.write(&mut w).unwrap();
+        h.creds.write(&mut w).unwrap();
+        h.layout.write(&mut w).unwrap();
+        w.u32(v.len() as u32).unwrap();
+        for d in v {
+            d.write(&mut w).unwrap();
+        }
+        w.u32(arch.len() as u32).unwrap();
+        w.bytes(arch).unwrap();
+        assert_eq!(w.written(), buf.len());
+        buf
+    }
+
+    fn check_decoded(bytes: &[u8], h: &MigrateHead, v: &[VmaDesc<'_>], arch: &[u8]) {
+        let msg = decode_migrate(bytes).unwrap();
+        assert_eq!(&msg.head, h);
+        assert_eq!(msg.nr_vmas(), v.len());
+        assert_eq!(msg.vmas().size_hint(), (v.len(), Some(v.len())));
+        assert!(msg.vmas().eq(v.iter().copied()));
+        assert_eq!(msg.arch(), arch);
+        let mut h2 = MigrateHead::EMPTY;
+        let body = decode_migrate_into(bytes, &mut h2).unwrap();
+        assert_eq!(&h2, h);
+        assert_eq!(body, msg.body);
+    }
+
+    #[test]
+    fn migrate_round_trip() {
+        assert_eq!(MigrateHead::LEN, 2284);
+        let h = head();
+        let v = vmas();
+        let arch = [0xabu8; 600];
+        let bytes = encode(&h, &v, &arch).unwrap();
+        assert_eq!(bytes, encode_raw(&h, &v, &arch));
+        assert_eq!(bytes.len(), MigrateHead::LEN + 4 + 5 * 35 + 12 + 4 + 600);
+        check_decoded(&bytes, &h, &v, &arch);
+        // No VMAs, smallest and largest arch state.
+        let bytes = encode(&h, &[], &[1]).unwrap();
+        check_decoded(&bytes, &h, &[], &[1]);
+        let big = vec![9u8; MAX_ARCH_STATE];
+        check_decoded(&encode(&h, &v, &big).unwrap(), &h, &v, &big);
+        // The most VMAs, each with the longest path: the largest message.
+        let path = [b'p'; MAX_VMA_PATH];
+        let many: Vec<_> = (0..MAX_VMAS as u64)
+            .map(|i| vma(i << 13, (i << 13) + 4096, VmaKind::File, &path))
+            .collect();
+        let bytes = encode(&h, &many, &big).unwrap();
+        assert_eq!(bytes.len(), MIGRATE_MAX_LEN);
+        check_decoded(&bytes, &h, &many, &big);
+        // Short buffer.
+        let mut small = vec![0u8; migrate_len(&v, 1) - 1];
+        assert_eq!(
+            encode_migrate(&mut small, &h, &v, &[1]),
+            Err(WireError::ShortBuffer)
+        );
+        assert_eq!(
+            migrate_len(&v, usize::MAX),
+            usize::MAX,
+            "migrate_len saturates"
+        );
+        assert_eq!(MigrateHead::default(), MigrateHead::EMPTY);
+    }
+
+    #[test]
+    fn migrate_truncated_and_extended() {
+        let h = head();
+        let v = vmas();
+        let bytes = encode(&h, &v, &[5; 40]).unwrap();
+        for len in 0..bytes.len() {
+            assert_eq!(
+                decode_migrate(&bytes[..len]).err(),
+                Some(WireError::BadPayload),
+                "{len}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_migrate(&longer).err(), Some(WireError::BadPayload));
+    }
+
+    /// `h`, `v`, `arch` are refused by the encoder and, encoded raw, by
+    /// the decoder.
+    fn migrate_refused(h: &MigrateHead, v: &[VmaDesc<'_>], arch: &[u8], what: &str) {
+        assert_eq!(
+            encode(h, v, arch).err(),
+            Some(WireError::BadPayload),
+            "{what}"
+        );
+        let raw = encode_raw(h, v, arch);
+        assert_eq!(
+            decode_migrate(&raw).err(),
+            Some(WireError::BadPayload),
+            "{what}"
+        );
+    }
+
+    /// A change that breaks one rule of [`MigrateHead::validate`].
+    type HeadMutation = fn(&mut MigrateHead);
+
+    #[test]
+    fn migrate_head_rules() {
+        let v = vmas();
+        let arch = [1u8];
+        let cases: [(&str, HeadMutation); 27] = [
+            ("origin", |h| h.task.origin = NodeId(64)),
+            ("pid", |h| h.task.pid = 0),
+            ("tgid", |h| h.tgid = 0),
+            ("from", |h| h.from = NodeId(64)),
+            ("from not visited", |h| h.visited = NodeSet(0b0100)),
+            ("origin not visited", |h| h.visited = NodeSet(0b1000)),
+            ("comm", |h| h.comm[15] = b'x'),
+            ("blocked kill", |h| h.signals.blocked |= 1 << 8),
+            ("blocked stop", |h| h.signals.blocked |= 1 << 18),
+            ("policy low", |h| h.sched.policy = -1),
+            ("policy high", |h| h.sched.policy = 7),
+            ("rt low", |h| h.sched.rt_priority = -1),
+            ("rt high", |h| h.sched.rt_priority = 100),
+            ("nice low", |h| h.sched.nice = -21),
+            ("nice high", |h| h.sched.nice = 20),
+            ("umask", |h| h.creds.umask = 0o1000),
+            ("code", |h| h.layout.end_code = h.layout.start_code - 1),
+            ("data", |h| h.layout.end_data = h.layout.start_data - 1),
+            ("brk", |h| h.layout.brk = h.layout.start_brk - 1),
+            ("arg", |h| h.layout.arg_end = h.layout.arg_start - 1),
+            ("env", |h| h.layout.env_end = h.layout.env_start - 1),
+            ("stack", |h| h.layout.start_stack = USER_END + 1),
+            ("env end", |h| h.layout.env_end = USER_END + 1),
+            ("code start", |h| {
+                h.layout.start_code = USER_END + 1;
+                h.layout.end_code = USER_END + 2;
+            }),
+            ("data start", |h| {
+                h.layout.start_data = u64::MAX - 1;
+                h.layout.end_data = u64::MAX;
+            }),
+            ("brk end", |h| h.layout.brk = u64::MAX),
+            ("arg both", |h| {
+                h.layout.arg_start = USER_END + 1;
+                h.layout.arg_end = USER_END + 1;
+            }),
+        ];
+        for (what, mutate) in cases {
+            let mut h = head();
+            mutate(&mut h);
+            assert_eq!(h.validate(), Err(WireError::BadPayload), "{what}");
+            migrate_refused(&h, &v, &arch, what);
+        }
+        // Allowed edges: blocked everything else, parent 0, origin == from.
+        let mut h = head();
+        h.signals.blocked = !Signals::UNBLOCKABLE;
+        h.parent_pid = 0;
+        h.from = h.task.origin;
+        h.visited = NodeSet::single(h.from);
+        h.sched = Sched {
+            policy: 6,
+            rt_priority: 0,
+            nice: 19,
+        };
+        check_decoded(&encode(&h, &v, &arch).unwrap(), &h, &v, &arch);
+        // A from node past MAX_NODES on the wire (u16 >= 64).
+        let mut raw = encode(&head(), &v, &arch).unwrap();
+        raw[14..16].copy_from_slice(&0x0103u16.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+    }
+
+    #[test]
+    fn migrate_vma_rules() {
+        let h = head();
+        let arch = [1u8];
+        let long = [b'p'; MAX_VMA_PATH + 1];
+        let single: [(&str, VmaDesc<'_>); 12] = [
+            ("start unaligned", vma(0x1001, 0x3000, VmaKind::Anon, b"")),
+            ("end unaligned", vma(0x1000, 0x3001, VmaKind::Anon, b"")),
+            ("empty", vma(0x1000, 0x1000, VmaKind::Anon, b"")),
+            ("reversed", vma(0x2000, 0x1000, VmaKind::Anon, b"")),
+            (
+                "past end",
+                vma(0x1000, USER_END + 0x1000, VmaKind::Anon, b""),
+            ),
+            (
+                "past end 2",
+                vma(USER_END, USER_END + 0x1000, VmaKind::Anon, b""),
+            ),
+            ("file no path", vma(0x1000, 0x2000, VmaKind::File, b"")),
+            ("file long path", vma(0x1000, 0x2000, VmaKind::File, &long)),
+            ("anon path", vma(0x1000, 0x2000, VmaKind::Anon, b"x")),
+            ("vdso path", vma(0x1000, 0x2000, VmaKind::Vdso, b"x")),
+            ("vvar path", vma(0x1000, 0x2000, VmaKind::Vvar, b"x")),
+            (
+                "wrapping",
+                vma(u64::MAX - 0xfff, 0x1000, VmaKind::Anon, b""),
+            ),
+        ];
+        for (what, d) in single {
+            assert_eq!(d.validate(), Err(WireError::BadPayload), "{what}");
+            migrate_refused(&h, &[d], &arch, what);
+            // Also after valid VMAs.
+            let mut v = vec![vma(0, 0x1000, VmaKind::Anon, b"")];
+            v.push(d);
+            if d.start >= 0x1000 {
+                migrate_refused(&h, &v, &arch, what);
+            }
+        }
+        // Order: overlapping, out of order, duplicate; touching is fine.
+        let a = vma(0x2000, 0x4000, VmaKind::Anon, b"");
+        for (what, b) in [
+            ("overlap", vma(0x3000, 0x5000, VmaKind::Anon, b"")),
+            ("before", vma(0x1000, 0x2000, VmaKind::Anon, b"")),
+            ("same", a),
+            ("inside", vma(0x2000, 0x3000, VmaKind::Anon, b"")),
+        ] {
+            migrate_refused(&h, &[a, b], &arch, what);
+        }
+        let b = vma(0x4000, 0x5000, VmaKind::File, b"/f");
+        check_decoded(&encode(&h, &[a, b], &arch).unwrap(), &h, &[a, b], &arch);
+        // Too many VMAs.
+        let many: Vec<_> = (0..MAX_VMAS as u64 + 1)
+            .map(|i| vma(i << 12, (i + 1) << 12, VmaKind::Anon, b""))
+            .collect();
+        migrate_refused(&h, &many, &arch, "too many");
+        // Unknown kind, and a count larger than the VMAs present.
+        let mut raw = encode(&h, &[a], &arch).unwrap();
+        raw[MigrateHead::LEN + 4 + 32] = 4;
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+        let mut raw = encode(&h, &[a], &arch).unwrap();
+        raw[MigrateHead::LEN..MigrateHead::LEN + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+        raw[MigrateHead::LEN..MigrateHead::LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+        for v in 0..=3u8 {
+            assert_eq!(VmaKind::from_u8(v).map(VmaKind::as_u8), Some(v));
+        }
+    }
+
+    #[test]
+    fn migrate_arch_rules() {
+        let h = head();
+        let v = vmas();
+        migrate_refused(&h, &v, &[], "empty arch");
+        let big = vec![0u8; MAX_ARCH_STATE + 1];
+        migrate_refused(&h, &v, &big, "big arch");
+        // An arch length past the end.
+        let mut raw = encode(&h, &v, &[1, 2, 3]).unwrap();
+        let at = raw.len() - 3 - 4;
+        raw[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+        raw[at..at + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+    }
+}
