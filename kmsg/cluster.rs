@@ -375,8 +375,16 @@ impl Cluster {
         Ok(())
     }
 
-    /// Sends a request and waits for its reply.
-    pub(crate) fn request(&self, node: u32, ty: u16, data: &[u8], timeout_ms: u32) -> Result<KVVec<u8>> {
+    /// Sends a request and waits for its reply; a signal ends the wait
+    /// unless `nointr`.
+    pub(crate) fn request(
+        &self,
+        node: u32,
+        ty: u16,
+        data: &[u8],
+        timeout_ms: u32,
+        nointr: bool,
+    ) -> Result<KVVec<u8>> {
         let peer = self.peer(node)?;
         if self.stopping() {
             return Err(errno::ESHUTDOWN());
@@ -389,7 +397,7 @@ impl Cluster {
         if let Err(e) = self.send_message(peer, self.envelope(peer, ty, id), data) {
             self.requests.fail(Some(node), e);
         }
-        self.requests.wait(id)
+        self.requests.wait(id, !nointr)
     }
 
     /// Answers request `envelope` (as received) with `error` or `data`.
@@ -739,7 +747,7 @@ impl Cluster {
         let mut payload = [0u8; Ping::LEN];
         Ping { nonce }.encode(&mut payload).map_err(|_| EINVAL)?;
         let start = cohort::now_ns();
-        let reply = self.request(node, wire::MSG_PING, &payload, REQUEST_TIMEOUT_MS)?;
+        let reply = self.request(node, wire::MSG_PING, &payload, REQUEST_TIMEOUT_MS, false)?;
         let rtt = cohort::now_ns().saturating_sub(start);
         match Pong::decode(&reply) {
             Ok(pong) if pong.nonce == nonce => {
@@ -758,7 +766,7 @@ impl Cluster {
         let sent = self.peer(node)?.counters.stream_sent.load(Ordering::Relaxed);
         let mut payload = [0u8; StreamSync::LEN];
         StreamSync { bytes: sent }.encode(&mut payload).map_err(|_| EINVAL)?;
-        let reply = self.request(node, wire::MSG_STREAM_SYNC, &payload, REQUEST_TIMEOUT_MS)?;
+        let reply = self.request(node, wire::MSG_STREAM_SYNC, &payload, REQUEST_TIMEOUT_MS, false)?;
         StreamSync::decode(&reply)
             .map(|s| s.bytes)
             .map_err(|_| errno::EPROTO())

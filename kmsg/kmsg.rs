@@ -80,8 +80,9 @@ impl MsgOps for Transport {
         data: &[u8],
         reply: &mut [u8],
         timeout_ms: u32,
+        nointr: bool,
     ) -> Result<usize> {
-        let answer = cluster.request(node, ty, data, timeout_ms)?;
+        let answer = cluster.request(node, ty, data, timeout_ms, nointr)?;
         let out = reply.get_mut(..answer.len()).ok_or_else(errno::EMSGSIZE)?;
         out.copy_from_slice(&answer);
         Ok(answer.len())

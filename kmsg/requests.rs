@@ -108,9 +108,10 @@ impl Requests {
         self.settled.notify_all();
     }
 
-    /// Waits until request `id` is settled, then removes it. A signal ends
-    /// the wait with `EINTR`.
-    pub(crate) fn wait(&self, id: u64) -> Outcome {
+    /// Waits until request `id` is settled, then removes it. When
+    /// `interruptible`, a signal ends the wait with `EINTR`; otherwise the
+    /// heartbeat thread's expiry and peer-death failures bound it.
+    pub(crate) fn wait(&self, id: u64, interruptible: bool) -> Outcome {
         let mut pending = self.pending.lock();
         loop {
             let Some(index) = pending.iter().position(|p| p.id == id) else {
@@ -124,7 +125,9 @@ impl Requests {
                 cohort::vec::swap_remove(&mut *pending, index);
                 return outcome;
             }
-            if self.settled.wait_interruptible(&mut pending) {
+            if !interruptible {
+                self.settled.wait(&mut pending);
+            } else if self.settled.wait_interruptible(&mut pending) {
                 if let Some(index) = pending.iter().position(|p| p.id == id) {
                     cohort::vec::swap_remove(&mut *pending, index);
                 }

@@ -2,19 +2,30 @@
 
 //! popcorn: Cohort's process layer.
 //!
-//! Owns the hub's task, layout and pcntl slots. It serves pcntl(2) and
-//! watches task and layout events; at this stage no task is distributed,
-//! so the events only feed the statistics it reports when unloaded.
+//! Owns the hub's task, layout, pcntl and migration slots. It serves
+//! pcntl(2) and moves single-threaded processes between nodes: the task
+//! migrates itself at its next return to user space, its origin keeps a
+//! shadow that serves its files and signals, and its memory follows on
+//! demand (see `migrate`, `pages` and `fwd`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::cohort::{
-    self, LayoutChange, LayoutOp, LayoutOps, LayoutSlot, ListenerRegistration, MembershipListener,
-    Mm, PcntlOps, PcntlSlot, Registration, TaskOps, TaskSlot,
-};
-use kernel::uaccess::UserSlice;
 use kernel::c_str;
+use kernel::cohort::{
+    self,
+    migration::{self, Global, GlobalGuard},
+    FaultAction, HandlerRegistration, LayoutChange, LayoutOp, LayoutOps, LayoutSlot,
+    ListenerRegistration, MembershipListener, MigrationOps, MigrationSlot, Mm, PcntlOps,
+    PcntlSlot, Registration, TaskOps, TaskSlot, Vma,
+};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use kernel::task::Task;
+use kernel::uaccess::UserSlice;
+
+mod dist;
+mod fwd;
+mod migrate;
+mod pages;
 
 /// Protocol logic shared with the host tests (`rust/proto`).
 #[forbid(unsafe_code)]
@@ -34,6 +45,8 @@ pub mod proto {
     pub mod wire;
 }
 
+use dist::Registry;
+use proto::node::NodeId;
 use proto::pcntl::{Command, Errno, Target};
 
 module! {
@@ -63,6 +76,10 @@ static STATS: Stats = Stats {
 /// membership notifications.
 static ONLINE: AtomicU64 = AtomicU64::new(0);
 
+/// The distributed tasks of this node, for the hub callbacks and the
+/// task work of migrations.
+pub(crate) static STATE: Global<Registry> = Global::new();
+
 /// Tracks which nodes are up.
 struct Membership;
 
@@ -77,14 +94,78 @@ impl MembershipListener for Membership {
         if let Some(bit) = 1u64.checked_shl(node) {
             ONLINE.fetch_and(!bit, Ordering::Relaxed);
         }
+        if let (Some(reg), Ok(node)) = (STATE.get(), u8::try_from(node)) {
+            migrate::node_down(&reg, NodeId(node));
+        }
     }
 }
 
+/// Whether node `node` is this one or up.
+fn node_usable(node: u32) -> bool {
+    node == cohort::node_id()
+        || (node < cohort::nr_nodes()
+            && 1u64
+                .checked_shl(node)
+                .is_some_and(|bit| ONLINE.load(Ordering::Relaxed) & bit != 0))
+}
+
+/// The message handlers, registered together.
+struct Handlers {
+    _migrate: HandlerRegistration<migrate::MigrateHandler>,
+    _abort: HandlerRegistration<migrate::AbortHandler>,
+    _moved: HandlerRegistration<migrate::MovedHandler>,
+    _exit: HandlerRegistration<migrate::ExitHandler>,
+    _signal: HandlerRegistration<migrate::SignalHandler>,
+    _syscall: HandlerRegistration<migrate::SyscallHandler>,
+    _req: HandlerRegistration<migrate::MigrateReqHandler>,
+    _fetch: HandlerRegistration<pages::FetchHandler>,
+    _take: HandlerRegistration<pages::TakeHandler>,
+    _drop: HandlerRegistration<pages::DropHandler>,
+    _zap: HandlerRegistration<pages::ZapHandler>,
+}
+
+impl Handlers {
+    fn register() -> Result<Handlers> {
+        let owner = c_str!("popcorn");
+        Ok(Handlers {
+            _migrate: HandlerRegistration::register(owner)?,
+            _abort: HandlerRegistration::register(owner)?,
+            _moved: HandlerRegistration::register(owner)?,
+            _exit: HandlerRegistration::register(owner)?,
+            _signal: HandlerRegistration::register(owner)?,
+            _syscall: HandlerRegistration::register(owner)?,
+            _req: HandlerRegistration::register(owner)?,
+            _fetch: HandlerRegistration::register(owner)?,
+            _take: HandlerRegistration::register(owner)?,
+            _drop: HandlerRegistration::register(owner)?,
+            _zap: HandlerRegistration::register(owner)?,
+        })
+    }
+}
+
+// Fields drop in order: callers first, the state last.
 struct Popcorn {
     _pcntl: Registration<PcntlSlot<Pcntl>>,
+    _migration: Registration<MigrationSlot<Migration>>,
+    _handlers: Handlers,
     _membership: ListenerRegistration<Membership>,
     _layout: Registration<LayoutSlot<Layout>>,
     _task: Registration<TaskSlot<Tasks>>,
+    _state: GlobalGuard<Registry>,
+}
+
+/// Faults and system calls of migrated tasks.
+struct Migration;
+
+#[vtable]
+impl MigrationOps for Migration {
+    fn fault(vma: &Vma, address: usize, flags: u32) -> FaultAction {
+        pages::fault(vma, address, flags)
+    }
+
+    fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
+        fwd::syscall(nr, args)
+    }
 }
 
 /// pcntl(2) commands.
@@ -97,14 +178,34 @@ impl PcntlOps for Pcntl {
             Errno::Inval => EINVAL,
         })?;
         match command {
-            Command::Where(target) => {
-                if let Target::Pid(pid) = target {
-                    if !cohort::pid_exists(pid) {
-                        return Err(ESRCH);
-                    }
+            Command::Where(Target::Caller) => Ok(cohort::node_id() as isize),
+            Command::Where(Target::Pid(pid)) => {
+                let task = migration::task_by_pid(pid).ok_or(ESRCH)?;
+                let location = STATE.get().and_then(|reg| {
+                    let dist = reg.find_task(&task)?;
+                    let inner = dist.inner.lock();
+                    (inner.role == dist::Role::Shadow).then_some(inner.location)
+                });
+                Ok(location.map_or(cohort::node_id(), |n| u32::from(n.0)) as isize)
+            }
+            Command::Migrate { target, node } => {
+                if !node_usable(node) {
+                    return Err(EINVAL);
                 }
-                // No process has left its node yet: it runs here.
-                Ok(cohort::node_id() as isize)
+                let reg = STATE.get().ok_or(ENODEV)?;
+                let me = kernel::current!();
+                let (task, own) = match target {
+                    Target::Caller => (kernel::types::ARef::from(&*me), true),
+                    Target::Pid(pid) => {
+                        let task = migration::task_by_pid(pid).ok_or(ESRCH)?;
+                        let own = core::ptr::eq(&*task, &*me);
+                        (task, own)
+                    }
+                };
+                if !own && !migration::may_control(&task) {
+                    return Err(EPERM);
+                }
+                migrate::migrate(&reg, task, own, NodeId(node as u8))
             }
             Command::Nodes { bitmap } => {
                 let me = 1u64.checked_shl(cohort::node_id()).unwrap_or(0);
@@ -123,12 +224,18 @@ struct Tasks;
 
 #[vtable]
 impl TaskOps for Tasks {
-    fn created(_parent: &Task, _child: &Task, _clone_flags: u64) {
+    fn created(_parent: &Task, child: &Task, _clone_flags: u64) {
         STATS.forks.fetch_add(1, Ordering::Relaxed);
+        // A child of a migrated task starts here as a local process of its
+        // own: its system calls run here.
+        migration::forward(child, false);
     }
 
-    fn exit(_task: &Task, _code: i64) {
+    fn exit(task: &Task, code: i64) {
         STATS.exits.fetch_add(1, Ordering::Relaxed);
+        if let Some(reg) = STATE.get() {
+            migrate::exited(&reg, task, code);
+        }
     }
 
     fn exec(_task: &Task) {
@@ -141,7 +248,7 @@ struct Layout;
 
 #[vtable]
 impl LayoutOps for Layout {
-    fn begin(_mm: &Mm, change: &mut LayoutChange) -> Result {
+    fn begin(mm: &Mm, change: &mut LayoutChange) -> Result {
         let index = match change.op() {
             Some(LayoutOp::Mmap) => 0,
             Some(LayoutOp::Brk) => 1,
@@ -153,12 +260,46 @@ impl LayoutOps for Layout {
             None => return Err(EINVAL),
         };
         STATS.layout[index].fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        if STATE.get().and_then(|reg| dist::current_running(&reg)).is_none() {
+            return Ok(());
+        }
+        match change.op() {
+            // Pages would have to follow the mapping: not supported yet.
+            Some(LayoutOp::Mremap) => Err(cohort::errno::EOPNOTSUPP()),
+            Some(LayoutOp::Brk) => {
+                change.set_cookie(mm.brk());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn end(_mm: &Mm, change: &mut LayoutChange, result: isize) {
+        if result < 0 {
+            return;
+        }
+        let Some(dist) = STATE.get().and_then(|reg| dist::current_running(&reg)) else {
+            return;
+        };
+        const MAP_FIXED: usize = 0x10;
+        let result = result as usize;
+        match change.op() {
+            Some(LayoutOp::Munmap) => pages::unmapped(&dist, change.start(), change.start() + change.len()),
+            Some(LayoutOp::Mmap) if change.flags() & MAP_FIXED != 0 => {
+                pages::unmapped(&dist, result, result + change.len())
+            }
+            Some(LayoutOp::Brk) if result < change.cookie() => {
+                let page = migration::PAGE_SIZE;
+                pages::unmapped(&dist, (result + page - 1) & !(page - 1), change.cookie())
+            }
+            _ => {}
+        }
     }
 }
 
 impl kernel::Module for Popcorn {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let state = STATE.install(Arc::pin_init(Registry::new(), GFP_KERNEL)?)?;
         // Listen first, then read the current state, so no change is lost.
         let membership = ListenerRegistration::register()?;
         for node in 0..cohort::nr_nodes() {
@@ -168,6 +309,8 @@ impl kernel::Module for Popcorn {
         }
         let task = Registration::register(c_str!("popcorn"))?;
         let layout = Registration::register(c_str!("popcorn"))?;
+        let handlers = Handlers::register()?;
+        let migration = Registration::register(c_str!("popcorn"))?;
         let pcntl = Registration::register(c_str!("popcorn"))?;
         pr_info!(
             "process layer on node {} of {}\n",
@@ -176,9 +319,12 @@ impl kernel::Module for Popcorn {
         );
         Ok(Popcorn {
             _pcntl: pcntl,
+            _migration: migration,
+            _handlers: handlers,
             _membership: membership,
             _layout: layout,
             _task: task,
+            _state: state,
         })
     }
 }

@@ -38,6 +38,14 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/sbin/cohort-agent" \
 gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/bin/tcpbench" \
 	"$COHORT_ROOT/tools/guest/tcpbench.c"
 
+# The program a task arriving by migration executes first (popcorn.ko).
+gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/lib/cohort/cohort-stub" \
+	"$COHORT_ROOT/tools/guest/cohort-stub.c"
+
+# The demo's counting program.
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-o "$root/usr/bin/count" "$COHORT_ROOT/tools/guest/count.c"
+
 # pcntl(2) from the shell, against the kernel's uapi headers.
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-o "$root/usr/bin/pcntl" "$COHORT_ROOT/tools/pcntl/pcntl.c"

@@ -17,6 +17,7 @@ pub mod debugfs;
 pub mod errno;
 mod fault;
 mod layout;
+pub mod migration;
 pub mod msg;
 pub mod net;
 pub mod sync_bh;
@@ -28,6 +29,7 @@ pub mod vec;
 
 pub use fault::{FaultAction, FaultOps, FaultSlot, Vma};
 pub use layout::{LayoutChange, LayoutOp, LayoutOps, LayoutSlot, Mm};
+pub use migration::{MigrationOps, MigrationSlot};
 pub use msg::{
     HandlerRegistration, ListenerRegistration, MembershipListener, Message, MsgHandler, MsgOps,
     MsgSlot, TransportRegistration,

@@ -3,6 +3,7 @@
  * pcntl: the pcntl(2) system call from the shell.
  *
  *	pcntl where [PID]	the node PID (default: this shell's parent) runs on
+ *	pcntl migrate PID NODE	move process PID to node NODE
  *	pcntl nodes		the nodes that are up, one id per line
  *
  * Exits 0 on success; on failure prints the errno's meaning and exits 1
@@ -31,7 +32,8 @@ static long pcntl(unsigned int cmd, unsigned long a0, unsigned long a1,
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: pcntl where [PID]\n       pcntl nodes\n");
+	fprintf(stderr,
+		"usage: pcntl where [PID]\n       pcntl migrate PID NODE\n       pcntl nodes\n");
 	return 2;
 }
 
@@ -71,6 +73,29 @@ static int cmd_where(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_migrate(int argc, char **argv)
+{
+	unsigned long node;
+	char *end;
+	pid_t pid;
+
+	if (argc != 4)
+		return usage();
+	if (parse_pid(argv[2], &pid)) {
+		fprintf(stderr, "pcntl migrate: '%s' is not a pid\n", argv[2]);
+		return 2;
+	}
+	errno = 0;
+	node = strtoul(argv[3], &end, 10);
+	if (errno || end == argv[3] || *end || node >= COHORT_MAX_NODES) {
+		fprintf(stderr, "pcntl migrate: '%s' is not a node id\n", argv[3]);
+		return 2;
+	}
+	if (pcntl(PCNTL_MIGRATE, pid, node, 0) < 0)
+		return fail("migrate");
+	return 0;
+}
+
 static int cmd_nodes(int argc)
 {
 	uint64_t online = 0;
@@ -94,6 +119,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (!strcmp(argv[1], "where"))
 		return cmd_where(argc, argv);
+	if (!strcmp(argv[1], "migrate"))
+		return cmd_migrate(argc, argv);
 	if (!strcmp(argv[1], "nodes"))
 		return cmd_nodes(argc);
 	return usage();

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Error codes the transport needs that `kernel::error::code` lacks in 6.12.
+//! Error codes Cohort needs that `kernel::error::code` lacks in 6.12.
 
 #![allow(non_snake_case)]
 
@@ -19,6 +19,8 @@ macro_rules! errno {
 
 errno! {
     ECONNRESET: "Connection reset by peer.",
+    ENAMETOOLONG: "File name too long.",
+    EOPNOTSUPP: "Operation not supported.",
     EHOSTDOWN: "Host is down.",
     EMSGSIZE: "Message too long.",
     ENOTCONN: "Transport endpoint is not connected.",

@@ -11,6 +11,13 @@ use core::{ffi::c_void, marker::PhantomData};
 pub struct Mm(Opaque<bindings::mm_struct>);
 
 impl Mm {
+    /// The current program break.
+    pub fn brk(&self) -> usize {
+        // SAFETY: A plain read of a field of a live mm; a racing brk() is
+        // held off by the layout hook's caller for its own change.
+        unsafe { (*self.0.get()).__bindgen_anon_1.brk as usize }
+    }
+
     /// The raw `struct mm_struct` pointer, for other abstractions.
     pub fn as_raw(&self) -> *mut bindings::mm_struct {
         self.0.get()

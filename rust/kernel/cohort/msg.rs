@@ -105,6 +105,49 @@ impl Message {
             bindings::cohort_msg_reply(self.0.get(), error.to_errno(), core::ptr::null(), 0)
         })
     }
+    /// What answering this request later needs, once the handler returned.
+    pub fn reply_to(&self) -> ReplyTo {
+        ReplyTo {
+            src: self.src(),
+            ty: self.ty(),
+            request_id: self.request_id(),
+        }
+    }
+}
+
+/// A request to answer after its handler returned (see [`Message::reply_to`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyTo {
+    src: u32,
+    ty: u16,
+    request_id: u64,
+}
+
+impl ReplyTo {
+    fn send(&self, error: i32, data: &[u8]) -> Result {
+        let msg = bindings::cohort_msg {
+            src: self.src,
+            type_: self.ty,
+            request_id: self.request_id,
+            data: core::ptr::null(),
+            len: 0,
+        };
+        // SAFETY: `msg` lives for the call, `data` is valid for its length;
+        // the transport reads only the source, type and request id.
+        to_result(unsafe {
+            bindings::cohort_msg_reply(&msg, error, data.as_ptr().cast(), data.len())
+        })
+    }
+
+    /// Answers the request with `data`.
+    pub fn reply(&self, data: &[u8]) -> Result {
+        self.send(0, data)
+    }
+
+    /// Answers the request with an error.
+    pub fn reply_error(&self, error: Error) -> Result {
+        self.send(error.to_errno(), &[])
+    }
 }
 
 /// Sends `data` as a message of type `ty` to `node` without waiting.
@@ -119,9 +162,33 @@ pub fn send(node: u32, ty: u16, data: &[u8]) -> Result {
 /// Fails with the replier's error, `EMSGSIZE` for a reply larger than
 /// `reply`, `ETIMEDOUT`, or `EHOSTDOWN` when `node` is or goes down.
 pub fn request(node: u32, ty: u16, data: &[u8], reply: &mut [u8], timeout_ms: u32) -> Result<usize> {
+    request_flags(node, ty, data, reply, timeout_ms, 0)
+}
+
+/// As [`request`], but the wait goes on through signals (it stays bounded
+/// by `timeout_ms` and by `node` going down): for a request whose reply
+/// carries state that must not be lost, such as a page changing hands.
+pub fn request_nointr(
+    node: u32,
+    ty: u16,
+    data: &[u8],
+    reply: &mut [u8],
+    timeout_ms: u32,
+) -> Result<usize> {
+    request_flags(node, ty, data, reply, timeout_ms, bindings::COHORT_MSG_NOINTR)
+}
+
+fn request_flags(
+    node: u32,
+    ty: u16,
+    data: &[u8],
+    reply: &mut [u8],
+    timeout_ms: u32,
+    flags: u32,
+) -> Result<usize> {
     // SAFETY: Both buffers are valid for their lengths for the whole call.
     let ret = unsafe {
-        bindings::cohort_msg_request(
+        bindings::cohort_msg_request_flags(
             node,
             ty,
             data.as_ptr().cast(),
@@ -129,6 +196,7 @@ pub fn request(node: u32, ty: u16, data: &[u8], reply: &mut [u8], timeout_ms: u3
             reply.as_mut_ptr().cast(),
             reply.len(),
             timeout_ms,
+            flags,
         )
     };
     if ret < 0 {
@@ -294,7 +362,8 @@ pub trait MsgOps {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Sends a request and waits for its reply (see [`request`]).
+    /// Sends a request and waits for its reply (see [`request`]); a signal
+    /// ends the wait unless `nointr`.
     fn request(
         _data: &Self::Data,
         _node: u32,
@@ -302,6 +371,7 @@ pub trait MsgOps {
         _msg: &[u8],
         _reply: &mut [u8],
         _timeout_ms: u32,
+        _nointr: bool,
     ) -> Result<usize> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -370,13 +440,22 @@ impl<T: MsgOps> MsgSlot<T> {
         reply: *mut c_void,
         reply_size: usize,
         timeout_ms: crate::ffi::c_uint,
+        flags: crate::ffi::c_uint,
     ) -> crate::ffi::c_long {
         let Some(data) = Self::data() else {
             return super::errno::ENOTCONN().to_errno() as crate::ffi::c_long;
         };
         // SAFETY: Guaranteed by the hub's caller.
         let (msg, reply) = unsafe { (c_bytes(msg, len), c_bytes_mut(reply, reply_size)) };
-        match T::request(data, node, ty, msg, reply, timeout_ms) {
+        match T::request(
+            data,
+            node,
+            ty,
+            msg,
+            reply,
+            timeout_ms,
+            flags & bindings::COHORT_MSG_NOINTR != 0,
+        ) {
             Ok(n) => n as crate::ffi::c_long,
             Err(e) => e.to_errno() as crate::ffi::c_long,
         }

@@ -57,3 +57,28 @@ pub fn truncate<T, A: Allocator>(v: &mut Vec<T, A>, len: usize) {
         core::ptr::drop_in_place(tail);
     }
 }
+
+/// Inserts `value` at `index` (at most the length), shifting the following
+/// elements up; on allocation failure the vector is unchanged.
+pub fn insert<T, A: Allocator>(
+    v: &mut Vec<T, A>,
+    index: usize,
+    value: T,
+    flags: crate::alloc::Flags,
+) -> Result<(), crate::alloc::AllocError> {
+    if index > v.len() {
+        return Err(crate::alloc::AllocError);
+    }
+    v.push(value, flags)?;
+    v.as_mut_slice()[index..].rotate_right(1);
+    Ok(())
+}
+
+/// Removes and returns element `index`, keeping the others in order.
+pub fn remove<T, A: Allocator>(v: &mut Vec<T, A>, index: usize) -> Option<T> {
+    if index >= v.len() {
+        return None;
+    }
+    v.as_mut_slice()[index..].rotate_left(1);
+    pop(v)
+}

@@ -9,6 +9,9 @@
 /// `PCNTL_WHERE`: the node a process runs on.
 pub const PCNTL_WHERE: u32 = 1;
 
+/// `PCNTL_MIGRATE`: move a process to another node.
+pub const PCNTL_MIGRATE: u32 = 2;
+
 /// `PCNTL_NODES`: the nodes that are up, as a bitmap.
 pub const PCNTL_NODES: u32 = 3;
 
@@ -32,6 +35,14 @@ pub enum Target {
 pub enum Command {
     /// Report the node `target` runs on.
     Where(Target),
+    /// Move `target` to node `node` (a node id below `MAX_NODES`; whether
+    /// it exists and is up is the module's to check).
+    Migrate {
+        /// The process.
+        target: Target,
+        /// The destination node.
+        node: u32,
+    },
     /// Store the bitmap of nodes that are up at user address `bitmap`.
     Nodes {
         /// User address of the `__u64` bitmap.
@@ -64,6 +75,11 @@ pub fn decode_target(arg: usize) -> Result<Target, Errno> {
 pub fn decode(cmd: u32, args: [usize; 3]) -> Result<Command, Errno> {
     match cmd {
         PCNTL_WHERE => Ok(Command::Where(decode_target(args[0])?)),
+        PCNTL_MIGRATE if args[1] < super::node::MAX_NODES && args[2] == 0 => Ok(Command::Migrate {
+            target: decode_target(args[0])?,
+            node: args[1] as u32,
+        }),
+        PCNTL_MIGRATE => Err(Errno::Inval),
         PCNTL_NODES if args[1] >= NODES_BITMAP_LEN => Ok(Command::Nodes { bitmap: args[0] }),
         PCNTL_NODES => Err(Errno::Inval),
         _ => Err(Errno::Inval),
@@ -119,8 +135,34 @@ mod tests {
     }
 
     #[test]
+    fn migrate_takes_a_target_and_a_node() {
+        assert_eq!(
+            decode(PCNTL_MIGRATE, [0, 1, 0]),
+            Ok(Command::Migrate {
+                target: Target::Caller,
+                node: 1
+            })
+        );
+        assert_eq!(
+            decode(PCNTL_MIGRATE, [42, 63, 0]),
+            Ok(Command::Migrate {
+                target: Target::Pid(42),
+                node: 63
+            })
+        );
+        for args in [
+            [0, 64, 0],
+            [0, usize::MAX, 0],
+            [usize::MAX, 1, 0],
+            [0, 1, 1],
+        ] {
+            assert_eq!(decode(PCNTL_MIGRATE, args), Err(Errno::Inval));
+        }
+    }
+
+    #[test]
     fn unknown_commands_are_refused() {
-        for cmd in [0, 2, 99, u32::MAX] {
+        for cmd in [0, 4, 99, u32::MAX] {
             assert_eq!(decode(cmd, [0, 0, 0]), Err(Errno::Inval));
         }
     }

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The distributed tasks this node knows: the ones that migrated here and
+//! the shadows of the ones that left.
+
+use crate::proto::error::Error as ProtoError;
+use crate::proto::migration::TaskId;
+use crate::proto::node::{NodeId, NodeSet};
+use crate::proto::pages::{Directory, PageStore};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::cohort::{self, migration, migration::MmRef, msg::ReplyTo, vec as kvec};
+use kernel::prelude::*;
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::task::Task;
+use kernel::types::ARef;
+
+/// What a distributed task is on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// It runs here.
+    Running,
+    /// It runs elsewhere; the local task is its shadow.
+    Shadow,
+}
+
+/// Work for a shadow, done in its own context.
+pub(crate) enum Event {
+    /// A forwarded system call (a `MSG_SYSCALL` payload).
+    Syscall(ReplyTo, KVVec<u8>),
+    /// The task migrates back here (a `MSG_MIGRATE` payload).
+    Return(ReplyTo, KVVec<u8>),
+    /// The task exited elsewhere with this wait status.
+    Exit(i64),
+    /// The node the task ran on went down.
+    Lost(NodeId),
+}
+
+/// The sorted page directory storage of an origin node.
+pub(crate) struct PageVec(pub(crate) KVec<(u64, NodeId)>);
+
+impl PageStore for PageVec {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get(&self, i: usize) -> Option<(u64, NodeId)> {
+        self.0.get(i).copied()
+    }
+
+    fn insert(&mut self, i: usize, page: u64, node: NodeId) -> Result<(), ProtoError> {
+        kvec::insert(&mut self.0, i, (page, node), GFP_KERNEL).map_err(|_| ProtoError::NoSpace)
+    }
+
+    fn replace(&mut self, i: usize, page: u64, node: NodeId) {
+        if let Some(entry) = self.0.get_mut(i) {
+            *entry = (page, node);
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        kvec::remove(&mut self.0, i);
+    }
+}
+
+/// The mutable part of a [`Dist`].
+pub(crate) struct Inner {
+    /// The local task: the running task or its shadow.
+    pub(crate) task: ARef<Task>,
+    /// Whether it runs here.
+    pub(crate) role: Role,
+    /// Where it runs, as far as this node knows.
+    pub(crate) location: NodeId,
+    /// Nodes it ran on.
+    pub(crate) visited: NodeSet,
+    /// Work queued for the shadow.
+    pub(crate) events: KVec<Event>,
+    /// Pages this node holds, sorted (nodes other than the origin).
+    pub(crate) held: KVec<u64>,
+    /// Who holds which page (the origin only).
+    pub(crate) dir: Directory<PageVec>,
+    /// The shadow's address space, from which other nodes take pages.
+    pub(crate) mm: Option<MmRef>,
+    /// A migration of the task is under way.
+    pub(crate) leaving: bool,
+    /// A page fetched for a fault that had to be retried.
+    pub(crate) stash: Option<(u64, KBox<[u8; migration::PAGE_SIZE]>)>,
+}
+
+impl Inner {
+    /// Whether this node holds `page` (non-origin nodes).
+    pub(crate) fn holds(&self, page: u64) -> bool {
+        self.held.binary_search(&page).is_ok()
+    }
+
+    /// Records that this node holds `page`.
+    pub(crate) fn hold(&mut self, page: u64) -> Result {
+        if let Err(i) = self.held.binary_search(&page) {
+            kvec::insert(&mut self.held, i, page, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets `page`.
+    pub(crate) fn release(&mut self, page: u64) {
+        if let Ok(i) = self.held.binary_search(&page) {
+            kvec::remove(&mut self.held, i);
+        }
+    }
+
+    /// Forgets the pages in `[start, end)`.
+    pub(crate) fn release_range(&mut self, start: u64, end: u64) {
+        let from = self.held.partition_point(|p| *p < start);
+        while self.held.get(from).is_some_and(|p| *p < end) {
+            kvec::remove(&mut self.held, from);
+        }
+    }
+}
+
+/// One distributed task on this node.
+#[pin_data]
+pub(crate) struct Dist {
+    /// Its cluster-wide identity.
+    pub(crate) id: TaskId,
+    /// Its thread group id at the origin.
+    pub(crate) tgid: u32,
+    /// Its parent's pid at the origin.
+    pub(crate) parent_pid: u32,
+    /// Mutable state.
+    #[pin]
+    pub(crate) inner: Mutex<Inner>,
+    /// Signalled when a shadow has work or a migration settles.
+    #[pin]
+    pub(crate) cond: CondVar,
+}
+
+impl Dist {
+    /// A record for `task`, which runs here or is `role`.
+    pub(crate) fn new(
+        id: TaskId,
+        tgid: u32,
+        parent_pid: u32,
+        task: ARef<Task>,
+        role: Role,
+        visited: NodeSet,
+    ) -> Result<Arc<Dist>> {
+        let me = me();
+        Arc::pin_init(
+            pin_init!(Dist {
+                id,
+                tgid,
+                parent_pid,
+                inner <- new_mutex!(Inner {
+                    task,
+                    role,
+                    location: me,
+                    visited,
+                    events: KVec::new(),
+                    held: KVec::new(),
+                    dir: Directory::new(id.origin, PageVec(KVec::new())),
+                    mm: None,
+                    leaving: false,
+                    stash: None,
+                }),
+                cond <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Whether this node is the task's origin.
+    pub(crate) fn at_origin(&self) -> bool {
+        self.id.origin == me()
+    }
+
+    /// Queues work for the shadow and wakes it.
+    pub(crate) fn post(&self, event: Event) -> Result {
+        self.inner.lock().events.push(event, GFP_KERNEL)?;
+        self.cond.notify_all();
+        Ok(())
+    }
+}
+
+/// Every distributed task on this node.
+#[pin_data]
+pub(crate) struct Registry {
+    #[pin]
+    tasks: Mutex<KVec<Arc<Dist>>>,
+    count: AtomicUsize,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub(crate) fn new() -> impl PinInit<Registry> {
+        pin_init!(Registry {
+            tasks <- new_mutex!(KVec::new()),
+            count: AtomicUsize::new(0),
+        })
+    }
+
+    /// Whether any task is distributed (a cheap test for the hot paths).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
+    }
+
+    /// Adds `dist`.
+    pub(crate) fn add(&self, dist: Arc<Dist>) -> Result {
+        let mut tasks = self.tasks.lock();
+        tasks.push(dist, GFP_KERNEL)?;
+        self.count.store(tasks.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes the record of `id`.
+    pub(crate) fn remove(&self, id: TaskId) -> Option<Arc<Dist>> {
+        let mut tasks = self.tasks.lock();
+        let index = tasks.iter().position(|d| d.id == id)?;
+        let dist = kvec::swap_remove(&mut tasks, index);
+        self.count.store(tasks.len(), Ordering::Relaxed);
+        dist
+    }
+
+    /// The record of `id`.
+    pub(crate) fn find(&self, id: TaskId) -> Option<Arc<Dist>> {
+        self.tasks.lock().iter().find(|d| d.id == id).cloned()
+    }
+
+    /// The record whose local task is `task`.
+    pub(crate) fn find_task(&self, task: &Task) -> Option<Arc<Dist>> {
+        let tasks = self.tasks.lock();
+        for dist in tasks.iter() {
+            if core::ptr::eq(&*dist.inner.lock().task, task) {
+                return Some(dist.clone());
+            }
+        }
+        None
+    }
+
+    /// Calls `f` on every record.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Dist>)) {
+        let tasks = self.tasks.lock();
+        for dist in tasks.iter() {
+            f(dist);
+        }
+    }
+}
+
+/// This node.
+pub(crate) fn me() -> NodeId {
+    NodeId(cohort::node_id() as u8)
+}
+
+/// The record of the current task, when it runs here distributed.
+pub(crate) fn current_running(reg: &Registry) -> Option<Arc<Dist>> {
+    if reg.is_empty() {
+        return None;
+    }
+    let task = kernel::current!();
+    let dist = reg.find_task(&task)?;
+    let running = dist.inner.lock().role == Role::Running;
+    running.then_some(dist)
+}
+
+/// Kills the local task of `dist` with a log line saying why.
+pub(crate) fn kill_local(dist: &Dist, why: &str) {
+    let inner = dist.inner.lock();
+    pr_warn!(
+        "task {}:{} (local pid {}): {}; killing it\n",
+        dist.id.origin.0,
+        dist.id.pid,
+        migration::task_ids(&inner.task).0,
+        why
+    );
+    migration::kill(&inner.task, 9);
+}

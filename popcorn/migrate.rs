@@ -1,0 +1,971 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Leaving and arriving: a task packs its state into one `MSG_MIGRATE` at
+//! its next return to user space; the destination creates a task for it, or
+//! wakes the shadow it left there before, and loads the state. The task
+//! left behind stays as a shadow until the task returns or exits.
+
+use crate::dist::{self, me, Dist, Event, Registry, Role};
+use crate::proto::migration::TaskId;
+use crate::proto::node::{NodeId, NodeSet};
+use crate::proto::task_msg::{
+    self, Creds, MigrateAbort, MigrateHead, MigrateReply, MigrateReq, MmLayout, Moved, Sched,
+    SigAction, Signal, Signals, SyscallMsg, SyscallReply, VmaDesc, VmaKind,
+};
+use crate::proto::wire::Payload;
+use crate::STATE;
+use kernel::cohort::{
+    self, migration,
+    migration::{MmRef, TaskWork},
+    msg::{self, Message, MsgHandler, ReplyTo},
+    vec as kvec,
+};
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+use kernel::task::Task;
+use kernel::types::ARef;
+
+/// The program a new task runs to get a fresh address space.
+const STUB: &CStr = kernel::c_str!("/usr/lib/cohort/cohort-stub");
+/// How long the leaving task waits for the destination.
+const MIGRATE_TIMEOUT_MS: u32 = 10_000;
+/// Signals a shadow never forwards.
+const SIGKILL: u32 = 9;
+
+/// A migration asked for, run in the task as it returns to user space.
+#[pin_data]
+pub(crate) struct Leave {
+    dest: NodeId,
+    /// Asked by pcntl(2) of the task itself: its return value reports it.
+    own: bool,
+    /// Asked by another node (`MSG_MIGRATE_REQ`): answer there.
+    reply: Option<ReplyTo>,
+    /// The outcome (0 or a negative errno), or `None` while under way;
+    /// `cancelled` when the asker gave up waiting.
+    #[pin]
+    state: Mutex<(Option<i32>, bool)>,
+    #[pin]
+    done: CondVar,
+}
+
+impl Leave {
+    /// A migration of a task to `dest`.
+    pub(crate) fn new(dest: NodeId, own: bool, reply: Option<ReplyTo>) -> Result<Arc<Leave>> {
+        Arc::pin_init(
+            pin_init!(Leave {
+                dest,
+                own,
+                reply,
+                state <- new_mutex!((None, false)),
+                done <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn settle(&self, result: Result) {
+        let code = match result {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        };
+        if let Some(reply) = &self.reply {
+            let _ = match result {
+                Ok(()) => reply.reply(&[]),
+                Err(e) => reply.reply_error(e),
+            };
+        }
+        if self.own && code != 0 {
+            migration::set_syscall_return(i64::from(code));
+        }
+        self.state.lock().0 = Some(code);
+        self.done.notify_all();
+    }
+
+    /// Waits up to `ms` for the outcome; `EAGAIN` when the task did not
+    /// get there in time (the request is then dropped).
+    pub(crate) fn wait(&self, ms: u32) -> Result {
+        let deadline = cohort::now_ns().saturating_add(u64::from(ms) * 1_000_000);
+        let mut state = self.state.lock();
+        loop {
+            if let Some(code) = state.0 {
+                return if code == 0 {
+                    Ok(())
+                } else {
+                    Err(Error::from_errno(code))
+                };
+            }
+            let now = cohort::now_ns();
+            if now >= deadline {
+                state.1 = true;
+                return Err(EAGAIN);
+            }
+            let left = kernel::time::msecs_to_jiffies(((deadline - now) / 1_000_000 + 1) as u32);
+            if let kernel::sync::CondVarTimeoutResult::Signal { .. } =
+                self.done.wait_interruptible_timeout(&mut state, left)
+            {
+                state.1 = true;
+                return Err(EINTR);
+            }
+        }
+    }
+}
+
+impl TaskWork for Leave {
+    fn run(this: Arc<Self>, exiting: bool) {
+        if exiting {
+            this.settle(Err(ESRCH));
+            return;
+        }
+        if this.state.lock().1 {
+            return;
+        }
+        let Some(reg) = STATE.get() else {
+            this.settle(Err(ESHUTDOWN_()));
+            return;
+        };
+        match leave(&reg, this.dest) {
+            Ok(dist) => {
+                this.settle(Ok(()));
+                shadow(&reg, &dist);
+            }
+            Err(e) => {
+                pr_info!("migration to node {} refused: {:?}\n", this.dest.0, e);
+                this.settle(Err(e))
+            }
+        }
+    }
+}
+
+#[allow(non_snake_case)]
+fn ESHUTDOWN_() -> Error {
+    cohort::errno::ESHUTDOWN()
+}
+
+fn signals_to_proto(sig: &migration::Signals) -> Signals {
+    let mut out = Signals::EMPTY;
+    out.blocked = sig.blocked;
+    out.pending = sig.pending;
+    for (o, a) in out.actions.iter_mut().zip(sig.action.iter()) {
+        *o = SigAction {
+            handler: a.handler,
+            flags: a.flags,
+            restorer: a.restorer,
+            mask: a.mask,
+        };
+    }
+    out
+}
+
+fn signals_from_proto(sig: &Signals, out: &mut migration::Signals) {
+    out.blocked = sig.blocked;
+    out.pending = sig.pending;
+    for (o, a) in out.action.iter_mut().zip(sig.actions.iter()) {
+        o.handler = a.handler;
+        o.flags = a.flags;
+        o.restorer = a.restorer;
+        o.mask = a.mask;
+    }
+}
+
+fn creds_to_proto(c: &migration::Creds) -> Creds {
+    Creds {
+        uid: c.uid,
+        gid: c.gid,
+        suid: c.suid,
+        sgid: c.sgid,
+        euid: c.euid,
+        egid: c.egid,
+        fsuid: c.fsuid,
+        fsgid: c.fsgid,
+        cap_inheritable: c.cap_inheritable,
+        cap_permitted: c.cap_permitted,
+        cap_effective: c.cap_effective,
+        cap_bset: c.cap_bset,
+        cap_ambient: c.cap_ambient,
+        securebits: c.securebits,
+        umask: c.umask,
+    }
+}
+
+/// The hub's form of credentials that came in a message.
+pub(crate) fn creds_from_proto(c: &Creds) -> migration::Creds {
+    migration::Creds {
+        uid: c.uid,
+        gid: c.gid,
+        suid: c.suid,
+        sgid: c.sgid,
+        euid: c.euid,
+        egid: c.egid,
+        fsuid: c.fsuid,
+        fsgid: c.fsgid,
+        cap_inheritable: c.cap_inheritable,
+        cap_permitted: c.cap_permitted,
+        cap_effective: c.cap_effective,
+        cap_bset: c.cap_bset,
+        cap_ambient: c.cap_ambient,
+        securebits: c.securebits,
+        umask: c.umask,
+    }
+}
+
+fn layout_to_proto(l: &migration::MmLayout) -> MmLayout {
+    MmLayout {
+        start_code: l.start_code,
+        end_code: l.end_code,
+        start_data: l.start_data,
+        end_data: l.end_data,
+        start_brk: l.start_brk,
+        brk: l.brk,
+        start_stack: l.start_stack,
+        arg_start: l.arg_start,
+        arg_end: l.arg_end,
+        env_start: l.env_start,
+        env_end: l.env_end,
+    }
+}
+
+fn layout_from_proto(l: &MmLayout) -> migration::MmLayout {
+    migration::MmLayout {
+        start_code: l.start_code,
+        end_code: l.end_code,
+        start_data: l.start_data,
+        end_data: l.end_data,
+        start_brk: l.start_brk,
+        brk: l.brk,
+        start_stack: l.start_stack,
+        arg_start: l.arg_start,
+        arg_end: l.arg_end,
+        env_start: l.env_start,
+        env_end: l.env_end,
+    }
+}
+
+fn path_of(v: &migration::VmaDesc) -> &[u8] {
+    let len = v.path.iter().position(|c| *c == 0).unwrap_or(v.path.len());
+    &v.path[..len]
+}
+
+/// Packs the current task's state for `dest` into a `MSG_MIGRATE` payload;
+/// returns it and the pending signals it carries.
+fn pack(dist: &Dist, dest: NodeId, visited: NodeSet) -> Result<(KVVec<u8>, u64)> {
+    let mut sig = KBox::new(migration::Signals::default(), GFP_KERNEL)?;
+    migration::signals_save(&mut sig);
+    let mut layout = migration::MmLayout::default();
+    let mut vmas = KVec::new();
+    migration::mm_describe(&mut layout, &mut vmas)?;
+    let mut arch = KVVec::from_elem(0u8, migration::arch_state_size(), GFP_KERNEL)?;
+    let arch_len = migration::arch_save(&mut arch)?;
+    let sched = migration::sched_save();
+
+    let mut head = KBox::new(MigrateHead::EMPTY, GFP_KERNEL)?;
+    head.task = dist.id;
+    head.tgid = dist.tgid;
+    head.parent_pid = dist.parent_pid;
+    head.from = me();
+    head.visited = visited;
+    head.comm = migration::comm();
+    head.comm[15] = 0;
+    head.signals = signals_to_proto(&sig);
+    head.sched = Sched {
+        policy: sched.policy,
+        rt_priority: sched.rt_priority,
+        nice: sched.nice,
+    };
+    head.creds = creds_to_proto(&migration::creds_save());
+    head.layout = layout_to_proto(&layout);
+    let _ = dest;
+
+    let mut descs = KVec::with_capacity(vmas.len(), GFP_KERNEL)?;
+    for v in vmas.iter() {
+        let kind = match v.kind {
+            migration::VMA_ANON => VmaKind::Anon,
+            migration::VMA_FILE => VmaKind::File,
+            migration::VMA_VDSO => VmaKind::Vdso,
+            migration::VMA_VVAR => VmaKind::Vvar,
+            _ => return Err(cohort::errno::EOPNOTSUPP()),
+        };
+        descs.push(
+            VmaDesc {
+                start: v.start,
+                end: v.end,
+                flags: v.flags,
+                pgoff: v.pgoff,
+                kind,
+                path: path_of(v),
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    let arch = arch.get(..arch_len).ok_or(EINVAL)?;
+    let len = task_msg::migrate_len(&descs, arch.len());
+    let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+    let n = match task_msg::encode_migrate(&mut buf, &head, &descs, arch) {
+        Ok(n) => n,
+        Err(e) => {
+            // Real kernel state always passes: say what did not.
+            pr_warn!(
+                "task {}:{}: cannot encode its state ({:?}; head {:?})\n",
+                dist.id.origin.0,
+                dist.id.pid,
+                e,
+                head.validate()
+            );
+            for v in descs.iter().filter(|v| v.validate().is_err()) {
+                pr_warn!("  mapping {:#x}-{:#x} flags {:#x} refused\n", v.start, v.end, v.flags);
+            }
+            return Err(cohort::errno::EOPNOTSUPP());
+        }
+    };
+    kvec::truncate(&mut buf, n);
+    Ok((buf, sig.pending))
+}
+
+/// Loads the state in a `MSG_MIGRATE` payload into the current task:
+/// `fresh` for a task just created, else a shadow coming back to life.
+fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
+    let mut head = KBox::new(MigrateHead::EMPTY, GFP_KERNEL)?;
+    let body = task_msg::decode_migrate_into(bytes, &mut head).map_err(|_| EPROTO_())?;
+    let mut vmas = KVec::with_capacity(body.nr_vmas(), GFP_KERNEL)?;
+    for v in body.vmas() {
+        let mut desc = migration::VmaDesc {
+            start: v.start,
+            end: v.end,
+            flags: v.flags,
+            pgoff: v.pgoff,
+            kind: match v.kind {
+                VmaKind::Anon => migration::VMA_ANON,
+                VmaKind::File => migration::VMA_FILE,
+                VmaKind::Vdso => migration::VMA_VDSO,
+                VmaKind::Vvar => migration::VMA_VVAR,
+            },
+            path: [0; migration::VMA_PATH_MAX],
+        };
+        let path = desc.path.get_mut(..v.path.len()).ok_or(EINVAL)?;
+        path.copy_from_slice(v.path);
+        vmas.push(desc, GFP_KERNEL)?;
+    }
+    migration::mm_install(&layout_from_proto(&head.layout), &vmas, fresh)?;
+    if !fresh {
+        migration::creds_load(&creds_from_proto(&head.creds))?;
+    }
+    let mut sig = KBox::new(migration::Signals::default(), GFP_KERNEL)?;
+    signals_from_proto(&head.signals, &mut sig);
+    migration::signals_load(&sig);
+    migration::sched_load(&migration::Sched {
+        policy: head.sched.policy,
+        rt_priority: head.sched.rt_priority,
+        nice: head.sched.nice,
+    })?;
+    migration::set_comm(&head.comm);
+    migration::arch_load(body.arch())?;
+    Ok(head)
+}
+
+#[allow(non_snake_case)]
+fn EPROTO_() -> Error {
+    cohort::errno::EPROTO()
+}
+
+/// The current task leaves for `dest`; on success it is a shadow now.
+fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
+    let task = kernel::current!();
+    if migration::fatal_signal_pending() {
+        return Err(EINTR);
+    }
+    if !migration::may_migrate(&task) {
+        return Err(cohort::errno::EOPNOTSUPP());
+    }
+    let dist = match reg.find_task(&task) {
+        Some(dist) => dist,
+        None => {
+            let (pid, tgid) = migration::task_ids(&task);
+            let id = TaskId {
+                origin: me(),
+                pid: pid as u32,
+            };
+            let dist = Dist::new(
+                id,
+                tgid as u32,
+                migration::parent_tgid().max(0) as u32,
+                ARef::from(&*task),
+                Role::Running,
+                NodeSet::single(me()),
+            )?;
+            reg.add(dist.clone())?;
+            dist
+        }
+    };
+    let visited = {
+        let mut inner = dist.inner.lock();
+        if inner.role != Role::Running || inner.leaving {
+            return Err(EBUSY);
+        }
+        inner.leaving = true;
+        inner.visited
+    };
+    let result = send(&dist, dest, visited);
+    let mut inner = dist.inner.lock();
+    inner.leaving = false;
+    let pending = result?;
+    inner.role = Role::Shadow;
+    inner.location = dest;
+    inner.visited = visited.union(NodeSet::single(dest));
+    inner.mm = MmRef::of(&task);
+    drop(inner);
+    migration::forward(&task, false);
+    migration::signals_shadow(pending);
+    if !dist.at_origin() {
+        tell_moved(&dist, dest);
+    }
+    Ok(dist)
+}
+
+fn send(dist: &Dist, dest: NodeId, visited: NodeSet) -> Result<u64> {
+    let (buf, pending) = pack(dist, dest, visited)?;
+    let mut reply = [0u8; MigrateReply::LEN];
+    let node = u32::from(dest.0);
+    match msg::request_nointr(node, task_msg::MSG_MIGRATE, &buf, &mut reply, MIGRATE_TIMEOUT_MS) {
+        Ok(_) => Ok(pending),
+        Err(e) => {
+            if e == cohort::errno::ETIMEDOUT() {
+                // The task may have been created: end it there.
+                let mut abort = [0u8; MigrateAbort::LEN];
+                if (MigrateAbort { task: dist.id }).encode(&mut abort).is_ok() {
+                    let _ = msg::send(node, task_msg::MSG_MIGRATE_ABORT, &abort);
+                }
+            }
+            pr_info!(
+                "task {}:{} stays on node {}: migration to node {} failed ({:?})\n",
+                dist.id.origin.0,
+                dist.id.pid,
+                me().0,
+                dest.0,
+                e
+            );
+            Err(e)
+        }
+    }
+}
+
+fn tell_moved(dist: &Dist, node: NodeId) {
+    let mut buf = [0u8; Moved::LEN];
+    if (Moved { task: dist.id, node }).encode(&mut buf).is_ok() {
+        let _ = msg::send(u32::from(dist.id.origin.0), task_msg::MSG_MOVED, &buf);
+    }
+}
+
+/// Forwards a signal the shadow caught to where the task runs.
+fn forward_signal(dist: &Dist, signo: u32) {
+    let location = dist.inner.lock().location;
+    let mut buf = [0u8; Signal::LEN];
+    if (Signal {
+        task: dist.id,
+        signo,
+    })
+    .encode(&mut buf)
+    .is_ok()
+    {
+        let _ = msg::send(u32::from(location.0), task_msg::MSG_SIGNAL, &buf);
+    }
+}
+
+/// The life of a shadow: serve forwarded calls and signals until the task
+/// comes back (then return, to user space) or ends.
+fn shadow(reg: &Registry, dist: &Arc<Dist>) {
+    loop {
+        if migration::fatal_signal_pending() {
+            if dist.at_origin() {
+                forward_signal(dist, SIGKILL);
+            }
+            reg.remove(dist.id);
+            return;
+        }
+        while let Some(signo) = migration::signal_next() {
+            forward_signal(dist, signo);
+        }
+        let event = {
+            let mut inner = dist.inner.lock();
+            match kvec::pop_front(&mut inner.events) {
+                Some(event) => event,
+                None => {
+                    // A signal ends the wait; the loop's top forwards it.
+                    let _signalled = dist.cond.wait_interruptible(&mut inner);
+                    continue;
+                }
+            }
+        };
+        match event {
+            Event::Syscall(reply, bytes) => serve(&reply, &bytes),
+            Event::Return(reply, bytes) => {
+                if come_back(dist, &reply, &bytes) {
+                    return;
+                }
+            }
+            Event::Exit(code) => {
+                reg.remove(dist.id);
+                migration::exit(if dist.at_origin() { code } else { 0 });
+            }
+            Event::Lost(node) => {
+                pr_warn!(
+                    "task {}:{}: node {} went down while the task ran there; ending its shadow on node {}\n",
+                    dist.id.origin.0,
+                    dist.id.pid,
+                    node.0,
+                    me().0
+                );
+                reg.remove(dist.id);
+                migration::exit(i64::from(SIGKILL));
+            }
+        }
+    }
+}
+
+/// The task comes back to its shadow here; true when it runs again.
+fn come_back(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) -> bool {
+    match load(bytes, false) {
+        Ok(head) => {
+            let task = kernel::current!();
+            let mut inner = dist.inner.lock();
+            inner.role = Role::Running;
+            inner.location = me();
+            inner.visited = head.visited.union(NodeSet::single(me()));
+            inner.mm = None;
+            drop(inner);
+            migration::forward(&task, !dist.at_origin());
+            let mut buf = [0u8; MigrateReply::LEN];
+            let pid = migration::task_ids(&task).0 as u32;
+            if (MigrateReply { pid }).encode(&mut buf).is_ok() {
+                let _ = reply.reply(&buf);
+            }
+            if !dist.at_origin() {
+                tell_moved(dist, me());
+            }
+            true
+        }
+        Err(e) => {
+            pr_warn!(
+                "task {}:{} could not come back to node {}: {:?}\n",
+                dist.id.origin.0,
+                dist.id.pid,
+                me().0,
+                e
+            );
+            let _ = reply.reply_error(e);
+            // The shadow's own state may be half replaced: it cannot run.
+            false
+        }
+    }
+}
+
+/// Runs a forwarded system call in the shadow and answers it.
+fn serve(reply: &ReplyTo, bytes: &[u8]) {
+    let Ok(call) = SyscallMsg::decode(bytes) else {
+        let _ = reply.reply_error(EPROTO_());
+        return;
+    };
+    let mut data: KVVec<u8> = KVVec::new();
+    let result = run_call(&call, &mut data);
+    let result = match result {
+        Ok(v) => v,
+        Err(e) => {
+            kvec::clear(&mut data);
+            i64::from(e.to_errno())
+        }
+    };
+    let answer = SyscallReply {
+        result,
+        data: &data,
+    };
+    let Ok(mut buf) = KVVec::from_elem(0u8, answer.encoded_len(), GFP_KERNEL) else {
+        let _ = reply.reply_error(ENOMEM);
+        return;
+    };
+    match answer.encode(&mut buf) {
+        Ok(_) => {
+            let _ = reply.reply(&buf);
+        }
+        Err(_) => {
+            let _ = reply.reply_error(EPROTO_());
+        }
+    }
+}
+
+fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>) -> Result<i64> {
+    use task_msg::FwdCall;
+    match call.call {
+        FwdCall::Read | FwdCall::Pread => {
+            let pos = if call.call == FwdCall::Pread {
+                call.b as i64
+            } else {
+                -1
+            };
+            data.extend_with(call.a as usize, 0, GFP_KERNEL)?;
+            let n = migration::fd_read(call.fd, data, pos)?;
+            kvec::truncate(data, n);
+            Ok(n as i64)
+        }
+        FwdCall::Write | FwdCall::Pwrite => {
+            let pos = if call.call == FwdCall::Pwrite {
+                call.b as i64
+            } else {
+                -1
+            };
+            Ok(migration::fd_write(call.fd, call.data, pos)? as i64)
+        }
+        FwdCall::Close => migration::fd_close(call.fd).map(|_| 0),
+        FwdCall::Lseek => migration::fd_lseek(call.fd, call.a as i64, call.b as i32),
+        FwdCall::Fstat => {
+            let mut st = [0u8; migration::STAT_SIZE];
+            migration::fd_stat(call.fd, &mut st)?;
+            data.extend_from_slice(&st, GFP_KERNEL)?;
+            Ok(0)
+        }
+        FwdCall::Open => {
+            let mut path = KVec::with_capacity(call.data.len() + 1, GFP_KERNEL)?;
+            path.extend_from_slice(call.data, GFP_KERNEL)?;
+            path.push(0, GFP_KERNEL)?;
+            let path = CStr::from_bytes_with_nul(&path).map_err(|_| EINVAL)?;
+            Ok(i64::from(migration::fd_open(path, call.a as i32, call.b as u32)?))
+        }
+    }
+}
+
+/// A task arriving on a node it has no shadow on, run in the new task.
+struct Arrival {
+    bytes: KVVec<u8>,
+    reply: ReplyTo,
+}
+
+impl TaskWork for Arrival {
+    fn run(this: Arc<Self>, exiting: bool) {
+        if exiting {
+            let _ = this.reply.reply_error(EAGAIN);
+            return;
+        }
+        match arrive(&this.bytes) {
+            Ok(pid) => {
+                let mut buf = [0u8; MigrateReply::LEN];
+                if (MigrateReply { pid }).encode(&mut buf).is_ok() {
+                    let _ = this.reply.reply(&buf);
+                }
+            }
+            Err(e) => {
+                pr_warn!("could not receive a task on node {}: {:?}\n", me().0, e);
+                let _ = this.reply.reply_error(e);
+                migration::exit(i64::from(SIGKILL));
+            }
+        }
+    }
+}
+
+fn arrive(bytes: &[u8]) -> Result<u32> {
+    let reg = STATE.get().ok_or_else(ESHUTDOWN_)?;
+    let head = load(bytes, true)?;
+    let task = kernel::current!();
+    let dist = Dist::new(
+        head.task,
+        head.tgid,
+        head.parent_pid,
+        ARef::from(&*task),
+        Role::Running,
+        head.visited.union(NodeSet::single(me())),
+    )?;
+    reg.add(dist)?;
+    migration::forward(&task, true);
+    Ok(migration::task_ids(&task).0 as u32)
+}
+
+/// `MSG_MIGRATE`: a task arrives.
+pub(crate) struct MigrateHandler;
+
+impl MsgHandler for MigrateHandler {
+    const TYPE: u16 = task_msg::MSG_MIGRATE;
+
+    fn handle(msg: &Message) {
+        let reply = msg.reply_to();
+        let answer = |e: Error| {
+            let _ = reply.reply_error(e);
+        };
+        let Some(reg) = STATE.get() else {
+            return answer(ESHUTDOWN_());
+        };
+        let Ok(mut head) = KBox::new(MigrateHead::EMPTY, GFP_KERNEL) else {
+            return answer(ENOMEM);
+        };
+        if task_msg::decode_migrate_into(msg.data(), &mut head).is_err() {
+            return answer(EPROTO_());
+        }
+        let Ok(mut bytes) = KVVec::with_capacity(msg.data().len(), GFP_KERNEL) else {
+            return answer(ENOMEM);
+        };
+        if bytes.extend_from_slice(msg.data(), GFP_KERNEL).is_err() {
+            return answer(ENOMEM);
+        }
+        if let Some(dist) = reg.find(head.task) {
+            if dist.inner.lock().role != Role::Shadow {
+                return answer(EBUSY);
+            }
+            if dist.post(Event::Return(reply, bytes)).is_err() {
+                answer(ENOMEM);
+            }
+            return;
+        }
+        let creds = creds_from_proto(&head.creds);
+        let Ok(arrival) = Arc::new(Arrival { bytes, reply }, GFP_KERNEL) else {
+            return answer(ENOMEM);
+        };
+        // On failure the arrival answers (it runs with `exiting`).
+        let _ = migration::spawn(&crate::THIS_MODULE, STUB, &creds, arrival);
+    }
+}
+
+/// `MSG_MIGRATE_ABORT`: the sender gave up on a migration here.
+pub(crate) struct AbortHandler;
+
+impl MsgHandler for AbortHandler {
+    const TYPE: u16 = task_msg::MSG_MIGRATE_ABORT;
+
+    fn handle(msg: &Message) {
+        let (Some(reg), Ok(abort)) = (STATE.get(), MigrateAbort::decode(msg.data())) else {
+            return;
+        };
+        if let Some(dist) = reg.find(abort.task) {
+            if dist.inner.lock().role == Role::Running {
+                dist::kill_local(&dist, "its migration was aborted by the sender");
+                reg.remove(abort.task);
+            }
+        }
+    }
+}
+
+/// `MSG_MOVED`: where a task runs now (to its origin).
+pub(crate) struct MovedHandler;
+
+impl MsgHandler for MovedHandler {
+    const TYPE: u16 = task_msg::MSG_MOVED;
+
+    fn handle(msg: &Message) {
+        let (Some(reg), Ok(moved)) = (STATE.get(), Moved::decode(msg.data())) else {
+            return;
+        };
+        if let Some(dist) = reg.find(moved.task) {
+            let mut inner = dist.inner.lock();
+            if inner.role == Role::Shadow {
+                inner.location = moved.node;
+                inner.visited = inner.visited.union(NodeSet::single(moved.node));
+            }
+        }
+    }
+}
+
+/// `MSG_EXIT`: the task ended; so do its shadows.
+pub(crate) struct ExitHandler;
+
+impl MsgHandler for ExitHandler {
+    const TYPE: u16 = task_msg::MSG_EXIT;
+
+    fn handle(msg: &Message) {
+        let (Some(reg), Ok(exit)) = (STATE.get(), task_msg::Exit::decode(msg.data())) else {
+            return;
+        };
+        if let Some(dist) = reg.find(exit.task) {
+            if dist.inner.lock().role == Role::Shadow {
+                let _ = dist.post(Event::Exit(exit.code));
+            }
+        }
+    }
+}
+
+/// `MSG_SIGNAL`: a signal for a task, delivered where it runs.
+pub(crate) struct SignalHandler;
+
+impl MsgHandler for SignalHandler {
+    const TYPE: u16 = task_msg::MSG_SIGNAL;
+
+    fn handle(msg: &Message) {
+        let (Some(reg), Ok(signal)) = (STATE.get(), Signal::decode(msg.data())) else {
+            return;
+        };
+        let Some(dist) = reg.find(signal.task) else {
+            return;
+        };
+        let (role, task, location) = {
+            let inner = dist.inner.lock();
+            (inner.role, inner.task.clone(), inner.location)
+        };
+        match role {
+            Role::Running => migration::kill(&task, signal.signo),
+            Role::Shadow if u32::from(location.0) != msg.src() => {
+                forward_signal(&dist, signal.signo)
+            }
+            Role::Shadow => {}
+        }
+    }
+}
+
+/// `MSG_SYSCALL`: a forwarded system call, for the shadow at the origin.
+pub(crate) struct SyscallHandler;
+
+impl MsgHandler for SyscallHandler {
+    const TYPE: u16 = task_msg::MSG_SYSCALL;
+
+    fn handle(msg: &Message) {
+        let reply = msg.reply_to();
+        let Some(reg) = STATE.get() else {
+            let _ = reply.reply_error(ESHUTDOWN_());
+            return;
+        };
+        let Ok(call) = SyscallMsg::decode(msg.data()) else {
+            let _ = reply.reply_error(EPROTO_());
+            return;
+        };
+        let dist = match reg.find(call.task) {
+            Some(dist) if dist.inner.lock().role == Role::Shadow => dist,
+            _ => {
+                let _ = reply.reply_error(ESRCH);
+                return;
+            }
+        };
+        let mut bytes = KVVec::new();
+        if bytes.extend_from_slice(msg.data(), GFP_KERNEL).is_err()
+            || dist.post(Event::Syscall(reply, bytes)).is_err()
+        {
+            let _ = reply.reply_error(ENOMEM);
+        }
+    }
+}
+
+/// `MSG_MIGRATE_REQ`: migrate a task that runs here, for pcntl(2) elsewhere.
+pub(crate) struct MigrateReqHandler;
+
+impl MsgHandler for MigrateReqHandler {
+    const TYPE: u16 = task_msg::MSG_MIGRATE_REQ;
+
+    fn handle(msg: &Message) {
+        let reply = msg.reply_to();
+        let (Some(reg), Ok(req)) = (STATE.get(), MigrateReq::decode(msg.data())) else {
+            let _ = reply.reply_error(EINVAL);
+            return;
+        };
+        let result = (|| -> Result {
+            let dist = reg.find(req.task).ok_or(ESRCH)?;
+            let (role, task, location) = {
+                let inner = dist.inner.lock();
+                (inner.role, inner.task.clone(), inner.location)
+            };
+            if role != Role::Running {
+                // It moved on meanwhile: pass the request along.
+                let mut out = [0u8; 0];
+                msg::request(
+                    u32::from(location.0),
+                    task_msg::MSG_MIGRATE_REQ,
+                    msg.data(),
+                    &mut out,
+                    MIGRATE_TIMEOUT_MS * 2,
+                )?;
+                return reply.reply(&[]);
+            }
+            if req.dest == me() {
+                return reply.reply(&[]);
+            }
+            let leave = Leave::new(req.dest, false, Some(reply))?;
+            migration::queue_work(&crate::THIS_MODULE, &task, leave, true)
+        })();
+        if let Err(e) = result {
+            let _ = reply.reply_error(e);
+        }
+    }
+}
+
+/// pcntl(2) `PCNTL_MIGRATE` of `task` (the caller when `own`) to `dest`.
+pub(crate) fn migrate(reg: &Registry, task: ARef<Task>, own: bool, dest: NodeId) -> Result<isize> {
+    if let Some(dist) = reg.find_task(&task) {
+        let (role, location) = {
+            let inner = dist.inner.lock();
+            if inner.leaving {
+                return Err(EBUSY);
+            }
+            (inner.role, inner.location)
+        };
+        if role == Role::Shadow {
+            if location == dest {
+                return Ok(0);
+            }
+            let mut req = [0u8; MigrateReq::LEN];
+            MigrateReq {
+                task: dist.id,
+                dest,
+            }
+            .encode(&mut req)
+            .map_err(|_| EINVAL)?;
+            let mut out = [0u8; 0];
+            msg::request(
+                u32::from(location.0),
+                task_msg::MSG_MIGRATE_REQ,
+                &req,
+                &mut out,
+                MIGRATE_TIMEOUT_MS * 2,
+            )?;
+            return Ok(0);
+        }
+    }
+    if dest == me() {
+        return Ok(0);
+    }
+    if !migration::may_migrate(&task) {
+        return Err(cohort::errno::EOPNOTSUPP());
+    }
+    let leave = Leave::new(dest, own, None)?;
+    migration::queue_work(&crate::THIS_MODULE, &task, leave.clone(), !own)
+        .map_err(|e| if e == ENOMEM { EAGAIN } else { e })?;
+    if own {
+        // The caller leaves on its way out of this call.
+        return Ok(0);
+    }
+    leave.wait(MIGRATE_TIMEOUT_MS + 5_000)?;
+    Ok(0)
+}
+
+/// The task ended here: tell every node it visited.
+pub(crate) fn exited(reg: &Registry, task: &Task, code: i64) {
+    if reg.is_empty() {
+        return;
+    }
+    let Some(dist) = reg.find_task(task) else {
+        return;
+    };
+    let (role, visited) = {
+        let inner = dist.inner.lock();
+        (inner.role, inner.visited)
+    };
+    reg.remove(dist.id);
+    if role != Role::Running {
+        return;
+    }
+    let mut buf = [0u8; task_msg::Exit::LEN];
+    if (task_msg::Exit { task: dist.id, code }).encode(&mut buf).is_err() {
+        return;
+    }
+    for node in visited.iter() {
+        if node != me() {
+            let _ = msg::send(u32::from(node.0), task_msg::MSG_EXIT, &buf);
+        }
+    }
+}
+
+/// Node `node` went down: shadows of tasks that ran there end, tasks that
+/// came from there are killed.
+pub(crate) fn node_down(reg: &Registry, node: NodeId) {
+    reg.for_each(|dist| {
+        let (role, location) = {
+            let inner = dist.inner.lock();
+            (inner.role, inner.location)
+        };
+        if role == Role::Shadow && location == node {
+            let _ = dist.post(Event::Lost(node));
+        } else if role == Role::Running && dist.id.origin == node {
+            dist::kill_local(dist, "its origin node went down");
+        }
+    });
+}

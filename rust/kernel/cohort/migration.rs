@@ -1,0 +1,599 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Moving tasks between nodes: the migration slot and the hub's helpers.
+//!
+//! The process layer registers a [`MigrationOps`] table to see the faults of
+//! migrated tasks' address spaces and the system calls of tasks it marked
+//! with [`forward`]. The helpers save a task's state on the node it leaves
+//! and load it on the node it reaches; most act on the current task.
+
+use super::fault::{FaultAction, Vma};
+use super::Slot;
+use crate::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, ArcBorrow},
+    task::Task,
+    types::ARef,
+    ThisModule,
+};
+use core::{
+    ffi::c_void,
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+/// A task's signal dispositions, blocked and pending sets.
+pub type Signals = bindings::cohort_signals;
+/// One signal's disposition.
+pub type SigAction = bindings::cohort_sigaction;
+/// A task's credentials.
+pub type Creds = bindings::cohort_creds;
+/// A task's scheduling policy.
+pub type Sched = bindings::cohort_sched;
+/// The fields of an address space that are not mappings.
+pub type MmLayout = bindings::cohort_mm_layout;
+/// One mapping of an address space.
+pub type VmaDesc = bindings::cohort_vma;
+
+/// Room for a mapped file's path in [`VmaDesc`], with its NUL.
+pub const VMA_PATH_MAX: usize = bindings::COHORT_VMA_PATH_MAX as usize;
+/// [`VmaDesc::kind`]: anonymous memory.
+pub const VMA_ANON: u32 = bindings::cohort_vma_kind_COHORT_VMA_ANON;
+/// [`VmaDesc::kind`]: a private mapping of a file.
+pub const VMA_FILE: u32 = bindings::cohort_vma_kind_COHORT_VMA_FILE;
+/// [`VmaDesc::kind`]: the vDSO text.
+pub const VMA_VDSO: u32 = bindings::cohort_vma_kind_COHORT_VMA_VDSO;
+/// [`VmaDesc::kind`]: the vDSO data.
+pub const VMA_VVAR: u32 = bindings::cohort_vma_kind_COHORT_VMA_VVAR;
+/// `VM_SHARED` of a mapping's flags.
+pub const VM_SHARED: u64 = bindings::VM_SHARED as u64;
+/// Size of a page.
+pub const PAGE_SIZE: usize = bindings::PAGE_SIZE;
+/// Size of `struct stat` as `fstat(2)` fills it.
+pub const STAT_SIZE: usize = core::mem::size_of::<bindings::stat>();
+
+/// Receives the events of tasks away from their origin.
+#[vtable]
+pub trait MigrationOps {
+    /// A fault in `vma`, asked before the fault slot; [`FaultAction::Local`]
+    /// passes it on. Same locking as [`super::FaultOps::fault`].
+    fn fault(_vma: &Vma, _address: usize, _flags: u32) -> FaultAction {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The current task, marked with [`forward`], enters system call `nr`
+    /// with `args`: `Some(value)` serves it (the value, or `-errno`, is
+    /// returned to user space), `None` runs it here.
+    fn syscall(_nr: i64, _args: &[u64; 6]) -> Option<i64> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The migration slot filled with `T`'s ops.
+pub struct MigrationSlot<T: MigrationOps>(PhantomData<T>);
+
+impl<T: MigrationOps> MigrationSlot<T> {
+    const TABLE: bindings::cohort_migration_ops = bindings::cohort_migration_ops {
+        fault: if T::HAS_FAULT { Some(Self::fault) } else { None },
+        syscall: if T::HAS_SYSCALL { Some(Self::syscall) } else { None },
+    };
+
+    /// # Safety
+    ///
+    /// Called by the hub from `handle_mm_fault()` with a locked VMA and a
+    /// writable `ret`.
+    unsafe extern "C" fn fault(
+        vma: *mut bindings::vm_area_struct,
+        address: crate::ffi::c_ulong,
+        flags: crate::ffi::c_uint,
+        _regs: *mut bindings::pt_regs,
+        ret: *mut bindings::vm_fault_t,
+    ) -> bindings::cohort_fault_action {
+        // SAFETY: The VMA is locked for the duration of the call.
+        let vma = unsafe { &*vma.cast::<Vma>() };
+        match T::fault(vma, address as usize, flags) {
+            FaultAction::Local => bindings::cohort_fault_action_COHORT_FAULT_LOCAL,
+            FaultAction::Handled(code) => {
+                // SAFETY: `ret` points to the caller's `vm_fault_t`.
+                unsafe { *ret = code };
+                bindings::cohort_fault_action_COHORT_FAULT_HANDLED
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with six readable arguments and a writable `ret`.
+    unsafe extern "C" fn syscall(
+        nr: crate::ffi::c_long,
+        args: *const crate::ffi::c_ulong,
+        ret: *mut crate::ffi::c_long,
+    ) -> bool {
+        // SAFETY: The hub passes an array of six arguments.
+        let raw = unsafe { core::slice::from_raw_parts(args, 6) };
+        let mut args = [0u64; 6];
+        for (out, arg) in args.iter_mut().zip(raw) {
+            *out = *arg as u64;
+        }
+        match T::syscall(nr as i64, &args) {
+            Some(value) => {
+                // SAFETY: `ret` points to the hub's result.
+                unsafe { *ret = value as crate::ffi::c_long };
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl<T: MigrationOps> Slot for MigrationSlot<T> {
+    const SLOT: bindings::cohort_slot = bindings::cohort_slot_COHORT_SLOT_MIGRATION;
+
+    fn table() -> *const c_void {
+        let table: &'static bindings::cohort_migration_ops = &Self::TABLE;
+        (table as *const bindings::cohort_migration_ops).cast()
+    }
+}
+
+impl Vma {
+    /// The address space this area belongs to, to compare with [`MmRef::id`].
+    pub fn mm_id(&self) -> usize {
+        // SAFETY: `vm_mm` is set at creation and never changes.
+        unsafe { (*self.as_raw()).vm_mm as usize }
+    }
+
+    /// The area's `vm_flags`.
+    pub fn flags(&self) -> u64 {
+        // SAFETY: The fault handler holds the lock that keeps the flags
+        // stable; reading the field is a plain load.
+        unsafe { (*self.as_raw()).__bindgen_anon_2.vm_flags as u64 }
+    }
+
+    /// Installs `data` as the private page at `address`, from the fault
+    /// hook; returns the `vm_fault_t` to give back.
+    pub fn install_page(&self, address: usize, flags: u32, data: &[u8; PAGE_SIZE]) -> u32 {
+        // SAFETY: Called from the fault hook, which holds the lock
+        // `cohort_fault_install_page` needs; `data` is a whole page.
+        unsafe {
+            bindings::cohort_fault_install_page(
+                self.as_raw(),
+                address as crate::ffi::c_ulong,
+                flags,
+                data.as_ptr().cast(),
+            )
+        }
+    }
+}
+
+/// A counted reference to an address space (`mmget`/`mmput`).
+pub struct MmRef(NonNull<bindings::mm_struct>);
+
+// SAFETY: An mm reference may be used and dropped from any thread.
+unsafe impl Send for MmRef {}
+// SAFETY: The methods taking `&self` lock the mm as they need.
+unsafe impl Sync for MmRef {}
+
+impl MmRef {
+    /// The address space of `task`, if it has one.
+    pub fn of(task: &Task) -> Option<MmRef> {
+        // SAFETY: `task` is live; `get_task_mm` returns a counted reference
+        // or NULL.
+        NonNull::new(unsafe { bindings::get_task_mm(task.0.get()) }).map(MmRef)
+    }
+
+    /// An identifier to compare with [`Vma::mm_id`].
+    pub fn id(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// Copies the page at `addr` into `buf` and unmaps it: `Ok(true)`, or
+    /// `Ok(false)` when the address space has no page there.
+    pub fn take_page(&self, addr: usize, buf: &mut [u8; PAGE_SIZE]) -> Result<bool> {
+        // SAFETY: `self` holds a reference; `buf` is a whole page.
+        let ret = unsafe {
+            bindings::cohort_mm_take_page(self.0.as_ptr(), addr as _, buf.as_mut_ptr().cast())
+        };
+        to_result(ret)?;
+        Ok(ret == 1)
+    }
+
+    /// Drops the pages of `[start, end)`, keeping the mappings.
+    pub fn zap(&self, start: usize, end: usize) {
+        // SAFETY: `self` holds a reference.
+        unsafe { bindings::cohort_mm_zap(self.0.as_ptr(), start as _, end as _) };
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns one reference.
+        unsafe { bindings::mmput(self.0.as_ptr()) };
+    }
+}
+
+/// A value of the current task's that the hub reads, as `Ok` or `-errno`.
+fn errno_or<T>(ret: i64, value: T) -> Result<T> {
+    if ret < 0 {
+        Err(Error::from_errno(ret as i32))
+    } else {
+        Ok(value)
+    }
+}
+
+/// Reads the current task's signal state into `out`.
+pub fn signals_save(out: &mut Signals) {
+    // SAFETY: `out` is valid for writes.
+    unsafe { bindings::cohort_signals_save(out) };
+}
+
+/// Installs a signal state into the current task.
+pub fn signals_load(sig: &Signals) {
+    // SAFETY: `sig` is valid for reads.
+    unsafe { bindings::cohort_signals_load(sig) };
+}
+
+/// Makes the current task a shadow for signals, dropping the pending
+/// signals in `sent` (they travelled with the task).
+pub fn signals_shadow(sent: u64) {
+    // SAFETY: Acts on the current task only.
+    unsafe { bindings::cohort_signals_shadow(sent) };
+}
+
+/// Takes one pending signal (never SIGKILL) off the current task.
+pub fn signal_next() -> Option<u32> {
+    // SAFETY: Acts on the current task only.
+    let sig = unsafe { bindings::cohort_signal_next() };
+    u32::try_from(sig).ok().filter(|s| *s != 0)
+}
+
+/// Whether the current task has been killed.
+pub fn fatal_signal_pending() -> bool {
+    // SAFETY: Reads the current task's flags.
+    unsafe { bindings::cohort_fatal_signal_pending() }
+}
+
+/// The process id of the current task's parent.
+pub fn parent_tgid() -> i32 {
+    // SAFETY: Reads the current task's parent under RCU.
+    unsafe { bindings::cohort_parent_tgid() }
+}
+
+/// The current task's credentials.
+pub fn creds_save() -> Creds {
+    let mut creds = Creds::default();
+    // SAFETY: `creds` is valid for writes.
+    unsafe { bindings::cohort_creds_save(&mut creds) };
+    creds
+}
+
+/// Gives the current task credentials.
+pub fn creds_load(creds: &Creds) -> Result {
+    // SAFETY: `creds` is valid for reads.
+    to_result(unsafe { bindings::cohort_creds_load(creds) })
+}
+
+/// The current task's scheduling policy.
+pub fn sched_save() -> Sched {
+    let mut sched = Sched::default();
+    // SAFETY: `sched` is valid for writes.
+    unsafe { bindings::cohort_sched_save(&mut sched) };
+    sched
+}
+
+/// Gives the current task a scheduling policy.
+pub fn sched_load(sched: &Sched) -> Result {
+    // SAFETY: `sched` is valid for reads.
+    to_result(unsafe { bindings::cohort_sched_load(sched) })
+}
+
+/// Names the current task (at most 15 bytes are kept).
+pub fn set_comm(comm: &[u8; 16]) {
+    let mut name = [0u8; 17];
+    name[..16].copy_from_slice(comm);
+    // SAFETY: `name` is NUL-terminated.
+    unsafe { bindings::cohort_set_comm(name.as_ptr()) };
+}
+
+/// Ends the current task with wait status `code`.
+pub fn exit(code: i64) -> ! {
+    // SAFETY: Ends the current task; nothing of the caller's runs again.
+    unsafe { bindings::cohort_exit(code as crate::ffi::c_long) }
+}
+
+/// Routes `task`'s system calls through [`MigrationOps::syscall`] or stops.
+pub fn forward(task: &Task, on: bool) {
+    // SAFETY: `task` is live.
+    unsafe { bindings::cohort_task_forward(task.0.get(), on) };
+}
+
+/// Whether `task` is a single-threaded user process migration handles.
+pub fn may_migrate(task: &Task) -> bool {
+    // SAFETY: `task` is live.
+    unsafe { bindings::cohort_may_migrate(task.0.get()) }
+}
+
+/// Work run in a task on its way back to user space.
+pub trait TaskWork: Send + Sync + Sized {
+    /// Runs in the task; `exiting` when the task is exiting instead.
+    fn run(this: Arc<Self>, exiting: bool);
+}
+
+unsafe extern "C" fn run_work<W: TaskWork>(data: *mut c_void, exiting: bool) {
+    // SAFETY: `data` came from `Arc::into_raw` in `queue_work` or `spawn`,
+    // and the hub calls this exactly once.
+    let work = unsafe { Arc::from_raw(data.cast::<W>()) };
+    W::run(work, exiting);
+}
+
+/// Runs `work` in `task` at its next return to user space; with
+/// `interrupt`, an interruptible sleep is interrupted to get there. The
+/// module stays loaded until the work ran.
+pub fn queue_work<W: TaskWork>(
+    module: &'static ThisModule,
+    task: &Task,
+    work: Arc<W>,
+    interrupt: bool,
+) -> Result {
+    let raw = Arc::into_raw(work);
+    let flags = if interrupt {
+        bindings::COHORT_WORK_INTERRUPT
+    } else {
+        0
+    };
+    // SAFETY: `run_work::<W>` takes back the reference in `raw` when the
+    // hub runs it; on error the hub does not.
+    let ret = unsafe {
+        bindings::cohort_task_work(
+            module.as_ptr(),
+            task.0.get(),
+            Some(run_work::<W>),
+            raw as *mut c_void,
+            flags,
+        )
+    };
+    if ret != 0 {
+        // SAFETY: The hub did not take the reference.
+        drop(unsafe { Arc::from_raw(raw) });
+    }
+    to_result(ret)
+}
+
+/// Creates a user task that runs `work` on its first way to user space,
+/// after executing `stub` for a fresh address space, with `creds`. `work`
+/// runs exactly once, with `exiting` when no task could start.
+pub fn spawn<W: TaskWork>(
+    module: &'static ThisModule,
+    stub: &CStr,
+    creds: &Creds,
+    work: Arc<W>,
+) -> Result {
+    let raw = Arc::into_raw(work);
+    // SAFETY: The hub calls `run_work::<W>` exactly once with `raw`.
+    to_result(unsafe {
+        bindings::cohort_spawn(
+            module.as_ptr(),
+            stub.as_char_ptr(),
+            creds,
+            Some(run_work::<W>),
+            raw as *mut c_void,
+        )
+    })
+}
+
+/// Describes the current task's address space: its fields into `layout`,
+/// its mappings into `vmas` (replacing what was there).
+pub fn mm_describe(layout: &mut MmLayout, vmas: &mut KVec<VmaDesc>) -> Result {
+    super::vec::clear(vmas);
+    loop {
+        let room = vmas.capacity();
+        // SAFETY: `vmas` has room for `room` entries at its pointer.
+        let n = unsafe {
+            bindings::cohort_mm_describe(layout, vmas.as_mut_ptr(), room as u32)
+        };
+        to_result(n)?;
+        let n = n as usize;
+        if n <= room {
+            // SAFETY: The hub initialised the first `n` entries.
+            unsafe { vmas.set_len(n) };
+            return Ok(());
+        }
+        vmas.reserve(n, GFP_KERNEL)?;
+    }
+}
+
+/// Gives the current task the address space described by `layout` and
+/// `vmas`; `fresh` drops all its mappings first.
+pub fn mm_install(layout: &MmLayout, vmas: &[VmaDesc], fresh: bool) -> Result {
+    // SAFETY: `vmas` is valid for reads of its length.
+    to_result(unsafe {
+        bindings::cohort_mm_install(layout, vmas.as_ptr(), vmas.len() as u32, fresh)
+    })
+}
+
+/// `read(2)` (`pos` negative) or `pread(2)` on the current task's `fd`.
+pub fn fd_read(fd: i32, buf: &mut [u8], pos: i64) -> Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe { bindings::cohort_fd_read(fd, buf.as_mut_ptr().cast(), buf.len(), pos) };
+    errno_or(n as i64, n as usize)
+}
+
+/// `write(2)` (`pos` negative) or `pwrite(2)` on the current task's `fd`.
+pub fn fd_write(fd: i32, buf: &[u8], pos: i64) -> Result<usize> {
+    // SAFETY: `buf` is valid for reads of its length.
+    let n = unsafe { bindings::cohort_fd_write(fd, buf.as_ptr().cast(), buf.len(), pos) };
+    errno_or(n as i64, n as usize)
+}
+
+/// `lseek(2)` on the current task's `fd`.
+pub fn fd_lseek(fd: i32, offset: i64, whence: i32) -> Result<i64> {
+    // SAFETY: Acts on the current task's file table.
+    let pos = unsafe { bindings::cohort_fd_lseek(fd, offset, whence) };
+    errno_or(pos, pos)
+}
+
+/// `fstat(2)` on the current task's `fd`, in the system call's layout.
+pub fn fd_stat(fd: i32, out: &mut [u8; STAT_SIZE]) -> Result {
+    // SAFETY: `out` is valid for writes of its length.
+    to_result(unsafe { bindings::cohort_fd_stat(fd, out.as_mut_ptr().cast(), out.len()) })
+}
+
+/// `close(2)` of the current task's `fd`.
+pub fn fd_close(fd: i32) -> Result {
+    // SAFETY: Acts on the current task's file table.
+    to_result(unsafe { bindings::cohort_fd_close(fd) })
+}
+
+/// `open(2)` into the current task's file table.
+pub fn fd_open(path: &CStr, flags: i32, mode: u32) -> Result<i32> {
+    // SAFETY: `path` is NUL-terminated.
+    let fd = unsafe { bindings::cohort_fd_open(path.as_char_ptr(), flags, mode as _) };
+    errno_or(fd as i64, fd)
+}
+
+/// Size of the blob [`arch_save`] writes.
+pub fn arch_state_size() -> usize {
+    // SAFETY: No arguments.
+    unsafe { bindings::cohort_arch_state_size() }
+}
+
+/// Saves the current task's user registers and FPU state into `buf`.
+pub fn arch_save(buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe { bindings::cohort_arch_save(buf.as_mut_ptr().cast(), buf.len()) };
+    errno_or(n as i64, n as usize)
+}
+
+/// Loads a blob from [`arch_save`] into the current task.
+pub fn arch_load(buf: &[u8]) -> Result {
+    // SAFETY: `buf` is valid for reads of its length.
+    to_result(unsafe { bindings::cohort_arch_load(buf.as_ptr().cast(), buf.len()) })
+}
+
+/// A module's state, reachable from its hub callbacks and task work.
+///
+/// Installed before the module registers its tables and removed after it
+/// unregistered them; [`Global::get`] is safe at any time and returns
+/// `None` once removal began.
+pub struct Global<T> {
+    ptr: AtomicPtr<T>,
+}
+
+impl<T: Send + Sync> Global<T> {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        Global {
+            ptr: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Installs `data`; the returned guard removes it when dropped.
+    pub fn install(&'static self, data: Arc<T>) -> Result<GlobalGuard<T>> {
+        let raw = Arc::into_raw(data) as *mut T;
+        if self
+            .ptr
+            .compare_exchange(core::ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: `raw` was not published.
+            drop(unsafe { Arc::from_raw(raw) });
+            return Err(EBUSY);
+        }
+        Ok(GlobalGuard { global: self })
+    }
+
+    /// The installed state, if any.
+    pub fn get(&self) -> Option<Arc<T>> {
+        // SAFETY: Enters an RCU read section, left below.
+        unsafe { bindings::cohort_rcu_read_lock() };
+        let raw = self.ptr.load(Ordering::Acquire);
+        let data = if raw.is_null() {
+            None
+        } else {
+            // SAFETY: The guard holds a reference and drops it only after
+            // clearing the pointer and waiting for RCU readers like this one.
+            Some(Arc::from(unsafe { ArcBorrow::from_raw(raw) }))
+        };
+        // SAFETY: Leaves the section entered above.
+        unsafe { bindings::cohort_rcu_read_unlock() };
+        data
+    }
+}
+
+/// Removes a [`Global`]'s state when dropped.
+pub struct GlobalGuard<T: Send + Sync + 'static> {
+    global: &'static Global<T>,
+}
+
+impl<T: Send + Sync + 'static> Drop for GlobalGuard<T> {
+    fn drop(&mut self) {
+        let raw = self.global.ptr.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: Waits for readers that may have loaded the old pointer.
+        unsafe { bindings::synchronize_rcu() };
+        if !raw.is_null() {
+            // SAFETY: `install` leaked this reference into the slot.
+            drop(unsafe { Arc::from_raw(raw) });
+        }
+    }
+}
+
+/// The task with process id `pid` in the caller's namespace.
+pub fn task_by_pid(pid: i32) -> Option<ARef<Task>> {
+    if pid <= 0 {
+        return None;
+    }
+    // SAFETY: `find_get_pid` accepts any number and returns a counted
+    // reference or NULL.
+    let found = unsafe { bindings::find_get_pid(pid) };
+    if found.is_null() {
+        return None;
+    }
+    // SAFETY: `found` is a live pid; `get_pid_task` returns a counted task
+    // reference or NULL.
+    let task = unsafe { bindings::get_pid_task(found, bindings::pid_type_PIDTYPE_PID) };
+    // SAFETY: `found` is the reference taken above.
+    unsafe { bindings::put_pid(found) };
+    // SAFETY: `task` is a counted reference that the `ARef` now owns.
+    NonNull::new(task.cast::<Task>()).map(|t| unsafe { ARef::from_raw(t) })
+}
+
+/// Whether the current task may migrate `task` (kill(2)'s rule, or
+/// `CAP_SYS_ADMIN`).
+pub fn may_control(task: &Task) -> bool {
+    // SAFETY: `task` is live.
+    unsafe { bindings::cohort_may_control(task.0.get()) }
+}
+
+/// Sends signal `sig` to `task`, as the kernel.
+pub fn kill(task: &Task, sig: u32) {
+    // SAFETY: `task` is live; `send_sig` validates the number.
+    unsafe { bindings::send_sig(sig as _, task.0.get(), 1) };
+}
+
+/// The current task's name, NUL-padded.
+pub fn comm() -> [u8; 16] {
+    let mut comm = [0u8; 16];
+    // SAFETY: `comm` has room for `TASK_COMM_LEN` bytes.
+    unsafe { bindings::cohort_get_comm(comm.as_mut_ptr()) };
+    comm
+}
+
+/// Changes the return value of the system call the current task returns
+/// from (for work queued by that call).
+pub fn set_syscall_return(value: i64) {
+    // SAFETY: Acts on the current task's registers.
+    unsafe { bindings::cohort_set_syscall_return(value as _) };
+}
+
+/// `task`'s thread id and process id, in the caller's pid namespace.
+///
+/// (6.12's `Task::pid` does not read the right field on this build.)
+pub fn task_ids(task: &Task) -> (i32, i32) {
+    let mut tgid = 0;
+    // SAFETY: `task` is live; `tgid` is valid for writes.
+    let pid = unsafe { bindings::cohort_task_pid(task.0.get(), &mut tgid) };
+    (pid, tgid)
+}
