@@ -47,6 +47,7 @@ enum cohort_slot {
 	COHORT_SLOT_FAULT,
 	COHORT_SLOT_PCNTL,
 	COHORT_SLOT_MSG,
+	COHORT_SLOT_MIGRATION,
 	COHORT_NR_SLOTS,
 };
 
@@ -58,6 +59,7 @@ static inline const char *cohort_slot_name(int slot)
 		[COHORT_SLOT_FAULT]	= "fault",
 		[COHORT_SLOT_PCNTL]	= "pcntl",
 		[COHORT_SLOT_MSG]	= "msg",
+		[COHORT_SLOT_MIGRATION]	= "migration",
 	};
 
 	return names[slot];
@@ -89,7 +91,8 @@ static inline const struct cohort_module *cohort_module(int mod)
 			.name	= "popcorn",
 			.slots	= COHORT_SLOT_BIT(COHORT_SLOT_TASK) |
 				  COHORT_SLOT_BIT(COHORT_SLOT_LAYOUT) |
-				  COHORT_SLOT_BIT(COHORT_SLOT_PCNTL),
+				  COHORT_SLOT_BIT(COHORT_SLOT_PCNTL) |
+				  COHORT_SLOT_BIT(COHORT_SLOT_MIGRATION),
 		},
 		[COHORT_MOD_GOBELINS] = {
 			.name	= "gobelins",
