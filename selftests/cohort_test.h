@@ -235,7 +235,7 @@ static inline int cohort_read_ops(struct cohort_ops *ops)
 }
 
 /*
- * Read the ops file and check it has exactly the five slots, in order.
+ * Read the ops file and check it has exactly the six slots, in order.
  * Tests that only need owners/counters use this.
  */
 static inline int cohort_read_ops_checked(struct cohort_ops *ops)
