@@ -29,6 +29,8 @@ const VM_FAULT_RETRY: u32 = kernel::bindings::vm_fault_reason_VM_FAULT_RETRY;
 const PAGE_REPLY_MAX: usize = task_msg::PAGE_REPLY_DATA_LEN;
 /// Page number of the end of user space.
 const USER_END_PAGE: u64 = task_msg::USER_END >> task_msg::PAGE_SHIFT;
+/// End of user space.
+pub(crate) const USER_END: usize = task_msg::USER_END as usize;
 
 /// A page's contents on the way into the address space.
 type PageBuf = KBox<[u8; PAGE_SIZE]>;

@@ -240,6 +240,11 @@ impl TaskOps for Tasks {
 
     fn exec(_task: &Task) {
         STATS.execs.fetch_add(1, Ordering::Relaxed);
+        // A migrated task starts a new program where it is: the pages of
+        // the old one are dropped everywhere, the new one's come on demand.
+        if let Some(dist) = STATE.get().and_then(|reg| dist::current_running(&reg)) {
+            pages::unmapped(&dist, 0, pages::USER_END);
+        }
     }
 }
 

@@ -46,9 +46,19 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/lib/cohort/cohort-stub" \
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-o "$root/usr/bin/count" "$COHORT_ROOT/tools/guest/count.c"
 
-# pcntl(2) from the shell, against the kernel's uapi headers.
+# libpcntl (header and static library, in $COHORT_BUILD/pcntl for programs
+# built for the nodes) and the pcntl command built on it, against the
+# kernel's uapi headers.
+lib=$COHORT_BUILD/pcntl
+mkdir -p "$lib"
+gcc -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-c -o "$lib/libpcntl.o" "$COHORT_ROOT/tools/pcntl/libpcntl.c"
+rm -f "$lib/libpcntl.a"
+ar rcs "$lib/libpcntl.a" "$lib/libpcntl.o"
+cp "$COHORT_ROOT/tools/pcntl/libpcntl.h" "$lib/"
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
-	-o "$root/usr/bin/pcntl" "$COHORT_ROOT/tools/pcntl/pcntl.c"
+	-I "$lib" -o "$root/usr/bin/pcntl" "$COHORT_ROOT/tools/pcntl/pcntl.c" \
+	-L "$lib" -lpcntl
 
 # Selftests, against the kernel's harness and uapi headers.
 make -s -C "$COHORT_ROOT/selftests" \

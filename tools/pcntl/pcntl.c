@@ -15,20 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <linux/cohort.h>
-
-#ifndef __NR_pcntl
-#define __NR_pcntl 463
-#endif
-
-static long pcntl(unsigned int cmd, unsigned long a0, unsigned long a1,
-		  unsigned long a2)
-{
-	return syscall(__NR_pcntl, cmd, a0, a1, a2);
-}
+#include "libpcntl.h"
 
 static int usage(void)
 {
@@ -66,7 +55,7 @@ static int cmd_where(int argc, char **argv)
 		fprintf(stderr, "pcntl where: '%s' is not a pid\n", argv[2]);
 		return 2;
 	}
-	node = pcntl(PCNTL_WHERE, pid, 0, 0);
+	node = pcntl_where(pid);
 	if (node < 0)
 		return fail("where");
 	printf("%ld\n", node);
@@ -91,7 +80,7 @@ static int cmd_migrate(int argc, char **argv)
 		fprintf(stderr, "pcntl migrate: '%s' is not a node id\n", argv[3]);
 		return 2;
 	}
-	if (pcntl(PCNTL_MIGRATE, pid, node, 0) < 0)
+	if (pcntl_migrate(pid, node))
 		return fail("migrate");
 	return 0;
 }
@@ -104,7 +93,7 @@ static int cmd_nodes(int argc)
 
 	if (argc != 2)
 		return usage();
-	count = pcntl(PCNTL_NODES, (unsigned long)&online, sizeof(online), 0);
+	count = pcntl_nodes(&online);
 	if (count < 0)
 		return fail("nodes");
 	for (node = 0; node < COHORT_MAX_NODES; node++)
