@@ -246,9 +246,9 @@ fn path_of(v: &migration::VmaDesc) -> &[u8] {
     &v.path[..len]
 }
 
-/// Packs the current task's state for `dest` into a `MSG_MIGRATE` payload;
+/// Packs the current task's state into a `MSG_MIGRATE` payload;
 /// returns it and the pending signals it carries.
-fn pack(dist: &Dist, dest: NodeId, visited: NodeSet) -> Result<(KVVec<u8>, u64)> {
+fn pack(dist: &Dist, visited: NodeSet) -> Result<(KVVec<u8>, u64)> {
     let mut sig = KBox::new(migration::Signals::default(), GFP_KERNEL)?;
     migration::signals_save(&mut sig);
     let mut layout = migration::MmLayout::default();
@@ -274,7 +274,6 @@ fn pack(dist: &Dist, dest: NodeId, visited: NodeSet) -> Result<(KVVec<u8>, u64)>
     };
     head.creds = creds_to_proto(&migration::creds_save());
     head.layout = layout_to_proto(&layout);
-    let _ = dest;
 
     let mut descs = KVec::with_capacity(vmas.len(), GFP_KERNEL)?;
     for v in vmas.iter() {
@@ -404,14 +403,31 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
         inner.leaving = true;
         inner.visited
     };
-    let result = send(&dist, dest, visited);
+    let (buf, pending) = match pack(&dist, visited) {
+        Ok(packed) => packed,
+        Err(e) => {
+            dist.inner.lock().leaving = false;
+            return Err(e);
+        }
+    };
+    // The task may fault on its new node before the reply is here: from
+    // now on this node serves its pages from the shadow's address space.
+    {
+        let mut inner = dist.inner.lock();
+        inner.role = Role::Shadow;
+        inner.location = dest;
+        inner.mm = MmRef::of(&task);
+    }
+    let result = send(&dist, dest, &buf);
     let mut inner = dist.inner.lock();
     inner.leaving = false;
-    let pending = result?;
-    inner.role = Role::Shadow;
-    inner.location = dest;
+    if let Err(e) = result {
+        inner.role = Role::Running;
+        inner.location = me();
+        inner.mm = None;
+        return Err(e);
+    }
     inner.visited = visited.union(NodeSet::single(dest));
-    inner.mm = MmRef::of(&task);
     drop(inner);
     migration::forward(&task, false);
     migration::signals_shadow(pending);
@@ -421,12 +437,11 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     Ok(dist)
 }
 
-fn send(dist: &Dist, dest: NodeId, visited: NodeSet) -> Result<u64> {
-    let (buf, pending) = pack(dist, dest, visited)?;
+fn send(dist: &Dist, dest: NodeId, buf: &[u8]) -> Result {
     let mut reply = [0u8; MigrateReply::LEN];
     let node = u32::from(dest.0);
-    match msg::request_nointr(node, task_msg::MSG_MIGRATE, &buf, &mut reply, MIGRATE_TIMEOUT_MS) {
-        Ok(_) => Ok(pending),
+    match msg::request_nointr(node, task_msg::MSG_MIGRATE, buf, &mut reply, MIGRATE_TIMEOUT_MS) {
+        Ok(_) => Ok(()),
         Err(e) => {
             if e == cohort::errno::ETIMEDOUT() {
                 // The task may have been created: end it there.

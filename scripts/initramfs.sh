@@ -59,6 +59,9 @@ cp "$COHORT_ROOT/tools/pcntl/libpcntl.h" "$lib/"
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-I "$lib" -o "$root/usr/bin/pcntl" "$COHORT_ROOT/tools/pcntl/pcntl.c" \
 	-L "$lib" -lpcntl
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-I "$lib" -o "$root/usr/bin/migbench" "$COHORT_ROOT/tools/guest/migbench.c" \
+	-L "$lib" -lpcntl
 
 # Selftests, against the kernel's harness and uapi headers.
 make -s -C "$COHORT_ROOT/selftests" \
