@@ -53,7 +53,8 @@ commands:
   down     stop the cluster's processes, remove sockets and pid files
   kill     SIGKILL one node's QEMU (a crash) and wait until it is gone
   start    boot one node of the running cluster again and wait for its agent
-  bench    benchmarks: `cohort bench kmsg` (kmsg against user-space TCP)
+  bench    benchmarks: `cohort bench kmsg` (kmsg against user-space TCP),
+           `cohort bench migrate` (migration and remote faults)
 
 global options:
   --state DIR   state directory (default: $COHORT_STATE, else ./build/cluster)
@@ -136,7 +137,16 @@ does not come up in time, its QEMU is stopped and the end of its log shown.
 const BENCH_HELP: &str = "\
 usage: cohort bench kmsg [--nodes A,B] [--count N] [--bytes B] [--reps R]
                          [--port P] [--out FILE]
+       cohort bench migrate [--nodes A,B] [--reps R] [--out FILE]
 
+migrate: runs migbench on A against B in one run (loads kmsg and popcorn
+on both if needed): kmsg's round trip, the first migration of a process
+with 1 MiB and with 64 MiB resident (a task is created on B), migrations
+to the shadow on B and back to the shadow on A (R times each, medians),
+and remote page faults, each as a ratio to the round trip. Results also
+go to FILE (default build/bench-migrate.txt).
+
+kmsg:
 Measures, on the same two nodes in one run, kmsg's round trip (debugfs
 `ping`, 8-byte payload) and throughput (debugfs `stream`) against a
 user-space TCP ping-pong of 8-byte messages and a TCP stream of the same
@@ -647,19 +657,30 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
                 return Ok(0);
             };
             no_extra_args(&p, 1)?;
-            match p.positional.first().map(String::as_str) {
-                Some("kmsg") => {}
+            let which = match p.positional.first().map(String::as_str) {
+                Some(w @ ("kmsg" | "migrate")) => w.to_string(),
                 Some(other) => {
                     return Err(Fail::usage(&format!(
-                        "unknown benchmark {other:?} (known: kmsg)"
+                        "unknown benchmark {other:?} (known: kmsg, migrate)"
                     )))
                 }
-                None => return Err(Fail::usage("missing benchmark name (cohort bench kmsg)")),
-            }
+                None => {
+                    return Err(Fail::usage(
+                        "missing benchmark name (cohort bench kmsg|migrate)",
+                    ))
+                }
+            };
             let (a, b) = match p.get("nodes") {
                 None => (0, 1),
                 Some(l) => bench::parse_pair(l).map_err(|e| Fail::usage(&e))?,
             };
+            if which == "migrate" {
+                let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
+                let reps = get_or(&p, "reps", 10usize)?;
+                let out = PathBuf::from(p.get("out").unwrap_or("build/bench-migrate.txt"));
+                bench::migrate(&state, a, b, reps, &out)?;
+                return Ok(0);
+            }
             let cfg = bench::BenchConfig {
                 a,
                 b,
