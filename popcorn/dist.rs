@@ -131,6 +131,8 @@ pub(crate) struct Dist {
     /// Signalled when a shadow has work or a migration settles.
     #[pin]
     pub(crate) cond: CondVar,
+    /// popcorn stays loaded while the task is distributed.
+    _pin: migration::ModulePin,
 }
 
 impl Dist {
@@ -144,6 +146,7 @@ impl Dist {
         visited: NodeSet,
     ) -> Result<Arc<Dist>> {
         let me = me();
+        let pin = migration::ModulePin::new(&crate::THIS_MODULE)?;
         Arc::pin_init(
             pin_init!(Dist {
                 id,
@@ -162,6 +165,7 @@ impl Dist {
                     stash: None,
                 }),
                 cond <- new_condvar!(),
+                _pin: pin,
             }),
             GFP_KERNEL,
         )

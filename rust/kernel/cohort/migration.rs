@@ -597,3 +597,25 @@ pub fn task_ids(task: &Task) -> (i32, i32) {
     let pid = unsafe { bindings::cohort_task_pid(task.0.get(), &mut tgid) };
     (pid, tgid)
 }
+
+/// Keeps a module loaded while it lives: rmmod fails with `EBUSY`.
+pub struct ModulePin(&'static ThisModule);
+
+impl ModulePin {
+    /// Pins `module`; fails with `ENODEV` when it is already unloading.
+    pub fn new(module: &'static ThisModule) -> Result<ModulePin> {
+        // SAFETY: `module` is the caller's own, live module.
+        if unsafe { bindings::cohort_module_pin(module.as_ptr()) } {
+            Ok(ModulePin(module))
+        } else {
+            Err(ENODEV)
+        }
+    }
+}
+
+impl Drop for ModulePin {
+    fn drop(&mut self) {
+        // SAFETY: `new` took this reference.
+        unsafe { bindings::cohort_module_unpin(self.0.as_ptr()) };
+    }
+}
