@@ -486,6 +486,37 @@ fn run_reps(r: &Runner) -> Result<Samples, Fail> {
     Ok(s)
 }
 
+/// `cohort bench migrate`: migbench on `a` against `b`, in one run.
+pub fn migrate(state: &State, a: u32, b: u32, reps: usize, out: &Path) -> Result<(), Fail> {
+    if reps == 0 {
+        return Err(Fail::usage("--reps must be at least 1"));
+    }
+    running_node(state, a).map_err(|f| Fail::new(1, f.msg))?;
+    running_node(state, b).map_err(|f| Fail::new(1, f.msg))?;
+    println!("[bench] loading kmsg and popcorn on nodes {a} and {b} (if needed)");
+    for n in [a, b] {
+        ensure_kmsg(state, n)?;
+        let cmd = format!("grep -q '^popcorn ' /proc/modules || insmod {POPCORN_KO}");
+        run_ok(state, n, "loading popcorn", &cmd)?;
+    }
+    wait_peer_up(state, a, b)?;
+    wait_peer_up(state, b, a)?;
+    println!("[bench] migbench on node {a} against node {b}, {reps} repetitions");
+    let text = run_ok(state, a, "migbench", &format!("migbench {b} {reps}"))?;
+    if kv_u64(&parse_kv(&text), "fault_ns").is_none() {
+        return Err(Fail::new(1, format!("migbench gave no result:\n{text}")));
+    }
+    print!("{text}");
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)
+            .map_err(|e| Fail::new(1, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    fs::write(out, &text)
+        .map_err(|e| Fail::new(1, format!("cannot write {}: {e}", out.display())))?;
+    println!("[bench] results in {}", out.display());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,35 +630,4 @@ mod tests {
         );
         assert!(Samples::default().summary().is_none());
     }
-}
-
-/// `cohort bench migrate`: migbench on `a` against `b`, in one run.
-pub fn migrate(state: &State, a: u32, b: u32, reps: usize, out: &Path) -> Result<(), Fail> {
-    if reps == 0 {
-        return Err(Fail::usage("--reps must be at least 1"));
-    }
-    running_node(state, a).map_err(|f| Fail::new(1, f.msg))?;
-    running_node(state, b).map_err(|f| Fail::new(1, f.msg))?;
-    println!("[bench] loading kmsg and popcorn on nodes {a} and {b} (if needed)");
-    for n in [a, b] {
-        ensure_kmsg(state, n)?;
-        let cmd = format!("grep -q '^popcorn ' /proc/modules || insmod {POPCORN_KO}");
-        run_ok(state, n, "loading popcorn", &cmd)?;
-    }
-    wait_peer_up(state, a, b)?;
-    wait_peer_up(state, b, a)?;
-    println!("[bench] migbench on node {a} against node {b}, {reps} repetitions");
-    let text = run_ok(state, a, "migbench", &format!("migbench {b} {reps}"))?;
-    if kv_u64(&parse_kv(&text), "fault_ns").is_none() {
-        return Err(Fail::new(1, format!("migbench gave no result:\n{text}")));
-    }
-    print!("{text}");
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)
-            .map_err(|e| Fail::new(1, format!("cannot create {}: {e}", dir.display())))?;
-    }
-    fs::write(out, &text)
-        .map_err(|e| Fail::new(1, format!("cannot write {}: {e}", out.display())))?;
-    println!("[bench] results in {}", out.display());
-    Ok(())
 }
