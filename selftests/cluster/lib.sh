@@ -160,3 +160,78 @@ restore() {
 	cx 0 "[ -e $KD/peers ]" >/dev/null 2>&1 || return 1
 	wait_mesh 30 >/dev/null
 }
+
+# ---- migration (popcorn) ----
+
+POPCORN_KO=/lib/modules/cohort/popcorn.ko
+
+# popcorn_load NODE: insmod popcorn unless it is there already.
+popcorn_load() {
+	cx "$1" "grep -q '^popcorn ' /proc/modules || insmod $POPCORN_KO" ||
+		fail "node $1: insmod $POPCORN_KO failed"
+}
+
+# pcntl_nodes_of NODE: `pcntl nodes` in NODE, on one line.
+pcntl_nodes_of() { cx "$1" "pcntl nodes" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
+
+# wait_pcntl_nodes NODE EXPECTED MS: until NODE's `pcntl nodes` is EXPECTED.
+wait_pcntl_nodes() {
+	local deadline=$(($(now_ms) + $3)) got
+	while :; do
+		got=$(pcntl_nodes_of "$1")
+		[ "$got" = "$2" ] && return 0
+		if [ "$(now_ms)" -ge "$deadline" ]; then
+			echo "# node $1: pcntl nodes says '$got', expected '$2'"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# migrate_ready: kmsg and popcorn on every node, and every node lists
+# every node in `pcntl nodes` (within 30 s).
+migrate_ready() {
+	local n all
+	all=$(seq -s ' ' 0 $LAST)
+	for n in $(seq 0 $LAST); do
+		kmsg_load "$n"
+		popcorn_load "$n"
+	done
+	wait_mesh 30 || fail "the mesh did not form"
+	for n in $(seq 0 $LAST); do
+		wait_pcntl_nodes "$n" "$all" 30000 || fail "node $n does not list every node"
+	done
+}
+
+# bring_back NODE: start NODE's QEMU again, load kmsg and popcorn, wait for
+# the full mesh and for every node to list every node.
+bring_back() {
+	"$COHORT" start "$1" >/dev/null || fail "cohort start $1 failed"
+	migrate_ready
+}
+
+# popcorn_log NODE TAG: NODE's kernel log lines from popcorn after the last
+# marker of mark_all TAG (the whole log of a node that rebooted since).
+popcorn_log() {
+	cx "$1" "dmesg" 2>&1 | awk -v t="cohort-scenario: $2" '
+		index($0, t) { n = 0; delete l; next }
+		/popcorn:/ { l[n++] = $0 }
+		END { for (i = 0; i < n; i++) print l[i] }'
+}
+
+# qemu_pid NODE: the pid of NODE's QEMU, from `cohort status`.
+qemu_pid() {
+	"$COHORT" status 2>/dev/null | sed -n "s/^node $1: qemu pid \([0-9]*\) running.*/\1/p"
+}
+
+# freeze NODE: SIGSTOP NODE's QEMU (a node that stops answering without
+# closing its connections); `cohort kill NODE` ends it after. Only a QEMU
+# whose command line names this cluster's state dir is signalled.
+freeze() {
+	local pid
+	pid=$(qemu_pid "$1")
+	[ -n "$pid" ] || fail "node $1: no QEMU running"
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$COHORT_STATE" ||
+		fail "node $1: pid $pid is not this cluster's QEMU"
+	kill -STOP "$pid" || fail "node $1: cannot stop QEMU pid $pid"
+}

@@ -1,0 +1,2166 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Process migration with pcntl(2) PCNTL_MIGRATE (popcorn.ko): memory that
+ * follows on demand, forwarded file calls, identity, signals, exit status,
+ * fork on a remote node, errors, and many migrations in a row.
+ *
+ * Every migrating process is a "worker": a child of the test that first
+ * unmaps the harness's MAP_SHARED bookkeeping (a shared writable mapping
+ * cannot migrate), then runs a function and reports through pipes held at
+ * the origin (a worker on another node writes to them through forwarding).
+ * A worker failing a check writes why to its report pipe and exits 1; the
+ * test logs every report line.
+ *
+ * The binary loads kmsg.ko and popcorn.ko here (and unloads at the end
+ * what it loaded); other nodes must have them loaded already, which only
+ * the host can do: selftests/cluster/09-migrate-selftests.sh does, and
+ * runs this binary on every node with COHORT_MIGRATE_REQUIRE_PEERS=1.
+ * Under `cohort test` the other nodes have no modules; tests that need a
+ * peer then skip, saying so. With COHORT_MIGRATE_REQUIRE_PEERS=1 (or on a
+ * one-node cluster) they fail (or skip) as the cluster allows.
+ */
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "cohort_test.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+/* ---- the cluster as this node sees it, set up once in main() ---- */
+
+static int g_node = -1;			/* this node */
+static unsigned long g_nr_nodes;	/* nodes in the cluster */
+static uint64_t g_online;		/* PCNTL_NODES after setup */
+static int g_nodes[COHORT_MAX_NODES];	/* online nodes, ascending, us included */
+static int g_nnodes;
+static bool g_strict;			/* COHORT_MIGRATE_REQUIRE_PEERS=1 */
+static bool g_loaded_kmsg, g_loaded_popcorn;	/* by this binary */
+static char g_setup_error[256];		/* empty when setup worked */
+
+static long where(pid_t pid)
+{
+	return pcntl(PCNTL_WHERE, pid, 0, 0);
+}
+
+static uint64_t online_nodes(void)
+{
+	uint64_t bm = 0;
+
+	if (pcntl(PCNTL_NODES, (unsigned long)&bm, sizeof(bm), 0) < 0)
+		return 0;
+	return bm;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static void setup_cluster(void)
+{
+	unsigned long id = 0;
+	uint64_t full, deadline;
+	const char *s = getenv("COHORT_MIGRATE_REQUIRE_PEERS");
+	int ret, n;
+
+	g_strict = s && !strcmp(s, "1");
+	ret = cohort_read_ulong(COHORT_NODE_ID, &id);
+	if (!ret)
+		ret = cohort_read_ulong(COHORT_NR_NODES, &g_nr_nodes);
+	if (ret) {
+		snprintf(g_setup_error, sizeof(g_setup_error),
+			 "reading %s: %s", COHORT_SYSFS, strerror(-ret));
+		return;
+	}
+	g_node = id;
+	if (!cohort_module_loaded("kmsg")) {
+		ret = cohort_load_module("kmsg");
+		if (ret) {
+			snprintf(g_setup_error, sizeof(g_setup_error),
+				 "loading kmsg: %s", strerror(-ret));
+			return;
+		}
+		g_loaded_kmsg = true;
+	}
+	if (!cohort_module_loaded("popcorn")) {
+		ret = cohort_load_module("popcorn");
+		if (ret) {
+			snprintf(g_setup_error, sizeof(g_setup_error),
+				 "loading popcorn: %s", strerror(-ret));
+			return;
+		}
+		g_loaded_popcorn = true;
+	}
+	/* Peers that run kmsg join within a second or two of it loading. */
+	full = g_nr_nodes >= 64 ? ~0ULL : (1ULL << g_nr_nodes) - 1;
+	deadline = now_ms() + (g_strict ? 30000 : 5000);
+	while ((g_online = online_nodes()) != full && now_ms() < deadline)
+		cohort_msleep(100);
+	for (n = 0; n < COHORT_MAX_NODES; n++)
+		if (g_online & (1ULL << n))
+			g_nodes[g_nnodes++] = n;
+	printf("# migrate_test: node %d of %lu, online:", g_node, g_nr_nodes);
+	for (n = 0; n < g_nnodes; n++)
+		printf(" %d", g_nodes[n]);
+	printf("%s%s%s\n", g_strict ? " (peers required)" : "",
+	       g_loaded_kmsg ? ", loaded kmsg" : "",
+	       g_loaded_popcorn ? ", loaded popcorn" : "");
+	fflush(stdout);
+}
+
+/* The i-th online node other than this one (i from 0). */
+static int peer(int i)
+{
+	int n;
+
+	for (n = 0; n < g_nnodes; n++)
+		if (g_nodes[n] != g_node && i-- == 0)
+			return g_nodes[n];
+	return -1;
+}
+
+/*
+ * Returns true when @want other nodes are up; otherwise skips (one-node
+ * cluster; a 2-node cluster for a 3-node test; peers without modules when
+ * not required) or fails.
+ */
+static bool need_peers(struct __test_metadata *_metadata, int want)
+{
+	int have = g_nnodes - 1;
+
+	if (g_setup_error[0]) {
+		TH_LOG("setup: %s", g_setup_error);
+		_metadata->exit_code = KSFT_FAIL;
+		return false;
+	}
+	if (have >= want)
+		return true;
+	if (g_nr_nodes == 1) {
+		SKIP(return false, "one-node cluster: no other node to migrate to");
+	}
+	if ((unsigned long)want + 1 > g_nr_nodes) {
+		SKIP(return false, "needs %d nodes, the cluster has %lu",
+		     want + 1, g_nr_nodes);
+	}
+	if (!g_strict && have == 0) {
+		SKIP(return false,
+		     "no other node of %lu is up here: they need kmsg and popcorn loaded (selftests/cluster/09-migrate-selftests.sh does that)",
+		     g_nr_nodes);
+	}
+	TH_LOG("only %d of the %lu nodes are up (PCNTL_NODES %#llx); need %d",
+	       g_nnodes, g_nr_nodes, (unsigned long long)g_online, want + 1);
+	_metadata->exit_code = KSFT_FAIL;
+	return false;
+}
+
+#define NEED_PEERS(n) do { if (!need_peers(_metadata, (n))) return; } while (0)
+#define NEED_SETUP() NEED_PEERS(0)
+
+/* ---- patterns ---- */
+
+static inline uint64_t pat(uint64_t seed, uint64_t i)
+{
+	uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ULL ^ (seed + 1) * 0xD6E8FEB86659FD93ULL;
+
+	x ^= x >> 29;
+	return x * 0xBF58476D1CE4E5B9ULL;
+}
+
+static void __attribute__((noinline)) fill(void *p, size_t len, uint64_t seed)
+{
+	uint64_t *q = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		q[i] = pat(seed, i);
+}
+
+/* Index of the first word of @p that is not @seed's pattern, or -1. */
+static long __attribute__((noinline)) check(const void *p, size_t len, uint64_t seed)
+{
+	const uint64_t *q = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (q[i] != pat(seed, i))
+			return i;
+	return -1;
+}
+
+/*
+ * Describe how @p differs from @seed's pattern: pages that differ, the
+ * first bad word, and how many bad pages are all zeroes (a page that was
+ * never brought over and was filled afresh).
+ */
+static void describe_mismatch(char *out, size_t size, const void *p, size_t len,
+			      uint64_t seed)
+{
+	const uint64_t *q = p;
+	size_t words = len / 8, pages = (words + 511) / 512, pg, i, bad = 0, zero = 0;
+	long first = -1;
+
+	for (pg = 0; pg < pages; pg++) {
+		bool differs = false, zeroes = true;
+
+		for (i = pg * 512; i < (pg + 1) * 512 && i < words; i++) {
+			if (q[i] != pat(seed, i)) {
+				differs = true;
+				if (first < 0)
+					first = i;
+			}
+			if (q[i])
+				zeroes = false;
+		}
+		bad += differs;
+		zero += differs && zeroes;
+	}
+	if (first < 0) {
+		snprintf(out, size, "no difference now");
+		return;
+	}
+	snprintf(out, size,
+		 "%zu of %zu pages differ (%zu of them all zeroes); first at page %ld word %ld: %#llx, expected %#llx",
+		 bad, pages, zero, first / 512, first % 512, (unsigned long long)q[first],
+		 (unsigned long long)pat(seed, first));
+}
+
+/* ---- workers ---- */
+
+struct worker {
+	pid_t pid;
+	int rep;	/* read end of the report pipe (text) */
+	int data;	/* read end of the data pipe (binary) */
+	int ready;	/* read end of the ready pipe */
+	int go;		/* write end of the go pipe: closing it lets the worker go on */
+};
+
+/* In a worker: write ends of its pipes. */
+static int w_rep = -1, w_data = -1, w_ready = -1, w_go = -1;
+
+static void wvlog(const char *fmt, va_list ap)
+{
+	char buf[512];
+	int n;
+
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(w_rep, buf, n) < 0)
+		return;
+}
+
+static void __attribute__((format(printf, 1, 2))) wlog(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	wvlog(fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+wfail(int line, const char *fmt, ...)
+{
+	char buf[480];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	wlog("FAILED at line %d on node %ld: %s", line, where(0), buf);
+	_exit(1);
+}
+
+#define WCHECK(cond, fmt, ...) do { \
+	if (!(cond)) \
+		wfail(__LINE__, "%s: " fmt, #cond, ##__VA_ARGS__); \
+} while (0)
+
+/* A worker checks a buffer (whole pages) against @seed's pattern. */
+#define WCHECK_MEM(p, len, seed, fmt, ...) do { \
+	if (check((p), (len), (seed)) >= 0) { \
+		char _d[256]; \
+		describe_mismatch(_d, sizeof(_d), (p), (len), (seed)); \
+		wfail(__LINE__, fmt ": %s", ##__VA_ARGS__, _d); \
+	} \
+} while (0)
+
+/* A worker moves itself to @node and checks it got there. */
+#define WMIGRATE(node) do { \
+	int _n = (node); \
+	long _r, _w; \
+	errno = 0; \
+	_r = pcntl(PCNTL_MIGRATE, 0, _n, 0); \
+	WCHECK(_r == 0, "PCNTL_MIGRATE(0, %d) = %ld (%s)", _n, _r, strerror(errno)); \
+	_w = where(0); \
+	WCHECK(_w == _n, "after migrating to node %d PCNTL_WHERE says %ld", _n, _w); \
+} while (0)
+
+/* A worker tells the test it reached its waiting point. */
+static void wready(void)
+{
+	if (write(w_ready, "r", 1) != 1)
+		wfail(__LINE__, "ready: %s", strerror(errno));
+}
+
+/* A worker waits until the test lets it go on (closes its go pipe). */
+static void wait_go(void)
+{
+	char c;
+
+	if (read(w_go, &c, 1) != 0)
+		wfail(__LINE__, "go: %s", strerror(errno));
+}
+
+/*
+ * Unmap the MAP_SHARED mappings inherited from the harness (its test
+ * metadata, results, teardown flag): migration refuses shared writable
+ * memory, and a worker never uses them.
+ */
+static void drop_shared_mappings(void)
+{
+	static char maps[128 * 1024];
+	static unsigned long ranges[512][2];
+	size_t len = 0, nr = 0, i;
+	char *line, *nl;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/maps", O_RDONLY);
+	if (fd < 0)
+		_exit(90);
+	while (len < sizeof(maps) - 1 &&
+	       (n = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	maps[len] = '\0';
+	for (line = maps; *line && nr < 512; line = nl + 1) {
+		unsigned long a, b;
+		char perms[8];
+
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) == 3 &&
+		    perms[3] == 's') {
+			ranges[nr][0] = a;
+			ranges[nr][1] = b;
+			nr++;
+		}
+	}
+	for (i = 0; i < nr; i++)
+		if (munmap((void *)ranges[i][0], ranges[i][1] - ranges[i][0]))
+			_exit(91);
+}
+
+static void start_worker(struct __test_metadata *_metadata, struct worker *w,
+			 int (*fn)(void *), void *arg)
+{
+	int rep[2], data[2], ready[2], go[2];
+
+	ASSERT_EQ(0, pipe(rep));
+	ASSERT_EQ(0, pipe(data));
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	fflush(stdout);
+	fflush(stderr);
+	w->pid = fork();
+	ASSERT_LE(0, w->pid);
+	if (w->pid == 0) {
+		close(rep[0]);
+		close(data[0]);
+		close(ready[0]);
+		close(go[1]);
+		w_rep = rep[1];
+		w_data = data[1];
+		w_ready = ready[1];
+		w_go = go[0];
+		drop_shared_mappings();
+		_exit(fn(arg) & 0xff);
+	}
+	close(rep[1]);
+	close(data[1]);
+	close(ready[1]);
+	close(go[0]);
+	w->rep = rep[0];
+	w->data = data[0];
+	w->ready = ready[0];
+	w->go = go[1];
+}
+
+/* Read exactly @len bytes from @fd within @ms; returns bytes read. */
+static size_t read_within(int fd, void *buf, size_t len, int ms)
+{
+	uint64_t deadline = now_ms() + ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			break;
+		n = read(fd, (char *)buf + got, len - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+/* Wait until the worker says it is ready; false after @ms. */
+static bool worker_ready(struct worker *w, int ms)
+{
+	char c;
+
+	return read_within(w->ready, &c, 1, ms) == 1;
+}
+
+/*
+ * waitpid() with a deadline: the child's status, or -1 after killing it
+ * with SIGKILL when it did not end in @ms.
+ */
+static int wait_within(pid_t pid, int ms, int *status)
+{
+	uint64_t deadline = now_ms() + ms;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0)
+			return -1;
+		if (now_ms() >= deadline)
+			break;
+		cohort_msleep(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return -1;
+}
+
+/* Log every line the worker reported. */
+static void log_reports(struct __test_metadata *_metadata, struct worker *w)
+{
+	char buf[8192], *line, *nl;
+	size_t len = 0;
+	ssize_t n;
+
+	fcntl(w->rep, F_SETFL, O_NONBLOCK);
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(w->rep, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	for (line = buf; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		TH_LOG("worker %d: %s", w->pid, line);
+		if (!nl)
+			break;
+	}
+}
+
+/*
+ * Wait for the worker to end (killing it after @ms), log its reports and
+ * close its pipes. Returns its wait status; a timeout fails the test.
+ */
+static int finish_worker(struct __test_metadata *_metadata, struct worker *w,
+			 int ms)
+{
+	int status = 0, ret;
+
+	close(w->go);
+	ret = wait_within(w->pid, ms, &status);
+	log_reports(_metadata, w);
+	close(w->rep);
+	close(w->data);
+	close(w->ready);
+	EXPECT_EQ(0, ret) {
+		TH_LOG("worker %d did not end within %d ms: killed", w->pid, ms);
+	}
+	return status;
+}
+
+/* The worker exited with @code. */
+#define EXPECT_EXITED(code, status) do { \
+	int _s = (status); \
+	EXPECT_TRUE(WIFEXITED(_s) && WEXITSTATUS(_s) == (code)) { \
+		if (WIFEXITED(_s)) \
+			TH_LOG("exit status %d, expected %d", WEXITSTATUS(_s), (code)); \
+		else if (WIFSIGNALED(_s)) \
+			TH_LOG("killed by signal %d (%s), expected exit status %d", \
+			       WTERMSIG(_s), strsignal(WTERMSIG(_s)), (code)); \
+		else \
+			TH_LOG("wait status %#x, expected exit status %d", _s, (code)); \
+	} \
+} while (0)
+
+/* A worker that passes every check it makes ends with status 0. */
+#define RUN_WORKER(fn, arg, ms) do { \
+	struct worker _w; \
+	start_worker(_metadata, &_w, (fn), (arg)); \
+	EXPECT_EXITED(0, finish_worker(_metadata, &_w, (ms))); \
+} while (0)
+
+/* Process state letter from /proc/PID/stat, or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (cohort_read_file(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Wait until @pid sleeps in state @st ('S', 'D'); false after @ms. */
+static bool wait_state(pid_t pid, char st, int ms)
+{
+	uint64_t deadline = now_ms() + ms;
+
+	while (proc_state(pid) != st) {
+		if (now_ms() >= deadline)
+			return false;
+		cohort_msleep(5);
+	}
+	return true;
+}
+
+/* PCNTL_MIGRATE(pid, node, a2): 0 or the errno (pid is not truncated). */
+static long migrate_errno(unsigned long pid, unsigned long node, unsigned long a2)
+{
+	errno = 0;
+	if (pcntl(PCNTL_MIGRATE, pid, node, a2) == 0)
+		return 0;
+	return errno;
+}
+
+/* ---- memory ---- */
+
+#define ANON_SIZE	(4UL << 20)
+#define ANON_KEPT	(1UL << 20)	/* last part of it, not rewritten remotely */
+#define UNTOUCHED_SIZE	(256UL << 10)
+#define BRK_SIZE	((1UL << 20) + 3 * 4096 + 123)
+#define BRK_MORE	(256UL << 10)
+#define NEWMAP_SIZE	(512UL << 10)
+#define GONE_SIZE	(64UL << 10)
+#define STACK_BYTES	(256UL << 10)
+
+static uint64_t g_data[4096] = { 1, 2, 3 };	/* .data */
+static uint64_t g_bss[8192];			/* .bss */
+
+/*
+ * Memory written before, checked and partly rewritten on the peer
+ * (anonymous mmap, brk heap, stack, .data, .bss), memory mapped, grown
+ * and unmapped there, then all of it checked back home.
+ */
+static int __attribute__((noinline)) roundtrip_memory(void *arg)
+{
+	int home = g_node, other = *(int *)arg;
+	uint64_t stack[STACK_BYTES / 8];
+	char *anon, *untouched, *heap, *more, *newmap, *gone, *brk_remote;
+
+	anon = mmap(NULL, ANON_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	untouched = mmap(NULL, UNTOUCHED_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	gone = mmap(NULL, GONE_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	WCHECK(anon != MAP_FAILED && untouched != MAP_FAILED && gone != MAP_FAILED,
+	       "mmap: %s", strerror(errno));
+	heap = sbrk(BRK_SIZE);
+	WCHECK(heap != (void *)-1, "sbrk: %s", strerror(errno));
+
+	fill(anon, ANON_SIZE - ANON_KEPT, 1);
+	fill(anon + ANON_SIZE - ANON_KEPT, ANON_KEPT, 101);
+	fill(untouched, UNTOUCHED_SIZE, 2);
+	fill(heap, BRK_SIZE & ~7UL, 3);
+	fill(stack, STACK_BYTES, 4);
+	fill(g_data, sizeof(g_data), 5);
+	fill(g_bss, sizeof(g_bss), 6);
+	fill(gone, GONE_SIZE, 7);
+
+	WCHECK(where(0) == home, "PCNTL_WHERE before: %ld", where(0));
+	WMIGRATE(other);
+
+	WCHECK_MEM(anon, ANON_SIZE - ANON_KEPT, 1, "anonymous buffer on node %d", other);
+	WCHECK_MEM(anon + ANON_SIZE - ANON_KEPT, ANON_KEPT, 101,
+		   "anonymous buffer (last MiB) on node %d", other);
+	WCHECK_MEM(heap, BRK_SIZE & ~7UL, 3, "brk heap on node %d", other);
+	WCHECK_MEM(stack, STACK_BYTES, 4, "stack array on node %d", other);
+	WCHECK_MEM(g_data, sizeof(g_data), 5, ".data on node %d", other);
+	WCHECK_MEM(g_bss, sizeof(g_bss), 6, ".bss on node %d", other);
+
+	/* Rewrite there (the last ANON_KEPT of anon is only read there). */
+	fill(anon, ANON_SIZE - ANON_KEPT, 11);
+	fill(heap, BRK_SIZE & ~7UL, 13);
+	fill(stack, STACK_BYTES, 14);
+	fill(g_data, sizeof(g_data), 15);
+	fill(g_bss, sizeof(g_bss), 16);
+	/* Grow the heap, map and unmap there. */
+	more = sbrk(BRK_MORE);
+	WCHECK(more != (void *)-1, "sbrk on node %d: %s", other, strerror(errno));
+	fill(more, BRK_MORE, 17);
+	newmap = mmap(NULL, NEWMAP_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	WCHECK(newmap != MAP_FAILED, "mmap on node %d: %s", other, strerror(errno));
+	fill(newmap, NEWMAP_SIZE, 18);
+	WCHECK(munmap(gone, GONE_SIZE) == 0, "munmap on node %d: %s", other,
+	       strerror(errno));
+	brk_remote = sbrk(0);
+
+	WMIGRATE(home);
+
+	WCHECK_MEM(anon, ANON_SIZE - ANON_KEPT, 11,
+		   "anonymous buffer back home (rewritten on node %d)", other);
+	WCHECK_MEM(anon + ANON_SIZE - ANON_KEPT, ANON_KEPT, 101,
+		   "anonymous buffer back home (last MiB, only read on node %d)", other);
+	WCHECK_MEM(untouched, UNTOUCHED_SIZE, 2, "buffer never touched on node %d, back home",
+		   other);
+	WCHECK_MEM(heap, BRK_SIZE & ~7UL, 13, "brk heap back home");
+	WCHECK(sbrk(0) == brk_remote, "program break back home %p, on node %d it was %p",
+	       sbrk(0), other, brk_remote);
+	WCHECK_MEM(more, BRK_MORE, 17, "heap grown on node %d, back home", other);
+	WCHECK_MEM(stack, STACK_BYTES, 14, "stack array back home");
+	WCHECK_MEM(g_data, sizeof(g_data), 15, ".data back home");
+	WCHECK_MEM(g_bss, sizeof(g_bss), 16, ".bss back home");
+	WCHECK_MEM(newmap, NEWMAP_SIZE, 18, "mapping made on node %d, back home", other);
+	/* What was unmapped there is unmapped here. */
+	{
+		void *p = mmap(gone, GONE_SIZE, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+		WCHECK(p == gone, "range unmapped on node %d is still mapped back home (mmap: %s)",
+		       other, p == MAP_FAILED ? strerror(errno) : "other address");
+	}
+	/* And a write back home sticks. */
+	fill(anon, ANON_SIZE, 21);
+	WCHECK_MEM(anon, ANON_SIZE, 21, "rewrite back home");
+	return 0;
+}
+
+FIXTURE(migrate) {
+	int home;
+	int other;
+};
+
+FIXTURE_SETUP(migrate)
+{
+	self->home = g_node;
+	self->other = peer(0);
+}
+
+FIXTURE_TEARDOWN(migrate)
+{
+}
+
+TEST_F_TIMEOUT(migrate, roundtrip_memory, 180)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(roundtrip_memory, &self->other, 150000);
+}
+
+/* ---- MAP_PRIVATE file mappings ---- */
+
+#define FMAP_PAGES	16
+
+struct fmap_arg {
+	int other;
+	const char *path;	/* file to map */
+	bool create;		/* create it (in /tmp, this node only) */
+};
+
+static uint64_t file_seed(const char *path)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*path)
+		h = (h ^ (unsigned char)*path++) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * Map @path MAP_PRIVATE: page 0 written before leaving, page 1 read, the
+ * others untouched; on the peer, check them all and write pages 2, 3 and
+ * 9; back home the mapping has every write and the file none.
+ */
+static int map_private_file(void *varg)
+{
+	struct fmap_arg *a = varg;
+	size_t ps = 4096, len = FMAP_PAGES * ps, i;
+	static char orig[FMAP_PAGES * 4096], now[FMAP_PAGES * 4096];
+	const int remote_pages[] = { 2, 3, 9 };
+	int home = g_node, fd;
+	char *map;
+
+	if (a->create) {
+		fd = open(a->path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		WCHECK(fd >= 0, "create %s: %s", a->path, strerror(errno));
+		fill(orig, len, file_seed(a->path));
+		WCHECK(write(fd, orig, len) == (ssize_t)len, "write %s: %s", a->path,
+		       strerror(errno));
+		close(fd);
+	}
+	fd = open(a->path, O_RDONLY);
+	WCHECK(fd >= 0, "open %s: %s", a->path, strerror(errno));
+	WCHECK(pread(fd, orig, len, 0) == (ssize_t)len, "read %s: %s", a->path,
+	       strerror(errno));
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	WCHECK(map != MAP_FAILED, "mmap %s: %s", a->path, strerror(errno));
+	close(fd);
+
+	memset(map, 0xa5, ps);		/* page 0: a private copy before leaving */
+	WCHECK(!memcmp(map + ps, orig + ps, ps), "page 1 differs from the file");
+
+	WMIGRATE(a->other);
+
+	for (i = 0; i < FMAP_PAGES; i++) {
+		if (i == 0) {
+			WCHECK(map[0] == (char)0xa5 && !memcmp(map, map + 1, ps - 1),
+			       "page 0 on node %d lost the write made before migrating",
+			       a->other);
+			continue;
+		}
+		WCHECK(!memcmp(map + i * ps, orig + i * ps, ps),
+		       "page %zu of %s differs from the file on node %d", i, a->path,
+		       a->other);
+	}
+	for (i = 0; i < 3; i++)
+		fill(map + remote_pages[i] * ps, ps, 100 + remote_pages[i]);
+
+	WMIGRATE(home);
+
+	for (i = 0; i < FMAP_PAGES; i++) {
+		char *p = map + i * ps;
+
+		if (i == 0) {
+			WCHECK(p[0] == (char)0xa5 && !memcmp(p, p + 1, ps - 1),
+			       "page 0 back home lost the write made before migrating");
+		} else if (i == 2 || i == 3 || i == 9) {
+			WCHECK_MEM(p, ps, 100 + i, "page %zu written on node %d, back home", i,
+				   a->other);
+		} else {
+			WCHECK(!memcmp(p, orig + i * ps, ps),
+			       "page %zu back home differs from the file", i);
+		}
+	}
+	fd = open(a->path, O_RDONLY);
+	WCHECK(fd >= 0, "reopen %s: %s", a->path, strerror(errno));
+	WCHECK(pread(fd, now, len, 0) == (ssize_t)len, "reread %s", a->path);
+	close(fd);
+	WCHECK(!memcmp(now, orig, len), "%s changed on disk: a private write reached the file",
+	       a->path);
+	munmap(map, len);
+	return 0;
+}
+
+/* A file that exists only on this node (/tmp is each node's own tmpfs). */
+TEST_F_TIMEOUT(migrate, map_private_tmp_file, 120)
+{
+	char path[64];
+	struct fmap_arg a = { .other = self->other, .path = path, .create = true };
+
+	NEED_PEERS(1);
+	snprintf(path, sizeof(path), "/tmp/migrate_test.map.%d", getpid());
+	RUN_WORKER(map_private_file, &a, 90000);
+	unlink(path);
+}
+
+/* A file every node has, the same (this binary, from the initramfs). */
+TEST_F_TIMEOUT(migrate, map_private_initramfs_file, 120)
+{
+	static char exe[PATH_MAX];
+	struct fmap_arg a = { .other = self->other, .path = exe };
+	ssize_t n;
+
+	NEED_PEERS(1);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ASSERT_LT(0, n);
+	exe[n] = '\0';
+	RUN_WORKER(map_private_file, &a, 90000);
+}
+
+/* ---- forwarded file calls ---- */
+
+struct io_arg {
+	int other;
+	int pipe_w;		/* write end of a pipe the test reads */
+	int out_r;		/* read end of the pipe the worker's stdout is */
+	char file[64];		/* opened before migrating */
+	char newfile[64];	/* created after migrating, absolute */
+	char relfile[64];	/* created after migrating, relative to /tmp */
+};
+
+#define BIG_IO (200UL * 1024)
+
+static int forwarded_io(void *varg)
+{
+	struct io_arg *a = varg;
+	static char big[BIG_IO], back[BIG_IO];
+	const char msg[] = "pipe data from the peer";
+	char buf[64];
+	struct stat st;
+	int fd, nfd, home = g_node;
+	off_t off;
+	ssize_t n;
+	size_t got;
+
+	fd = open(a->file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	WCHECK(fd >= 0, "open %s: %s", a->file, strerror(errno));
+	WCHECK(write(fd, "0123456789", 10) == 10, "write: %s", strerror(errno));
+	WCHECK(chdir("/tmp") == 0, "chdir /tmp: %s", strerror(errno));
+
+	WMIGRATE(a->other);
+
+	/* A pipe opened at home. */
+	n = write(a->pipe_w, msg, sizeof(msg));
+	WCHECK(n == (ssize_t)sizeof(msg), "write to the pipe on node %d: %zd (%s)",
+	       a->other, n, strerror(errno));
+	/* stdio, through the origin's stdout (a pipe the test reads). */
+	printf("printf from node %ld\n", where(0));
+	WCHECK(fflush(stdout) == 0, "fflush(stdout): %s", strerror(errno));
+
+	/* A file opened at home: offsets, size, positioned I/O. */
+	off = lseek(fd, 0, SEEK_CUR);
+	WCHECK(off == 10, "lseek(SEEK_CUR) on node %d: %lld", a->other, (long long)off);
+	fill(big, BIG_IO, 31);
+	n = write(fd, big, BIG_IO);
+	WCHECK(n == (ssize_t)BIG_IO, "write %lu bytes on node %d: %zd (%s)", BIG_IO,
+	       a->other, n, strerror(errno));
+	WCHECK(fstat(fd, &st) == 0, "fstat on node %d: %s", a->other, strerror(errno));
+	WCHECK(S_ISREG(st.st_mode) && st.st_size == (off_t)(10 + BIG_IO),
+	       "fstat on node %d: mode %o size %lld, expected a regular file of %lu bytes",
+	       a->other, st.st_mode, (long long)st.st_size, 10 + BIG_IO);
+	off = lseek(fd, 3, SEEK_SET);
+	WCHECK(off == 3, "lseek(3, SEEK_SET): %lld", (long long)off);
+	n = read(fd, buf, 4);
+	WCHECK(n == 4 && !memcmp(buf, "3456", 4), "read after lseek on node %d: %zd", a->other, n);
+	n = pwrite(fd, "XYZ", 3, 5);
+	WCHECK(n == 3, "pwrite on node %d: %zd (%s)", a->other, n, strerror(errno));
+	n = pread(fd, buf, 10, 0);
+	WCHECK(n == 10 && !memcmp(buf, "01234XYZ89", 10),
+	       "pread on node %d: %zd '%.10s'", a->other, n, buf);
+	off = lseek(fd, 0, SEEK_CUR);
+	WCHECK(off == 7, "pread/pwrite moved the offset: %lld, expected 7", (long long)off);
+	for (got = 0; got < BIG_IO; got += n) {
+		n = pread(fd, back + got, BIG_IO - got, 10 + got);
+		WCHECK(n > 0, "pread at %zu on node %d: %zd (%s)", got, a->other, n,
+		       strerror(errno));
+	}
+	WCHECK_MEM(back, BIG_IO, 31, "pread back on node %d", a->other);
+	WCHECK(close(fd) == 0, "close on node %d: %s", a->other, strerror(errno));
+	errno = 0;
+	WCHECK(fstat(fd, &st) == -1 && errno == EBADF,
+	       "fstat after close on node %d: errno %d, expected EBADF", a->other, errno);
+
+	/* Files created there, absolute and relative to the origin's cwd. */
+	nfd = open(a->newfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	WCHECK(nfd >= 0, "open %s on node %d: %s", a->newfile, a->other, strerror(errno));
+	WCHECK(write(nfd, big, 3 * 4096 + 17) == 3 * 4096 + 17, "write %s: %s", a->newfile,
+	       strerror(errno));
+	WCHECK(close(nfd) == 0, "close %s: %s", a->newfile, strerror(errno));
+	nfd = openat(AT_FDCWD, a->relfile, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	WCHECK(nfd >= 0, "openat(AT_FDCWD, %s) on node %d: %s", a->relfile, a->other,
+	       strerror(errno));
+	WCHECK(write(nfd, "relative\n", 9) == 9, "write %s: %s", a->relfile, strerror(errno));
+	WCHECK(close(nfd) == 0, "close %s: %s", a->relfile, strerror(errno));
+
+	WMIGRATE(home);
+
+	/* Back home, with local calls: what was written is there. */
+	nfd = open(a->newfile, O_RDONLY);
+	WCHECK(nfd >= 0, "open %s back home: %s", a->newfile, strerror(errno));
+	n = read(nfd, back, BIG_IO);
+	WCHECK(n == 3 * 4096 + 17 && !memcmp(back, big, n),
+	       "%s back home: %zd bytes, expected %d written on node %d", a->newfile, n,
+	       3 * 4096 + 17, a->other);
+	close(nfd);
+	nfd = open(a->relfile, O_RDONLY);
+	WCHECK(nfd >= 0, "open /tmp/%s back home: %s", a->relfile, strerror(errno));
+	n = read(nfd, buf, sizeof(buf));
+	WCHECK(n == 9 && !memcmp(buf, "relative\n", 9), "/tmp/%s back home: %zd bytes",
+	       a->relfile, n);
+	close(nfd);
+	nfd = open(a->file, O_RDONLY);
+	WCHECK(nfd >= 0, "open %s back home: %s", a->file, strerror(errno));
+	WCHECK(fstat(nfd, &st) == 0 && st.st_size == (off_t)(10 + BIG_IO),
+	       "%s back home: size %lld", a->file, (long long)st.st_size);
+	n = read(nfd, buf, 10);
+	WCHECK(n == 10 && !memcmp(buf, "01234XYZ89", 10), "%s back home: '%.10s'", a->file,
+	       buf);
+	close(nfd);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, forwarded_io, 120)
+{
+	struct io_arg a = { .other = self->other };
+	const char msg[] = "pipe data from the peer";
+	char buf[256], expect[64];
+	int p[2], out[2], saved, status;
+	struct worker w;
+	ssize_t n;
+
+	NEED_PEERS(1);
+	snprintf(a.file, sizeof(a.file), "/tmp/migrate_test.io.%d", getpid());
+	snprintf(a.newfile, sizeof(a.newfile), "/tmp/migrate_test.new.%d", getpid());
+	snprintf(a.relfile, sizeof(a.relfile), "migrate_test.rel.%d", getpid());
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(0, pipe(out));
+	a.pipe_w = p[1];
+	/* The worker's stdout is @out (it inherits fd 1 as we set it now). */
+	fflush(stdout);
+	saved = dup(1);
+	ASSERT_LE(0, saved);
+	ASSERT_EQ(1, dup2(out[1], 1));
+	start_worker(_metadata, &w, forwarded_io, &a);
+	dup2(saved, 1);
+	close(saved);
+	close(out[1]);
+	close(p[1]);
+	status = finish_worker(_metadata, &w, 90000);
+	EXPECT_EXITED(0, status);
+
+	n = read_within(p[0], buf, sizeof(msg), 1000);
+	EXPECT_EQ((ssize_t)sizeof(msg), n);
+	EXPECT_EQ(0, memcmp(buf, msg, sizeof(msg)));
+	memset(buf, 0, sizeof(buf));
+	n = read_within(out[0], buf, sizeof(buf) - 1, 1000);
+	snprintf(expect, sizeof(expect), "printf from node %d\n", self->other);
+	EXPECT_STREQ(expect, buf);
+	close(p[0]);
+	close(out[0]);
+	unlink(a.file);
+	unlink(a.newfile);
+	snprintf(buf, sizeof(buf), "/tmp/%s", a.relfile);
+	unlink(buf);
+}
+
+/*
+ * A file of the origin's /proc read after migrating: the read is served
+ * at the origin like any other (here /proc/self/maps, whose file has a
+ * .read method and no .read_iter, and /proc/self/status).
+ */
+static int proc_read(void *arg)
+{
+	int other = *(int *)arg, fd, sfd;
+	char home_buf[256], buf[256];
+	ssize_t n, hn;
+
+	fd = open("/proc/self/maps", O_RDONLY);
+	WCHECK(fd >= 0, "open /proc/self/maps: %s", strerror(errno));
+	hn = read(fd, home_buf, sizeof(home_buf));
+	WCHECK(hn > 0, "read /proc/self/maps at home: %zd (%s)", hn, strerror(errno));
+	WCHECK(lseek(fd, 0, SEEK_SET) == 0, "lseek: %s", strerror(errno));
+	WMIGRATE(other);
+	errno = 0;
+	sfd = open("/proc/self/status", O_RDONLY);
+	WCHECK(sfd >= 0, "open /proc/self/status on node %d: %s", other, strerror(errno));
+	n = read(sfd, buf, sizeof(buf) - 1);
+	WCHECK(n > 5 && !memcmp(buf, "Name:", 5),
+	       "read /proc/self/status on node %d: %zd (%s)", other, n, strerror(errno));
+	close(sfd);
+	errno = 0;
+	n = read(fd, buf, sizeof(buf));
+	WCHECK(n == hn && !memcmp(buf, home_buf, n),
+	       "read /proc/self/maps (opened at home) on node %d: %zd (%s), at home %zd",
+	       other, n, strerror(errno), hn);
+	close(fd);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, forwarded_read_proc_file, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(proc_read, &self->other, 45000);
+}
+
+/* ---- identity ---- */
+
+struct id_arg {
+	int other;
+	pid_t test_pid;
+};
+
+static int identity(void *varg)
+{
+	struct id_arg *a = varg;
+	pid_t pid = syscall(SYS_getpid), tid = syscall(SYS_gettid);
+	pid_t ppid = syscall(SYS_getppid);
+	long r;
+
+	WCHECK(ppid == a->test_pid, "getppid %d, the test is %d", ppid, a->test_pid);
+	WMIGRATE(a->other);
+	r = syscall(SYS_getpid);
+	WCHECK(r == pid, "getpid on node %d: %ld, at home %d", a->other, r, pid);
+	r = syscall(SYS_gettid);
+	WCHECK(r == tid, "gettid on node %d: %ld, at home %d", a->other, r, tid);
+	r = syscall(SYS_getppid);
+	WCHECK(r == ppid, "getppid on node %d: %ld, at home %d", a->other, r, ppid);
+	WCHECK(getpid() == pid, "libc getpid on node %d: %d", a->other, getpid());
+	/* Wait there until the test has looked at us from home. */
+	wready();
+	wait_go();
+	WCHECK(where(0) == a->other, "on node %ld after waiting", where(0));
+	return 0;
+}
+
+/*
+ * getpid/gettid/getppid are the origin's on the peer; the test sees the
+ * worker on the peer with PCNTL_WHERE(pid) while it is there.
+ */
+TEST_F_TIMEOUT(migrate, identity, 60)
+{
+	struct id_arg a = { .other = self->other, .test_pid = getpid() };
+	struct worker w;
+	long r;
+
+	NEED_PEERS(1);
+	start_worker(_metadata, &w, identity, &a);
+	ASSERT_TRUE(worker_ready(&w, 30000)) {
+		finish_worker(_metadata, &w, 1000);
+	}
+	r = where(w.pid);
+	EXPECT_EQ(self->other, r);
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+}
+
+/* ---- many migrations ---- */
+
+#define RR_STEPS	1000
+#define RR_WORDS	(64 * 1024 / 8)
+
+/*
+ * One step of the checksum workload: transform the buffer with @step,
+ * fold it into the running sum.
+ */
+static uint64_t rr_step(uint64_t *buf, uint64_t running, unsigned int step)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < RR_WORDS; i++) {
+		buf[i] = buf[i] * 6364136223846793005ULL + step * 1442695040888963407ULL + i;
+		sum = (sum ^ buf[i]) * 0x100000001b3ULL;
+	}
+	return (running ^ sum) * 0x9E3779B97F4A7C15ULL + step;
+}
+
+static uint64_t rr_buf[RR_WORDS];
+static uint64_t rr_hist[RR_STEPS];
+static unsigned char rr_where[RR_STEPS];
+
+static void rr_init(void)
+{
+	fill(rr_buf, sizeof(rr_buf), 77);
+}
+
+/* Migrate round robin over every online node, one step after each. */
+static int round_robin(void *arg)
+{
+	uint64_t running = 0;
+	int i, at = 0, home = g_node;
+	unsigned int s;
+
+	(void)arg;
+	for (i = 0; i < g_nnodes; i++)
+		if (g_nodes[i] == home)
+			at = i;
+	rr_init();
+	for (s = 0; s < RR_STEPS; s++) {
+		int dest = g_nodes[(at + 1 + s) % g_nnodes];
+
+		WMIGRATE(dest);
+		running = rr_step(rr_buf, running, s);
+		rr_hist[s] = running;
+		rr_where[s] = dest;
+	}
+	if (where(0) != home)
+		WMIGRATE(home);
+	WCHECK(write(w_data, rr_hist, sizeof(rr_hist)) == sizeof(rr_hist), "write: %s",
+	       strerror(errno));
+	WCHECK(write(w_data, rr_where, sizeof(rr_where)) == sizeof(rr_where), "write: %s",
+	       strerror(errno));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, round_robin_1000, 600)
+{
+	static uint64_t expect[RR_STEPS], got[RR_STEPS];
+	static unsigned char at[RR_STEPS];
+	uint64_t running = 0, t0, ms;
+	struct worker w;
+	unsigned int s;
+	size_t n1, n2;
+	int status, n;
+
+	NEED_PEERS(1);
+	/* The same computation, without migrating. */
+	rr_init();
+	for (s = 0; s < RR_STEPS; s++)
+		expect[s] = running = rr_step(rr_buf, running, s);
+
+	t0 = now_ms();
+	start_worker(_metadata, &w, round_robin, NULL);
+	n1 = read_within(w.data, got, sizeof(got), 540000);
+	n2 = read_within(w.data, at, sizeof(at), 10000);
+	status = finish_worker(_metadata, &w, 60000);
+	ms = now_ms() - t0;
+	EXPECT_EXITED(0, status);
+	ASSERT_EQ(sizeof(got), n1);
+	ASSERT_EQ(sizeof(at), n2);
+	for (s = 0; s < RR_STEPS; s++) {
+		if (got[s] != expect[s]) {
+			TH_LOG("checksum differs first after step %u (run on node %d): %#llx, expected %#llx",
+			       s, at[s], (unsigned long long)got[s],
+			       (unsigned long long)expect[s]);
+			break;
+		}
+	}
+	EXPECT_EQ(RR_STEPS, s);
+	/* The last step may leave it away from home: one more to come back. */
+	n = RR_STEPS + (at[RR_STEPS - 1] != self->home);
+	TH_LOG("%d migrations over %d nodes in %llu ms (%.1f ms each)", n, g_nnodes,
+	       (unsigned long long)ms, (double)ms / n);
+}
+
+/* ---- several hops ---- */
+
+#define HOP_SIZE	(1UL << 20)
+
+/*
+ * Visit every online node in turn and come back: at each stop check what
+ * the previous stop wrote (every other page rewritten at each stop) and
+ * that forwarded writes and identity still work.
+ */
+static int tour(void *arg)
+{
+	static uint64_t stackseed;
+	int home = g_node, i, at = 0, stops = 0;
+	pid_t pid = getpid();
+	char *buf;
+	size_t ps = 4096, pg;
+
+	(void)arg;
+	buf = mmap(NULL, HOP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	WCHECK(buf != MAP_FAILED, "mmap: %s", strerror(errno));
+	for (pg = 0; pg < HOP_SIZE / ps; pg++)
+		fill(buf + pg * ps, ps, 500 + pg);
+	for (i = 0; i < g_nnodes; i++)
+		if (g_nodes[i] == home)
+			at = i;
+	for (i = 1; i <= g_nnodes; i++) {
+		int dest = g_nodes[(at + i) % g_nnodes];
+
+		WMIGRATE(dest);
+		stops++;
+		for (pg = 0; pg < HOP_SIZE / ps; pg++) {
+			/* Odd pages last written at stop (stops - 1), even ones at home. */
+			uint64_t seed = (pg & 1) && stops > 1 ? 1000 * (stops - 1) + pg : 500 + pg;
+
+			WCHECK_MEM(buf + pg * ps, ps, seed, "stop %d (node %d): page %zu", stops,
+				   dest, pg);
+			if (pg & 1)
+				fill(buf + pg * ps, ps, 1000 * stops + pg);
+		}
+		WCHECK(getpid() == pid, "getpid on node %d: %d, expected %d", dest, getpid(), pid);
+		wlog("stop %d: node %d", stops, dest);
+		stackseed = stops;
+	}
+	WCHECK(where(0) == home, "the tour ended on node %ld, not home", where(0));
+	WCHECK(stackseed == (uint64_t)g_nnodes, "static variable %llu after %d stops",
+	       (unsigned long long)stackseed, g_nnodes);
+	return 0;
+}
+
+/* 0 -> 1 -> 2 -> 0 on 3 nodes: every node and back, memory checked at each stop. */
+TEST_F_TIMEOUT(migrate, multi_hop, 180)
+{
+	NEED_PEERS(2);
+	RUN_WORKER(tour, NULL, 150000);
+}
+
+/* ---- another process, moved by the test ---- */
+
+/* Blocks reading its data pipe; exits with a status made from what it read. */
+struct blocked_arg {
+	int in;		/* read end of the pipe the test writes */
+	int expect_node;
+};
+
+static int blocked_reader(void *varg)
+{
+	struct blocked_arg *a = varg;
+	char buf[64];
+	long node;
+	ssize_t n;
+	int sum = 0, i;
+
+	wready();
+	n = read(a->in, buf, sizeof(buf));
+	node = where(0);
+	WCHECK(n > 0, "read: %zd (%s)", n, strerror(errno));
+	WCHECK(node == a->expect_node, "read returned on node %ld, expected %d", node,
+	       a->expect_node);
+	for (i = 0; i < n; i++)
+		sum += (unsigned char)buf[i];
+	wlog("read %zd bytes on node %ld", n, node);
+	return 2 + sum % 100;
+}
+
+static int expected_status(const char *s)
+{
+	int sum = 0;
+
+	while (*s)
+		sum += (unsigned char)*s++;
+	return 2 + sum % 100;
+}
+
+/*
+ * Start a worker blocked in read() on a pipe; returns the pipe's write
+ * end. The worker's read is interrupted by each migration and restarted.
+ */
+static int start_blocked(struct __test_metadata *_metadata, struct worker *w,
+			 struct blocked_arg *a)
+{
+	int p[2];
+
+	if (pipe(p)) {
+		TH_LOG("pipe: %s", strerror(errno));
+		return -1;
+	}
+	a->in = p[0];
+	start_worker(_metadata, w, blocked_reader, a);
+	close(p[0]);
+	if (!worker_ready(w, 10000) || !wait_state(w->pid, 'S', 10000)) {
+		TH_LOG("worker %d never blocked in read()", w->pid);
+		close(p[1]);
+		return -1;
+	}
+	return p[1];
+}
+
+/*
+ * A worker that computes in user space (no system call to interrupt) until
+ * SIGUSR1, then checks where it is and exits with 33.
+ */
+static volatile sig_atomic_t spin_stop;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	spin_stop = 1;
+}
+
+static int spinner(void *arg)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	int expect = *(int *)arg;
+	volatile uint64_t x = 0;
+	uint64_t i;
+
+	WCHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction: %s", strerror(errno));
+	wready();
+	while (!spin_stop)
+		for (i = 0; i < 100000; i++)
+			x += i;
+	WCHECK(where(0) == expect, "stopped on node %ld, expected %d", where(0), expect);
+	return 33;
+}
+
+TEST_F_TIMEOUT(migrate, other_blocked_in_read, 90)
+{
+	struct blocked_arg a = { .expect_node = self->other };
+	const char data[] = "data for the migrated reader";
+	struct worker w;
+	uint64_t t0;
+	int in;
+
+	NEED_PEERS(1);
+	in = start_blocked(_metadata, &w, &a);
+	ASSERT_LE(0, in) {
+		finish_worker(_metadata, &w, 1000);
+	}
+	t0 = now_ms();
+	EXPECT_EQ(0, migrate_errno(w.pid, self->other, 0));
+	TH_LOG("PCNTL_MIGRATE(%d, %d) took %llu ms", w.pid, self->other,
+	       (unsigned long long)(now_ms() - t0));
+	EXPECT_EQ(self->other, where(w.pid));
+	/* Already there: nothing to do. */
+	EXPECT_EQ(0, migrate_errno(w.pid, self->other, 0));
+	EXPECT_EQ(self->other, where(w.pid));
+	EXPECT_EQ((ssize_t)sizeof(data) - 1, write(in, data, sizeof(data) - 1));
+	EXPECT_EXITED(expected_status(data), finish_worker(_metadata, &w, 30000));
+	close(in);
+	/* Gone: its shadow ended with it. */
+	errno = 0;
+	EXPECT_EQ(-1, where(w.pid));
+	EXPECT_EQ(ESRCH, errno);
+}
+
+/*
+ * The test moves a running process to every node in turn and back home:
+ * a request for a process that runs elsewhere goes through its shadow.
+ */
+TEST_F_TIMEOUT(migrate, other_moved_onward_and_back, 120)
+{
+	struct worker w;
+	int i, at = 0;
+
+	NEED_PEERS(1);
+	start_worker(_metadata, &w, spinner, &self->home);
+	ASSERT_TRUE(worker_ready(&w, 10000)) {
+		finish_worker(_metadata, &w, 1000);
+	}
+	for (i = 0; i < g_nnodes; i++)
+		if (g_nodes[i] == self->home)
+			at = i;
+	for (i = 1; i <= g_nnodes; i++) {
+		int dest = g_nodes[(at + i) % g_nnodes];
+
+		EXPECT_EQ(0, migrate_errno(w.pid, dest, 0)) {
+			TH_LOG("hop %d to node %d", i, dest);
+		}
+		EXPECT_EQ(dest, where(w.pid));
+	}
+	EXPECT_EQ(0, kill(w.pid, SIGUSR1));
+	EXPECT_EXITED(33, finish_worker(_metadata, &w, 30000));
+}
+
+/* ---- signals ---- */
+
+static void on_term(int sig)
+{
+	char m[64];
+	int n;
+
+	n = snprintf(m, sizeof(m), "signal %d handled on node %ld\n", sig, where(0));
+	if (write(w_data, m, n) != n)
+		_exit(43);
+	_exit(42);
+}
+
+struct sig_arg {
+	int other;
+	bool in_read;	/* wait in a forwarded read() rather than pause() */
+	char comm[16];	/* a name to find the task by */
+};
+
+static int wait_for_signal(void *varg)
+{
+	struct sig_arg *a = varg;
+	struct sigaction sa = { .sa_handler = on_term };
+	int p[2];
+	char c;
+
+	WCHECK(sigaction(SIGTERM, &sa, NULL) == 0, "sigaction: %s", strerror(errno));
+	WCHECK(pipe(p) == 0, "pipe: %s", strerror(errno));
+	if (a->comm[0])
+		prctl(PR_SET_NAME, a->comm);
+	WMIGRATE(a->other);
+	wready();
+	for (;;) {
+		if (a->in_read) {
+			if (read(p[0], &c, 1) >= 0)
+				wfail(__LINE__, "read returned");
+		} else {
+			pause();
+		}
+	}
+}
+
+static void sigterm_test(struct __test_metadata *_metadata, int other, bool in_read)
+{
+	struct sig_arg a = { .other = other, .in_read = in_read };
+	char buf[128], expect[64];
+	struct worker w;
+	ssize_t n;
+
+	start_worker(_metadata, &w, wait_for_signal, &a);
+	ASSERT_TRUE(worker_ready(&w, 30000)) {
+		finish_worker(_metadata, &w, 1000);
+	}
+	EXPECT_EQ(other, where(w.pid));
+	/* Let it get into its sleep there. */
+	cohort_msleep(200);
+	EXPECT_EQ(0, kill(w.pid, SIGTERM));
+	/* Before finish_worker closes the pipe. */
+	memset(buf, 0, sizeof(buf));
+	snprintf(expect, sizeof(expect), "signal %d handled on node %d\n", SIGTERM, other);
+	n = read_within(w.data, buf, strlen(expect), 20000);
+	EXPECT_EXITED(42, finish_worker(_metadata, &w, 20000));
+	EXPECT_EQ((ssize_t)strlen(expect), n);
+	EXPECT_STREQ(expect, buf);
+}
+
+/* kill(pid, SIGTERM) at the origin: the handler runs on the peer. */
+TEST_F_TIMEOUT(migrate, sigterm_handler_runs_remote, 90)
+{
+	NEED_PEERS(1);
+	sigterm_test(_metadata, self->other, false);
+}
+
+/* The same while the task waits in a read() its origin serves. */
+TEST_F_TIMEOUT(migrate, sigterm_during_forwarded_read, 90)
+{
+	NEED_PEERS(1);
+	sigterm_test(_metadata, self->other, true);
+}
+
+/* Count processes named @comm in this node's /proc. */
+static int count_comm(const char *comm)
+{
+	char path[300], name[64];
+	struct dirent *d;
+	int count = 0;
+	DIR *dir;
+	ssize_t n;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
+		n = cohort_read_file(path, name, sizeof(name));
+		if (n > 0 && name[n - 1] == '\n')
+			name[n - 1] = '\0';
+		if (n > 0 && !strcmp(name, comm))
+			count++;
+	}
+	closedir(dir);
+	return count;
+}
+
+/*
+ * The private writable mappings (read from /proc/self/maps at home: a
+ * forwarded read of a /proc file fails, see forwarded_read_proc_file), and
+ * a read of each of their pages where the worker runs, so that the pages
+ * a child forked there copies are there: a child forked on a remote node
+ * does not get its parent's pages that are still elsewhere (see
+ * fork_on_remote_child_memory).
+ */
+static unsigned long pf_ranges[256][2];
+static int pf_nr;
+
+static void collect_private_ranges(void)
+{
+	static char maps[64 * 1024];
+	size_t len = 0;
+	char *line, *nl;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/maps", O_RDONLY);
+	WCHECK(fd >= 0, "open /proc/self/maps: %s", strerror(errno));
+	while (len < sizeof(maps) - 1 &&
+	       (n = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	maps[len] = '\0';
+	for (line = maps; *line && pf_nr < 256; line = nl + 1) {
+		unsigned long a, b;
+		char perms[8];
+
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 ||
+		    perms[0] != 'r' || perms[1] != 'w' || perms[3] != 'p')
+			continue;
+		pf_ranges[pf_nr][0] = a;
+		pf_ranges[pf_nr][1] = b;
+		pf_nr++;
+	}
+	WCHECK(pf_nr > 0, "no private writable mapping in /proc/self/maps");
+}
+
+static void touch_private_ranges(void)
+{
+	unsigned long a;
+	int i;
+
+	for (i = 0; i < pf_nr; i++)
+		for (a = pf_ranges[i][0]; a < pf_ranges[i][1]; a += 4096)
+			(void)*(volatile char *)a;
+}
+
+struct probe_arg {
+	int node;
+	const char *comm;
+	int want;
+};
+
+/*
+ * On node @node, count the processes named @comm until there are @want
+ * (within 5 s): a migrated worker forks there, and the child, whose calls
+ * are that node's, reads its /proc. Reports the count.
+ */
+static int probe(void *varg)
+{
+	struct probe_arg *a = varg;
+	int status, n;
+	pid_t pid;
+
+	collect_private_ranges();
+	WMIGRATE(a->node);
+	touch_private_ranges();
+	pid = fork();
+	WCHECK(pid >= 0, "fork on node %d: %s", a->node, strerror(errno));
+	if (pid == 0) {
+		uint64_t deadline = now_ms() + 5000;
+
+		for (;;) {
+			n = count_comm(a->comm);
+			if (n == a->want || now_ms() >= deadline)
+				_exit(n < 0 ? 255 : n > 200 ? 200 : n);
+			cohort_msleep(20);
+		}
+	}
+	WCHECK(waitpid(pid, &status, 0) == pid, "waitpid on node %d: %s", a->node,
+	       strerror(errno));
+	WCHECK(WIFEXITED(status), "probe on node %d: status %#x", a->node, status);
+	n = WEXITSTATUS(status);
+	WCHECK(n == a->want, "%d process(es) named %s on node %d, expected %d", n, a->comm,
+	       a->node, a->want);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+/*
+ * SIGKILL at the origin ends the task on the peer and its shadow: the
+ * parent sees SIGKILL, the pid is gone, and no process of that name is
+ * left on either node.
+ */
+TEST_F_TIMEOUT(migrate, sigkill_ends_task_and_shadows, 120)
+{
+	struct sig_arg a = { .other = self->other };
+	struct probe_arg pa = { .node = self->other, .comm = a.comm };
+	struct worker w;
+	uint64_t t0;
+	int status;
+
+	NEED_PEERS(1);
+	snprintf(a.comm, sizeof(a.comm), "mtk%d", getpid() % 1000000);
+	start_worker(_metadata, &w, wait_for_signal, &a);
+	ASSERT_TRUE(worker_ready(&w, 30000)) {
+		finish_worker(_metadata, &w, 1000);
+	}
+	EXPECT_EQ(self->other, where(w.pid));
+	/* It is there, under its name (so the probe can see it at all). */
+	pa.want = 1;
+	RUN_WORKER(probe, &pa, 60000);
+
+	t0 = now_ms();
+	EXPECT_EQ(0, kill(w.pid, SIGKILL));
+	status = finish_worker(_metadata, &w, 20000);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+		TH_LOG("wait status %#x", status);
+	}
+	TH_LOG("reaped %llu ms after SIGKILL", (unsigned long long)(now_ms() - t0));
+	errno = 0;
+	EXPECT_EQ(-1, where(w.pid));
+	EXPECT_EQ(ESRCH, errno);
+	EXPECT_EQ(0, count_comm(a.comm));
+	pa.want = 0;
+	RUN_WORKER(probe, &pa, 60000);
+}
+
+/* ---- exit status ---- */
+
+static int exit_remote(void *arg)
+{
+	WMIGRATE(*(int *)arg);
+	exit(7);
+}
+
+static int segv_remote(void *arg)
+{
+	WMIGRATE(*(int *)arg);
+	*(volatile int *)0 = 1;
+	wfail(__LINE__, "survived a write to address 0");
+}
+
+/* exit(7) on the peer: the parent at home reaps status 7. */
+TEST_F_TIMEOUT(migrate, exit_status_from_remote, 60)
+{
+	struct worker w;
+
+	NEED_PEERS(1);
+	start_worker(_metadata, &w, exit_remote, &self->other);
+	EXPECT_EXITED(7, finish_worker(_metadata, &w, 30000));
+}
+
+/* A write to NULL on the peer: the parent at home sees SIGSEGV. */
+TEST_F_TIMEOUT(migrate, sigsegv_on_remote, 60)
+{
+	struct worker w;
+	int status;
+
+	NEED_PEERS(1);
+	start_worker(_metadata, &w, segv_remote, &self->other);
+	status = finish_worker(_metadata, &w, 30000);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) {
+		TH_LOG("wait status %#x", status);
+	}
+}
+
+/* ---- fork on the remote node ---- */
+
+#define FORK_BUF (64UL << 10)
+
+static int fork_remote(void *arg)
+{
+	int other = *(int *)arg, status, code;
+	volatile int value;
+	pid_t pid, r;
+
+	WMIGRATE(other);
+	value = 40 + other;	/* written there */
+	pid = fork();
+	WCHECK(pid >= 0, "fork on node %d: %s", other, strerror(errno));
+	if (pid == 0) {
+		/* The child runs there, with system calls of its own. */
+		if (pcntl(PCNTL_WHERE, 0, 0, 0) != other)
+			_exit(100);
+		_exit(value);
+	}
+	r = waitpid(pid, &status, 0);
+	WCHECK(r == pid, "waitpid(%d) on node %d: %d (%s)", pid, other, r, strerror(errno));
+	code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	WCHECK(WIFEXITED(status) && code == 40 + other,
+	       "child on node %d: wait status %#x (100: it ran elsewhere)", other, status);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+/*
+ * fork() on the peer makes a child there (it has no files: a known limit);
+ * it runs, exits, and its parent reaps it there.
+ */
+TEST_F_TIMEOUT(migrate, fork_on_remote, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(fork_remote, &self->other, 45000);
+}
+
+static int fork_remote_memory(void *arg)
+{
+	static char before[FORK_BUF];
+	int other = *(int *)arg, status;
+	pid_t pid;
+
+	fill(before, FORK_BUF, 61);
+	WMIGRATE(other);
+	/* Not touched here by the parent before the fork. */
+	pid = fork();
+	WCHECK(pid >= 0, "fork on node %d: %s", other, strerror(errno));
+	if (pid == 0)
+		_exit(check(before, FORK_BUF, 61) < 0 ? 0 : 1);
+	WCHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	WCHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "the child forked on node %d does not see memory its parent wrote before migrating (status %#x)",
+	       other, status);
+	WCHECK(check(before, FORK_BUF, 61) < 0, "the parent's memory differs after the fork");
+	WMIGRATE(g_node);
+	return 0;
+}
+
+/* The child forked on the peer sees its parent's memory (copy of it). */
+TEST_F_TIMEOUT(migrate, fork_on_remote_child_memory, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(fork_remote_memory, &self->other, 45000);
+}
+
+/* ---- errors ---- */
+
+FIXTURE(errors) {
+	int other;	/* a peer, or this node when alone */
+};
+
+FIXTURE_SETUP(errors)
+{
+	self->other = peer(0) >= 0 ? peer(0) : g_node;
+}
+
+FIXTURE_TEARDOWN(errors)
+{
+}
+
+/* A pid nobody holds: ESRCH. */
+TEST_F(errors, esrch_missing_pid)
+{
+	int status;
+	pid_t pid;
+
+	NEED_SETUP();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(0);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(ESRCH, migrate_errno(pid, self->other, 0));
+	EXPECT_EQ(ESRCH, migrate_errno(pid, g_node, 0));
+}
+
+/* Node 64 and above, huge values: EINVAL. */
+TEST_F(errors, einval_node_out_of_range)
+{
+	const unsigned long bad[] = { 64, 65, 1000, 1UL << 32, ~0UL, (unsigned long)-1L << 8 };
+	size_t i;
+
+	NEED_SETUP();
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(EINVAL, migrate_errno(0, bad[i], 0)) {
+			TH_LOG("node %#lx", bad[i]);
+		}
+		EXPECT_EQ(EINVAL, migrate_errno(getppid(), bad[i], 0)) {
+			TH_LOG("node %#lx for pid %d", bad[i], getppid());
+		}
+	}
+	EXPECT_EQ(g_node, where(0));
+}
+
+/* Every node id below 64 not up (not in the cluster, or down): EINVAL. */
+TEST_F(errors, einval_node_absent_or_down)
+{
+	int n, tried = 0;
+
+	NEED_SETUP();
+	for (n = 0; n < COHORT_MAX_NODES; n++) {
+		if (n == g_node || (online_nodes() & (1ULL << n)))
+			continue;
+		tried++;
+		EXPECT_EQ(EINVAL, migrate_errno(0, n, 0)) {
+			TH_LOG("node %d (cluster of %lu, online %#llx)", n, g_nr_nodes,
+			       (unsigned long long)online_nodes());
+		}
+		EXPECT_EQ(EINVAL, migrate_errno(getppid(), n, 0)) {
+			TH_LOG("node %d for pid %d", n, getppid());
+		}
+	}
+	EXPECT_LE(64 - (int)g_nr_nodes, tried);
+	EXPECT_EQ(g_node, where(0));
+}
+
+/* a2 must be 0. */
+TEST_F(errors, einval_a2_nonzero)
+{
+	const unsigned long bad[] = { 1, 2, 0x100, ~0UL };
+	size_t i;
+
+	NEED_SETUP();
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(EINVAL, migrate_errno(0, g_node, bad[i])) {
+			TH_LOG("a2 %#lx", bad[i]);
+		}
+		EXPECT_EQ(EINVAL, migrate_errno(0, self->other, bad[i])) {
+			TH_LOG("a2 %#lx, node %d", bad[i], self->other);
+		}
+		EXPECT_EQ(EINVAL, migrate_errno(getppid(), self->other, bad[i])) {
+			TH_LOG("a2 %#lx, node %d, pid %d", bad[i], self->other, getppid());
+		}
+	}
+	EXPECT_EQ(g_node, where(0));
+}
+
+/* Negative pids and pids above PID_MAX_LIMIT: EINVAL. */
+TEST_F(errors, einval_bad_pid)
+{
+	const unsigned long bad[] = {
+		(unsigned long)-1L, (unsigned long)-2L, (unsigned long)(long)INT_MIN,
+		(unsigned long)-(long)getpid(), (1UL << 22) + 1, (1UL << 32) + getpid(),
+	};
+	size_t i;
+
+	NEED_SETUP();
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(EINVAL, migrate_errno(bad[i], self->other, 0)) {
+			TH_LOG("pid %#lx", bad[i]);
+		}
+	}
+}
+
+/* To the node it is on: 0, and nothing moves. */
+TEST_F(errors, to_own_node_is_noop)
+{
+	pid_t pid;
+	int status;
+
+	NEED_SETUP();
+	EXPECT_EQ(0, migrate_errno(0, g_node, 0));
+	EXPECT_EQ(g_node, where(0));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	EXPECT_EQ(0, migrate_errno(pid, g_node, 0));
+	EXPECT_EQ(g_node, where(pid));
+	EXPECT_EQ(0, migrate_errno(1, g_node, 0));
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+/*
+ * Without CAP_SYS_ADMIN, a process may migrate only what it may signal:
+ * uid 65534 gets EPERM for init and for its root parent.
+ */
+TEST_F(errors, eperm_unprivileged)
+{
+	int status;
+	pid_t pid, parent = getpid();
+
+	NEED_SETUP();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		if (kill(1, 0) == 0 || errno != EPERM)
+			_exit(11);	/* the premise: it may not signal init */
+		/* Harmless ones first, should the check be missing. */
+		if (migrate_errno(1, g_node, 0) != EPERM)
+			_exit(12);
+		if (migrate_errno(parent, self->other, 0) != EPERM)
+			_exit(13);
+		if (migrate_errno(1, self->other, 0) != EPERM)
+			_exit(14);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EXITED(0, status);
+	EXPECT_EQ(g_node, where(1));
+	EXPECT_EQ(g_node, where(parent));
+}
+
+static void *idle_thread(void *arg)
+{
+	char c;
+
+	if (read(*(int *)arg, &c, 1) < 0)
+		return NULL;
+	return NULL;
+}
+
+struct thr_arg {
+	int other;
+	int gate;	/* read end the thread waits on; closed by the worker */
+	int gate_w;
+};
+
+/* Two threads: EOPNOTSUPP; once the thread is gone, migration works. */
+static int threaded(void *varg)
+{
+	struct thr_arg *a = varg;
+	pthread_t t;
+	long e;
+
+	WCHECK(pthread_create(&t, NULL, idle_thread, &a->gate) == 0, "pthread_create");
+	e = migrate_errno(0, a->other, 0);
+	WCHECK(e == EOPNOTSUPP, "with 2 threads: errno %ld (%s), expected EOPNOTSUPP", e,
+	       strerror(e));
+	WCHECK(where(0) == g_node, "moved anyway: on node %ld", where(0));
+	/* The test tries too, from outside. */
+	wready();
+	wait_go();
+	close(a->gate_w);
+	WCHECK(pthread_join(t, NULL) == 0, "pthread_join");
+	WMIGRATE(a->other);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(errors, eopnotsupp_threads, 60)
+{
+	struct thr_arg a = { .other = self->other };
+	struct worker w;
+	int gate[2];
+
+	NEED_PEERS(1);
+	ASSERT_EQ(0, pipe(gate));
+	a.gate = gate[0];
+	a.gate_w = gate[1];
+	start_worker(_metadata, &w, threaded, &a);
+	close(gate[0]);
+	close(gate[1]);
+	ASSERT_TRUE(worker_ready(&w, 20000)) {
+		finish_worker(_metadata, &w, 1000);
+	}
+	/* Still two threads while it waited to get ready... */
+	EXPECT_EQ(EOPNOTSUPP, migrate_errno(w.pid, self->other, 0));
+	EXPECT_EQ(g_node, where(w.pid));
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+}
+
+struct shared_arg {
+	int other;
+	bool file;
+	char path[64];
+};
+
+/* A shared writable mapping: EOPNOTSUPP; unmapped, migration works. */
+static int shared_mapping(void *varg)
+{
+	struct shared_arg *a = varg;
+	size_t len = 16 * 4096;
+	char *p;
+	long e;
+	int fd = -1;
+
+	if (a->file) {
+		fd = open(a->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		WCHECK(fd >= 0, "open %s: %s", a->path, strerror(errno));
+		WCHECK(ftruncate(fd, len) == 0, "ftruncate: %s", strerror(errno));
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	} else {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	}
+	WCHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(p, 1, len);
+	e = migrate_errno(0, a->other, 0);
+	WCHECK(e == EOPNOTSUPP, "with a shared writable mapping: errno %ld (%s), expected EOPNOTSUPP",
+	       e, strerror(e));
+	WCHECK(where(0) == g_node, "moved anyway: on node %ld", where(0));
+	WCHECK(p[len - 1] == 1, "the mapping changed");
+	munmap(p, len);
+	if (fd >= 0) {
+		close(fd);
+		unlink(a->path);
+	}
+	WMIGRATE(a->other);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(errors, eopnotsupp_shared_anonymous, 60)
+{
+	struct shared_arg a = { .other = self->other };
+
+	NEED_PEERS(1);
+	RUN_WORKER(shared_mapping, &a, 45000);
+}
+
+TEST_F_TIMEOUT(errors, eopnotsupp_shared_file_rw, 60)
+{
+	struct shared_arg a = { .other = self->other, .file = true };
+
+	NEED_PEERS(1);
+	snprintf(a.path, sizeof(a.path), "/tmp/migrate_test.shared.%d", getpid());
+	RUN_WORKER(shared_mapping, &a, 45000);
+	unlink(a.path);
+}
+
+/* mremap() by a migrated task: EOPNOTSUPP, and the mapping stays. */
+static int mremap_remote(void *arg)
+{
+	int other = *(int *)arg;
+	size_t ps = 4096;
+	char *p, *q;
+
+	p = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	WCHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	fill(p, 2 * ps, 71);
+	WCHECK(munmap(p + 2 * ps, 2 * ps) == 0, "munmap: %s", strerror(errno));
+	WMIGRATE(other);
+	errno = 0;
+	q = mremap(p, 2 * ps, 4 * ps, 0);
+	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
+	       "mremap grow in place on node %d: %p errno %d (%s), expected EOPNOTSUPP",
+	       other, q, errno, strerror(errno));
+	errno = 0;
+	q = mremap(p, 2 * ps, 64 * ps, MREMAP_MAYMOVE);
+	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
+	       "mremap MAYMOVE on node %d: %p errno %d (%s), expected EOPNOTSUPP", other, q,
+	       errno, strerror(errno));
+	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed on node %d", other);
+	WMIGRATE(g_node);
+	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed back home");
+	errno = 0;
+	q = mremap(p, 2 * ps, 4 * ps, 0);
+	wlog("mremap back home after a migration: %s",
+	     q == MAP_FAILED ? strerror(errno) : "works");
+	return 0;
+}
+
+TEST_F_TIMEOUT(errors, eopnotsupp_mremap_after_migration, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(mremap_remote, &self->other, 45000);
+}
+
+/*
+ * Two requests to move one process at once: each returns 0 (done, or it
+ * is already there) or EBUSY (a migration under way), quickly.
+ */
+TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
+{
+	int gate[2], i, st[2], oks = 0;
+	pid_t askers[2];
+	struct worker w;
+	uint64_t t0;
+
+	NEED_PEERS(1);
+	start_worker(_metadata, &w, spinner, &self->other);
+	ASSERT_TRUE(worker_ready(&w, 10000)) {
+		finish_worker(_metadata, &w, 1000);
+	}
+	ASSERT_EQ(0, pipe(gate));
+	for (i = 0; i < 2; i++) {
+		askers[i] = fork();
+		ASSERT_LE(0, askers[i]);
+		if (askers[i] == 0) {
+			char c;
+
+			close(gate[1]);
+			if (read(gate[0], &c, 1) != 0)
+				_exit(200);
+			_exit(migrate_errno(w.pid, self->other, 0));
+		}
+	}
+	close(gate[0]);
+	cohort_msleep(100);
+	t0 = now_ms();
+	close(gate[1]);		/* both go */
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, wait_within(askers[i], 40000, &st[i]));
+		TH_LOG("request %d: %s after %llu ms", i,
+		       WIFEXITED(st[i]) ? strerror(WEXITSTATUS(st[i])) : "killed",
+		       (unsigned long long)(now_ms() - t0));
+		EXPECT_TRUE(WIFEXITED(st[i]) &&
+			    (WEXITSTATUS(st[i]) == 0 || WEXITSTATUS(st[i]) == EBUSY)) {
+			TH_LOG("request %d: status %#x, expected 0 or EBUSY", i, st[i]);
+		}
+		oks += WIFEXITED(st[i]) && WEXITSTATUS(st[i]) == 0;
+	}
+	EXPECT_LE(1, oks);
+	EXPECT_GE(5000, now_ms() - t0);
+	EXPECT_EQ(self->other, where(w.pid));
+	EXPECT_EQ(0, kill(w.pid, SIGUSR1));
+	EXPECT_EXITED(33, finish_worker(_metadata, &w, 30000));
+}
+
+/*
+ * A task that cannot reach a safe point (a vfork parent waits
+ * uninterruptibly for its child): EAGAIN after about 15 s, and it stays.
+ */
+static int vfork_waiter(void *arg)
+{
+	pid_t pid;
+
+	(void)arg;
+	wready();
+	pid = vfork();
+	if (pid == 0) {
+		pid_t me = syscall(SYS_getpid);
+		struct timespec ts = { 60, 0 };
+
+		if (write(w_data, &me, sizeof(me)) != sizeof(me))
+			_exit(1);
+		nanosleep(&ts, NULL);
+		_exit(0);
+	}
+	WCHECK(pid > 0, "vfork: %s", strerror(errno));
+	WCHECK(where(0) == g_node, "after the refused migration: on node %ld", where(0));
+	return 0;
+}
+
+TEST_F_TIMEOUT(errors, eagain_no_safe_point, 90)
+{
+	struct worker w;
+	uint64_t t0, ms;
+	pid_t child = 0;
+	long e;
+
+	NEED_PEERS(1);
+	start_worker(_metadata, &w, vfork_waiter, NULL);
+	ASSERT_TRUE(worker_ready(&w, 10000) &&
+		    read_within(w.data, &child, sizeof(child), 10000) == sizeof(child) &&
+		    wait_state(w.pid, 'D', 10000)) {
+		TH_LOG("worker %d not waiting for its vfork child (state %c)", w.pid,
+		       proc_state(w.pid));
+		finish_worker(_metadata, &w, 1000);
+	}
+	t0 = now_ms();
+	e = migrate_errno(w.pid, self->other, 0);
+	ms = now_ms() - t0;
+	EXPECT_EQ(EAGAIN, e) {
+		TH_LOG("errno %ld (%s) after %llu ms", e, strerror(e), (unsigned long long)ms);
+	}
+	TH_LOG("EAGAIN after %llu ms", (unsigned long long)ms);
+	EXPECT_LE(10000, ms);
+	EXPECT_GE(25000, ms);
+	EXPECT_EQ(g_node, where(w.pid));
+	kill(child, SIGKILL);
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 20000));
+}
+
+/* ---- last: unload what this binary loaded ---- */
+
+FIXTURE(zz_cleanup) {
+};
+
+FIXTURE_SETUP(zz_cleanup)
+{
+}
+
+FIXTURE_TEARDOWN(zz_cleanup)
+{
+}
+
+TEST_F_TIMEOUT(zz_cleanup, unload_modules_loaded_here, 60)
+{
+	int ret;
+
+	if (g_loaded_popcorn) {
+		ret = cohort_ensure_unloaded("popcorn");
+		EXPECT_EQ(0, ret) {
+			TH_LOG("unloading popcorn: %s", strerror(-ret));
+		}
+	}
+	if (g_loaded_kmsg) {
+		ret = cohort_ensure_unloaded("kmsg");
+		EXPECT_EQ(0, ret) {
+			TH_LOG("unloading kmsg: %s", strerror(-ret));
+		}
+	}
+	if (!g_loaded_popcorn && !g_loaded_kmsg)
+		TH_LOG("kmsg and popcorn were loaded before: left loaded");
+}
+
+int main(int argc, char **argv)
+{
+	/* A write to a pipe whose reader died fails; it does not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	/* Listing or help needs no cluster (and must not load modules). */
+	if (argc < 2 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
+		setup_cluster();
+	return test_harness_run(argc, argv);
+}
