@@ -23,9 +23,13 @@ for n in $(seq 0 $LAST); do
 	t0=$(date +%s)
 	out=$(CX_TIMEOUT=900 cx "$n" "COHORT_MIGRATE_REQUIRE_PEERS=1 $BIN 2>&1; echo \"exit=\$?\"")
 	secs=$(($(date +%s) - t0))
-	# The results and the reasons of failures (the harness's log lines).
-	echo "$out" | grep -E '^(not )?ok |^# .*(FAILED|Expected|SKIP|migrations over|took|after)' |
-		sed "s/^/node $n: /"
+	# Every result; all the log lines of a failing test, and the timings.
+	echo "$out" | awk '
+		/^#  RUN / { n = 0; delete l; next }
+		/^# .*(migrations over|took|after [0-9]+ ms)/ { print; next }
+		/^# / && !/^# *$/ { l[n++] = $0; next }
+		/^not ok / { for (i = 0; i < n; i++) if (l[i] !~ /^#  +(OK|FAIL) /) print l[i] }
+		/^(not )?ok / { print }' | sed "s/^/node $n: /"
 	p=$(echo "$out" | grep -c '^ok ' || true)
 	s=$(echo "$out" | grep -c '^ok .*# SKIP' || true)
 	f=$(echo "$out" | grep -c '^not ok ' || true)
