@@ -64,8 +64,6 @@ impl PageStore for PageVec {
 
 /// The mutable part of a [`Dist`].
 pub(crate) struct Inner {
-    /// The local task: the running task or its shadow.
-    pub(crate) task: ARef<Task>,
     /// Whether it runs here.
     pub(crate) role: Role,
     /// Where it runs, as far as this node knows.
@@ -79,7 +77,7 @@ pub(crate) struct Inner {
     /// Who holds which page (the origin only).
     pub(crate) dir: Directory<PageVec>,
     /// The shadow's address space, from which other nodes take pages.
-    pub(crate) mm: Option<MmRef>,
+    pub(crate) mm: Option<Arc<MmRef>>,
     /// A migration of the task is under way.
     pub(crate) leaving: bool,
     /// A page fetched for a fault that had to be retried.
@@ -125,6 +123,9 @@ pub(crate) struct Dist {
     pub(crate) tgid: u32,
     /// Its parent's pid at the origin.
     pub(crate) parent_pid: u32,
+    /// The local task, running or shadow: the same task for as long as
+    /// the record lives on this node.
+    pub(crate) task: ARef<Task>,
     /// Mutable state.
     #[pin]
     pub(crate) inner: Mutex<Inner>,
@@ -152,8 +153,8 @@ impl Dist {
                 id,
                 tgid,
                 parent_pid,
+                task,
                 inner <- new_mutex!(Inner {
-                    task,
                     role,
                     location: me,
                     visited,
@@ -190,6 +191,9 @@ pub(crate) struct Registry {
     #[pin]
     tasks: Mutex<KVec<Arc<Dist>>>,
     count: AtomicUsize,
+    /// Tasks with a migration queued and not yet settled (by address).
+    #[pin]
+    pending: Mutex<KVec<usize>>,
 }
 
 impl Registry {
@@ -198,6 +202,7 @@ impl Registry {
         pin_init!(Registry {
             tasks <- new_mutex!(KVec::new()),
             count: AtomicUsize::new(0),
+            pending <- new_mutex!(KVec::new()),
         })
     }
 
@@ -229,14 +234,35 @@ impl Registry {
     }
 
     /// The record whose local task is `task`.
+    ///
+    /// Takes only the registry's lock: the fault path calls it, also from
+    /// page service that holds a record's lock.
     pub(crate) fn find_task(&self, task: &Task) -> Option<Arc<Dist>> {
         let tasks = self.tasks.lock();
-        for dist in tasks.iter() {
-            if core::ptr::eq(&*dist.inner.lock().task, task) {
-                return Some(dist.clone());
-            }
+        tasks
+            .iter()
+            .find(|dist| core::ptr::eq(&*dist.task, task))
+            .cloned()
+    }
+
+    /// Marks a migration of `task` as queued; `EBUSY` if one already is.
+    pub(crate) fn start_migration(&self, task: &Task) -> Result {
+        let key = task as *const Task as usize;
+        let mut pending = self.pending.lock();
+        if pending.iter().any(|p| *p == key) {
+            return Err(EBUSY);
         }
-        None
+        pending.push(key, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The queued migration of `task` settled.
+    pub(crate) fn end_migration(&self, task: &Task) {
+        let key = task as *const Task as usize;
+        let mut pending = self.pending.lock();
+        if let Some(i) = pending.iter().position(|p| *p == key) {
+            kvec::swap_remove(&mut pending, i);
+        }
     }
 
     /// Calls `f` on every record.
@@ -266,13 +292,12 @@ pub(crate) fn current_running(reg: &Registry) -> Option<Arc<Dist>> {
 
 /// Kills the local task of `dist` with a log line saying why.
 pub(crate) fn kill_local(dist: &Dist, why: &str) {
-    let inner = dist.inner.lock();
     pr_warn!(
         "task {}:{} (local pid {}): {}; killing it\n",
         dist.id.origin.0,
         dist.id.pid,
-        migration::task_ids(&inner.task).0,
+        migration::task_ids(&dist.task).0,
         why
     );
-    migration::kill(&inner.task, 9);
+    migration::kill(&dist.task, 9);
 }

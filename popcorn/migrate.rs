@@ -36,6 +36,8 @@ const SIGKILL: u32 = 9;
 /// A migration asked for, run in the task as it returns to user space.
 #[pin_data]
 pub(crate) struct Leave {
+    /// The task to move.
+    task: ARef<Task>,
     dest: NodeId,
     /// Asked by pcntl(2) of the task itself: its return value reports it.
     own: bool,
@@ -51,9 +53,15 @@ pub(crate) struct Leave {
 
 impl Leave {
     /// A migration of a task to `dest`.
-    pub(crate) fn new(dest: NodeId, own: bool, reply: Option<ReplyTo>) -> Result<Arc<Leave>> {
+    pub(crate) fn new(
+        task: ARef<Task>,
+        dest: NodeId,
+        own: bool,
+        reply: Option<ReplyTo>,
+    ) -> Result<Arc<Leave>> {
         Arc::pin_init(
             pin_init!(Leave {
+                task,
                 dest,
                 own,
                 reply,
@@ -65,6 +73,9 @@ impl Leave {
     }
 
     fn settle(&self, result: Result) {
+        if let Some(reg) = STATE.get() {
+            reg.end_migration(&self.task);
+        }
         let code = match result {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
@@ -118,6 +129,9 @@ impl TaskWork for Leave {
             return;
         }
         if this.state.lock().1 {
+            if let Some(reg) = STATE.get() {
+                reg.end_migration(&this.task);
+            }
             return;
         }
         let Some(reg) = STATE.get() else {
@@ -416,7 +430,7 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
         let mut inner = dist.inner.lock();
         inner.role = Role::Shadow;
         inner.location = dest;
-        inner.mm = MmRef::of(&task);
+        inner.mm = MmRef::of(&task).and_then(|mm| Arc::new(mm, GFP_KERNEL).ok());
     }
     let result = send(&dist, dest, &buf);
     let mut inner = dist.inner.lock();
@@ -807,7 +821,7 @@ impl MsgHandler for SignalHandler {
         };
         let (role, task, location) = {
             let inner = dist.inner.lock();
-            (inner.role, inner.task.clone(), inner.location)
+            (inner.role, dist.task.clone(), inner.location)
         };
         match role {
             Role::Running => migration::kill(&task, signal.signo),
@@ -867,7 +881,7 @@ impl MsgHandler for MigrateReqHandler {
             let dist = reg.find(req.task).ok_or(ESRCH)?;
             let (role, task, location) = {
                 let inner = dist.inner.lock();
-                (inner.role, inner.task.clone(), inner.location)
+                (inner.role, dist.task.clone(), inner.location)
             };
             if role != Role::Running {
                 // It moved on meanwhile: pass the request along.
@@ -884,8 +898,10 @@ impl MsgHandler for MigrateReqHandler {
             if req.dest == me() {
                 return reply.reply(&[]);
             }
-            let leave = Leave::new(req.dest, false, Some(reply))?;
-            migration::queue_work(&crate::THIS_MODULE, &task, leave, true)
+            reg.start_migration(&task)?;
+            Leave::new(task.clone(), req.dest, false, Some(reply))
+                .and_then(|leave| migration::queue_work(&crate::THIS_MODULE, &task, leave, true))
+                .inspect_err(|_| reg.end_migration(&task))
         })();
         if let Err(e) = result {
             let _ = reply.reply_error(e);
@@ -931,9 +947,18 @@ pub(crate) fn migrate(reg: &Registry, task: ARef<Task>, own: bool, dest: NodeId)
     if !migration::may_migrate(&task) {
         return Err(cohort::errno::EOPNOTSUPP());
     }
-    let leave = Leave::new(dest, own, None)?;
-    migration::queue_work(&crate::THIS_MODULE, &task, leave.clone(), !own)
-        .map_err(|e| if e == ENOMEM { EAGAIN } else { e })?;
+    reg.start_migration(&task)?;
+    let leave = match Leave::new(task.clone(), dest, own, None) {
+        Ok(leave) => leave,
+        Err(e) => {
+            reg.end_migration(&task);
+            return Err(e);
+        }
+    };
+    if let Err(e) = migration::queue_work(&crate::THIS_MODULE, &task, leave.clone(), !own) {
+        reg.end_migration(&task);
+        return Err(if e == ENOMEM { EAGAIN } else { e });
+    }
     if own {
         // The caller leaves on its way out of this call.
         return Ok(0);

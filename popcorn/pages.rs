@@ -9,11 +9,11 @@
 use crate::dist::{current_running, me, Dist, Role};
 use crate::proto::node::NodeId;
 use crate::proto::pages::FetchPlan;
-use crate::proto::task_msg::{self, PageReply, PageRequest, Range};
+use crate::proto::task_msg::{self, PageList, PageReply, PageRequest, Range};
 use crate::proto::wire::Payload;
 use crate::STATE;
 use kernel::cohort::{
-    migration::{PAGE_SIZE, VM_SHARED},
+    migration::{self, PAGE_SIZE, VM_SHARED},
     msg::{self, Message, MsgHandler},
     FaultAction, Vma,
 };
@@ -54,9 +54,11 @@ fn request_page(node: NodeId, ty: u16, dist: &Dist, page: u64) -> Result<Option<
 }
 
 /// Takes `page` out of this node's copy of `dist`'s address space.
+///
+/// Not under the record's lock: taking a file page reads it in, through
+/// the fault path.
 fn take_local(dist: &Dist, page: u64) -> Result<Option<PageBuf>> {
-    let inner = dist.inner.lock();
-    let Some(mm) = inner.mm.as_ref() else {
+    let Some(mm) = dist.inner.lock().mm.clone() else {
         return Err(EINVAL);
     };
     let mut buf = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL)?;
@@ -258,9 +260,12 @@ fn drop_at_origin(dist: &Dist, start: u64, end: u64, except: NodeId) {
 }
 
 fn zap_local(dist: &Dist, start: u64, end: u64) {
-    let mut inner = dist.inner.lock();
-    inner.release_range(start, end);
-    if let Some(mm) = inner.mm.as_ref() {
+    let mm = {
+        let mut inner = dist.inner.lock();
+        inner.release_range(start, end);
+        inner.mm.clone()
+    };
+    if let Some(mm) = mm {
         mm.zap(
             (start << task_msg::PAGE_SHIFT) as usize,
             (end << task_msg::PAGE_SHIFT) as usize,
@@ -352,5 +357,88 @@ impl MsgHandler for ZapHandler {
             zap_local(&dist, pages.start, pages.end);
         }
         let _ = msg.reply(&[]);
+    }
+}
+
+/// The running task is about to fork or clone: fetch every page it does
+/// not hold here, so that the copy the kernel makes is complete.
+pub(crate) fn complete(dist: &Dist) -> Result {
+    let mut pages = KVec::new();
+    if dist.at_origin() {
+        let inner = dist.inner.lock();
+        pages.reserve(inner.dir.len(), GFP_KERNEL)?;
+        for (page, _) in inner.dir.entries() {
+            pages.push(page, GFP_KERNEL)?;
+        }
+    } else {
+        let mut req = [0u8; PageList::LEN];
+        PageList { task: dist.id }
+            .encode(&mut req)
+            .map_err(|_| EINVAL)?;
+        let mut reply = KVVec::from_elem(0u8, task_msg::page_list_len(task_msg::MAX_PAGE_LIST), GFP_KERNEL)?;
+        let n = msg::request_nointr(
+            u32::from(dist.id.origin.0),
+            task_msg::MSG_PAGE_LIST,
+            &req,
+            &mut reply,
+            PAGE_TIMEOUT_MS,
+        )?;
+        let list = task_msg::decode_page_list(reply.get(..n).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
+        for page in list {
+            pages.push(page, GFP_KERNEL)?;
+        }
+    }
+    for page in pages.iter() {
+        match migration::mm_fault_in((*page << task_msg::PAGE_SHIFT) as usize) {
+            // No mapping there any more: nothing to copy.
+            Ok(()) | Err(EFAULT) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `MSG_PAGE_LIST`: which pages the node running the task lacks (at the
+/// origin): those held by other nodes, and those in this node's copy.
+pub(crate) struct ListHandler;
+
+impl MsgHandler for ListHandler {
+    const TYPE: u16 = task_msg::MSG_PAGE_LIST;
+
+    fn handle(msg: &Message) {
+        let (Some(reg), Ok(req)) = (STATE.get(), PageList::decode(msg.data())) else {
+            let _ = msg.reply_error(EINVAL);
+            return;
+        };
+        let Some(dist) = reg.find(req.task).filter(|d| d.at_origin()) else {
+            let _ = msg.reply_error(ESRCH);
+            return;
+        };
+        let requester = NodeId(msg.src() as u8);
+        let result = (|| -> Result<KVVec<u8>> {
+            let mut pages = KVec::new();
+            if let Some(mm) = dist.inner.lock().mm.clone() {
+                mm.present(&mut pages)?;
+            }
+            let inner = dist.inner.lock();
+            for (page, holder) in inner.dir.entries() {
+                if holder != requester {
+                    pages.push(page, GFP_KERNEL)?;
+                }
+            }
+            drop(inner);
+            pages.sort_unstable();
+            let mut out = KVVec::from_elem(0u8, task_msg::page_list_len(pages.len()), GFP_KERNEL)?;
+            task_msg::encode_page_list(&mut out, &pages).map_err(|_| ENOMEM)?;
+            Ok(out)
+        })();
+        match result {
+            Ok(out) => {
+                let _ = msg.reply(&out);
+            }
+            Err(e) => {
+                let _ = msg.reply_error(e);
+            }
+        }
     }
 }

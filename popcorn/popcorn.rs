@@ -122,6 +122,7 @@ struct Handlers {
     _take: HandlerRegistration<pages::TakeHandler>,
     _drop: HandlerRegistration<pages::DropHandler>,
     _zap: HandlerRegistration<pages::ZapHandler>,
+    _list: HandlerRegistration<pages::ListHandler>,
 }
 
 impl Handlers {
@@ -139,6 +140,7 @@ impl Handlers {
             _take: HandlerRegistration::register(owner)?,
             _drop: HandlerRegistration::register(owner)?,
             _zap: HandlerRegistration::register(owner)?,
+            _list: HandlerRegistration::register(owner)?,
         })
     }
 }
@@ -235,6 +237,14 @@ impl TaskOps for Tasks {
         STATS.exits.fetch_add(1, Ordering::Relaxed);
         if let Some(reg) = STATE.get() {
             migrate::exited(&reg, task, code);
+        }
+    }
+
+    fn fork(_clone_flags: u64) -> Result {
+        // The kernel copies what is here: bring the rest here first.
+        match STATE.get().and_then(|reg| dist::current_running(&reg)) {
+            Some(dist) => pages::complete(&dist),
+            None => Ok(()),
         }
     }
 

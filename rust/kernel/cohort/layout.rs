@@ -13,9 +13,8 @@ pub struct Mm(Opaque<bindings::mm_struct>);
 impl Mm {
     /// The current program break.
     pub fn brk(&self) -> usize {
-        // SAFETY: A plain read of a field of a live mm; a racing brk() is
-        // held off by the layout hook's caller for its own change.
-        unsafe { (*self.0.get()).__bindgen_anon_1.brk as usize }
+        // SAFETY: The mm is live for the call.
+        unsafe { bindings::cohort_mm_brk(self.0.get()) as usize }
     }
 
     /// The raw `struct mm_struct` pointer, for other abstractions.

@@ -148,9 +148,8 @@ impl Vma {
 
     /// The area's `vm_flags`.
     pub fn flags(&self) -> u64 {
-        // SAFETY: The fault handler holds the lock that keeps the flags
-        // stable; reading the field is a plain load.
-        unsafe { (*self.as_raw()).__bindgen_anon_2.vm_flags as u64 }
+        // SAFETY: The fault handler holds the lock that keeps the VMA alive.
+        unsafe { bindings::cohort_vma_flags(self.as_raw()) as u64 }
     }
 
     /// Installs `data` as the private page at `address`, from the fault
@@ -199,6 +198,29 @@ impl MmRef {
         };
         to_result(ret)?;
         Ok(ret == 1)
+    }
+
+    /// Stores in `pages` the page numbers of the pages the address space
+    /// has (replacing what was there).
+    pub fn present(&self, pages: &mut KVec<u64>) -> Result {
+        super::vec::clear(pages);
+        loop {
+            let room = pages.capacity();
+            // SAFETY: `self` holds a reference; `pages` has room for `room`.
+            let n = unsafe {
+                bindings::cohort_mm_present(self.0.as_ptr(), pages.as_mut_ptr(), room as _)
+            };
+            if n < 0 {
+                return Err(Error::from_errno(n as i32));
+            }
+            let n = n as usize;
+            if n <= room {
+                // SAFETY: The hub initialised the first `n` entries.
+                unsafe { pages.set_len(n) };
+                return Ok(());
+            }
+            pages.reserve(n, GFP_KERNEL)?;
+        }
     }
 
     /// Drops the pages of `[start, end)`, keeping the mappings.
@@ -403,6 +425,13 @@ pub fn mm_describe(layout: &mut MmLayout, vmas: &mut KVec<VmaDesc>) -> Result {
         }
         vmas.reserve(n, GFP_KERNEL)?;
     }
+}
+
+/// Faults in the page at `addr` of the current task (through the fault
+/// hooks, so a migrated task fetches it).
+pub fn mm_fault_in(addr: usize) -> Result {
+    // SAFETY: Acts on the current task's address space.
+    to_result(unsafe { bindings::cohort_mm_fault_in(addr as _) })
 }
 
 /// Gives the current task the address space described by `layout` and

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Task life-cycle events: creation, exit and exec.
+//! Task life-cycle events: fork, creation, exit and exec.
 
 use super::Slot;
 use crate::{bindings, prelude::*, task::Task};
@@ -28,6 +28,12 @@ pub trait TaskOps {
     fn exec(_task: &Task) {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// The current task is about to fork or clone with `clone_flags`; an
+    /// error fails the call.
+    fn fork(_clone_flags: u64) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The task slot filled with `T`'s ops.
@@ -38,7 +44,15 @@ impl<T: TaskOps> TaskSlot<T> {
         created: if T::HAS_CREATED { Some(Self::created) } else { None },
         exit: if T::HAS_EXIT { Some(Self::exit) } else { None },
         exec: if T::HAS_EXEC { Some(Self::exec) } else { None },
+        fork: if T::HAS_FORK { Some(Self::fork) } else { None },
     };
+
+    extern "C" fn fork(clone_flags: u64) -> crate::ffi::c_int {
+        match T::fork(clone_flags) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
 
     /// # Safety
     ///

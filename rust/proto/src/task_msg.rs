@@ -79,8 +79,15 @@ pub const MSG_RANGE_DROP: u16 = 0x128;
 pub const MSG_RANGE_ZAP: u16 = 0x129;
 /// Request to the node a task runs on: migrate it to another node
 /// ([`MigrateReq`], e.g. a pcntl(2) migrate issued on another node). The
-/// reply is a [`MigrateReply`] with the task's pid on the destination.
+/// reply is empty once the task runs on the destination.
 pub const MSG_MIGRATE_REQ: u16 = 0x12A;
+/// Request from the node a task runs on to its origin before the task
+/// forks ([`PageList`]): the pages the requester does not hold, so that it
+/// can fetch them first. The reply is a page list
+/// ([`encode_page_list`]).
+pub const MSG_PAGE_LIST: u16 = 0x12B;
+/// Most pages a page list carries (a 2 GiB address space).
+pub const MAX_PAGE_LIST: usize = 1 << 19;
 
 /// Size of a page, the unit of [`MSG_PAGE_FETCH`] and [`MSG_PAGE_TAKE`].
 pub const PAGE_SIZE: usize = 4096;
@@ -230,6 +237,91 @@ impl Payload for MigrateAbort {
         Ok(MigrateAbort {
             task: read_task(r)?,
         })
+    }
+}
+
+/// [`MSG_PAGE_LIST`]: which pages of `task` the sender lacks. Layout
+/// `task (6)` (6 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageList {
+    /// The task.
+    pub task: TaskId,
+}
+
+impl Payload for PageList {
+    const LEN: usize = TASK_LEN;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        write_task(w, &self.task)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(PageList {
+            task: read_task(r)?,
+        })
+    }
+}
+
+/// Encoded size of a page list of `n` pages.
+pub const fn page_list_len(n: usize) -> usize {
+    4 + 8 * n
+}
+
+/// Encodes the reply to [`MSG_PAGE_LIST`]: `count u32`, then each page
+/// number (`address >> PAGE_SHIFT`) as a `u64`, in increasing order.
+pub fn encode_page_list(out: &mut [u8], pages: &[u64]) -> Result<usize, WireError> {
+    if pages.len() > MAX_PAGE_LIST {
+        return Err(WireError::BadPayload);
+    }
+    let mut w = Writer::new(out);
+    w.u32(pages.len() as u32)?;
+    let mut prev = None;
+    for &page in pages {
+        if page >= USER_END >> PAGE_SHIFT || prev.is_some_and(|p| p >= page) {
+            return Err(WireError::BadPayload);
+        }
+        prev = Some(page);
+        w.u64(page)?;
+    }
+    Ok(w.written())
+}
+
+/// Decodes a page list: the page numbers, validated (in range, strictly
+/// increasing).
+pub fn decode_page_list(bytes: &[u8]) -> Result<PageListIter<'_>, WireError> {
+    let mut r = Reader::new(bytes);
+    let n = r.u32()? as usize;
+    if n > MAX_PAGE_LIST || bytes.len() != page_list_len(n) {
+        return Err(WireError::BadPayload);
+    }
+    let body = r.bytes(8 * n)?;
+    let mut prev = None;
+    for chunk in body.chunks_exact(8) {
+        let page = u64::from_le_bytes(chunk.try_into().map_err(|_| WireError::BadPayload)?);
+        if page >= USER_END >> PAGE_SHIFT || prev.is_some_and(|p| p >= page) {
+            return Err(WireError::BadPayload);
+        }
+        prev = Some(page);
+    }
+    Ok(PageListIter {
+        chunks: body.chunks_exact(8),
+    })
+}
+
+/// The pages of a decoded page list.
+#[derive(Clone, Debug)]
+pub struct PageListIter<'a> {
+    chunks: core::slice::ChunksExact<'a, u8>,
+}
+
+impl Iterator for PageListIter<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let chunk = self.chunks.next()?;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        Some(u64::from_le_bytes(b))
     }
 }
 
@@ -1475,6 +1567,28 @@ impl<'a> Iterator for VmaIter<'a> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left, Some(self.left))
+    }
+}
+
+#[cfg(test)]
+mod page_list_tests {
+    use super::*;
+
+    #[test]
+    fn page_lists_round_trip_and_refuse_disorder() {
+        let pages = [1u64, 5, 9, 0x7_ffff_ffff];
+        let mut buf = [0u8; 64];
+        let n = encode_page_list(&mut buf, &pages).unwrap();
+        assert_eq!(n, page_list_len(pages.len()));
+        let back: std::vec::Vec<u64> = decode_page_list(&buf[..n]).unwrap().collect();
+        assert_eq!(back, pages);
+        assert!(encode_page_list(&mut buf, &[5, 5]).is_err());
+        assert!(encode_page_list(&mut buf, &[USER_END >> PAGE_SHIFT]).is_err());
+        assert!(decode_page_list(&buf[..n - 1]).is_err());
+        let mut bad = buf;
+        bad[4..12].copy_from_slice(&100u64.to_le_bytes());
+        assert!(decode_page_list(&bad[..n]).is_err());
+        assert_eq!(decode_page_list(&[0, 0, 0, 0]).unwrap().count(), 0);
     }
 }
 
