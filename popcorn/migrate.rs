@@ -884,16 +884,16 @@ impl MsgHandler for MigrateReqHandler {
                 (inner.role, dist.task.clone(), inner.location)
             };
             if role != Role::Running {
-                // It moved on meanwhile: pass the request along.
-                let mut out = [0u8; 0];
-                msg::request(
-                    u32::from(location.0),
-                    task_msg::MSG_MIGRATE_REQ,
-                    msg.data(),
-                    &mut out,
-                    MIGRATE_TIMEOUT_MS * 2,
-                )?;
-                return reply.reply(&[]);
+                // It moved on meanwhile: say where to, and the asker asks
+                // there (a dispatcher never waits on another node here).
+                let mut out = [0u8; MigrateReq::LEN];
+                MigrateReq {
+                    task: req.task,
+                    dest: location,
+                }
+                .encode(&mut out)
+                .map_err(|_| EINVAL)?;
+                return reply.reply(&out);
             }
             if req.dest == me() {
                 return reply.reply(&[]);
@@ -909,6 +909,47 @@ impl MsgHandler for MigrateReqHandler {
     }
 }
 
+/// Most nodes a migration request follows a task through.
+const MAX_REDIRECTS: usize = 8;
+
+/// Migrates a task that runs on another node: asks the node it runs on,
+/// following it if it moved on meanwhile.
+fn migrate_remote(dist: &Dist, mut location: NodeId, dest: NodeId) -> Result<isize> {
+    let mut req = [0u8; MigrateReq::LEN];
+    MigrateReq {
+        task: dist.id,
+        dest,
+    }
+    .encode(&mut req)
+    .map_err(|_| EINVAL)?;
+    for _ in 0..MAX_REDIRECTS {
+        if location == dest {
+            return Ok(0);
+        }
+        let mut out = [0u8; MigrateReq::LEN];
+        let n = msg::request(
+            u32::from(location.0),
+            task_msg::MSG_MIGRATE_REQ,
+            &req,
+            &mut out,
+            MIGRATE_TIMEOUT_MS * 2,
+        )?;
+        if n == 0 {
+            // Done: it runs on `dest` (its MSG_MOVED may still be on its way).
+            let mut inner = dist.inner.lock();
+            if inner.role == Role::Shadow {
+                inner.location = dest;
+                inner.visited = inner.visited.union(NodeSet::single(dest));
+            }
+            return Ok(0);
+        }
+        let moved = MigrateReq::decode(out.get(..n).ok_or(EINVAL)?)
+            .map_err(|_| EPROTO_())?;
+        location = moved.dest;
+    }
+    Err(EAGAIN)
+}
+
 /// pcntl(2) `PCNTL_MIGRATE` of `task` (the caller when `own`) to `dest`.
 pub(crate) fn migrate(reg: &Registry, task: ARef<Task>, own: bool, dest: NodeId) -> Result<isize> {
     if let Some(dist) = reg.find_task(&task) {
@@ -920,25 +961,7 @@ pub(crate) fn migrate(reg: &Registry, task: ARef<Task>, own: bool, dest: NodeId)
             (inner.role, inner.location)
         };
         if role == Role::Shadow {
-            if location == dest {
-                return Ok(0);
-            }
-            let mut req = [0u8; MigrateReq::LEN];
-            MigrateReq {
-                task: dist.id,
-                dest,
-            }
-            .encode(&mut req)
-            .map_err(|_| EINVAL)?;
-            let mut out = [0u8; 0];
-            msg::request(
-                u32::from(location.0),
-                task_msg::MSG_MIGRATE_REQ,
-                &req,
-                &mut out,
-                MIGRATE_TIMEOUT_MS * 2,
-            )?;
-            return Ok(0);
+            return migrate_remote(&dist, location, dest);
         }
     }
     if dest == me() {

@@ -19,8 +19,9 @@ use kernel::cohort::{
 };
 use kernel::prelude::*;
 
-/// How long a page request may take.
-const PAGE_TIMEOUT_MS: u32 = 5_000;
+/// How long a page request may take (a dead peer fails it within kmsg's
+/// heartbeat timeout; this bounds a live but stuck one).
+const PAGE_TIMEOUT_MS: u32 = 10_000;
 /// `VM_FAULT_SIGBUS`.
 const VM_FAULT_SIGBUS: u32 = kernel::bindings::vm_fault_reason_VM_FAULT_SIGBUS;
 /// `VM_FAULT_RETRY`.

@@ -79,7 +79,9 @@ pub const MSG_RANGE_DROP: u16 = 0x128;
 pub const MSG_RANGE_ZAP: u16 = 0x129;
 /// Request to the node a task runs on: migrate it to another node
 /// ([`MigrateReq`], e.g. a pcntl(2) migrate issued on another node). The
-/// reply is empty once the task runs on the destination.
+/// reply is empty once the task runs on the destination, or, when the task
+/// no longer runs on the receiver, a [`MigrateReq`] whose `dest` is the node
+/// it moved to, for the asker to ask there.
 pub const MSG_MIGRATE_REQ: u16 = 0x12A;
 /// Request from the node a task runs on to its origin before the task
 /// forks ([`PageList`]): the pages the requester does not hold, so that it
