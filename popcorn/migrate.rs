@@ -16,7 +16,7 @@ use crate::proto::wire::Payload;
 use crate::STATE;
 use kernel::cohort::{
     self, migration,
-    migration::{MmRef, TaskWork},
+    migration::{AfterWork, MmRef, TaskWork},
     msg::{self, Message, MsgHandler, ReplyTo},
     vec as kvec,
 };
@@ -123,29 +123,31 @@ impl Leave {
 }
 
 impl TaskWork for Leave {
-    fn run(this: Arc<Self>, exiting: bool) {
+    fn run(this: Arc<Self>, exiting: bool) -> AfterWork {
         if exiting {
             this.settle(Err(ESRCH));
-            return;
+            return AfterWork::Resume;
         }
         if this.state.lock().1 {
             if let Some(reg) = STATE.get() {
                 reg.end_migration(&this.task);
             }
-            return;
+            return AfterWork::Resume;
         }
         let Some(reg) = STATE.get() else {
             this.settle(Err(ESHUTDOWN_()));
-            return;
+            return AfterWork::Resume;
         };
         match leave(&reg, this.dest) {
             Ok(dist) => {
                 this.settle(Ok(()));
-                shadow(&reg, &dist);
+                drop(this);
+                shadow(&reg, &dist)
             }
             Err(e) => {
                 pr_info!("migration to node {} refused: {:?}\n", this.dest.0, e);
-                this.settle(Err(e))
+                this.settle(Err(e));
+                AfterWork::Resume
             }
         }
     }
@@ -500,15 +502,16 @@ fn forward_signal(dist: &Dist, signo: u32) {
 }
 
 /// The life of a shadow: serve forwarded calls and signals until the task
-/// comes back (then return, to user space) or ends.
-fn shadow(reg: &Registry, dist: &Arc<Dist>) {
+/// comes back (then resume, in user space) or ends (then exit too).
+fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
     loop {
         if migration::fatal_signal_pending() {
             if dist.at_origin() {
                 forward_signal(dist, SIGKILL);
             }
             reg.remove(dist.id);
-            return;
+            // The pending SIGKILL ends the task on its way out.
+            return AfterWork::Resume;
         }
         while let Some(signo) = migration::signal_next() {
             forward_signal(dist, signo);
@@ -528,12 +531,12 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) {
             Event::Syscall(reply, bytes) => serve(&reply, &bytes),
             Event::Return(reply, bytes) => {
                 if come_back(dist, &reply, &bytes) {
-                    return;
+                    return AfterWork::Resume;
                 }
             }
             Event::Exit(code) => {
                 reg.remove(dist.id);
-                migration::exit(if dist.at_origin() { code } else { 0 });
+                return AfterWork::Exit(if dist.at_origin() { code } else { 0 });
             }
             Event::Lost(node) => {
                 pr_warn!(
@@ -544,7 +547,7 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) {
                     me().0
                 );
                 reg.remove(dist.id);
-                migration::exit(i64::from(SIGKILL));
+                return AfterWork::Exit(i64::from(SIGKILL));
             }
         }
     }
@@ -667,10 +670,10 @@ struct Arrival {
 }
 
 impl TaskWork for Arrival {
-    fn run(this: Arc<Self>, exiting: bool) {
+    fn run(this: Arc<Self>, exiting: bool) -> AfterWork {
         if exiting {
             let _ = this.reply.reply_error(EAGAIN);
-            return;
+            return AfterWork::Resume;
         }
         match arrive(&this.bytes) {
             Ok(pid) => {
@@ -678,11 +681,13 @@ impl TaskWork for Arrival {
                 if (MigrateReply { pid }).encode(&mut buf).is_ok() {
                     let _ = this.reply.reply(&buf);
                 }
+                AfterWork::Resume
             }
             Err(e) => {
                 pr_warn!("could not receive a task on node {}: {:?}\n", me().0, e);
                 let _ = this.reply.reply_error(e);
-                migration::exit(i64::from(SIGKILL));
+                // It must not run the stub: end it.
+                AfterWork::Exit(i64::from(SIGKILL))
             }
         }
     }

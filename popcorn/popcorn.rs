@@ -275,12 +275,28 @@ impl LayoutOps for Layout {
             None => return Err(EINVAL),
         };
         STATS.layout[index].fetch_add(1, Ordering::Relaxed);
-        if STATE.get().and_then(|reg| dist::current_running(&reg)).is_none() {
+        let Some(dist) = STATE.get().and_then(|reg| dist::current_running(&reg)) else {
             return Ok(());
-        }
+        };
         match change.op() {
-            // Pages would have to follow the mapping: not supported yet.
-            Some(LayoutOp::Mremap) => Err(cohort::errno::EOPNOTSUPP()),
+            // Pages held elsewhere would have to follow the mapping: not
+            // supported yet. At the origin with every page of the range
+            // home, the local mremap is all there is to do.
+            Some(LayoutOp::Mremap) => {
+                let first = (change.start() >> 12) as u64;
+                let end = ((change.start() + change.len() + 4095) >> 12) as u64;
+                let away = dist
+                    .inner
+                    .lock()
+                    .dir
+                    .entries()
+                    .any(|(page, _)| page >= first && page < end);
+                if dist.at_origin() && !away {
+                    Ok(())
+                } else {
+                    Err(cohort::errno::EOPNOTSUPP())
+                }
+            }
             Some(LayoutOp::Brk) => {
                 change.set_cookie(mm.brk());
                 Ok(())

@@ -320,12 +320,6 @@ pub fn set_comm(comm: &[u8; 16]) {
     unsafe { bindings::cohort_set_comm(name.as_ptr()) };
 }
 
-/// Ends the current task with wait status `code`.
-pub fn exit(code: i64) -> ! {
-    // SAFETY: Ends the current task; nothing of the caller's runs again.
-    unsafe { bindings::cohort_exit(code as crate::ffi::c_long) }
-}
-
 /// Routes `task`'s system calls through [`MigrationOps::syscall`] or stops.
 pub fn forward(task: &Task, on: bool) {
     // SAFETY: `task` is live.
@@ -338,17 +332,32 @@ pub fn may_migrate(task: &Task) -> bool {
     unsafe { bindings::cohort_may_migrate(task.0.get()) }
 }
 
-/// Work run in a task on its way back to user space.
-pub trait TaskWork: Send + Sync + Sized {
-    /// Runs in the task; `exiting` when the task is exiting instead.
-    fn run(this: Arc<Self>, exiting: bool);
+/// What a task does once its [`TaskWork`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterWork {
+    /// Go on to user space.
+    Resume,
+    /// End with this wait status (exit code `<< 8`, or a signal number);
+    /// the hub does it once the work and its module's pin are released.
+    Exit(i64),
 }
 
-unsafe extern "C" fn run_work<W: TaskWork>(data: *mut c_void, exiting: bool) {
+/// Work run in a task on its way back to user space.
+pub trait TaskWork: Send + Sync + Sized {
+    /// Runs in the task; `exiting` when the task is exiting instead (what
+    /// it returns is then ignored).
+    fn run(this: Arc<Self>, exiting: bool) -> AfterWork;
+}
+
+unsafe extern "C" fn run_work<W: TaskWork>(data: *mut c_void, exiting: bool) -> crate::ffi::c_long {
     // SAFETY: `data` came from `Arc::into_raw` in `queue_work` or `spawn`,
     // and the hub calls this exactly once.
     let work = unsafe { Arc::from_raw(data.cast::<W>()) };
-    W::run(work, exiting);
+    match W::run(work, exiting) {
+        // COHORT_WORK_RESUME
+        AfterWork::Resume => -1,
+        AfterWork::Exit(status) => status.max(0) as crate::ffi::c_long,
+    }
 }
 
 /// Runs `work` in `task` at its next return to user space; with
