@@ -80,6 +80,10 @@ pub(crate) struct Inner {
     pub(crate) mm: Option<Arc<MmRef>>,
     /// A migration of the task is under way.
     pub(crate) leaving: bool,
+    /// The origin's shadow address space is not the task's any more (it
+    /// executed a new program elsewhere): pages not in the directory are
+    /// fresh, whatever this node's copy maps there.
+    pub(crate) stale: bool,
     /// A page fetched for a fault that had to be retried.
     pub(crate) stash: Option<(u64, KBox<[u8; migration::PAGE_SIZE]>)>,
 }
@@ -163,6 +167,7 @@ impl Dist {
                     dir: Directory::new(id.origin, PageVec(KVec::new())),
                     mm: None,
                     leaving: false,
+                    stale: false,
                     stash: None,
                 }),
                 cond <- new_condvar!(),

@@ -563,6 +563,7 @@ fn come_back(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) -> bool {
             inner.location = me();
             inner.visited = head.visited.union(NodeSet::single(me()));
             inner.mm = None;
+            inner.stale = false;
             drop(inner);
             migration::forward(&task, !dist.at_origin());
             let mut buf = [0u8; MigrateReply::LEN];

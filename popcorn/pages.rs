@@ -59,7 +59,14 @@ fn request_page(node: NodeId, ty: u16, dist: &Dist, page: u64) -> Result<Option<
 /// Not under the record's lock: taking a file page reads it in, through
 /// the fault path.
 fn take_local(dist: &Dist, page: u64) -> Result<Option<PageBuf>> {
-    let Some(mm) = dist.inner.lock().mm.clone() else {
+    let (mm, stale) = {
+        let inner = dist.inner.lock();
+        (inner.mm.clone(), inner.stale)
+    };
+    if stale {
+        return Ok(None);
+    }
+    let Some(mm) = mm else {
         return Err(EINVAL);
     };
     let mut buf = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL)?;
@@ -238,7 +245,13 @@ fn drop_at_origin(dist: &Dist, start: u64, end: u64, except: NodeId) {
     let (holders, zap_here) = {
         let mut inner = dist.inner.lock();
         let holders = inner.dir.drop_range(start, end);
-        (holders, inner.role == Role::Shadow)
+        let zap_here = inner.role == Role::Shadow;
+        if zap_here && start == 0 && end >= USER_END_PAGE {
+            // The whole space goes: the task executed a new program where
+            // it runs, which this copy knows nothing of.
+            inner.stale = true;
+        }
+        (holders, zap_here)
     };
     if zap_here {
         zap_local(dist, start, end);

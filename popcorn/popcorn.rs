@@ -179,6 +179,7 @@ impl PcntlOps for Pcntl {
         let command = proto::pcntl::decode(cmd, args).map_err(|e| match e {
             Errno::Inval => EINVAL,
         })?;
+        let command = own_pid_is_caller(command);
         match command {
             Command::Where(Target::Caller) => Ok(cohort::node_id() as isize),
             Command::Where(Target::Pid(pid)) => {
@@ -218,6 +219,29 @@ impl PcntlOps for Pcntl {
                 Ok(online.count_ones() as isize)
             }
         }
+    }
+}
+
+/// A migrated process names itself by the pid it sees, its pid at its
+/// origin: away from the origin, that is the caller, not a local process.
+fn own_pid_is_caller(command: Command) -> Command {
+    let Some(dist) = STATE.get().and_then(|reg| dist::current_running(&reg)) else {
+        return command;
+    };
+    if dist.at_origin() {
+        return command;
+    }
+    let mine = |pid: i32| pid as u32 == dist.tgid || pid as u32 == dist.id.pid;
+    match command {
+        Command::Where(Target::Pid(pid)) if mine(pid) => Command::Where(Target::Caller),
+        Command::Migrate {
+            target: Target::Pid(pid),
+            node,
+        } if mine(pid) => Command::Migrate {
+            target: Target::Caller,
+            node,
+        },
+        other => other,
     }
 }
 

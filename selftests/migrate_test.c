@@ -1668,6 +1668,64 @@ TEST_F_TIMEOUT(migrate, fork_on_remote, 60)
 	RUN_WORKER(fork_remote, &self->other, 45000);
 }
 
+/*
+ * execve() on the peer: the new program runs there, and its output still
+ * goes to the files the process has at its origin (here, the data pipe).
+ */
+static int exec_remote(void *arg)
+{
+	int other = *(int *)arg;
+
+	WCHECK(dup2(w_data, 1) == 1, "dup2: %s", strerror(errno));
+	WMIGRATE(other);
+	execl("/usr/bin/count", "count", "3", "10", (char *)NULL);
+	WCHECK(0, "execl on node %d: %s", other, strerror(errno));
+	return 1;
+}
+
+TEST_F_TIMEOUT(migrate, exec_on_remote, 60)
+{
+	char got[128] = "", want[128];
+	struct worker w;
+	size_t n;
+
+	NEED_PEERS(1);
+	snprintf(want, sizeof(want), "1 node %d\n2 node %d\n3 node %d\n",
+		 self->other, self->other, self->other);
+	start_worker(_metadata, &w, exec_remote, &self->other);
+	n = read_within(w.data, got, strlen(want), 40000);
+	EXPECT_EQ(strlen(want), n);
+	EXPECT_STREQ(want, got);
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+}
+
+/*
+ * On the peer, the process names itself by the pid getpid() gives (its pid
+ * at the origin): pcntl takes that as the caller.
+ */
+static int own_pid_remote(void *arg)
+{
+	int other = *(int *)arg;
+	long r;
+
+	WMIGRATE(other);
+	r = pcntl(PCNTL_WHERE, getpid(), 0, 0);
+	WCHECK(r == other, "PCNTL_WHERE(getpid() = %d) on node %d: %ld (%s)",
+	       getpid(), other, r, strerror(errno));
+	errno = 0;
+	r = pcntl(PCNTL_MIGRATE, getpid(), g_node, 0);
+	WCHECK(r == 0, "PCNTL_MIGRATE(getpid(), %d) on node %d: %ld (%s)", g_node,
+	       other, r, strerror(errno));
+	WCHECK(where(0) == g_node, "back home: PCNTL_WHERE says %ld", where(0));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, own_pid_on_remote, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(own_pid_remote, &self->other, 45000);
+}
+
 static int fork_remote_memory(void *arg)
 {
 	static char before[FORK_BUF];

@@ -72,7 +72,10 @@ pub const MSG_PAGE_TAKE: u16 = 0x127;
 /// Request to the task's origin: the task unmapped a range of its address
 /// space ([`Range`]). The origin drops the range from its page directory and
 /// its own memory, has every holder zap it ([`MSG_RANGE_ZAP`]), then answers
-/// with an empty reply.
+/// with an empty reply. A drop of the whole user space (`0..USER_END`) is
+/// what a task sends when it executes a new program away from its origin:
+/// the origin's copy of the address space is then no longer the task's,
+/// and pages not held elsewhere are fresh.
 pub const MSG_RANGE_DROP: u16 = 0x128;
 /// Request from the task's origin to a node holding pages of a range that
 /// was unmapped ([`Range`]): discard them; the reply is empty.
