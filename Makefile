@@ -3,12 +3,12 @@
 #
 #   make check    host tests + selftests on a 2-node cluster (the CI job)
 #   make demo     boot 2 nodes and show them up and seeing each other
-#   make check-lockdep   the tests on a kernel with lock validation
+#   make check-debug   the tests on a kernel with lock validation
 #   make          build everything (kernel cached in /var/cache/cohort)
 #
 # Each step installs or builds what it needs (run as root on Debian 12).
 
-.PHONY: all deps kernel modules initramfs cli check check-lockdep demo host-test clean
+.PHONY: all deps kernel modules initramfs cli check check-debug demo host-test clean
 
 all:
 	scripts/build-all.sh
@@ -35,8 +35,8 @@ check:
 	scripts/check.sh
 
 # The same tests on a kernel with lock validation (its own cache; slower).
-check-lockdep:
-	LOCKDEP=1 scripts/check.sh
+check-debug:
+	COHORT_DEBUG=1 scripts/check.sh
 
 demo:
 	scripts/demo.sh

@@ -10,13 +10,14 @@ COHORT_CACHE=${COHORT_CACHE:-/var/cache/cohort}
 # Per-clone outputs: modules, initramfs, selftest binaries, cluster state.
 COHORT_BUILD=${COHORT_BUILD:-$COHORT_ROOT/build}
 
-# LOCKDEP=1 builds and tests a second kernel with lock validation
-# (config/lockdep.config on top), in its own cache and build directories.
+# COHORT_DEBUG=1 builds and tests the debug kernel (config/debug.config on top:
+# lockdep, atomic-sleep checks, kmemleak, debug objects), in its own cache
+# and build directories.
 KERNEL_FRAGMENTS=("$COHORT_ROOT/config/cohort.config")
-if [ "${LOCKDEP:-0}" = 1 ]; then
-	COHORT_CACHE=$COHORT_CACHE-lockdep
-	COHORT_BUILD=$COHORT_BUILD/lockdep
-	KERNEL_FRAGMENTS+=("$COHORT_ROOT/config/lockdep.config")
+if [ "${COHORT_DEBUG:-0}" = 1 ]; then
+	COHORT_CACHE=$COHORT_CACHE-debug
+	COHORT_BUILD=$COHORT_BUILD/debug
+	KERNEL_FRAGMENTS+=("$COHORT_ROOT/config/debug.config")
 fi
 
 KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
