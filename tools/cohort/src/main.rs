@@ -4,7 +4,11 @@
 mod agent;
 mod args;
 mod bench;
+mod checks;
 mod frame;
+mod logscan;
+mod results;
+mod selftest;
 mod shell;
 mod state;
 mod sys;
@@ -55,6 +59,8 @@ commands:
   start    boot one node of the running cluster again and wait for its agent
   bench    benchmarks: `cohort bench kmsg` (kmsg against user-space TCP),
            `cohort bench migrate` (migration and remote faults)
+  logscan  scan every node's kernel log for BUG, WARNING, lockdep, hung tasks...
+  report   merge test result files into one count of distinct tests
 
 global options:
   --state DIR   state directory (default: $COHORT_STATE, else ./build/cluster)
@@ -166,16 +172,66 @@ Exits 0 unless a measurement could not be run.
 ";
 
 const TEST_HELP: &str = "\
-usage: cohort test [--nodes LIST] [--timeout SECS]
+usage: cohort test [--nodes LIST] [--timeout SECS] [--peer-modules LIST]
 
 Runs /usr/lib/cohort/selftests/run on each node in turn (with COHORT_NODE
-and COHORT_NODES set), prints its output prefixed with `[node N] `, counts
-TAP results and ends with `selftests: P passed, F failed, S skipped`.
-A binary exiting non-zero without a failing test, a node that dies or times
-out, each count as one failure. Exits 1 if anything failed.
+and COHORT_NODES set), prints its output prefixed with `[node N] ` and
+turns each TAP result into a result of test `selftest: BINARY: TEST`; a
+test that runs on several nodes is one test, which passes only if it
+passed on every node that ran it. Ends with `selftests: P passed, F
+failed, S skipped` over distinct tests. Results are also appended to the
+file named by $COHORT_RESULTS (see `cohort report`), with the place taken
+from $COHORT_ROUND.
 
-  --nodes LIST      nodes to test, e.g. 0,2-3 (default: all)
-  --timeout SECS    per-node timeout (default 1200)
+A binary exiting non-zero without a failing test fails as `selftest:
+BINARY`; a test cut off by its binary's end, a node that dies or times
+out, fails. After each node, every node's console log is scanned (as
+`cohort logscan` does): a problem printed on the tested node while a test
+ran fails that test; any other fails `kernel log: during selftests`.
+Exits 1 if anything failed.
+
+  --nodes LIST         nodes to test, e.g. 0,2-3 (default: all)
+  --timeout SECS       per-node timeout (default 1200)
+  --peer-modules LIST  modules (e.g. kmsg,popcorn) loaded, in that order, on
+                       every other node while a node is tested; the tested
+                       node starts without them, and its tests run with
+                       COHORT_REQUIRE_PEERS=1 (a missing peer fails)
+";
+
+const LOGSCAN_HELP: &str = "\
+usage: cohort logscan --mark FILE
+       cohort logscan [--since FILE] [--kmemleak] [--logs-only] [--test NAME]
+
+Checks every node's kernel log (its serial console, nodeN.log in the state
+dir, read on the host) for BUG, WARNING, Oops, general protection faults,
+panics, lockdep reports (circular or recursive locking, inconsistent lock
+state, suspicious RCU usage), hung tasks (`INFO: task ... blocked`), soft
+and hard lockups, RCU stalls, sleeping in atomic context, kmemleak, KASAN,
+UBSAN and debug-objects reports, list corruption and refcount errors; each
+hit is shown with the lines after it. A node whose agent does not answer
+is a failure, never a clean log. Exits 1 on any problem.
+
+  --mark FILE    write where each node's log ends now to FILE, and stop
+  --since FILE   scan only what came after the marks in FILE (across a
+                 restart of the node: the rest of nodeN.log.old first)
+  --kmemleak     first force two kmemleak scans on every node (6 s apart)
+                 and check its report (no-op without CONFIG_DEBUG_KMEMLEAK)
+  --logs-only    only read the logs, do not ask the agents (a node down on
+                 purpose is still read: its console is on the host)
+  --test NAME    also append the result as test NAME to $COHORT_RESULTS
+";
+
+const REPORT_HELP: &str = "\
+usage: cohort report FILE...
+
+Merges result records (lines `pass|fail|skip TAB test TAB place TAB detail`,
+as `cohort test`, `cohort logscan --test` and make check write them) by
+test name: a test failed if it failed anywhere, passed if it passed
+somewhere and failed nowhere, and is skipped only if it was skipped
+everywhere. Prints TAP (one line per distinct test, with where each
+failure happened and its detail) and ends with `N passed, N failed, N
+skipped`. Exits 1 if a test failed, a line is not a record, or there is no
+test at all.
 ";
 
 /// Parse a subcommand's arguments; `--state` is accepted everywhere.
@@ -387,98 +443,6 @@ fn cmd_down(state: &State) -> Result<(), Fail> {
     Ok(())
 }
 
-const SELFTEST_RUNNER: &str = "/usr/lib/cohort/selftests/run";
-
-fn cmd_test(state: &State, list: Option<Vec<u32>>, timeout_s: u64) -> Result<(), Fail> {
-    let Some(info) = state.cluster() else {
-        return Err(Fail::new(
-            1,
-            format!(
-                "no cluster in {} (run `cohort up` first)",
-                state.dir.display()
-            ),
-        ));
-    };
-    let nodes = list.unwrap_or_else(|| (0..info.nodes).collect());
-    if let Some(bad) = nodes.iter().find(|&&n| n >= info.nodes) {
-        return Err(Fail::usage(&format!(
-            "node {bad} does not exist (the cluster has {} nodes)",
-            info.nodes
-        )));
-    }
-    let mut totals = tap::Totals::default();
-    for node in nodes {
-        let mut tally = tap::Tally::new();
-        let prefix = format!("[node {node}] ");
-        let Some(pid) = state.node_pid(node) else {
-            tally.fail();
-            println!("{prefix}QEMU is not running: counted as one failure");
-            eprintln!("{}", log_excerpt(state, node, 30));
-            totals.add(tally.totals);
-            continue;
-        };
-        let cmd = format!(
-            "COHORT_NODE={node} COHORT_NODES={} {SELFTEST_RUNNER}",
-            info.nodes
-        );
-        let mut splitter = tap::LineSplitter::new();
-        let stdout = io::stdout();
-        let emit = |line: &str, tally: &mut tap::Tally| -> io::Result<()> {
-            let kind = tally.line(line);
-            let mut out = stdout.lock();
-            writeln!(out, "{prefix}{line}")?;
-            if let tap::Line::Crash { name, code } = kind {
-                writeln!(
-                    out,
-                    "{prefix}{name} exited with status {code} without reporting a failure: counted as one failure"
-                )?;
-            }
-            out.flush()
-        };
-        let result = agent::run(state, node, pid, &cmd, timeout_s, &mut |data: &[u8]| {
-            for line in splitter.push(data) {
-                emit(&line, &mut tally)?;
-            }
-            Ok(())
-        });
-        if let Some(line) = splitter.finish() {
-            let _ = emit(&line, &mut tally);
-        }
-        match result {
-            Ok(0) => {}
-            Ok(status) => {
-                if tally.totals.failed == 0 {
-                    tally.fail();
-                    println!("{prefix}{SELFTEST_RUNNER} exited with status {status}: counted as one failure");
-                }
-            }
-            Err(e) => {
-                tally.fail();
-                println!("{prefix}{e}: counted as one failure");
-                eprintln!("node {node}: {e}\n{}", log_excerpt(state, node, 30));
-            }
-        }
-        let t = tally.totals;
-        println!(
-            "{prefix}{} passed, {} failed, {} skipped",
-            t.passed, t.failed, t.skipped
-        );
-        totals.add(t);
-    }
-    println!(
-        "selftests: {} passed, {} failed, {} skipped",
-        totals.passed, totals.failed, totals.skipped
-    );
-    if totals.failed > 0 {
-        return Err(Fail::new(
-            1,
-            format!("{} selftest failure(s)", totals.failed),
-        ));
-    }
-    Ok(())
-}
-
-/// Run the command line; returns the exit status.
 fn run(argv: &[String]) -> Result<i32, Fail> {
     // Global options come before the command.
     let mut state_opt: Option<String> = None;
@@ -588,7 +552,11 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
             Ok(0)
         }
         "test" => {
-            let opts = [val("nodes", None), val("timeout", None)];
+            let opts = [
+                val("nodes", None),
+                val("timeout", None),
+                val("peer-modules", None),
+            ];
             let Some(p) = parse_cmd(rest, &opts, Some(0), TEST_HELP, so)? else {
                 return Ok(0);
             };
@@ -599,8 +567,40 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
             };
             let timeout = get_or(&p, "timeout", 1200u64)?;
             let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            cmd_test(&state, list, timeout)?;
+            let mods: Vec<String> = p
+                .get("peer-modules")
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            selftest::run(&state, list, timeout, &mods)?;
             Ok(0)
+        }
+        "logscan" => {
+            let opts = [
+                val("mark", None),
+                val("since", None),
+                val("test", None),
+                flag("kmemleak", None),
+                flag("logs-only", None),
+            ];
+            let Some(p) = parse_cmd(rest, &opts, Some(0), LOGSCAN_HELP, so)? else {
+                return Ok(0);
+            };
+            no_extra_args(&p, 0)?;
+            let o = checks::LogscanOpts {
+                mark: p.get("mark").map(str::to_string),
+                since: p.get("since").map(str::to_string),
+                test: p.get("test").map(str::to_string),
+                kmemleak: p.flag("kmemleak"),
+                logs_only: p.flag("logs-only"),
+            };
+            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
+            checks::logscan(&state, &o)
+        }
+        "report" => {
+            let Some(p) = parse_cmd(rest, &[], None, REPORT_HELP, so)? else {
+                return Ok(0);
+            };
+            checks::report(&p.positional)
         }
         "kill" => {
             let Some(p) = parse_cmd(rest, &[], Some(1), KILL_HELP, so)? else {

@@ -1,0 +1,258 @@
+//! `cohort test`: the in-guest selftests of every node, as results of
+//! distinct tests, with each node's kernel log checked.
+//!
+//! Nodes are tested one at a time. With peer modules (`--peer-modules
+//! kmsg,popcorn`), every *other* node has them loaded while a node is
+//! tested, and the tested node starts without them (its tests load and
+//! unload them as they need), so the tests that need a peer run against
+//! real peers instead of skipping; the runner then exports
+//! `COHORT_REQUIRE_PEERS=1`, which turns a missing peer into a failure.
+//!
+//! After each node's run the console logs of all nodes are scanned for
+//! kernel problems ([`crate::logscan`]): one printed on the tested node while
+//! a test ran fails that test; any other one (on the tested node outside
+//! a test, or on a peer) fails `kernel log: during selftests`.
+
+use std::io::{self, Write};
+use std::thread;
+use std::time::Duration;
+
+use crate::logscan::{self, Marks, Scanner};
+use crate::results::{self, Record, Status, Summary};
+use crate::state::{log_excerpt, State};
+use crate::tap;
+use crate::{agent, capture, Fail};
+
+const SELFTEST_RUNNER: &str = "/usr/lib/cohort/selftests/run";
+const MODULE_DIR: &str = "/lib/modules/cohort";
+/// The test that carries problems no single test can be blamed for.
+const LOG_TEST: &str = "kernel log: during selftests";
+
+/// `insmod` each of `mods` (in order) that is not loaded yet.
+fn load_cmd(mods: &[String]) -> String {
+    let list = mods.join(" ");
+    format!(
+        "for m in {list}; do grep -q \"^$m \" /proc/modules && continue; \
+         insmod {MODULE_DIR}/$m.ko || exit 1; done"
+    )
+}
+
+/// `rmmod` each of `mods` that is loaded, in reverse order.
+fn unload_cmd(mods: &[String]) -> String {
+    let list = mods.iter().rev().cloned().collect::<Vec<_>>().join(" ");
+    format!(
+        "for m in gobelins {list}; do grep -q \"^$m \" /proc/modules || continue; \
+         rmmod $m || exit 1; done"
+    )
+}
+
+/// Peers get `mods`, `node` starts without them. An error says what failed.
+fn prepare(state: &State, nodes: u32, node: u32, mods: &[String]) -> Result<(), String> {
+    let unload = unload_cmd(mods);
+    let load = load_cmd(mods);
+    for n in 0..nodes {
+        let cmd = if n == node { &unload } else { &load };
+        match capture(state, n, cmd, 120) {
+            Ok((0, _)) => {}
+            Ok((st, out)) => {
+                return Err(format!("node {n}: `{cmd}` exited {st}: {}", out.trim_end()))
+            }
+            Err(e) => return Err(e.msg),
+        }
+    }
+    Ok(())
+}
+
+/// Kernel problems printed since `marks`: on the tested node they go to
+/// the test that was running, the rest to [`LOG_TEST`]. Returns the records.
+fn check_logs(state: &State, nodes: u32, node: u32, marks: &Marks, place: &str) -> Vec<Record> {
+    let scanner = Scanner::new();
+    let mut records = Vec::new();
+    let mut loose: Vec<String> = Vec::new();
+    for n in 0..nodes {
+        let text = match logscan::since(state, n, marks.get(n)) {
+            Ok(t) => t,
+            Err(e) => {
+                loose.push(format!("node {n}: cannot read its console log: {e}"));
+                continue;
+            }
+        };
+        if n == node {
+            for (test, lines) in logscan::by_test(&scanner, &text) {
+                let lines = lines.join("\n");
+                match test {
+                    Some(t) => records.push(Record::new(
+                        Status::Fail,
+                        &t,
+                        place,
+                        &format!("kernel log of node {n} while it ran:\n{lines}"),
+                    )),
+                    None => loose.push(format!("node {n} (tested), outside any test:\n{lines}")),
+                }
+            }
+        } else {
+            let p = scanner.problems(&text);
+            if !p.is_empty() {
+                loose.push(format!("node {n} (a peer):\n{}", p.join("\n")));
+            }
+        }
+    }
+    if loose.is_empty() {
+        records.push(Record::new(Status::Pass, LOG_TEST, place, ""));
+    } else {
+        records.push(Record::new(
+            Status::Fail,
+            LOG_TEST,
+            place,
+            &loose.join("\n"),
+        ));
+    }
+    records
+}
+
+/// Run the selftests of one node; every result becomes a record.
+fn run_node(
+    state: &State,
+    nodes: u32,
+    node: u32,
+    timeout_s: u64,
+    peer_modules: &[String],
+) -> Vec<Record> {
+    let place = results::place(Some(node));
+    let prefix = format!("[node {node}] ");
+    let mut collector = tap::Collector::new(&place);
+    let Some(pid) = state.node_pid(node) else {
+        println!("{prefix}QEMU is not running");
+        eprintln!("{}", log_excerpt(state, node, 30));
+        collector.abort(&format!("did not run: node {node}'s QEMU is not running"));
+        return collector.records;
+    };
+    if !peer_modules.is_empty() {
+        println!(
+            "{prefix}loading {} on the other nodes, unloading them here",
+            peer_modules.join(",")
+        );
+        if let Err(e) = prepare(state, nodes, node, peer_modules) {
+            println!("{prefix}setup failed: {e}");
+            return vec![Record::new(
+                Status::Fail,
+                "selftest: setup (peer modules)",
+                &place,
+                &e,
+            )];
+        }
+    }
+    let marks = Marks::now(state, nodes);
+    let require = if peer_modules.is_empty() {
+        ""
+    } else {
+        "COHORT_REQUIRE_PEERS=1 "
+    };
+    let cmd = format!("{require}COHORT_NODE={node} COHORT_NODES={nodes} {SELFTEST_RUNNER}");
+    let mut splitter = tap::LineSplitter::new();
+    let stdout = io::stdout();
+    let emit = |line: &str, c: &mut tap::Collector| -> io::Result<()> {
+        c.line(line);
+        let mut out = stdout.lock();
+        writeln!(out, "{prefix}{line}")?;
+        out.flush()
+    };
+    let result = agent::run(state, node, pid, &cmd, timeout_s, &mut |data: &[u8]| {
+        for line in splitter.push(data) {
+            emit(&line, &mut collector)?;
+        }
+        Ok(())
+    });
+    if let Some(line) = splitter.finish() {
+        let _ = emit(&line, &mut collector);
+    }
+    match result {
+        Ok(0) => {}
+        Ok(status) => collector.abort(&format!("{SELFTEST_RUNNER} exited with status {status}")),
+        Err(e) => {
+            println!("{prefix}{e}");
+            eprintln!("node {node}: {e}\n{}", log_excerpt(state, node, 30));
+            collector.abort(&format!("was cut off: {e}"));
+        }
+    }
+    // Let the consoles catch up with what the last test printed.
+    thread::sleep(Duration::from_millis(500));
+    let mut records = collector.records;
+    records.extend(check_logs(state, nodes, node, &marks, &place));
+    for r in records.iter().filter(|r| r.status == Status::Fail) {
+        println!("{prefix}FAILED {}", r.test);
+        for l in r.detail.lines().take(40) {
+            println!("{prefix}#   {l}");
+        }
+    }
+    records
+}
+
+/// `cohort test`: every listed node in turn; records go to
+/// `$COHORT_RESULTS` if set. Fails if any test failed.
+pub fn run(
+    state: &State,
+    list: Option<Vec<u32>>,
+    timeout_s: u64,
+    peer_modules: &[String],
+) -> Result<(), Fail> {
+    let Some(info) = state.cluster() else {
+        return Err(Fail::new(
+            1,
+            format!(
+                "no cluster in {} (run `cohort up` first)",
+                state.dir.display()
+            ),
+        ));
+    };
+    let nodes = list.unwrap_or_else(|| (0..info.nodes).collect());
+    if let Some(bad) = nodes.iter().find(|&&n| n >= info.nodes) {
+        return Err(Fail::usage(&format!(
+            "node {bad} does not exist (the cluster has {} nodes)",
+            info.nodes
+        )));
+    }
+    if let Some(bad) = peer_modules
+        .iter()
+        .find(|m| m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(Fail::usage(&format!("bad module name {bad:?}")));
+    }
+    let mut summary = Summary::new();
+    for node in nodes {
+        let records = run_node(state, info.nodes, node, timeout_s, peer_modules);
+        let count = |s: Status| records.iter().filter(|r| r.status == s).count();
+        println!(
+            "[node {node}] {} passed, {} failed, {} skipped",
+            count(Status::Pass),
+            count(Status::Fail),
+            count(Status::Skip)
+        );
+        results::append_to_env_file(&records)
+            .map_err(|e| Fail::new(1, format!("cannot write $COHORT_RESULTS: {e}")))?;
+        for r in records {
+            summary.add(r);
+        }
+    }
+    let c = summary.counts();
+    println!(
+        "selftests: {} passed, {} failed, {} skipped (distinct tests over the nodes)",
+        c.passed, c.failed, c.skipped
+    );
+    if c.failed > 0 {
+        return Err(Fail::new(1, format!("{} selftest(s) failed", c.failed)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_commands_load_in_order_and_unload_in_reverse() {
+        let mods = vec!["kmsg".to_string(), "popcorn".to_string()];
+        assert!(load_cmd(&mods).starts_with("for m in kmsg popcorn;"));
+        assert!(unload_cmd(&mods).starts_with("for m in gobelins popcorn kmsg;"));
+    }
+}
