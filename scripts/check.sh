@@ -1,93 +1,118 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# `make check`: host tests and lints, then the selftests and the cluster
-# scenarios on a 2-node cluster, then both again on a 3-node cluster.
-# Ends with one line `N passed, N failed` summing both.
+# `make check`: lints and host tests, then two cluster rounds:
+#
+#   1. 3 nodes with 2 vCPUs each, on the Cohort kernel;
+#   2. 2 nodes with 1 vCPU each, on the debug kernel (config/debug.config:
+#      lockdep, atomic-sleep checks, kmemleak, debug objects).
+#
+# A round boots the cluster, runs the selftests of every node with the
+# other nodes' modules loaded (`cohort test --peer-modules`), then the
+# cluster scenarios (selftests/cluster/run), then checks every node's
+# kernel log and kmemleak at teardown. Every result is a record in
+# build/results.tsv; `cohort report` merges them by test name and ends
+# with `N passed, N failed, N skipped` over distinct tests.
+#
+# ROUNDS="3 2" picks rounds by node count (e.g. ROUNDS=3 for a quick run).
 . "$(dirname "$0")/lib.sh"
 
-NODES=${NODES:-2}
 cohort=$COHORT_ROOT/target/release/cohort
 export COHORT_STATE=$COHORT_BUILD/cluster
+export COHORT_RESULTS=$COHORT_BUILD/results.tsv
+ROUNDS=${ROUNDS:-3 2}
 
 "$COHORT_ROOT/scripts/build-all.sh"
 cd "$COHORT_ROOT"
+mkdir -p "$COHORT_BUILD"
+: >"$COHORT_RESULTS"
 
-passed=0
-failed=0
-count() { # count NAME STATUS: one pass or fail for a whole step
-	if [ "$2" -eq 0 ]; then
-		passed=$((passed + 1))
-		log check "$1: ok"
+# record STATUS TEST DETAIL: a host-side result (see `cohort report`).
+record() {
+	local detail
+	detail=$(printf '%s' "$3" | sed 's/\\/\\\\/g' | tr '\t' ' ' |
+		awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }')
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${4:-host}" "$detail" >>"$COHORT_RESULTS"
+}
+
+# lint NAME CMD...: one result for a whole lint, its output as the detail.
+lint() {
+	local name=$1 out rc=0
+	shift
+	log check "lint: $name"
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		record pass "lint: $name" ""
 	else
-		failed=$((failed + 1))
-		log check "$1: FAILED"
+		echo "$out" | tail -n 40 >&2
+		record fail "lint: $name" "$(echo "$out" | tail -n 40)"
 	fi
 }
 
-# Host: lints count as one test each, then every cargo test.
-rc=0
-cargo fmt --all --check >/dev/null || rc=$?
-count "rustfmt --check" $rc
-rc=0
-cargo clippy --quiet --workspace --all-targets -- -D warnings || rc=$?
-count "clippy -D warnings" $rc
+lint "rustfmt (host crates)" cargo fmt --all --check
+lint "clippy (host crates)" cargo clippy --quiet --workspace --all-targets -- -D warnings
 
+# Host tests: every cargo test is a result of its own, named by crate.
 log check "host tests (cargo test --workspace --release)"
 rc=0
 cargo test --workspace --release 2>&1 | tee "$COHORT_BUILD/host-tests.log" || rc=$?
-read -r hp hf < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) {
-	if ($(i + 1) ~ /^passed/) p += $i; if ($(i + 1) ~ /^failed/) f += $i } }
-	END { print p + 0, f + 0 }' "$COHORT_BUILD/host-tests.log")
-# A cargo failure that reported no failing test (a build error) still fails.
-if [ "$rc" -ne 0 ] && [ "$hf" -eq 0 ]; then hf=1; fi
-passed=$((passed + hp))
-failed=$((failed + hf))
-log check "host: $hp passed, $hf failed"
+awk -F'\t' '
+	/^ *Running / {
+		crate = $0; sub(/.*\(/, "", crate); sub(/\).*/, "", crate)
+		sub(/.*\//, "", crate); sub(/-[0-9a-f]+$/, "", crate)
+	}
+	/^ *Doc-tests / { crate = $0; sub(/^ *Doc-tests /, "", crate); crate = crate " (doc)" }
+	/^test .* \.\.\. (ok|FAILED|ignored)/ {
+		name = $0; sub(/^test /, "", name); st = name
+		sub(/ \.\.\. .*/, "", name); sub(/.* \.\.\. /, "", st)
+		s = st == "ok" ? "pass" : st == "FAILED" ? "fail" : "skip"
+		printf "%s\thost: %s: %s\thost\t%s\n", s, crate, name, s == "skip" ? "#[ignore]" : ""
+	}' "$COHORT_BUILD/host-tests.log" >>"$COHORT_RESULTS"
+if [ "$rc" -ne 0 ] && ! grep -q '^fail	host: ' "$COHORT_RESULTS"; then
+	record fail "host: cargo test" "cargo test exited $rc without a failing test (a build error?); see $COHORT_BUILD/host-tests.log"
+fi
 
-# Clusters: on $NODES nodes, then on 3, the in-guest selftests and then the
-# host-driven cluster scenarios (selftests/cluster), each TAP line counted.
 "$cohort" down >/dev/null 2>&1 || true
 trap '"$cohort" down >/dev/null 2>&1 || true' EXIT
 
-# cluster_round N SUFFIX: boot N nodes, run both, add the counts, tear down.
-# Logs go to build/selftests$SUFFIX.log and build/cluster-scenarios$SUFFIX.log.
+# cluster_round N SMP KERNEL-NAME IMAGES: boot N nodes with SMP vCPUs
+# from IMAGES (bzImage, initramfs.cpio.gz), run the selftests and the
+# scenarios, check the logs at teardown, tear down. Output goes to
+# build/round-N.log as well.
 cluster_round() {
-	local n=$1 sfx=$2 rc sp sf cp cf
-	local slog=$COHORT_BUILD/selftests$sfx.log clog=$COHORT_BUILD/cluster-scenarios$sfx.log
+	local n=$1 smp=$2 kname=$3 images=$4 rlog=$COHORT_BUILD/round-$1.log
+	export COHORT_ROUND="$n nodes ($kname kernel, $smp vCPU)"
+	log check "round: $COHORT_ROUND"
 	"$cohort" down >/dev/null 2>&1 || true
-	if "$cohort" up -n "$n" --kernel "$COHORT_BUILD/images/bzImage" \
-		--initrd "$COHORT_BUILD/images/initramfs.cpio.gz"; then
-		rc=0
-		"$cohort" test 2>&1 | tee "$slog" || rc=$?
-		read -r sp sf < <(sed -n 's/^selftests: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' \
-			"$slog" | tail -n 1)
-		sp=${sp:-0}
-		sf=${sf:-0}
-		if [ "$rc" -ne 0 ] && [ "$sf" -eq 0 ]; then sf=1; fi
-		log check "selftests ($n nodes): $sp passed, $sf failed"
-
-		rc=0
-		"$COHORT_ROOT/selftests/cluster/run" 2>&1 | tee "$clog" || rc=$?
-		cp=$(grep -c '^ok ' "$clog" || true)
-		cf=$(grep -c '^not ok ' "$clog" || true)
-		# A runner that failed without reporting a failing scenario still fails.
-		if [ "$rc" -ne 0 ] && [ "$cf" -eq 0 ]; then cf=1; fi
-		log check "cluster scenarios ($n nodes): $cp passed, $cf failed"
-		sp=$((sp + cp))
-		sf=$((sf + cf))
-	else
-		log check "cluster ($n nodes) did not come up"
-		sp=0
-		sf=1
+	if ! "$cohort" up -n "$n" --smp "$smp" --kernel "$images/bzImage" \
+		--initrd "$images/initramfs.cpio.gz" 2>&1 | tee "$rlog"; then
+		record fail "cluster: boot" "$n nodes did not come up: $(tail -n 20 "$rlog")" "$COHORT_ROUND"
+		"$cohort" down >/dev/null 2>&1 || true
+		return
 	fi
+	record pass "cluster: boot" "" "$COHORT_ROUND"
+	"$cohort" test --peer-modules kmsg,popcorn 2>&1 | tee -a "$rlog" || true
+	"$COHORT_ROOT/selftests/cluster/run" 2>&1 | tee -a "$rlog" || true
+	log check "kernel logs and kmemleak of every node at teardown"
+	"$cohort" logscan --kmemleak --test "kernel log: every node at teardown" 2>&1 |
+		tee -a "$rlog" || true
 	"$cohort" down >/dev/null 2>&1 || true
-	passed=$((passed + sp))
-	failed=$((failed + sf))
-	log check "cluster ($n nodes): $sp passed, $sf failed"
 }
 
-cluster_round "$NODES" ""
-cluster_round 3 -3nodes
+for r in $ROUNDS; do
+	case "$r" in
+	3)
+		kname=Cohort
+		[ "${COHORT_DEBUG:-0}" = 1 ] && kname=debug
+		cluster_round 3 2 "$kname" "$COHORT_BUILD/images"
+		;;
+	2)
+		log check "building the debug kernel, its modules and initramfs"
+		COHORT_DEBUG=1 "$COHORT_ROOT/scripts/build-all.sh"
+		cluster_round 2 1 debug "$COHORT_DEBUG_BUILD/images"
+		;;
+	*) die "ROUNDS: unknown round '$r' (3 or 2)" ;;
+	esac
+done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+log check "all results (build/results.tsv), merged by test"
+"$cohort" report "$COHORT_RESULTS" | tee "$COHORT_BUILD/report.tap"

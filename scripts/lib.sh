@@ -9,6 +9,8 @@ COHORT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COHORT_CACHE=${COHORT_CACHE:-/var/cache/cohort}
 # Per-clone outputs: modules, initramfs, selftest binaries, cluster state.
 COHORT_BUILD=${COHORT_BUILD:-$COHORT_ROOT/build}
+# The debug kernel's outputs, whichever kernel this run builds.
+COHORT_DEBUG_BUILD=$COHORT_BUILD/debug
 
 # COHORT_DEBUG=1 builds and tests the debug kernel (config/debug.config on top:
 # lockdep, atomic-sleep checks, kmemleak, debug objects), in its own cache
@@ -16,7 +18,7 @@ COHORT_BUILD=${COHORT_BUILD:-$COHORT_ROOT/build}
 KERNEL_FRAGMENTS=("$COHORT_ROOT/config/cohort.config")
 if [ "${COHORT_DEBUG:-0}" = 1 ]; then
 	COHORT_CACHE=$COHORT_CACHE-debug
-	COHORT_BUILD=$COHORT_BUILD/debug
+	COHORT_BUILD=$COHORT_DEBUG_BUILD
 	KERNEL_FRAGMENTS+=("$COHORT_ROOT/config/debug.config")
 fi
 
