@@ -470,6 +470,15 @@ int cohort_arch_load(const void *buf, size_t len);
 int cohort_arch_map_vdso(unsigned long addr);
 int cohort_arch_vma_kind(struct vm_area_struct *vma);
 
+#endif /* CONFIG_COHORT */
+
+/*
+ * The hook sites of the core kernel (CONFIG_COHORT_HOOKS). Each tests its
+ * slot's static key; the out-of-line halves in kernel/cohort/hooks.c call
+ * the module.
+ */
+#ifdef CONFIG_COHORT_HOOKS
+
 void __cohort_task_created(struct task_struct *parent,
 			   struct task_struct *child, u64 clone_flags);
 void __cohort_task_exit(struct task_struct *tsk, long code);
@@ -562,7 +571,7 @@ static inline bool cohort_syscall(struct pt_regs *regs, long nr)
 	return __cohort_syscall(regs, nr);
 }
 
-#else /* !CONFIG_COHORT */
+#else /* !CONFIG_COHORT_HOOKS */
 
 static inline bool cohort_syscall(struct pt_regs *regs, long nr)
 {
@@ -587,6 +596,6 @@ cohort_fault(struct vm_area_struct *vma, unsigned long address,
 	return COHORT_FAULT_LOCAL;
 }
 
-#endif /* CONFIG_COHORT */
+#endif /* CONFIG_COHORT_HOOKS */
 
 #endif /* _LINUX_COHORT_H */

@@ -134,6 +134,26 @@ bool cohort_node_online(unsigned int node)
 }
 EXPORT_SYMBOL_GPL(cohort_node_online);
 
+/*
+ * Whether this kernel ever calls into @slot: the hook sites and pcntl(2) can
+ * be configured out, and a module registered where nothing calls it would
+ * believe it works.
+ */
+static bool slot_built(enum cohort_slot slot)
+{
+	switch (slot) {
+	case COHORT_SLOT_TASK:
+	case COHORT_SLOT_LAYOUT:
+	case COHORT_SLOT_FAULT:
+	case COHORT_SLOT_MIGRATION:
+		return IS_ENABLED(CONFIG_COHORT_HOOKS);
+	case COHORT_SLOT_PCNTL:
+		return IS_ENABLED(CONFIG_COHORT_PCNTL);
+	default:
+		return true;
+	}
+}
+
 /**
  * cohort_register - install an ops table in a slot
  * @slot: which slot
@@ -141,7 +161,8 @@ EXPORT_SYMBOL_GPL(cohort_node_online);
  * @owner: the registering module's name, shown in /sys/kernel/cohort/ops
  *
  * Return: 0, -EINVAL for a bad argument or an invalid node identity, -EBUSY
- * when another table holds the slot.
+ * when another table holds the slot, -EOPNOTSUPP when this kernel was built
+ * without what calls into the slot (CONFIG_COHORT_HOOKS, CONFIG_COHORT_PCNTL).
  */
 int cohort_register(enum cohort_slot slot, const void *ops, const char *owner)
 {
@@ -149,6 +170,11 @@ int cohort_register(enum cohort_slot slot, const void *ops, const char *owner)
 
 	if (slot >= COHORT_NR_SLOTS || !ops || !owner || !*owner)
 		return -EINVAL;
+	if (!slot_built(slot)) {
+		pr_err("%s: refusing %s ops: this kernel never calls them\n",
+		       owner, slot_names[slot]);
+		return -EOPNOTSUPP;
+	}
 	if (!identity_valid) {
 		pr_err("%s: refusing %s ops: invalid node identity %u of %u\n",
 		       owner, slot_names[slot], node_id, nr_nodes);
