@@ -15,7 +15,6 @@
 #include <linux/uaccess.h>
 #include <linux/stat.h>
 #include <linux/uidgid.h>
-#include <asm/stat.h>
 
 #include "internal.h"
 
