@@ -25,7 +25,7 @@ static struct msg_handler_slot handlers[COHORT_MSG_NR_TYPES];
 static DEFINE_MUTEX(handlers_lock);
 
 /* Notified when another node comes up or goes down. */
-static SRCU_NOTIFIER_HEAD_STATIC(membership);
+SRCU_NOTIFIER_HEAD_STATIC(membership);
 
 /* Run @fn on the transport's ops inside an SRCU section; -ENOTCONN if none. */
 #define with_msg_ops(ops, expr)						\
