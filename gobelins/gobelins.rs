@@ -8,8 +8,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
-use kernel::cohort::{self, FaultAction, FaultOps, FaultSlot, Registration, Vma};
 use kernel::c_str;
+use kernel::cohort::{self, FaultAction, FaultOps, FaultSlot, Registration, Vma};
 use kernel::prelude::*;
 
 module! {

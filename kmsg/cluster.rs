@@ -516,10 +516,9 @@ impl Cluster {
                     nr_nodes: self.nr_nodes as u16,
                     incarnation: self.incarnation,
                 };
-                let mut frames = hello
-                    .encode(&mut payload)
-                    .ok()
-                    .and_then(|_| Fragmenter::new(self.envelope(peer, wire::MSG_HELLO, 0), &payload).ok());
+                let mut frames = hello.encode(&mut payload).ok().and_then(|_| {
+                    Fragmenter::new(self.envelope(peer, wire::MSG_HELLO, 0), &payload).ok()
+                });
                 let mut header = [0u8; HEADER_LEN];
                 if let Some(frame) = frames.as_mut().and_then(|f| f.next_frame(&mut header)) {
                     if socket.send_all(&[&header, frame]).is_ok() {
@@ -638,13 +637,19 @@ impl Cluster {
             let now = cohort::now_ns();
             self.requests.expire(now);
             for peer in self.peers.iter().filter(|p| p.is_up()) {
-                let silent_ms = now.saturating_sub(peer.counters.last_rx_ns.load(Ordering::Relaxed)) / 1_000_000;
+                let silent_ms = now
+                    .saturating_sub(peer.counters.last_rx_ns.load(Ordering::Relaxed))
+                    / 1_000_000;
                 if silent_ms >= u64::from(HEARTBEAT_TIMEOUT_MS) {
-                    pr_warn!("node {}: nothing received for {silent_ms} ms, marking it down\n", peer.id);
+                    pr_warn!(
+                        "node {}: nothing received for {silent_ms} ms, marking it down\n",
+                        peer.id
+                    );
                     peer.shut("silent");
                     continue;
                 }
-                let idle_ms = now.saturating_sub(peer.counters.last_tx_ns.load(Ordering::Relaxed)) / 1_000_000;
+                let idle_ms = now.saturating_sub(peer.counters.last_tx_ns.load(Ordering::Relaxed))
+                    / 1_000_000;
                 if idle_ms >= u64::from(HEARTBEAT_INTERVAL_MS) {
                     let mut payload = [0u8; Heartbeat::LEN];
                     let beat = Heartbeat {
@@ -652,7 +657,11 @@ impl Cluster {
                         sent_ns: now,
                     };
                     if beat.encode(&mut payload).is_ok() {
-                        let _ = self.send_message(peer, self.envelope(peer, wire::MSG_HEARTBEAT, 0), &payload);
+                        let _ = self.send_message(
+                            peer,
+                            self.envelope(peer, wire::MSG_HEARTBEAT, 0),
+                            &payload,
+                        );
                     }
                 }
             }
@@ -700,7 +709,10 @@ impl Cluster {
                     drop(inbox);
                     bump(&peer.counters.drops, 1);
                     if envelope.request_id != 0 {
-                        peer.queue_job(Job::Refuse { envelope, errno: ENOMEM });
+                        peer.queue_job(Job::Refuse {
+                            envelope,
+                            errno: ENOMEM,
+                        });
                     }
                     return;
                 }
@@ -734,7 +746,9 @@ impl Cluster {
             };
             drop(inbox);
             let e = incoming.envelope;
-            if let Err(err) = msg::deliver(u32::from(e.src.0), e.msg_type, e.request_id, &incoming.data) {
+            if let Err(err) =
+                msg::deliver(u32::from(e.src.0), e.msg_type, e.request_id, &incoming.data)
+            {
                 if e.request_id != 0 {
                     let _ = self.reply(&e, err.to_errno(), &[]);
                 }
@@ -763,10 +777,22 @@ impl Cluster {
     /// Asks `node` how many stream bytes it received from this node,
     /// telling it how many were sent.
     pub(crate) fn stream_sync(&self, node: u32) -> Result<u64> {
-        let sent = self.peer(node)?.counters.stream_sent.load(Ordering::Relaxed);
+        let sent = self
+            .peer(node)?
+            .counters
+            .stream_sent
+            .load(Ordering::Relaxed);
         let mut payload = [0u8; StreamSync::LEN];
-        StreamSync { bytes: sent }.encode(&mut payload).map_err(|_| EINVAL)?;
-        let reply = self.request(node, wire::MSG_STREAM_SYNC, &payload, REQUEST_TIMEOUT_MS, false)?;
+        StreamSync { bytes: sent }
+            .encode(&mut payload)
+            .map_err(|_| EINVAL)?;
+        let reply = self.request(
+            node,
+            wire::MSG_STREAM_SYNC,
+            &payload,
+            REQUEST_TIMEOUT_MS,
+            false,
+        )?;
         StreamSync::decode(&reply)
             .map(|s| s.bytes)
             .map_err(|_| errno::EPROTO())
@@ -906,7 +932,9 @@ impl RxState {
             self.spare = spare;
         }
         if matches!(self.phase, Phase::NeedBuffer { .. }) {
-            if let Phase::NeedBuffer { header, range } = core::mem::replace(&mut self.phase, Phase::Header) {
+            if let Phase::NeedBuffer { header, range } =
+                core::mem::replace(&mut self.phase, Phase::Header)
+            {
                 let total = header.total_len();
                 let (asked, given) = match waiting {
                     Some((size, buffer)) => (Some(size), buffer),
@@ -974,7 +1002,8 @@ impl RxState {
                     return;
                 }
                 Phase::Payload { header, range } => {
-                    let Some(slot) = self.message.get_mut(range.start + self.filled..range.end) else {
+                    let Some(slot) = self.message.get_mut(range.start + self.filled..range.end)
+                    else {
                         return self.fail("receive state corrupt");
                     };
                     if !slot.is_empty() {
@@ -1019,13 +1048,21 @@ impl RxState {
     /// A whole header arrived: check it and say where its payload goes.
     fn header_done(&mut self) {
         let peer = &self.peer;
-        peer.counters.last_rx_ns.store(cohort::now_ns(), Ordering::Relaxed);
+        peer.counters
+            .last_rx_ns
+            .store(cohort::now_ns(), Ordering::Relaxed);
         let route = (peer.node(), NodeId(self.cluster.me as u8));
-        let header = match Header::decode(&self.header).and_then(|h| h.check_route(route.0, route.1).map(|()| h)) {
+        let header = match Header::decode(&self.header)
+            .and_then(|h| h.check_route(route.0, route.1).map(|()| h))
+        {
             Ok(header) => header,
             Err(e) => {
                 bump(&peer.counters.errors, 1);
-                pr_warn!("node {}: malformed frame ({}), resetting the connection\n", peer.id, e.as_str());
+                pr_warn!(
+                    "node {}: malformed frame ({}), resetting the connection\n",
+                    peer.id,
+                    e.as_str()
+                );
                 return self.fail("malformed frame");
             }
         };
@@ -1082,7 +1119,10 @@ impl RxState {
             }
             Err(_) => {
                 bump(&self.peer.counters.drops, 1);
-                pr_warn!("node {}: dropped a frame with a bad checksum\n", self.peer.id);
+                pr_warn!(
+                    "node {}: dropped a frame with a bad checksum\n",
+                    self.peer.id
+                );
             }
         }
     }

@@ -15,14 +15,16 @@
 //! - `inject`: write `NODE KIND` to send one malformed frame (`bad-checksum`,
 //!   `bad-magic`, `bad-length`, `bad-node`).
 
-use crate::cluster::{
-    Cluster, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
-};
+use crate::cluster::{Cluster, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, REQUEST_TIMEOUT_MS};
 use crate::proto::wire::{self, MAX_MESSAGE};
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
 use kernel::alloc::KVVec;
-use kernel::cohort::{self, debugfs::{DebugFile, Dir, Output}, errno, msg};
+use kernel::cohort::{
+    self,
+    debugfs::{DebugFile, Dir, Output},
+    errno, msg,
+};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 use kernel::{c_str, new_mutex};
@@ -32,8 +34,19 @@ const STREAM_CHUNK: usize = 1 << 20;
 
 #[derive(Clone, Copy)]
 enum PingResult {
-    Done { node: u32, count: u64, total_ns: u64, min_ns: u64, max_ns: u64 },
-    Failed { node: u32, count: u64, error: i32, stalled_ns: u64 },
+    Done {
+        node: u32,
+        count: u64,
+        total_ns: u64,
+        min_ns: u64,
+        max_ns: u64,
+    },
+    Failed {
+        node: u32,
+        count: u64,
+        error: i32,
+        stalled_ns: u64,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -131,7 +144,10 @@ impl DebugFile for Peers {
     type Data = Control;
 
     fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
-        writeln!(out, "# node state ip tx_msgs rx_msgs tx_bytes rx_bytes errors drops resets ups rtt_ns")?;
+        writeln!(
+            out,
+            "# node state ip tx_msgs rx_msgs tx_bytes rx_bytes errors drops resets ups rtt_ns"
+        )?;
         for peer in c.cluster.peers.iter() {
             let state = if peer.id == c.cluster.me {
                 "self"
@@ -306,7 +322,9 @@ impl DebugFile for EchoFile {
             reply.as_mut_slice().fill(0);
             let len = msg::request(node, msg::ECHO, &data, &mut reply, timeout)?;
             if len != size || reply.as_slice() != data.as_slice() {
-                pr_err!("echo from node {node}: reply of {len} bytes differs from the {size} sent\n");
+                pr_err!(
+                    "echo from node {node}: reply of {len} bytes differs from the {size} sent\n"
+                );
                 return Err(EIO);
             }
         }
@@ -328,7 +346,11 @@ impl DebugFile for StreamFile {
     fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
         match c.results.lock().stream {
             None => Ok(()),
-            Some(r) => writeln!(out, "node={} bytes={} total_ns={}", r.node, r.bytes, r.total_ns),
+            Some(r) => writeln!(
+                out,
+                "node={} bytes={} total_ns={}",
+                r.node, r.bytes, r.total_ns
+            ),
         }
     }
 
@@ -348,7 +370,8 @@ impl DebugFile for StreamFile {
                 return Err(errno::ESHUTDOWN());
             }
             let n = left.min(STREAM_CHUNK as u64) as usize;
-            c.cluster.send(node, wire::MSG_STREAM_DATA, chunk.get(..n).ok_or(EINVAL)?)?;
+            c.cluster
+                .send(node, wire::MSG_STREAM_DATA, chunk.get(..n).ok_or(EINVAL)?)?;
             left -= n as u64;
         }
         let after = c.cluster.stream_sync(node)?;
@@ -360,7 +383,11 @@ impl DebugFile for StreamFile {
             );
             return Err(EIO);
         }
-        c.results.lock().stream = Some(StreamResult { node, bytes, total_ns });
+        c.results.lock().stream = Some(StreamResult {
+            node,
+            bytes,
+            total_ns,
+        });
         Ok(())
     }
 }

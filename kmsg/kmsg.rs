@@ -90,7 +90,12 @@ impl MsgOps for Transport {
 
     fn reply(cluster: &Cluster, req: &Message, error: i32, data: &[u8]) -> Result {
         let src = u8::try_from(req.src()).map_err(|_| EINVAL)?;
-        let envelope = Envelope::new(req.ty(), NodeId(src), NodeId(cluster.me as u8), req.request_id());
+        let envelope = Envelope::new(
+            req.ty(),
+            NodeId(src),
+            NodeId(cluster.me as u8),
+            req.request_id(),
+        );
         cluster.reply(&envelope, error, data)
     }
 }

@@ -12,8 +12,8 @@
 //! receive path.
 
 use kernel::alloc::KVVec;
-use kernel::cohort::{self, errno};
 use kernel::cohort::sync_bh::SpinLockBh;
+use kernel::cohort::{self, errno};
 use kernel::prelude::*;
 use kernel::sync::CondVar;
 use kernel::{new_condvar, new_spinlock_bh};

@@ -55,7 +55,9 @@ pub(crate) fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
         SYS_WRITE => write(&dist, fd, args[1], args[2], None),
         SYS_PWRITE64 => write(&dist, fd, args[1], args[2], Some(args[3])),
         SYS_CLOSE => call(&dist, FwdCall::Close, fd, 0, 0, &[], &mut []).map(|(r, _)| r),
-        SYS_LSEEK => call(&dist, FwdCall::Lseek, fd, args[1], args[2], &[], &mut []).map(|(r, _)| r),
+        SYS_LSEEK => {
+            call(&dist, FwdCall::Lseek, fd, args[1], args[2], &[], &mut []).map(|(r, _)| r)
+        }
         SYS_FSTAT => fstat(&dist, fd, args[1]),
         SYS_NEWFSTATAT => {
             if args[3] & AT_EMPTY_PATH == 0 || !empty_path(args[1]) {

@@ -327,7 +327,12 @@ fn pack(dist: &Dist, visited: NodeSet) -> Result<(KVVec<u8>, u64)> {
                 head.validate()
             );
             for v in descs.iter().filter(|v| v.validate().is_err()) {
-                pr_warn!("  mapping {:#x}-{:#x} flags {:#x} refused\n", v.start, v.end, v.flags);
+                pr_warn!(
+                    "  mapping {:#x}-{:#x} flags {:#x} refused\n",
+                    v.start,
+                    v.end,
+                    v.flags
+                );
             }
             return Err(cohort::errno::EOPNOTSUPP());
         }
@@ -456,7 +461,13 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
 fn send(dist: &Dist, dest: NodeId, buf: &[u8]) -> Result {
     let mut reply = [0u8; MigrateReply::LEN];
     let node = u32::from(dest.0);
-    match msg::request_nointr(node, task_msg::MSG_MIGRATE, buf, &mut reply, MIGRATE_TIMEOUT_MS) {
+    match msg::request_nointr(
+        node,
+        task_msg::MSG_MIGRATE,
+        buf,
+        &mut reply,
+        MIGRATE_TIMEOUT_MS,
+    ) {
         Ok(_) => Ok(()),
         Err(e) => {
             if e == cohort::errno::ETIMEDOUT() {
@@ -481,7 +492,13 @@ fn send(dist: &Dist, dest: NodeId, buf: &[u8]) -> Result {
 
 fn tell_moved(dist: &Dist, node: NodeId) {
     let mut buf = [0u8; Moved::LEN];
-    if (Moved { task: dist.id, node }).encode(&mut buf).is_ok() {
+    if (Moved {
+        task: dist.id,
+        node,
+    })
+    .encode(&mut buf)
+    .is_ok()
+    {
         let _ = msg::send(u32::from(dist.id.origin.0), task_msg::MSG_MOVED, &buf);
     }
 }
@@ -659,7 +676,11 @@ fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>) -> Result<i64> {
             path.extend_from_slice(call.data, GFP_KERNEL)?;
             path.push(0, GFP_KERNEL)?;
             let path = CStr::from_bytes_with_nul(&path).map_err(|_| EINVAL)?;
-            Ok(i64::from(migration::fd_open(path, call.a as i32, call.b as u32)?))
+            Ok(i64::from(migration::fd_open(
+                path,
+                call.a as i32,
+                call.b as u32,
+            )?))
         }
     }
 }
@@ -949,8 +970,7 @@ fn migrate_remote(dist: &Dist, mut location: NodeId, dest: NodeId) -> Result<isi
             }
             return Ok(0);
         }
-        let moved = MigrateReq::decode(out.get(..n).ok_or(EINVAL)?)
-            .map_err(|_| EPROTO_())?;
+        let moved = MigrateReq::decode(out.get(..n).ok_or(EINVAL)?).map_err(|_| EPROTO_())?;
         location = moved.dest;
     }
     Err(EAGAIN)
@@ -1013,7 +1033,13 @@ pub(crate) fn exited(reg: &Registry, task: &Task, code: i64) {
         return;
     }
     let mut buf = [0u8; task_msg::Exit::LEN];
-    if (task_msg::Exit { task: dist.id, code }).encode(&mut buf).is_err() {
+    if (task_msg::Exit {
+        task: dist.id,
+        code,
+    })
+    .encode(&mut buf)
+    .is_err()
+    {
         return;
     }
     for node in visited.iter() {

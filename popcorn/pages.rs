@@ -389,7 +389,11 @@ pub(crate) fn complete(dist: &Dist) -> Result {
         PageList { task: dist.id }
             .encode(&mut req)
             .map_err(|_| EINVAL)?;
-        let mut reply = KVVec::from_elem(0u8, task_msg::page_list_len(task_msg::MAX_PAGE_LIST), GFP_KERNEL)?;
+        let mut reply = KVVec::from_elem(
+            0u8,
+            task_msg::page_list_len(task_msg::MAX_PAGE_LIST),
+            GFP_KERNEL,
+        )?;
         let n = msg::request_nointr(
             u32::from(dist.id.origin.0),
             task_msg::MSG_PAGE_LIST,

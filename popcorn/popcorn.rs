@@ -14,8 +14,8 @@ use kernel::cohort::{
     self,
     migration::{self, Global, GlobalGuard},
     FaultAction, HandlerRegistration, LayoutChange, LayoutOp, LayoutOps, LayoutSlot,
-    ListenerRegistration, MembershipListener, MigrationOps, MigrationSlot, Mm, PcntlOps,
-    PcntlSlot, Registration, TaskOps, TaskSlot, Vma,
+    ListenerRegistration, MembershipListener, MigrationOps, MigrationSlot, Mm, PcntlOps, PcntlSlot,
+    Registration, TaskOps, TaskSlot, Vma,
 };
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -339,7 +339,9 @@ impl LayoutOps for Layout {
         const MAP_FIXED: usize = 0x10;
         let result = result as usize;
         match change.op() {
-            Some(LayoutOp::Munmap) => pages::unmapped(&dist, change.start(), change.start() + change.len()),
+            Some(LayoutOp::Munmap) => {
+                pages::unmapped(&dist, change.start(), change.start() + change.len())
+            }
             Some(LayoutOp::Mmap) if change.flags() & MAP_FIXED != 0 => {
                 pages::unmapped(&dist, result, result + change.len())
             }

@@ -8,6 +8,8 @@ APT_PACKAGES=(
 	linux-source-6.12 rustc-web rust-web-src
 	clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev
 	cpio busybox-static kmod qemu-system-x86 vde2 rsync gcc make
+	# rustfmt matching rustc-web, for the kernel-side Rust (lint-kernel.sh)
+	rustfmt-web
 )
 
 missing=()

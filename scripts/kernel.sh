@@ -2,11 +2,18 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the patched Cohort kernel, cached outside the work tree.
 #
+# The kernel source is Debian's linux-source-6.12, plus patches/series (edits
+# to existing kernel files only), plus Cohort's own kernel files copied in as
+# they are: kernel/ (mirrors the kernel tree: kernel/cohort/, the headers, the
+# x86 helpers), the top-level Kconfig (installed as kernel/cohort/Kconfig)
+# and rust/kernel/ (the kernel crate's `cohort` module).
+#
 # The cache key hashes everything the kernel is built from: the Debian
-# linux-source package version, patches/, config/, rust/kernel/, this script
-# and the kernel toolchain versions. An unchanged key costs nothing. A changed
-# key re-syncs one persistent tree by content (rsync --checksum, so untouched
-# files keep their timestamps) and lets Kbuild rebuild incrementally.
+# linux-source package version, patches/, kernel/, Kconfig, config/,
+# rust/kernel/, this script and the kernel toolchain versions. An unchanged
+# key costs nothing. A changed key re-syncs one persistent tree by content
+# (rsync --checksum, so untouched files keep their timestamps) and lets Kbuild
+# rebuild incrementally.
 #
 # Usage: kernel.sh [--print-key]
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +28,7 @@ cache_key() {
 		"$BINDGEN" --version
 		clang --version | head -n 1
 		cd "$COHORT_ROOT"
-		find patches config rust/kernel scripts/kernel.sh scripts/lib.sh -type f | LC_ALL=C sort |
+		find patches kernel Kconfig config rust/kernel scripts/kernel.sh scripts/lib.sh -type f | LC_ALL=C sort |
 			xargs sha256sum
 	} | sha256sum | cut -c1-16
 }
@@ -60,7 +67,7 @@ if [ ! -f "$pristine/.extracted" ]; then
 	mv "$pristine.tmp" "$pristine"
 fi
 
-# 2. Stage = pristine + series + Rust abstractions.
+# 2. Stage = pristine + series + Cohort's kernel files.
 stage=$KERNEL_DIR/stage
 rsync -a --delete "$pristine/" "$stage/"
 while read -r patch; do
@@ -68,8 +75,23 @@ while read -r patch; do
 	patch -d "$stage" -p1 --quiet --forward <"$COHORT_ROOT/patches/$patch" ||
 		die "patches/$patch does not apply to linux-source-6.12 $pkg_version"
 done <"$COHORT_ROOT/patches/series"
-# rust/kernel/ mirrors the kernel crate's directory: cohort.rs + cohort/.
-cp -r "$COHORT_ROOT/rust/kernel/." "$stage/rust/kernel/"
+# install_tree DIR DEST: copy Cohort's DIR/ to DEST/ in the stage (DEST empty:
+# the top). It only adds files: one that the kernel already has would be
+# replaced unseen, so that is an error.
+install_tree() {
+	local dir=$1 dest=${2:+$2/} f
+	while IFS= read -r f; do
+		[ ! -e "$pristine/$dest$f" ] ||
+			die "$dir/$f would replace the kernel's own $dest$f"
+	done < <(cd "$COHORT_ROOT/$dir" && find . -type f -printf '%P\n')
+	cp -r "$COHORT_ROOT/$dir/." "$stage/$dest"
+}
+# kernel/ mirrors the kernel source tree; rust/kernel/ the kernel crate's
+# directory (cohort.rs + cohort/). The top-level Kconfig becomes
+# kernel/cohort/Kconfig, which init/Kconfig sources (patch 0012).
+install_tree kernel ""
+install_tree rust/kernel rust/kernel
+cp "$COHORT_ROOT/Kconfig" "$stage/kernel/cohort/Kconfig"
 
 # 3. Sync by content into the persistent tree: only changed files get a new
 # mtime, so Kbuild rebuilds just what the change touches.

@@ -2,9 +2,7 @@
 
 //! debugfs directories of text files, for counters and test controls.
 
-use crate::{
-    alloc::KVec, bindings, prelude::*, str::CStr, sync::Arc, uaccess::UserSlice,
-};
+use crate::{alloc::KVec, bindings, prelude::*, str::CStr, sync::Arc, uaccess::UserSlice};
 use core::{ffi::c_void, fmt, marker::PhantomData, ptr};
 
 /// Most bytes a write to a [`DebugFile`] may carry.
@@ -18,7 +16,11 @@ pub struct Output {
 
 impl fmt::Write for Output {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if self.buf.extend_from_slice(s.as_bytes(), GFP_KERNEL).is_err() {
+        if self
+            .buf
+            .extend_from_slice(s.as_bytes(), GFP_KERNEL)
+            .is_err()
+        {
             self.failed = true;
             return Err(fmt::Error);
         }

@@ -61,7 +61,11 @@ pub struct FaultSlot<T: FaultOps>(PhantomData<T>);
 
 impl<T: FaultOps> FaultSlot<T> {
     const TABLE: bindings::cohort_fault_ops = bindings::cohort_fault_ops {
-        fault: if T::HAS_FAULT { Some(Self::fault) } else { None },
+        fault: if T::HAS_FAULT {
+            Some(Self::fault)
+        } else {
+            None
+        },
     };
 
     /// # Safety

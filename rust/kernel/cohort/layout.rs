@@ -142,7 +142,11 @@ pub struct LayoutSlot<T: LayoutOps>(PhantomData<T>);
 
 impl<T: LayoutOps> LayoutSlot<T> {
     const TABLE: bindings::cohort_layout_ops = bindings::cohort_layout_ops {
-        begin: if T::HAS_BEGIN { Some(Self::begin) } else { None },
+        begin: if T::HAS_BEGIN {
+            Some(Self::begin)
+        } else {
+            None
+        },
         end: if T::HAS_END { Some(Self::end) } else { None },
     };
 
@@ -183,4 +187,3 @@ impl<T: LayoutOps> Slot for LayoutSlot<T> {
         (table as *const bindings::cohort_layout_ops).cast()
     }
 }
-

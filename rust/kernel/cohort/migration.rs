@@ -78,8 +78,16 @@ pub struct MigrationSlot<T: MigrationOps>(PhantomData<T>);
 
 impl<T: MigrationOps> MigrationSlot<T> {
     const TABLE: bindings::cohort_migration_ops = bindings::cohort_migration_ops {
-        fault: if T::HAS_FAULT { Some(Self::fault) } else { None },
-        syscall: if T::HAS_SYSCALL { Some(Self::syscall) } else { None },
+        fault: if T::HAS_FAULT {
+            Some(Self::fault)
+        } else {
+            None
+        },
+        syscall: if T::HAS_SYSCALL {
+            Some(Self::syscall)
+        } else {
+            None
+        },
     };
 
     /// # Safety
@@ -422,9 +430,7 @@ pub fn mm_describe(layout: &mut MmLayout, vmas: &mut KVec<VmaDesc>) -> Result {
     loop {
         let room = vmas.capacity();
         // SAFETY: `vmas` has room for `room` entries at its pointer.
-        let n = unsafe {
-            bindings::cohort_mm_describe(layout, vmas.as_mut_ptr(), room as u32)
-        };
+        let n = unsafe { bindings::cohort_mm_describe(layout, vmas.as_mut_ptr(), room as u32) };
         to_result(n)?;
         let n = n as usize;
         if n <= room {
@@ -533,7 +539,12 @@ impl<T: Send + Sync> Global<T> {
         let raw = Arc::into_raw(data) as *mut T;
         if self
             .ptr
-            .compare_exchange(core::ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                raw,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             // SAFETY: `raw` was not published.
@@ -568,7 +579,10 @@ pub struct GlobalGuard<T: Send + Sync + 'static> {
 
 impl<T: Send + Sync + 'static> Drop for GlobalGuard<T> {
     fn drop(&mut self) {
-        let raw = self.global.ptr.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        let raw = self
+            .global
+            .ptr
+            .swap(core::ptr::null_mut(), Ordering::AcqRel);
         // SAFETY: Waits for readers that may have loaded the old pointer.
         unsafe { bindings::synchronize_rcu() };
         if !raw.is_null() {

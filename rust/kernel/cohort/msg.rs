@@ -161,7 +161,13 @@ pub fn send(node: u32, ty: u16, data: &[u8]) -> Result {
 ///
 /// Fails with the replier's error, `EMSGSIZE` for a reply larger than
 /// `reply`, `ETIMEDOUT`, or `EHOSTDOWN` when `node` is or goes down.
-pub fn request(node: u32, ty: u16, data: &[u8], reply: &mut [u8], timeout_ms: u32) -> Result<usize> {
+pub fn request(
+    node: u32,
+    ty: u16,
+    data: &[u8],
+    reply: &mut [u8],
+    timeout_ms: u32,
+) -> Result<usize> {
     request_flags(node, ty, data, reply, timeout_ms, 0)
 }
 
@@ -175,7 +181,14 @@ pub fn request_nointr(
     reply: &mut [u8],
     timeout_ms: u32,
 ) -> Result<usize> {
-    request_flags(node, ty, data, reply, timeout_ms, bindings::COHORT_MSG_NOINTR)
+    request_flags(
+        node,
+        ty,
+        data,
+        reply,
+        timeout_ms,
+        bindings::COHORT_MSG_NOINTR,
+    )
 }
 
 fn request_flags(
@@ -392,10 +405,22 @@ pub struct MsgSlot<T: MsgOps>(PhantomData<T>);
 
 impl<T: MsgOps> MsgSlot<T> {
     const TABLE: bindings::cohort_msg_ops = bindings::cohort_msg_ops {
-        peer_online: if T::HAS_PEER_ONLINE { Some(Self::peer_online) } else { None },
+        peer_online: if T::HAS_PEER_ONLINE {
+            Some(Self::peer_online)
+        } else {
+            None
+        },
         send: if T::HAS_SEND { Some(Self::send) } else { None },
-        request: if T::HAS_REQUEST { Some(Self::request) } else { None },
-        reply: if T::HAS_REPLY { Some(Self::reply) } else { None },
+        request: if T::HAS_REQUEST {
+            Some(Self::request)
+        } else {
+            None
+        },
+        reply: if T::HAS_REPLY {
+            Some(Self::reply)
+        } else {
+            None
+        },
     };
 
     fn data<'a>() -> Option<&'a T::Data> {
@@ -416,7 +441,12 @@ impl<T: MsgOps> MsgSlot<T> {
     /// # Safety
     ///
     /// `msg` is valid for reads of `len` bytes.
-    unsafe extern "C" fn send(node: crate::ffi::c_uint, ty: u16, msg: *const c_void, len: usize) -> crate::ffi::c_int {
+    unsafe extern "C" fn send(
+        node: crate::ffi::c_uint,
+        ty: u16,
+        msg: *const c_void,
+        len: usize,
+    ) -> crate::ffi::c_int {
         let Some(data) = Self::data() else {
             return super::errno::ENOTCONN().to_errno();
         };
@@ -524,7 +554,11 @@ impl<T: MsgOps> TransportRegistration<T> {
         }
         // SAFETY: The table lives forever; the hub copies `owner`.
         let ret = unsafe {
-            bindings::cohort_register(MsgSlot::<T>::SLOT, MsgSlot::<T>::table(), owner.as_char_ptr())
+            bindings::cohort_register(
+                MsgSlot::<T>::SLOT,
+                MsgSlot::<T>::table(),
+                owner.as_char_ptr(),
+            )
         };
         if let Err(e) = to_result(ret) {
             TRANSPORT.store(core::ptr::null_mut(), Ordering::Release);

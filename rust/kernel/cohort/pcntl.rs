@@ -21,7 +21,11 @@ pub struct PcntlSlot<T: PcntlOps>(PhantomData<T>);
 
 impl<T: PcntlOps> PcntlSlot<T> {
     const TABLE: bindings::cohort_pcntl_ops = bindings::cohort_pcntl_ops {
-        pcntl: if T::HAS_PCNTL { Some(Self::pcntl) } else { None },
+        pcntl: if T::HAS_PCNTL {
+            Some(Self::pcntl)
+        } else {
+            None
+        },
     };
 
     extern "C" fn pcntl(

@@ -41,7 +41,11 @@ pub struct TaskSlot<T: TaskOps>(PhantomData<T>);
 
 impl<T: TaskOps> TaskSlot<T> {
     const TABLE: bindings::cohort_task_ops = bindings::cohort_task_ops {
-        created: if T::HAS_CREATED { Some(Self::created) } else { None },
+        created: if T::HAS_CREATED {
+            Some(Self::created)
+        } else {
+            None
+        },
         exit: if T::HAS_EXIT { Some(Self::exit) } else { None },
         exec: if T::HAS_EXEC { Some(Self::exec) } else { None },
         fork: if T::HAS_FORK { Some(Self::fork) } else { None },

@@ -1,0 +1,601 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Cohort hub: the hook points through which Cohort's modules make several
+ * kernel instances act as one machine.
+ *
+ * Modules register one ops table per slot. A hook site whose slot has no
+ * table costs one static-key branch and the kernel behaves as stock Linux.
+ * Calls into a table run inside an SRCU read section, so they may sleep, and
+ * cohort_unregister() returns only once no call is in flight: a module must
+ * wake anything it has blocked in its ops before unregistering.
+ *
+ * See Documentation/hub.rst in the Cohort tree for the design.
+ */
+#ifndef _LINUX_COHORT_H
+#define _LINUX_COHORT_H
+
+#include <linux/jump_label.h>
+#include <linux/mm_types.h>
+#include <linux/types.h>
+#include <uapi/linux/cohort.h>
+
+struct file;
+struct module;
+struct notifier_block;
+struct pt_regs;
+struct task_struct;
+
+/**
+ * enum cohort_slot - the kinds of ops table a module can register
+ * @COHORT_SLOT_TASK: task life cycle (&struct cohort_task_ops)
+ * @COHORT_SLOT_LAYOUT: address-space layout changes (&struct cohort_layout_ops)
+ * @COHORT_SLOT_FAULT: page faults (&struct cohort_fault_ops)
+ * @COHORT_SLOT_PCNTL: the pcntl(2) system call (&struct cohort_pcntl_ops)
+ * @COHORT_SLOT_MSG: the message transport (&struct cohort_msg_ops)
+ * @COHORT_SLOT_MIGRATION: tasks away from their origin
+ *	(&struct cohort_migration_ops)
+ * @COHORT_NR_SLOTS: number of slots
+ */
+enum cohort_slot {
+	COHORT_SLOT_TASK,
+	COHORT_SLOT_LAYOUT,
+	COHORT_SLOT_FAULT,
+	COHORT_SLOT_PCNTL,
+	COHORT_SLOT_MSG,
+	COHORT_SLOT_MIGRATION,
+	COHORT_NR_SLOTS,
+};
+
+/**
+ * struct cohort_task_ops - task life-cycle events
+ * @created: @child was created by @parent with @clone_flags and will run;
+ *	called at the end of copy_process(), once the fork can no longer fail.
+ * @exit: @tsk is exiting with @code; called from do_exit() after
+ *	exit_signals(), while the task still has its mm and files.
+ * @exec: @tsk passed the point of no return of execve(), is the only thread
+ *	of its group and still has its old mm.
+ * @fork: current is about to fork or clone with @clone_flags; called at the
+ *	start of kernel_clone(), may sleep. A negative errno fails the call.
+ */
+struct cohort_task_ops {
+	void (*created)(struct task_struct *parent, struct task_struct *child,
+			u64 clone_flags);
+	void (*exit)(struct task_struct *tsk, long code);
+	void (*exec)(struct task_struct *tsk);
+	int (*fork)(u64 clone_flags);
+};
+
+/**
+ * enum cohort_layout_op - address-space layout changes
+ * @COHORT_LAYOUT_MMAP: mmap(2) and in-kernel vm_mmap()
+ * @COHORT_LAYOUT_BRK: brk(2)
+ * @COHORT_LAYOUT_MUNMAP: munmap(2) and in-kernel vm_munmap()
+ * @COHORT_LAYOUT_MPROTECT: mprotect(2) and pkey_mprotect(2)
+ * @COHORT_LAYOUT_MREMAP: mremap(2)
+ */
+enum cohort_layout_op {
+	COHORT_LAYOUT_MMAP,
+	COHORT_LAYOUT_BRK,
+	COHORT_LAYOUT_MUNMAP,
+	COHORT_LAYOUT_MPROTECT,
+	COHORT_LAYOUT_MREMAP,
+};
+
+/**
+ * struct cohort_layout_change - one layout change, as the caller asked for it
+ * @op: which call
+ * @start: mmap: address hint; brk: requested break; others: start address
+ * @len: length (mremap: old length)
+ * @new_addr: mremap: new address (MREMAP_FIXED)
+ * @new_len: mremap: new length
+ * @prot: mmap and mprotect: protection
+ * @flags: mmap and mremap: flags
+ * @pgoff: mmap: file offset in pages
+ * @file: mmap: the file mapped, or NULL
+ * @private: the module's cookie from begin() to end()
+ * @srcu_idx: hub internal
+ * @begun: hub internal: begin() was called and succeeded
+ */
+struct cohort_layout_change {
+	enum cohort_layout_op op;
+	unsigned long start;
+	unsigned long len;
+	unsigned long new_addr;
+	unsigned long new_len;
+	unsigned long prot;
+	unsigned long flags;
+	unsigned long pgoff;
+	struct file *file;
+	void *private;
+	int srcu_idx;
+	bool begun;
+};
+
+/**
+ * struct cohort_layout_ops - address-space layout changes
+ * @begin: called before the change, without mmap_lock held, in the calling
+ *	task; may sleep (e.g. to take a distributed lock). A negative errno
+ *	fails the call with it (brk(2) then returns the old break).
+ * @end: called after the change with its result (an address or a negative
+ *	errno), without mmap_lock held; always paired with a successful begin().
+ */
+struct cohort_layout_ops {
+	int (*begin)(struct mm_struct *mm, struct cohort_layout_change *chg);
+	void (*end)(struct mm_struct *mm, struct cohort_layout_change *chg,
+		    long result);
+};
+
+/**
+ * enum cohort_fault_action - what handle_mm_fault() does after the hook
+ * @COHORT_FAULT_LOCAL: handle the fault as stock Linux does
+ * @COHORT_FAULT_HANDLED: the module handled it; return its vm_fault_t. A
+ *	module returning VM_FAULT_RETRY or VM_FAULT_COMPLETED must have released
+ *	the mmap or VMA lock as handle_mm_fault()'s contract says.
+ */
+enum cohort_fault_action {
+	COHORT_FAULT_LOCAL,
+	COHORT_FAULT_HANDLED,
+};
+
+/**
+ * struct cohort_fault_ops - page faults
+ * @fault: called from handle_mm_fault() after the access checks, with the
+ *	mmap lock or the VMA lock held (FAULT_FLAG_VMA_LOCK); stores the result
+ *	in @ret when it returns COHORT_FAULT_HANDLED.
+ */
+struct cohort_fault_ops {
+	enum cohort_fault_action (*fault)(struct vm_area_struct *vma,
+					  unsigned long address,
+					  unsigned int flags,
+					  struct pt_regs *regs,
+					  vm_fault_t *ret);
+};
+
+/**
+ * struct cohort_pcntl_ops - the pcntl(2) system call
+ * @pcntl: run command @cmd; returns a value or a negative errno.
+ */
+struct cohort_pcntl_ops {
+	long (*pcntl)(unsigned int cmd, unsigned long a0, unsigned long a1,
+		      unsigned long a2);
+};
+
+/**
+ * struct cohort_migration_ops - tasks that run away from their origin
+ * @fault: as &cohort_fault_ops.fault, asked first: the process layer
+ *	fetches the pages of migrated tasks' address spaces; returning
+ *	COHORT_FAULT_LOCAL passes the fault on to the fault slot.
+ * @syscall: a task marked with cohort_task_forward() enters system call @nr
+ *	with arguments @args; return true, with the result in @ret, to skip
+ *	the local system call, false to run it here.
+ */
+struct cohort_migration_ops {
+	enum cohort_fault_action (*fault)(struct vm_area_struct *vma,
+					  unsigned long address,
+					  unsigned int flags,
+					  struct pt_regs *regs,
+					  vm_fault_t *ret);
+	bool (*syscall)(long nr, const unsigned long *args, long *ret);
+};
+
+/* Message types below this are the transport's own; handlers take the rest. */
+#define COHORT_MSG_FIRST_TYPE	0x100
+/* One past the highest message type a handler can be registered for. */
+#define COHORT_MSG_NR_TYPES	0x400
+/* kmsg's echo service (a handler like any other), used by its tests. */
+#define COHORT_MSG_ECHO		0x100
+
+/**
+ * struct cohort_msg - a message delivered to a handler
+ * @src: sending node
+ * @type: message type
+ * @request_id: non-zero when the sender waits for cohort_msg_reply()
+ * @data: payload, valid for the duration of the handler call
+ * @len: payload length
+ */
+struct cohort_msg {
+	unsigned int src;
+	u16 type;
+	u64 request_id;
+	const void *data;
+	size_t len;
+};
+
+/*
+ * Flag of cohort_msg_request_flags(): wait for the reply even when a signal
+ * is pending (the wait stays bounded by the timeout and by peer death).
+ */
+#define COHORT_MSG_NOINTR	0x1
+
+/* A message handler; runs in process context and may sleep. */
+typedef void (*cohort_msg_handler_t)(const struct cohort_msg *msg);
+
+/**
+ * enum cohort_membership_event - what a membership notifier is told
+ * @COHORT_NODE_UP: the node (notifier data) came up
+ * @COHORT_NODE_DOWN: the node went down, or the transport unloads
+ */
+enum cohort_membership_event {
+	COHORT_NODE_UP = 1,
+	COHORT_NODE_DOWN = 2,
+};
+
+/**
+ * struct cohort_msg_ops - the message transport between nodes
+ * @peer_online: whether node @node, another node than this one, is up.
+ * @send: queue @len bytes of message @type to @node without waiting for an
+ *	answer; returns 0 or a negative errno.
+ * @request: send a request and wait up to @timeout_ms for the reply, copied
+ *	into @reply (at most @reply_size bytes); returns the reply's length,
+ *	the errno the replier sent, -EMSGSIZE for a reply that does not fit,
+ *	-ETIMEDOUT, or -EHOSTDOWN when @node is or goes down meanwhile. The
+ *	wait ends with -EINTR on a signal unless @flags has COHORT_MSG_NOINTR.
+ * @reply: answer request @req with @error (0 or a negative errno) and
+ *	@len bytes of @data.
+ */
+struct cohort_msg_ops {
+	bool (*peer_online)(unsigned int node);
+	int (*send)(unsigned int node, u16 type, const void *data, size_t len);
+	long (*request)(unsigned int node, u16 type, const void *data,
+			size_t len, void *reply, size_t reply_size,
+			unsigned int timeout_ms, unsigned int flags);
+	int (*reply)(const struct cohort_msg *req, int error, const void *data,
+		     size_t len);
+};
+
+/*
+ * Helpers for moving a task between nodes (kernel/cohort/task.c, mm.c,
+ * fwd.c and the arch file). They act on current unless they say otherwise.
+ */
+
+/**
+ * struct cohort_sigaction - one signal's disposition, as migration carries it
+ * @handler: sa_handler
+ * @flags: sa_flags
+ * @restorer: sa_restorer
+ * @mask: sa_mask (bit n-1 for signal n)
+ */
+struct cohort_sigaction {
+	u64 handler;
+	u64 flags;
+	u64 restorer;
+	u64 mask;
+};
+
+/**
+ * struct cohort_signals - a task's signal state
+ * @blocked: blocked signals (bit n-1 for signal n)
+ * @pending: signals pending for the task or its group
+ * @action: dispositions of signals 1 to 64
+ */
+struct cohort_signals {
+	u64 blocked;
+	u64 pending;
+	struct cohort_sigaction action[64];
+};
+
+/**
+ * struct cohort_creds - a task's credentials in the initial namespaces
+ * @uid: real user id
+ * @gid: real group id
+ * @suid: saved user id
+ * @sgid: saved group id
+ * @euid: effective user id
+ * @egid: effective group id
+ * @fsuid: file-system user id
+ * @fsgid: file-system group id
+ * @cap_inheritable: inheritable capabilities
+ * @cap_permitted: permitted capabilities
+ * @cap_effective: effective capabilities
+ * @cap_bset: capability bounding set
+ * @cap_ambient: ambient capabilities
+ * @securebits: SECURE_* bits
+ * @umask: file creation mask
+ */
+struct cohort_creds {
+	u32 uid, gid, suid, sgid, euid, egid, fsuid, fsgid;
+	u64 cap_inheritable, cap_permitted, cap_effective, cap_bset;
+	u64 cap_ambient;
+	u32 securebits;
+	u32 umask;
+};
+
+/**
+ * struct cohort_sched - a task's scheduling policy
+ * @policy: SCHED_* policy
+ * @rt_priority: real-time priority
+ * @nice: nice value
+ */
+struct cohort_sched {
+	s32 policy;
+	s32 rt_priority;
+	s32 nice;
+};
+
+/* Longest path of a mapped file that migration carries, with its NUL. */
+#define COHORT_VMA_PATH_MAX	256
+
+/**
+ * enum cohort_vma_kind - what backs a mapping
+ * @COHORT_VMA_ANON: anonymous memory (heap, stack, private anonymous)
+ * @COHORT_VMA_FILE: a private mapping of a file, named by path
+ * @COHORT_VMA_VDSO: the vDSO text
+ * @COHORT_VMA_VVAR: the vDSO data
+ */
+enum cohort_vma_kind {
+	COHORT_VMA_ANON,
+	COHORT_VMA_FILE,
+	COHORT_VMA_VDSO,
+	COHORT_VMA_VVAR,
+};
+
+/**
+ * struct cohort_vma - one mapping of an address space
+ * @start: first address
+ * @end: one past the last address
+ * @flags: vm_flags (VM_READ, VM_WRITE, VM_EXEC, VM_GROWSDOWN, ...)
+ * @pgoff: file offset in pages
+ * @kind: an enum cohort_vma_kind
+ * @path: the file's path for COHORT_VMA_FILE, NUL-terminated
+ */
+struct cohort_vma {
+	u64 start;
+	u64 end;
+	u64 flags;
+	u64 pgoff;
+	u32 kind;
+	char path[COHORT_VMA_PATH_MAX];
+};
+
+/**
+ * struct cohort_mm_layout - the fields of an mm that are not mappings
+ * @start_code: start of text
+ * @end_code: end of text
+ * @start_data: start of data
+ * @end_data: end of data
+ * @start_brk: start of the heap
+ * @brk: current break
+ * @start_stack: stack start
+ * @arg_start: start of the arguments
+ * @arg_end: end of the arguments
+ * @env_start: start of the environment
+ * @env_end: end of the environment
+ */
+struct cohort_mm_layout {
+	u64 start_code, end_code, start_data, end_data;
+	u64 start_brk, brk, start_stack;
+	u64 arg_start, arg_end, env_start, env_end;
+};
+
+/*
+ * A function run in a task by cohort_task_work() or cohort_spawn(). It
+ * returns COHORT_WORK_RESUME to let the task go on to user space, or a wait
+ * status (exit code << 8, or a signal number) to end the task with, once
+ * the function and the module that owns it are out of the way.
+ */
+typedef long (*cohort_work_fn)(void *data, bool exiting);
+
+/* What a cohort_work_fn returns to let the task go on. */
+#define COHORT_WORK_RESUME	(-1L)
+
+/* Work flags of cohort_task_work(). */
+#define COHORT_WORK_INTERRUPT	0x1	/* interrupt a sleep to get there */
+
+#ifdef CONFIG_COHORT
+
+extern struct static_key_false cohort_slot_keys[COHORT_NR_SLOTS];
+
+static __always_inline bool cohort_slot_active(enum cohort_slot slot)
+{
+	return static_branch_unlikely(&cohort_slot_keys[slot]);
+}
+
+int cohort_register(enum cohort_slot slot, const void *ops, const char *owner);
+void cohort_unregister(enum cohort_slot slot, const void *ops);
+unsigned int cohort_node_id(void);
+unsigned int cohort_nr_nodes(void);
+int cohort_peer_addr(unsigned int node, __be32 *addr);
+u16 cohort_port(void);
+bool cohort_node_online(unsigned int node);
+
+int cohort_msg_send(unsigned int node, u16 type, const void *data, size_t len);
+long cohort_msg_request(unsigned int node, u16 type, const void *data,
+			size_t len, void *reply, size_t reply_size,
+			unsigned int timeout_ms);
+long cohort_msg_request_flags(unsigned int node, u16 type, const void *data,
+			      size_t len, void *reply, size_t reply_size,
+			      unsigned int timeout_ms, unsigned int flags);
+int cohort_msg_reply(const struct cohort_msg *req, int error,
+		     const void *data, size_t len);
+int cohort_msg_register_handler(u16 type, cohort_msg_handler_t handler,
+				const char *owner);
+void cohort_msg_unregister_handler(u16 type, cohort_msg_handler_t handler);
+int cohort_msg_deliver(const struct cohort_msg *msg);
+int cohort_membership_register(struct notifier_block *nb);
+void cohort_membership_unregister(struct notifier_block *nb);
+void cohort_membership_notify(unsigned int node, bool up);
+
+void cohort_signals_save(struct cohort_signals *sig);
+void cohort_signals_load(const struct cohort_signals *sig);
+void cohort_signals_shadow(u64 sent);
+int cohort_signal_next(void);
+bool cohort_fatal_signal_pending(void);
+pid_t cohort_parent_tgid(void);
+pid_t cohort_task_pid(struct task_struct *tsk, pid_t *tgid);
+void cohort_creds_save(struct cohort_creds *creds);
+int cohort_creds_load(const struct cohort_creds *creds);
+void cohort_sched_save(struct cohort_sched *sched);
+int cohort_sched_load(const struct cohort_sched *sched);
+void cohort_set_comm(const char *comm);
+int cohort_task_work(struct module *owner, struct task_struct *tsk,
+		     cohort_work_fn fn, void *data, unsigned int flags);
+int cohort_spawn(struct module *owner, const char *stub,
+		 const struct cohort_creds *creds, cohort_work_fn fn, void *data);
+bool cohort_module_pin(struct module *owner);
+void cohort_module_unpin(struct module *owner);
+void cohort_rcu_read_lock(void);
+void cohort_rcu_read_unlock(void);
+void cohort_task_forward(struct task_struct *tsk, bool on);
+bool cohort_may_migrate(struct task_struct *tsk);
+bool cohort_may_control(struct task_struct *tsk);
+void cohort_get_comm(char *comm);
+void cohort_set_syscall_return(long value);
+
+int cohort_mm_describe(struct cohort_mm_layout *layout,
+		       struct cohort_vma *vmas, unsigned int max);
+int cohort_mm_install(const struct cohort_mm_layout *layout,
+		      const struct cohort_vma *vmas, unsigned int nr, bool fresh);
+int cohort_mprotect(unsigned long start, size_t len, unsigned long prot);
+int cohort_mm_take_page(struct mm_struct *mm, unsigned long addr, void *buf);
+void cohort_mm_zap(struct mm_struct *mm, unsigned long start,
+		   unsigned long end);
+int cohort_mm_fault_in(unsigned long addr);
+long cohort_mm_present(struct mm_struct *mm, u64 *pages, unsigned long max);
+unsigned long cohort_vma_flags(struct vm_area_struct *vma);
+unsigned long cohort_mm_brk(struct mm_struct *mm);
+vm_fault_t cohort_fault_install_page(struct vm_area_struct *vma,
+				     unsigned long address, unsigned int flags,
+				     const void *data);
+
+ssize_t cohort_fd_read(int fd, void *buf, size_t len, loff_t pos);
+ssize_t cohort_fd_write(int fd, const void *buf, size_t len, loff_t pos);
+loff_t cohort_fd_lseek(int fd, loff_t offset, int whence);
+int cohort_fd_stat(int fd, void *statbuf, size_t size);
+int cohort_fd_close(int fd);
+int cohort_fd_open(const char *path, int flags, umode_t mode);
+
+size_t cohort_arch_state_size(void);
+long cohort_arch_save(void *buf, size_t size);
+int cohort_arch_load(const void *buf, size_t len);
+int cohort_arch_map_vdso(unsigned long addr);
+int cohort_arch_vma_kind(struct vm_area_struct *vma);
+
+#endif /* CONFIG_COHORT */
+
+/*
+ * The hook sites of the core kernel (CONFIG_COHORT_HOOKS). Each tests its
+ * slot's static key; the out-of-line halves in kernel/cohort/hooks.c call
+ * the module.
+ */
+#ifdef CONFIG_COHORT_HOOKS
+
+void __cohort_task_created(struct task_struct *parent,
+			   struct task_struct *child, u64 clone_flags);
+void __cohort_task_exit(struct task_struct *tsk, long code);
+void __cohort_task_exec(struct task_struct *tsk);
+int __cohort_task_fork(u64 clone_flags);
+int __cohort_layout_begin(struct mm_struct *mm,
+			  struct cohort_layout_change *chg);
+void __cohort_layout_end(struct mm_struct *mm,
+			 struct cohort_layout_change *chg, long result);
+bool __cohort_syscall(struct pt_regs *regs, long nr);
+enum cohort_fault_action __cohort_fault(struct vm_area_struct *vma,
+					unsigned long address,
+					unsigned int flags,
+					struct pt_regs *regs, vm_fault_t *ret);
+
+static inline void cohort_task_created(struct task_struct *parent,
+				       struct task_struct *child,
+				       u64 clone_flags)
+{
+	if (cohort_slot_active(COHORT_SLOT_TASK))
+		__cohort_task_created(parent, child, clone_flags);
+}
+
+static inline void cohort_task_exit(struct task_struct *tsk, long code)
+{
+	if (cohort_slot_active(COHORT_SLOT_TASK))
+		__cohort_task_exit(tsk, code);
+}
+
+static inline void cohort_task_exec(struct task_struct *tsk)
+{
+	if (cohort_slot_active(COHORT_SLOT_TASK))
+		__cohort_task_exec(tsk);
+}
+
+static inline int cohort_task_fork(u64 clone_flags)
+{
+	if (cohort_slot_active(COHORT_SLOT_TASK))
+		return __cohort_task_fork(clone_flags);
+	return 0;
+}
+
+/**
+ * cohort_layout_begin - announce a layout change of @mm
+ * @mm: the address space
+ * @chg: storage for the change, passed to cohort_layout_end() afterwards
+ * @...: designated initialisers of &struct cohort_layout_change
+ *
+ * The record is filled in only when a module listens, so an idle hook
+ * costs one branch and one store.
+ *
+ * Return: 0 to go ahead, or a negative errno to fail the call with.
+ */
+#define cohort_layout_begin(mm, chg, ...)				\
+({									\
+	int __ret = 0;							\
+									\
+	(chg)->begun = false;						\
+	if (cohort_slot_active(COHORT_SLOT_LAYOUT)) {			\
+		*(chg) = (struct cohort_layout_change){ __VA_ARGS__ };	\
+		__ret = __cohort_layout_begin(mm, chg);			\
+	}								\
+	__ret;								\
+})
+
+static inline void cohort_layout_end(struct mm_struct *mm,
+				     struct cohort_layout_change *chg,
+				     long result)
+{
+	if (chg->begun)
+		__cohort_layout_end(mm, chg, result);
+}
+
+static inline enum cohort_fault_action
+cohort_fault(struct vm_area_struct *vma, unsigned long address,
+	     unsigned int flags, struct pt_regs *regs, vm_fault_t *ret)
+{
+	if (cohort_slot_active(COHORT_SLOT_FAULT) ||
+	    cohort_slot_active(COHORT_SLOT_MIGRATION))
+		return __cohort_fault(vma, address, flags, regs, ret);
+	return COHORT_FAULT_LOCAL;
+}
+
+/*
+ * Called on system call entry of a task marked with cohort_task_forward();
+ * true when the process layer served the call and set its return value.
+ */
+static inline bool cohort_syscall(struct pt_regs *regs, long nr)
+{
+	return __cohort_syscall(regs, nr);
+}
+
+#else /* !CONFIG_COHORT_HOOKS */
+
+static inline bool cohort_syscall(struct pt_regs *regs, long nr)
+{
+	return false;
+}
+
+static inline void cohort_task_created(struct task_struct *parent,
+				       struct task_struct *child,
+				       u64 clone_flags) { }
+static inline void cohort_task_exit(struct task_struct *tsk, long code) { }
+static inline void cohort_task_exec(struct task_struct *tsk) { }
+static inline int cohort_task_fork(u64 clone_flags) { return 0; }
+#define cohort_layout_begin(mm, chg, ...)	\
+	({ (void)(mm); (chg)->begun = false; 0; })
+static inline void cohort_layout_end(struct mm_struct *mm,
+				     struct cohort_layout_change *chg,
+				     long result) { }
+static inline enum cohort_fault_action
+cohort_fault(struct vm_area_struct *vma, unsigned long address,
+	     unsigned int flags, struct pt_regs *regs, vm_fault_t *ret)
+{
+	return COHORT_FAULT_LOCAL;
+}
+
+#endif /* CONFIG_COHORT_HOOKS */
+
+#endif /* _LINUX_COHORT_H */

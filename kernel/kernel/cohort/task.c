@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Cohort hub: helpers that move a task's kernel state between nodes. The
+ * process layer (popcorn.ko) packs what the save helpers return into its
+ * migration message and hands it to the load helpers on the other node; it
+ * decides nothing here. Unless a helper says otherwise it acts on current.
+ */
+#include <linux/capability.h>
+#include <linux/module.h>
+#include <linux/rcupdate.h>
+#include <linux/cred.h>
+#include <linux/entry-common.h>
+#include <linux/fs_struct.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/signal.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/task_work.h>
+#include <linux/umh.h>
+#include <linux/uidgid.h>
+
+#include <asm/syscall.h>
+
+#include "internal.h"
+
+/*
+ * A disposition no signal has in user space: a shadow catches every signal
+ * with it so that none stops or kills it before it forwards the signal. A
+ * shadow never returns to user space with it installed.
+ */
+#define COHORT_SHADOW_HANDLER	((__sighandler_t)2UL)
+
+/**
+ * cohort_signals_save - read current's signal state
+ * @sig: where to store it
+ */
+void cohort_signals_save(struct cohort_signals *sig)
+{
+	struct sighand_struct *sighand = current->sighand;
+	sigset_t pending;
+	int i;
+
+	spin_lock_irq(&sighand->siglock);
+	sig->blocked = current->blocked.sig[0];
+	sigorsets(&pending, &current->pending.signal,
+		  &current->signal->shared_pending.signal);
+	sig->pending = pending.sig[0];
+	for (i = 0; i < ARRAY_SIZE(sig->action); i++) {
+		const struct sigaction *sa = &sighand->action[i].sa;
+
+		sig->action[i].handler = (unsigned long)sa->sa_handler;
+		sig->action[i].flags = sa->sa_flags;
+		sig->action[i].restorer = (unsigned long)sa->sa_restorer;
+		sig->action[i].mask = sa->sa_mask.sig[0];
+	}
+	spin_unlock_irq(&sighand->siglock);
+}
+EXPORT_SYMBOL_GPL(cohort_signals_save);
+
+/**
+ * cohort_signals_load - install a signal state into current
+ * @sig: as cohort_signals_save() returned it on another node
+ *
+ * Dispositions and the blocked set are replaced; signals pending in @sig
+ * are raised again (their siginfo did not travel: they arrive as sent by
+ * the kernel). SIGKILL and SIGSTOP keep their fixed dispositions.
+ */
+void cohort_signals_load(const struct cohort_signals *sig)
+{
+	struct sighand_struct *sighand = current->sighand;
+	sigset_t blocked;
+	int i;
+
+	spin_lock_irq(&sighand->siglock);
+	for (i = 0; i < ARRAY_SIZE(sig->action); i++) {
+		struct sigaction *sa = &sighand->action[i].sa;
+
+		if (i + 1 == SIGKILL || i + 1 == SIGSTOP)
+			continue;
+		sa->sa_handler = (__sighandler_t)(unsigned long)sig->action[i].handler;
+		sa->sa_flags = sig->action[i].flags;
+		sa->sa_restorer = (__sigrestore_t)(unsigned long)sig->action[i].restorer;
+		sa->sa_mask.sig[0] = sig->action[i].mask;
+		sigdelsetmask(&sa->sa_mask, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	}
+	spin_unlock_irq(&sighand->siglock);
+
+	blocked.sig[0] = sig->blocked;
+	sigdelsetmask(&blocked, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	set_current_blocked(&blocked);
+
+	for (i = 1; i <= 64; i++)
+		if (sig->pending & (1ULL << (i - 1)))
+			send_sig(i, current, 1);
+}
+EXPORT_SYMBOL_GPL(cohort_signals_load);
+
+/**
+ * cohort_signals_shadow - make current a shadow for signals
+ * @sent: the pending signals that travelled with the task, dropped here
+ *
+ * Every signal but SIGKILL and SIGSTOP is caught and none is blocked, so
+ * that each one wakes the shadow, which forwards it to where the task runs.
+ * The task's dispositions and mask travelled with it and come back with it.
+ */
+void cohort_signals_shadow(u64 sent)
+{
+	struct sighand_struct *sighand = current->sighand;
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t keep, none;
+	int i;
+
+	sigemptyset(&none);
+	set_current_blocked(&none);
+
+	spin_lock_irq(&sighand->siglock);
+	for (i = 0; i < _NSIG; i++) {
+		struct sigaction *sa = &sighand->action[i].sa;
+
+		if (i + 1 == SIGKILL || i + 1 == SIGSTOP)
+			continue;
+		sa->sa_handler = COHORT_SHADOW_HANDLER;
+		sa->sa_flags = 0;
+		sa->sa_restorer = NULL;
+		sigemptyset(&sa->sa_mask);
+	}
+	/* dequeue_signal() takes what is not in the mask it is given. */
+	keep.sig[0] = ~sent;
+	while (dequeue_signal(&keep, &info, &type) > 0)
+		;
+	spin_unlock_irq(&sighand->siglock);
+}
+EXPORT_SYMBOL_GPL(cohort_signals_shadow);
+
+/**
+ * cohort_signal_next - take one pending signal off current
+ *
+ * Return: its number, or 0 when none is pending. SIGKILL is never taken:
+ * test fatal_signal_pending() for it.
+ */
+int cohort_signal_next(void)
+{
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t mask;
+	int sig;
+
+	siginitset(&mask, sigmask(SIGKILL));
+	spin_lock_irq(&current->sighand->siglock);
+	sig = dequeue_signal(&mask, &info, &type);
+	spin_unlock_irq(&current->sighand->siglock);
+	return sig > 0 ? sig : 0;
+}
+EXPORT_SYMBOL_GPL(cohort_signal_next);
+
+/**
+ * cohort_fatal_signal_pending - whether current has been killed
+ *
+ * Return: true when SIGKILL is pending.
+ */
+bool cohort_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+EXPORT_SYMBOL_GPL(cohort_fatal_signal_pending);
+
+/**
+ * cohort_parent_tgid - the process id of current's parent
+ *
+ * Return: what getppid(2) returns.
+ */
+pid_t cohort_parent_tgid(void)
+{
+	pid_t pid;
+
+	rcu_read_lock();
+	pid = task_tgid_vnr(rcu_dereference(current->real_parent));
+	rcu_read_unlock();
+	return pid;
+}
+EXPORT_SYMBOL_GPL(cohort_parent_tgid);
+
+/**
+ * cohort_task_pid - a task's process and thread ids
+ * @tsk: the task
+ * @tgid: where to store its process id (thread group id)
+ *
+ * Return: its thread id; both as seen from current's pid namespace.
+ */
+pid_t cohort_task_pid(struct task_struct *tsk, pid_t *tgid)
+{
+	*tgid = task_tgid_vnr(tsk);
+	return task_pid_vnr(tsk);
+}
+EXPORT_SYMBOL_GPL(cohort_task_pid);
+
+/**
+ * cohort_creds_save - read current's credentials
+ * @creds: where to store them
+ */
+void cohort_creds_save(struct cohort_creds *creds)
+{
+	const struct cred *cred = current_cred();
+
+	creds->uid = from_kuid_munged(&init_user_ns, cred->uid);
+	creds->gid = from_kgid_munged(&init_user_ns, cred->gid);
+	creds->suid = from_kuid_munged(&init_user_ns, cred->suid);
+	creds->sgid = from_kgid_munged(&init_user_ns, cred->sgid);
+	creds->euid = from_kuid_munged(&init_user_ns, cred->euid);
+	creds->egid = from_kgid_munged(&init_user_ns, cred->egid);
+	creds->fsuid = from_kuid_munged(&init_user_ns, cred->fsuid);
+	creds->fsgid = from_kgid_munged(&init_user_ns, cred->fsgid);
+	creds->cap_inheritable = cred->cap_inheritable.val;
+	creds->cap_permitted = cred->cap_permitted.val;
+	creds->cap_effective = cred->cap_effective.val;
+	creds->cap_bset = cred->cap_bset.val;
+	creds->cap_ambient = cred->cap_ambient.val;
+	creds->securebits = cred->securebits;
+	creds->umask = current->fs->umask;
+}
+EXPORT_SYMBOL_GPL(cohort_creds_save);
+
+static int cohort_creds_fill(struct cred *new, const struct cohort_creds *c)
+{
+	kuid_t uid = make_kuid(&init_user_ns, c->uid);
+	kuid_t suid = make_kuid(&init_user_ns, c->suid);
+	kuid_t euid = make_kuid(&init_user_ns, c->euid);
+	kuid_t fsuid = make_kuid(&init_user_ns, c->fsuid);
+	kgid_t gid = make_kgid(&init_user_ns, c->gid);
+	kgid_t sgid = make_kgid(&init_user_ns, c->sgid);
+	kgid_t egid = make_kgid(&init_user_ns, c->egid);
+	kgid_t fsgid = make_kgid(&init_user_ns, c->fsgid);
+
+	if (!uid_valid(uid) || !uid_valid(suid) || !uid_valid(euid) ||
+	    !uid_valid(fsuid) || !gid_valid(gid) || !gid_valid(sgid) ||
+	    !gid_valid(egid) || !gid_valid(fsgid))
+		return -EINVAL;
+	new->uid = uid;
+	new->suid = suid;
+	new->euid = euid;
+	new->fsuid = fsuid;
+	new->gid = gid;
+	new->sgid = sgid;
+	new->egid = egid;
+	new->fsgid = fsgid;
+	new->cap_inheritable.val = c->cap_inheritable & CAP_VALID_MASK;
+	new->cap_permitted.val = c->cap_permitted & CAP_VALID_MASK;
+	new->cap_effective.val = c->cap_effective & CAP_VALID_MASK;
+	new->cap_bset.val = c->cap_bset & CAP_VALID_MASK;
+	new->cap_ambient.val = c->cap_ambient & CAP_VALID_MASK;
+	new->securebits = c->securebits;
+	return 0;
+}
+
+/**
+ * cohort_creds_load - give current the credentials of a migrated task
+ * @creds: as cohort_creds_save() returned them on another node
+ *
+ * Supplementary groups are not carried: current keeps its own.
+ *
+ * Return: 0, -EINVAL for ids that do not map, or -ENOMEM.
+ */
+int cohort_creds_load(const struct cohort_creds *creds)
+{
+	struct cred *new = prepare_creds();
+	int ret;
+
+	if (!new)
+		return -ENOMEM;
+	ret = cohort_creds_fill(new, creds);
+	if (ret) {
+		abort_creds(new);
+		return ret;
+	}
+	current->fs->umask = creds->umask & 0777;
+	return commit_creds(new);
+}
+EXPORT_SYMBOL_GPL(cohort_creds_load);
+
+/**
+ * cohort_sched_save - read current's scheduling policy
+ * @sched: where to store it
+ */
+void cohort_sched_save(struct cohort_sched *sched)
+{
+	sched->policy = current->policy;
+	sched->rt_priority = current->rt_priority;
+	sched->nice = task_nice(current);
+}
+EXPORT_SYMBOL_GPL(cohort_sched_save);
+
+/**
+ * cohort_sched_load - give current a scheduling policy
+ * @sched: as cohort_sched_save() returned it on another node
+ *
+ * Return: 0 or the errno of sched_setscheduler().
+ */
+int cohort_sched_load(const struct cohort_sched *sched)
+{
+	struct sched_param param = { .sched_priority = sched->rt_priority };
+	int ret;
+
+	if (sched->nice < MIN_NICE || sched->nice > MAX_NICE)
+		return -EINVAL;
+	if (sched->policy != current->policy ||
+	    sched->rt_priority != current->rt_priority) {
+		ret = sched_setscheduler_nocheck(current, sched->policy, &param);
+		if (ret)
+			return ret;
+	}
+	set_user_nice(current, sched->nice);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cohort_sched_load);
+
+/**
+ * cohort_set_comm - name current
+ * @comm: the name, cut at TASK_COMM_LEN - 1 bytes
+ */
+void cohort_set_comm(const char *comm)
+{
+	char name[TASK_COMM_LEN];
+
+	strscpy_pad(name, comm, sizeof(name));
+	__set_task_comm(current, name, false);
+}
+EXPORT_SYMBOL_GPL(cohort_set_comm);
+
+/**
+ * struct cohort_work - a function to run in a task
+ * @head: task_work linkage
+ * @fn: the function
+ * @data: its argument
+ * @owner: the module of @fn, pinned until @fn returned
+ * @interrupt: queued through the signal path, still to be moved to the
+ *	return-to-user path
+ */
+struct cohort_work {
+	struct callback_head head;
+	cohort_work_fn fn;
+	void *data;
+	struct module *owner;
+	bool interrupt;
+};
+
+static void cohort_work_run(struct callback_head *head)
+{
+	struct cohort_work *work = container_of(head, struct cohort_work, head);
+	bool exiting = current->flags & PF_EXITING;
+
+	/*
+	 * Work queued with TWA_SIGNAL runs from get_signal(), before an
+	 * interrupted system call is set up to restart: queue it again for
+	 * the return to user space proper, where the registers are final.
+	 */
+	long status;
+
+	if (work->interrupt && !exiting) {
+		work->interrupt = false;
+		init_task_work(&work->head, cohort_work_run);
+		if (!task_work_add(current, &work->head, TWA_RESUME))
+			return;
+		exiting = true;
+	}
+	status = work->fn(work->data, exiting);
+	module_put(work->owner);
+	kfree(work);
+	/* The owner is unpinned and its function has returned: it may go. */
+	if (status >= 0 && !exiting)
+		do_group_exit(status);
+}
+
+static struct cohort_work *cohort_work_alloc(struct module *owner,
+					     cohort_work_fn fn, void *data,
+					     bool interrupt)
+{
+	struct cohort_work *work;
+
+	if (!try_module_get(owner))
+		return NULL;
+	work = kmalloc(sizeof(*work), GFP_KERNEL);
+	if (!work) {
+		module_put(owner);
+		return NULL;
+	}
+	init_task_work(&work->head, cohort_work_run);
+	work->fn = fn;
+	work->data = data;
+	work->owner = owner;
+	work->interrupt = interrupt;
+	return work;
+}
+
+static void cohort_work_free(struct cohort_work *work)
+{
+	module_put(work->owner);
+	kfree(work);
+}
+
+/**
+ * cohort_task_work - run a function in a task on its way to user space
+ * @owner: the module of @fn, pinned until @fn returned
+ * @tsk: the task
+ * @fn: the function; its @exiting argument is true when @tsk exits instead;
+ *	it returns COHORT_WORK_RESUME or a wait status to end @tsk with
+ * @data: its argument
+ * @flags: COHORT_WORK_INTERRUPT to interrupt an interruptible sleep (the
+ *	system call restarts, or returns -EINTR if it cannot restart)
+ *
+ * Return: 0 when @fn will run exactly once, -ESRCH if @tsk is exiting, or
+ * -ENOMEM (also when @owner is going away); @fn does not run on error.
+ */
+int cohort_task_work(struct module *owner, struct task_struct *tsk,
+		     cohort_work_fn fn, void *data, unsigned int flags)
+{
+	bool interrupt = flags & COHORT_WORK_INTERRUPT;
+	struct cohort_work *work = cohort_work_alloc(owner, fn, data, interrupt);
+	int ret;
+
+	if (!work)
+		return -ENOMEM;
+	ret = task_work_add(tsk, &work->head,
+			    interrupt ? TWA_SIGNAL : TWA_RESUME);
+	if (ret)
+		cohort_work_free(work);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_task_work);
+
+struct cohort_spawn_ctx {
+	const struct cohort_creds *creds;
+	struct cohort_work *work;
+	bool queued;
+};
+
+/* Runs in the new task, before it executes the stub. */
+static int cohort_spawn_init(struct subprocess_info *info, struct cred *new)
+{
+	struct cohort_spawn_ctx *ctx = info->data;
+	int ret;
+
+	ret = cohort_creds_fill(new, ctx->creds);
+	if (ret)
+		return ret;
+	/* umh gives the new task its own fs_struct. */
+	current->fs->umask = ctx->creds->umask & 0777;
+	ret = task_work_add(current, &ctx->work->head, TWA_RESUME);
+	if (!ret)
+		ctx->queued = true;
+	return ret;
+}
+
+/**
+ * cohort_spawn - create a user task to receive a migrated task
+ * @owner: the module of @fn, pinned until @fn returned
+ * @stub: a small executable the new task runs through execve() to get a
+ *	fresh address space; its code never runs
+ * @creds: the credentials the task gets
+ * @fn: run in the new task on its first way to user space, where it
+ *	installs the migrated state (@exiting true if the task dies first);
+ *	it returns COHORT_WORK_RESUME or a wait status to end the task with
+ * @data: argument of @fn
+ *
+ * The task is a child of kthreadd, which reaps it. @fn is called exactly
+ * once whatever happens: from the new task, or from here with @exiting true
+ * when no task could be started.
+ *
+ * Return: 0, or a negative errno (the stub could not be executed, ...).
+ */
+int cohort_spawn(struct module *owner, const char *stub,
+		 const struct cohort_creds *creds, cohort_work_fn fn, void *data)
+{
+	static char *envp[] = { "PATH=/sbin:/bin:/usr/sbin:/usr/bin", NULL };
+	struct cohort_spawn_ctx ctx = { .creds = creds };
+	struct subprocess_info *info;
+	char *argv[] = { (char *)stub, NULL };
+	int ret = -ENOMEM;
+
+	ctx.work = cohort_work_alloc(owner, fn, data, false);
+	if (!ctx.work) {
+		fn(data, true);
+		return -ENOMEM;
+	}
+	info = call_usermodehelper_setup(argv[0], argv, envp, GFP_KERNEL,
+					 cohort_spawn_init, NULL, &ctx);
+	if (info)
+		ret = call_usermodehelper_exec(info, UMH_WAIT_EXEC);
+	if (ctx.queued)
+		return ret;
+	fn(data, true);
+	cohort_work_free(ctx.work);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_spawn);
+
+/**
+ * cohort_task_forward - route @tsk's system calls through the process layer
+ * @tsk: the task
+ * @on: whether to
+ *
+ * While on, every system call of @tsk reaches the migration slot's
+ * syscall() first.
+ */
+void cohort_task_forward(struct task_struct *tsk, bool on)
+{
+	if (on)
+		set_task_syscall_work(tsk, COHORT);
+	else
+		clear_task_syscall_work(tsk, COHORT);
+}
+EXPORT_SYMBOL_GPL(cohort_task_forward);
+
+/**
+ * cohort_may_control - whether current may migrate @tsk
+ * @tsk: the task
+ *
+ * Return: true when current may send @tsk a signal by its credentials
+ * (kill(2)'s rule) or has CAP_SYS_ADMIN.
+ */
+bool cohort_may_control(struct task_struct *tsk)
+{
+	const struct cred *cred = current_cred();
+	const struct cred *tcred;
+	bool ok;
+
+	if (capable(CAP_SYS_ADMIN))
+		return true;
+	rcu_read_lock();
+	tcred = __task_cred(tsk);
+	ok = uid_eq(cred->euid, tcred->suid) || uid_eq(cred->euid, tcred->uid) ||
+	     uid_eq(cred->uid, tcred->suid) || uid_eq(cred->uid, tcred->uid);
+	rcu_read_unlock();
+	return ok;
+}
+EXPORT_SYMBOL_GPL(cohort_may_control);
+
+/**
+ * cohort_get_comm - current's name
+ * @comm: TASK_COMM_LEN bytes, NUL-padded on return
+ */
+void cohort_get_comm(char *comm)
+{
+	__get_task_comm(comm, TASK_COMM_LEN, current);
+}
+EXPORT_SYMBOL_GPL(cohort_get_comm);
+
+/**
+ * cohort_set_syscall_return - change what current's system call returns
+ * @value: the value, or a negative errno
+ *
+ * For task work that runs as the system call returns (a failed migration
+ * that pcntl(2) asked for).
+ */
+void cohort_set_syscall_return(long value)
+{
+	syscall_set_return_value(current, task_pt_regs(current), 0, value);
+}
+EXPORT_SYMBOL_GPL(cohort_set_syscall_return);
+
+/**
+ * cohort_module_pin - keep a module loaded
+ * @owner: the module
+ *
+ * For state that lives on outside any call into the module, such as a task
+ * it manages: rmmod fails with -EBUSY while a pin is held.
+ *
+ * Return: false when @owner is already going away.
+ */
+bool cohort_module_pin(struct module *owner)
+{
+	return try_module_get(owner);
+}
+EXPORT_SYMBOL_GPL(cohort_module_pin);
+
+/**
+ * cohort_module_unpin - drop a pin taken with cohort_module_pin()
+ * @owner: the module
+ */
+void cohort_module_unpin(struct module *owner)
+{
+	module_put(owner);
+}
+EXPORT_SYMBOL_GPL(cohort_module_unpin);
+
+/**
+ * cohort_rcu_read_lock - rcu_read_lock() for Rust code
+ */
+void cohort_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+EXPORT_SYMBOL_GPL(cohort_rcu_read_lock);
+
+/**
+ * cohort_rcu_read_unlock - rcu_read_unlock() for Rust code
+ */
+void cohort_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+EXPORT_SYMBOL_GPL(cohort_rcu_read_unlock);
+
+/**
+ * cohort_may_migrate - whether a task is of a kind migration handles
+ * @tsk: the task
+ *
+ * Return: true for a single-threaded user process with a time-sharing or
+ * real-time policy.
+ */
+bool cohort_may_migrate(struct task_struct *tsk)
+{
+	return !(tsk->flags & (PF_KTHREAD | PF_EXITING | PF_IO_WORKER)) &&
+	       tsk->mm && thread_group_empty(tsk) &&
+	       tsk->policy != SCHED_DEADLINE;
+}
+EXPORT_SYMBOL_GPL(cohort_may_migrate);
