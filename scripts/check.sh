@@ -51,6 +51,23 @@ lint() {
 lint "rustfmt (host crates)" cargo fmt --all --check
 lint "clippy (host crates)" cargo clippy --quiet --workspace --all-targets -- -D warnings
 
+# The kernel side: checkpatch on each patch and kernel file, rustfmt with
+# the kernel's config; each `ok NAME`/`not ok NAME` line is a result of its
+# own, with the indented lines under a failure as its detail.
+log check "lint: kernel side (scripts/lint-kernel.sh)"
+rc=0
+"$COHORT_ROOT/scripts/lint-kernel.sh" >"$COHORT_BUILD/lint-kernel.log" 2>&1 || rc=$?
+awk '
+	function flush() { if (name != "") printf "%s\tlint: %s\thost\t%s\n", st, name, detail; name = "" }
+	/^ok / { flush(); st = "pass"; name = substr($0, 4); detail = ""; next }
+	/^not ok / { flush(); st = "fail"; name = substr($0, 8); detail = ""; next }
+	/^[ \t]/ && name != "" { gsub(/\\/, "\\\\\\\\"); gsub(/\t/, " "); detail = detail (detail == "" ? "" : "\\n") $0; next }
+	{ flush() }
+	END { flush() }' "$COHORT_BUILD/lint-kernel.log" >>"$COHORT_RESULTS"
+if [ "$rc" -ne 0 ] && ! grep -q '^fail	lint: ' "$COHORT_RESULTS"; then
+	record fail "lint: kernel side" "scripts/lint-kernel.sh exited $rc: $(tail -n 20 "$COHORT_BUILD/lint-kernel.log")"
+fi
+
 # Host tests: every cargo test is a result of its own, named by crate.
 log check "host tests (cargo test --workspace --release)"
 rc=0
