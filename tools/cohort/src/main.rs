@@ -9,7 +9,6 @@ mod frame;
 mod logscan;
 mod results;
 mod selftest;
-mod shell;
 mod state;
 mod sys;
 mod tap;
@@ -516,8 +515,10 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
                 return Err(Fail::usage("missing command (cohort exec NODE -- CMD...)"));
             }
             let timeout = get_or(&p, "timeout", 600u64)?;
+            let cmd = shlex::try_join(p.rest.iter().map(String::as_str))
+                .map_err(|e| Fail::usage(&format!("cannot quote the command: {e}")))?;
             let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            cmd_exec(&state, node, timeout, &shell::join(&p.rest))
+            cmd_exec(&state, node, timeout, &cmd)
         }
         "logs" => {
             let Some(p) = parse_cmd(rest, &[val("tail", None)], Some(1), LOGS_HELP, so)? else {

@@ -8,7 +8,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::agent;
-use crate::shell;
 use crate::state::{log_excerpt, ClusterInfo, State};
 use crate::sys;
 use crate::Fail;
@@ -317,7 +316,12 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
     let mut started = vec![];
     for node in 0..cfg.nodes {
         let argv = qemu_command(cfg, state, node);
-        let line = shell::join(&argv);
+        let line = shlex::try_join(argv.iter().map(String::as_str)).map_err(|e| {
+            Fail::new(
+                1,
+                format!("node {node}: cannot quote its command line: {e}"),
+            )
+        })?;
         fs::write(state.node_file(node, "qemu"), format!("{line}\n"))
             .map_err(|e| Fail::new(1, format!("cannot write node{node}.qemu: {e}")))?;
         let t = Instant::now();
@@ -461,11 +465,11 @@ pub fn start_node(state: &State, node: u32, timeout_s: u64) -> Result<(), Fail> 
             format!("node {node}: cannot read {}: {e}", qemu_file.display()),
         )
     })?;
-    let argv = shell::split(&line).map_err(|e| {
+    let argv = shlex::split(&line).ok_or_else(|| {
         Fail::new(
             1,
             format!(
-                "node {node}: bad command line in {}: {e}",
+                "node {node}: bad quoting in the command line in {}",
                 qemu_file.display()
             ),
         )
@@ -520,16 +524,19 @@ mod tests {
             timeout_s: 180,
             append: " quiet ".into(),
         };
-        let line = shell::join(&qemu_command(&cfg, &state, 11));
+        let argv = qemu_command(&cfg, &state, 11);
+        let line = shlex::try_join(argv.iter().map(String::as_str)).unwrap();
         assert_eq!(
             line,
             "qemu-system-x86_64 -M q35 -m 512 -smp 1 -nodefaults -display none -no-reboot \
              -kernel /k -initrd /i -append 'console=ttyS0 panic=-1 oops=panic cohort.node_id=11 \
-             cohort.nr_nodes=2 cohort.peers=169.254.42.1,169.254.42.2 quiet' -serial file:/s/node11.log -netdev vde,id=net0,sock=/s/switch \
-             -device virtio-net-pci,netdev=net0,mac=52:54:00:c0:00:0b -device virtio-serial-pci \
-             -chardev socket,id=agent,path=/s/node11.agent,server=on,wait=off \
-             -device virtserialport,chardev=agent,name=org.cohort.agent -pidfile /s/node11.pid -daemonize"
+             cohort.nr_nodes=2 cohort.peers=169.254.42.1,169.254.42.2 quiet' -serial file:/s/node11.log -netdev 'vde,id=net0,sock=/s/switch' \
+             -device 'virtio-net-pci,netdev=net0,mac=52:54:00:c0:00:0b' -device virtio-serial-pci \
+             -chardev 'socket,id=agent,path=/s/node11.agent,server=on,wait=off' \
+             -device 'virtserialport,chardev=agent,name=org.cohort.agent' -pidfile /s/node11.pid -daemonize"
         );
         assert!(!line.contains("kvm"));
+        // `cohort start` reads back what `up` recorded.
+        assert_eq!(shlex::split(&line), Some(argv));
     }
 }
