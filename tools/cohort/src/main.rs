@@ -2,9 +2,9 @@
 //! guest agent, run the selftests, and tear it all down.
 
 mod agent;
-mod args;
 mod bench;
 mod checks;
+mod cli;
 mod frame;
 mod logscan;
 mod results;
@@ -15,11 +15,12 @@ mod tap;
 mod up;
 
 use std::io::{self, ErrorKind, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use args::{flag, val, Opt, Parsed};
+use clap::Parser;
+
+use cli::{BenchCommand, Cli, Command};
 use state::{log_excerpt, State};
 
 /// Exit status for failures of `exec` itself (timeout, node died...).
@@ -40,247 +41,6 @@ impl Fail {
     pub fn usage(msg: &str) -> Fail {
         Fail::new(2, format!("{msg} (see --help)"))
     }
-}
-
-const MAIN_HELP: &str = "\
-usage: cohort [--state DIR] COMMAND [ARGS]
-
-Boots Cohort nodes (QEMU guests on a VDE switch) and runs commands in them.
-
-commands:
-  up       boot a cluster of N nodes and wait until every agent answers
-  exec     run a command in a node, stream its output, exit with its status
-  logs     print a node's serial console log
-  status   show whether each node's QEMU runs and its agent answers
-  test     run the selftests on every node and count TAP results
-  down     stop the cluster's processes, remove sockets and pid files
-  kill     SIGKILL one node's QEMU (a crash) and wait until it is gone
-  start    boot one node of the running cluster again and wait for its agent
-  bench    benchmarks: `cohort bench kmsg` (kmsg against user-space TCP),
-           `cohort bench migrate` (migration and remote faults)
-  logscan  scan every node's kernel log for BUG, WARNING, lockdep, hung tasks...
-  report   merge test result files into one count of distinct tests
-
-global options:
-  --state DIR   state directory (default: $COHORT_STATE, else ./build/cluster)
-  -h, --help    this help; `cohort COMMAND --help` for a command's help
-";
-
-const UP_HELP: &str = "\
-usage: cohort up -n N [--kernel PATH] [--initrd PATH] [--mem MB] [--smp CPUS]
-                 [--timeout SECS] [--append ARGS]
-
-Starts a VDE switch and N QEMU nodes (TCG), each booting the same kernel and
-initramfs with cohort.node_id=I cohort.nr_nodes=N and
-cohort.peers=169.254.42.1,...,169.254.42.N (node I has address
-169.254.42.(I+1)), and waits until each node's agent answers. On failure or Ctrl-C everything started is stopped.
-
-  -n, --nodes N     number of nodes (1-64)
-  --kernel PATH     default build/images/bzImage
-  --initrd PATH     default build/images/initramfs.cpio.gz
-  --mem MB          memory per node (default 512)
-  --smp CPUS        vCPUs per node (default 1)
-  --timeout SECS    how long to wait for all nodes (default 180)
-  --append ARGS     extra kernel command line arguments
-";
-
-const EXEC_HELP: &str = "\
-usage: cohort exec NODE [--timeout SECS] -- CMD [ARG...]
-
-Runs CMD with its arguments (each shell-quoted, joined with spaces) as
-`/bin/sh -c` in NODE, streams its stdout and stderr, and exits with its
-status (128+N if killed by signal N). For shell syntax pass it through sh:
-`cohort exec 0 -- sh -c 'dmesg | tail'`.
-
-  --timeout SECS    kill the command after SECS (default 600; 0 = none)
-
-Exits 255 if the command timed out, the node died, or the agent could not be
-reached; the error names the node and shows the end of its serial log.
-";
-
-const LOGS_HELP: &str = "\
-usage: cohort logs NODE [--tail N]
-
-Prints NODE's serial console log (all of it, or its last N lines).
-";
-
-const STATUS_HELP: &str = "\
-usage: cohort status
-
-One line per node: whether its QEMU is running and its agent answers.
-Exits 1 if any node is down or no cluster exists.
-";
-
-const DOWN_HELP: &str = "\
-usage: cohort down
-
-Stops the processes `cohort up` started in the state dir (SIGTERM, then
-SIGKILL after 5 s; a pid is only signalled if its command line names the
-state dir), removes sockets and pid files, and keeps the logs.
-Succeeds when there is nothing to stop.
-";
-
-const KILL_HELP: &str = "\
-usage: cohort kill NODE
-
-Sends SIGKILL to NODE's QEMU (only if its command line names the state
-dir), as a crash would look to the other nodes, and waits until it is gone.
-The rest of the cluster keeps running; `cohort start NODE` boots it again.
-";
-
-const START_HELP: &str = "\
-usage: cohort start NODE [--timeout SECS]
-
-Boots NODE again, into the running cluster, with the exact QEMU command
-line `cohort up` recorded for it (nodeN.qemu), and waits until its agent
-answers. The previous console log is kept as nodeN.log.old. If the node
-does not come up in time, its QEMU is stopped and the end of its log shown.
-
-  --timeout SECS    how long to wait for the agent (default 180)
-";
-
-const BENCH_HELP: &str = "\
-usage: cohort bench kmsg [--nodes A,B] [--count N] [--bytes B] [--reps R]
-                         [--port P] [--out FILE]
-       cohort bench migrate [--nodes A,B] [--reps R] [--out FILE]
-
-migrate: runs migbench on A against B in one run (loads kmsg and popcorn
-on both if needed): kmsg's round trip, the first migration of a process
-with 1 MiB and with 64 MiB resident (a task is created on B), migrations
-to the shadow on B and back to the shadow on A (R times each, medians),
-and remote page faults, each as a ratio to the round trip. Results also
-go to FILE (default build/bench-migrate.txt).
-
-kmsg:
-Measures, on the same two nodes in one run, kmsg's round trip (debugfs
-`ping`, 8-byte payload) and throughput (debugfs `stream`) against a
-user-space TCP ping-pong of 8-byte messages and a TCP stream of the same
-size (tcpbench). Loads kmsg on both nodes if needed and waits until they
-see each other up. Each measurement runs R times, interleaved (tcp, kmsg,
-tcp, kmsg...) after one warm-up; the medians are compared:
-`rtt kmsg/tcp` (target <= 1.2) and `throughput kmsg/tcp` (target >= 0.8),
-each marked PASS or MISS. Results also go to FILE as key=value lines.
-Exits 0 unless a measurement could not be run.
-
-  --nodes A,B   the two nodes, A sends (default 0,1)
-  --count N     round trips per RTT measurement (default 2000)
-  --bytes B     bytes per throughput measurement (default 32 MiB)
-  --reps R      measurements of each kind (default 5)
-  --port P      tcpbench server port on B (default 7070)
-  --out FILE    default build/bench-kmsg.txt
-";
-
-const TEST_HELP: &str = "\
-usage: cohort test [--nodes LIST] [--timeout SECS] [--peer-modules LIST]
-
-Runs /usr/lib/cohort/selftests/run on each node in turn (with COHORT_NODE
-and COHORT_NODES set), prints its output prefixed with `[node N] ` and
-turns each TAP result into a result of test `selftest: BINARY: TEST`; a
-test that runs on several nodes is one test, which passes only if it
-passed on every node that ran it. Ends with `selftests: P passed, F
-failed, S skipped` over distinct tests. Results are also appended to the
-file named by $COHORT_RESULTS (see `cohort report`), with the place taken
-from $COHORT_ROUND.
-
-A binary exiting non-zero without a failing test fails as `selftest:
-BINARY`; a test cut off by its binary's end, a node that dies or times
-out, fails. After each node, every node's console log is scanned (as
-`cohort logscan` does): a problem printed on the tested node while a test
-ran fails that test; any other fails `kernel log: during selftests`.
-Exits 1 if anything failed.
-
-  --nodes LIST         nodes to test, e.g. 0,2-3 (default: all)
-  --timeout SECS       per-node timeout (default 1200)
-  --peer-modules LIST  modules (e.g. kmsg,popcorn) loaded, in that order, on
-                       every other node while a node is tested; the tested
-                       node starts without them, and its tests run with
-                       COHORT_REQUIRE_PEERS=1 (a missing peer fails)
-";
-
-const LOGSCAN_HELP: &str = "\
-usage: cohort logscan --mark FILE
-       cohort logscan [--since FILE] [--kmemleak] [--logs-only] [--test NAME]
-
-Checks every node's kernel log (its serial console, nodeN.log in the state
-dir, read on the host) for BUG, WARNING, Oops, general protection faults,
-panics, lockdep reports (circular or recursive locking, inconsistent lock
-state, suspicious RCU usage), hung tasks (`INFO: task ... blocked`), soft
-and hard lockups, RCU stalls, sleeping in atomic context, kmemleak, KASAN,
-UBSAN and debug-objects reports, list corruption and refcount errors; each
-hit is shown with the lines after it. A node whose agent does not answer
-is a failure, never a clean log. Exits 1 on any problem.
-
-  --mark FILE    write where each node's log ends now to FILE, and stop
-  --since FILE   scan only what came after the marks in FILE (across a
-                 restart of the node: the rest of nodeN.log.old first)
-  --kmemleak     first force two kmemleak scans on every node (6 s apart)
-                 and check its report (no-op without CONFIG_DEBUG_KMEMLEAK)
-  --logs-only    only read the logs, do not ask the agents (a node down on
-                 purpose is still read: its console is on the host)
-  --test NAME    also append the result as test NAME to $COHORT_RESULTS
-";
-
-const REPORT_HELP: &str = "\
-usage: cohort report FILE...
-
-Merges result records (lines `pass|fail|skip TAB test TAB place TAB detail`,
-as `cohort test`, `cohort logscan --test` and make check write them) by
-test name: a test failed if it failed anywhere, passed if it passed
-somewhere and failed nowhere, and is skipped only if it was skipped
-everywhere. Prints TAP (one line per distinct test, with where each
-failure happened and its detail) and ends with `N passed, N failed, N
-skipped`. Exits 1 if a test failed, a line is not a record, or there is no
-test at all.
-";
-
-/// Parse a subcommand's arguments; `--state` is accepted everywhere.
-fn parse_cmd(
-    args: &[String],
-    opts: &[Opt],
-    max_positional: Option<usize>,
-    help: &str,
-    state_opt: &mut Option<String>,
-) -> Result<Option<Parsed>, Fail> {
-    let mut all: Vec<Opt> = vec![flag("help", Some('h')), val("state", None)];
-    all.extend(opts.iter().map(|o| Opt {
-        long: o.long,
-        short: o.short,
-        value: o.value,
-    }));
-    let p = args::parse(args, &all, max_positional).map_err(|e| Fail::usage(&e))?;
-    if p.flag("help") {
-        print!("{help}");
-        return Ok(None);
-    }
-    if let Some(s) = p.get("state") {
-        *state_opt = Some(s.to_string());
-    }
-    Ok(Some(p))
-}
-
-fn get_or<T: std::str::FromStr>(p: &Parsed, long: &str, default: T) -> Result<T, Fail>
-where
-    T::Err: std::fmt::Display,
-{
-    p.get_or(long, default).map_err(|e| Fail::usage(&e))
-}
-
-fn node_arg(p: &Parsed) -> Result<u32, Fail> {
-    match p.positional.first() {
-        None => Err(Fail::usage("missing NODE")),
-        Some(s) => s
-            .parse()
-            .map_err(|_| Fail::usage(&format!("NODE must be a node number, not {s:?}"))),
-    }
-}
-
-fn no_extra_args(p: &Parsed, max: usize) -> Result<(), Fail> {
-    if p.positional.len() > max || !p.rest.is_empty() {
-        let extra = p.positional.iter().skip(max).chain(p.rest.iter());
-        let extra: Vec<&String> = extra.collect();
-        return Err(Fail::usage(&format!("unexpected argument {:?}", extra[0])));
-    }
-    Ok(())
 }
 
 /// Check that a cluster exists and `node` is one of its nodes; return
@@ -442,174 +202,58 @@ fn cmd_down(state: &State) -> Result<(), Fail> {
     Ok(())
 }
 
-fn run(argv: &[String]) -> Result<i32, Fail> {
-    // Global options come before the command.
-    let mut state_opt: Option<String> = None;
-    let mut i = 0;
-    while i < argv.len() {
-        match argv[i].as_str() {
-            "-h" | "--help" => {
-                print!("{MAIN_HELP}");
-                return Ok(0);
-            }
-            "--state" => {
-                let v = argv
-                    .get(i + 1)
-                    .ok_or_else(|| Fail::usage("option --state needs a value"))?;
-                state_opt = Some(v.clone());
-                i += 2;
-            }
-            s if s.starts_with("--state=") => {
-                state_opt = Some(s["--state=".len()..].to_string());
-                i += 1;
-            }
-            s if s.starts_with('-') => return Err(Fail::usage(&format!("unknown option {s}"))),
-            _ => break,
-        }
-    }
-    let Some(cmd) = argv.get(i) else {
-        eprint!("{MAIN_HELP}");
-        return Ok(2);
-    };
-    let rest = &argv[i + 1..];
-    let so = &mut state_opt;
-    match cmd.as_str() {
-        "up" => {
-            let opts = [
-                val("nodes", Some('n')),
-                val("kernel", None),
-                val("initrd", None),
-                val("mem", None),
-                val("smp", None),
-                val("timeout", None),
-                val("append", None),
-            ];
-            let Some(p) = parse_cmd(rest, &opts, Some(0), UP_HELP, so)? else {
-                return Ok(0);
-            };
-            no_extra_args(&p, 0)?;
-            let nodes = match p.get("nodes") {
-                Some(_) => get_or(&p, "nodes", 0u32)?,
-                None => return Err(Fail::usage("missing -n N")),
-            };
+/// Run the parsed command line; returns the exit status.
+fn run(cli: Cli) -> Result<i32, Fail> {
+    let state = || State::resolve(cli.state.as_deref()).map_err(|e| Fail::new(1, e));
+    match cli.command {
+        Command::Up(a) => {
             let cfg = up::UpConfig {
-                nodes,
-                kernel: PathBuf::from(p.get("kernel").unwrap_or("build/images/bzImage")),
-                initrd: PathBuf::from(p.get("initrd").unwrap_or("build/images/initramfs.cpio.gz")),
-                mem_mb: get_or(&p, "mem", 512u32)?,
-                smp: get_or(&p, "smp", 1u32)?,
-                timeout_s: get_or(&p, "timeout", 180u64)?,
-                append: p.get("append").unwrap_or("").to_string(),
+                nodes: a.nodes,
+                kernel: a.kernel,
+                initrd: a.initrd,
+                mem_mb: a.mem,
+                smp: a.smp,
+                timeout_s: a.timeout,
+                append: a.append,
             };
-            let mut state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            up::up(&mut state, cfg)?;
+            up::up(&mut state()?, cfg)?;
             Ok(0)
         }
-        "exec" => {
-            let opts = [val("timeout", None)];
-            let Some(p) = parse_cmd(rest, &opts, Some(1), EXEC_HELP, so)? else {
-                return Ok(0);
-            };
-            let node = node_arg(&p)?;
-            if p.rest.is_empty() {
-                return Err(Fail::usage("missing command (cohort exec NODE -- CMD...)"));
-            }
-            let timeout = get_or(&p, "timeout", 600u64)?;
-            let cmd = shlex::try_join(p.rest.iter().map(String::as_str))
+        Command::Exec(a) => {
+            let cmd = shlex::try_join(a.cmd.iter().map(String::as_str))
                 .map_err(|e| Fail::usage(&format!("cannot quote the command: {e}")))?;
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            cmd_exec(&state, node, timeout, &cmd)
+            cmd_exec(&state()?, a.node, a.timeout, &cmd)
         }
-        "logs" => {
-            let Some(p) = parse_cmd(rest, &[val("tail", None)], Some(1), LOGS_HELP, so)? else {
-                return Ok(0);
-            };
-            let node = node_arg(&p)?;
-            no_extra_args(&p, 1)?;
-            let tail = match p.get("tail") {
-                Some(_) => Some(get_or(&p, "tail", 0usize)?),
-                None => None,
-            };
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            cmd_logs(&state, node, tail)?;
+        Command::Logs(a) => {
+            cmd_logs(&state()?, a.node, a.tail)?;
             Ok(0)
         }
-        "status" | "down" => {
-            let help = if cmd == "status" {
-                STATUS_HELP
-            } else {
-                DOWN_HELP
-            };
-            let Some(p) = parse_cmd(rest, &[], Some(0), help, so)? else {
-                return Ok(0);
-            };
-            no_extra_args(&p, 0)?;
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            if cmd == "status" {
-                cmd_status(&state)?;
-            } else {
-                cmd_down(&state)?;
-            }
+        Command::Status => {
+            cmd_status(&state()?)?;
             Ok(0)
         }
-        "test" => {
-            let opts = [
-                val("nodes", None),
-                val("timeout", None),
-                val("peer-modules", None),
-            ];
-            let Some(p) = parse_cmd(rest, &opts, Some(0), TEST_HELP, so)? else {
-                return Ok(0);
-            };
-            no_extra_args(&p, 0)?;
-            let list = match p.get("nodes") {
-                Some(l) => Some(args::parse_node_list(l).map_err(|e| Fail::usage(&e))?),
-                None => None,
-            };
-            let timeout = get_or(&p, "timeout", 1200u64)?;
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            let mods: Vec<String> = p
-                .get("peer-modules")
-                .map(|l| l.split(',').map(str::to_string).collect())
-                .unwrap_or_default();
-            selftest::run(&state, list, timeout, &mods)?;
+        Command::Down => {
+            cmd_down(&state()?)?;
             Ok(0)
         }
-        "logscan" => {
-            let opts = [
-                val("mark", None),
-                val("since", None),
-                val("test", None),
-                flag("kmemleak", None),
-                flag("logs-only", None),
-            ];
-            let Some(p) = parse_cmd(rest, &opts, Some(0), LOGSCAN_HELP, so)? else {
-                return Ok(0);
-            };
-            no_extra_args(&p, 0)?;
+        Command::Test(a) => {
+            selftest::run(&state()?, a.nodes.map(|l| l.0), a.timeout, &a.peer_modules)?;
+            Ok(0)
+        }
+        Command::Logscan(a) => {
             let o = checks::LogscanOpts {
-                mark: p.get("mark").map(str::to_string),
-                since: p.get("since").map(str::to_string),
-                test: p.get("test").map(str::to_string),
-                kmemleak: p.flag("kmemleak"),
-                logs_only: p.flag("logs-only"),
+                mark: a.mark,
+                since: a.since,
+                test: a.test,
+                kmemleak: a.kmemleak,
+                logs_only: a.logs_only,
             };
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            checks::logscan(&state, &o)
+            checks::logscan(&state()?, &o)
         }
-        "report" => {
-            let Some(p) = parse_cmd(rest, &[], None, REPORT_HELP, so)? else {
-                return Ok(0);
-            };
-            checks::report(&p.positional)
-        }
-        "kill" => {
-            let Some(p) = parse_cmd(rest, &[], Some(1), KILL_HELP, so)? else {
-                return Ok(0);
-            };
-            let node = node_arg(&p)?;
-            no_extra_args(&p, 1)?;
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
+        Command::Report(a) => checks::report(&a.files),
+        Command::Kill(a) => {
+            let node = a.node;
+            let state = state()?;
             match state.cluster() {
                 None => {
                     return Err(Fail::new(
@@ -634,74 +278,42 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
             println!("node {node}: qemu pid {pid} killed");
             Ok(0)
         }
-        "start" => {
-            let Some(p) = parse_cmd(rest, &[val("timeout", None)], Some(1), START_HELP, so)? else {
-                return Ok(0);
-            };
-            let node = node_arg(&p)?;
-            no_extra_args(&p, 1)?;
-            let timeout = get_or(&p, "timeout", 180u64)?;
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            up::start_node(&state, node, timeout)?;
+        Command::Start(a) => {
+            up::start_node(&state()?, a.node, a.timeout)?;
             Ok(0)
         }
-        "bench" => {
-            let opts = [
-                val("nodes", None),
-                val("count", None),
-                val("bytes", None),
-                val("reps", None),
-                val("port", None),
-                val("out", None),
-            ];
-            let Some(p) = parse_cmd(rest, &opts, Some(1), BENCH_HELP, so)? else {
-                return Ok(0);
-            };
-            no_extra_args(&p, 1)?;
-            let which = match p.positional.first().map(String::as_str) {
-                Some(w @ ("kmsg" | "migrate")) => w.to_string(),
-                Some(other) => {
-                    return Err(Fail::usage(&format!(
-                        "unknown benchmark {other:?} (known: kmsg, migrate)"
-                    )))
-                }
-                None => {
-                    return Err(Fail::usage(
-                        "missing benchmark name (cohort bench kmsg|migrate)",
-                    ))
-                }
-            };
-            let (a, b) = match p.get("nodes") {
-                None => (0, 1),
-                Some(l) => bench::parse_pair(l).map_err(|e| Fail::usage(&e))?,
-            };
-            if which == "migrate" {
-                let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-                let reps = get_or(&p, "reps", 10usize)?;
-                let out = PathBuf::from(p.get("out").unwrap_or("build/bench-migrate.txt"));
-                bench::migrate(&state, a, b, reps, &out)?;
-                return Ok(0);
-            }
+        Command::Bench(BenchCommand::Migrate(a)) => {
+            let (a_node, b_node) = a.nodes;
+            bench::migrate(&state()?, a_node, b_node, a.reps, &a.out)?;
+            Ok(0)
+        }
+        Command::Bench(BenchCommand::Kmsg(a)) => {
             let cfg = bench::BenchConfig {
-                a,
-                b,
-                count: get_or(&p, "count", 2000u64)?,
-                bytes: get_or(&p, "bytes", 32u64 << 20)?,
-                reps: get_or(&p, "reps", 5usize)?,
-                port: get_or(&p, "port", 7070u16)?,
-                out: PathBuf::from(p.get("out").unwrap_or("build/bench-kmsg.txt")),
+                a: a.nodes.0,
+                b: a.nodes.1,
+                count: a.count,
+                bytes: a.bytes,
+                reps: a.reps,
+                port: a.port,
+                out: a.out,
             };
-            let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
-            bench::kmsg(&state, &cfg)?;
+            bench::kmsg(&state()?, &cfg)?;
             Ok(0)
         }
-        other => Err(Fail::usage(&format!("unknown command {other:?}"))),
     }
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let code = match run(&argv) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help goes to stdout with status 0; usage errors (and help
+            // shown for a missing command) to stderr with status 2.
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let code = match run(cli) {
         Ok(c) => c,
         Err(f) => {
             eprintln!("cohort: {}", f.msg);

@@ -1,0 +1,620 @@
+//! The command line of `cohort`, declared with clap's derive API. The doc
+//! comments are the help texts: the first line of a command's comment is
+//! its line in `cohort --help`, the whole comment its `cohort CMD --help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench;
+
+/// Boots Cohort nodes (QEMU guests on a VDE switch) and runs commands in them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cohort",
+    arg_required_else_help = true,
+    after_help = "`cohort COMMAND --help` prints a command's help."
+)]
+pub struct Cli {
+    /// State directory (default: $COHORT_STATE, else ./build/cluster)
+    #[arg(long, global = true, value_name = "DIR", display_order = 900)]
+    pub state: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot a cluster of N nodes and wait until every agent answers
+    ///
+    /// Starts a VDE switch and N QEMU nodes (TCG), each booting the same
+    /// kernel and initramfs with cohort.node_id=I cohort.nr_nodes=N and
+    /// cohort.peers=169.254.42.1,...,169.254.42.N (node I has address
+    /// 169.254.42.(I+1)), and waits until each node's agent answers. On
+    /// failure or Ctrl-C everything started is stopped.
+    #[command(verbatim_doc_comment)]
+    Up(UpArgs),
+
+    /// Run a command in a node, stream its output, exit with its status
+    ///
+    /// Runs CMD with its arguments (each shell-quoted, joined with spaces)
+    /// as `/bin/sh -c` in NODE, streams its stdout and stderr, and exits
+    /// with its status (128+N if killed by signal N). For shell syntax pass
+    /// it through sh: `cohort exec 0 -- sh -c 'dmesg | tail'`.
+    ///
+    /// Exits 255 if the command timed out, the node died, or the agent
+    /// could not be reached; the error names the node and shows the end of
+    /// its serial log.
+    #[command(
+        verbatim_doc_comment,
+        override_usage = "cohort exec [--timeout SECS] NODE [--] CMD [ARG]..."
+    )]
+    Exec(ExecArgs),
+
+    /// Print a node's serial console log
+    ///
+    /// Prints NODE's serial console log (all of it, or its last N lines).
+    #[command(verbatim_doc_comment)]
+    Logs(LogsArgs),
+
+    /// Show whether each node's QEMU runs and its agent answers
+    ///
+    /// One line per node: whether its QEMU is running and its agent
+    /// answers. Exits 1 if any node is down or no cluster exists.
+    #[command(verbatim_doc_comment)]
+    Status,
+
+    /// Run the selftests on every node and count TAP results
+    ///
+    /// Runs /usr/lib/cohort/selftests/run on each node in turn (with
+    /// COHORT_NODE and COHORT_NODES set), prints its output prefixed with
+    /// `[node N] ` and turns each TAP result into a result of test
+    /// `selftest: BINARY: TEST`; a test that runs on several nodes is one
+    /// test, which passes only if it passed on every node that ran it. Ends
+    /// with `selftests: P passed, F failed, S skipped` over distinct tests.
+    /// Results are also appended to the file named by $COHORT_RESULTS (see
+    /// `cohort report`), with the place taken from $COHORT_ROUND.
+    ///
+    /// A binary exiting non-zero without a failing test fails as
+    /// `selftest: BINARY`; a test cut off by its binary's end, a node that
+    /// dies or times out, fails. After each node, every node's console log
+    /// is scanned (as `cohort logscan` does): a problem printed on the
+    /// tested node while a test ran fails that test; any other fails
+    /// `kernel log: during selftests`. Exits 1 if anything failed.
+    #[command(verbatim_doc_comment)]
+    Test(TestArgs),
+
+    /// Stop the cluster's processes, remove sockets and pid files
+    ///
+    /// Stops the processes `cohort up` started in the state dir (SIGTERM,
+    /// then SIGKILL after 5 s; a pid is only signalled if its command line
+    /// names the state dir), removes sockets and pid files, and keeps the
+    /// logs. Succeeds when there is nothing to stop.
+    #[command(verbatim_doc_comment)]
+    Down,
+
+    /// SIGKILL one node's QEMU (a crash) and wait until it is gone
+    ///
+    /// Sends SIGKILL to NODE's QEMU (only if its command line names the
+    /// state dir), as a crash would look to the other nodes, and waits
+    /// until it is gone. The rest of the cluster keeps running;
+    /// `cohort start NODE` boots it again.
+    #[command(verbatim_doc_comment)]
+    Kill(NodeArg),
+
+    /// Boot one node of the running cluster again and wait for its agent
+    ///
+    /// Boots NODE again, into the running cluster, with the exact QEMU
+    /// command line `cohort up` recorded for it (nodeN.qemu), and waits
+    /// until its agent answers. The previous console log is kept as
+    /// nodeN.log.old. If the node does not come up in time, its QEMU is
+    /// stopped and the end of its log shown.
+    #[command(verbatim_doc_comment)]
+    Start(StartArgs),
+
+    /// Benchmarks: `cohort bench kmsg` (kmsg against user-space TCP),
+    /// `cohort bench migrate` (migration and remote faults)
+    #[command(subcommand, verbatim_doc_comment)]
+    Bench(BenchCommand),
+
+    /// Scan every node's kernel log for BUG, WARNING, lockdep, hung tasks...
+    ///
+    /// Checks every node's kernel log (its serial console, nodeN.log in the
+    /// state dir, read on the host) for BUG, WARNING, Oops, general
+    /// protection faults, panics, lockdep reports (circular or recursive
+    /// locking, inconsistent lock state, suspicious RCU usage), hung tasks
+    /// (`INFO: task ... blocked`), soft and hard lockups, RCU stalls,
+    /// sleeping in atomic context, kmemleak, KASAN, UBSAN and debug-objects
+    /// reports, list corruption and refcount errors; each hit is shown with
+    /// the lines after it. A node whose agent does not answer is a failure,
+    /// never a clean log. Exits 1 on any problem.
+    #[command(
+        verbatim_doc_comment,
+        override_usage = "cohort logscan --mark FILE\n       \
+                          cohort logscan [--since FILE] [--kmemleak] [--logs-only] [--test NAME]"
+    )]
+    Logscan(LogscanArgs),
+
+    /// Merge test result files into one count of distinct tests
+    ///
+    /// Merges result records (lines `pass|fail|skip TAB test TAB place TAB
+    /// detail`, as `cohort test`, `cohort logscan --test` and make check
+    /// write them) by test name: a test failed if it failed anywhere, passed
+    /// if it passed somewhere and failed nowhere, and is skipped only if it
+    /// was skipped everywhere. Prints TAP (one line per distinct test, with
+    /// where each failure happened and its detail) and ends with
+    /// `N passed, N failed, N skipped`. Exits 1 if a test failed, a line is
+    /// not a record, or there is no test at all.
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Number of nodes (1-64)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub nodes: u32,
+
+    /// Kernel image
+    #[arg(long, value_name = "PATH", default_value = "build/images/bzImage")]
+    pub kernel: PathBuf,
+
+    /// Initramfs image
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "build/images/initramfs.cpio.gz"
+    )]
+    pub initrd: PathBuf,
+
+    /// Memory per node, in MB
+    #[arg(long, value_name = "MB", default_value_t = 512)]
+    pub mem: u32,
+
+    /// vCPUs per node
+    #[arg(long, value_name = "CPUS", default_value_t = 1)]
+    pub smp: u32,
+
+    /// How long to wait for all nodes, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub timeout: u64,
+
+    /// Extra kernel command line arguments
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "",
+        hide_default_value = true,
+        allow_hyphen_values = true
+    )]
+    pub append: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The node to run CMD in
+    #[arg(value_name = "NODE")]
+    pub node: u32,
+
+    /// Kill the command after SECS (0 = none)
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+
+    /// The command and its arguments (after `--`, or after NODE)
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The node whose log to print
+    #[arg(value_name = "NODE")]
+    pub node: u32,
+
+    /// Print only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Nodes to test, e.g. 0,2-3 (default: all)
+    #[arg(long, value_name = "LIST", value_parser = parse_node_list)]
+    pub nodes: Option<NodeList>,
+
+    /// Per-node timeout, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 1200)]
+    pub timeout: u64,
+
+    /// Modules (e.g. kmsg,popcorn) loaded, in that order, on every other
+    /// node while a node is tested; the tested node starts without them,
+    /// and its tests run with COHORT_REQUIRE_PEERS=1 (a missing peer fails)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub peer_modules: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogscanArgs {
+    /// Write where each node's log ends now to FILE, and stop
+    #[arg(long, value_name = "FILE")]
+    pub mark: Option<String>,
+
+    /// Scan only what came after the marks in FILE (across a restart of
+    /// the node: the rest of nodeN.log.old first)
+    #[arg(long, value_name = "FILE")]
+    pub since: Option<String>,
+
+    /// First force two kmemleak scans on every node (6 s apart) and check
+    /// its report (no-op without CONFIG_DEBUG_KMEMLEAK)
+    #[arg(long)]
+    pub kmemleak: bool,
+
+    /// Only read the logs, do not ask the agents (a node down on purpose
+    /// is still read: its console is on the host)
+    #[arg(long)]
+    pub logs_only: bool,
+
+    /// Also append the result as test NAME to $COHORT_RESULTS
+    #[arg(long, value_name = "NAME")]
+    pub test: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files to merge
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArg {
+    /// The node
+    #[arg(value_name = "NODE")]
+    pub node: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The node to boot again
+    #[arg(value_name = "NODE")]
+    pub node: u32,
+
+    /// How long to wait for the agent, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// kmsg's round trip and throughput against user-space TCP
+    ///
+    /// Measures, on the same two nodes in one run, kmsg's round trip
+    /// (debugfs `ping`, 8-byte payload) and throughput (debugfs `stream`)
+    /// against a user-space TCP ping-pong of 8-byte messages and a TCP
+    /// stream of the same size (tcpbench). Loads kmsg on both nodes if
+    /// needed and waits until they see each other up. Each measurement runs
+    /// R times, interleaved (tcp, kmsg, tcp, kmsg...) after one warm-up;
+    /// the medians are compared: `rtt kmsg/tcp` (target <= 1.2) and
+    /// `throughput kmsg/tcp` (target >= 0.8), each marked PASS or MISS.
+    /// Results also go to FILE as key=value lines. Exits 0 unless a
+    /// measurement could not be run.
+    #[command(verbatim_doc_comment)]
+    Kmsg(BenchKmsgArgs),
+
+    /// Migration latencies and remote faults, as ratios to kmsg's round trip
+    ///
+    /// Runs migbench on A against B in one run (loads kmsg and popcorn on
+    /// both if needed): kmsg's round trip, the first migration of a process
+    /// with 1 MiB and with 64 MiB resident (a task is created on B),
+    /// migrations to the shadow on B and back to the shadow on A (R times
+    /// each, medians), and remote page faults, each as a ratio to the
+    /// round trip. Results also go to FILE.
+    #[command(verbatim_doc_comment)]
+    Migrate(BenchMigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchKmsgArgs {
+    /// The two nodes, A sends
+    #[arg(long, value_name = "A,B", value_parser = bench::parse_pair, default_value = "0,1")]
+    pub nodes: (u32, u32),
+
+    /// Round trips per RTT measurement
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub count: u64,
+
+    /// Bytes per throughput measurement (default 33554432, 32 MiB)
+    #[arg(long, value_name = "B", default_value_t = 32 << 20, hide_default_value = true)]
+    pub bytes: u64,
+
+    /// Measurements of each kind
+    #[arg(long, value_name = "R", default_value_t = 5)]
+    pub reps: usize,
+
+    /// tcpbench server port on B
+    #[arg(long, value_name = "P", default_value_t = 7070)]
+    pub port: u16,
+
+    /// Results file
+    #[arg(long, value_name = "FILE", default_value = "build/bench-kmsg.txt")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMigrateArgs {
+    /// The two nodes: migbench runs on A and migrates to B
+    #[arg(long, value_name = "A,B", value_parser = bench::parse_pair, default_value = "0,1")]
+    pub nodes: (u32, u32),
+
+    /// Repetitions of each migration
+    #[arg(long, value_name = "R", default_value_t = 10)]
+    pub reps: usize,
+
+    /// Results file
+    #[arg(long, value_name = "FILE", default_value = "build/bench-migrate.txt")]
+    pub out: PathBuf,
+}
+
+/// A list of node numbers, sorted and without duplicates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeList(pub Vec<u32>);
+
+/// Parse a node list such as `0,2,4-6` into sorted unique node numbers.
+pub fn parse_node_list(s: &str) -> Result<NodeList, String> {
+    let bad = || format!("invalid node list {s:?} (expected e.g. 0,2-3)");
+    let mut out = vec![];
+    for part in s.split(',') {
+        let part = part.trim();
+        if let Some((a, b)) = part.split_once('-') {
+            let a: u32 = a.trim().parse().map_err(|_| bad())?;
+            let b: u32 = b.trim().parse().map_err(|_| bad())?;
+            if a > b {
+                return Err(bad());
+            }
+            out.extend(a..=b);
+        } else {
+            out.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(NodeList(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cohort").chain(args.iter().copied()))
+    }
+
+    fn err(args: &[&str]) -> ErrorKind {
+        parse(args).expect_err("should not parse").kind()
+    }
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn up_values_and_defaults() {
+        let c = parse(&["up", "-n", "3", "--timeout=9"]).unwrap();
+        let Command::Up(a) = c.command else {
+            panic!("not up")
+        };
+        assert_eq!(a.nodes, 3);
+        assert_eq!(a.timeout, 9);
+        assert_eq!(a.kernel, PathBuf::from("build/images/bzImage"));
+        assert_eq!(a.initrd, PathBuf::from("build/images/initramfs.cpio.gz"));
+        assert_eq!((a.mem, a.smp), (512, 1));
+        assert_eq!(a.append, "");
+        assert_eq!(c.state, None);
+    }
+
+    #[test]
+    fn attached_short_value() {
+        let Command::Up(a) = parse(&["up", "-n4"]).unwrap().command else {
+            panic!("not up")
+        };
+        assert_eq!(a.nodes, 4);
+        let Command::Up(a) = parse(&["up", "--nodes=5", "--append", "-s quiet"])
+            .unwrap()
+            .command
+        else {
+            panic!("not up")
+        };
+        assert_eq!(a.nodes, 5);
+        assert_eq!(a.append, "-s quiet");
+    }
+
+    #[test]
+    fn state_is_global() {
+        for args in [
+            &["--state", "/s", "status"][..],
+            &["status", "--state", "/s"],
+            &["--state=/s", "down"],
+            &["exec", "--state", "/s", "1", "--", "true"],
+        ] {
+            assert_eq!(
+                parse(args).unwrap().state.as_deref(),
+                Some("/s"),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        let c = parse(&["exec", "1", "--timeout", "5", "--", "ls", "-l", "--help"]).unwrap();
+        let Command::Exec(a) = c.command else {
+            panic!("not exec")
+        };
+        assert_eq!((a.node, a.timeout), (1, 5));
+        assert_eq!(a.cmd, ["ls", "-l", "--help"]);
+    }
+
+    #[test]
+    fn command_after_node() {
+        let Command::Exec(a) = parse(&["exec", "1", "echo", "-n", "hi"]).unwrap().command else {
+            panic!("not exec")
+        };
+        assert_eq!(a.node, 1);
+        assert_eq!(a.timeout, 600);
+        assert_eq!(a.cmd, ["echo", "-n", "hi"]);
+    }
+
+    #[test]
+    fn test_and_logs_options() {
+        let Command::Test(a) = parse(&["test", "--nodes", "2,0-1"]).unwrap().command else {
+            panic!("not test")
+        };
+        assert_eq!(a.nodes, Some(NodeList(vec![0, 1, 2])));
+        assert_eq!(a.timeout, 1200);
+        assert!(a.peer_modules.is_empty());
+        let c = parse(&["test", "--peer-modules", "kmsg,popcorn"]).unwrap();
+        let Command::Test(a) = c.command else {
+            panic!("not test")
+        };
+        assert_eq!(a.peer_modules, ["kmsg", "popcorn"]);
+        let Command::Logs(a) = parse(&["logs", "3", "--tail", "7"]).unwrap().command else {
+            panic!("not logs")
+        };
+        assert_eq!((a.node, a.tail), (3, Some(7)));
+        let Command::Start(a) = parse(&["start", "1"]).unwrap().command else {
+            panic!("not start")
+        };
+        assert_eq!((a.node, a.timeout), (1, 180));
+    }
+
+    #[test]
+    fn logscan_and_report() {
+        let c = parse(&["logscan", "--since", "m", "--kmemleak", "--test", "t"]).unwrap();
+        let Command::Logscan(a) = c.command else {
+            panic!("not logscan")
+        };
+        assert_eq!(a.since.as_deref(), Some("m"));
+        assert_eq!(a.test.as_deref(), Some("t"));
+        assert!(a.kmemleak && !a.logs_only && a.mark.is_none());
+        assert_eq!(
+            err(&["logscan", "--kmemleak=yes"]),
+            ErrorKind::TooManyValues
+        );
+        let Command::Report(a) = parse(&["report", "a", "b"]).unwrap().command else {
+            panic!("not report")
+        };
+        assert_eq!(a.files, ["a", "b"]);
+        assert_eq!(err(&["report"]), ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn bench_options() {
+        let c = parse(&["bench", "kmsg", "--nodes", "2,0", "--reps", "3"]).unwrap();
+        let Command::Bench(BenchCommand::Kmsg(a)) = c.command else {
+            panic!("not bench kmsg")
+        };
+        assert_eq!(a.nodes, (2, 0));
+        assert_eq!(
+            (a.count, a.bytes, a.reps, a.port),
+            (2000, 32 << 20, 3, 7070)
+        );
+        assert_eq!(a.out, PathBuf::from("build/bench-kmsg.txt"));
+        let c = parse(&["bench", "migrate"]).unwrap();
+        let Command::Bench(BenchCommand::Migrate(a)) = c.command else {
+            panic!("not bench migrate")
+        };
+        assert_eq!((a.nodes, a.reps), ((0, 1), 10));
+        assert_eq!(a.out, PathBuf::from("build/bench-migrate.txt"));
+        assert_eq!(
+            err(&["bench", "kmsg", "--nodes", "1,1"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(err(&["bench", "other"]), ErrorKind::InvalidSubcommand);
+        assert_eq!(
+            err(&["bench"]),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+    }
+
+    #[test]
+    fn help_and_usage_errors() {
+        assert_eq!(err(&["--help"]), ErrorKind::DisplayHelp);
+        assert_eq!(err(&["up", "--help"]), ErrorKind::DisplayHelp);
+        assert_eq!(parse(&["exec", "-h"]).unwrap_err().exit_code(), 0);
+        let none = parse(&[]).unwrap_err();
+        assert_eq!(
+            none.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+        assert_eq!(none.exit_code(), 2);
+        for (args, kind) in [
+            (&["up"][..], ErrorKind::MissingRequiredArgument),
+            (&["up", "-n", "2", "--bogus"], ErrorKind::UnknownArgument),
+            (&["up", "-n", "2", "-z"], ErrorKind::UnknownArgument),
+            (&["up", "-n", "2", "--timeout"], ErrorKind::InvalidValue),
+            (
+                &["up", "-n", "2", "--timeout", "soon"],
+                ErrorKind::ValueValidation,
+            ),
+            (&["up", "-n", "2", "extra"], ErrorKind::UnknownArgument),
+            (&["exec", "1"], ErrorKind::MissingRequiredArgument),
+            (&["exec", "x", "--", "ls"], ErrorKind::ValueValidation),
+            (&["logs"], ErrorKind::MissingRequiredArgument),
+            (&["logs", "-1"], ErrorKind::UnknownArgument),
+            (&["kill", "1", "2"], ErrorKind::UnknownArgument),
+            (&["status", "x"], ErrorKind::UnknownArgument),
+            (&["test", "--nodes", "2-1"], ErrorKind::ValueValidation),
+            (&["frobnicate"], ErrorKind::InvalidSubcommand),
+        ] {
+            let e = parse(args).expect_err("should not parse");
+            assert_eq!(e.kind(), kind, "{args:?}");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn long_help_says_what_each_command_does() {
+        let mut cmd = Cli::command();
+        let help = |cmd: &mut clap::Command, path: &[&str]| {
+            let mut c = cmd.clone();
+            for p in path {
+                c = c.find_subcommand(p).expect(p).clone();
+            }
+            c.render_long_help().to_string()
+        };
+        let up = help(&mut cmd, &["up"]);
+        assert!(up.contains("cohort.peers=169.254.42.1"), "{up}");
+        assert!(up.contains("[default: 180]"), "{up}");
+        let exec = help(&mut cmd, &["exec"]);
+        assert!(
+            exec.contains("Exits 255 if the command timed out"),
+            "{exec}"
+        );
+        let kmsg = help(&mut cmd, &["bench", "kmsg"]);
+        assert!(kmsg.contains("target <= 1.2"), "{kmsg}");
+        assert!(kmsg.contains("[default: 0,1]"), "{kmsg}");
+        let top = help(&mut cmd, &[]);
+        assert!(top.contains("SIGKILL one node's QEMU"), "{top}");
+    }
+
+    #[test]
+    fn node_lists() {
+        let l = |s| parse_node_list(s).map(|l| l.0);
+        assert_eq!(l("0"), Ok(vec![0]));
+        assert_eq!(l("3,1,1"), Ok(vec![1, 3]));
+        assert_eq!(l("0-2,5"), Ok(vec![0, 1, 2, 5]));
+        assert!(l("").is_err());
+        assert!(l("2-1").is_err());
+        assert!(l("a").is_err());
+        assert!(l("1,").is_err());
+    }
+}
