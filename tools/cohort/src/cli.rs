@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
+use crate::modules::Module;
 
 /// Boots Cohort nodes (QEMU guests on a VDE switch) and runs commands in them.
 #[derive(Debug, Parser)]
@@ -33,6 +34,17 @@ pub enum Command {
     /// cohort.peers=169.254.42.1,...,169.254.42.N (node I has address
     /// 169.254.42.(I+1)), and waits until each node's agent answers. On
     /// failure or Ctrl-C everything started is stopped.
+    ///
+    /// With --modules, then loads the named modules on every node, in
+    /// dependency order whatever the order given (kmsg first; a module's
+    /// dependencies are loaded too), with insmod from
+    /// /lib/modules/cohort/NAME.ko, skipping those already loaded; and
+    /// waits until the mesh is complete: every node's kmsg shows every
+    /// other node up and, with popcorn, every node's `pcntl nodes` lists
+    /// every node. Progress goes to stderr. A module that fails to load
+    /// (insmod's error and the end of the node's dmesg are shown) or a
+    /// mesh not complete within --modules-timeout fails `up`. The list is
+    /// recorded in the state dir so that `cohort start` loads it too.
     #[command(verbatim_doc_comment)]
     Up(UpArgs),
 
@@ -108,8 +120,11 @@ pub enum Command {
     /// Boots NODE again, into the running cluster, with the exact QEMU
     /// command line `cohort up` recorded for it (nodeN.qemu), and waits
     /// until its agent answers. The previous console log is kept as
-    /// nodeN.log.old. If the node does not come up in time, its QEMU is
-    /// stopped and the end of its log shown.
+    /// nodeN.log.old. If the cluster was brought up with --modules, loads
+    /// the same modules on NODE and waits until the mesh of the running
+    /// nodes is complete again, as `up` does. If the node does not come up
+    /// (or its modules fail) in time, its QEMU is stopped and the end of
+    /// its log shown.
     #[command(verbatim_doc_comment)]
     Start(StartArgs),
 
@@ -189,6 +204,15 @@ pub struct UpArgs {
         allow_hyphen_values = true
     )]
     pub append: String,
+
+    /// Modules to load on every node once it is up, e.g. kmsg,popcorn
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub modules: Vec<Module>,
+
+    /// How long loading the modules and completing the mesh may take, in
+    /// seconds
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub modules_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +312,11 @@ pub struct StartArgs {
     /// How long to wait for the agent, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 180)]
     pub timeout: u64,
+
+    /// How long loading the recorded modules and completing the mesh may
+    /// take, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub modules_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -418,6 +447,8 @@ mod tests {
         assert_eq!(a.initrd, PathBuf::from("build/images/initramfs.cpio.gz"));
         assert_eq!((a.mem, a.smp), (512, 1));
         assert_eq!(a.append, "");
+        assert!(a.modules.is_empty());
+        assert_eq!(a.modules_timeout, 60);
         assert_eq!(c.state, None);
     }
 
@@ -435,6 +466,36 @@ mod tests {
         };
         assert_eq!(a.nodes, 5);
         assert_eq!(a.append, "-s quiet");
+    }
+
+    #[test]
+    fn up_modules() {
+        let c = parse(&[
+            "up",
+            "-n",
+            "2",
+            "--modules",
+            "popcorn,kmsg",
+            "--modules-timeout",
+            "5",
+        ])
+        .unwrap();
+        let Command::Up(a) = c.command else {
+            panic!("not up")
+        };
+        assert_eq!(a.modules, [Module::Popcorn, Module::Kmsg]);
+        assert_eq!(a.modules_timeout, 5);
+        let e = parse(&["up", "-n", "2", "--modules", "kmsg,bogus"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            err(&["up", "-n", "2", "--modules", ""]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            err(&["up", "-n", "2", "--modules"]),
+            ErrorKind::InvalidValue
+        );
     }
 
     #[test]
@@ -493,7 +554,7 @@ mod tests {
         let Command::Start(a) = parse(&["start", "1"]).unwrap().command else {
             panic!("not start")
         };
-        assert_eq!((a.node, a.timeout), (1, 180));
+        assert_eq!((a.node, a.timeout, a.modules_timeout), (1, 180, 60));
     }
 
     #[test]
@@ -594,6 +655,7 @@ mod tests {
         let up = help(&mut cmd, &["up"]);
         assert!(up.contains("cohort.peers=169.254.42.1"), "{up}");
         assert!(up.contains("[default: 180]"), "{up}");
+        assert!(up.contains("--modules-timeout"), "{up}");
         let exec = help(&mut cmd, &["exec"]);
         assert!(
             exec.contains("Exits 255 if the command timed out"),

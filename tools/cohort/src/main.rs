@@ -7,6 +7,7 @@ mod checks;
 mod cli;
 mod frame;
 mod logscan;
+mod modules;
 mod results;
 mod selftest;
 mod state;
@@ -215,6 +216,8 @@ fn run(cli: Cli) -> Result<i32, Fail> {
                 smp: a.smp,
                 timeout_s: a.timeout,
                 append: a.append,
+                modules: a.modules,
+                modules_timeout_s: a.modules_timeout,
             };
             up::up(&mut state()?, cfg)?;
             Ok(0)
@@ -279,7 +282,7 @@ fn run(cli: Cli) -> Result<i32, Fail> {
             Ok(0)
         }
         Command::Start(a) => {
-            up::start_node(&state()?, a.node, a.timeout)?;
+            up::start_node(&state()?, a.node, a.timeout, a.modules_timeout)?;
             Ok(0)
         }
         Command::Bench(BenchCommand::Migrate(a)) => {

@@ -239,7 +239,8 @@ impl State {
         msgs
     }
 
-    /// Remove sockets, pid files, the switch dir and the cluster file.
+    /// Remove sockets, pid files, the switch dir, the cluster and modules
+    /// files.
     /// With `all`, also logs and recorded command lines (stale state
     /// before a new `up`).
     fn remove_files(&self, all: bool) {
@@ -256,6 +257,7 @@ impl State {
         }
         let _ = fs::remove_file(self.path("switch.pid"));
         let _ = fs::remove_file(self.path("cluster"));
+        let _ = fs::remove_file(self.path("modules"));
         let sw = self.switch_dir();
         if let Ok(rd) = fs::read_dir(&sw) {
             for e in rd.flatten() {

@@ -8,6 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::agent;
+use crate::modules::{self, Module};
 use crate::state::{log_excerpt, ClusterInfo, State};
 use crate::sys;
 use crate::Fail;
@@ -23,6 +24,9 @@ pub struct UpConfig {
     pub smp: u32,
     pub timeout_s: u64,
     pub append: String,
+    /// Modules to load on every node once it is up (any order).
+    pub modules: Vec<Module>,
+    pub modules_timeout_s: u64,
 }
 
 /// Node N's address on the switch (tools/guest/rc sets it).
@@ -275,6 +279,10 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
     };
     fs::write(state.path("cluster"), info.render())
         .map_err(|e| Fail::new(1, format!("cannot write cluster file: {e}")))?;
+    let order = modules::load_order(&cfg.modules);
+    if !order.is_empty() {
+        modules::record(state, &order)?;
+    }
 
     let sw = state.switch_dir();
     let out = Command::new(VDE_SWITCH)
@@ -337,6 +345,10 @@ fn start(state: &State, cfg: &UpConfig) -> Result<(), Fail> {
         t0.elapsed().as_secs_f64(),
         state.dir.display()
     );
+    if !order.is_empty() {
+        let all: Vec<u32> = (0..cfg.nodes).collect();
+        modules::load(state, &all, &all, &order, cfg.modules_timeout_s)?;
+    }
     Ok(())
 }
 
@@ -423,9 +435,16 @@ fn wait_agents(
 }
 
 /// `cohort start NODE`: boot one node of the running cluster again with
-/// the command line `up` recorded for it, and wait for its agent. If it
-/// does not come up, its QEMU is stopped again.
-pub fn start_node(state: &State, node: u32, timeout_s: u64) -> Result<(), Fail> {
+/// the command line `up` recorded for it, and wait for its agent; then
+/// load the modules `up --modules` recorded and wait until the running
+/// nodes see each other up. If it does not come up, its QEMU is stopped
+/// again.
+pub fn start_node(
+    state: &State,
+    node: u32,
+    timeout_s: u64,
+    modules_timeout_s: u64,
+) -> Result<(), Fail> {
     let Some(info) = state.cluster() else {
         return Err(Fail::new(
             1,
@@ -488,13 +507,31 @@ pub fn start_node(state: &State, node: u32, timeout_s: u64) -> Result<(), Fail> 
     if log.exists() {
         let _ = fs::rename(&log, state.node_file(node, "log.old"));
     }
+    let order = modules::recorded(state)?;
     let _ = fs::remove_file(state.node_file(node, "pid"));
     sys::catch_interrupts();
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(timeout_s);
     let result = launch(state, node, &argv).and_then(|pid| {
         println!("[start] node {node}: qemu pid {pid}");
-        wait_agents(state, &[(node, pid, t0)], t0, deadline, timeout_s, "start")
+        wait_agents(state, &[(node, pid, t0)], t0, deadline, timeout_s, "start")?;
+        if order.is_empty() {
+            return Ok(());
+        }
+        let running: Vec<u32> = (0..info.nodes)
+            .filter(|&n| state.node_pid(n).is_some())
+            .collect();
+        if running.len() < info.nodes as usize {
+            eprintln!(
+                "[modules] not running, left out of the mesh: node(s) {}",
+                (0..info.nodes)
+                    .filter(|n| !running.contains(n))
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        modules::load(state, &[node], &running, &order, modules_timeout_s)
     });
     if let Err(e) = result {
         if let Some(pid) = state.node_pid(node) {
@@ -523,6 +560,8 @@ mod tests {
             smp: 1,
             timeout_s: 180,
             append: " quiet ".into(),
+            modules: vec![],
+            modules_timeout_s: 60,
         };
         let argv = qemu_command(&cfg, &state, 11);
         let line = shlex::try_join(argv.iter().map(String::as_str)).unwrap();
