@@ -92,16 +92,16 @@ fi
 trap '"$cohort" down >/dev/null 2>&1 || true' EXIT
 
 # cluster_round N SMP KERNEL-NAME IMAGES: boot N nodes with SMP vCPUs
-# from IMAGES (bzImage, initramfs.cpio.gz), run the selftests and the
-# scenarios, check the logs at teardown, tear down. Output goes to
-# build/round-N.log as well.
+# from IMAGES (bzImage, initramfs.cpio.gz) with kmsg and popcorn loaded,
+# run the selftests and the scenarios, check the logs at teardown, tear
+# down. Output goes to build/round-N.log as well.
 cluster_round() {
-	local n=$1 smp=$2 kname=$3 images=$4 rlog=$COHORT_BUILD/round-$1.log
+	local n=$1 smp=$2 kname=$3 images=$4 rlog=$COHORT_BUILD/round-$1.log t0=$SECONDS
 	export COHORT_ROUND="$n nodes ($kname kernel, $smp vCPU)"
 	log check "round: $COHORT_ROUND"
 	"$cohort" down >/dev/null 2>&1 || true
 	if ! "$cohort" up -n "$n" --smp "$smp" --kernel "$images/bzImage" \
-		--initrd "$images/initramfs.cpio.gz" 2>&1 | tee "$rlog"; then
+		--initrd "$images/initramfs.cpio.gz" --modules kmsg,popcorn 2>&1 | tee "$rlog"; then
 		record fail "cluster: boot" "$n nodes did not come up: $(tail -n 20 "$rlog")" "$COHORT_ROUND"
 		"$cohort" down >/dev/null 2>&1 || true
 		return
@@ -113,6 +113,7 @@ cluster_round() {
 	"$cohort" logscan --kmemleak --test "kernel log: every node at teardown" 2>&1 |
 		tee -a "$rlog" || true
 	"$cohort" down >/dev/null 2>&1 || true
+	log check "round: $COHORT_ROUND done in $((SECONDS - t0)) s"
 }
 
 for r in $ROUNDS; do

@@ -18,49 +18,48 @@ use std::thread;
 use std::time::Duration;
 
 use crate::logscan::{self, Marks, Scanner};
+use crate::modules::{self, Module};
 use crate::results::{self, Record, Status, Summary};
 use crate::state::{log_excerpt, State};
 use crate::tap;
 use crate::{agent, capture, Fail};
 
 const SELFTEST_RUNNER: &str = "/usr/lib/cohort/selftests/run";
-const MODULE_DIR: &str = "/lib/modules/cohort";
 /// The test that carries problems no single test can be blamed for.
 const LOG_TEST: &str = "kernel log: during selftests";
+/// How long the peers get to load their modules and see each other.
+const PEERS_TIMEOUT_S: u64 = 60;
 
-/// `insmod` each of `mods` (in order) that is not loaded yet.
-fn load_cmd(mods: &[String]) -> String {
-    let list = mods.join(" ");
+/// `rmmod` each of `order` that is loaded, dependents first.
+fn unload_cmd(order: &[Module]) -> String {
+    let list: Vec<&str> = order.iter().rev().map(|m| m.name()).collect();
     format!(
-        "for m in {list}; do grep -q \"^$m \" /proc/modules && continue; \
-         insmod {MODULE_DIR}/$m.ko || exit 1; done"
+        "for m in {}; do grep -q \"^$m \" /proc/modules || continue; \
+         rmmod $m || exit 1; done",
+        list.join(" ")
     )
 }
 
-/// `rmmod` each of `mods` that is loaded, in reverse order.
-fn unload_cmd(mods: &[String]) -> String {
-    let list = mods.iter().rev().cloned().collect::<Vec<_>>().join(" ");
-    format!(
-        "for m in gobelins {list}; do grep -q \"^$m \" /proc/modules || continue; \
-         rmmod $m || exit 1; done"
-    )
-}
-
-/// Peers get `mods`, `node` starts without them. An error says what failed.
-fn prepare(state: &State, nodes: u32, node: u32, mods: &[String]) -> Result<(), String> {
-    let unload = unload_cmd(mods);
-    let load = load_cmd(mods);
-    for n in 0..nodes {
-        let cmd = if n == node { &unload } else { &load };
-        match capture(state, n, cmd, 120) {
-            Ok((0, _)) => {}
-            Ok((st, out)) => {
-                return Err(format!("node {n}: `{cmd}` exited {st}: {}", out.trim_end()))
-            }
-            Err(e) => return Err(e.msg),
+/// `node` starts without any of Cohort's modules; every other node gets
+/// `order` and sees the others up. An error says what failed.
+fn prepare(state: &State, nodes: u32, node: u32, order: &[Module]) -> Result<(), String> {
+    let all = modules::load_order(&[Module::Kmsg, Module::Popcorn, Module::Gobelins]);
+    let unload = unload_cmd(&all);
+    match capture(state, node, &unload, 120) {
+        Ok((0, _)) => {}
+        Ok((st, out)) => {
+            return Err(format!(
+                "node {node}: `{unload}` exited {st}: {}",
+                out.trim_end()
+            ))
         }
+        Err(e) => return Err(e.msg),
     }
-    Ok(())
+    let others: Vec<u32> = (0..nodes).filter(|&n| n != node).collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    modules::load(state, &others, &others, order, PEERS_TIMEOUT_S).map_err(|f| f.msg)
 }
 
 /// Kernel problems printed since `marks`: on the tested node they go to
@@ -116,7 +115,7 @@ fn run_node(
     nodes: u32,
     node: u32,
     timeout_s: u64,
-    peer_modules: &[String],
+    peer_modules: &[Module],
 ) -> Vec<Record> {
     let place = results::place(Some(node));
     let prefix = format!("[node {node}] ");
@@ -128,9 +127,10 @@ fn run_node(
         return collector.records;
     };
     if !peer_modules.is_empty() {
+        let names: Vec<&str> = peer_modules.iter().map(|m| m.name()).collect();
         println!(
-            "{prefix}loading {} on the other nodes, unloading them here",
-            peer_modules.join(",")
+            "{prefix}loading {} on the other nodes, none of them here",
+            names.join(",")
         );
         if let Err(e) = prepare(state, nodes, node, peer_modules) {
             println!("{prefix}setup failed: {e}");
@@ -212,15 +212,11 @@ pub fn run(
             info.nodes
         )));
     }
-    if let Some(bad) = peer_modules
-        .iter()
-        .find(|m| m.is_empty() || !m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    {
-        return Err(Fail::usage(&format!("bad module name {bad:?}")));
-    }
+    let peer_modules =
+        modules::load_order(&modules::parse(&peer_modules.join(",")).map_err(|e| Fail::usage(&e))?);
     let mut summary = Summary::new();
     for node in nodes {
-        let records = run_node(state, info.nodes, node, timeout_s, peer_modules);
+        let records = run_node(state, info.nodes, node, timeout_s, &peer_modules);
         let count = |s: Status| records.iter().filter(|r| r.status == s).count();
         println!(
             "[node {node}] {} passed, {} failed, {} skipped",
@@ -250,9 +246,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn module_commands_load_in_order_and_unload_in_reverse() {
-        let mods = vec!["kmsg".to_string(), "popcorn".to_string()];
-        assert!(load_cmd(&mods).starts_with("for m in kmsg popcorn;"));
-        assert!(unload_cmd(&mods).starts_with("for m in gobelins popcorn kmsg;"));
+    fn unload_takes_dependents_first() {
+        let all = modules::load_order(&[Module::Gobelins, Module::Popcorn, Module::Kmsg]);
+        assert!(unload_cmd(&all).starts_with("for m in gobelins popcorn kmsg;"));
     }
 }

@@ -56,6 +56,10 @@ pub fn qemu_command(cfg: &UpConfig, state: &State, node: u32) -> Vec<String> {
         QEMU.to_string(),
         "-M".into(),
         "q35".into(),
+        // One host thread per vCPU (multi-threaded TCG), stated rather than
+        // left to QEMU's default, so that --smp 2 really runs two CPUs at once.
+        "-accel".into(),
+        "tcg,thread=multi".into(),
         "-m".into(),
         cfg.mem_mb.to_string(),
         "-smp".into(),
@@ -567,7 +571,7 @@ mod tests {
         let line = shlex::try_join(argv.iter().map(String::as_str)).unwrap();
         assert_eq!(
             line,
-            "qemu-system-x86_64 -M q35 -m 512 -smp 1 -nodefaults -display none -no-reboot \
+            "qemu-system-x86_64 -M q35 -accel 'tcg,thread=multi' -m 512 -smp 1 -nodefaults -display none -no-reboot \
              -kernel /k -initrd /i -append 'console=ttyS0 panic=-1 oops=panic cohort.node_id=11 \
              cohort.nr_nodes=2 cohort.peers=169.254.42.1,169.254.42.2 quiet' -serial file:/s/node11.log -netdev 'vde,id=net0,sock=/s/switch' \
              -device 'virtio-net-pci,netdev=net0,mac=52:54:00:c0:00:0b' -device virtio-serial-pci \
