@@ -138,31 +138,41 @@ const BENCH_HELP: &str = "\
 usage: cohort bench kmsg [--nodes A,B] [--count N] [--bytes B] [--reps R]
                          [--port P] [--out FILE]
        cohort bench migrate [--nodes A,B] [--reps R] [--out FILE]
+       cohort bench plot [--dir DIR]
+
+Each run appends one JSON record to FILE (JSON Lines; default
+build/bench/kmsg.jsonl, build/bench/migrate.jsonl): date, kernel release,
+commit, host, every measure with its unit and repetitions, and the ratios
+with their targets and PASS or MISS. Exits 1 when a measurement could not
+be run; a missed target is printed and recorded, not an exit status.
+`plot` draws DIR/NAME.svg from each DIR/NAME.jsonl (default build/bench).
 
 migrate: runs migbench on A against B in one run (loads kmsg and popcorn
-on both if needed): kmsg's round trip, the first migration of a process
-with 1 MiB and with 64 MiB resident (a task is created on B), migrations
-to the shadow on B and back to the shadow on A (R times each, medians),
-and remote page faults, each as a ratio to the round trip. Results also
-go to FILE (default build/bench-migrate.txt).
+on both if needed): kmsg's round trip (ping and through the hub) and
+throughput, the first migration of a process with 1 MiB and with 64 MiB
+resident (a task is created on B), migrations to the shadow on B and back
+to the shadow on A (R times each, medians), remote page faults, each as a
+ratio to the round trip; and end to end, for 1 MiB and 64 MiB, a
+migration followed by the process reading its whole working set on B,
+against bytes / kmsg throughput + one round trip.
 
 kmsg:
 Measures, on the same two nodes in one run, kmsg's round trip (debugfs
-`ping`, 8-byte payload) and throughput (debugfs `stream`) against a
+`ping`, the link thread, and `hreq`, a request through the hub as popcorn
+makes them; 8-byte payload) and throughput (debugfs `stream`) against a
 user-space TCP ping-pong of 8-byte messages and a TCP stream of the same
 size (tcpbench). Loads kmsg on both nodes if needed and waits until they
-see each other up. Each measurement runs R times, interleaved (tcp, kmsg,
-tcp, kmsg...) after one warm-up; the medians are compared:
-`rtt kmsg/tcp` (target <= 1.2) and `throughput kmsg/tcp` (target >= 0.8),
-each marked PASS or MISS. Results also go to FILE as key=value lines.
-Exits 0 unless a measurement could not be run.
+see each other up. Each measurement runs R times, interleaved (the three
+round trips in turn, then tcp and kmsg throughput) after one warm-up; the
+medians are compared: round trips kmsg/tcp (target <= 1.2) and
+`throughput kmsg/tcp` (target >= 0.8), each marked PASS or MISS.
 
   --nodes A,B   the two nodes, A sends (default 0,1)
   --count N     round trips per RTT measurement (default 2000)
   --bytes B     bytes per throughput measurement (default 32 MiB)
   --reps R      measurements of each kind (default 5)
   --port P      tcpbench server port on B (default 7070)
-  --out FILE    default build/bench-kmsg.txt
+  --out FILE    default build/bench/kmsg.jsonl
 ";
 
 const TEST_HELP: &str = "\
@@ -645,6 +655,9 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
             Ok(0)
         }
         "bench" => {
+            if rest.first().is_some_and(|w| w == "plot") {
+                return bench::plot_main(&rest[1..]);
+            }
             let opts = [
                 val("nodes", None),
                 val("count", None),
@@ -677,7 +690,7 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
             if which == "migrate" {
                 let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
                 let reps = get_or(&p, "reps", 10usize)?;
-                let out = PathBuf::from(p.get("out").unwrap_or("build/bench-migrate.txt"));
+                let out = PathBuf::from(p.get("out").unwrap_or("build/bench/migrate.jsonl"));
                 bench::migrate(&state, a, b, reps, &out)?;
                 return Ok(0);
             }
@@ -688,7 +701,7 @@ fn run(argv: &[String]) -> Result<i32, Fail> {
                 bytes: get_or(&p, "bytes", 32u64 << 20)?,
                 reps: get_or(&p, "reps", 5usize)?,
                 port: get_or(&p, "port", 7070u16)?,
-                out: PathBuf::from(p.get("out").unwrap_or("build/bench-kmsg.txt")),
+                out: PathBuf::from(p.get("out").unwrap_or("build/bench/kmsg.jsonl")),
             };
             let state = State::resolve(so.as_deref()).map_err(|e| Fail::new(1, e))?;
             bench::kmsg(&state, &cfg)?;
