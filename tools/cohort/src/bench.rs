@@ -793,22 +793,21 @@ pub fn plot_main(args: &[String]) -> Result<i32, Fail> {
         let name = file
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let runs = match records.len() {
+            1 => "1 run".to_string(),
+            n => format!("{n} runs"),
+        };
         let title = match (records.first(), records.last()) {
-            (Some(first), Some(last)) => format!(
-                "cohort bench {name}: {} runs, {} to {}",
-                records.len(),
-                first.date,
-                last.date
+            (Some(first), Some(last)) if records.len() > 1 => format!(
+                "cohort bench {name}: {runs}, {} to {}",
+                first.date, last.date
             ),
+            (Some(first), _) => format!("cohort bench {name}: {runs}, {}", first.date),
             _ => format!("cohort bench {name}: no runs"),
         };
         let svg = file.with_extension("svg");
         plot::draw(&records, &title, &svg).map_err(|e| Fail::new(1, e))?;
-        println!(
-            "[bench] {} runs of {name} drawn in {}",
-            records.len(),
-            svg.display()
-        );
+        println!("[bench] {runs} of {name} drawn in {}", svg.display());
     }
     Ok(0)
 }
