@@ -58,6 +58,11 @@ for b in "${BENCHMARKS[@]}"; do
 		log bench "$name: done in $(($(date +%s) - start)) s"
 	else
 		failed+=("$name")
+		# The nodes' last kernel messages, before the cluster goes.
+		for n in 0 1; do
+			echo "--- node $n: dmesg | tail -n 40"
+			"$cohort" exec "$n" -- sh -c 'dmesg | tail -n 40' || true
+		done >>"$out/$name.log" 2>&1
 		log bench "$name: FAILED (see $out/$name.log)"
 	fi
 done

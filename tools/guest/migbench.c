@@ -148,12 +148,18 @@ static pid_t holder(unsigned long mib)
 		pause();
 }
 
+/* What runs now, for error messages. */
+static const char *step = "start";
+
 static double timed_migrate(pid_t pid, unsigned int node)
 {
 	double t0 = now_ns();
 
-	if (pcntl_migrate(pid, node))
-		die("pcntl_migrate");
+	if (pcntl_migrate(pid, node)) {
+		fprintf(stderr, "migbench: %s: pcntl_migrate(%d, %u): %s\n",
+			step, (int)pid, node, strerror(errno));
+		exit(1);
+	}
 	return now_ns() - t0;
 }
 
@@ -205,6 +211,7 @@ static void measure_moves(struct moves *m, unsigned long mib, int reps)
 	m->back = calloc(reps, sizeof(double));
 	if (!m->out || !m->back)
 		die("calloc");
+	step = mib > 1 ? "first migrations (64 MiB)" : "first migrations (1 MiB)";
 	/* A new process each time: the first migration creates its task. */
 	for (i = 0; i < FRESH; i++) {
 		if (pid) {
@@ -216,6 +223,8 @@ static void measure_moves(struct moves *m, unsigned long mib, int reps)
 		m->first[i] = timed_migrate(pid, there);
 		timed_migrate(pid, here);
 	}
+	step = mib > 1 ? "to the shadows and back (64 MiB)" :
+			 "to the shadows and back (1 MiB)";
 	/* Then back and forth: the shadows are reused on both sides. */
 	for (i = 0; i < reps; i++) {
 		m->out[i] = timed_migrate(pid, there);
@@ -405,6 +414,7 @@ static struct e2e measure_e2e(unsigned long mib, int reps, double bps,
 
 	if (!mig || !rd || !tot)
 		die("calloc");
+	step = mib > 1 ? "end to end (64 MiB)" : "end to end (1 MiB)";
 	for (i = 0; i < reps; i++) {
 		e2e_once(mib, &mig[i], &rd[i]);
 		tot[i] = mig[i] + rd[i];
