@@ -926,6 +926,7 @@ mod tests {
             commit: None,
             dirty: None,
             host: "h".into(),
+            host_load: None,
         };
         let r = kmsg_record(&cfg, meta, &s, &m);
         assert_eq!(r.benchmark, "kmsg");

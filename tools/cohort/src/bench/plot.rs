@@ -182,6 +182,7 @@ mod tests {
             commit: None,
             dirty: None,
             host: "h".into(),
+            host_load: None,
         };
         let mut r = Record::new("kmsg", meta, [0, 1]);
         r.ratios.push(Ratio::new(

@@ -28,6 +28,10 @@ pub struct Record {
     pub dirty: Option<bool>,
     /// The host's name.
     pub host: String,
+    /// The host's load average (1, 5, 15 min) when the run ended: the
+    /// nodes share the host's cores, so a busy host slows them.
+    #[serde(default)]
+    pub host_load: Option<[f64; 3]>,
     /// The measuring node and its peer.
     pub nodes: [u32; 2],
     /// The run's settings: counts, sizes, repetitions.
@@ -131,6 +135,7 @@ pub struct Meta {
     pub commit: Option<String>,
     pub dirty: Option<bool>,
     pub host: String,
+    pub host_load: Option<[f64; 3]>,
 }
 
 impl Meta {
@@ -155,14 +160,24 @@ impl Meta {
         let host = fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into());
+        let host_load = fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| parse_loadavg(&s));
         Meta {
             date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             kernel: kernel.trim().to_string(),
             commit,
             dirty,
             host,
+            host_load,
         }
     }
+}
+
+/// The three load averages of a `/proc/loadavg` line.
+pub fn parse_loadavg(line: &str) -> Option<[f64; 3]> {
+    let mut w = line.split_whitespace().map(|x| x.parse::<f64>().ok());
+    Some([w.next()??, w.next()??, w.next()??])
 }
 
 /// The directory of the running executable (inside the tree it was built
@@ -182,6 +197,7 @@ impl Record {
             commit: meta.commit,
             dirty: meta.dirty,
             host: meta.host,
+            host_load: meta.host_load,
             nodes,
             params: BTreeMap::new(),
             measures: vec![],
@@ -243,6 +259,7 @@ mod tests {
             commit: Some("0123456789abcdef0123".into()),
             dirty: Some(true),
             host: "h".into(),
+            host_load: Some([1.0, 2.5, 3.0]),
         }
     }
 
@@ -313,5 +330,15 @@ mod tests {
         assert!(m.date.ends_with('Z') && m.date.as_bytes()[10] == b'T');
         assert!(!m.host.is_empty());
         assert_eq!(m.commit.is_some(), m.dirty.is_some());
+        assert!(m.host_load.is_some());
+        assert_eq!(
+            parse_loadavg("6.67 8.05 6.15 3/412 12410\n"),
+            Some([6.67, 8.05, 6.15])
+        );
+        assert_eq!(parse_loadavg("6.67 x"), None);
+        // Records of runs before host_load was recorded still load.
+        let old = r#"{"benchmark":"kmsg","date":"d","kernel":"k","commit":null,"dirty":null,"host":"h","nodes":[0,1],"params":{},"measures":[],"ratios":[]}"#;
+        let r = parse_lines(old, Path::new("f")).unwrap();
+        assert_eq!(r[0].host_load, None);
     }
 }
