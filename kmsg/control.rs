@@ -313,10 +313,18 @@ impl DebugFile for PingFile {
 /// One bench ping through the hub's message API; returns its round trip.
 fn hub_round_trip(node: u32, nonce: u64) -> Result<u64> {
     let mut payload = [0u8; BenchPing::LEN];
-    BenchPing { nonce }.encode(&mut payload).map_err(|_| EINVAL)?;
+    BenchPing { nonce }
+        .encode(&mut payload)
+        .map_err(|_| EINVAL)?;
     let mut reply = [0u8; BenchPing::LEN];
     let start = cohort::now_ns();
-    let len = msg::request(node, wire::MSG_BENCH_PING, &payload, &mut reply, REQUEST_TIMEOUT_MS)?;
+    let len = msg::request(
+        node,
+        wire::MSG_BENCH_PING,
+        &payload,
+        &mut reply,
+        REQUEST_TIMEOUT_MS,
+    )?;
     let rtt = cohort::now_ns().saturating_sub(start);
     match reply.get(..len).map(BenchPing::decode) {
         Some(Ok(pong)) if pong.nonce == nonce => Ok(rtt),
