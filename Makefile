@@ -3,12 +3,13 @@
 #
 #   make check    host tests + selftests on a 2-node cluster (the CI job)
 #   make demo     boot 2 nodes and show them up and seeing each other
+#   make bench    benchmarks on 2 nodes: results in build/bench/*.jsonl, plots *.svg
 #   make check-debug   the tests on a kernel with lock validation
 #   make          build everything (kernel cached in /var/cache/cohort)
 #
 # Each step installs or builds what it needs (run as root on Debian 12).
 
-.PHONY: all deps kernel modules initramfs cli check check-debug demo host-test clean
+.PHONY: all deps kernel modules initramfs cli check check-debug demo bench host-test clean
 
 all:
 	scripts/build-all.sh
@@ -40,6 +41,9 @@ check-debug:
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
 
 clean:
 	rm -rf build target

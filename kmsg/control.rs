@@ -8,6 +8,9 @@
 //! - `types`: per message type that carried traffic, counters.
 //! - `ping`: write `NODE COUNT` to make COUNT ping round trips; read the
 //!   result (or the error and how long the last reply had been awaited).
+//! - `hreq`: as `ping`, but each round trip is a request through the hub's
+//!   message API (the path popcorn's requests take) to the bench-ping
+//!   handler on the peer, instead of kmsg's link-thread ping.
 //! - `echo`: write `NODE SIZE COUNT` to send COUNT echo requests of SIZE
 //!   bytes through the hub's message API and check every reply.
 //! - `stream`: write `NODE BYTES` to stream BYTES one way and check the peer
@@ -16,7 +19,7 @@
 //!   `bad-magic`, `bad-length`, `bad-node`).
 
 use crate::cluster::{Cluster, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, REQUEST_TIMEOUT_MS};
-use crate::proto::wire::{self, MAX_MESSAGE};
+use crate::proto::wire::{self, BenchPing, Payload, MAX_MESSAGE};
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
 use kernel::alloc::KVVec;
@@ -67,6 +70,7 @@ struct StreamResult {
 #[derive(Default)]
 struct Results {
     ping: Option<PingResult>,
+    hreq: Option<PingResult>,
     echo: Option<EchoResult>,
     stream: Option<StreamResult>,
 }
@@ -94,6 +98,7 @@ impl Control {
         dir.file::<Peers>(c_str!("peers"), 0o444)?;
         dir.file::<Types>(c_str!("types"), 0o444)?;
         dir.file::<PingFile>(c_str!("ping"), 0o600)?;
+        dir.file::<HreqFile>(c_str!("hreq"), 0o600)?;
         dir.file::<EchoFile>(c_str!("echo"), 0o600)?;
         dir.file::<StreamFile>(c_str!("stream"), 0o600)?;
         dir.file::<InjectFile>(c_str!("inject"), 0o200)?;
@@ -191,6 +196,7 @@ fn type_name(ty: u16) -> &'static str {
         wire::MSG_STREAM_DATA => "stream-data",
         wire::MSG_STREAM_SYNC => "stream-sync",
         msg::ECHO => "kmsg-echo",
+        wire::MSG_BENCH_PING => "bench-ping",
         _ => "-",
     }
 }
@@ -219,68 +225,141 @@ impl DebugFile for Types {
     }
 }
 
+/// Shows a round-trip result the way `ping` and `hreq` read.
+fn show_round_trips(result: Option<PingResult>, out: &mut Output) -> core::fmt::Result {
+    match result {
+        None => Ok(()),
+        Some(PingResult::Done { node, count, total_ns, min_ns, max_ns }) => writeln!(
+            out,
+            "node={node} count={count} total_ns={total_ns} min_ns={min_ns} avg_ns={} max_ns={max_ns}",
+            total_ns / count.max(1)
+        ),
+        Some(PingResult::Failed { node, count, error, stalled_ns }) => writeln!(
+            out,
+            "node={node} count={count} error={error} stalled_ns={stalled_ns}"
+        ),
+    }
+}
+
+/// Parses `NODE COUNT` and makes COUNT round trips to NODE with
+/// `round_trip(node, i)`, which returns each one's time; the result, or
+/// the failure, is what the file then reads.
+fn round_trips(
+    c: &Control,
+    input: &[u8],
+    round_trip: impl Fn(u32, u64) -> Result<u64>,
+) -> core::result::Result<PingResult, (Option<PingResult>, Error)> {
+    let parsed = numbers::<2>(input).and_then(|[node, count]| Ok((node_arg(node)?, count)));
+    let (node, count) = parsed.map_err(|e| (None, e))?;
+    if count == 0 || count > 100_000_000 {
+        return Err((None, EINVAL));
+    }
+    c.cluster.peer(node).map_err(|e| (None, e))?;
+    let (mut total, mut min, mut max) = (0u64, u64::MAX, 0u64);
+    let mut last_reply = cohort::now_ns();
+    for i in 0..count {
+        let rtt = if c.cluster.stopping() {
+            Err(errno::ESHUTDOWN())
+        } else {
+            round_trip(node, i)
+        };
+        match rtt {
+            Ok(rtt) => {
+                total += rtt;
+                min = min.min(rtt);
+                max = max.max(rtt);
+                last_reply = cohort::now_ns();
+            }
+            Err(e) => {
+                let stalled_ns = cohort::now_ns().saturating_sub(last_reply);
+                let failed = PingResult::Failed {
+                    node,
+                    count: i,
+                    error: e.to_errno(),
+                    stalled_ns,
+                };
+                return Err((Some(failed), e));
+            }
+        }
+    }
+    Ok(PingResult::Done {
+        node,
+        count,
+        total_ns: total,
+        min_ns: min,
+        max_ns: max,
+    })
+}
+
+/// Stores what [`round_trips`] gave in `slot` and returns its status; a
+/// command refused before any round trip leaves the last result.
+fn record(
+    slot: &mut Option<PingResult>,
+    outcome: core::result::Result<PingResult, (Option<PingResult>, Error)>,
+) -> Result {
+    match outcome {
+        Ok(done) => {
+            *slot = Some(done);
+            Ok(())
+        }
+        Err((failed, e)) => {
+            if failed.is_some() {
+                *slot = failed;
+            }
+            Err(e)
+        }
+    }
+}
+
 struct PingFile;
 
 impl DebugFile for PingFile {
     type Data = Control;
 
     fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
-        match c.results.lock().ping {
-            None => Ok(()),
-            Some(PingResult::Done { node, count, total_ns, min_ns, max_ns }) => writeln!(
-                out,
-                "node={node} count={count} total_ns={total_ns} min_ns={min_ns} avg_ns={} max_ns={max_ns}",
-                total_ns / count.max(1)
-            ),
-            Some(PingResult::Failed { node, count, error, stalled_ns }) => writeln!(
-                out,
-                "node={node} count={count} error={error} stalled_ns={stalled_ns}"
-            ),
-        }
+        show_round_trips(c.results.lock().ping, out)
     }
 
     fn store(c: &Control, input: &[u8]) -> Result {
-        let [node, count] = numbers::<2>(input)?;
-        let node = node_arg(node)?;
-        if count == 0 || count > 100_000_000 {
-            return Err(EINVAL);
-        }
-        c.cluster.peer(node)?;
-        let (mut total, mut min, mut max) = (0u64, u64::MAX, 0u64);
-        let mut last_reply = cohort::now_ns();
-        for i in 0..count {
-            let rtt = if c.cluster.stopping() {
-                Err(errno::ESHUTDOWN())
-            } else {
-                c.cluster.ping(node, i)
-            };
-            match rtt {
-                Ok(rtt) => {
-                    total += rtt;
-                    min = min.min(rtt);
-                    max = max.max(rtt);
-                    last_reply = cohort::now_ns();
-                }
-                Err(e) => {
-                    let stalled_ns = cohort::now_ns().saturating_sub(last_reply);
-                    c.results.lock().ping = Some(PingResult::Failed {
-                        node,
-                        count: i,
-                        error: e.to_errno(),
-                        stalled_ns,
-                    });
-                    return Err(e);
-                }
-            }
-        }
-        c.results.lock().ping = Some(PingResult::Done {
-            node,
-            count,
-            total_ns: total,
-            min_ns: min,
-            max_ns: max,
-        });
-        Ok(())
+        let outcome = round_trips(c, input, |node, i| c.cluster.ping(node, i));
+        record(&mut c.results.lock().ping, outcome)
+    }
+}
+
+/// One bench ping through the hub's message API; returns its round trip.
+fn hub_round_trip(node: u32, nonce: u64) -> Result<u64> {
+    let mut payload = [0u8; BenchPing::LEN];
+    BenchPing { nonce }
+        .encode(&mut payload)
+        .map_err(|_| EINVAL)?;
+    let mut reply = [0u8; BenchPing::LEN];
+    let start = cohort::now_ns();
+    let len = msg::request(
+        node,
+        wire::MSG_BENCH_PING,
+        &payload,
+        &mut reply,
+        REQUEST_TIMEOUT_MS,
+    )?;
+    let rtt = cohort::now_ns().saturating_sub(start);
+    match reply.get(..len).map(BenchPing::decode) {
+        Some(Ok(pong)) if pong.nonce == nonce => Ok(rtt),
+        _ => Err(errno::EPROTO()),
+    }
+}
+
+struct HreqFile;
+
+impl DebugFile for HreqFile {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        show_round_trips(c.results.lock().hreq, out)
+    }
+
+    fn store(c: &Control, input: &[u8]) -> Result {
+        let outcome = round_trips(c, input, hub_round_trip);
+        record(&mut c.results.lock().hreq, outcome)
     }
 }
 

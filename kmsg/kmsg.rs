@@ -37,7 +37,7 @@ pub mod proto {
 use cluster::Cluster;
 use control::Control;
 use proto::node::NodeId;
-use proto::wire::Envelope;
+use proto::wire::{self, BenchPing, Envelope, Payload};
 
 module! {
     type: Kmsg,
@@ -48,11 +48,13 @@ module! {
 }
 
 /// Fields drop in this order: the debugfs files first (waiting for
-/// commands in flight), then the echo handler and the transport (waiting for
-/// hub calls in flight), then the threads, then the cluster state.
+/// commands in flight), then the echo and bench-ping handlers and the
+/// transport (waiting for hub calls in flight), then the threads, then the
+/// cluster state.
 struct Kmsg {
     _control: Dir<Control>,
     _echo: HandlerRegistration<EchoService>,
+    _bench_ping: HandlerRegistration<BenchPingService>,
     _transport: TransportRegistration<Transport>,
     _threads: KVec<Thread>,
     cluster: Arc<Cluster>,
@@ -113,6 +115,26 @@ impl MsgHandler for EchoService {
     }
 }
 
+/// Answers each bench ping with its nonce: the far end of debugfs `hreq`,
+/// a round trip through the hub as popcorn's requests make it.
+struct BenchPingService;
+
+impl MsgHandler for BenchPingService {
+    const TYPE: u16 = wire::MSG_BENCH_PING;
+
+    fn handle(msg: &Message) {
+        if !msg.is_request() {
+            return;
+        }
+        let mut out = [0u8; BenchPing::LEN];
+        let encoded = BenchPing::decode(msg.data()).and_then(|ping| ping.encode(&mut out));
+        let _ = match encoded {
+            Ok(_) => msg.reply(&out),
+            Err(_) => msg.reply_error(errno::EPROTO()),
+        };
+    }
+}
+
 impl kernel::Module for Kmsg {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let cluster = Cluster::new()?;
@@ -128,9 +150,11 @@ impl kernel::Module for Kmsg {
                 return Err(e);
             }
         };
-        let echo = HandlerRegistration::register(c_str!("kmsg"));
-        let control = echo.and_then(|echo| Ok((echo, Control::create(cluster.clone())?)));
-        let (echo, control) = match control {
+        let handlers = HandlerRegistration::register(c_str!("kmsg"))
+            .and_then(|echo| Ok((echo, HandlerRegistration::register(c_str!("kmsg"))?)));
+        let control =
+            handlers.and_then(|handlers| Ok((handlers, Control::create(cluster.clone())?)));
+        let ((echo, bench_ping), control) = match control {
             Ok(pair) => pair,
             Err(e) => {
                 cluster.stop();
@@ -146,6 +170,7 @@ impl kernel::Module for Kmsg {
         Ok(Kmsg {
             _control: control,
             _echo: echo,
+            _bench_ping: bench_ping,
             _transport: transport,
             _threads: threads,
             cluster,

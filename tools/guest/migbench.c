@@ -2,23 +2,35 @@
 /*
  * migbench: migration figures, all from one run on the origin node.
  *
- *	migbench NODE [REPS]
+ *	migbench NODE [REPS [E2E_REPS]]
  *
  * With kmsg and popcorn loaded on this node and on NODE, measures:
- *  - kmsg's round trip to NODE (debugfs ping), the yardstick;
+ *  - the yardsticks, before and after the rest: kmsg's round trip to NODE
+ *    by its link-thread ping (debugfs `ping`) and through the hub's message
+ *    API (debugfs `hreq`, the path page requests take), and kmsg's
+ *    throughput to NODE (debugfs `stream`, 32 MiB);
  *  - for processes with 1 MiB and with 64 MiB resident: the first
- *    migration here -> NODE (a task is created there; median of 5 new
- *    processes), then REPS times here -> NODE (its shadow there is reused)
- *    and NODE -> here (back to the shadow here); each timed on this node's
+ *    migration here -> NODE (a task is created there; 5 new processes),
+ *    then REPS times here -> NODE (its shadow there is reused) and
+ *    NODE -> here (back to the shadow here); each timed on this node's
  *    clock from the pcntl(PCNTL_MIGRATE) call of a controlling process to
- *    its return (medians);
+ *    its return;
  *  - the remote page fault: a process migrated to NODE touches pages that
- *    are still here, timed on NODE's clock by the process itself.
- * Prints key=value lines, then the ratios to the round trip.
+ *    are still here, timed on NODE's clock by the process itself;
+ *  - end to end, for 1 MiB and 64 MiB working sets, E2E_REPS new processes
+ *    each: the migration to NODE (as above), then the moved process reads
+ *    its whole working set there, so every page moves (timed on NODE's
+ *    clock by the process); the total is compared with what moving the
+ *    bytes in bulk would take: bytes / kmsg throughput + one hub round
+ *    trip.
+ * Prints one key=value per line (medians, and every sample as
+ * KEY_samples=a,b,...), then a table of ratios.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +45,10 @@
 #define PAGE		4096UL
 #define FAULT_PAGES	512
 #define FRESH		5
-#define PING		"/sys/kernel/debug/kmsg/ping"
+#define KMSG		"/sys/kernel/debug/kmsg/"
+#define STREAM_BYTES	(32UL << 20)
+/* Longest a moved process may take to read 64 MiB page by page. */
+#define E2E_TIMEOUT_MS	600000
 
 static unsigned int here, there;
 
@@ -51,34 +66,65 @@ static void die(const char *what)
 	exit(1);
 }
 
-/* kmsg's average round trip to @node over @count pings, in ns. */
-static double kmsg_rtt(unsigned int node, unsigned int count)
+static void fail(const char *msg)
 {
-	char buf[512], *p;
-	int fd;
-	ssize_t n;
+	fprintf(stderr, "migbench: %s\n", msg);
+	exit(1);
+}
 
-	fd = open(PING, O_WRONLY);
+/*
+ * Write @cmd to kmsg's debugfs @file, then return the number after @key
+ * in what the file reads back.
+ */
+static double kmsg_command(const char *file, const char *cmd, const char *key)
+{
+	char path[128], buf[512], *p;
+	ssize_t n, len = strlen(cmd);
+	int fd;
+
+	snprintf(path, sizeof(path), KMSG "%s", file);
+	fd = open(path, O_WRONLY);
 	if (fd < 0)
-		die("open " PING);
-	n = snprintf(buf, sizeof(buf), "%u %u\n", node, count);
-	if (write(fd, buf, n) != n)
-		die("ping");
+		die(path);
+	if (write(fd, cmd, len) != len)
+		die(path);
 	close(fd);
-	fd = open(PING, O_RDONLY);
+	fd = open(path, O_RDONLY);
 	if (fd < 0)
-		die("open " PING);
+		die(path);
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		die("read " PING);
+		die(path);
 	buf[n] = '\0';
-	p = strstr(buf, "avg_ns=");
+	p = strstr(buf, key);
 	if (!p) {
-		fprintf(stderr, "migbench: no avg_ns in '%s'\n", buf);
+		fprintf(stderr, "migbench: no %s in %s: '%s'\n", key, path, buf);
 		exit(1);
 	}
-	return strtod(p + 7, NULL);
+	return strtod(p + strlen(key), NULL);
+}
+
+/* kmsg's average round trip to @node over @count pings or hreqs, in ns. */
+static double kmsg_rtt(const char *file, unsigned int node, unsigned int count)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "%u %u\n", node, count);
+	return kmsg_command(file, cmd, "avg_ns=");
+}
+
+/* kmsg's throughput to @node over a stream of @bytes, in bytes/s. */
+static double kmsg_bps(unsigned int node, unsigned long bytes)
+{
+	char cmd[64];
+	double ns;
+
+	snprintf(cmd, sizeof(cmd), "%u %lu\n", node, bytes);
+	ns = kmsg_command("stream", cmd, "total_ns=");
+	if (ns <= 0)
+		fail("kmsg stream took no time");
+	return bytes * 1e9 / ns;
 }
 
 /* A child holding @mib MiB, touched, sleeping until killed. */
@@ -102,12 +148,18 @@ static pid_t holder(unsigned long mib)
 		pause();
 }
 
+/* What runs now, for error messages. */
+static const char *step = "start";
+
 static double timed_migrate(pid_t pid, unsigned int node)
 {
 	double t0 = now_ns();
 
-	if (pcntl_migrate(pid, node))
-		die("pcntl_migrate");
+	if (pcntl_migrate(pid, node)) {
+		fprintf(stderr, "migbench: %s: pcntl_migrate(%d, %u): %s\n",
+			step, (int)pid, node, strerror(errno));
+		exit(1);
+	}
 	return now_ns() - t0;
 }
 
@@ -118,27 +170,48 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static double median(double *v, int n)
+/* Median of @n samples; @v is left as it was. */
+static double median(const double *v, int n)
 {
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	double *s = malloc(n * sizeof(*s)), m;
+
+	if (!s)
+		die("malloc");
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+	return m;
+}
+
+/* `KEY=median` and `KEY_samples=a,b,...`, in whole units. */
+static double print_samples(const char *key, const double *v, int n)
+{
+	double m = median(v, n);
+	int i;
+
+	printf("%s=%.0f\n%s_samples=", key, m, key);
+	for (i = 0; i < n; i++)
+		printf("%s%.0f", i ? "," : "", v[i]);
+	printf("\n");
+	return m;
 }
 
 struct moves {
-	double first, out, back;
+	double first[FRESH];
+	double *out, *back;
 };
 
-static struct moves measure_moves(unsigned long mib, int reps)
+static void measure_moves(struct moves *m, unsigned long mib, int reps)
 {
-	double *out = calloc(reps, sizeof(double));
-	double *back = calloc(reps, sizeof(double));
-	double first[FRESH];
-	struct moves m;
 	pid_t pid = 0;
 	int i;
 
-	if (!out || !back)
+	m->out = calloc(reps, sizeof(double));
+	m->back = calloc(reps, sizeof(double));
+	if (!m->out || !m->back)
 		die("calloc");
+	step = mib > 1 ? "first migrations (64 MiB)" : "first migrations (1 MiB)";
 	/* A new process each time: the first migration creates its task. */
 	for (i = 0; i < FRESH; i++) {
 		if (pid) {
@@ -147,22 +220,18 @@ static struct moves measure_moves(unsigned long mib, int reps)
 		}
 		pid = holder(mib);
 		usleep(300000 + mib * 20000);	/* let it touch its memory */
-		first[i] = timed_migrate(pid, there);
-		back[0] = timed_migrate(pid, here);
+		m->first[i] = timed_migrate(pid, there);
+		timed_migrate(pid, here);
 	}
+	step = mib > 1 ? "to the shadows and back (64 MiB)" :
+			 "to the shadows and back (1 MiB)";
 	/* Then back and forth: the shadows are reused on both sides. */
 	for (i = 0; i < reps; i++) {
-		out[i] = timed_migrate(pid, there);
-		back[i] = timed_migrate(pid, here);
+		m->out[i] = timed_migrate(pid, there);
+		m->back[i] = timed_migrate(pid, here);
 	}
-	m.first = median(first, FRESH);
-	m.out = median(out, reps);
-	m.back = median(back, reps);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	free(out);
-	free(back);
-	return m;
 }
 
 /* Per-page time of remote faults, measured on the other node. */
@@ -209,50 +278,246 @@ static double fault_ns(void)
 	return ns;
 }
 
+/* What a moved process reports after reading its working set. */
+struct e2e_report {
+	double read_ns;		/* on the destination's clock */
+	int ok;			/* every word read back as written */
+};
+
+/*
+ * The child of an end-to-end run: fills @mib MiB (every word), says so on
+ * @ready, waits for SIGUSR1 (blocked, so none is lost: it arrives once the
+ * parent migrated it), then reads every word, timing it, and reports on
+ * @result. Never returns.
+ */
+static void __attribute__((noreturn))
+e2e_child(unsigned long mib, int ready, int result)
+{
+	unsigned long words = mib * MIB / sizeof(uint64_t), i;
+	struct timespec tick = { .tv_nsec = 200000000 };
+	uint64_t *mem, sum = 0, check = 0;
+	struct e2e_report r;
+	sigset_t usr1;
+	double t0;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	mem = mmap(NULL, mib * MIB, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		_exit(2);
+	for (i = 0; i < words; i++) {
+		mem[i] = i * 0x9e3779b97f4a7c15ull;
+		sum += mem[i];
+	}
+	if (write(ready, "R", 1) != 1)
+		_exit(3);
+	/* A migration may end a wait early: wait again. */
+	while (sigtimedwait(&usr1, NULL, &tick) != SIGUSR1)
+		;
+	t0 = now_ns();
+	for (i = 0; i < words; i++)
+		check += mem[i];
+	r.read_ns = now_ns() - t0;
+	r.ok = check == sum;
+	if (write(result, &r, sizeof(r)) != sizeof(r))
+		_exit(4);
+	for (;;)
+		pause();
+}
+
+/* Read exactly @len bytes from @fd within @timeout_ms; 0 or -1. */
+static int read_within(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char *c = buf;
+
+	while (len) {
+		ssize_t n;
+
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return -1;
+		n = read(fd, c, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * One end-to-end run on a new process of @mib MiB: the migration to the
+ * other node (@mig_ns, this node's clock), then its reading every word
+ * there (@read_ns, that node's clock).
+ */
+static void e2e_once(unsigned long mib, double *mig_ns, double *read_ns)
+{
+	int ready[2], result[2];
+	struct e2e_report r;
+	sigset_t usr1, old;
+	char c;
+	pid_t pid;
+
+	if (pipe(ready) || pipe(result))
+		die("pipe");
+	/* Blocked before the fork, so the child never loses the signal. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		close(ready[0]);
+		close(result[0]);
+		e2e_child(mib, ready[1], result[1]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(ready[1]);
+	close(result[1]);
+	if (read_within(ready[0], &c, 1, 60000))
+		fail("end-to-end: the process did not fill its memory");
+	*mig_ns = timed_migrate(pid, there);
+	if (kill(pid, SIGUSR1))
+		die("kill SIGUSR1");
+	if (read_within(result[0], &r, sizeof(r), E2E_TIMEOUT_MS))
+		fail("end-to-end: no report from the moved process");
+	if (!r.ok)
+		fail("end-to-end: the moved process read other values than it wrote");
+	*read_ns = r.read_ns;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(ready[0]);
+	close(result[0]);
+}
+
+struct e2e {
+	double migrate, read, total, model;
+};
+
+/*
+ * @reps end-to-end runs of @mib MiB; prints their samples and returns the
+ * medians, and the model: bytes / @bps + @rtt.
+ */
+static struct e2e measure_e2e(unsigned long mib, int reps, double bps,
+			      double rtt)
+{
+	double *mig = calloc(reps, sizeof(double));
+	double *rd = calloc(reps, sizeof(double));
+	double *tot = calloc(reps, sizeof(double));
+	char key[64];
+	struct e2e e;
+	int i;
+
+	if (!mig || !rd || !tot)
+		die("calloc");
+	step = mib > 1 ? "end to end (64 MiB)" : "end to end (1 MiB)";
+	for (i = 0; i < reps; i++) {
+		e2e_once(mib, &mig[i], &rd[i]);
+		tot[i] = mig[i] + rd[i];
+	}
+	snprintf(key, sizeof(key), "e2e_migrate_%lumib_ns", mib);
+	e.migrate = print_samples(key, mig, reps);
+	snprintf(key, sizeof(key), "e2e_read_%lumib_ns", mib);
+	e.read = print_samples(key, rd, reps);
+	snprintf(key, sizeof(key), "e2e_total_%lumib_ns", mib);
+	e.total = print_samples(key, tot, reps);
+	e.model = mib * MIB * 1e9 / bps + rtt;
+	printf("e2e_model_%lumib_ns=%.0f\n", mib, e.model);
+	free(mig);
+	free(rd);
+	free(tot);
+	return e;
+}
+
+static void print_moves(const char *size, struct moves *m, int reps,
+			double *first, double *out, double *back)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "first_%s_ns", size);
+	*first = print_samples(key, m->first, FRESH);
+	snprintf(key, sizeof(key), "out_%s_ns", size);
+	*out = print_samples(key, m->out, reps);
+	snprintf(key, sizeof(key), "back_%s_ns", size);
+	*back = print_samples(key, m->back, reps);
+	free(m->out);
+	free(m->back);
+}
+
+static void row(const char *what, double ns, double rtt)
+{
+	printf("%-44s %12.3f %10.1f\n", what, ns / 1e6, ns / rtt);
+}
+
 int main(int argc, char **argv)
 {
 	int reps = argc > 2 ? atoi(argv[2]) : 10;
+	int e2e_reps = argc > 3 ? atoi(argv[3]) : 3;
+	double ping[2], hreq[2], bps[2], rtt, hrtt, tput, fault;
+	double f1, o1, b1, f64, o64, b64;
 	struct moves small, big;
-	double rtt, fault;
+	struct e2e e1, e64;
 
-	if (argc < 2 || reps < 1) {
-		fprintf(stderr, "usage: migbench NODE [REPS]\n");
+	if (argc < 2 || argc > 4 || reps < 1 || e2e_reps < 1) {
+		fprintf(stderr, "usage: migbench NODE [REPS [E2E_REPS]]\n");
 		return 2;
 	}
 	there = atoi(argv[1]);
 	here = pcntl_where(0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	rtt = kmsg_rtt(there, 1000);
-	small = measure_moves(1, reps);
-	big = measure_moves(64, reps);
+	ping[0] = kmsg_rtt("ping", there, 1000);
+	hreq[0] = kmsg_rtt("hreq", there, 1000);
+	bps[0] = kmsg_bps(there, STREAM_BYTES);
+	measure_moves(&small, 1, reps);
+	measure_moves(&big, 64, reps);
 	fault = fault_ns();
-	rtt = (rtt + kmsg_rtt(there, 1000)) / 2;
+	if (fault < 0)
+		fail("remote fault: no report from the moved process");
+	ping[1] = kmsg_rtt("ping", there, 1000);
+	hreq[1] = kmsg_rtt("hreq", there, 1000);
+	bps[1] = kmsg_bps(there, STREAM_BYTES);
 
-	printf("kmsg_rtt_ns=%.0f\n", rtt);
-	printf("first_1mib_ns=%.0f\nout_1mib_ns=%.0f\nback_1mib_ns=%.0f\n",
-	       small.first, small.out, small.back);
-	printf("first_64mib_ns=%.0f\nout_64mib_ns=%.0f\nback_64mib_ns=%.0f\n",
-	       big.first, big.out, big.back);
+	/* The yardsticks: the mean of before and after. */
+	rtt = (ping[0] + ping[1]) / 2;
+	hrtt = (hreq[0] + hreq[1]) / 2;
+	tput = (bps[0] + bps[1]) / 2;
+	printf("kmsg_rtt_ns=%.0f\nkmsg_rtt_ns_samples=%.0f,%.0f\n", rtt,
+	       ping[0], ping[1]);
+	printf("hreq_rtt_ns=%.0f\nhreq_rtt_ns_samples=%.0f,%.0f\n", hrtt,
+	       hreq[0], hreq[1]);
+	printf("kmsg_bytes_per_s=%.0f\nkmsg_bytes_per_s_samples=%.0f,%.0f\n",
+	       tput, bps[0], bps[1]);
+	print_moves("1mib", &small, reps, &f1, &o1, &b1);
+	print_moves("64mib", &big, reps, &f64, &o64, &b64);
 	printf("fault_ns=%.0f\n", fault);
-	printf("\n%-40s %12s %10s\n", "", "ms", "x kmsg RTT");
-	printf("%-40s %12.3f %10.1f\n", "kmsg round trip", rtt / 1e6, 1.0);
-	printf("%-40s %12.3f %10.1f\n", "migrate, new task (1 MiB)",
-	       small.first / 1e6, small.first / rtt);
-	printf("%-40s %12.3f %10.1f\n", "migrate, new task (64 MiB)",
-	       big.first / 1e6, big.first / rtt);
-	printf("%-40s %12.3f %10.1f\n", "migrate to its shadow there (1 MiB)",
-	       small.out / 1e6, small.out / rtt);
-	printf("%-40s %12.3f %10.1f\n", "migrate to its shadow there (64 MiB)",
-	       big.out / 1e6, big.out / rtt);
-	printf("%-40s %12.3f %10.1f\n", "back to the shadow here (1 MiB)",
-	       small.back / 1e6, small.back / rtt);
-	printf("%-40s %12.3f %10.1f\n", "back to the shadow here (64 MiB)",
-	       big.back / 1e6, big.back / rtt);
-	printf("%-40s %12.3f %10.1f\n", "remote page fault", fault / 1e6,
-	       fault / rtt);
+	e1 = measure_e2e(1, e2e_reps, tput, hrtt);
+	e64 = measure_e2e(64, e2e_reps, tput, hrtt);
+
+	printf("\n%-44s %12s %10s\n", "", "ms", "x kmsg RTT");
+	row("kmsg round trip (ping)", rtt, rtt);
+	row("kmsg round trip through the hub (hreq)", hrtt, rtt);
+	row("migrate, new task (1 MiB)", f1, rtt);
+	row("migrate, new task (64 MiB)", f64, rtt);
+	row("migrate to its shadow there (1 MiB)", o1, rtt);
+	row("migrate to its shadow there (64 MiB)", o64, rtt);
+	row("back to the shadow here (1 MiB)", b1, rtt);
+	row("back to the shadow here (64 MiB)", b64, rtt);
+	row("remote page fault", fault, rtt);
 	printf("64 MiB / 1 MiB: new task %.2f, to shadow %.2f, back %.2f\n",
-	       big.first / small.first, big.out / small.out,
-	       big.back / small.back);
-	return fault < 0;
+	       f64 / f1, o64 / o1, b64 / b1);
+	printf("kmsg throughput %.1f MB/s\n", tput / 1e6);
+	printf("end to end (medians: migrate, then read everything there; "
+	       "total) against bytes / throughput + hub RTT:\n");
+	printf("  1 MiB: %.1f, %.1f; %.1f ms, model %.1f ms, ratio %.2f\n",
+	       e1.migrate / 1e6, e1.read / 1e6, e1.total / 1e6,
+	       e1.model / 1e6, e1.total / e1.model);
+	printf("  64 MiB: %.1f, %.1f; %.1f ms, model %.1f ms, ratio %.2f\n",
+	       e64.migrate / 1e6, e64.read / 1e6, e64.total / 1e6,
+	       e64.model / 1e6, e64.total / e64.model);
+	return 0;
 }

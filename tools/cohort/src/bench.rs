@@ -1,5 +1,21 @@
-//! `cohort bench kmsg`: kmsg's round trip and throughput against a
-//! user-space TCP ping-pong and stream (tcpbench) on the same two nodes.
+//! `cohort bench`: benchmarks run on two nodes of a cluster, each run
+//! appended as a JSON record to a JSON Lines file ([`record`]) and drawn as
+//! the history of its ratios ([`plot`]).
+//!
+//! - `cohort bench kmsg`: kmsg's round trip (its link-thread ping, and a
+//!   request through the hub's message API as popcorn makes them) and its
+//!   throughput against a user-space TCP ping-pong and stream (tcpbench)
+//!   on the same two nodes.
+//! - `cohort bench migrate`: migbench (migration, remote faults, and a
+//!   migration followed by reading the whole working set) on the same two
+//!   nodes.
+//! - `cohort bench plot`: one SVG per JSON Lines file.
+//!
+//! A measurement that cannot run is an error (exit status 1); a ratio
+//! missing its target is printed and recorded as MISS, not an error.
+
+mod plot;
+mod record;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -10,6 +26,7 @@ use std::time::{Duration, Instant};
 use crate::state::State;
 use crate::up::node_ip;
 use crate::{capture, running_node, Fail};
+use record::{Measure, Meta, Ratio, Record, Target};
 
 /// Bytes a kmsg ping carries; the TCP ping-pong uses the same size.
 pub const PING_SIZE: u64 = 8;
@@ -144,13 +161,20 @@ pub fn size_str(b: u64) -> String {
 pub struct Summary {
     pub tcp_rtt_ns: f64,
     pub kmsg_rtt_ns: f64,
+    pub hreq_rtt_ns: f64,
     pub tcp_bps: f64,
     pub kmsg_bps: f64,
 }
 
 impl Summary {
+    /// kmsg's link-thread ping against TCP.
     pub fn rtt_ratio(&self) -> Option<f64> {
         ratio(self.kmsg_rtt_ns, self.tcp_rtt_ns)
+    }
+
+    /// A request through the hub (as popcorn's) against TCP.
+    pub fn hreq_ratio(&self) -> Option<f64> {
+        ratio(self.hreq_rtt_ns, self.tcp_rtt_ns)
     }
 
     pub fn throughput_ratio(&self) -> Option<f64> {
@@ -161,16 +185,21 @@ impl Summary {
         verdict(self.rtt_ratio(), RTT_TARGET, true)
     }
 
+    pub fn hreq_verdict(&self) -> &'static str {
+        verdict(self.hreq_ratio(), RTT_TARGET, true)
+    }
+
     pub fn throughput_verdict(&self) -> &'static str {
         verdict(self.throughput_ratio(), THROUGHPUT_TARGET, false)
     }
 }
 
-/// Every sample, per kind.
+/// Every sample, per kind, in run order.
 #[derive(Debug, Default, Clone)]
 pub struct Samples {
     pub tcp_rtt_ns: Vec<f64>,
     pub kmsg_rtt_ns: Vec<f64>,
+    pub hreq_rtt_ns: Vec<f64>,
     pub tcp_bps: Vec<f64>,
     pub kmsg_bps: Vec<f64>,
 }
@@ -180,6 +209,7 @@ impl Samples {
         Some(Summary {
             tcp_rtt_ns: median(&self.tcp_rtt_ns)?,
             kmsg_rtt_ns: median(&self.kmsg_rtt_ns)?,
+            hreq_rtt_ns: median(&self.hreq_rtt_ns)?,
             tcp_bps: median(&self.tcp_bps)?,
             kmsg_bps: median(&self.kmsg_bps)?,
         })
@@ -190,39 +220,62 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "n/a".to_string(), |r| format!("{r:.3}"))
 }
 
-fn join(v: &[f64]) -> String {
-    v.iter()
-        .map(|x| format!("{x:.0}"))
-        .collect::<Vec<_>>()
-        .join(",")
+/// A measure from its samples: their median, and each of them.
+fn measure_of(name: &str, unit: &str, reps: &[f64]) -> Measure {
+    Measure {
+        name: name.into(),
+        unit: unit.into(),
+        value: median(reps).unwrap_or(0.0),
+        reps: reps.to_vec(),
+    }
 }
 
-/// The results file: one key=value per line.
-pub fn render_kv(cfg: &BenchConfig, s: &Samples, m: &Summary) -> String {
-    let mut o = String::new();
-    let mut kv = |k: &str, v: String| {
-        let _ = writeln!(o, "{k}={v}");
-    };
-    kv("nodes", format!("{},{}", cfg.a, cfg.b));
-    kv("count", cfg.count.to_string());
-    kv("ping_size", PING_SIZE.to_string());
-    kv("bytes", cfg.bytes.to_string());
-    kv("reps", cfg.reps.to_string());
-    kv("tcp_rtt_ns", format!("{:.0}", m.tcp_rtt_ns));
-    kv("kmsg_rtt_ns", format!("{:.0}", m.kmsg_rtt_ns));
-    kv("tcp_bytes_per_s", format!("{:.0}", m.tcp_bps));
-    kv("kmsg_bytes_per_s", format!("{:.0}", m.kmsg_bps));
-    kv("rtt_ratio", fmt_ratio(m.rtt_ratio()));
-    kv("rtt_target_max", format!("{RTT_TARGET}"));
-    kv("rtt_result", m.rtt_verdict().to_string());
-    kv("throughput_ratio", fmt_ratio(m.throughput_ratio()));
-    kv("throughput_target_min", format!("{THROUGHPUT_TARGET}"));
-    kv("throughput_result", m.throughput_verdict().to_string());
-    kv("tcp_rtt_ns_samples", join(&s.tcp_rtt_ns));
-    kv("kmsg_rtt_ns_samples", join(&s.kmsg_rtt_ns));
-    kv("tcp_bytes_per_s_samples", join(&s.tcp_bps));
-    kv("kmsg_bytes_per_s_samples", join(&s.kmsg_bps));
-    o
+/// Ratio groups of `cohort bench kmsg`, as the plot's panels.
+const KMSG_RTT_GROUP: &str = "round trip: kmsg / user-space TCP (target <= 1.2)";
+const KMSG_TPUT_GROUP: &str = "throughput: kmsg / user-space TCP (target >= 0.8)";
+
+/// The JSON record of a `cohort bench kmsg` run.
+pub fn kmsg_record(cfg: &BenchConfig, meta: Meta, s: &Samples, m: &Summary) -> Record {
+    let mut r = Record::new("kmsg", meta, [cfg.a, cfg.b]);
+    r.params.insert("count".into(), cfg.count);
+    r.params.insert("ping_size".into(), PING_SIZE);
+    r.params.insert("bytes".into(), cfg.bytes);
+    r.params.insert("reps".into(), cfg.reps as u64);
+    r.measures = vec![
+        measure_of("tcp_rtt", "ns", &s.tcp_rtt_ns),
+        measure_of("kmsg_ping_rtt", "ns", &s.kmsg_rtt_ns),
+        measure_of("kmsg_hreq_rtt", "ns", &s.hreq_rtt_ns),
+        measure_of("tcp_throughput", "B/s", &s.tcp_bps),
+        measure_of("kmsg_throughput", "B/s", &s.kmsg_bps),
+    ];
+    let rtt = Some(Target::at_most(RTT_TARGET));
+    r.ratios = vec![
+        Ratio::new(
+            KMSG_RTT_GROUP,
+            "rtt_ping",
+            "kmsg_ping_rtt / tcp_rtt",
+            m.kmsg_rtt_ns,
+            m.tcp_rtt_ns,
+            rtt.clone(),
+        ),
+        Ratio::new(
+            KMSG_RTT_GROUP,
+            "rtt_hreq",
+            "kmsg_hreq_rtt / tcp_rtt",
+            m.hreq_rtt_ns,
+            m.tcp_rtt_ns,
+            rtt,
+        ),
+        Ratio::new(
+            KMSG_TPUT_GROUP,
+            "throughput",
+            "kmsg_throughput / tcp_throughput",
+            m.kmsg_bps,
+            m.tcp_bps,
+            Some(Target::at_least(THROUGHPUT_TARGET)),
+        ),
+    ];
+    r
 }
 
 /// The table printed at the end.
@@ -237,34 +290,51 @@ pub fn render_table(cfg: &BenchConfig, m: &Summary) -> String {
     );
     let _ = writeln!(
         o,
-        "{:<28} {:>12} {:>12} {:>9} {:>8}  result",
+        "{:<34} {:>12} {:>12} {:>9} {:>8}  result",
         "", "user TCP", "kmsg", "kmsg/tcp", "target"
     );
-    let _ = writeln!(
-        o,
-        "{:<28} {:>12} {:>12} {:>9} {:>8}  {}",
-        format!("round trip ({PING_SIZE} B, x{})", cfg.count),
+    let mut row = |what: String, tcp: String, kmsg: String, r: Option<f64>, t: String, v: &str| {
+        let _ = writeln!(
+            o,
+            "{what:<34} {tcp:>12} {kmsg:>12} {:>9} {t:>8}  {v}",
+            fmt_ratio(r)
+        );
+    };
+    row(
+        format!("round trip, ping ({PING_SIZE} B, x{})", cfg.count),
         us(m.tcp_rtt_ns),
         us(m.kmsg_rtt_ns),
-        fmt_ratio(m.rtt_ratio()),
+        m.rtt_ratio(),
         format!("<= {RTT_TARGET}"),
-        m.rtt_verdict()
+        m.rtt_verdict(),
     );
-    let _ = writeln!(
-        o,
-        "{:<28} {:>12} {:>12} {:>9} {:>8}  {}",
+    row(
+        format!("round trip, hub ({PING_SIZE} B, x{})", cfg.count),
+        us(m.tcp_rtt_ns),
+        us(m.hreq_rtt_ns),
+        m.hreq_ratio(),
+        format!("<= {RTT_TARGET}"),
+        m.hreq_verdict(),
+    );
+    row(
         format!("throughput ({})", size_str(cfg.bytes)),
         mbs(m.tcp_bps),
         mbs(m.kmsg_bps),
-        fmt_ratio(m.throughput_ratio()),
+        m.throughput_ratio(),
         format!(">= {THROUGHPUT_TARGET}"),
-        m.throughput_verdict()
+        m.throughput_verdict(),
     );
     let _ = writeln!(
         o,
         "rtt kmsg/tcp = {} (target <= {RTT_TARGET}): {}",
         fmt_ratio(m.rtt_ratio()),
         m.rtt_verdict()
+    );
+    let _ = writeln!(
+        o,
+        "rtt through the hub kmsg/tcp = {} (target <= {RTT_TARGET}): {}",
+        fmt_ratio(m.hreq_ratio()),
+        m.hreq_verdict()
     );
     let _ = writeln!(
         o,
@@ -291,7 +361,8 @@ fn run_ok(state: &State, node: u32, what: &str, cmd: &str) -> Result<String, Fai
 }
 
 /// Run a measurement command and return its result pairs; the command's
-/// output must end with a result line that has `key`, and no `error=`.
+/// output must end with a result line whose `key` is a positive number,
+/// and no `error=`.
 fn measure(
     state: &State,
     node: u32,
@@ -301,7 +372,7 @@ fn measure(
 ) -> Result<Vec<(String, String)>, Fail> {
     let (status, out) = capture(state, node, cmd, STEP_TIMEOUT_S)?;
     let kv = parse_kv(&out);
-    if status != 0 || kv_str(&kv, "error").is_some() || kv_u64(&kv, key).is_none() {
+    if status != 0 || kv_str(&kv, "error").is_some() || kv_u64(&kv, key).is_none_or(|v| v == 0) {
         return Err(Fail::new(
             1,
             format!(
@@ -346,6 +417,19 @@ fn wait_peer_up(state: &State, node: u32, peer: u32) -> Result<(), Fail> {
     }
 }
 
+/// Where and when: the kernel release of `node`, this host, the tree.
+fn run_meta(state: &State, node: u32) -> Result<Meta, Fail> {
+    let release = run_ok(state, node, "uname -r", "uname -r")?;
+    Ok(Meta::collect(&release))
+}
+
+/// Appends `record` to `out` and says so.
+fn save(out: &Path, record: &Record) -> Result<(), Fail> {
+    record::append(out, record).map_err(|e| Fail::new(1, e))?;
+    println!("[bench] record appended to {}", out.display());
+    Ok(())
+}
+
 struct Runner<'a> {
     state: &'a State,
     cfg: &'a BenchConfig,
@@ -363,13 +447,15 @@ impl Runner<'_> {
         Ok(kv_u64(&kv, "avg_ns").unwrap_or(0) as f64)
     }
 
-    fn kmsg_rtt(&self, count: u64) -> Result<f64, Fail> {
+    /// Round trips through kmsg's debugfs `file`: `ping` (link thread) or
+    /// `hreq` (the hub's request API).
+    fn kmsg_rtt(&self, file: &str, count: u64) -> Result<f64, Fail> {
         let c = self.cfg;
         let cmd = format!(
-            "echo '{} {count}' >{KMSG_DEBUGFS}/ping; r=$?; cat {KMSG_DEBUGFS}/ping; exit $r",
+            "echo '{} {count}' >{KMSG_DEBUGFS}/{file}; r=$?; cat {KMSG_DEBUGFS}/{file}; exit $r",
             c.b
         );
-        let kv = measure(self.state, c.a, "kmsg ping", &cmd, "avg_ns")?;
+        let kv = measure(self.state, c.a, &format!("kmsg {file}"), &cmd, "avg_ns")?;
         Ok(kv_u64(&kv, "avg_ns").unwrap_or(0) as f64)
     }
 
@@ -445,14 +531,14 @@ pub fn kmsg(state: &State, cfg: &BenchConfig) -> Result<(), Fail> {
         return Err(Fail::new(1, "no samples".into()));
     };
     print!("{}", render_table(cfg, &m));
-    if let Some(dir) = cfg.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)
-            .map_err(|e| Fail::new(1, format!("cannot create {}: {e}", dir.display())))?;
-    }
-    fs::write(&cfg.out, render_kv(cfg, &samples, &m))
-        .map_err(|e| Fail::new(1, format!("cannot write {}: {e}", cfg.out.display())))?;
-    println!("[bench] results in {}", cfg.out.display());
-    Ok(())
+    let record = kmsg_record(cfg, run_meta(state, a)?, &samples, &m);
+    save(&cfg.out, &record)
+}
+
+/// The three round trips of a repetition, in the order repetition `i`
+/// runs them: each kind goes first as often as the others.
+fn rtt_order(i: usize) -> [usize; 3] {
+    [i % 3, (i + 1) % 3, (i + 2) % 3]
 }
 
 fn run_reps(r: &Runner) -> Result<Samples, Fail> {
@@ -461,32 +547,187 @@ fn run_reps(r: &Runner) -> Result<Samples, Fail> {
     let warm_count = (cfg.count / 10).max(1);
     let warm_bytes = (cfg.bytes / 4).max(1);
     r.tcp_rtt(warm_count)?;
-    r.kmsg_rtt(warm_count)?;
+    r.kmsg_rtt("ping", warm_count)?;
+    r.kmsg_rtt("hreq", warm_count)?;
     r.tcp_bps(warm_bytes)?;
     r.kmsg_bps(warm_bytes)?;
     let mut s = Samples::default();
     for i in 1..=cfg.reps {
-        let tr = r.tcp_rtt(cfg.count)?;
-        let kr = r.kmsg_rtt(cfg.count)?;
+        let mut rtt = [0.0; 3];
+        for k in rtt_order(i - 1) {
+            rtt[k] = match k {
+                0 => r.tcp_rtt(cfg.count)?,
+                1 => r.kmsg_rtt("ping", cfg.count)?,
+                _ => r.kmsg_rtt("hreq", cfg.count)?,
+            };
+        }
+        let [tr, kr, hr] = rtt;
         let tb = r.tcp_bps(cfg.bytes)?;
         let kb = r.kmsg_bps(cfg.bytes)?;
         println!(
-            "[bench] run {i}/{}: rtt tcp {:.1} us, kmsg {:.1} us; throughput tcp {:.1} MB/s, kmsg {:.1} MB/s",
+            "[bench] run {i}/{}: rtt tcp {:.1} us, kmsg ping {:.1} us, hub {:.1} us; \
+             throughput tcp {:.1} MB/s, kmsg {:.1} MB/s",
             cfg.reps,
             tr / 1000.0,
             kr / 1000.0,
+            hr / 1000.0,
             tb / 1e6,
             kb / 1e6
         );
         s.tcp_rtt_ns.push(tr);
         s.kmsg_rtt_ns.push(kr);
+        s.hreq_rtt_ns.push(hr);
         s.tcp_bps.push(tb);
         s.kmsg_bps.push(kb);
     }
     Ok(s)
 }
 
-/// `cohort bench migrate`: migbench on `a` against `b`, in one run.
+/// New processes per size for the end-to-end migration figures (a 64 MiB
+/// one takes about half a minute under TCG).
+pub const E2E_REPS: usize = 3;
+
+/// The `key=value` lines of `text` (one pair a line, nothing else on it).
+pub fn parse_kv_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.trim().split_once('='))
+        .filter(|(k, v)| {
+            !k.is_empty()
+                && !v.is_empty()
+                && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                && !v.contains(char::is_whitespace)
+        })
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What migbench must print: each a median (or mean, for the yardsticks)
+/// with its samples, in ns unless said.
+const MIGBENCH_MEASURES: &[&str] = &[
+    "kmsg_rtt_ns",
+    "hreq_rtt_ns",
+    "kmsg_bytes_per_s",
+    "first_1mib_ns",
+    "out_1mib_ns",
+    "back_1mib_ns",
+    "first_64mib_ns",
+    "out_64mib_ns",
+    "back_64mib_ns",
+    "fault_ns",
+    "e2e_migrate_1mib_ns",
+    "e2e_read_1mib_ns",
+    "e2e_total_1mib_ns",
+    "e2e_model_1mib_ns",
+    "e2e_migrate_64mib_ns",
+    "e2e_read_64mib_ns",
+    "e2e_total_64mib_ns",
+    "e2e_model_64mib_ns",
+];
+
+/// `kmsg_rtt_ns` is (`kmsg_rtt`, `ns`); `kmsg_bytes_per_s` (`kmsg`, `B/s`).
+fn name_and_unit(key: &str) -> (&str, &str) {
+    if let Some(name) = key.strip_suffix("_bytes_per_s") {
+        (name, "B/s")
+    } else if let Some(name) = key.strip_suffix("_ns") {
+        (name, "ns")
+    } else {
+        (key, "")
+    }
+}
+
+/// Ratio groups of `cohort bench migrate`, as the plot's panels.
+const MIG_RTT_GROUP: &str = "migration and remote fault / kmsg round trip (ping)";
+const MIG_SIZE_GROUP: &str = "64 MiB / 1 MiB";
+const MIG_E2E_GROUP: &str =
+    "migrate + read the working set / (bytes / kmsg throughput + hub round trip)";
+
+/// The JSON record of a `cohort bench migrate` run from migbench's output;
+/// an error names what is missing or not positive.
+pub fn migrate_record(
+    meta: Meta,
+    nodes: [u32; 2],
+    reps: usize,
+    text: &str,
+) -> Result<Record, String> {
+    let kv = parse_kv_lines(text);
+    let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let mut r = Record::new("migrate", meta, nodes);
+    r.params.insert("reps".into(), reps as u64);
+    r.params.insert("fresh".into(), 5);
+    r.params.insert("e2e_reps".into(), E2E_REPS as u64);
+    r.params.insert("fault_pages".into(), 512);
+    for key in MIGBENCH_MEASURES {
+        let value: f64 = get(key)
+            .and_then(|v| v.parse().ok())
+            .filter(|v: &f64| *v > 0.0)
+            .ok_or_else(|| format!("migbench gave no positive {key}"))?;
+        let reps = match get(&format!("{key}_samples")) {
+            Some(list) => list
+                .split(',')
+                .map(|x| {
+                    x.parse::<f64>()
+                        .map_err(|_| format!("bad {key}_samples: {list}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![value],
+        };
+        let (name, unit) = name_and_unit(key);
+        r.measures.push(Measure {
+            name: name.into(),
+            unit: unit.into(),
+            value,
+            reps,
+        });
+    }
+    let v = |name: &str| r.measure(name).map_or(0.0, |m| m.value);
+    let mut ratios = vec![];
+    for name in [
+        "first_1mib",
+        "first_64mib",
+        "out_1mib",
+        "out_64mib",
+        "back_1mib",
+        "back_64mib",
+        "fault",
+        "hreq_rtt",
+    ] {
+        ratios.push(Ratio::new(
+            MIG_RTT_GROUP,
+            name,
+            &format!("{name} / kmsg_rtt"),
+            v(name),
+            v("kmsg_rtt"),
+            None,
+        ));
+    }
+    for kind in ["first", "out", "back"] {
+        let (big, small) = (format!("{kind}_64mib"), format!("{kind}_1mib"));
+        ratios.push(Ratio::new(
+            MIG_SIZE_GROUP,
+            &format!("{kind}_64_over_1"),
+            &format!("{big} / {small}"),
+            v(&big),
+            v(&small),
+            None,
+        ));
+    }
+    for size in ["1mib", "64mib"] {
+        let (total, model) = (format!("e2e_total_{size}"), format!("e2e_model_{size}"));
+        ratios.push(Ratio::new(
+            MIG_E2E_GROUP,
+            &format!("e2e_{size}"),
+            &format!("{total} / {model}"),
+            v(&total),
+            v(&model),
+            None,
+        ));
+    }
+    r.ratios = ratios;
+    Ok(r)
+}
+
+/// `cohort bench migrate`: migbench on `a` against `b`, in one run; the
+/// record goes to the JSON Lines file `out`.
 pub fn migrate(state: &State, a: u32, b: u32, reps: usize, out: &Path) -> Result<(), Fail> {
     if reps == 0 {
         return Err(Fail::usage("--reps must be at least 1"));
@@ -501,20 +742,56 @@ pub fn migrate(state: &State, a: u32, b: u32, reps: usize, out: &Path) -> Result
     }
     wait_peer_up(state, a, b)?;
     wait_peer_up(state, b, a)?;
-    println!("[bench] migbench on node {a} against node {b}, {reps} repetitions");
-    let text = run_ok(state, a, "migbench", &format!("migbench {b} {reps}"))?;
-    if kv_u64(&parse_kv(&text), "fault_ns").is_none() {
-        return Err(Fail::new(1, format!("migbench gave no result:\n{text}")));
-    }
+    println!(
+        "[bench] migbench on node {a} against node {b}, {reps} repetitions, \
+         {E2E_REPS} end to end"
+    );
+    let text = run_ok(
+        state,
+        a,
+        "migbench",
+        &format!("migbench {b} {reps} {E2E_REPS}"),
+    )?;
     print!("{text}");
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)
-            .map_err(|e| Fail::new(1, format!("cannot create {}: {e}", dir.display())))?;
+    let record =
+        migrate_record(run_meta(state, a)?, [a, b], reps, &text).map_err(|e| Fail::new(1, e))?;
+    save(out, &record)
+}
+
+/// `cohort bench plot [--dir DIR]`: `DIR/NAME.svg` from each
+/// `DIR/NAME.jsonl` (default `build/bench`).
+pub fn plot(dir: &Path) -> Result<i32, Fail> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| Fail::new(1, format!("cannot read {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Fail::new(1, format!("no *.jsonl in {}", dir.display())));
     }
-    fs::write(out, &text)
-        .map_err(|e| Fail::new(1, format!("cannot write {}: {e}", out.display())))?;
-    println!("[bench] results in {}", out.display());
-    Ok(())
+    for file in files {
+        let records = record::load(&file).map_err(|e| Fail::new(1, e))?;
+        let name = file
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let runs = match records.len() {
+            1 => "1 run".to_string(),
+            n => format!("{n} runs"),
+        };
+        let title = match (records.first(), records.last()) {
+            (Some(first), Some(last)) if records.len() > 1 => format!(
+                "cohort bench {name}: {runs}, {} to {}",
+                first.date, last.date
+            ),
+            (Some(first), _) => format!("cohort bench {name}: {runs}, {}", first.date),
+            _ => format!("cohort bench {name}: no runs"),
+        };
+        let svg = file.with_extension("svg");
+        plot::draw(&records, &title, &svg).map_err(|e| Fail::new(1, e))?;
+        println!("[bench] {runs} of {name} drawn in {}", svg.display());
+    }
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -595,6 +872,7 @@ mod tests {
         let s = Samples {
             tcp_rtt_ns: vec![100.0, 300.0, 200.0],
             kmsg_rtt_ns: vec![110.0, 90.0, 500.0],
+            hreq_rtt_ns: vec![250.0, 260.0, 240.0],
             tcp_bps: vec![10e6, 20e6, 30e6],
             kmsg_bps: vec![15e6, 14e6, 16e6],
         };
@@ -603,6 +881,8 @@ mod tests {
         assert_eq!(m.kmsg_rtt_ns, 110.0);
         assert_eq!(m.rtt_ratio(), Some(0.55));
         assert_eq!(m.rtt_verdict(), "PASS");
+        assert_eq!(m.hreq_ratio(), Some(1.25));
+        assert_eq!(m.hreq_verdict(), "MISS");
         assert_eq!(m.throughput_ratio(), Some(0.75));
         assert_eq!(m.throughput_verdict(), "MISS");
         let cfg = BenchConfig {
@@ -614,14 +894,36 @@ mod tests {
             port: 7070,
             out: "x".into(),
         };
-        let kv = render_kv(&cfg, &s, &m);
-        assert!(kv.contains("\nrtt_ratio=0.550\n"), "{kv}");
-        assert!(kv.contains("\nthroughput_result=MISS\n"), "{kv}");
-        assert!(kv.contains("\ntcp_rtt_ns_samples=100,300,200\n"), "{kv}");
-        assert!(kv.lines().all(|l| l.split_once('=').is_some()));
+        let meta = Meta {
+            date: "2026-11-23T10:02:03Z".into(),
+            kernel: "6.12.117-cohort".into(),
+            commit: None,
+            dirty: None,
+            host: "h".into(),
+            host_load: None,
+        };
+        let r = kmsg_record(&cfg, meta, &s, &m);
+        assert_eq!(r.benchmark, "kmsg");
+        assert_eq!(r.params.get("count"), Some(&100));
+        let tcp = r.measure("tcp_rtt").unwrap();
+        assert_eq!((tcp.unit.as_str(), tcp.value), ("ns", 200.0));
+        assert_eq!(tcp.reps, vec![100.0, 300.0, 200.0]);
+        assert_eq!(r.measure("kmsg_throughput").unwrap().unit, "B/s");
+        assert_eq!(r.measure("kmsg_hreq_rtt").unwrap().value, 250.0);
+        let hreq = r.ratio("rtt_hreq").unwrap();
+        assert_eq!(
+            (hreq.value, hreq.result.as_deref()),
+            (Some(1.25), Some("MISS"))
+        );
+        assert_eq!(r.ratio("rtt_ping").unwrap().result.as_deref(), Some("PASS"));
+        assert_eq!(r.ratio("throughput").unwrap().value, Some(0.75));
         let t = render_table(&cfg, &m);
         assert!(
             t.contains("rtt kmsg/tcp = 0.550 (target <= 1.2): PASS"),
+            "{t}"
+        );
+        assert!(
+            t.contains("rtt through the hub kmsg/tcp = 1.250 (target <= 1.2): MISS"),
             "{t}"
         );
         assert!(
@@ -629,5 +931,72 @@ mod tests {
             "{t}"
         );
         assert!(Samples::default().summary().is_none());
+    }
+
+    #[test]
+    fn rtt_orders_rotate() {
+        let firsts: Vec<usize> = (0..6).map(|i| rtt_order(i)[0]).collect();
+        assert_eq!(firsts, vec![0, 1, 2, 0, 1, 2]);
+        for i in 0..3 {
+            let mut o = rtt_order(i);
+            o.sort();
+            assert_eq!(o, [0, 1, 2]);
+        }
+    }
+
+    /// migbench's output, as it prints it (only the keys matter).
+    fn migbench_text(skip: Option<&str>) -> String {
+        let mut t = String::from("noise line\n");
+        for (i, key) in MIGBENCH_MEASURES.iter().enumerate() {
+            if Some(*key) == skip {
+                continue;
+            }
+            let v = (i + 1) * 1000;
+            t += &format!("{key}={v}\n{key}_samples={},{v},{}\n", v - 1, v + 1);
+        }
+        t + "\n                      ms  x kmsg RTT\nkmsg round trip   0.600 1.0\n"
+    }
+
+    #[test]
+    fn migbench_output_to_record() {
+        let kv = parse_kv_lines("a=1\nb = 2\nc=3 d=4\n_x=5\n\ne=\nfault_ns=12\n");
+        assert_eq!(
+            kv,
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("_x".to_string(), "5".to_string()),
+                ("fault_ns".to_string(), "12".to_string())
+            ]
+        );
+        assert_eq!(name_and_unit("kmsg_bytes_per_s"), ("kmsg", "B/s"));
+        assert_eq!(name_and_unit("fault_ns"), ("fault", "ns"));
+
+        let meta = Meta::collect("k");
+        let r = migrate_record(meta.clone(), [0, 1], 10, &migbench_text(None)).unwrap();
+        assert_eq!(r.benchmark, "migrate");
+        assert_eq!(r.measures.len(), MIGBENCH_MEASURES.len());
+        let rtt = r.measure("kmsg_rtt").unwrap();
+        assert_eq!((rtt.value, rtt.unit.as_str()), (1000.0, "ns"));
+        assert_eq!(rtt.reps, vec![999.0, 1000.0, 1001.0]);
+        assert_eq!(r.measure("kmsg").unwrap().unit, "B/s");
+        // first_1mib is the 4th key: 4000 / 1000.
+        assert_eq!(r.ratio("first_1mib").unwrap().value, Some(4.0));
+        assert!(r
+            .ratios
+            .iter()
+            .all(|x| x.target.is_none() && x.result.is_none()));
+        // e2e_total_64mib (17th) / e2e_model_64mib (18th).
+        assert_eq!(r.ratio("e2e_64mib").unwrap().value, Some(17.0 / 18.0));
+        assert_eq!(r.ratio("out_64_over_1").unwrap().value, Some(8.0 / 5.0));
+        assert_eq!(r.ratios.len(), 8 + 3 + 2);
+
+        let e = migrate_record(meta.clone(), [0, 1], 10, &migbench_text(Some("fault_ns")));
+        assert_eq!(e.unwrap_err(), "migbench gave no positive fault_ns");
+        let zero = migbench_text(None).replace("\nfault_ns=10000\n", "\nfault_ns=0\n");
+        assert!(migrate_record(meta.clone(), [0, 1], 10, &zero).is_err());
+        let bad = migbench_text(None).replace("fault_ns_samples=9999,", "fault_ns_samples=x,");
+        assert!(migrate_record(meta, [0, 1], 10, &bad)
+            .unwrap_err()
+            .starts_with("bad fault_ns_samples"));
     }
 }

@@ -321,31 +321,56 @@ pub struct StartArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// kmsg's round trip and throughput against user-space TCP
+    /// kmsg's round trips and throughput against user-space TCP
     ///
     /// Measures, on the same two nodes in one run, kmsg's round trip
-    /// (debugfs `ping`, 8-byte payload) and throughput (debugfs `stream`)
-    /// against a user-space TCP ping-pong of 8-byte messages and a TCP
-    /// stream of the same size (tcpbench). Loads kmsg on both nodes if
-    /// needed and waits until they see each other up. Each measurement runs
-    /// R times, interleaved (tcp, kmsg, tcp, kmsg...) after one warm-up;
-    /// the medians are compared: `rtt kmsg/tcp` (target <= 1.2) and
-    /// `throughput kmsg/tcp` (target >= 0.8), each marked PASS or MISS.
-    /// Results also go to FILE as key=value lines. Exits 0 unless a
-    /// measurement could not be run.
+    /// (debugfs `ping`, the link thread, and `hreq`, a request through the
+    /// hub as popcorn makes them; 8-byte payload) and throughput (debugfs
+    /// `stream`) against a user-space TCP ping-pong of 8-byte messages and
+    /// a TCP stream of the same size (tcpbench). Loads kmsg on both nodes
+    /// if needed and waits until they see each other up. Each measurement
+    /// runs R times, interleaved (the three round trips in turn, then tcp
+    /// and kmsg throughput) after one warm-up; the medians are compared:
+    /// round trips kmsg/tcp (target <= 1.2) and `throughput kmsg/tcp`
+    /// (target >= 0.8), each marked PASS or MISS.
+    ///
+    /// Each run appends one JSON record to FILE (JSON Lines): date, kernel
+    /// release, commit, host, every measure with its unit and repetitions,
+    /// and the ratios with their targets and PASS or MISS. Exits 1 when a
+    /// measurement could not be run; a missed target is printed and
+    /// recorded, not an exit status.
     #[command(verbatim_doc_comment)]
     Kmsg(BenchKmsgArgs),
 
-    /// Migration latencies and remote faults, as ratios to kmsg's round trip
+    /// Migration latencies, remote faults and end-to-end migrations
     ///
     /// Runs migbench on A against B in one run (loads kmsg and popcorn on
-    /// both if needed): kmsg's round trip, the first migration of a process
-    /// with 1 MiB and with 64 MiB resident (a task is created on B),
-    /// migrations to the shadow on B and back to the shadow on A (R times
-    /// each, medians), and remote page faults, each as a ratio to the
-    /// round trip. Results also go to FILE.
+    /// both if needed): kmsg's round trip (ping and through the hub) and
+    /// throughput, the first migration of a process with 1 MiB and with
+    /// 64 MiB resident (a task is created on B), migrations to the shadow
+    /// on B and back to the shadow on A (R times each, medians), remote
+    /// page faults, each as a ratio to the round trip; and end to end, for
+    /// 1 MiB and 64 MiB, a migration followed by the process reading its
+    /// whole working set on B, against bytes / kmsg throughput + one round
+    /// trip. Each run appends one JSON record to FILE, as `bench kmsg`
+    /// does; exits 1 when a measurement could not be run.
     #[command(verbatim_doc_comment)]
     Migrate(BenchMigrateArgs),
+
+    /// Plots: DIR/NAME.svg from each DIR/NAME.jsonl, history across runs
+    ///
+    /// Draws the history of each benchmark's ratios, one panel per group,
+    /// one point per run (the file's lines in order), targets as dashed
+    /// lines.
+    Plot(BenchPlotArgs),
+}
+
+/// Options of `cohort bench plot`.
+#[derive(Debug, Args)]
+pub struct BenchPlotArgs {
+    /// Directory of the JSON Lines records; the plots go beside them
+    #[arg(long, value_name = "DIR", default_value = "build/bench")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -371,7 +396,7 @@ pub struct BenchKmsgArgs {
     pub port: u16,
 
     /// Results file
-    #[arg(long, value_name = "FILE", default_value = "build/bench-kmsg.txt")]
+    #[arg(long, value_name = "FILE", default_value = "build/bench/kmsg.jsonl")]
     pub out: PathBuf,
 }
 
@@ -386,7 +411,7 @@ pub struct BenchMigrateArgs {
     pub reps: usize,
 
     /// Results file
-    #[arg(long, value_name = "FILE", default_value = "build/bench-migrate.txt")]
+    #[arg(long, value_name = "FILE", default_value = "build/bench/migrate.jsonl")]
     pub out: PathBuf,
 }
 
@@ -588,13 +613,13 @@ mod tests {
             (a.count, a.bytes, a.reps, a.port),
             (2000, 32 << 20, 3, 7070)
         );
-        assert_eq!(a.out, PathBuf::from("build/bench-kmsg.txt"));
+        assert_eq!(a.out, PathBuf::from("build/bench/kmsg.jsonl"));
         let c = parse(&["bench", "migrate"]).unwrap();
         let Command::Bench(BenchCommand::Migrate(a)) = c.command else {
             panic!("not bench migrate")
         };
         assert_eq!((a.nodes, a.reps), ((0, 1), 10));
-        assert_eq!(a.out, PathBuf::from("build/bench-migrate.txt"));
+        assert_eq!(a.out, PathBuf::from("build/bench/migrate.jsonl"));
         assert_eq!(
             err(&["bench", "kmsg", "--nodes", "1,1"]),
             ErrorKind::ValueValidation

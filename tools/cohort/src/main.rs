@@ -285,6 +285,7 @@ fn run(cli: Cli) -> Result<i32, Fail> {
             up::start_node(&state()?, a.node, a.timeout, a.modules_timeout)?;
             Ok(0)
         }
+        Command::Bench(BenchCommand::Plot(a)) => bench::plot(&a.dir),
         Command::Bench(BenchCommand::Migrate(a)) => {
             let (a_node, b_node) = a.nodes;
             bench::migrate(&state()?, a_node, b_node, a.reps, &a.out)?;
