@@ -303,6 +303,19 @@ static inline int cohort_env_ulong(const char *name, unsigned long *val)
 	return 0;
 }
 
+/*
+ * COHORT_REQUIRE_PEERS=1: the runner loaded kmsg and popcorn on every other
+ * node, so a test that needs an up peer fails without one instead of
+ * skipping. Unset (a binary run by hand on a lone node), such a test skips
+ * and says why.
+ */
+static inline bool cohort_require_peers(void)
+{
+	const char *s = getenv("COHORT_REQUIRE_PEERS");
+
+	return s && !strcmp(s, "1");
+}
+
 /* ---- modules ---- */
 
 static inline void cohort_module_path(const char *name, char *buf, size_t size)

@@ -13,11 +13,10 @@
  *
  * The binary loads kmsg.ko and popcorn.ko here (and unloads at the end
  * what it loaded); other nodes must have them loaded already, which only
- * the host can do: selftests/cluster/09-migrate-selftests.sh does, and
- * runs this binary on every node with COHORT_MIGRATE_REQUIRE_PEERS=1.
- * Under `cohort test` the other nodes have no modules; tests that need a
- * peer then skip, saying so. With COHORT_MIGRATE_REQUIRE_PEERS=1 (or on a
- * one-node cluster) they fail (or skip) as the cluster allows.
+ * the host can do: the runner does, and sets COHORT_REQUIRE_PEERS=1. Then
+ * a test that needs more peers than are up fails; it skips only when the
+ * cluster has too few nodes. Without the variable (the binary run by hand
+ * on a lone node), tests that need a peer skip, saying so.
  */
 #include <dirent.h>
 #include <poll.h>
@@ -43,7 +42,7 @@ static unsigned long g_nr_nodes;	/* nodes in the cluster */
 static uint64_t g_online;		/* PCNTL_NODES after setup */
 static int g_nodes[COHORT_MAX_NODES];	/* online nodes, ascending, us included */
 static int g_nnodes;
-static bool g_strict;			/* COHORT_MIGRATE_REQUIRE_PEERS=1 */
+static bool g_strict;			/* COHORT_REQUIRE_PEERS=1 */
 static bool g_loaded_kmsg, g_loaded_popcorn;	/* by this binary */
 static char g_setup_error[256];		/* empty when setup worked */
 
@@ -73,10 +72,9 @@ static void setup_cluster(void)
 {
 	unsigned long id = 0;
 	uint64_t full, deadline;
-	const char *s = getenv("COHORT_MIGRATE_REQUIRE_PEERS");
 	int ret, n;
 
-	g_strict = s && !strcmp(s, "1");
+	g_strict = cohort_require_peers();
 	ret = cohort_read_ulong(COHORT_NODE_ID, &id);
 	if (!ret)
 		ret = cohort_read_ulong(COHORT_NR_NODES, &g_nr_nodes);
@@ -157,7 +155,7 @@ static bool need_peers(struct __test_metadata *_metadata, int want)
 	}
 	if (!g_strict && have == 0) {
 		SKIP(return false,
-		     "no other node of %lu is up here: they need kmsg and popcorn loaded (selftests/cluster/09-migrate-selftests.sh does that)",
+		     "no other node of %lu is up here: they need kmsg and popcorn loaded (COHORT_REQUIRE_PEERS=1 makes this a failure)",
 		     g_nr_nodes);
 	}
 	TH_LOG("only %d of the %lu nodes are up (PCNTL_NODES %#llx); need %d",
