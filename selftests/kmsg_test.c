@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kmsg on one node: it loads and registers the msg slot, its debugfs view
- * matches the node's identity, bad commands fail with EINVAL, and a request
- * to a peer that is down fails at once instead of waiting. Tests that need
- * several nodes at once (the mesh, echo, peer death) are host-driven: see
- * selftests/cluster/.
+ * matches the node's identity, bad commands fail with EINVAL, a ping to a
+ * peer that is up succeeds and one to a peer that is down fails at once
+ * instead of waiting. The runner loads kmsg on every other node and sets
+ * COHORT_REQUIRE_PEERS=1: then every peer must come up. Tests that need
+ * kmsg driven on several nodes at once (the mesh, echo, peer death) are
+ * host-driven: see selftests/cluster/.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +72,33 @@ static int peer_state(unsigned long node, char *state, size_t size, char *ip,
 	return -ENOENT;
 }
 
+/*
+ * Wait up to @ms for every peer to show "up" (or, with @any, one of them).
+ * Returns the number of peers up; a peer's state is in @states.
+ */
+static int wait_peers_up(unsigned long self_node, unsigned long nr_nodes,
+			 bool any, int ms, char states[][16])
+{
+	long long deadline = now_ms() + ms;
+	char ip[32];
+	unsigned long n;
+	int up;
+
+	for (;;) {
+		up = 0;
+		for (n = 0; n < nr_nodes && n < COHORT_MAX_NODES; n++) {
+			if (n == self_node)
+				continue;
+			if (peer_state(n, states[n], 16, ip, sizeof(ip)))
+				snprintf(states[n], 16, "missing");
+			up += !strcmp(states[n], "up");
+		}
+		if (up == (int)nr_nodes - 1 || (any && up > 0) || now_ms() >= deadline)
+			return up;
+		cohort_msleep(100);
+	}
+}
+
 FIXTURE(kmsg) {
 	unsigned long node;
 	unsigned long nr_nodes;
@@ -112,12 +141,17 @@ TEST_F(kmsg, params_match_identity)
 	EXPECT_NE(NULL, strstr(buf, "heartbeat_timeout_ms=2000"));
 }
 
-TEST_F(kmsg, peers_match_command_line)
+TEST_F_TIMEOUT(kmsg, peers_match_command_line, 60)
 {
 	char hub[4096], state[16], ip[32], want[64];
 	unsigned long n;
 
 	ASSERT_LT(0, cohort_read_file(COHORT_SYSFS "/peers", hub, sizeof(hub)));
+	if (cohort_require_peers()) {
+		static char states[COHORT_MAX_NODES][16];
+
+		wait_peers_up(self->node, self->nr_nodes, false, 30000, states);
+	}
 	for (n = 0; n < self->nr_nodes; n++) {
 		char *line, *save = NULL, copy[4096];
 		bool found = false;
@@ -125,8 +159,16 @@ TEST_F(kmsg, peers_match_command_line)
 		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
 		if (n == self->node) {
 			EXPECT_STREQ("self", state);
+		} else if (cohort_require_peers()) {
+			EXPECT_STREQ("up", state) {
+				TH_LOG("node %lu, 30 s after kmsg loaded here (COHORT_REQUIRE_PEERS=1)",
+				       n);
+			}
 		} else {
-			EXPECT_TRUE(!strcmp(state, "up") || !strcmp(state, "down"));
+			/* Either, depending on whether it runs kmsg. */
+			EXPECT_TRUE(!strcmp(state, "up") || !strcmp(state, "down")) {
+				TH_LOG("node %lu: state '%s'", n, state);
+			}
 		}
 		memcpy(copy, hub, sizeof(copy));
 		snprintf(want, sizeof(want), "%lu %s", n, ip);
@@ -161,10 +203,68 @@ TEST_F(kmsg, bad_commands_are_einval)
 	EXPECT_EQ(-EINVAL, kmsg_command("inject", "99 bad-magic"));
 }
 
-/* A request never waits on a peer known to be down; an up peer answers. */
-TEST_F(kmsg, requests_are_bounded)
+/*
+ * Every peer that is up answers pings. With COHORT_REQUIRE_PEERS=1 every
+ * peer must be up within 30 s of kmsg loading here (the others run kmsg
+ * already); without it, a node whose peers do not run kmsg skips.
+ */
+TEST_F_TIMEOUT(kmsg, ping_up_peers, 60)
+{
+	static char states[COHORT_MAX_NODES][16];
+	bool strict = cohort_require_peers();
+	unsigned long n;
+	int up;
+
+	if (self->nr_nodes == 1)
+		SKIP(return, "one-node cluster: no peer to ping");
+	up = wait_peers_up(self->node, self->nr_nodes, !strict,
+			   strict ? 30000 : 5000, states);
+	if (strict) {
+		for (n = 0; n < self->nr_nodes; n++) {
+			if (n == self->node)
+				continue;
+			EXPECT_STREQ("up", states[n]) {
+				TH_LOG("node %lu is not up 30 s after kmsg loaded here (COHORT_REQUIRE_PEERS=1)",
+				       n);
+			}
+		}
+		ASSERT_EQ((int)self->nr_nodes - 1, up);
+	} else if (!up) {
+		SKIP(return,
+		     "no peer is up in 5 s: load kmsg on another node (COHORT_REQUIRE_PEERS=1 makes this a failure)");
+	}
+	for (n = 0; n < self->nr_nodes; n++) {
+		char cmd[64], res[256], want[64];
+		int ret;
+
+		if (n == self->node || strcmp(states[n], "up"))
+			continue;
+		snprintf(cmd, sizeof(cmd), "%lu 5", n);
+		ret = kmsg_command("ping", cmd);
+		EXPECT_EQ(0, ret) {
+			TH_LOG("ping 5 to up node %lu: %s", n, strerror(-ret));
+		}
+		ASSERT_LT(0, cohort_read_file(KMSG_DIR "/ping", res, sizeof(res)));
+		snprintf(want, sizeof(want), "node=%lu count=5 ", n);
+		EXPECT_EQ(0, strncmp(res, want, strlen(want))) {
+			TH_LOG("ping result '%s', expected it to start with '%s'", res, want);
+		}
+		EXPECT_EQ(NULL, strstr(res, "error=")) {
+			TH_LOG("ping result '%s'", res);
+		}
+	}
+}
+
+/*
+ * A request never waits on a peer known to be down: EHOSTDOWN in under
+ * 500 ms. Needs a peer that is down, which a lone node has; under the
+ * runner every peer is up, and selftests/cluster/06-peer-death.sh checks
+ * the same on a peer whose node died.
+ */
+TEST_F(kmsg, ping_down_peer_fails_at_once)
 {
 	unsigned long n;
+	int tried = 0;
 
 	for (n = 0; n < self->nr_nodes; n++) {
 		char state[16], ip[32], cmd[64];
@@ -174,21 +274,27 @@ TEST_F(kmsg, requests_are_bounded)
 		if (n == self->node)
 			continue;
 		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
+		if (strcmp(state, "down"))
+			continue;
 		snprintf(cmd, sizeof(cmd), "%lu 5", n);
 		start = now_ms();
 		ret = kmsg_command("ping", cmd);
 		took = now_ms() - start;
-		if (!strcmp(state, "down")) {
-			EXPECT_EQ(-EHOSTDOWN, ret);
-			EXPECT_GT(500, took) {
-				TH_LOG("a ping to down node %lu took %lld ms", n, took);
-			}
-		} else {
-			EXPECT_EQ(0, ret) {
-				TH_LOG("ping to up node %lu: %d", n, ret);
-			}
+		/* It may have come up meanwhile: then it must have answered. */
+		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
+		if (ret == 0 && !strcmp(state, "up"))
+			continue;
+		tried++;
+		EXPECT_EQ(-EHOSTDOWN, ret) {
+			TH_LOG("ping to down node %lu: %s", n, strerror(-ret));
+		}
+		EXPECT_GT(500, took) {
+			TH_LOG("a ping to down node %lu took %lld ms", n, took);
 		}
 	}
+	if (!tried)
+		SKIP(return,
+		     "no peer is down (every one runs kmsg): selftests/cluster/06-peer-death.sh checks a ping to a dead peer");
 }
 
 TEST_F(kmsg, unload_releases_slot)

@@ -3,8 +3,10 @@
 # peer-death: while pings to the last node are in flight (2 from node 0,
 # and 2 from node 1 when there are 3 nodes or more), its QEMU is killed.
 # Every pending ping must fail within 2 x heartbeat_timeout_ms of the
-# death (+500 ms slack for TCG), the survivors must mark it down, and once
-# it is started again and loads kmsg it must rejoin within 30 s.
+# death (+500 ms slack for TCG), the survivors must mark it down, a new
+# ping to it must then fail with EHOSTDOWN in under 500 ms (kmsg_test's
+# ping_down_peer_fails_at_once on each survivor), and once it is started
+# again and loads kmsg it must rejoin within 30 s.
 . "$(dirname "$0")/lib.sh"
 
 SLACK_MS=500
@@ -73,6 +75,15 @@ for s in $survivors; do
 	wait_state "$s" "$victim" down 1 || fail "node $s does not show node $victim down"
 done
 note "survivors show node $victim down"
+
+# A request to a peer known to be down fails at once: kmsg_test's check,
+# which under the runner (every peer up) has no down peer to try.
+for s in $survivors; do
+	out=$(cx "$s" "/usr/lib/cohort/selftests/kmsg_test -t ping_down_peer_fails_at_once 2>&1")
+	echo "$out" | grep -E '^#  |^(not )?ok ' | sed "s/^/# node $s: /"
+	echo "$out" | grep -qE '^ok [0-9]+ kmsg\.ping_down_peer_fails_at_once$' ||
+		fail "node $s: a ping to down node $victim did not fail with EHOSTDOWN at once (above)"
+done
 
 "$COHORT" start "$victim" >/dev/null || fail "cohort start $victim failed"
 kmsg_load "$victim"
