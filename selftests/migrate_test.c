@@ -2046,7 +2046,12 @@ TEST_F_TIMEOUT(errors, eopnotsupp_shared_file_rw, 60)
 	unlink(a.path);
 }
 
-/* mremap() by a migrated task: EOPNOTSUPP, and the mapping stays. */
+/*
+ * mremap() by a migrated task (Documentation/migration.rst, Limits):
+ * EOPNOTSUPP away from its origin, and at its origin while a page of the
+ * range is held elsewhere; at its origin with every page of the range home
+ * it works, in place and moving. The mapping never changes on a refusal.
+ */
 static int mremap_remote(void *arg)
 {
 	int other = *(int *)arg;
@@ -2068,13 +2073,34 @@ static int mremap_remote(void *arg)
 	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
 	       "mremap MAYMOVE on node %d: %p errno %d (%s), expected EOPNOTSUPP", other, q,
 	       errno, strerror(errno));
+	/* Reading both pages here makes this node their holder. */
 	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed on node %d", other);
 	WMIGRATE(g_node);
+
+	/* Home, but the range's pages are still on the peer: refused. */
+	errno = 0;
+	q = mremap(p, 2 * ps, 4 * ps, 0);
+	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
+	       "mremap at the origin with the range's pages on node %d: %p errno %d (%s), expected EOPNOTSUPP",
+	       other, q, errno, strerror(errno));
+	/* Reading them brings them home; then it works, in place... */
 	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed back home");
 	errno = 0;
 	q = mremap(p, 2 * ps, 4 * ps, 0);
-	wlog("mremap back home after a migration: %s",
-	     q == MAP_FAILED ? strerror(errno) : "works");
+	WCHECK(q == p, "mremap grow in place at the origin, every page home: %p errno %d (%s), expected %p",
+	       q, errno, strerror(errno), p);
+	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed when it grew in place");
+	for (size_t i = 2 * ps; i < 4 * ps; i++)
+		WCHECK(!p[i], "grown part not zero-filled at byte %zu", i - 2 * ps);
+	fill(p + 2 * ps, 2 * ps, 72);
+	/* ...and moving. */
+	errno = 0;
+	q = mremap(p, 4 * ps, 64 * ps, MREMAP_MAYMOVE);
+	WCHECK(q != MAP_FAILED, "mremap MAYMOVE at the origin, every page home: errno %d (%s)",
+	       errno, strerror(errno));
+	WCHECK(check(q, 2 * ps, 71) < 0 && check(q + 2 * ps, 2 * ps, 72) < 0,
+	       "the mapping's contents did not follow it to %p", q);
+	WCHECK(munmap(q, 64 * ps) == 0, "munmap: %s", strerror(errno));
 	return 0;
 }
 
