@@ -2111,65 +2111,14 @@ TEST_F_TIMEOUT(errors, eopnotsupp_mremap_after_migration, 60)
 }
 
 /*
- * Two requests to move one process at once: each returns 0 (done, or it
- * is already there) or EBUSY (a migration under way), quickly.
- */
-TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
-{
-	int gate[2], i, st[2], oks = 0;
-	pid_t askers[2];
-	struct worker w;
-	uint64_t t0;
-
-	NEED_PEERS(1);
-	start_worker(_metadata, &w, spinner, &self->other);
-	ASSERT_TRUE(worker_ready(&w, 10000)) {
-		finish_worker(_metadata, &w, 1000);
-	}
-	ASSERT_EQ(0, pipe(gate));
-	for (i = 0; i < 2; i++) {
-		askers[i] = fork();
-		ASSERT_LE(0, askers[i]);
-		if (askers[i] == 0) {
-			char c;
-
-			close(gate[1]);
-			if (read(gate[0], &c, 1) != 0)
-				_exit(200);
-			_exit(migrate_errno(w.pid, self->other, 0));
-		}
-	}
-	close(gate[0]);
-	cohort_msleep(100);
-	t0 = now_ms();
-	close(gate[1]);		/* both go */
-	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(0, wait_within(askers[i], 40000, &st[i]));
-		TH_LOG("request %d: %s after %llu ms", i,
-		       WIFEXITED(st[i]) ? strerror(WEXITSTATUS(st[i])) : "killed",
-		       (unsigned long long)(now_ms() - t0));
-		EXPECT_TRUE(WIFEXITED(st[i]) &&
-			    (WEXITSTATUS(st[i]) == 0 || WEXITSTATUS(st[i]) == EBUSY)) {
-			TH_LOG("request %d: status %#x, expected 0 or EBUSY", i, st[i]);
-		}
-		oks += WIFEXITED(st[i]) && WEXITSTATUS(st[i]) == 0;
-	}
-	EXPECT_LE(1, oks);
-	EXPECT_GE(5000, now_ms() - t0);
-	EXPECT_EQ(self->other, where(w.pid));
-	EXPECT_EQ(0, kill(w.pid, SIGUSR1));
-	EXPECT_EXITED(33, finish_worker(_metadata, &w, 30000));
-}
-
-/*
  * A task that cannot reach a safe point (a vfork parent waits
  * uninterruptibly for its child): EAGAIN after about 15 s, and it stays.
  */
 static int vfork_waiter(void *arg)
 {
+	int expect = *(int *)arg;
 	pid_t pid;
 
-	(void)arg;
 	wready();
 	pid = vfork();
 	if (pid == 0) {
@@ -2182,8 +2131,78 @@ static int vfork_waiter(void *arg)
 		_exit(0);
 	}
 	WCHECK(pid > 0, "vfork: %s", strerror(errno));
-	WCHECK(where(0) == g_node, "after the refused migration: on node %ld", where(0));
+	WCHECK(where(0) == expect, "once its vfork child died: on node %ld, expected %d",
+	       where(0), expect);
 	return 0;
+}
+
+/* Start a vfork_waiter; false (logged) unless it sleeps for its child. */
+static bool start_vfork_waiter(struct __test_metadata *_metadata, struct worker *w,
+			       int *expect, pid_t *child)
+{
+	*child = 0;
+	start_worker(_metadata, w, vfork_waiter, expect);
+	if (worker_ready(w, 10000) &&
+	    read_within(w->data, child, sizeof(*child), 10000) == sizeof(*child) &&
+	    wait_state(w->pid, 'D', 10000))
+		return true;
+	TH_LOG("worker %d not waiting for its vfork child (state %c)", w->pid,
+	       proc_state(w->pid));
+	if (*child > 0)
+		kill(*child, SIGKILL);
+	finish_worker(_metadata, w, 1000);
+	return false;
+}
+
+/*
+ * A second request while a first one waits for its process: EBUSY at once.
+ * The process cannot reach a safe point (a vfork parent), so the first
+ * request waits; once the vfork child dies the process moves and the first
+ * request returns 0.
+ */
+TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
+{
+	struct worker w;
+	pid_t child, asker;
+	uint64_t t0, ms;
+	int st;
+	long e;
+
+	NEED_PEERS(1);
+	ASSERT_TRUE(start_vfork_waiter(_metadata, &w, &self->other, &child));
+	asker = fork();
+	ASSERT_LE(0, asker) {
+		kill(child, SIGKILL);
+		finish_worker(_metadata, &w, 1000);
+	}
+	if (asker == 0)
+		_exit(migrate_errno(w.pid, self->other, 0));
+	/* The first request sleeps (interruptibly) until the worker leaves. */
+	ASSERT_TRUE(wait_state(asker, 'S', 10000)) {
+		TH_LOG("the first request never waited (state %c)", proc_state(asker));
+		kill(child, SIGKILL);
+		wait_within(asker, 30000, &st);
+		finish_worker(_metadata, &w, 30000);
+	}
+	t0 = now_ms();
+	e = migrate_errno(w.pid, self->other, 0);
+	ms = now_ms() - t0;
+	EXPECT_EQ(EBUSY, e) {
+		TH_LOG("second request: errno %ld (%s) after %llu ms", e, strerror(e),
+		       (unsigned long long)ms);
+	}
+	EXPECT_GE(1000, ms);
+	EXPECT_EQ(g_node, where(w.pid));
+	/* Free the worker: it reaches user space and the first request completes. */
+	t0 = now_ms();
+	EXPECT_EQ(0, kill(child, SIGKILL));
+	ASSERT_EQ(0, wait_within(asker, 30000, &st));
+	TH_LOG("first request: %s %llu ms after the vfork child died",
+	       WIFEXITED(st) ? strerror(WEXITSTATUS(st)) : "killed",
+	       (unsigned long long)(now_ms() - t0));
+	EXPECT_EXITED(0, st);
+	EXPECT_EQ(self->other, where(w.pid));
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
 }
 
 TEST_F_TIMEOUT(errors, eagain_no_safe_point, 90)
@@ -2194,21 +2213,14 @@ TEST_F_TIMEOUT(errors, eagain_no_safe_point, 90)
 	long e;
 
 	NEED_PEERS(1);
-	start_worker(_metadata, &w, vfork_waiter, NULL);
-	ASSERT_TRUE(worker_ready(&w, 10000) &&
-		    read_within(w.data, &child, sizeof(child), 10000) == sizeof(child) &&
-		    wait_state(w.pid, 'D', 10000)) {
-		TH_LOG("worker %d not waiting for its vfork child (state %c)", w.pid,
-		       proc_state(w.pid));
-		finish_worker(_metadata, &w, 1000);
-	}
+	ASSERT_TRUE(start_vfork_waiter(_metadata, &w, &g_node, &child));
 	t0 = now_ms();
 	e = migrate_errno(w.pid, self->other, 0);
 	ms = now_ms() - t0;
 	EXPECT_EQ(EAGAIN, e) {
 		TH_LOG("errno %ld (%s) after %llu ms", e, strerror(e), (unsigned long long)ms);
 	}
-	TH_LOG("EAGAIN after %llu ms", (unsigned long long)ms);
+	TH_LOG("PCNTL_MIGRATE returned after %llu ms", (unsigned long long)ms);
 	EXPECT_LE(10000, ms);
 	EXPECT_GE(25000, ms);
 	EXPECT_EQ(g_node, where(w.pid));
