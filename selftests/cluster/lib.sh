@@ -232,3 +232,18 @@ freeze() {
 		fail "node $1: pid $pid is not this cluster's QEMU"
 	kill -STOP "$pid" || fail "node $1: cannot stop QEMU pid $pid"
 }
+
+# module_refs_held MODULE: for every node where MODULE's reference count
+# (/sys/module/MODULE/refcnt) is not 0, or cannot be read, one
+# "node N: MODULE refcnt C" (with the modules that use it, if any),
+# separated by "; ". Empty when no node holds a reference.
+module_refs_held() {
+	local n c users out=()
+	for n in $(seq 0 $LAST); do
+		c=$(cx "$n" "cat /sys/module/$1/refcnt" 2>&1) || c="unreadable ($c)"
+		[ "$c" = 0 ] && continue
+		users=$(cx "$n" "ls /sys/module/$1/holders 2>/dev/null" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')
+		out+=("node $n: $1 refcnt ${c:-unreadable}${users:+ (used by $users)}")
+	done
+	[ ${#out[@]} -eq 0 ] || printf '%s; ' "${out[@]}" | sed 's/; $//'
+}
