@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # inject: node 0 writes malformed frames to node 1. A bad checksum is
-# dropped (drops+1) with the connection kept; a bad magic, length or node
-# id is an error (errors+1) that resets the connection, which comes back
-# up within 20 s. Afterwards node 0 -> 1 pings still work.
+# dropped (drops+1, exactly) with the connection kept; a bad magic, length
+# or node id is an error (errors+1, exactly, once the connection is back)
+# that resets the connection, which comes back up within 20 s. Afterwards
+# node 0 -> 1 pings still work.
 . "$(dirname "$0")/lib.sh"
 
 mark_all inject
@@ -33,8 +34,12 @@ for kind in bad-checksum bad-magic bad-length bad-node; do
 		after=$(peer_line 1 0)
 		[ "$(field "$after" resets)" -gt "$r0" ] ||
 			fail "$kind: no reset counted on node 1: before '$before', after '$after'"
+		c1=$(field "$after" "$counter")
 		note "$kind: $counter $c0 -> $c1, resets $r0 -> $(field "$after" resets), up again"
 	fi
+	# One malformed frame is one drop or one error, not more.
+	[ "$c1" -eq $((c0 + 1)) ] ||
+		fail "$kind: node 1's $counter for node 0 went from $c0 to $c1 for one frame: '$after'"
 done
 r=$(kop 0 ping "1 10") || fail "node 0 -> 1: ping after the injections failed: $r"
 check_dmesg inject
