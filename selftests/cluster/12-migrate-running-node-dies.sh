@@ -48,6 +48,7 @@ st=$(cx 0 "cat $OUT.status")
 note "the shell on node 0 saw status $st $((t_end - t_kill)) ms after the kill (bound $bound_ms ms)"
 [ "$st" = 137 ] || fail "status $st, expected 137 (killed by SIGKILL)"
 w=$(cx 0 "pcntl where $pid" 2>&1) && fail "pcntl where $pid still answers '$w' after it ended"
+echo "$w" | grep -q 'No such process' || fail "pcntl where $pid after it ended: '$w', expected ESRCH"
 log=$(popcorn_log 0 migrate-running-node-dies)
 echo "$log" | tail -n 5 | sed 's/^/# node 0: /'
 echo "$log" | grep -qE "0:$pid\b.*node $victim" ||
