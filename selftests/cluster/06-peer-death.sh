@@ -80,7 +80,7 @@ note "survivors show node $victim down"
 # which under the runner (every peer up) has no down peer to try.
 for s in $survivors; do
 	out=$(cx "$s" "/usr/lib/cohort/selftests/kmsg_test -t ping_down_peer_fails_at_once 2>&1")
-	echo "$out" | grep -E '^#  |^(not )?ok ' | sed "s/^/# node $s: /"
+	echo "$out" | grep -E '^# kmsg_test\.c:|^#  |^(not )?ok ' | sed "s/^/# node $s: /"
 	echo "$out" | grep -qE '^ok [0-9]+ kmsg\.ping_down_peer_fails_at_once$' ||
 		fail "node $s: a ping to down node $victim did not fail with EHOSTDOWN at once (above)"
 done
