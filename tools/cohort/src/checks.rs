@@ -7,7 +7,7 @@ use std::fs;
 use crate::logscan::{self, Marks, Scanner};
 use crate::results::{self, Record, Status, Summary};
 use crate::state::State;
-use crate::{capture, Fail};
+use crate::{capture, require_cluster, Fail};
 
 /// Force a kmemleak scan and print its report. The first scan only ages
 /// new objects: an object is reported once it has been unreferenced for
@@ -36,12 +36,7 @@ pub struct LogscanOpts {
 /// it), plus kmemleak's report with `--kmemleak`. A node whose agent does
 /// not answer is a failure, not a clean log. Exit 1 on any problem.
 pub fn logscan(state: &State, o: &LogscanOpts) -> Result<i32, Fail> {
-    let Some(info) = state.cluster() else {
-        return Err(Fail::new(
-            1,
-            format!("no cluster in {}", state.dir.display()),
-        ));
-    };
+    let info = require_cluster(state)?;
     if let Some(path) = &o.mark {
         fs::write(path, Marks::now(state, info.nodes).render())
             .map_err(|e| Fail::new(1, format!("{path}: {e}")))?;

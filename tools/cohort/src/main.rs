@@ -44,6 +44,20 @@ impl Fail {
     }
 }
 
+/// The cluster recorded in the state dir, or exit status 1 saying there
+/// is none.
+pub fn require_cluster(state: &State) -> Result<state::ClusterInfo, Fail> {
+    state.cluster().ok_or_else(|| {
+        Fail::new(
+            1,
+            format!(
+                "no cluster in {} (run `cohort up` first)",
+                state.dir.display()
+            ),
+        )
+    })
+}
+
 /// Check that a cluster exists and `node` is one of its nodes; return
 /// the pid of its QEMU.
 pub fn running_node(state: &State, node: u32) -> Result<u32, Fail> {
@@ -257,23 +271,15 @@ fn run(cli: Cli) -> Result<i32, Fail> {
         Command::Kill(a) => {
             let node = a.node;
             let state = state()?;
-            match state.cluster() {
-                None => {
-                    return Err(Fail::new(
-                        1,
-                        format!("no cluster in {}", state.dir.display()),
-                    ))
-                }
-                Some(c) if node >= c.nodes => {
-                    return Err(Fail::new(
-                        1,
-                        format!(
-                            "node {node} does not exist (the cluster has {} nodes)",
-                            c.nodes
-                        ),
-                    ))
-                }
-                Some(_) => {}
+            let c = require_cluster(&state)?;
+            if node >= c.nodes {
+                return Err(Fail::new(
+                    1,
+                    format!(
+                        "node {node} does not exist (the cluster has {} nodes)",
+                        c.nodes
+                    ),
+                ));
             }
             let pid = state
                 .kill_node(node, Duration::from_secs(10))

@@ -22,7 +22,7 @@ use crate::modules::{self, Module};
 use crate::results::{self, Record, Status, Summary};
 use crate::state::{log_excerpt, State};
 use crate::tap;
-use crate::{agent, capture, Fail};
+use crate::{agent, capture, require_cluster, Fail};
 
 const SELFTEST_RUNNER: &str = "/usr/lib/cohort/selftests/run";
 /// The test that carries problems no single test can be blamed for.
@@ -196,15 +196,7 @@ pub fn run(
     timeout_s: u64,
     peer_modules: &[String],
 ) -> Result<(), Fail> {
-    let Some(info) = state.cluster() else {
-        return Err(Fail::new(
-            1,
-            format!(
-                "no cluster in {} (run `cohort up` first)",
-                state.dir.display()
-            ),
-        ));
-    };
+    let info = require_cluster(state)?;
     let nodes = list.unwrap_or_else(|| (0..info.nodes).collect());
     if let Some(bad) = nodes.iter().find(|&&n| n >= info.nodes) {
         return Err(Fail::usage(&format!(

@@ -11,7 +11,7 @@ use crate::agent;
 use crate::modules::{self, Module};
 use crate::state::{log_excerpt, ClusterInfo, State};
 use crate::sys;
-use crate::Fail;
+use crate::{require_cluster, Fail};
 
 pub const QEMU: &str = "qemu-system-x86_64";
 pub const VDE_SWITCH: &str = "vde_switch";
@@ -449,15 +449,7 @@ pub fn start_node(
     timeout_s: u64,
     modules_timeout_s: u64,
 ) -> Result<(), Fail> {
-    let Some(info) = state.cluster() else {
-        return Err(Fail::new(
-            1,
-            format!(
-                "no cluster in {} (run `cohort up` first)",
-                state.dir.display()
-            ),
-        ));
-    };
+    let info = require_cluster(state)?;
     if node >= info.nodes {
         return Err(Fail::new(
             1,
