@@ -364,6 +364,31 @@ static inline int cohort_unload_module(const char *name)
 	return 0;
 }
 
+/* Write @text to @path (a debugfs command file); 0 or -errno. */
+static inline int cohort_write_file(const char *path, const char *text)
+{
+	ssize_t n;
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (n < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* CLOCK_MONOTONIC in milliseconds. */
+static inline long long cohort_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 static inline void cohort_msleep(unsigned int ms)
 {
 	struct timespec ts = {

@@ -30,25 +30,7 @@
 /* Write @cmd to the hreq file; 0 or -errno. */
 static int hreq(const char *cmd)
 {
-	ssize_t n;
-	int fd, ret = 0;
-
-	fd = open(HREQ, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, cmd, strlen(cmd));
-	if (n < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return cohort_write_file(HREQ, cmd);
 }
 
 /* Whether kmsg shows @node up; -errno if the peers file cannot be read. */
@@ -73,7 +55,7 @@ static int peer_up(unsigned long node)
 /* Whether every other node is up: wait at most @ms for it. */
 static bool wait_mesh(unsigned long me, unsigned long nr_nodes, int ms)
 {
-	long long deadline = now_ms() + ms;
+	long long deadline = cohort_now_ms() + ms;
 
 	for (;;) {
 		unsigned long n, up = 0;
@@ -82,7 +64,7 @@ static bool wait_mesh(unsigned long me, unsigned long nr_nodes, int ms)
 			up += n != me && peer_up(n) == 1;
 		if (up == nr_nodes - 1)
 			return true;
-		if (now_ms() > deadline)
+		if (cohort_now_ms() > deadline)
 			return false;
 		cohort_msleep(100);
 	}
@@ -164,9 +146,9 @@ TEST_F_TIMEOUT(hreq, round_trips_through_the_hub, 90)
 		up = peer_up(n);
 		ASSERT_LE(0, up);
 		snprintf(cmd, sizeof(cmd), "%lu 20", n);
-		start = now_ms();
+		start = cohort_now_ms();
 		ret = hreq(cmd);
-		took = now_ms() - start;
+		took = cohort_now_ms() - start;
 		ASSERT_LT(0, cohort_read_file(HREQ, buf, sizeof(buf)));
 		if (!up) {
 			EXPECT_EQ(-EHOSTDOWN, ret);

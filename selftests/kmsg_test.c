@@ -24,26 +24,9 @@
 static int kmsg_command(const char *file, const char *cmd)
 {
 	char path[128];
-	ssize_t n;
-	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), KMSG_DIR "/%s", file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, cmd, strlen(cmd));
-	if (n < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return cohort_write_file(path, cmd);
 }
 
 /* State word ("self", "up", "down") of @node in the peers file. */
@@ -79,7 +62,7 @@ static int peer_state(unsigned long node, char *state, size_t size, char *ip,
 static int wait_peers_up(unsigned long self_node, unsigned long nr_nodes,
 			 bool any, int ms, char states[][16])
 {
-	long long deadline = now_ms() + ms;
+	long long deadline = cohort_now_ms() + ms;
 	char ip[32];
 	unsigned long n;
 	int up;
@@ -93,7 +76,7 @@ static int wait_peers_up(unsigned long self_node, unsigned long nr_nodes,
 				snprintf(states[n], 16, "missing");
 			up += !strcmp(states[n], "up");
 		}
-		if (up == (int)nr_nodes - 1 || (any && up > 0) || now_ms() >= deadline)
+		if (up == (int)nr_nodes - 1 || (any && up > 0) || cohort_now_ms() >= deadline)
 			return up;
 		cohort_msleep(100);
 	}
@@ -277,9 +260,9 @@ TEST_F(kmsg, ping_down_peer_fails_at_once)
 		if (strcmp(state, "down"))
 			continue;
 		snprintf(cmd, sizeof(cmd), "%lu 5", n);
-		start = now_ms();
+		start = cohort_now_ms();
 		ret = kmsg_command("ping", cmd);
-		took = now_ms() - start;
+		took = cohort_now_ms() - start;
 		/* It may have come up meanwhile: then it must have answered. */
 		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
 		if (ret == 0 && !strcmp(state, "up"))
