@@ -121,7 +121,7 @@ kv() { echo "$1" | grep "$2=" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 # into the kernel log of every node that answers, for a human reading it).
 mark_all() {
 	local n
-	"$COHORT" logscan --mark "$COHORT_STATE/marks-$1" ||
+	"$COHORT" logscan --mark "${COHORT_MARKS_DIR:-$COHORT_STATE}/marks-$1" ||
 		fail "cohort logscan --mark failed"
 	for n in $(seq 0 $LAST); do
 		cx "$n" "echo 'cohort-scenario: $1' >/dev/kmsg" >/dev/null 2>&1 || true
@@ -135,7 +135,7 @@ mark_all() {
 # runner checks after every scenario that every node answers.
 check_dmesg() {
 	local out
-	out=$("$COHORT" logscan --logs-only --since "$COHORT_STATE/marks-$1" 2>&1) && return 0
+	out=$("$COHORT" logscan --logs-only --since "${COHORT_MARKS_DIR:-$COHORT_STATE}/marks-$1" 2>&1) && return 0
 	echo "$out" | sed 's/^# //; s/^/# /'
 	fail "kernel log shows a problem (above)"
 }

@@ -124,6 +124,9 @@ pub fn report(files: &[String]) -> Result<i32, Fail> {
     }
     print!("{}", s.render());
     let c = s.counts();
+    if c.passed + c.failed + c.skipped == 0 {
+        eprintln!("cohort report: no results in {}", files.join(", "));
+    }
     Ok(if c.failed > 0 || c.passed + c.skipped == 0 {
         1
     } else {

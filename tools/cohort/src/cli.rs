@@ -119,9 +119,10 @@ pub enum Command {
     ///
     /// Boots NODE again, into the running cluster, with the exact QEMU
     /// command line `cohort up` recorded for it (nodeN.qemu), and waits
-    /// until its agent answers. The previous console log is kept as
-    /// nodeN.log.old. If the cluster was brought up with --modules, loads
-    /// the same modules on NODE and waits until the mesh of the running
+    /// until its agent answers. The new boot's console is appended to
+    /// nodeN.log, after a line that marks it: the file holds every boot.
+    /// If the cluster was brought up with --modules, loads the same
+    /// modules on NODE and waits until the mesh of the running
     /// nodes is complete again, as `up` does. If the node does not come up
     /// (or its modules fail) in time, its QEMU is stopped and the end of
     /// its log shown.
@@ -256,9 +257,10 @@ pub struct TestArgs {
     #[arg(long, value_name = "SECS", default_value_t = 1200)]
     pub timeout: u64,
 
-    /// Modules (e.g. kmsg,popcorn) loaded, in that order, on every other
-    /// node while a node is tested; the tested node starts without them,
-    /// and its tests run with COHORT_REQUIRE_PEERS=1 (a missing peer fails)
+    /// Modules (e.g. kmsg,popcorn, with what they need, in dependency
+    /// order) loaded on every other node while a node is tested; the tested
+    /// node starts without any of Cohort's modules, and its tests run with
+    /// COHORT_REQUIRE_PEERS=1 (a missing peer fails)
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub peer_modules: Vec<String>,
 }
@@ -266,17 +268,22 @@ pub struct TestArgs {
 #[derive(Debug, Args)]
 pub struct LogscanArgs {
     /// Write where each node's log ends now to FILE, and stop
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["since", "kmemleak", "logs_only", "test"]
+    )]
     pub mark: Option<String>,
 
-    /// Scan only what came after the marks in FILE (across a restart of
-    /// the node: the rest of nodeN.log.old first)
+    /// Scan only what came after the marks in FILE (across restarts of the
+    /// node: its console file holds every boot). A log the marks were not
+    /// taken of (a new `cohort up` since) is scanned whole.
     #[arg(long, value_name = "FILE")]
     pub since: Option<String>,
 
     /// First force two kmemleak scans on every node (6 s apart) and check
     /// its report (no-op without CONFIG_DEBUG_KMEMLEAK)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "logs_only")]
     pub kmemleak: bool,
 
     /// Only read the logs, do not ask the agents (a node down on purpose

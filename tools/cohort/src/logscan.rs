@@ -1,12 +1,11 @@
 //! Kernel log checks: finding the lines of a node's console log that show a
 //! kernel problem, and saying which test was running when each was printed.
 //!
-//! Every node's console (`console=ttyS0`) is written by QEMU to
-//! `nodeN.log` in the state directory, so the host reads it even when the
-//! node no longer answers. A check remembers how long each log was when it
-//! started ([`Marks`]) and later scans only what was printed since, across
-//! a restart of the node (`cohort start` keeps the previous console as
-//! `nodeN.log.old`).
+//! Every node's console (`console=ttyS0`) is appended by QEMU to
+//! `nodeN.log` in the state directory, every boot of the node in one file
+//! (`cohort start` adds to it), so the host reads it even when the node no
+//! longer answers. A check remembers how long each log was when it started
+//! ([`Marks`]) and later scans only what was printed since.
 //!
 //! The selftest runner writes `cohort-selftest: BIN` before each binary and
 //! `cohort-selftest: BIN: TEST` before each test to `/dev/kmsg`; a problem
@@ -24,7 +23,10 @@ use crate::state::State;
 /// What counts as a kernel problem: a name for each kind and the pattern of
 /// the line that starts its report.
 pub const PROBLEMS: &[(&str, &str)] = &[
-    ("BUG", r"\bBUG: "),
+    (
+        "BUG",
+        r"\bBUG: |kernel BUG at |\bBUG [\w-]+ \((Not )?[Tt]ainted\)",
+    ),
     ("WARNING", r"\bWARNING: "),
     ("Oops", r"\bOops\b"),
     ("general protection fault", r"general protection fault"),
@@ -38,7 +40,7 @@ pub const PROBLEMS: &[(&str, &str)] = &[
     ("hard lockup", r"[Hh]ard LOCKUP|hard lockup"),
     (
         "RCU stall",
-        r"detected stalls? on CPUs|self-detected stall|rcu_\w+ kthread starved",
+        r"detected (expedited )?stalls? on CPUs|self-detected stall|rcu_\w+ kthread starved",
     ),
     (
         "atomic sleep",
@@ -223,27 +225,16 @@ fn read_from(path: &Path, from: u64) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// What node `node` printed on its console since `mark` (everything, with
-/// no mark). When the node was restarted since, the rest of the previous
-/// console (`nodeN.log.old`) comes first.
+/// What node `node` printed on its console since `mark`, across restarts
+/// of the node; everything with no mark, or when the log is not the file
+/// the mark was taken of (a new `cohort up` since).
 pub fn since(state: &State, node: u32, mark: Option<&Mark>) -> std::io::Result<String> {
     let log = state.node_file(node, "log");
-    let Some(mark) = mark else {
-        return read_from(&log, 0);
-    };
     let cur = fs::metadata(&log)?;
-    if cur.ino() == mark.ino {
-        return read_from(&log, mark.len.min(cur.len()));
+    match mark {
+        Some(m) if m.ino == cur.ino() => read_from(&log, m.len.min(cur.len())),
+        _ => read_from(&log, 0),
     }
-    let mut text = String::new();
-    let old = state.node_file(node, "log.old");
-    if let Ok(m) = fs::metadata(&old) {
-        if m.ino() == mark.ino {
-            text = read_from(&old, mark.len.min(m.len()))?;
-        }
-    }
-    text.push_str(&read_from(&log, 0)?);
-    Ok(text)
 }
 
 #[cfg(test)]
@@ -266,6 +257,9 @@ mod tests {
             "[  30.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [a:1]",
             "[  30.0] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
             "[  30.0] rcu: INFO: rcu_sched self-detected stall on CPU",
+            "[  30.0] rcu: INFO: rcu_sched detected expedited stalls on CPUs/tasks: {",
+            "[   1.0] kernel BUG at mm/memory.c:123!",
+            "[   1.0] BUG kmalloc-64 (Not tainted): Poison overwritten",
             "[   1.0] BUG: sleeping function called from invalid context at mm/x.c:1",
             "[   1.0] kmemleak: 3 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
             "unreferenced object 0xffff888003c1e000 (size 64):",

@@ -276,8 +276,8 @@ impl State {
     }
 }
 
-/// `node<N>.<ext>` for the extensions we own (`log.old` is the console of
-/// the boot before a `cohort start`).
+/// `node<N>.<ext>` for the extensions we own (`log.old`, the console of
+/// the boot before a `cohort start` in older versions, is still cleaned up).
 fn parse_node_file(name: &str) -> Option<(u32, &str)> {
     let rest = name.strip_prefix("node")?;
     let (num, ext) = rest.split_once('.')?;

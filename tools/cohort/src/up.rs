@@ -74,8 +74,16 @@ pub fn qemu_command(cfg: &UpConfig, state: &State, node: u32) -> Vec<String> {
         cfg.initrd.display().to_string(),
         "-append".into(),
         append,
+        // The console is appended to, never truncated, so that one file
+        // holds every boot of the node and offsets into it stay valid
+        // across `cohort start` (the kernel-log checks rely on both).
+        "-chardev".into(),
+        format!(
+            "file,id=console,path={},append=on",
+            d(&format!("node{node}.log"))
+        ),
         "-serial".into(),
-        format!("file:{}", d(&format!("node{node}.log"))),
+        "chardev:console".into(),
         "-netdev".into(),
         format!("vde,id=net0,sock={}", d("switch")),
         "-device".into(),
@@ -498,10 +506,11 @@ pub fn start_node(
             ),
         ));
     }
-    // Keep the previous boot's console (QEMU truncates the log).
+    // The console file is appended to: a line marks where this boot starts.
     let log = state.node_file(node, "log");
-    if log.exists() {
-        let _ = fs::rename(&log, state.node_file(node, "log.old"));
+    if let Ok(mut f) = fs::OpenOptions::new().append(true).open(&log) {
+        use std::io::Write;
+        let _ = writeln!(f, "\n---- cohort start: node {node} boots again ----");
     }
     let order = modules::recorded(state)?;
     let _ = fs::remove_file(state.node_file(node, "pid"));
@@ -565,7 +574,7 @@ mod tests {
             line,
             "qemu-system-x86_64 -M q35 -accel 'tcg,thread=multi' -m 512 -smp 1 -nodefaults -display none -no-reboot \
              -kernel /k -initrd /i -append 'console=ttyS0 panic=-1 oops=panic cohort.node_id=11 \
-             cohort.nr_nodes=2 cohort.peers=169.254.42.1,169.254.42.2 quiet' -serial file:/s/node11.log -netdev 'vde,id=net0,sock=/s/switch' \
+             cohort.nr_nodes=2 cohort.peers=169.254.42.1,169.254.42.2 quiet' -chardev 'file,id=console,path=/s/node11.log,append=on' -serial chardev:console -netdev 'vde,id=net0,sock=/s/switch' \
              -device 'virtio-net-pci,netdev=net0,mac=52:54:00:c0:00:0b' -device virtio-serial-pci \
              -chardev 'socket,id=agent,path=/s/node11.agent,server=on,wait=off' \
              -device 'virtserialport,chardev=agent,name=org.cohort.agent' -pidfile /s/node11.pid -daemonize"
