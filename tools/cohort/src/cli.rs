@@ -143,8 +143,10 @@ pub enum Command {
     /// (`INFO: task ... blocked`), soft and hard lockups, RCU stalls,
     /// sleeping in atomic context, kmemleak, KASAN, UBSAN and debug-objects
     /// reports, list corruption and refcount errors; each hit is shown with
-    /// the lines after it. A node whose agent does not answer is a failure,
-    /// never a clean log. Exits 1 on any problem.
+    /// the lines after it. A node whose agent does not answer within 30 s
+    /// (an agent serves one command at a time: do not run it beside a long
+    /// `cohort exec` on the same node) is a failure, never a clean log.
+    /// Exits 1 on any problem.
     #[command(
         verbatim_doc_comment,
         override_usage = "cohort logscan --mark FILE\n       \

@@ -321,8 +321,13 @@ fn wait_mesh(
         }
         if problems.is_empty() {
             eprintln!(
-                "[modules] mesh complete: node(s) {} see each other up{} ({:.1} s)",
+                "[modules] mesh complete: node(s) {} {}{} ({:.1} s)",
                 join_nodes(nodes),
+                if nodes.len() > 1 {
+                    "see each other up"
+                } else {
+                    "up alone"
+                },
                 if popcorn {
                     ", `pcntl nodes` lists them all"
                 } else {
