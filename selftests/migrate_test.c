@@ -1372,9 +1372,16 @@ static void on_term(int sig)
 	_exit(42);
 }
 
+/* What the worker does while it waits for the signal. */
+enum sig_wait {
+	SIG_PAUSE,	/* pause(), on its node */
+	SIG_READ,	/* a forwarded read() the origin blocks in */
+	SIG_CALLS,	/* forwarded calls back to back, none blocking */
+};
+
 struct sig_arg {
 	int other;
-	bool in_read;	/* wait in a forwarded read() rather than pause() */
+	enum sig_wait wait;
 	char comm[16];	/* a name to find the task by */
 };
 
@@ -1392,18 +1399,28 @@ static int wait_for_signal(void *varg)
 	WMIGRATE(a->other);
 	wready();
 	for (;;) {
-		if (a->in_read) {
+		switch (a->wait) {
+		case SIG_READ:
 			if (read(p[0], &c, 1) >= 0)
 				wfail(__LINE__, "read returned");
-		} else {
+			break;
+		case SIG_CALLS:
+			/* Each a round trip to the origin; EINTR is fine. */
+			c = 'x';
+			if (write(p[1], &c, 1) == 1 && read(p[0], &c, 1) != 1)
+				wfail(__LINE__, "read lost the byte written");
+			break;
+		case SIG_PAUSE:
 			pause();
+			break;
 		}
 	}
 }
 
-static void sigterm_test(struct __test_metadata *_metadata, int other, bool in_read)
+static void sigterm_test(struct __test_metadata *_metadata, int other,
+			 enum sig_wait wait, int delay_ms)
 {
-	struct sig_arg a = { .other = other, .in_read = in_read };
+	struct sig_arg a = { .other = other, .wait = wait };
 	char buf[128], expect[64];
 	struct worker w;
 	ssize_t n;
@@ -1413,8 +1430,9 @@ static void sigterm_test(struct __test_metadata *_metadata, int other, bool in_r
 		finish_worker(_metadata, &w, 1000);
 	}
 	EXPECT_EQ(other, where(w.pid));
-	/* Let it get into its sleep there. */
-	cohort_msleep(200);
+	/* Let it get into its sleep there, or not. */
+	if (delay_ms)
+		cohort_msleep(delay_ms);
 	EXPECT_EQ(0, kill(w.pid, SIGTERM));
 	/* Before finish_worker closes the pipe. */
 	memset(buf, 0, sizeof(buf));
@@ -1429,14 +1447,35 @@ static void sigterm_test(struct __test_metadata *_metadata, int other, bool in_r
 TEST_F_TIMEOUT(migrate, sigterm_handler_runs_remote, 90)
 {
 	NEED_PEERS(1);
-	sigterm_test(_metadata, self->other, false);
+	sigterm_test(_metadata, self->other, SIG_PAUSE, 200);
 }
 
 /* The same while the task waits in a read() its origin serves. */
 TEST_F_TIMEOUT(migrate, sigterm_during_forwarded_read, 90)
 {
 	NEED_PEERS(1);
-	sigterm_test(_metadata, self->other, true);
+	sigterm_test(_metadata, self->other, SIG_READ, 200);
+}
+
+/*
+ * A signal racing a forwarded call: sent at the origin before the read
+ * reaches the shadow, as the shadow starts blocking in it, or while the
+ * task makes one forwarded call after another (so as replies are sent and
+ * between calls). Whichever way the race goes, the handler runs on the
+ * peer and its own forwarded write gets through.
+ */
+TEST_F_TIMEOUT(migrate, sigterm_racing_forwarded_calls, 300)
+{
+	static const int delays[] = { 0, 1, 2, 5, 10, 20 };
+	unsigned int i;
+
+	NEED_PEERS(1);
+	for (i = 0; i < ARRAY_SIZE(delays); i++) {
+		TH_LOG("SIGTERM %d ms after ready: blocked read, then busy calls",
+		       delays[i]);
+		sigterm_test(_metadata, self->other, SIG_READ, delays[i]);
+		sigterm_test(_metadata, self->other, SIG_CALLS, delays[i]);
+	}
 }
 
 /* Count processes named @comm in this node's /proc. */
