@@ -420,6 +420,8 @@ void cohort_signals_load(const struct cohort_signals *sig);
 void cohort_signals_shadow(u64 sent);
 int cohort_signal_next(void);
 bool cohort_fatal_signal_pending(void);
+void cohort_task_interrupt(struct task_struct *tsk);
+void cohort_interrupt_clear(void);
 pid_t cohort_parent_tgid(void);
 pid_t cohort_task_pid(struct task_struct *tsk, pid_t *tgid);
 void cohort_creds_save(struct cohort_creds *creds);

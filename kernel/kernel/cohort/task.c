@@ -157,6 +157,33 @@ int cohort_signal_next(void)
 EXPORT_SYMBOL_GPL(cohort_signal_next);
 
 /**
+ * cohort_task_interrupt - end a task's interruptible sleep without a signal
+ * @tsk: the task, a shadow running a forwarded system call
+ *
+ * Sets TIF_NOTIFY_SIGNAL, which signal_pending() sees, so the call @tsk
+ * runs stops as a signal would stop it (-ERESTARTSYS, -EINTR, or a short
+ * count); no signal is queued, so the shadow forwards none. @tsk clears it
+ * with cohort_interrupt_clear(), since it does not return to user space.
+ */
+void cohort_task_interrupt(struct task_struct *tsk)
+{
+	set_notify_signal(tsk);
+}
+EXPORT_SYMBOL_GPL(cohort_task_interrupt);
+
+/**
+ * cohort_interrupt_clear - clear what cohort_task_interrupt() set on current
+ *
+ * Task work queued meanwhile still runs: it runs when current's own task
+ * work returns, which task_work_run() loops for.
+ */
+void cohort_interrupt_clear(void)
+{
+	clear_notify_signal();
+}
+EXPORT_SYMBOL_GPL(cohort_interrupt_clear);
+
+/**
  * cohort_fatal_signal_pending - whether current has been killed
  *
  * Return: true when SIGKILL is pending.

@@ -286,6 +286,20 @@ pub fn fatal_signal_pending() -> bool {
     unsafe { bindings::cohort_fatal_signal_pending() }
 }
 
+/// Ends `task`'s interruptible sleep as a signal would, without queueing
+/// one (`TIF_NOTIFY_SIGNAL`); `task` clears it with [`interrupt_clear`].
+pub fn interrupt(task: &Task) {
+    // SAFETY: `task` is live; setting a thread flag and waking it is valid
+    // in any context that may sleep or not.
+    unsafe { bindings::cohort_task_interrupt(task.0.get()) };
+}
+
+/// Clears what [`interrupt`] set on the current task.
+pub fn interrupt_clear() {
+    // SAFETY: Acts on the current task only.
+    unsafe { bindings::cohort_interrupt_clear() };
+}
+
 /// The process id of the current task's parent.
 pub fn parent_tgid() -> i32 {
     // SAFETY: Reads the current task's parent under RCU.
