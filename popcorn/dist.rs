@@ -4,6 +4,7 @@
 //! the shadows of the ones that left.
 
 use crate::proto::error::Error as ProtoError;
+use crate::proto::fwd::Calls;
 use crate::proto::migration::TaskId;
 use crate::proto::node::{NodeId, NodeSet};
 use crate::proto::pages::{Directory, PageStore};
@@ -34,6 +35,10 @@ pub(crate) enum Event {
     /// The node the task ran on went down.
     Lost(NodeId),
 }
+
+/// A shadow's answer to a forwarded call: an encoded `SyscallReply`, or
+/// the error the request is answered with.
+pub(crate) type Answer = core::result::Result<KVVec<u8>, Error>;
 
 /// The sorted page directory storage of an origin node.
 pub(crate) struct PageVec(pub(crate) KVec<(u64, NodeId)>);
@@ -86,6 +91,13 @@ pub(crate) struct Inner {
     pub(crate) stale: bool,
     /// A page fetched for a fault that had to be retried.
     pub(crate) stash: Option<(u64, KBox<[u8; migration::PAGE_SIZE]>)>,
+    /// The forwarded calls posted to the shadow (see `proto::fwd`).
+    pub(crate) calls: Calls,
+    /// The interruption (`MSG_SYSCALL_INTR`) waiting for a call's answer.
+    pub(crate) intr_reply: Option<ReplyTo>,
+    /// The shadow's last answer, sent again to an interruption that
+    /// crossed it.
+    pub(crate) last_answer: Option<Arc<Answer>>,
 }
 
 impl Inner {
@@ -169,6 +181,9 @@ impl Dist {
                     leaving: false,
                     stale: false,
                     stash: None,
+                    calls: Calls::new(),
+                    intr_reply: None,
+                    last_answer: None,
                 }),
                 cond <- new_condvar!(),
                 _pin: pin,
@@ -184,7 +199,13 @@ impl Dist {
 
     /// Queues work for the shadow and wakes it.
     pub(crate) fn post(&self, event: Event) -> Result {
-        self.inner.lock().events.push(event, GFP_KERNEL)?;
+        let mut inner = self.inner.lock();
+        let call = matches!(event, Event::Syscall(..));
+        inner.events.push(event, GFP_KERNEL)?;
+        if call {
+            inner.calls.post();
+        }
+        drop(inner);
         self.cond.notify_all();
         Ok(())
     }

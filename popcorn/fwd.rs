@@ -9,7 +9,10 @@
 //! is; calls on descriptors it does not forward fail there with `EBADF`.
 
 use crate::dist::{current_running, Dist};
-use crate::proto::task_msg::{self, FwdCall, SyscallMsg, SyscallReply, FWD_MAX_DATA};
+use crate::proto::task_msg::{
+    self, FwdCall, SyscallIntr, SyscallMsg, SyscallReply, FWD_MAX_DATA,
+};
+use crate::proto::wire::Payload;
 use crate::STATE;
 use kernel::cohort::{self, migration, msg, vec as kvec};
 use kernel::prelude::*;
@@ -37,6 +40,8 @@ const ERESTART_MIN: i64 = -516;
 const ERESTART_MAX: i64 = -512;
 /// How long a forwarded call may take at the origin (it may block).
 const SYSCALL_TIMEOUT_MS: u32 = u32::MAX / 2;
+/// How long an interrupted call may take to end at the origin.
+const INTR_TIMEOUT_MS: u32 = 10_000;
 
 /// Serves system call `nr` of the current task if it is forwarded.
 pub(crate) fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
@@ -114,13 +119,17 @@ fn call(
         task_msg::SYSCALL_REPLY_HEAD_LEN + FWD_MAX_DATA,
         GFP_KERNEL,
     )?;
-    let n = msg::request(
-        u32::from(dist.id.origin.0),
+    let origin = u32::from(dist.id.origin.0);
+    let n = match msg::request(
+        origin,
         task_msg::MSG_SYSCALL,
         &buf,
         &mut reply,
         SYSCALL_TIMEOUT_MS,
-    )?;
+    ) {
+        Err(e) if e == EINTR => interrupt(dist, &mut reply)?,
+        other => other?,
+    };
     let answer = SyscallReply::decode(reply.get(..n).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
     if (ERESTART_MIN..=ERESTART_MAX).contains(&answer.result) {
         // The origin was interrupted by a signal that is forwarded on its
@@ -133,6 +142,25 @@ fn call(
     let len = answer.data.len().min(out.len());
     out[..len].copy_from_slice(&answer.data[..len]);
     Ok((answer.result, len))
+}
+
+/// A signal ended the wait for a call's reply. The call is not abandoned:
+/// the origin interrupts it (or does not start it) and the answer to the
+/// interruption is the call's own, so the shadow is free for the next call
+/// (the signal handler's) and a result the call had is not lost.
+fn interrupt(dist: &Dist, reply: &mut [u8]) -> Result<usize> {
+    let mut intr = [0u8; SyscallIntr::LEN];
+    SyscallIntr { task: dist.id }
+        .encode(&mut intr)
+        .map_err(|_| EINVAL)?;
+    msg::request_nointr(
+        u32::from(dist.id.origin.0),
+        task_msg::MSG_SYSCALL_INTR,
+        &intr,
+        reply,
+        INTR_TIMEOUT_MS,
+    )
+    .map_err(|_| EINTR)
 }
 
 fn read(dist: &Dist, fd: i32, ptr: u64, len: u64, pos: Option<u64>) -> Result<i64> {

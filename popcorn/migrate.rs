@@ -5,12 +5,13 @@
 //! wakes the shadow it left there before, and loads the state. The task
 //! left behind stays as a shadow until the task returns or exits.
 
-use crate::dist::{self, me, Dist, Event, Registry, Role};
+use crate::dist::{self, me, Answer, Dist, Event, Registry, Role};
+use crate::proto::fwd::Interrupt;
 use crate::proto::migration::TaskId;
 use crate::proto::node::{NodeId, NodeSet};
 use crate::proto::task_msg::{
     self, Creds, MigrateAbort, MigrateHead, MigrateReply, MigrateReq, MmLayout, Moved, Sched,
-    SigAction, Signal, Signals, SyscallMsg, SyscallReply, VmaDesc, VmaKind,
+    SigAction, Signal, Signals, SyscallIntr, SyscallMsg, SyscallReply, VmaDesc, VmaKind,
 };
 use crate::proto::wire::Payload;
 use crate::STATE;
@@ -518,6 +519,13 @@ fn forward_signal(dist: &Dist, signo: u32) {
     }
 }
 
+/// Forwards the signals pending on the shadow.
+fn forward_signals(dist: &Dist) {
+    while let Some(signo) = migration::signal_next() {
+        forward_signal(dist, signo);
+    }
+}
+
 /// The life of a shadow: serve forwarded calls and signals until the task
 /// comes back (then resume, in user space) or ends (then exit too).
 fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
@@ -530,9 +538,7 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
             // The pending SIGKILL ends the task on its way out.
             return AfterWork::Resume;
         }
-        while let Some(signo) = migration::signal_next() {
-            forward_signal(dist, signo);
-        }
+        forward_signals(dist);
         let event = {
             let mut inner = dist.inner.lock();
             match kvec::pop_front(&mut inner.events) {
@@ -545,7 +551,7 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
             }
         };
         match event {
-            Event::Syscall(reply, bytes) => serve(&reply, &bytes),
+            Event::Syscall(reply, bytes) => serve(dist, &reply, &bytes),
             Event::Return(reply, bytes) => {
                 if come_back(dist, &reply, &bytes) {
                     return AfterWork::Resume;
@@ -608,37 +614,69 @@ fn come_back(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) -> bool {
     }
 }
 
-/// Runs a forwarded system call in the shadow and answers it.
-fn serve(reply: &ReplyTo, bytes: &[u8]) {
-    let Ok(call) = SyscallMsg::decode(bytes) else {
-        let _ = reply.reply_error(EPROTO_());
+/// Runs a forwarded system call in the shadow and answers it, and the
+/// task's interruption of it if one waits (see `proto::fwd`).
+fn serve(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) {
+    let Some(start) = dist.inner.lock().calls.start() else {
         return;
     };
+    let answer = if start.run {
+        answer_call(bytes)
+    } else {
+        // Interrupted before it started: it does not run.
+        encode_answer(i64::from(EINTR.to_errno()), &[])
+    };
+    let answer = Arc::new(answer, GFP_KERNEL).ok();
+    // The signals that interrupted the call leave before its answer.
+    forward_signals(dist);
+    send_answer(reply, answer.as_deref());
+    let waiter = {
+        let mut inner = dist.inner.lock();
+        let finish = inner.calls.finish(start.seq);
+        if finish.clear_kick {
+            // Set under this lock, for this call only.
+            migration::interrupt_clear();
+        }
+        inner.last_answer = answer.clone();
+        if finish.answer_waiter {
+            inner.intr_reply.take()
+        } else {
+            None
+        }
+    };
+    if let Some(waiter) = waiter {
+        send_answer(&waiter, answer.as_deref());
+    }
+}
+
+/// Sends `answer` (`None`: it could not be allocated) to `reply`.
+fn send_answer(reply: &ReplyTo, answer: Option<&Answer>) {
+    let _ = match answer {
+        Some(Ok(bytes)) => reply.reply(bytes),
+        Some(Err(e)) => reply.reply_error(*e),
+        None => reply.reply_error(ENOMEM),
+    };
+}
+
+/// Runs a forwarded system call in the shadow; returns its answer.
+fn answer_call(bytes: &[u8]) -> Answer {
+    let call = SyscallMsg::decode(bytes).map_err(|_| EPROTO_())?;
     let mut data: KVVec<u8> = KVVec::new();
-    let result = run_call(&call, &mut data);
-    let result = match result {
+    let result = match run_call(&call, &mut data) {
         Ok(v) => v,
         Err(e) => {
             kvec::clear(&mut data);
             i64::from(e.to_errno())
         }
     };
-    let answer = SyscallReply {
-        result,
-        data: &data,
-    };
-    let Ok(mut buf) = KVVec::from_elem(0u8, answer.encoded_len(), GFP_KERNEL) else {
-        let _ = reply.reply_error(ENOMEM);
-        return;
-    };
-    match answer.encode(&mut buf) {
-        Ok(_) => {
-            let _ = reply.reply(&buf);
-        }
-        Err(_) => {
-            let _ = reply.reply_error(EPROTO_());
-        }
-    }
+    encode_answer(result, &data)
+}
+
+fn encode_answer(result: i64, data: &[u8]) -> Answer {
+    let answer = SyscallReply { result, data };
+    let mut buf = KVVec::from_elem(0u8, answer.encoded_len(), GFP_KERNEL)?;
+    answer.encode(&mut buf).map_err(|_| EPROTO_())?;
+    Ok(buf)
 }
 
 fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>) -> Result<i64> {
@@ -888,6 +926,54 @@ impl MsgHandler for SyscallHandler {
             || dist.post(Event::Syscall(reply, bytes)).is_err()
         {
             let _ = reply.reply_error(ENOMEM);
+        }
+    }
+}
+
+/// `MSG_SYSCALL_INTR`: a signal interrupted the task's wait for a forwarded
+/// call; its answer is the call's (see `proto::fwd`).
+pub(crate) struct SyscallIntrHandler;
+
+impl MsgHandler for SyscallIntrHandler {
+    const TYPE: u16 = task_msg::MSG_SYSCALL_INTR;
+
+    fn handle(msg: &Message) {
+        let reply = msg.reply_to();
+        let (Some(reg), Ok(intr)) = (STATE.get(), SyscallIntr::decode(msg.data())) else {
+            let _ = reply.reply_error(EINVAL);
+            return;
+        };
+        let Some(dist) = reg.find(intr.task) else {
+            let _ = reply.reply_error(ESRCH);
+            return;
+        };
+        let last = {
+            let mut inner = dist.inner.lock();
+            if inner.role != Role::Shadow {
+                drop(inner);
+                let _ = reply.reply_error(ESRCH);
+                return;
+            }
+            match inner.calls.interrupt() {
+                Interrupt::AnswerLast => inner.last_answer.clone(),
+                Interrupt::Hold => {
+                    inner.intr_reply = Some(reply);
+                    return;
+                }
+                Interrupt::Kick => {
+                    inner.intr_reply = Some(reply);
+                    // Under the lock: the shadow clears it when it ends
+                    // this very call (`serve`).
+                    migration::interrupt(&dist.task);
+                    return;
+                }
+            }
+        };
+        match last {
+            Some(answer) => send_answer(&reply, Some(&answer)),
+            None => {
+                let _ = reply.reply_error(EINTR);
+            }
         }
     }
 }

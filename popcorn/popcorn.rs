@@ -34,6 +34,7 @@ pub mod proto {
     pub mod container;
     pub mod crc;
     pub mod error;
+    pub mod fwd;
     pub mod lamport;
     pub mod migration;
     pub mod node;
@@ -117,6 +118,7 @@ struct Handlers {
     _exit: HandlerRegistration<migrate::ExitHandler>,
     _signal: HandlerRegistration<migrate::SignalHandler>,
     _syscall: HandlerRegistration<migrate::SyscallHandler>,
+    _intr: HandlerRegistration<migrate::SyscallIntrHandler>,
     _req: HandlerRegistration<migrate::MigrateReqHandler>,
     _fetch: HandlerRegistration<pages::FetchHandler>,
     _take: HandlerRegistration<pages::TakeHandler>,
@@ -135,6 +137,7 @@ impl Handlers {
             _exit: HandlerRegistration::register(owner)?,
             _signal: HandlerRegistration::register(owner)?,
             _syscall: HandlerRegistration::register(owner)?,
+            _intr: HandlerRegistration::register(owner)?,
             _req: HandlerRegistration::register(owner)?,
             _fetch: HandlerRegistration::register(owner)?,
             _take: HandlerRegistration::register(owner)?,

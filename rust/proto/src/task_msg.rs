@@ -27,6 +27,8 @@
 //! | [`MSG_RANGE_DROP`]    | [`Range`]                | empty                          |
 //! | [`MSG_RANGE_ZAP`]     | [`Range`]                | empty                          |
 //! | [`MSG_MIGRATE_REQ`]   | [`MigrateReq`]           | [`MigrateReply`]               |
+//! | [`MSG_PAGE_LIST`]     | [`PageList`]             | [`encode_page_list`]           |
+//! | [`MSG_SYSCALL_INTR`]  | [`SyscallIntr`]          | [`SyscallReply`]               |
 //!
 //! Any request may instead be answered by an error reply
 //! ([`super::wire::ErrorReply`]).
@@ -91,6 +93,12 @@ pub const MSG_MIGRATE_REQ: u16 = 0x12A;
 /// can fetch them first. The reply is a page list
 /// ([`encode_page_list`]).
 pub const MSG_PAGE_LIST: u16 = 0x12B;
+/// Request to the task's origin from the node it runs on, where a signal
+/// interrupted the task's wait for the reply to a [`MSG_SYSCALL`]
+/// ([`SyscallIntr`]): interrupt that call. The reply is the call's own
+/// reply, a [`SyscallReply`], sent when the call ends (interrupted or not),
+/// or again if it had already been sent (see `fwd`).
+pub const MSG_SYSCALL_INTR: u16 = 0x12C;
 /// Most pages a page list carries (a 2 GiB address space).
 pub const MAX_PAGE_LIST: usize = 1 << 19;
 
@@ -240,6 +248,28 @@ impl Payload for MigrateAbort {
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(MigrateAbort {
+            task: read_task(r)?,
+        })
+    }
+}
+
+/// [`MSG_SYSCALL_INTR`]: interrupt the forwarded call `task` waits for.
+/// Layout `task (6)` (6 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallIntr {
+    /// The task.
+    pub task: TaskId,
+}
+
+impl Payload for SyscallIntr {
+    const LEN: usize = TASK_LEN;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        write_task(w, &self.task)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(SyscallIntr {
             task: read_task(r)?,
         })
     }

@@ -106,6 +106,7 @@ fn decode_all(bytes: &[u8]) -> usize {
     let mut ok = 0;
     ok += usize::from(try_fixed::<Moved>(bytes));
     ok += usize::from(try_fixed::<MigrateAbort>(bytes));
+    ok += usize::from(try_fixed::<SyscallIntr>(bytes));
     ok += usize::from(try_fixed::<Exit>(bytes));
     ok += usize::from(try_fixed::<Signal>(bytes));
     ok += usize::from(try_fixed::<MigrateReq>(bytes));
