@@ -9,9 +9,7 @@
 //! is; calls on descriptors it does not forward fail there with `EBADF`.
 
 use crate::dist::{current_running, Dist};
-use crate::proto::task_msg::{
-    self, FwdCall, SyscallIntr, SyscallMsg, SyscallReply, FWD_MAX_DATA,
-};
+use crate::proto::task_msg::{self, FwdCall, SyscallIntr, SyscallMsg, SyscallReply, FWD_MAX_DATA};
 use crate::proto::wire::Payload;
 use crate::STATE;
 use kernel::cohort::{self, migration, msg, vec as kvec};
