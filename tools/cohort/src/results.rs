@@ -252,10 +252,18 @@ impl Summary {
                     }
                 }
                 Status::Skip => {
-                    let why = m
-                        .skipped
+                    // One reason once, with the places that gave it.
+                    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+                    for (p, w) in &m.skipped {
+                        let w = first_line(w);
+                        match reasons.iter_mut().find(|(r, _)| *r == w) {
+                            Some((_, places)) => places.push(p),
+                            None => reasons.push((w, vec![p])),
+                        }
+                    }
+                    let why = reasons
                         .iter()
-                        .map(|(p, w)| format!("{p}: {}", first_line(w)))
+                        .map(|(r, places)| format!("{r} ({})", places.join("; ")))
                         .collect::<Vec<_>>()
                         .join("; ");
                     let _ = writeln!(out, "ok {i} {name} # SKIP {why}");
@@ -380,7 +388,7 @@ mod tests {
             }
         );
         let text = s.render();
-        assert!(text.contains("ok 1 a # SKIP 2 nodes: why; 3 nodes: why"));
+        assert!(text.contains("ok 1 a # SKIP why (2 nodes; 3 nodes)"));
         assert!(text.contains("ok 2 b\n#   skipped in 2 nodes: why"));
         assert!(text.ends_with("1 passed, 0 failed, 1 skipped\n"));
     }
