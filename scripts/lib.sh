@@ -6,9 +6,15 @@ set -euo pipefail
 COHORT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Everything expensive (the kernel tree and its build) lives outside the work
 # tree so that a fresh clone reuses it.
+# COHORT_CACHE names the Cohort kernel's cache; the debug kernel's is
+# $COHORT_CACHE-debug. A value already ending in -debug (inherited from a
+# script that sourced this with COHORT_DEBUG=1) is taken back to its base.
 COHORT_CACHE=${COHORT_CACHE:-/var/cache/cohort}
-# Per-clone outputs: modules, initramfs, selftest binaries, cluster state.
+COHORT_CACHE=${COHORT_CACHE%-debug}
+# Per-clone outputs: modules, initramfs, selftest binaries, cluster state;
+# the debug kernel's go to $COHORT_BUILD/debug (taken back the same way).
 COHORT_BUILD=${COHORT_BUILD:-$COHORT_ROOT/build}
+COHORT_BUILD=${COHORT_BUILD%/debug}
 # The debug kernel's outputs, whichever kernel this run builds.
 COHORT_DEBUG_BUILD=$COHORT_BUILD/debug
 

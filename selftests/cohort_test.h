@@ -380,6 +380,38 @@ static inline int cohort_write_file(const char *path, const char *text)
 	return ret;
 }
 
+#define COHORT_KMSG_PEERS	"/sys/kernel/debug/kmsg/peers"
+
+/*
+ * State word ("self", "up", "down") and address of @node in kmsg's peers
+ * file; 0, -ENOENT if it is not listed, -EINVAL for a line that does not
+ * parse, or -errno if the file cannot be read.
+ */
+static inline int cohort_peer_state(unsigned long node, char *state, size_t size,
+				    char *ip, size_t ipsize)
+{
+	char buf[8192], *line, *save = NULL;
+
+	if (cohort_read_file(COHORT_KMSG_PEERS, buf, sizeof(buf)) < 0)
+		return -errno;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned long id;
+		char st[16], addr[32];
+
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "%lu %15s %31s", &id, st, addr) != 3)
+			return -EINVAL;
+		if (id == node) {
+			snprintf(state, size, "%s", st);
+			snprintf(ip, ipsize, "%s", addr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 /* CLOCK_MONOTONIC in milliseconds. */
 static inline long long cohort_now_ms(void)
 {

@@ -36,20 +36,10 @@ static int hreq(const char *cmd)
 /* Whether kmsg shows @node up; -errno if the peers file cannot be read. */
 static int peer_up(unsigned long node)
 {
-	char buf[8192], *line, *save = NULL;
+	char state[16], ip[32];
+	int ret = cohort_peer_state(node, state, sizeof(state), ip, sizeof(ip));
 
-	if (cohort_read_file(KMSG_DIR "/peers", buf, sizeof(buf)) < 0)
-		return -errno;
-	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		unsigned long id;
-		char state[16];
-
-		if (line[0] != '#' && sscanf(line, "%lu %15s", &id, state) == 2 &&
-		    id == node)
-			return !strcmp(state, "up");
-	}
-	return -ENOENT;
+	return ret ? ret : !strcmp(state, "up");
 }
 
 /* Whether every other node is up: wait at most @ms for it. */

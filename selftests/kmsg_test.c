@@ -29,32 +29,6 @@ static int kmsg_command(const char *file, const char *cmd)
 	return cohort_write_file(path, cmd);
 }
 
-/* State word ("self", "up", "down") of @node in the peers file. */
-static int peer_state(unsigned long node, char *state, size_t size, char *ip,
-		      size_t ipsize)
-{
-	char buf[8192], *line, *save = NULL;
-
-	if (cohort_read_file(KMSG_DIR "/peers", buf, sizeof(buf)) < 0)
-		return -errno;
-	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		unsigned long id;
-		char st[16], addr[32];
-
-		if (line[0] == '#')
-			continue;
-		if (sscanf(line, "%lu %15s %31s", &id, st, addr) != 3)
-			return -EINVAL;
-		if (id == node) {
-			snprintf(state, size, "%s", st);
-			snprintf(ip, ipsize, "%s", addr);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
 /*
  * Wait up to @ms for every peer to show "up" (or, with @any, one of them).
  * Returns the number of peers up; a peer's state is in @states.
@@ -72,7 +46,7 @@ static int wait_peers_up(unsigned long self_node, unsigned long nr_nodes,
 		for (n = 0; n < nr_nodes && n < COHORT_MAX_NODES; n++) {
 			if (n == self_node)
 				continue;
-			if (peer_state(n, states[n], 16, ip, sizeof(ip)))
+			if (cohort_peer_state(n, states[n], 16, ip, sizeof(ip)))
 				snprintf(states[n], 16, "missing");
 			up += !strcmp(states[n], "up");
 		}
@@ -139,7 +113,7 @@ TEST_F_TIMEOUT(kmsg, peers_match_command_line, 60)
 		char *line, *save = NULL, copy[4096];
 		bool found = false;
 
-		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
+		ASSERT_EQ(0, cohort_peer_state(n, state, sizeof(state), ip, sizeof(ip)));
 		if (n == self->node) {
 			EXPECT_STREQ("self", state);
 		} else if (cohort_require_peers()) {
@@ -256,7 +230,7 @@ TEST_F(kmsg, ping_down_peer_fails_at_once)
 
 		if (n == self->node)
 			continue;
-		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
+		ASSERT_EQ(0, cohort_peer_state(n, state, sizeof(state), ip, sizeof(ip)));
 		if (strcmp(state, "down"))
 			continue;
 		snprintf(cmd, sizeof(cmd), "%lu 5", n);
@@ -264,7 +238,7 @@ TEST_F(kmsg, ping_down_peer_fails_at_once)
 		ret = kmsg_command("ping", cmd);
 		took = cohort_now_ms() - start;
 		/* It may have come up meanwhile: then it must have answered. */
-		ASSERT_EQ(0, peer_state(n, state, sizeof(state), ip, sizeof(ip)));
+		ASSERT_EQ(0, cohort_peer_state(n, state, sizeof(state), ip, sizeof(ip)));
 		if (ret == 0 && !strcmp(state, "up"))
 			continue;
 		tried++;
