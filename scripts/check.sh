@@ -26,12 +26,9 @@ cd "$COHORT_ROOT"
 mkdir -p "$COHORT_BUILD"
 : >"$COHORT_RESULTS"
 
-# record STATUS TEST DETAIL: a host-side result (see `cohort report`).
+# record STATUS TEST DETAIL [PLACE]: one result (see `cohort record`).
 record() {
-	local detail
-	detail=$(printf '%s' "$3" | sed 's/\\/\\\\/g' | tr '\t' ' ' |
-		awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }')
-	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "${4:-host}" "$detail" >>"$COHORT_RESULTS"
+	"$cohort" record --place "${4:-host}" -- "$1" "$2" "$3"
 }
 
 # lint NAME CMD...: one result for a whole lint, its output as the detail.

@@ -4,6 +4,7 @@
 
 use std::fs;
 
+use crate::cli::LogscanArgs;
 use crate::logscan::{self, Marks, Scanner};
 use crate::results::{self, Record, Status, Summary};
 use crate::state::State;
@@ -16,26 +17,10 @@ use crate::{capture, require_cluster, Fail};
 const KMEMLEAK_CMD: &str = "f=/sys/kernel/debug/kmemleak; [ -e $f ] || exit 0; \
     echo scan >$f && sleep 6 && echo scan >$f && cat $f";
 
-/// Options of `cohort logscan`.
-pub struct LogscanOpts {
-    /// Write the current end of every node's log here and stop.
-    pub mark: Option<String>,
-    /// Scan only what was printed after these marks.
-    pub since: Option<String>,
-    /// Record the result as this test in `$COHORT_RESULTS`.
-    pub test: Option<String>,
-    /// Force a kmemleak scan on every node first.
-    pub kmemleak: bool,
-    /// Only read the console logs: do not ask the agents (for a scenario
-    /// that has a node down on purpose; the runner checks reachability
-    /// when the scenario ends).
-    pub logs_only: bool,
-}
-
 /// `cohort logscan`: every node's console log since the marks (or all of
 /// it), plus kmemleak's report with `--kmemleak`. A node whose agent does
 /// not answer is a failure, not a clean log. Exit 1 on any problem.
-pub fn logscan(state: &State, o: &LogscanOpts) -> Result<i32, Fail> {
+pub fn logscan(state: &State, o: &LogscanArgs) -> Result<i32, Fail> {
     let info = require_cluster(state)?;
     if let Some(path) = &o.mark {
         fs::write(path, Marks::now(state, info.nodes).render())

@@ -166,6 +166,16 @@ pub enum Command {
     /// not a record, or there is no test at all.
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
+
+    /// Append one test result to $COHORT_RESULTS (for scripts)
+    ///
+    /// Writes the record `cohort report` reads, escaped as its format
+    /// wants: STATUS is pass, fail or skip, DETAIL a reason or a failure's
+    /// output (any number of lines). The place is --place, else
+    /// $COHORT_ROUND, else "cluster". Does nothing when $COHORT_RESULTS is
+    /// not set. Put `--` before the arguments when DETAIL may start with -.
+    #[command(verbatim_doc_comment)]
+    Record(RecordArgs),
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +306,25 @@ pub struct LogscanArgs {
     /// Also append the result as test NAME to $COHORT_RESULTS
     #[arg(long, value_name = "NAME")]
     pub test: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Where the result comes from (default: $COHORT_ROUND, else "cluster")
+    #[arg(long, value_name = "PLACE")]
+    pub place: Option<String>,
+
+    /// pass, fail or skip
+    #[arg(value_name = "STATUS", value_parser = crate::results::Status::parse)]
+    pub status: crate::results::Status,
+
+    /// The test's name, the same wherever it runs
+    #[arg(value_name = "TEST")]
+    pub test: String,
+
+    /// The reason, or the output that shows a failure
+    #[arg(value_name = "DETAIL", default_value = "")]
+    pub detail: String,
 }
 
 #[derive(Debug, Args)]
@@ -700,6 +729,23 @@ mod tests {
         assert!(kmsg.contains("[default: 0,1]"), "{kmsg}");
         let top = help(&mut cmd, &[]);
         assert!(top.contains("SIGKILL one node's QEMU"), "{top}");
+    }
+
+    #[test]
+    fn record_takes_a_detail_that_starts_with_a_dash() {
+        let c = parse(&["record", "--place", "p", "--", "fail", "t", "-x\ny"]).unwrap();
+        let Command::Record(a) = c.command else {
+            panic!("not record")
+        };
+        assert_eq!(a.status, crate::results::Status::Fail);
+        assert_eq!((a.place.as_deref(), a.test.as_str()), (Some("p"), "t"));
+        assert_eq!(a.detail, "-x\ny");
+        assert!(parse(&["record", "maybe", "t"]).is_err());
+        let c = parse(&["record", "pass", "t"]).unwrap();
+        let Command::Record(a) = c.command else {
+            panic!("not record")
+        };
+        assert_eq!((a.place, a.detail.as_str()), (None, ""));
     }
 
     #[test]

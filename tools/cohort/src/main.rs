@@ -257,17 +257,15 @@ fn run(cli: Cli) -> Result<i32, Fail> {
             selftest::run(&state()?, a.nodes.map(|l| l.0), a.timeout, &a.peer_modules)?;
             Ok(0)
         }
-        Command::Logscan(a) => {
-            let o = checks::LogscanOpts {
-                mark: a.mark,
-                since: a.since,
-                test: a.test,
-                kmemleak: a.kmemleak,
-                logs_only: a.logs_only,
-            };
-            checks::logscan(&state()?, &o)
-        }
+        Command::Logscan(a) => checks::logscan(&state()?, &a),
         Command::Report(a) => checks::report(&a.files),
+        Command::Record(a) => {
+            let place = a.place.unwrap_or_else(|| results::place(None));
+            let r = results::Record::new(a.status, &a.test, &place, &a.detail);
+            results::append_to_env_file(&[r])
+                .map_err(|e| Fail::new(1, format!("cannot write $COHORT_RESULTS: {e}")))?;
+            Ok(0)
+        }
         Command::Kill(a) => {
             let node = a.node;
             let state = state()?;

@@ -46,6 +46,11 @@ impl Status {
             _ => None,
         }
     }
+
+    /// `pass`, `fail` or `skip`, for a command line.
+    pub fn parse(w: &str) -> Result<Status, String> {
+        Status::from_word(w).ok_or_else(|| format!("{w:?} is not pass, fail or skip"))
+    }
 }
 
 /// One result of one test in one place.
