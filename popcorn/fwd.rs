@@ -1,36 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! System calls of a migrated task that its origin serves: the file
-//! descriptors stay there, with the shadow. `read`, `write`, `pread64`,
-//! `pwrite64`, `close`, `lseek`, `fstat` (and `newfstatat` on an empty
-//! path), `open` and `openat` (relative to the origin's working directory)
-//! are forwarded; `getpid`, `gettid` and `getppid` answer with the
-//! identity the task has at its origin. Everything else runs where the task
-//! is; calls on descriptors it does not forward fail there with `EBADF`.
+//! System calls of a migrated task that its origin serves. Its descriptors
+//! are proxy files in its own table (see `files`), so calls on them run
+//! here; `open` and `openat` relative to the working directory are
+//! forwarded to the shadow at the origin, which opens the file there and
+//! exports it, and the file is installed here as a proxy. `getpid`,
+//! `gettid` and `getppid` answer with the identity the task has at its
+//! origin. Everything else runs where the task is.
 
 use crate::dist::{current_running, Dist};
+use crate::proto::files::FileDesc;
 use crate::proto::task_msg::{self, FwdCall, SyscallIntr, SyscallMsg, SyscallReply, FWD_MAX_DATA};
 use crate::proto::wire::Payload;
 use crate::STATE;
-use kernel::cohort::{self, migration, msg, vec as kvec};
+use kernel::cohort::{self, msg};
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
 
-const SYS_READ: i64 = 0;
-const SYS_WRITE: i64 = 1;
 const SYS_OPEN: i64 = 2;
-const SYS_CLOSE: i64 = 3;
-const SYS_FSTAT: i64 = 5;
-const SYS_LSEEK: i64 = 8;
-const SYS_PREAD64: i64 = 17;
-const SYS_PWRITE64: i64 = 18;
 const SYS_GETPID: i64 = 39;
 const SYS_GETPPID: i64 = 110;
 const SYS_GETTID: i64 = 186;
 const SYS_OPENAT: i64 = 257;
-const SYS_NEWFSTATAT: i64 = 262;
 const AT_FDCWD: i32 = -100;
-const AT_EMPTY_PATH: u64 = 0x1000;
 /// Longest path `open` forwards, with its NUL.
 const PATH_MAX: usize = 4096;
 /// Highest `-ERESTART*` value.
@@ -53,21 +45,6 @@ pub(crate) fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
         SYS_GETPID => Ok(i64::from(dist.tgid)),
         SYS_GETTID => Ok(i64::from(dist.id.pid)),
         SYS_GETPPID => Ok(i64::from(dist.parent_pid)),
-        SYS_READ => read(&dist, fd, args[1], args[2], None),
-        SYS_PREAD64 => read(&dist, fd, args[1], args[2], Some(args[3])),
-        SYS_WRITE => write(&dist, fd, args[1], args[2], None),
-        SYS_PWRITE64 => write(&dist, fd, args[1], args[2], Some(args[3])),
-        SYS_CLOSE => call(&dist, FwdCall::Close, fd, 0, 0, &[], &mut []).map(|(r, _)| r),
-        SYS_LSEEK => {
-            call(&dist, FwdCall::Lseek, fd, args[1], args[2], &[], &mut []).map(|(r, _)| r)
-        }
-        SYS_FSTAT => fstat(&dist, fd, args[1]),
-        SYS_NEWFSTATAT => {
-            if args[3] & AT_EMPTY_PATH == 0 || !empty_path(args[1]) {
-                return None;
-            }
-            fstat(&dist, fd, args[2])
-        }
         SYS_OPEN => open(&dist, args[0], args[1], args[2]),
         SYS_OPENAT => {
             if fd != AT_FDCWD {
@@ -81,14 +58,6 @@ pub(crate) fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
         Ok(value) => value,
         Err(e) => i64::from(e.to_errno()),
     })
-}
-
-fn empty_path(ptr: u64) -> bool {
-    let mut byte = [0u8; 1];
-    UserSlice::new(ptr as usize, 1)
-        .reader()
-        .read_slice(&mut byte)
-        .is_ok_and(|_| byte[0] == 0)
 }
 
 /// Sends one call to the origin; returns its result and copies its data
@@ -161,68 +130,6 @@ fn interrupt(dist: &Dist, reply: &mut [u8]) -> Result<usize> {
     .map_err(|_| EINTR)
 }
 
-fn read(dist: &Dist, fd: i32, ptr: u64, len: u64, pos: Option<u64>) -> Result<i64> {
-    if pos.is_some_and(|p| p > i64::MAX as u64) {
-        return Err(EINVAL);
-    }
-    let len = (len as usize).min(FWD_MAX_DATA);
-    let mut out = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-    let (call_kind, b) = match pos {
-        Some(p) => (FwdCall::Pread, p),
-        None => (FwdCall::Read, 0),
-    };
-    let (result, got) = call(dist, call_kind, fd, len as u64, b, &[], &mut out)?;
-    UserSlice::new(ptr as usize, got)
-        .writer()
-        .write_slice(&out[..got])?;
-    Ok(result)
-}
-
-fn write(dist: &Dist, fd: i32, ptr: u64, len: u64, pos: Option<u64>) -> Result<i64> {
-    if pos.is_some_and(|p| p > i64::MAX as u64) {
-        return Err(EINVAL);
-    }
-    let mut total: u64 = 0;
-    let mut data = KVVec::new();
-    while total < len {
-        let chunk = ((len - total) as usize).min(FWD_MAX_DATA);
-        kvec::clear(&mut data);
-        data.extend_with(chunk, 0, GFP_KERNEL)?;
-        let copied = UserSlice::new((ptr + total) as usize, chunk)
-            .reader()
-            .read_slice(&mut data);
-        if let Err(e) = copied {
-            return if total > 0 { Ok(total as i64) } else { Err(e) };
-        }
-        let (call_kind, b) = match pos {
-            Some(p) => (FwdCall::Pwrite, p + total),
-            None => (FwdCall::Write, 0),
-        };
-        let written = match call(dist, call_kind, fd, 0, b, &data, &mut []) {
-            Ok((n, _)) => n as u64,
-            Err(e) if total == 0 => return Err(e),
-            Err(_) => break,
-        };
-        total += written;
-        if written < chunk as u64 {
-            break;
-        }
-    }
-    Ok(total as i64)
-}
-
-fn fstat(dist: &Dist, fd: i32, ptr: u64) -> Result<i64> {
-    let mut st = [0u8; migration::STAT_SIZE];
-    let (result, got) = call(dist, FwdCall::Fstat, fd, 0, 0, &[], &mut st)?;
-    if got != st.len() {
-        return Err(EIO);
-    }
-    UserSlice::new(ptr as usize, st.len())
-        .writer()
-        .write_slice(&st)?;
-    Ok(result)
-}
-
 fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
     let mut path = KVec::from_elem(0u8, PATH_MAX, GFP_KERNEL)?;
     let mut len = 0;
@@ -245,14 +152,17 @@ fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
     if len == 0 {
         return Err(ENOENT);
     }
-    let (fd, _) = call(
+    let mut raw = [0u8; FileDesc::LEN];
+    let (_, got) = call(
         dist,
         FwdCall::Open,
         AT_FDCWD,
         flags & 0xffff_ffff,
         mode & 0o7777,
         &path[..len],
-        &mut [],
+        &mut raw,
     )?;
-    Ok(fd)
+    let desc = FileDesc::decode(raw.get(..got).ok_or_else(cohort::errno::EPROTO)?)
+        .map_err(|_| cohort::errno::EPROTO())?;
+    crate::files::install_opened(&desc)
 }

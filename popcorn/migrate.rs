@@ -6,6 +6,7 @@
 //! left behind stays as a shadow until the task returns or exits.
 
 use crate::dist::{self, me, Answer, Dist, Event, Registry, Role};
+use crate::proto::files::FileDesc;
 use crate::proto::fwd::Interrupt;
 use crate::proto::migration::TaskId;
 use crate::proto::node::{NodeId, NodeSet};
@@ -265,7 +266,7 @@ fn path_of(v: &migration::VmaDesc) -> &[u8] {
 
 /// Packs the current task's state into a `MSG_MIGRATE` payload;
 /// returns it and the pending signals it carries.
-fn pack(dist: &Dist, visited: NodeSet) -> Result<(KVVec<u8>, u64)> {
+fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>, u64)> {
     let mut sig = KBox::new(migration::Signals::default(), GFP_KERNEL)?;
     migration::signals_save(&mut sig);
     let mut layout = migration::MmLayout::default();
@@ -314,9 +315,9 @@ fn pack(dist: &Dist, visited: NodeSet) -> Result<(KVVec<u8>, u64)> {
         )?;
     }
     let arch = arch.get(..arch_len).ok_or(EINVAL)?;
-    let len = task_msg::migrate_len(&descs, arch.len());
+    let len = task_msg::migrate_files_len(&descs, arch.len(), files.len());
     let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-    let n = match task_msg::encode_migrate(&mut buf, &head, &descs, arch) {
+    let n = match task_msg::encode_migrate_files(&mut buf, &head, &descs, arch, files) {
         Ok(n) => n,
         Err(e) => {
             // Real kernel state always passes: say what did not.
@@ -380,6 +381,8 @@ fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
     })?;
     migration::set_comm(&head.comm);
     migration::arch_load(body.arch())?;
+    // Last: a failure after this would leave the files installed.
+    crate::files::install(body.files(), head.from)?;
     Ok(head)
 }
 
@@ -425,9 +428,17 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
         inner.leaving = true;
         inner.visited
     };
-    let (buf, pending) = match pack(&dist, visited) {
+    let files = match crate::files::describe(dest) {
+        Ok(files) => files,
+        Err(e) => {
+            dist.inner.lock().leaving = false;
+            return Err(e);
+        }
+    };
+    let (buf, pending) = match pack(&dist, visited, &files) {
         Ok(packed) => packed,
         Err(e) => {
+            crate::files::ungrant(&files, dest);
             dist.inner.lock().leaving = false;
             return Err(e);
         }
@@ -447,10 +458,27 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
         inner.role = Role::Running;
         inner.location = me();
         inner.mm = None;
+        drop(inner);
+        // After a time-out the destination may have taken the holds; it
+        // puts them back when its copy of the task ends.
+        if e != cohort::errno::ETIMEDOUT() {
+            crate::files::ungrant(&files, dest);
+        }
         return Err(e);
     }
     inner.visited = visited.union(NodeSet::single(dest));
     drop(inner);
+    // The files are the destination's now (see `proto::files`): the shadow
+    // keeps none, so a pipe closed there ends here.
+    if let Err(e) = kernel::cohort::files::close_all() {
+        pr_warn!(
+            "task {}:{}: could not close its files on node {}: {:?}\n",
+            dist.id.origin.0,
+            dist.id.pid,
+            me().0,
+            e
+        );
+    }
     migration::forward(&task, false);
     migration::signals_shadow(pending);
     if !dist.at_origin() {
@@ -621,7 +649,8 @@ fn serve(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) {
         return;
     };
     let answer = if start.run {
-        answer_call(bytes)
+        let to = dist.inner.lock().location;
+        answer_call(bytes, to)
     } else {
         // Interrupted before it started: it does not run.
         encode_answer(i64::from(EINTR.to_errno()), &[])
@@ -659,10 +688,10 @@ fn send_answer(reply: &ReplyTo, answer: Option<&Answer>) {
 }
 
 /// Runs a forwarded system call in the shadow; returns its answer.
-fn answer_call(bytes: &[u8]) -> Answer {
+fn answer_call(bytes: &[u8], to: NodeId) -> Answer {
     let call = SyscallMsg::decode(bytes).map_err(|_| EPROTO_())?;
     let mut data: KVVec<u8> = KVVec::new();
-    let result = match run_call(&call, &mut data) {
+    let result = match run_call(&call, &mut data, to) {
         Ok(v) => v,
         Err(e) => {
             kvec::clear(&mut data);
@@ -679,46 +708,28 @@ fn encode_answer(result: i64, data: &[u8]) -> Answer {
     Ok(buf)
 }
 
-fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>) -> Result<i64> {
+fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>, to: NodeId) -> Result<i64> {
     use task_msg::FwdCall;
     match call.call {
-        FwdCall::Read | FwdCall::Pread => {
-            let pos = if call.call == FwdCall::Pread {
-                call.b as i64
-            } else {
-                -1
-            };
-            data.extend_with(call.a as usize, 0, GFP_KERNEL)?;
-            let n = migration::fd_read(call.fd, data, pos)?;
-            kvec::truncate(data, n);
-            Ok(n as i64)
-        }
-        FwdCall::Write | FwdCall::Pwrite => {
-            let pos = if call.call == FwdCall::Pwrite {
-                call.b as i64
-            } else {
-                -1
-            };
-            Ok(migration::fd_write(call.fd, call.data, pos)? as i64)
-        }
-        FwdCall::Close => migration::fd_close(call.fd).map(|_| 0),
-        FwdCall::Lseek => migration::fd_lseek(call.fd, call.a as i64, call.b as i32),
-        FwdCall::Fstat => {
-            let mut st = [0u8; migration::STAT_SIZE];
-            migration::fd_stat(call.fd, &mut st)?;
-            data.extend_from_slice(&st, GFP_KERNEL)?;
-            Ok(0)
-        }
+        // Descriptors are proxy files now (see `files`): only `open`
+        // still needs the origin's working directory.
+        FwdCall::Read
+        | FwdCall::Pread
+        | FwdCall::Write
+        | FwdCall::Pwrite
+        | FwdCall::Close
+        | FwdCall::Lseek
+        | FwdCall::Fstat => Err(EINVAL),
         FwdCall::Open => {
             let mut path = KVec::with_capacity(call.data.len() + 1, GFP_KERNEL)?;
             path.extend_from_slice(call.data, GFP_KERNEL)?;
             path.push(0, GFP_KERNEL)?;
             let path = CStr::from_bytes_with_nul(&path).map_err(|_| EINVAL)?;
-            Ok(i64::from(migration::fd_open(
-                path,
-                call.a as i32,
-                call.b as u32,
-            )?))
+            let desc = crate::files::open_for(path, call.a as i32, call.b as u32, to)?;
+            let mut raw = [0u8; FileDesc::LEN];
+            desc.encode(&mut raw).map_err(|_| EINVAL)?;
+            data.extend_from_slice(&raw, GFP_KERNEL)?;
+            Ok(0)
         }
     }
 }

@@ -10,6 +10,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::c_str;
+use kernel::cohort::files::FilesSlot;
 use kernel::cohort::{
     self,
     migration::{self, Global, GlobalGuard},
@@ -23,6 +24,7 @@ use kernel::task::Task;
 use kernel::uaccess::UserSlice;
 
 mod dist;
+mod files;
 mod fwd;
 mod migrate;
 mod pages;
@@ -34,6 +36,7 @@ pub mod proto {
     pub mod container;
     pub mod crc;
     pub mod error;
+    pub mod files;
     pub mod fwd;
     pub mod lamport;
     pub mod migration;
@@ -95,8 +98,11 @@ impl MembershipListener for Membership {
         if let Some(bit) = 1u64.checked_shl(node) {
             ONLINE.fetch_and(!bit, Ordering::Relaxed);
         }
-        if let (Some(reg), Ok(node)) = (STATE.get(), u8::try_from(node)) {
-            migrate::node_down(&reg, NodeId(node));
+        if let Ok(node) = u8::try_from(node) {
+            files::node_down(NodeId(node));
+            if let Some(reg) = STATE.get() {
+                migrate::node_down(&reg, NodeId(node));
+            }
         }
     }
 }
@@ -125,6 +131,10 @@ struct Handlers {
     _drop: HandlerRegistration<pages::DropHandler>,
     _zap: HandlerRegistration<pages::ZapHandler>,
     _list: HandlerRegistration<pages::ListHandler>,
+    _file_req: HandlerRegistration<files::ReqHandler>,
+    _file_put: HandlerRegistration<files::PutHandler>,
+    _file_hold: HandlerRegistration<files::HoldHandler>,
+    _file_ready: HandlerRegistration<files::ReadyHandler>,
 }
 
 impl Handlers {
@@ -144,6 +154,10 @@ impl Handlers {
             _drop: HandlerRegistration::register(owner)?,
             _zap: HandlerRegistration::register(owner)?,
             _list: HandlerRegistration::register(owner)?,
+            _file_req: HandlerRegistration::register(owner)?,
+            _file_put: HandlerRegistration::register(owner)?,
+            _file_hold: HandlerRegistration::register(owner)?,
+            _file_ready: HandlerRegistration::register(owner)?,
         })
     }
 }
@@ -152,10 +166,12 @@ impl Handlers {
 struct Popcorn {
     _pcntl: Registration<PcntlSlot<Pcntl>>,
     _migration: Registration<MigrationSlot<Migration>>,
+    _files: Registration<FilesSlot<files::Proxies>>,
     _handlers: Handlers,
     _membership: ListenerRegistration<Membership>,
     _layout: Registration<LayoutSlot<Layout>>,
     _task: Registration<TaskSlot<Tasks>>,
+    _exports: GlobalGuard<files::Exports>,
     _state: GlobalGuard<Registry>,
 }
 
@@ -360,6 +376,7 @@ impl LayoutOps for Layout {
 impl kernel::Module for Popcorn {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let state = STATE.install(Arc::pin_init(Registry::new(), GFP_KERNEL)?)?;
+        let exports = files::install_exports()?;
         // Listen first, then read the current state, so no change is lost.
         let membership = ListenerRegistration::register()?;
         for node in 0..cohort::nr_nodes() {
@@ -370,6 +387,7 @@ impl kernel::Module for Popcorn {
         let task = Registration::register(c_str!("popcorn"))?;
         let layout = Registration::register(c_str!("popcorn"))?;
         let handlers = Handlers::register()?;
+        let files_slot = Registration::register(c_str!("popcorn"))?;
         let migration = Registration::register(c_str!("popcorn"))?;
         let pcntl = Registration::register(c_str!("popcorn"))?;
         pr_info!(
@@ -380,10 +398,12 @@ impl kernel::Module for Popcorn {
         Ok(Popcorn {
             _pcntl: pcntl,
             _migration: migration,
+            _files: files_slot,
             _handlers: handlers,
             _membership: membership,
             _layout: layout,
             _task: task,
+            _exports: exports,
             _state: state,
         })
     }

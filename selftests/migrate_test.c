@@ -24,8 +24,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -1708,8 +1711,9 @@ static int fork_remote(void *arg)
 }
 
 /*
- * fork() on the peer makes a child there (it has no files: a known limit);
- * it runs, exits, and its parent reaps it there.
+ * fork() on the peer makes a child there, with its parent's descriptors
+ * (see child_inherits_proxies_and_home_unwraps); it runs, exits, and its
+ * parent reaps it there.
  */
 TEST_F_TIMEOUT(migrate, fork_on_remote, 60)
 {
@@ -1802,6 +1806,440 @@ TEST_F_TIMEOUT(migrate, fork_on_remote_child_memory, 60)
 {
 	NEED_PEERS(1);
 	RUN_WORKER(fork_remote_memory, &self->other, 45000);
+}
+
+/* ---- descriptors are proxy files ---- */
+
+/*
+ * A pipe made after the move is an ordinary local pipe: what is written
+ * comes back, in one process and through a child forked there.
+ */
+static int local_pipe_remote(void *arg)
+{
+	int other = *(int *)arg, p[2], status;
+	char buf[32] = "";
+	pid_t pid;
+
+	WMIGRATE(other);
+	WCHECK(pipe(p) == 0, "pipe on node %d: %s", other, strerror(errno));
+	WCHECK(write(p[1], "local", 5) == 5, "write: %s", strerror(errno));
+	WCHECK(read(p[0], buf, sizeof(buf)) == 5 && !memcmp(buf, "local", 5),
+	       "a pipe made on node %d lost its data: '%s'", other, buf);
+	pid = fork();
+	WCHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(write(p[1], "child", 5) == 5 ? 0 : 1);
+	WCHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0, "child: status %#x", status);
+	close(p[1]);
+	memset(buf, 0, sizeof(buf));
+	WCHECK(read(p[0], buf, sizeof(buf)) == 5 && !memcmp(buf, "child", 5),
+	       "the child's write: '%s'", buf);
+	WCHECK(read(p[0], buf, sizeof(buf)) == 0, "no end of file after the last close");
+	close(p[0]);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, pipe_made_after_migration, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(local_pipe_remote, &self->other, 45000);
+}
+
+/*
+ * The worker holds the only write end of a pipe the test reads at the
+ * origin; it writes on the peer and closes it there: the reader gets the
+ * data, then end of file.
+ */
+static int close_remote(void *varg)
+{
+	int *a = varg;
+
+	WMIGRATE(a[0]);
+	WCHECK(write(a[1], "bye", 3) == 3, "write on node %d: %s", a[0], strerror(errno));
+	WCHECK(close(a[1]) == 0, "close on node %d: %s", a[0], strerror(errno));
+	wready();
+	wait_go();
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, pipe_end_closed_remotely, 60)
+{
+	char buf[8] = "";
+	struct worker w;
+	int p[2], a[2];
+
+	NEED_PEERS(1);
+	ASSERT_EQ(0, pipe(p));
+	a[0] = self->other;
+	a[1] = p[1];
+	start_worker(_metadata, &w, close_remote, a);
+	close(p[1]);
+	EXPECT_TRUE(worker_ready(&w, 30000));
+	EXPECT_EQ(3, read_within(p[0], buf, 3, 5000));
+	EXPECT_EQ(0, memcmp(buf, "bye", 3));
+	/* End of file, not a hang: nobody holds the write end any more. */
+	EXPECT_EQ(0, read_within(p[0], buf, 1, 5000));
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	close(p[0]);
+}
+
+/*
+ * Descriptor and status flags travel, and the kernel's descriptor calls
+ * work on the proxies: F_GETFL, F_GETFD, dup, dup2, F_DUPFD_CLOEXEC,
+ * close_range, readv/writev, and a read of more than a megabyte at once.
+ */
+#define BIG_READ	(1536UL << 10)
+
+static int fd_calls_remote(void *arg)
+{
+	static char big[BIG_READ], back[BIG_READ];
+	char path[64], link[96], one[4], two[6];
+	int other = *(int *)arg, wfd, rfd, d, fl;
+	struct iovec iov[2];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/tmp/migrate_test.fd.%d", getpid());
+	wfd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	WCHECK(wfd >= 0 && rfd >= 0, "open %s: %s", path, strerror(errno));
+	fill(big, BIG_READ, 71);
+	WCHECK(write(wfd, big, BIG_READ) == (ssize_t)BIG_READ, "write: %s", strerror(errno));
+
+	WMIGRATE(other);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rfd);
+	memset(link, 0, sizeof(link));
+	WCHECK(readlink(path, link, sizeof(link) - 1) > 0 && strstr(link, "cohort-proxy:"),
+	       "on node %d descriptor %d is not a proxy file: '%s'", other, rfd, link);
+	snprintf(path, sizeof(path), "/tmp/migrate_test.fd.%d", getpid());
+	fl = fcntl(wfd, F_GETFL);
+	WCHECK(fl >= 0 && (fl & O_APPEND) && (fl & O_ACCMODE) == O_WRONLY,
+	       "F_GETFL of the O_APPEND file on node %d: %#x", other, fl);
+	WCHECK(fcntl(wfd, F_GETFD) == FD_CLOEXEC, "F_GETFD lost FD_CLOEXEC");
+	fl = fcntl(rfd, F_GETFL);
+	WCHECK(fl >= 0 && (fl & O_NONBLOCK), "F_GETFL lost O_NONBLOCK: %#x", fl);
+	WCHECK(fcntl(rfd, F_GETFD) == 0, "F_GETFD of the other file: %d", fcntl(rfd, F_GETFD));
+
+	/* One read of more than FILE_MAX_DATA returns everything. */
+	n = read(rfd, back, BIG_READ);
+	WCHECK(n == (ssize_t)BIG_READ, "read of %lu bytes on node %d: %zd (%s)", BIG_READ,
+	       other, n, strerror(errno));
+	WCHECK_MEM(back, BIG_READ, 71, "read back on node %d", other);
+
+	d = dup(rfd);
+	WCHECK(d >= 0, "dup of a proxy on node %d: %s", other, strerror(errno));
+	WCHECK(lseek(d, 2, SEEK_SET) == 2, "lseek through the dup: %s", strerror(errno));
+	WCHECK(lseek(rfd, 0, SEEK_CUR) == 2, "a dup does not share the offset");
+	WCHECK(dup2(d, 40) == 40, "dup2: %s", strerror(errno));
+	WCHECK(fcntl(d, F_DUPFD_CLOEXEC, 50) >= 50, "F_DUPFD_CLOEXEC: %s", strerror(errno));
+	WCHECK(fcntl(rfd, F_SETFD, FD_CLOEXEC) == 0 && fcntl(rfd, F_GETFD) == FD_CLOEXEC,
+	       "F_SETFD did not stick");
+
+	iov[0] = (struct iovec){ .iov_base = one, .iov_len = sizeof(one) };
+	iov[1] = (struct iovec){ .iov_base = two, .iov_len = sizeof(two) };
+	WCHECK(lseek(d, 0, SEEK_SET) == 0, "lseek: %s", strerror(errno));
+	n = readv(d, iov, 2);
+	WCHECK(n == 10 && !memcmp(one, big, 4) && !memcmp(two, big + 4, 6),
+	       "readv of a proxy on node %d: %zd (%s)", other, n, strerror(errno));
+	iov[0] = (struct iovec){ .iov_base = "ab", .iov_len = 2 };
+	iov[1] = (struct iovec){ .iov_base = "cd", .iov_len = 2 };
+	WCHECK(writev(wfd, iov, 2) == 4, "writev: %s", strerror(errno));
+	WCHECK(pread(rfd, one, 4, BIG_READ) == 4 && !memcmp(one, "abcd", 4),
+	       "writev then pread: '%.4s'", one);
+
+	WCHECK(syscall(SYS_close_range, 40, ~0U, 0) == 0, "close_range: %s", strerror(errno));
+	errno = 0;
+	WCHECK(fcntl(40, F_GETFD) == -1 && errno == EBADF, "close_range left fd 40 open");
+	close(d);
+	close(rfd);
+	close(wfd);
+	WMIGRATE(g_node);
+	unlink(path);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, descriptor_calls_on_proxies, 90)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(fd_calls_remote, &self->other, 75000);
+}
+
+/*
+ * poll and epoll on a proxy of a pipe: not ready, then ready once the
+ * test writes at the origin; a blocking read waits for the data.
+ */
+static int poll_remote(void *varg)
+{
+	int *a = varg, ep, n;
+	struct pollfd pfd = { .fd = a[1], .events = POLLIN };
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	char c = 0;
+
+	WMIGRATE(a[0]);
+	n = poll(&pfd, 1, 100);
+	WCHECK(n == 0, "poll of an empty pipe on node %d: %d (revents %#x)", a[0], n,
+	       pfd.revents);
+	ep = epoll_create1(0);
+	WCHECK(ep >= 0, "epoll_create1: %s", strerror(errno));
+	WCHECK(epoll_ctl(ep, EPOLL_CTL_ADD, a[1], &ev) == 0, "EPOLL_CTL_ADD of a proxy: %s",
+	       strerror(errno));
+	wready();
+	n = epoll_wait(ep, &out, 1, 10000);
+	WCHECK(n == 1 && (out.events & EPOLLIN), "epoll_wait on node %d: %d (%#x)", a[0], n,
+	       n > 0 ? out.events : 0);
+	n = poll(&pfd, 1, 10000);
+	WCHECK(n == 1 && (pfd.revents & POLLIN), "poll on node %d: %d (%#x)", a[0], n,
+	       pfd.revents);
+	WCHECK(read(a[1], &c, 1) == 1 && c == 'p', "read: '%c' (%s)", c, strerror(errno));
+	/* Blocking read: the test writes after we told it we wait. */
+	wready();
+	WCHECK(read(a[1], &c, 1) == 1 && c == 'q', "blocking read: '%c' (%s)", c,
+	       strerror(errno));
+	close(ep);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, poll_and_blocking_read_on_proxy, 60)
+{
+	struct worker w;
+	int p[2], a[2];
+
+	NEED_PEERS(1);
+	ASSERT_EQ(0, pipe(p));
+	a[0] = self->other;
+	a[1] = p[0];
+	start_worker(_metadata, &w, poll_remote, a);
+	close(p[0]);
+	ASSERT_TRUE(worker_ready(&w, 30000));
+	cohort_msleep(200);
+	ASSERT_EQ(1, write(p[1], "p", 1));
+	ASSERT_TRUE(worker_ready(&w, 20000));
+	ASSERT_TRUE(wait_state(w.pid, 'S', 5000));
+	cohort_msleep(200);
+	ASSERT_EQ(1, write(p[1], "q", 1));
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	close(p[1]);
+}
+
+/*
+ * The open file description is shared with the origin: a write through
+ * the proxy moves the offset the test sees, and O_APPEND writes from both
+ * sides never overwrite each other.
+ */
+#define APPENDS 40
+
+static int append_remote(void *varg)
+{
+	int *a = varg, i;
+	char rec[8];
+
+	WMIGRATE(a[0]);
+	WCHECK(write(a[1], "12345", 5) == 5, "write: %s", strerror(errno));
+	wready();
+	for (i = 0; i < APPENDS; i++) {
+		snprintf(rec, sizeof(rec), "P%03d\n", i);
+		WCHECK(write(a[2], rec, 5) == 5, "append %d on node %d: %s", i, a[0],
+		       strerror(errno));
+	}
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, shared_offset_and_append, 90)
+{
+	char path[64], rec[8], buf[APPENDS * 10 + 1];
+	int a[3], i, np = 0, nc = 0;
+	struct worker w;
+	ssize_t n;
+
+	NEED_PEERS(1);
+	snprintf(path, sizeof(path), "/tmp/migrate_test.app.%d", getpid());
+	a[0] = self->other;
+	a[1] = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	a[2] = open(path, O_WRONLY | O_APPEND);
+	ASSERT_LE(0, a[1]);
+	ASSERT_LE(0, a[2]);
+	start_worker(_metadata, &w, append_remote, a);
+	ASSERT_TRUE(worker_ready(&w, 30000));
+	/* The worker's write moved the offset of the description we share. */
+	EXPECT_EQ(5, lseek(a[1], 0, SEEK_CUR));
+	for (i = 0; i < APPENDS; i++) {
+		snprintf(rec, sizeof(rec), "C%03d\n", i);
+		ASSERT_EQ(5, write(a[2], rec, 5));
+	}
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 60000));
+	n = pread(a[1], buf, sizeof(buf) - 1, 5);
+	EXPECT_EQ(2 * APPENDS * 5, n);
+	for (i = 0; i + 5 <= n; i += 5) {
+		int v = atoi(buf + i + 1);
+
+		EXPECT_EQ('\n', buf[i + 4]);
+		if (buf[i] == 'P' && v == np)
+			np++;
+		else if (buf[i] == 'C' && v == nc)
+			nc++;
+		else
+			TH_LOG("record '%.4s' at %d out of order", buf + i, i);
+	}
+	EXPECT_EQ(APPENDS, np);
+	EXPECT_EQ(APPENDS, nc);
+	close(a[1]);
+	close(a[2]);
+	unlink(path);
+}
+
+/*
+ * A signal interrupts a read that waits on a proxy on the node the task
+ * runs on: with SA_RESTART the read goes on and gets the data written
+ * after the handler ran; without it, the read fails with EINTR.
+ */
+static volatile sig_atomic_t got_usr2;
+
+static void on_usr2(int sig __attribute__((unused)))
+{
+	got_usr2++;
+}
+
+static int restart_remote(void *varg)
+{
+	int *a = varg;
+	struct sigaction sa = { .sa_handler = on_usr2, .sa_flags = SA_RESTART };
+	char c = 0;
+	ssize_t n;
+
+	WCHECK(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction: %s", strerror(errno));
+	WMIGRATE(a[0]);
+	wready();
+	n = read(a[1], &c, 1);
+	WCHECK(n == 1 && c == 'r' && got_usr2 == 1,
+	       "SA_RESTART read on node %d: %zd '%c', %d signals (%s)", a[0], n, c,
+	       (int)got_usr2, strerror(errno));
+	sa.sa_flags = 0;
+	WCHECK(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction: %s", strerror(errno));
+	wready();
+	errno = 0;
+	n = read(a[1], &c, 1);
+	WCHECK(n == -1 && errno == EINTR && got_usr2 == 2,
+	       "read without SA_RESTART on node %d: %zd, errno %d, %d signals", a[0], n, errno,
+	       (int)got_usr2);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, signal_restarts_proxy_read, 60)
+{
+	struct worker w;
+	int p[2], a[2];
+
+	NEED_PEERS(1);
+	ASSERT_EQ(0, pipe(p));
+	a[0] = self->other;
+	a[1] = p[0];
+	start_worker(_metadata, &w, restart_remote, a);
+	close(p[0]);
+	ASSERT_TRUE(worker_ready(&w, 30000));
+	ASSERT_TRUE(wait_state(w.pid, 'S', 5000));
+	cohort_msleep(300);
+	ASSERT_EQ(0, kill(w.pid, SIGUSR2));
+	cohort_msleep(500);
+	ASSERT_EQ(1, write(p[1], "r", 1));
+	ASSERT_TRUE(worker_ready(&w, 20000));
+	ASSERT_TRUE(wait_state(w.pid, 'S', 5000));
+	cohort_msleep(300);
+	ASSERT_EQ(0, kill(w.pid, SIGUSR2));
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	close(p[1]);
+}
+
+/*
+ * A child forked on the peer inherits the proxies: its output reaches the
+ * origin's pipe (here the worker's stdout), and back at its origin the
+ * process has its very files again, not proxies.
+ */
+static int inherit_remote(void *arg)
+{
+	int other = *(int *)arg, status;
+	struct stat before, after;
+	char link[128] = "", path[64];
+	pid_t pid;
+
+	WCHECK(fstat(w_data, &before) == 0, "fstat: %s", strerror(errno));
+	WMIGRATE(other);
+	pid = fork();
+	WCHECK(pid >= 0, "fork on node %d: %s", other, strerror(errno));
+	if (pid == 0) {
+		static const char msg[] = "from the child";
+
+		_exit(write(w_data, msg, sizeof(msg) - 1) == sizeof(msg) - 1 ? 0 : 1);
+	}
+	WCHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0, "the child forked on node %d could not write to its "
+	       "inherited descriptor (status %#x)", other, status);
+	WMIGRATE(g_node);
+	WCHECK(fstat(w_data, &after) == 0 && after.st_ino == before.st_ino &&
+	       after.st_dev == before.st_dev, "back home, the descriptor is another file");
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", w_data);
+	WCHECK(readlink(path, link, sizeof(link) - 1) > 0 && !strstr(link, "cohort-proxy"),
+	       "back home the descriptor is still a proxy: %s", link);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, child_inherits_proxies_and_home_unwraps, 60)
+{
+	static const char msg[] = "from the child";
+	char got[32] = "";
+	struct worker w;
+
+	NEED_PEERS(1);
+	start_worker(_metadata, &w, inherit_remote, &self->other);
+	EXPECT_EQ(sizeof(msg) - 1, read_within(w.data, got, sizeof(msg) - 1, 30000));
+	EXPECT_STREQ(msg, got);
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+}
+
+/*
+ * Through a third node: 0 -> 1 -> 2, a proxy whose home is neither the
+ * node the task left nor the one it reached, then home again.
+ */
+static int third_node(void *varg)
+{
+	int *a = varg;
+	char c = 0;
+
+	WMIGRATE(a[0]);
+	WMIGRATE(a[1]);
+	WCHECK(write(a[2], "3", 1) == 1, "write on node %d: %s", a[1], strerror(errno));
+	WCHECK(read(a[3], &c, 1) == 1 && c == 't', "read on node %d: '%c' (%s)", a[1], c,
+	       strerror(errno));
+	WMIGRATE(g_node);
+	WCHECK(write(a[2], "h", 1) == 1, "write back home: %s", strerror(errno));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, proxies_through_a_third_node, 90)
+{
+	int up[2], down[2], a[4];
+	struct worker w;
+	char buf[2] = "";
+
+	NEED_PEERS(2);
+	ASSERT_EQ(0, pipe(up));
+	ASSERT_EQ(0, pipe(down));
+	a[0] = peer(0);
+	a[1] = peer(1);
+	a[2] = up[1];
+	a[3] = down[0];
+	start_worker(_metadata, &w, third_node, a);
+	close(up[1]);
+	close(down[0]);
+	ASSERT_EQ(1, write(down[1], "t", 1));
+	EXPECT_EQ(2, read_within(up[0], buf, 2, 60000));
+	EXPECT_EQ(0, memcmp(buf, "3h", 2));
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	close(up[0]);
+	close(down[1]);
 }
 
 /* ---- errors ---- */

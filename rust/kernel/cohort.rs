@@ -16,6 +16,7 @@
 pub mod debugfs;
 pub mod errno;
 mod fault;
+pub mod files;
 mod layout;
 pub mod migration;
 pub mod msg;

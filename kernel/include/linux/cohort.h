@@ -17,6 +17,7 @@
 #include <linux/jump_label.h>
 #include <linux/mm_types.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <uapi/linux/cohort.h>
 
 struct file;
@@ -34,6 +35,7 @@ struct task_struct;
  * @COHORT_SLOT_MSG: the message transport (&struct cohort_msg_ops)
  * @COHORT_SLOT_MIGRATION: tasks away from their origin
  *	(&struct cohort_migration_ops)
+ * @COHORT_SLOT_FILES: proxy files and their watches (&struct cohort_file_ops)
  * @COHORT_NR_SLOTS: number of slots
  */
 enum cohort_slot {
@@ -43,6 +45,7 @@ enum cohort_slot {
 	COHORT_SLOT_PCNTL,
 	COHORT_SLOT_MSG,
 	COHORT_SLOT_MIGRATION,
+	COHORT_SLOT_FILES,
 	COHORT_NR_SLOTS,
 };
 
@@ -176,6 +179,78 @@ struct cohort_migration_ops {
 					  struct pt_regs *regs,
 					  vm_fault_t *ret);
 	bool (*syscall)(long nr, const unsigned long *args, long *ret);
+};
+
+/* Most bytes a proxy file moves in one request to the file's home. */
+#define COHORT_FILE_MAX_DATA	(1U << 20)
+
+/**
+ * struct cohort_proxy - a proxy file: an open file held by another node
+ * @node: in the hub's list of proxies
+ * @home: the node holding the file
+ * @id: the file's export id there
+ * @wq: waiters for a change of the file's poll mask
+ * @seq: bumped on every report from the home
+ * @mask: the file's poll mask, as last reported
+ * @armed: the home reports changes of the mask to this node
+ * @dead: the home went down; every operation fails with -EIO
+ */
+struct cohort_proxy {
+	struct list_head node;
+	unsigned int home;
+	u64 id;
+	wait_queue_head_t wq;
+	atomic_t seq;
+	__poll_t mask;
+	bool armed;
+	bool dead;
+};
+
+/**
+ * struct cohort_stat - a file's attributes, as fstat() reports them
+ *
+ * Devices are new_encode_dev() values, ids are in the initial user
+ * namespace, times are seconds and nanoseconds; @result_mask is STATX_*.
+ */
+struct cohort_stat {
+	u64 dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks;
+	u64 atime, atime_nsec, mtime, mtime_nsec, ctime, ctime_nsec;
+	u64 btime, btime_nsec, result_mask;
+};
+
+struct cohort_watch;
+
+/**
+ * struct cohort_file_ops - proxy files (see kernel/cohort/proxy.c)
+ *
+ * Every call but release() and fired() is made by the task using the
+ * proxy, may sleep and is bounded by the transport's time-outs.
+ *
+ * @read: read up to @len bytes into @buf at @pos (negative: the file
+ *	position); -EAGAIN when the read would block; @flags are the proxy's
+ *	status flags.
+ * @write: write @len bytes at @pos, likewise; fewer bytes or -EAGAIN when
+ *	the file is full.
+ * @llseek: lseek(2).
+ * @getattr: fstat(2).
+ * @fsync: fsync(2) or fdatasync(2).
+ * @arm: have the home report changes of the file's poll mask; return the
+ *	mask now, or a negative errno.
+ * @release: the last reference to the proxy file is gone.
+ * @fired: the wait queues of the file watched as @cookie were woken
+ *	(cohort_watch_new()); runs in a workqueue.
+ */
+struct cohort_file_ops {
+	ssize_t (*read)(struct cohort_proxy *p, void *buf, size_t len,
+			loff_t pos, unsigned int flags);
+	ssize_t (*write)(struct cohort_proxy *p, const void *buf, size_t len,
+			 loff_t pos, unsigned int flags);
+	loff_t (*llseek)(struct cohort_proxy *p, loff_t offset, int whence);
+	int (*getattr)(struct cohort_proxy *p, struct cohort_stat *st);
+	int (*fsync)(struct cohort_proxy *p, int datasync);
+	int (*arm)(struct cohort_proxy *p);
+	void (*release)(struct cohort_proxy *p);
+	void (*fired)(u64 cookie);
 };
 
 /* Message types below this are the transport's own; handlers take the rest. */
@@ -465,6 +540,34 @@ loff_t cohort_fd_lseek(int fd, loff_t offset, int whence);
 int cohort_fd_stat(int fd, void *statbuf, size_t size);
 int cohort_fd_close(int fd);
 int cohort_fd_open(const char *path, int flags, umode_t mode);
+
+unsigned int cohort_proxy_home(const struct cohort_proxy *p);
+u64 cohort_proxy_id(const struct cohort_proxy *p);
+void cohort_proxy_set_mask(struct cohort_proxy *p, __poll_t mask);
+void cohort_proxy_ready(unsigned int home, u64 id, __poll_t mask);
+void cohort_proxy_node_down(unsigned int home);
+struct file *cohort_proxy_new(unsigned int home, u64 id, u32 f_flags,
+			      u32 f_mode, u32 i_mode);
+struct cohort_proxy *cohort_file_proxy(struct file *file);
+void cohort_proxy_disown(struct file *file);
+void cohort_file_info(struct file *file, u32 *f_flags, u32 *f_mode,
+		      u32 *i_mode);
+void cohort_file_get(struct file *file);
+void cohort_file_put(struct file *file);
+struct file *cohort_fd_next(unsigned int *fd, bool *cloexec);
+int cohort_fd_install_at(unsigned int fd, struct file *file, bool cloexec);
+int cohort_fd_install_new(struct file *file, bool cloexec);
+int cohort_files_close_all(void);
+struct file *cohort_file_open(const char *path, int flags, umode_t mode);
+__poll_t cohort_file_poll_mask(struct file *file);
+ssize_t cohort_file_read(struct file *file, void *buf, size_t len, loff_t pos);
+ssize_t cohort_file_write(struct file *file, const void *buf, size_t len,
+			  loff_t pos, unsigned int flags);
+loff_t cohort_file_llseek(struct file *file, loff_t offset, int whence);
+int cohort_file_getattr(struct file *file, struct cohort_stat *st);
+int cohort_file_fsync(struct file *file, int datasync);
+struct cohort_watch *cohort_watch_new(struct file *file, u64 cookie);
+void cohort_watch_free(struct cohort_watch *w);
 
 size_t cohort_arch_state_size(void);
 long cohort_arch_save(void *buf, size_t size);

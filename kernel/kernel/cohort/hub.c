@@ -61,6 +61,7 @@ static const char *const slot_names[COHORT_NR_SLOTS] = {
 	[COHORT_SLOT_PCNTL] = "pcntl",
 	[COHORT_SLOT_MSG] = "msg",
 	[COHORT_SLOT_MIGRATION] = "migration",
+	[COHORT_SLOT_FILES] = "files",
 };
 
 /**

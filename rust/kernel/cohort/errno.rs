@@ -23,6 +23,7 @@ errno! {
     EOPNOTSUPP: "Operation not supported.",
     EHOSTDOWN: "Host is down.",
     EMSGSIZE: "Message too long.",
+    EOVERFLOW: "Value too large for defined data type.",
     ENOTCONN: "Transport endpoint is not connected.",
     EPROTO: "Protocol error.",
     EPROTONOSUPPORT: "Protocol not supported.",

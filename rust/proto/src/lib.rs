@@ -31,6 +31,7 @@ extern crate std;
 pub mod container;
 pub mod crc;
 pub mod error;
+pub mod files;
 pub mod fwd;
 pub mod lamport;
 pub mod migration;

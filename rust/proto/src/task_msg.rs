@@ -33,6 +33,7 @@
 //! Any request may instead be answered by an error reply
 //! ([`super::wire::ErrorReply`]).
 
+use super::files::{decode_files, encode_files, files_len, FileDesc, FileIter, MAX_FILES};
 use super::migration::TaskId;
 use super::node::{NodeId, NodeSet, MAX_NODES};
 use super::wire::{Payload, Reader, WireError, Writer, MAX_ERRNO, MAX_MESSAGE};
@@ -1410,9 +1411,13 @@ impl<'a> VmaDesc<'a> {
 }
 
 /// Largest [`MSG_MIGRATE`]: the head, [`MAX_VMAS`] VMAs with the longest
-/// paths and the largest architecture state.
-pub const MIGRATE_MAX_LEN: usize =
-    MigrateHead::LEN + 4 + MAX_VMAS * (VMA_FIXED_LEN + MAX_VMA_PATH) + 4 + MAX_ARCH_STATE;
+/// paths, the largest architecture state and [`MAX_FILES`] descriptors.
+pub const MIGRATE_MAX_LEN: usize = MigrateHead::LEN
+    + 4
+    + MAX_VMAS * (VMA_FIXED_LEN + MAX_VMA_PATH)
+    + 4
+    + MAX_ARCH_STATE
+    + files_len(MAX_FILES);
 
 // A migration always fits one kmsg message.
 const _: () = assert!(MIGRATE_MAX_LEN <= MAX_MESSAGE);
@@ -1434,8 +1439,16 @@ fn validate_vmas(vmas: &[VmaDesc<'_>]) -> Result<(), WireError> {
 /// architecture state takes (saturating; an encodable message is at most
 /// [`MIGRATE_MAX_LEN`]).
 pub fn migrate_len(vmas: &[VmaDesc<'_>], arch_len: usize) -> usize {
+    migrate_files_len(vmas, arch_len, 0)
+}
+
+/// Bytes [`encode_migrate_files`] writes for these VMAs, `arch_len` bytes of
+/// architecture state and `nr_files` descriptors.
+pub fn migrate_files_len(vmas: &[VmaDesc<'_>], arch_len: usize, nr_files: usize) -> usize {
     vmas.iter().fold(
-        (MigrateHead::LEN + 4 + 4).saturating_add(arch_len),
+        (MigrateHead::LEN + 4 + 4)
+            .saturating_add(arch_len)
+            .saturating_add(files_len(nr_files.min(MAX_FILES + 1))),
         |len, vma| len.saturating_add(vma.encoded_len()),
     )
 }
@@ -1455,10 +1468,24 @@ pub fn encode_migrate(
     vmas: &[VmaDesc<'_>],
     arch: &[u8],
 ) -> Result<usize, WireError> {
+    encode_migrate_files(out, head, vmas, arch, &[])
+}
+
+/// As [`encode_migrate`], with the task's descriptor table: `files` in
+/// strictly increasing descriptor order, at most [`MAX_FILES`] (see
+/// [`super::files::encode_files`]), after the architecture state.
+pub fn encode_migrate_files(
+    out: &mut [u8],
+    head: &MigrateHead,
+    vmas: &[VmaDesc<'_>],
+    arch: &[u8],
+    files: &[FileDesc],
+) -> Result<usize, WireError> {
     head.validate()?;
     validate_vmas(vmas)?;
     check(!arch.is_empty() && arch.len() <= MAX_ARCH_STATE)?;
-    if out.len() < migrate_len(vmas, arch.len()) {
+    check(files.len() <= MAX_FILES)?;
+    if out.len() < migrate_files_len(vmas, arch.len(), files.len()) {
         return Err(WireError::ShortBuffer);
     }
     let mut w = Writer::new(out);
@@ -1469,6 +1496,7 @@ pub fn encode_migrate(
     }
     w.u32(len_u32(arch.len())?)?;
     w.bytes(arch)?;
+    encode_files(&mut w, files)?;
     Ok(w.written())
 }
 
@@ -1479,6 +1507,8 @@ pub struct MigrateBody<'a> {
     vmas_raw: &'a [u8],
     nr_vmas: usize,
     arch: &'a [u8],
+    files_raw: &'a [u8],
+    nr_files: usize,
 }
 
 impl<'a> MigrateBody<'a> {
@@ -1499,6 +1529,16 @@ impl<'a> MigrateBody<'a> {
     /// [`MAX_ARCH_STATE`] bytes, opaque here.
     pub const fn arch(&self) -> &'a [u8] {
         self.arch
+    }
+
+    /// The task's descriptors, in increasing descriptor order.
+    pub fn files(&self) -> FileIter<'a> {
+        FileIter::new(self.files_raw, self.nr_files)
+    }
+
+    /// Number of descriptors, at most [`MAX_FILES`].
+    pub const fn nr_files(&self) -> usize {
+        self.nr_files
     }
 }
 
@@ -1564,11 +1604,14 @@ pub fn decode_migrate_into<'a>(
     let arch_len = len_usize(r.u32()?);
     check(arch_len != 0 && arch_len <= MAX_ARCH_STATE)?;
     let arch = r.bytes(arch_len)?;
+    let (files_raw, nr_files) = decode_files(&mut r)?;
     r.finish()?;
     Ok(MigrateBody {
         vmas_raw,
         nr_vmas,
         arch,
+        files_raw,
+        nr_files,
     })
 }
 
@@ -2145,6 +2188,8 @@ mod tests {
         }
         w.u32(arch.len() as u32).unwrap();
         w.bytes(arch).unwrap();
+        // No descriptors.
+        w.u32(0).unwrap();
         assert_eq!(w.written(), buf.len());
         buf
     }
@@ -2170,7 +2215,10 @@ mod tests {
         let arch = [0xabu8; 600];
         let bytes = encode(&h, &v, &arch).unwrap();
         assert_eq!(bytes, encode_raw(&h, &v, &arch));
-        assert_eq!(bytes.len(), MigrateHead::LEN + 4 + 5 * 35 + 12 + 4 + 600);
+        assert_eq!(
+            bytes.len(),
+            MigrateHead::LEN + 4 + 5 * 35 + 12 + 4 + 600 + 4
+        );
         check_decoded(&bytes, &h, &v, &arch);
         // No VMAs, smallest and largest arch state.
         let bytes = encode(&h, &[], &[1]).unwrap();
@@ -2183,7 +2231,10 @@ mod tests {
             .map(|i| vma(i << 13, (i << 13) + 4096, VmaKind::File, &path))
             .collect();
         let bytes = encode(&h, &many, &big).unwrap();
-        assert_eq!(bytes.len(), MIGRATE_MAX_LEN);
+        assert_eq!(
+            bytes.len() + MAX_FILES * super::super::files::FileDesc::LEN,
+            MIGRATE_MAX_LEN
+        );
         check_decoded(&bytes, &h, &many, &big);
         // Short buffer.
         let mut small = vec![0u8; migrate_len(&v, 1) - 1];
@@ -2371,6 +2422,46 @@ mod tests {
     }
 
     #[test]
+    fn migrate_files_round_trip() {
+        use super::super::files::FileDesc;
+        let h = head();
+        let v = vmas();
+        let files = [
+            FileDesc {
+                fd: 0,
+                cloexec: false,
+                home: NodeId(0),
+                id: 1,
+                f_flags: 2,
+                f_mode: 3,
+                i_mode: 0o20620,
+            },
+            FileDesc {
+                fd: 9,
+                cloexec: true,
+                home: NodeId(2),
+                id: 77,
+                f_flags: 0o2001,
+                f_mode: 2,
+                i_mode: 0o100644,
+            },
+        ];
+        let mut buf = vec![0u8; migrate_files_len(&v, 5, files.len())];
+        let n = encode_migrate_files(&mut buf, &h, &v, &[1; 5], &files).unwrap();
+        assert_eq!(n, buf.len());
+        let msg = decode_migrate(&buf).unwrap();
+        assert_eq!(msg.body.nr_files(), 2);
+        assert!(msg.body.files().eq(files.iter().copied()));
+        // Out of order descriptors are refused on both sides.
+        let swapped = [files[1], files[0]];
+        assert!(encode_migrate_files(&mut buf, &h, &v, &[1; 5], &swapped).is_err());
+        // A count past the end is refused.
+        let at = n - 2 * FileDesc::LEN - 4;
+        buf[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(decode_migrate(&buf).err(), Some(WireError::BadPayload));
+    }
+
+    #[test]
     fn migrate_arch_rules() {
         let h = head();
         let v = vmas();
@@ -2379,7 +2470,7 @@ mod tests {
         migrate_refused(&h, &v, &big, "big arch");
         // An arch length past the end.
         let mut raw = encode(&h, &v, &[1, 2, 3]).unwrap();
-        let at = raw.len() - 3 - 4;
+        let at = raw.len() - 4 - 3 - 4;
         raw[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
         raw[at..at + 4].copy_from_slice(&2u32.to_le_bytes());

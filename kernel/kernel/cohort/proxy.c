@@ -1,0 +1,1120 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Cohort hub: proxy files and the file server beneath them.
+ *
+ * A distributed process keeps its open files where they were opened (their
+ * home node). On every other node its descriptors are proxy files: files of
+ * a small pseudo file system whose operations the module in the files slot
+ * (&struct cohort_file_ops) sends to the home. A proxy never blocks in the
+ * module: a read or write that would wait comes back -EAGAIN, and the proxy
+ * waits here, interruptibly, until the home says the file's poll mask
+ * changed (cohort_proxy_ready()). So signals, SA_RESTART and O_NONBLOCK
+ * are the local kernel's own.
+ *
+ * On the home side, cohort_file_read() and friends run the operations on
+ * the real file without ever blocking the caller (a message dispatcher),
+ * and a watch (cohort_watch_new()) reports wake-ups of the file's wait
+ * queues.
+ *
+ * See Documentation/migration.rst in the Cohort tree.
+ */
+#define pr_fmt(fmt) "cohort: " fmt
+
+#include <linux/dnotify.h>
+#include <linux/fdtable.h>
+#include <linux/filelock.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fsnotify.h>
+#include <linux/kthread.h>
+#include <linux/mman.h>
+#include <linux/sched/mm.h>
+#include <linux/kdev_t.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/poll.h>
+#include <linux/pseudo_fs.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/stat.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <linux/workqueue.h>
+
+#include "internal.h"
+
+#define COHORT_PROXY_MAGIC	0x43687078	/* "Chpx" */
+
+/* Every proxy file of this node, for cohort_proxy_ready() and peer death. */
+static LIST_HEAD(proxies);
+static DEFINE_SPINLOCK(proxies_lock);
+static struct vfsmount *proxy_mnt;
+
+/* The poll events that end a wait for reading or writing. */
+#define PROXY_IN	(EPOLLIN | EPOLLRDNORM | EPOLLERR | EPOLLHUP | EPOLLRDHUP)
+#define PROXY_OUT	(EPOLLOUT | EPOLLWRNORM | EPOLLERR | EPOLLHUP)
+
+/* What a proxy reports when its home is gone. */
+#define PROXY_DEAD_MASK	(EPOLLERR | EPOLLHUP | EPOLLIN | EPOLLOUT)
+
+static const struct cohort_file_ops *proxy_ops_get(int *idx)
+{
+	const struct cohort_file_ops *ops;
+
+	*idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FILES);
+	if (!ops)
+		srcu_read_unlock(&cohort_srcu, *idx);
+	return ops;
+}
+
+static void proxy_ops_put(int idx)
+{
+	srcu_read_unlock(&cohort_srcu, idx);
+}
+
+static struct cohort_proxy *proxy_of(struct file *file)
+{
+	return file->private_data;
+}
+
+/**
+ * cohort_proxy_home - the node holding the file behind a proxy
+ * @p: the proxy
+ */
+unsigned int cohort_proxy_home(const struct cohort_proxy *p)
+{
+	return p->home;
+}
+EXPORT_SYMBOL_GPL(cohort_proxy_home);
+
+/**
+ * cohort_proxy_id - the export id of the file behind a proxy, at its home
+ * @p: the proxy
+ */
+u64 cohort_proxy_id(const struct cohort_proxy *p)
+{
+	return p->id;
+}
+EXPORT_SYMBOL_GPL(cohort_proxy_id);
+
+/**
+ * cohort_proxy_set_mask - record the poll mask a reply from the home carried
+ * @p: the proxy
+ * @mask: the file's poll mask at the home
+ */
+void cohort_proxy_set_mask(struct cohort_proxy *p, __poll_t mask)
+{
+	WRITE_ONCE(p->mask, mask);
+}
+EXPORT_SYMBOL_GPL(cohort_proxy_set_mask);
+
+static void proxy_wake(struct cohort_proxy *p, __poll_t mask)
+{
+	atomic_inc(&p->seq);
+	wake_up_interruptible_poll(&p->wq, mask);
+}
+
+/**
+ * cohort_proxy_ready - the home says a file's poll mask changed
+ * @home: the node that sent it
+ * @id: the export id there
+ * @mask: the new mask
+ *
+ * Wakes every waiter on every proxy of that file on this node.
+ */
+void cohort_proxy_ready(unsigned int home, u64 id, __poll_t mask)
+{
+	struct cohort_proxy *p;
+
+	spin_lock(&proxies_lock);
+	list_for_each_entry(p, &proxies, node) {
+		if (p->home == home && p->id == id) {
+			WRITE_ONCE(p->mask, mask);
+			proxy_wake(p, mask);
+		}
+	}
+	spin_unlock(&proxies_lock);
+}
+EXPORT_SYMBOL_GPL(cohort_proxy_ready);
+
+/**
+ * cohort_proxy_node_down - a home went down
+ * @home: the node
+ *
+ * Its proxies fail every operation with -EIO from now on, poll reports
+ * EPOLLERR | EPOLLHUP, and every waiter on them wakes up.
+ */
+void cohort_proxy_node_down(unsigned int home)
+{
+	struct cohort_proxy *p;
+
+	spin_lock(&proxies_lock);
+	list_for_each_entry(p, &proxies, node) {
+		if (p->home == home) {
+			WRITE_ONCE(p->dead, true);
+			proxy_wake(p, PROXY_DEAD_MASK);
+		}
+	}
+	spin_unlock(&proxies_lock);
+}
+EXPORT_SYMBOL_GPL(cohort_proxy_node_down);
+
+/*
+ * Wait until the home reports @events, or an error. @seq is p->seq as read
+ * before the operation that found the file not ready: a report that came
+ * since then ends the wait at once.
+ */
+static int proxy_wait(struct cohort_proxy *p, __poll_t events, int seq)
+{
+	const struct cohort_file_ops *ops;
+	int idx, mask;
+
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return -EIO;
+	mask = ops->arm(p);
+	proxy_ops_put(idx);
+	if (mask < 0)
+		return mask;
+	WRITE_ONCE(p->mask, (__poll_t)mask);
+	if ((__poll_t)mask & events)
+		return 0;
+	if (wait_event_interruptible(p->wq, atomic_read(&p->seq) != seq ||
+					    READ_ONCE(p->dead)))
+		return -ERESTARTSYS;
+	return READ_ONCE(p->dead) ? -EIO : 0;
+}
+
+/* One request for at most COHORT_FILE_MAX_DATA bytes, waiting if needed. */
+static ssize_t proxy_rw_once(struct file *file, void *buf, size_t len,
+			     loff_t pos, bool write)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	ssize_t ret;
+	int idx, seq;
+
+	for (;;) {
+		if (READ_ONCE(p->dead))
+			return -EIO;
+		seq = atomic_read(&p->seq);
+		ops = proxy_ops_get(&idx);
+		if (!ops)
+			return -EIO;
+		if (write)
+			ret = ops->write(p, buf, len, pos, file->f_flags);
+		else
+			ret = ops->read(p, buf, len, pos, file->f_flags);
+		proxy_ops_put(idx);
+		if (ret != -EAGAIN || (file->f_flags & O_NONBLOCK))
+			return ret;
+		ret = proxy_wait(p, write ? PROXY_OUT : PROXY_IN, seq);
+		if (ret)
+			return ret;
+	}
+}
+
+static ssize_t proxy_read(struct file *file, char __user *ubuf, size_t count,
+			  loff_t *ppos)
+{
+	bool whole = S_ISREG(file_inode(file)->i_mode);
+	size_t chunk = min_t(size_t, count, COHORT_FILE_MAX_DATA);
+	ssize_t done = 0, ret = 0;
+	void *buf;
+
+	if (!count)
+		return 0;
+	buf = kvmalloc(chunk, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	while (done < count) {
+		size_t n = min_t(size_t, count - done, chunk);
+
+		ret = proxy_rw_once(file, buf, n, ppos ? *ppos : -1, false);
+		if (ret <= 0)
+			break;
+		if (copy_to_user(ubuf + done, buf, ret)) {
+			ret = -EFAULT;
+			break;
+		}
+		done += ret;
+		if (ppos)
+			*ppos += ret;
+		/* A pipe or a terminal gives what it has; a file, all. */
+		if (!whole || ret < n)
+			break;
+	}
+	kvfree(buf);
+	return done ? done : ret;
+}
+
+static ssize_t proxy_write(struct file *file, const char __user *ubuf,
+			   size_t count, loff_t *ppos)
+{
+	size_t chunk = min_t(size_t, count, COHORT_FILE_MAX_DATA);
+	ssize_t done = 0, ret = 0;
+	void *buf;
+
+	if (!count)
+		return 0;
+	buf = kvmalloc(chunk, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	while (done < count) {
+		size_t n = min_t(size_t, count - done, chunk);
+
+		if (copy_from_user(buf, ubuf + done, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = proxy_rw_once(file, buf, n, ppos ? *ppos : -1, true);
+		if (ret <= 0)
+			break;
+		done += ret;
+		if (ppos)
+			*ppos += ret;
+		/* Non-blocking writers take a short write as it comes. */
+		if ((file->f_flags & O_NONBLOCK) && ret < n)
+			break;
+	}
+	kvfree(buf);
+	if (ret == -EPIPE && !done)
+		send_sig(SIGPIPE, current, 0);
+	return done ? done : ret;
+}
+
+static loff_t proxy_llseek(struct file *file, loff_t offset, int whence)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	loff_t ret;
+	int idx;
+
+	if (READ_ONCE(p->dead))
+		return -EIO;
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return -EIO;
+	ret = ops->llseek(p, offset, whence);
+	proxy_ops_put(idx);
+	return ret;
+}
+
+static __poll_t proxy_poll(struct file *file, struct poll_table_struct *pt)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	int idx, mask;
+
+	poll_wait(file, &p->wq, pt);
+	if (READ_ONCE(p->dead))
+		return PROXY_DEAD_MASK;
+	if (!READ_ONCE(p->armed)) {
+		ops = proxy_ops_get(&idx);
+		if (!ops)
+			return PROXY_DEAD_MASK;
+		mask = ops->arm(p);
+		proxy_ops_put(idx);
+		if (mask < 0)
+			return EPOLLERR;
+		WRITE_ONCE(p->mask, (__poll_t)mask);
+		WRITE_ONCE(p->armed, true);
+	}
+	return READ_ONCE(p->mask);
+}
+
+static int proxy_fsync(struct file *file, loff_t start, loff_t end,
+		       int datasync)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	int idx, ret;
+
+	if (READ_ONCE(p->dead))
+		return -EIO;
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return -EIO;
+	ret = ops->fsync(p, datasync);
+	proxy_ops_put(idx);
+	return ret;
+}
+
+static int proxy_release(struct inode *inode, struct file *file)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	int idx;
+
+	spin_lock(&proxies_lock);
+	list_del(&p->node);
+	spin_unlock(&proxies_lock);
+	if (!READ_ONCE(p->dead)) {
+		ops = proxy_ops_get(&idx);
+		if (ops) {
+			ops->release(p);
+			proxy_ops_put(idx);
+		}
+	}
+	kfree(p);
+	return 0;
+}
+
+static const struct file_operations cohort_proxy_fops = {
+	.read		= proxy_read,
+	.write		= proxy_write,
+	.llseek		= proxy_llseek,
+	.poll		= proxy_poll,
+	.fsync		= proxy_fsync,
+	.release	= proxy_release,
+};
+
+static int proxy_getattr(struct mnt_idmap *idmap, const struct path *path,
+			 struct kstat *stat, u32 request_mask,
+			 unsigned int query_flags)
+{
+	struct inode *inode = d_inode(path->dentry);
+	struct cohort_proxy *p = inode->i_private;
+	const struct cohort_file_ops *ops;
+	struct cohort_stat st;
+	int idx, ret;
+
+	if (!p || READ_ONCE(p->dead))
+		return -EIO;
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return -EIO;
+	ret = ops->getattr(p, &st);
+	proxy_ops_put(idx);
+	if (ret)
+		return ret;
+	stat->result_mask = STATX_BASIC_STATS & st.result_mask;
+	stat->dev = new_decode_dev(st.dev);
+	stat->ino = st.ino;
+	stat->mode = st.mode;
+	stat->nlink = st.nlink;
+	stat->uid = make_kuid(&init_user_ns, st.uid);
+	stat->gid = make_kgid(&init_user_ns, st.gid);
+	stat->rdev = new_decode_dev(st.rdev);
+	stat->size = st.size;
+	stat->blksize = st.blksize;
+	stat->blocks = st.blocks;
+	stat->atime.tv_sec = st.atime;
+	stat->atime.tv_nsec = st.atime_nsec;
+	stat->mtime.tv_sec = st.mtime;
+	stat->mtime.tv_nsec = st.mtime_nsec;
+	stat->ctime.tv_sec = st.ctime;
+	stat->ctime.tv_nsec = st.ctime_nsec;
+	if (st.result_mask & STATX_BTIME) {
+		stat->result_mask |= STATX_BTIME;
+		stat->btime.tv_sec = st.btime;
+		stat->btime.tv_nsec = st.btime_nsec;
+	}
+	return 0;
+}
+
+/* The file lives at its home: changing its size here would lie. */
+static int proxy_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
+			 struct iattr *attr)
+{
+	return -EOPNOTSUPP;
+}
+
+static const struct inode_operations cohort_proxy_iops = {
+	.getattr	= proxy_getattr,
+	.setattr	= proxy_setattr,
+};
+
+static char *proxy_dname(struct dentry *dentry, char *buffer, int buflen)
+{
+	struct cohort_proxy *p = d_inode(dentry)->i_private;
+
+	return dynamic_dname(buffer, buflen, "cohort-proxy:[%u:%llu]",
+			     p ? p->home : 0, p ? p->id : 0);
+}
+
+static const struct dentry_operations proxy_dentry_ops = {
+	.d_dname	= proxy_dname,
+};
+
+static int proxyfs_init_fs_context(struct fs_context *fc)
+{
+	struct pseudo_fs_context *ctx = init_pseudo(fc, COHORT_PROXY_MAGIC);
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->dops = &proxy_dentry_ops;
+	return 0;
+}
+
+static struct file_system_type proxy_fs_type = {
+	.name			= "cohort-proxy",
+	.init_fs_context	= proxyfs_init_fs_context,
+	.kill_sb		= kill_anon_super,
+};
+
+/*
+ * The inode's type: a proxy is a regular file, a FIFO or a character
+ * device as its file is; anything else (a directory, a socket) is a plain
+ * proxy, so that no code takes it for a directory it could walk or a
+ * socket it could use. fstat() still reports the home's type.
+ */
+static umode_t proxy_inode_mode(u32 i_mode)
+{
+	umode_t type = i_mode & S_IFMT;
+
+	if (type != S_IFREG && type != S_IFIFO && type != S_IFCHR)
+		type = S_IFREG;
+	return type | (i_mode & 0777);
+}
+
+#define PROXY_FMODE_MIRRORED (FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE)
+
+/**
+ * cohort_proxy_new - a proxy file for a file held by another node
+ * @home: the node holding the file
+ * @id: its export id there
+ * @f_flags: the file's status flags there (O_*)
+ * @f_mode: its FMODE_* bits there; read, write, seek, pread and pwrite
+ *	are mirrored
+ * @i_mode: its inode's mode there
+ *
+ * The caller owns the one reference of the returned file; releasing the
+ * last reference calls the files slot's release(). The position is the
+ * home's: the proxy is a stream here, and pread/pwrite carry their offset.
+ *
+ * Return: the file or an ERR_PTR().
+ */
+struct file *cohort_proxy_new(unsigned int home, u64 id, u32 f_flags,
+			      u32 f_mode, u32 i_mode)
+{
+	unsigned int acc = f_mode & (FMODE_READ | FMODE_WRITE);
+	struct cohort_proxy *p;
+	struct inode *inode;
+	struct file *file;
+	int flags;
+
+	if (IS_ERR_OR_NULL(proxy_mnt))
+		return ERR_PTR(-ENODEV);
+	if (!acc)
+		return ERR_PTR(-EINVAL);
+	p = kzalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return ERR_PTR(-ENOMEM);
+	p->home = home;
+	p->id = id;
+	init_waitqueue_head(&p->wq);
+	inode = new_inode_pseudo(proxy_mnt->mnt_sb);
+	if (!inode) {
+		kfree(p);
+		return ERR_PTR(-ENOMEM);
+	}
+	inode->i_ino = get_next_ino();
+	inode->i_mode = proxy_inode_mode(i_mode);
+	inode->i_op = &cohort_proxy_iops;
+	inode->i_fop = &cohort_proxy_fops;
+	inode->i_private = p;
+	simple_inode_init_ts(inode);
+
+	flags = f_flags & ~(O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+	flags |= acc == (FMODE_READ | FMODE_WRITE) ? O_RDWR :
+		 acc == FMODE_WRITE ? O_WRONLY : O_RDONLY;
+	file = alloc_file_pseudo(inode, proxy_mnt, "", flags,
+				 &cohort_proxy_fops);
+	if (IS_ERR(file)) {
+		iput(inode);
+		kfree(p);
+		return file;
+	}
+	file->private_data = p;
+	file->f_mode &= ~PROXY_FMODE_MIRRORED;
+	file->f_mode |= (f_mode & PROXY_FMODE_MIRRORED) | FMODE_STREAM;
+	spin_lock(&proxies_lock);
+	list_add(&p->node, &proxies);
+	spin_unlock(&proxies_lock);
+	return file;
+}
+EXPORT_SYMBOL_GPL(cohort_proxy_new);
+
+/**
+ * cohort_file_proxy - the proxy behind a file, if it is one
+ * @file: any file
+ *
+ * Return: the proxy (valid while the caller holds @file) or NULL.
+ */
+struct cohort_proxy *cohort_file_proxy(struct file *file)
+{
+	return file->f_op == &cohort_proxy_fops ? proxy_of(file) : NULL;
+}
+EXPORT_SYMBOL_GPL(cohort_file_proxy);
+
+/**
+ * cohort_proxy_disown - forget a proxy's reference at its home
+ * @file: a proxy file
+ *
+ * For a migration that failed on arrival: the node that sent it takes the
+ * reference back itself, so releasing this proxy must not. The proxy fails
+ * every operation from now on.
+ */
+void cohort_proxy_disown(struct file *file)
+{
+	struct cohort_proxy *p = cohort_file_proxy(file);
+
+	if (p)
+		WRITE_ONCE(p->dead, true);
+}
+EXPORT_SYMBOL_GPL(cohort_proxy_disown);
+
+/**
+ * cohort_file_info - what a proxy of @file must know of it
+ * @file: the file
+ * @f_flags: its status flags
+ * @f_mode: its FMODE_* bits
+ * @i_mode: its inode's mode
+ */
+void cohort_file_info(struct file *file, u32 *f_flags, u32 *f_mode,
+		      u32 *i_mode)
+{
+	*f_flags = file->f_flags;
+	*f_mode = (__force u32)file->f_mode;
+	*i_mode = file_inode(file)->i_mode;
+}
+EXPORT_SYMBOL_GPL(cohort_file_info);
+
+/**
+ * cohort_file_get - take a reference to a file
+ * @file: the file
+ */
+void cohort_file_get(struct file *file)
+{
+	get_file(file);
+}
+EXPORT_SYMBOL_GPL(cohort_file_get);
+
+/**
+ * cohort_file_put - drop a reference to a file
+ * @file: the file
+ */
+void cohort_file_put(struct file *file)
+{
+	fput(file);
+}
+EXPORT_SYMBOL_GPL(cohort_file_put);
+
+/**
+ * cohort_fd_next - the next open descriptor of current's table
+ * @fd: in: where to start; out: the descriptor found
+ * @cloexec: out: whether it is close-on-exec
+ *
+ * Return: the file, with a reference the caller drops, or NULL when no
+ * descriptor at or above @fd is open.
+ */
+struct file *cohort_fd_next(unsigned int *fd, bool *cloexec)
+{
+	struct files_struct *files = current->files;
+	struct file *file = NULL;
+
+	if (!files)
+		return NULL;
+	spin_lock(&files->file_lock);
+	for (; *fd < files_fdtable(files)->max_fds; (*fd)++) {
+		file = files_lookup_fd_locked(files, *fd);
+		if (file) {
+			get_file(file);
+			*cloexec = close_on_exec(*fd, files);
+			break;
+		}
+	}
+	spin_unlock(&files->file_lock);
+	return file;
+}
+EXPORT_SYMBOL_GPL(cohort_fd_next);
+
+/**
+ * cohort_fd_install_at - install a file at a given descriptor of current
+ * @fd: the descriptor; a file open there is closed first
+ * @file: the file; the caller keeps its own reference
+ * @cloexec: set close-on-exec
+ *
+ * Return: 0 or a negative errno (-EBADF beyond RLIMIT_NOFILE).
+ */
+int cohort_fd_install_at(unsigned int fd, struct file *file, bool cloexec)
+{
+	return replace_fd(fd, file, cloexec ? O_CLOEXEC : 0);
+}
+EXPORT_SYMBOL_GPL(cohort_fd_install_at);
+
+/**
+ * cohort_fd_install_new - install a file at the lowest free descriptor
+ * @file: the file; its reference passes to the table on success
+ * @cloexec: set close-on-exec
+ *
+ * Return: the descriptor or a negative errno (the caller keeps its
+ * reference then).
+ */
+int cohort_fd_install_new(struct file *file, bool cloexec)
+{
+	int fd = get_unused_fd_flags(cloexec ? O_CLOEXEC : 0);
+
+	if (fd >= 0)
+		fd_install(fd, file);
+	return fd;
+}
+EXPORT_SYMBOL_GPL(cohort_fd_install_new);
+
+/**
+ * cohort_files_close_all - close every descriptor of current, now
+ *
+ * A table shared with another task is unshared first, so the other task
+ * keeps its descriptors. Files are released before this returns, as by
+ * close(2), not at the next return to user space: a shadow never returns
+ * there while it serves, and a pipe's reader elsewhere must see its end.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cohort_files_close_all(void)
+{
+	struct files_struct *files;
+	struct file *file;
+	unsigned int fd, max;
+	int err;
+
+	err = unshare_files();
+	if (err)
+		return err;
+	files = current->files;
+	if (!files)
+		return 0;
+	spin_lock(&files->file_lock);
+	max = files_fdtable(files)->max_fds;
+	spin_unlock(&files->file_lock);
+	for (fd = 0; fd < max; fd++) {
+		file = file_close_fd(fd);
+		if (!file)
+			continue;
+		/* As close(2): filp_flush() is private to fs/open.c. */
+		if (file->f_op->flush)
+			file->f_op->flush(file, files);
+		if (!(file->f_mode & FMODE_PATH)) {
+			dnotify_flush(file, files);
+			locks_remove_posix(file, files);
+		}
+		__fput_sync(file);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cohort_files_close_all);
+
+/**
+ * cohort_file_open - open a file for current, without a descriptor
+ * @path: the path, relative to current's working directory
+ * @flags: O_* flags
+ * @mode: mode of a file created
+ *
+ * Return: the file or an ERR_PTR().
+ */
+struct file *cohort_file_open(const char *path, int flags, umode_t mode)
+{
+	return filp_open(path, flags | O_LARGEFILE, mode);
+}
+EXPORT_SYMBOL_GPL(cohort_file_open);
+
+/* Whether I/O on @file may wait for something else than the disk. */
+static bool file_may_block(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+
+	return !S_ISREG(mode) && !S_ISBLK(mode) && !S_ISDIR(mode);
+}
+
+/**
+ * cohort_file_poll_mask - a file's poll mask now
+ * @file: the file
+ */
+__poll_t cohort_file_poll_mask(struct file *file)
+{
+	return vfs_poll(file, NULL);
+}
+EXPORT_SYMBOL_GPL(cohort_file_poll_mask);
+
+/*
+ * Files with ->read or ->write but no iterator method (some of /proc)
+ * cannot take kernel buffers. The file server is a kernel thread: it
+ * borrows an address space of its own for a scratch buffer, one caller at
+ * a time.
+ */
+static DEFINE_MUTEX(server_mm_lock);
+static struct mm_struct *server_mm;	/* under server_mm_lock, never freed */
+#define SERVER_SCRATCH	0x10000000UL
+
+static ssize_t file_rw_user(struct file *file, void *buf, size_t len,
+			    loff_t *ppos, bool write)
+{
+	unsigned long addr;
+	ssize_t ret;
+
+	if (!(current->flags & PF_KTHREAD) || current->mm)
+		return -EINVAL;
+	mutex_lock(&server_mm_lock);
+	if (!server_mm)
+		server_mm = mm_alloc();
+	if (!server_mm) {
+		mutex_unlock(&server_mm_lock);
+		return -ENOMEM;
+	}
+	kthread_use_mm(server_mm);
+	addr = vm_mmap(NULL, SERVER_SCRATCH, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+	if (IS_ERR_VALUE(addr)) {
+		ret = addr;
+		goto out;
+	}
+	if (write) {
+		ret = -EFAULT;
+		if (!copy_to_user((void __user *)addr, buf, len))
+			ret = vfs_write(file, (const char __user *)addr, len,
+					ppos);
+	} else {
+		ret = vfs_read(file, (char __user *)addr, len, ppos);
+		if (ret > 0 && copy_from_user(buf, (void __user *)addr, ret))
+			ret = -EFAULT;
+	}
+	vm_munmap(addr, len);
+out:
+	kthread_unuse_mm(server_mm);
+	mutex_unlock(&server_mm_lock);
+	return ret;
+}
+
+static loff_t *file_pos_lock(struct file *file, loff_t pos, loff_t *p)
+{
+	if (pos >= 0) {
+		*p = pos;
+		return NULL;
+	}
+	if (file->f_mode & FMODE_ATOMIC_POS)
+		mutex_lock(&file->f_pos_lock);
+	*p = (file->f_mode & FMODE_STREAM) ? 0 : file->f_pos;
+	return &file->f_pos;
+}
+
+static void file_pos_unlock(struct file *file, loff_t *fpos, loff_t p,
+			    ssize_t ret)
+{
+	if (!fpos)
+		return;
+	if (ret >= 0 && !(file->f_mode & FMODE_STREAM))
+		*fpos = p;
+	if (file->f_mode & FMODE_ATOMIC_POS)
+		mutex_unlock(&file->f_pos_lock);
+}
+
+/**
+ * cohort_file_read - read from a file for a proxy, without blocking
+ * @file: the file
+ * @buf: kernel buffer
+ * @len: bytes wanted
+ * @pos: offset (pread), or negative to use and move the file position
+ *
+ * A file whose reads may wait (a pipe, a terminal, a socket) is read only
+ * when its poll mask says it is readable, and with IOCB_NOWAIT.
+ *
+ * Return: bytes read, -EAGAIN when the read would block, or a negative
+ * errno.
+ */
+ssize_t cohort_file_read(struct file *file, void *buf, size_t len, loff_t pos)
+{
+	struct kvec kv = { .iov_base = buf, .iov_len = len };
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	loff_t p, *fpos;
+	ssize_t ret;
+
+	if (pos >= 0 && !(file->f_mode & FMODE_PREAD))
+		return -ESPIPE;
+	if (file_may_block(file) && !(vfs_poll(file, NULL) & PROXY_IN))
+		return -EAGAIN;
+	fpos = file_pos_lock(file, pos, &p);
+	if (!file->f_op->read_iter && file->f_op->read) {
+		ret = file_rw_user(file, buf, len, &p, false);
+		file_pos_unlock(file, fpos, p, ret);
+		return ret;
+	}
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_pos = p;
+	if (file_may_block(file))
+		kiocb.ki_flags |= IOCB_NOWAIT;
+	iov_iter_kvec(&iter, ITER_DEST, &kv, 1, len);
+	ret = vfs_iocb_iter_read(file, &kiocb, &iter);
+	file_pos_unlock(file, fpos, kiocb.ki_pos, ret);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_file_read);
+
+/**
+ * cohort_file_write - write to a file for a proxy, without blocking
+ * @file: the file
+ * @buf: kernel buffer
+ * @len: bytes to write
+ * @pos: offset (pwrite), or negative to use and move the file position
+ * @flags: the proxy's status flags: O_APPEND appends, whatever the file's
+ *
+ * Return: bytes written (maybe fewer than @len on a pipe), -EAGAIN when
+ * nothing can be written without blocking, or a negative errno.
+ */
+ssize_t cohort_file_write(struct file *file, const void *buf, size_t len,
+			  loff_t pos, unsigned int flags)
+{
+	struct kvec kv = { .iov_base = (void *)buf, .iov_len = len };
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	loff_t p, *fpos;
+	ssize_t ret;
+
+	if (pos >= 0 && !(file->f_mode & FMODE_PWRITE))
+		return -ESPIPE;
+	if (file_may_block(file) && !(vfs_poll(file, NULL) & PROXY_OUT))
+		return -EAGAIN;
+	fpos = file_pos_lock(file, pos, &p);
+	if (!file->f_op->write_iter && file->f_op->write) {
+		ret = file_rw_user(file, (void *)buf, len, &p, true);
+		file_pos_unlock(file, fpos, p, ret);
+		return ret;
+	}
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_pos = p;
+	kiocb.ki_flags &= ~IOCB_APPEND;
+	if ((flags & O_APPEND) && pos < 0)
+		kiocb.ki_flags |= IOCB_APPEND;
+	if (file_may_block(file))
+		kiocb.ki_flags |= IOCB_NOWAIT;
+	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, len);
+	ret = vfs_iocb_iter_write(file, &kiocb, &iter);
+	file_pos_unlock(file, fpos, kiocb.ki_pos, ret);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_file_write);
+
+/**
+ * cohort_file_llseek - lseek(2) on a file for a proxy
+ * @file: the file
+ * @offset: the offset
+ * @whence: SEEK_*
+ *
+ * Return: the new position or a negative errno.
+ */
+loff_t cohort_file_llseek(struct file *file, loff_t offset, int whence)
+{
+	loff_t ret;
+
+	if (whence < 0 || whence > SEEK_MAX)
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_LSEEK))
+		return -ESPIPE;
+	if (file->f_mode & FMODE_ATOMIC_POS)
+		mutex_lock(&file->f_pos_lock);
+	ret = vfs_llseek(file, offset, whence);
+	if (file->f_mode & FMODE_ATOMIC_POS)
+		mutex_unlock(&file->f_pos_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_file_llseek);
+
+/**
+ * cohort_file_getattr - fstat(2) of a file for a proxy
+ * @file: the file
+ * @st: filled in; ids are in the initial user namespace
+ *
+ * Return: 0 or a negative errno.
+ */
+int cohort_file_getattr(struct file *file, struct cohort_stat *st)
+{
+	struct kstat stat;
+	int ret;
+
+	ret = vfs_getattr(&file->f_path, &stat,
+			  STATX_BASIC_STATS | STATX_BTIME,
+			  AT_STATX_SYNC_AS_STAT);
+	if (ret)
+		return ret;
+	memset(st, 0, sizeof(*st));
+	st->dev = new_encode_dev(stat.dev);
+	st->ino = stat.ino;
+	st->mode = stat.mode;
+	st->nlink = stat.nlink;
+	st->uid = from_kuid_munged(&init_user_ns, stat.uid);
+	st->gid = from_kgid_munged(&init_user_ns, stat.gid);
+	st->rdev = new_encode_dev(stat.rdev);
+	st->size = stat.size;
+	st->blksize = stat.blksize;
+	st->blocks = stat.blocks;
+	st->atime = stat.atime.tv_sec;
+	st->atime_nsec = stat.atime.tv_nsec;
+	st->mtime = stat.mtime.tv_sec;
+	st->mtime_nsec = stat.mtime.tv_nsec;
+	st->ctime = stat.ctime.tv_sec;
+	st->ctime_nsec = stat.ctime.tv_nsec;
+	if (stat.result_mask & STATX_BTIME) {
+		st->btime = stat.btime.tv_sec;
+		st->btime_nsec = stat.btime.tv_nsec;
+	}
+	st->result_mask = stat.result_mask;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cohort_file_getattr);
+
+/**
+ * cohort_file_fsync - fsync(2) or fdatasync(2) of a file for a proxy
+ * @file: the file
+ * @datasync: fdatasync
+ *
+ * Return: 0 or a negative errno.
+ */
+int cohort_file_fsync(struct file *file, int datasync)
+{
+	return vfs_fsync(file, datasync);
+}
+EXPORT_SYMBOL_GPL(cohort_file_fsync);
+
+/* Wait queues one watch can follow (a pipe uses two). */
+#define WATCH_MAX_QUEUES 4
+
+struct cohort_watch_entry {
+	wait_queue_entry_t wait;
+	wait_queue_head_t *whead;
+	struct cohort_watch *watch;
+};
+
+/**
+ * struct cohort_watch - the wait queues of an exported file, followed
+ * @pt: the poll table vfs_poll() registers through
+ * @nr: entries in use
+ * @entries: one per wait queue the file's poll method named
+ * @work: runs the files slot's fired() outside the waker's context
+ * @cookie: given to fired()
+ */
+struct cohort_watch {
+	poll_table pt;
+	int nr;
+	struct cohort_watch_entry entries[WATCH_MAX_QUEUES];
+	struct work_struct work;
+	u64 cookie;
+};
+
+static void watch_work(struct work_struct *work)
+{
+	struct cohort_watch *w = container_of(work, struct cohort_watch, work);
+	const struct cohort_file_ops *ops;
+	int idx;
+
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return;
+	ops->fired(w->cookie);
+	proxy_ops_put(idx);
+}
+
+static int watch_wake(wait_queue_entry_t *wait, unsigned int mode, int sync,
+		      void *key)
+{
+	struct cohort_watch_entry *e =
+		container_of(wait, struct cohort_watch_entry, wait);
+
+	if (key_to_poll(key) & POLLFREE) {
+		list_del_init(&wait->entry);
+		/*
+		 * The queue goes away with its owner (see eventpoll.c): the
+		 * release pairs with the acquire in cohort_watch_free(), which
+		 * then leaves the dead queue alone.
+		 */
+		smp_store_release(&e->whead, NULL);
+		return 0;
+	}
+	queue_work(system_unbound_wq, &e->watch->work);
+	return 0;
+}
+
+static void watch_queue(struct file *file, wait_queue_head_t *whead,
+			poll_table *pt)
+{
+	struct cohort_watch *w = container_of(pt, struct cohort_watch, pt);
+	struct cohort_watch_entry *e;
+
+	if (w->nr >= WATCH_MAX_QUEUES) {
+		pr_warn_once("a file has more than %d wait queues; some wake-ups are missed\n",
+			     WATCH_MAX_QUEUES);
+		return;
+	}
+	e = &w->entries[w->nr++];
+	e->watch = w;
+	e->whead = whead;
+	init_waitqueue_func_entry(&e->wait, watch_wake);
+	add_wait_queue(whead, &e->wait);
+}
+
+/**
+ * cohort_watch_new - follow the wait queues of a file
+ * @file: the file; the caller keeps it open until cohort_watch_free()
+ * @cookie: given to the files slot's fired() on every wake-up
+ *
+ * fired() runs in a workqueue after the file's wait queues are woken (for
+ * reading, writing, hang-up), coalesced; it reads the mask itself.
+ *
+ * Return: the watch or NULL when out of memory.
+ */
+struct cohort_watch *cohort_watch_new(struct file *file, u64 cookie)
+{
+	struct cohort_watch *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return NULL;
+	w->cookie = cookie;
+	INIT_WORK(&w->work, watch_work);
+	init_poll_funcptr(&w->pt, watch_queue);
+	w->pt._key = ~(__poll_t)0;
+	vfs_poll(file, &w->pt);
+	return w;
+}
+EXPORT_SYMBOL_GPL(cohort_watch_new);
+
+/**
+ * cohort_watch_free - stop following a file
+ * @w: the watch, or NULL
+ *
+ * Waits for a fired() in flight.
+ */
+void cohort_watch_free(struct cohort_watch *w)
+{
+	wait_queue_head_t *whead;
+	int i;
+
+	if (!w)
+		return;
+	for (i = 0; i < w->nr; i++) {
+		rcu_read_lock();
+		/* Pairs with the release in watch_wake()'s POLLFREE case. */
+		whead = smp_load_acquire(&w->entries[i].whead);
+		if (whead)
+			remove_wait_queue(whead, &w->entries[i].wait);
+		rcu_read_unlock();
+	}
+	cancel_work_sync(&w->work);
+	kfree(w);
+}
+EXPORT_SYMBOL_GPL(cohort_watch_free);
+
+static int __init cohort_proxy_init(void)
+{
+	int err = register_filesystem(&proxy_fs_type);
+
+	if (err)
+		return err;
+	proxy_mnt = kern_mount(&proxy_fs_type);
+	if (IS_ERR(proxy_mnt)) {
+		err = PTR_ERR(proxy_mnt);
+		unregister_filesystem(&proxy_fs_type);
+	}
+	return err;
+}
+fs_initcall(cohort_proxy_init);

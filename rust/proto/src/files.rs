@@ -1,0 +1,829 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Forwarded files: the open files of a distributed process, served by the
+//! node that holds them (their *home*) to proxy files on other nodes.
+//!
+//! This is Kerrighed's file access forwarding, at the level of the open
+//! file description. When a task leaves a node, every file in its
+//! descriptor table is *exported* by that node: the node keeps a reference
+//! to the file under an export id, and the task's table there is emptied.
+//! The destination installs, at the same descriptor numbers and with the
+//! same close-on-exec flags, a *proxy file* per exported file (one per
+//! file, however many descriptors share it), whose operations are
+//! requests to the home ([`MSG_FILE_REQ`]): read, write, seek, stat, poll,
+//! fsync. A file whose home is the destination itself is not proxied: the
+//! task gets the very file back. So `dup`, `fcntl`, `close_range`,
+//! close-on-exec, inheritance by children and `exec` are the destination
+//! kernel's own, and files opened after the move are ordinary local files.
+//!
+//! The file position and the status flags that the kernel keeps per open
+//! file description live at the home, in the exported file, shared with
+//! every other holder of the description (a child left at the origin, a
+//! proxy on a third node). The proxy's own status flags (`O_APPEND`,
+//! `O_NONBLOCK`, as `F_GETFL`/`F_SETFL` see them) start as the home's and
+//! travel with each request.
+//!
+//! A home never blocks for a proxy: a read or write that would wait
+//! answers `EAGAIN` with the file's poll mask, and the proxy waits on its
+//! own node, interruptibly, for a [`MSG_FILE_READY`] that the home sends
+//! when the file's wait queues fire after the proxy armed them
+//! ([`FileOp::Poll`]). Signals, `SA_RESTART` and time-outs are therefore
+//! the waiting node's own.
+//!
+//! # References
+//!
+//! A home keeps an export while any node holds it. [`Holds`] counts, per
+//! node, the proxy files that node has on an export, plus references
+//! granted to a node by a migration on its way there:
+//!
+//! - the node a task leaves grants its destination one hold per file it
+//!   exports itself ([`Holds::grant`]);
+//! - a destination that receives a file homed on a third node asks that
+//!   home for a hold ([`MSG_FILE_HOLD`]) before answering the migration,
+//!   while the node the task left still holds its own, so the export
+//!   cannot go away in between;
+//! - a proxy file that is released sends [`MSG_FILE_PUT`];
+//! - a node that goes down loses its holds ([`Holds::node_down`]).
+//!
+//! The destination owns every hold of a migration it decoded: if the
+//! arrival fails, it puts them back itself. The sender takes its grants
+//! back only when the message was never delivered.
+
+use super::node::{NodeId, MAX_NODES};
+use super::wire::{Payload, Reader, WireError, Writer, MAX_ERRNO};
+
+/// Request [`FileReq`]: an operation on an exported file, to its home; the
+/// reply is a [`FileReply`].
+pub const MSG_FILE_REQ: u16 = 0x130;
+/// One-way [`FilePut`], to a file's home: the sender dropped holds.
+pub const MSG_FILE_PUT: u16 = 0x131;
+/// One-way [`FileReady`], from a file's home to a node that armed it: the
+/// file's poll mask changed.
+pub const MSG_FILE_READY: u16 = 0x132;
+/// Request [`FilePut`] (`count` holds wanted), to a file's home: the sender
+/// received the file from another node and takes holds of its own. The
+/// reply is empty, or `ENOENT` when the export is gone.
+pub const MSG_FILE_HOLD: u16 = 0x133;
+
+/// Most bytes one [`FileReq`] reads or writes.
+pub const FILE_MAX_DATA: usize = 1 << 20;
+/// Most files a task's table may carry in one migration.
+pub const MAX_FILES: usize = 65536;
+/// `pos` of a read or write that uses (and moves) the file position.
+pub const POS_CURRENT: u64 = u64::MAX;
+
+/// `Ok` if `ok`, else [`WireError::BadPayload`].
+fn check(ok: bool) -> Result<(), WireError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(WireError::BadPayload)
+    }
+}
+
+fn write_node(w: &mut Writer<'_>, node: NodeId) -> Result<(), WireError> {
+    check(node.is_valid())?;
+    w.u16(u16::from(node.0))
+}
+
+fn read_node(r: &mut Reader<'_>) -> Result<NodeId, WireError> {
+    match u8::try_from(r.u16()?) {
+        Ok(id) if usize::from(id) < MAX_NODES => Ok(NodeId(id)),
+        _ => Err(WireError::BadPayload),
+    }
+}
+
+/// One descriptor of a migrating task, or a file opened for it at its
+/// origin. Layout `fd u32, cloexec u8, home u16, id u64, f_flags u32,
+/// f_mode u32, i_mode u32` (27 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileDesc {
+    /// The descriptor number in the task's table.
+    pub fd: u32,
+    /// `FD_CLOEXEC` is set on the descriptor.
+    pub cloexec: bool,
+    /// The node holding the file.
+    pub home: NodeId,
+    /// The export id there, not 0.
+    pub id: u64,
+    /// The open file's status flags (`O_*`) at the home.
+    pub f_flags: u32,
+    /// The open file's `FMODE_*` bits that a proxy mirrors (read, write,
+    /// seek, pread, pwrite).
+    pub f_mode: u32,
+    /// The file's type and permission bits (`S_IF*`, `st_mode`).
+    pub i_mode: u32,
+}
+
+impl Payload for FileDesc {
+    const LEN: usize = 27;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        check(self.id != 0)?;
+        w.u32(self.fd)?;
+        w.u8(u8::from(self.cloexec))?;
+        write_node(w, self.home)?;
+        w.u64(self.id)?;
+        w.u32(self.f_flags)?;
+        w.u32(self.f_mode)?;
+        w.u32(self.i_mode)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let fd = r.u32()?;
+        let cloexec = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(WireError::BadPayload),
+        };
+        let home = read_node(r)?;
+        let id = r.u64()?;
+        check(id != 0)?;
+        Ok(FileDesc {
+            fd,
+            cloexec,
+            home,
+            id,
+            f_flags: r.u32()?,
+            f_mode: r.u32()?,
+            i_mode: r.u32()?,
+        })
+    }
+}
+
+/// Bytes [`encode_files`] writes for `n` files.
+pub const fn files_len(n: usize) -> usize {
+    4 + n * FileDesc::LEN
+}
+
+/// Encodes a descriptor table: `nr u32`, then the [`FileDesc`]s in
+/// strictly increasing descriptor order, at most [`MAX_FILES`]. Returns the
+/// bytes written.
+pub fn encode_files(w: &mut Writer<'_>, files: &[FileDesc]) -> Result<(), WireError> {
+    check(files.len() <= MAX_FILES)?;
+    check(files.windows(2).all(|p| p[0].fd < p[1].fd))?;
+    w.u32(u32::try_from(files.len()).map_err(|_| WireError::BadPayload)?)?;
+    for f in files {
+        f.write(w)?;
+    }
+    Ok(())
+}
+
+/// Reads what [`encode_files`] wrote, with the same checks; returns the raw
+/// bytes of the entries and their number, for [`FileIter`].
+pub fn decode_files<'a>(r: &mut Reader<'a>) -> Result<(&'a [u8], usize), WireError> {
+    let n = usize::try_from(r.u32()?).map_err(|_| WireError::BadPayload)?;
+    check(n <= MAX_FILES)?;
+    let mut walk = r.clone();
+    let mut prev: Option<u32> = None;
+    for _ in 0..n {
+        let f = FileDesc::read(&mut walk)?;
+        check(prev.is_none_or(|p| p < f.fd))?;
+        prev = Some(f.fd);
+    }
+    let raw = r.bytes(n * FileDesc::LEN)?;
+    Ok((raw, n))
+}
+
+/// Iterator over the [`FileDesc`]s [`decode_files`] validated.
+#[derive(Clone, Debug)]
+pub struct FileIter<'a> {
+    r: Reader<'a>,
+    left: usize,
+}
+
+impl<'a> FileIter<'a> {
+    /// Iterates over `n` entries in `raw`, as [`decode_files`] returned.
+    pub fn new(raw: &'a [u8], n: usize) -> FileIter<'a> {
+        FileIter {
+            r: Reader::new(raw),
+            left: n,
+        }
+    }
+}
+
+impl Iterator for FileIter<'_> {
+    type Item = FileDesc;
+
+    fn next(&mut self) -> Option<FileDesc> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        FileDesc::read(&mut self.r).ok()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// What a [`FileReq`] asks of the home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileOp {
+    /// Read `a` bytes (at most [`FILE_MAX_DATA`]) at offset `b`, or at the
+    /// file position if `b` is [`POS_CURRENT`]; never blocks (`EAGAIN`).
+    Read,
+    /// Write `data` at offset `b`, or at the file position if `b` is
+    /// [`POS_CURRENT`] (at the end with `O_APPEND` in `flags`); never
+    /// blocks (`EAGAIN`, or fewer bytes).
+    Write,
+    /// `lseek(a as i64, whence b)`.
+    Seek,
+    /// The file's attributes: the reply's data is a [`FileStat`].
+    Stat,
+    /// `fsync` (`a` = 1 for `fdatasync`).
+    Fsync,
+    /// Arm: send [`MSG_FILE_READY`] to the sender when the file's wait
+    /// queues fire; the reply's mask is the current one.
+    Poll,
+}
+
+impl FileOp {
+    fn as_u8(self) -> u8 {
+        match self {
+            FileOp::Read => 1,
+            FileOp::Write => 2,
+            FileOp::Seek => 3,
+            FileOp::Stat => 4,
+            FileOp::Fsync => 5,
+            FileOp::Poll => 6,
+        }
+    }
+
+    fn from_u8(v: u8) -> Option<FileOp> {
+        Some(match v {
+            1 => FileOp::Read,
+            2 => FileOp::Write,
+            3 => FileOp::Seek,
+            4 => FileOp::Stat,
+            5 => FileOp::Fsync,
+            6 => FileOp::Poll,
+            _ => return None,
+        })
+    }
+}
+
+/// Fixed part of a [`FileReq`].
+pub const FILE_REQ_HEAD_LEN: usize = 8 + 1 + 4 + 8 + 8 + 4;
+
+/// [`MSG_FILE_REQ`]: layout `id u64, op u8, flags u32, a u64, b u64,
+/// data_len u32, data`. `flags` are the proxy's status flags (`O_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileReq<'a> {
+    /// The export id at the home.
+    pub id: u64,
+    /// The operation.
+    pub op: FileOp,
+    /// The proxy's status flags.
+    pub flags: u32,
+    /// First argument (see [`FileOp`]).
+    pub a: u64,
+    /// Second argument (see [`FileOp`]).
+    pub b: u64,
+    /// Bytes to write; empty for other operations.
+    pub data: &'a [u8],
+}
+
+impl<'a> FileReq<'a> {
+    /// Checks the fields against the rules of [`FileOp`].
+    pub fn validate(&self) -> Result<(), WireError> {
+        let no_data = self.data.is_empty();
+        let ok = self.id != 0
+            && self.data.len() <= FILE_MAX_DATA
+            && match self.op {
+                FileOp::Read => no_data && self.a <= FILE_MAX_DATA as u64,
+                FileOp::Write => self.a == 0,
+                FileOp::Seek => no_data && self.b <= 4,
+                FileOp::Stat => no_data && self.a == 0 && self.b == 0,
+                FileOp::Fsync => no_data && self.a <= 1 && self.b == 0,
+                FileOp::Poll => no_data && self.a <= u64::from(u32::MAX) && self.b == 0,
+            };
+        check(ok)
+    }
+
+    /// Bytes [`FileReq::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        FILE_REQ_HEAD_LEN.saturating_add(self.data.len())
+    }
+
+    /// Encodes into the start of `out`; returns the bytes written.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        self.validate()?;
+        if out.len() < self.encoded_len() {
+            return Err(WireError::ShortBuffer);
+        }
+        let mut w = Writer::new(out);
+        w.u64(self.id)?;
+        w.u8(self.op.as_u8())?;
+        w.u32(self.flags)?;
+        w.u64(self.a)?;
+        w.u64(self.b)?;
+        w.u32(u32::try_from(self.data.len()).map_err(|_| WireError::BadPayload)?)?;
+        w.bytes(self.data)?;
+        Ok(w.written())
+    }
+
+    /// Decodes and validates a whole request; `data` borrows from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<FileReq<'a>, WireError> {
+        let mut r = Reader::new(bytes);
+        let id = r.u64()?;
+        let op = FileOp::from_u8(r.u8()?).ok_or(WireError::BadPayload)?;
+        let flags = r.u32()?;
+        let a = r.u64()?;
+        let b = r.u64()?;
+        let len = usize::try_from(r.u32()?).map_err(|_| WireError::BadPayload)?;
+        check(len <= FILE_MAX_DATA)?;
+        let data = r.bytes(len)?;
+        r.finish()?;
+        let req = FileReq {
+            id,
+            op,
+            flags,
+            a,
+            b,
+            data,
+        };
+        req.validate()?;
+        Ok(req)
+    }
+}
+
+/// Fixed part of a [`FileReply`].
+pub const FILE_REPLY_HEAD_LEN: usize = 8 + 4 + 4;
+
+/// Reply to [`MSG_FILE_REQ`]: layout `result i64, mask u32, data_len u32,
+/// data`. `result` is what the call returned (bytes, a position, 0) or a
+/// negative errno; `mask` the file's poll mask after the call; `data` the
+/// bytes read, or a [`FileStat`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileReply<'a> {
+    /// The result or a negative errno.
+    pub result: i64,
+    /// The file's poll mask (`EPOLL*`) after the call.
+    pub mask: u32,
+    /// Bytes read or the attributes.
+    pub data: &'a [u8],
+}
+
+impl<'a> FileReply<'a> {
+    /// Checks the fields: an error carries no data.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            self.data.len() <= FILE_MAX_DATA
+                && self.result >= -i64::from(MAX_ERRNO)
+                && (self.result >= 0 || self.data.is_empty()),
+        )
+    }
+
+    /// Bytes [`FileReply::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        FILE_REPLY_HEAD_LEN.saturating_add(self.data.len())
+    }
+
+    /// Encodes into the start of `out`; returns the bytes written.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        self.validate()?;
+        if out.len() < self.encoded_len() {
+            return Err(WireError::ShortBuffer);
+        }
+        let mut w = Writer::new(out);
+        w.u64(self.result as u64)?;
+        w.u32(self.mask)?;
+        w.u32(u32::try_from(self.data.len()).map_err(|_| WireError::BadPayload)?)?;
+        w.bytes(self.data)?;
+        Ok(w.written())
+    }
+
+    /// Decodes and validates a whole reply; `data` borrows from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<FileReply<'a>, WireError> {
+        let mut r = Reader::new(bytes);
+        let result = r.u64()? as i64;
+        let mask = r.u32()?;
+        let len = usize::try_from(r.u32()?).map_err(|_| WireError::BadPayload)?;
+        check(len <= FILE_MAX_DATA)?;
+        let data = r.bytes(len)?;
+        r.finish()?;
+        let reply = FileReply { result, mask, data };
+        reply.validate()?;
+        Ok(reply)
+    }
+}
+
+/// [`MSG_FILE_PUT`] and [`MSG_FILE_HOLD`]: `count` holds on export `id`.
+/// Layout `id u64, count u32` (12 bytes); `id` and `count` are not 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilePut {
+    /// The export id at the home.
+    pub id: u64,
+    /// How many holds.
+    pub count: u32,
+}
+
+impl Payload for FilePut {
+    const LEN: usize = 12;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        check(self.id != 0 && self.count != 0)?;
+        w.u64(self.id)?;
+        w.u32(self.count)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let put = FilePut {
+            id: r.u64()?,
+            count: r.u32()?,
+        };
+        check(put.id != 0 && put.count != 0)?;
+        Ok(put)
+    }
+}
+
+/// [`MSG_FILE_READY`]: export `id`'s poll mask is now `mask`. Layout `id
+/// u64, mask u32` (12 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileReady {
+    /// The export id at the home.
+    pub id: u64,
+    /// The file's poll mask (`EPOLL*`).
+    pub mask: u32,
+}
+
+impl Payload for FileReady {
+    const LEN: usize = 12;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        check(self.id != 0)?;
+        w.u64(self.id)?;
+        w.u32(self.mask)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let ready = FileReady {
+            id: r.u64()?,
+            mask: r.u32()?,
+        };
+        check(ready.id != 0)?;
+        Ok(ready)
+    }
+}
+
+/// A file's attributes, as `fstat` reports them: the data of a
+/// [`FileOp::Stat`] reply. Layout: 19 `u64` in field order (152 bytes);
+/// times are seconds and nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileStat {
+    /// Device of the file system (encoded as `new_encode_dev`).
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// `st_mode`.
+    pub mode: u64,
+    /// Link count.
+    pub nlink: u64,
+    /// Owner, in the home's initial user namespace.
+    pub uid: u64,
+    /// Group, likewise.
+    pub gid: u64,
+    /// Device of a special file.
+    pub rdev: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Preferred I/O size.
+    pub blksize: u64,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    /// Access time, seconds.
+    pub atime: u64,
+    /// Access time, nanoseconds.
+    pub atime_nsec: u64,
+    /// Modification time, seconds.
+    pub mtime: u64,
+    /// Modification time, nanoseconds.
+    pub mtime_nsec: u64,
+    /// Change time, seconds.
+    pub ctime: u64,
+    /// Change time, nanoseconds.
+    pub ctime_nsec: u64,
+    /// Birth time, seconds (0 if unknown).
+    pub btime: u64,
+    /// Birth time, nanoseconds.
+    pub btime_nsec: u64,
+    /// `STATX_*` mask of the fields the home filled.
+    pub result_mask: u64,
+}
+
+impl FileStat {
+    fn fields(&self) -> [u64; 19] {
+        [
+            self.dev,
+            self.ino,
+            self.mode,
+            self.nlink,
+            self.uid,
+            self.gid,
+            self.rdev,
+            self.size,
+            self.blksize,
+            self.blocks,
+            self.atime,
+            self.atime_nsec,
+            self.mtime,
+            self.mtime_nsec,
+            self.ctime,
+            self.ctime_nsec,
+            self.btime,
+            self.btime_nsec,
+            self.result_mask,
+        ]
+    }
+}
+
+impl Payload for FileStat {
+    const LEN: usize = 19 * 8;
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        for v in self.fields() {
+            w.u64(v)?;
+        }
+        Ok(())
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let mut v = [0u64; 19];
+        for x in v.iter_mut() {
+            *x = r.u64()?;
+        }
+        Ok(FileStat {
+            dev: v[0],
+            ino: v[1],
+            mode: v[2],
+            nlink: v[3],
+            uid: v[4],
+            gid: v[5],
+            rdev: v[6],
+            size: v[7],
+            blksize: v[8],
+            blocks: v[9],
+            atime: v[10],
+            atime_nsec: v[11],
+            mtime: v[12],
+            mtime_nsec: v[13],
+            ctime: v[14],
+            ctime_nsec: v[15],
+            btime: v[16],
+            btime_nsec: v[17],
+            result_mask: v[18],
+        })
+    }
+}
+
+/// Why a [`Holds`] operation was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldError {
+    /// A node id at or above [`MAX_NODES`].
+    BadNode,
+    /// More holds put back than the node has: the put is ignored.
+    Unheld,
+    /// A count would overflow.
+    Overflow,
+}
+
+/// The holds of one export: how many proxy files (or granted references)
+/// each node has on it. The home keeps the export while any hold remains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holds {
+    count: [u32; MAX_NODES],
+    armed: u64,
+}
+
+impl Default for Holds {
+    fn default() -> Self {
+        Holds::new()
+    }
+}
+
+impl Holds {
+    /// No holds.
+    pub const fn new() -> Holds {
+        Holds {
+            count: [0; MAX_NODES],
+            armed: 0,
+        }
+    }
+
+    /// `n` more holds for `node` (a migration's grant, or a
+    /// [`MSG_FILE_HOLD`] from it).
+    pub fn grant(&mut self, node: NodeId, n: u32) -> Result<(), HoldError> {
+        let c = self.count.get_mut(node.index()).ok_or(HoldError::BadNode)?;
+        *c = c.checked_add(n).ok_or(HoldError::Overflow)?;
+        Ok(())
+    }
+
+    /// `node` puts back `n` holds ([`MSG_FILE_PUT`]). Returns whether the
+    /// export is now unheld everywhere (the home then drops it). A node
+    /// putting back more than it has changes nothing.
+    pub fn put(&mut self, node: NodeId, n: u32) -> Result<bool, HoldError> {
+        let c = self.count.get_mut(node.index()).ok_or(HoldError::BadNode)?;
+        if *c < n {
+            return Err(HoldError::Unheld);
+        }
+        *c -= n;
+        if *c == 0 {
+            self.armed &= !(1u64 << node.index());
+        }
+        Ok(self.is_unheld())
+    }
+
+    /// `node` went down: its holds are gone. Returns whether the export is
+    /// now unheld everywhere.
+    pub fn node_down(&mut self, node: NodeId) -> bool {
+        if let Some(c) = self.count.get_mut(node.index()) {
+            *c = 0;
+            self.armed &= !(1u64 << node.index());
+        }
+        self.is_unheld()
+    }
+
+    /// The holds of `node`.
+    pub fn of(&self, node: NodeId) -> u32 {
+        self.count.get(node.index()).copied().unwrap_or(0)
+    }
+
+    /// No node holds the export.
+    pub fn is_unheld(&self) -> bool {
+        self.count.iter().all(|c| *c == 0)
+    }
+
+    /// `node` armed the export ([`FileOp::Poll`]): it is told of every
+    /// change of the poll mask while it holds the export. Refused (false)
+    /// for a node without holds.
+    pub fn arm(&mut self, node: NodeId) -> bool {
+        if self.of(node) == 0 {
+            return false;
+        }
+        self.armed |= 1u64 << node.index();
+        true
+    }
+
+    /// The nodes to send [`MSG_FILE_READY`] to, as a bit set.
+    pub fn armed(&self) -> u64 {
+        self.armed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn desc(fd: u32, id: u64) -> FileDesc {
+        FileDesc {
+            fd,
+            cloexec: fd.is_multiple_of(2),
+            home: NodeId(1),
+            id,
+            f_flags: 0o2001,
+            f_mode: 3,
+            i_mode: 0o100644,
+        }
+    }
+
+    #[test]
+    fn files_round_trip_and_order() {
+        let files = [desc(0, 7), desc(1, 7), desc(5, 9)];
+        let mut buf = vec![0u8; files_len(files.len())];
+        let mut w = Writer::new(&mut buf);
+        encode_files(&mut w, &files).unwrap();
+        assert_eq!(w.written(), files_len(3));
+        let mut r = Reader::new(&buf);
+        let (raw, n) = decode_files(&mut r).unwrap();
+        r.finish().unwrap();
+        let got: Vec<FileDesc> = FileIter::new(raw, n).collect();
+        assert_eq!(got, files);
+
+        let unsorted = [desc(3, 1), desc(3, 2)];
+        let mut w = Writer::new(&mut buf);
+        assert_eq!(encode_files(&mut w, &unsorted), Err(WireError::BadPayload));
+        // A decoder given the same bytes refuses them too.
+        let mut bad = vec![0u8; files_len(2)];
+        bad[..4].copy_from_slice(&2u32.to_le_bytes());
+        let mut w = Writer::new(&mut bad[4..]);
+        unsorted[0].write(&mut w).unwrap();
+        unsorted[1].write(&mut w).unwrap();
+        assert!(decode_files(&mut Reader::new(&bad)).is_err());
+    }
+
+    #[test]
+    fn desc_refuses_zero_id_and_bad_bool() {
+        let mut buf = [0u8; FileDesc::LEN];
+        assert!(desc(1, 0).encode(&mut buf).is_err());
+        desc(1, 3).encode(&mut buf).unwrap();
+        buf[4] = 2;
+        assert!(FileDesc::decode(&buf).is_err());
+    }
+
+    #[test]
+    fn req_rules() {
+        let data = [1u8; 10];
+        let req = FileReq {
+            id: 4,
+            op: FileOp::Write,
+            flags: 0o2000,
+            a: 0,
+            b: POS_CURRENT,
+            data: &data,
+        };
+        let mut buf = vec![0u8; req.encoded_len()];
+        req.encode(&mut buf).unwrap();
+        assert_eq!(FileReq::decode(&buf).unwrap(), req);
+        let read = FileReq {
+            op: FileOp::Read,
+            a: FILE_MAX_DATA as u64 + 1,
+            data: &[],
+            ..req
+        };
+        assert!(read.encode(&mut buf).is_err());
+        let seek = FileReq {
+            op: FileOp::Seek,
+            b: 5,
+            data: &[],
+            ..req
+        };
+        assert!(seek.validate().is_err());
+        // Truncated and over-long inputs are refused.
+        let n = req.encode(&mut buf).unwrap();
+        assert!(FileReq::decode(&buf[..n - 1]).is_err());
+        let mut long = buf.clone();
+        long.push(0);
+        assert!(FileReq::decode(&long).is_err());
+    }
+
+    #[test]
+    fn reply_rules() {
+        let data = [9u8; 3];
+        let ok = FileReply {
+            result: 3,
+            mask: 1,
+            data: &data,
+        };
+        let mut buf = vec![0u8; ok.encoded_len()];
+        ok.encode(&mut buf).unwrap();
+        assert_eq!(FileReply::decode(&buf).unwrap(), ok);
+        let err_with_data = FileReply { result: -11, ..ok };
+        assert!(err_with_data.validate().is_err());
+        let huge_errno = FileReply {
+            result: -5000,
+            mask: 0,
+            data: &[],
+        };
+        assert!(huge_errno.validate().is_err());
+    }
+
+    #[test]
+    fn stat_round_trip() {
+        let st = FileStat {
+            dev: 1,
+            ino: 2,
+            mode: 0o100600,
+            size: 1 << 40,
+            result_mask: 0x7ff,
+            ..FileStat::default()
+        };
+        let mut buf = [0u8; FileStat::LEN];
+        st.encode(&mut buf).unwrap();
+        assert_eq!(FileStat::decode(&buf).unwrap(), st);
+    }
+
+    #[test]
+    fn holds_count_per_node() {
+        let mut h = Holds::new();
+        assert!(h.is_unheld());
+        h.grant(NodeId(1), 2).unwrap();
+        h.grant(NodeId(2), 1).unwrap();
+        assert!(h.arm(NodeId(2)));
+        assert!(!h.arm(NodeId(3)));
+        assert_eq!(h.armed(), 1 << 2);
+        assert_eq!(h.put(NodeId(1), 3), Err(HoldError::Unheld));
+        assert_eq!(h.put(NodeId(1), 1), Ok(false));
+        assert_eq!(h.put(NodeId(2), 1), Ok(false));
+        assert_eq!(h.armed(), 0);
+        assert_eq!(h.put(NodeId(1), 1), Ok(true));
+        assert_eq!(h.grant(NodeId(64), 1), Err(HoldError::BadNode));
+    }
+
+    #[test]
+    fn holds_node_down() {
+        let mut h = Holds::new();
+        h.grant(NodeId(0), 1).unwrap();
+        h.grant(NodeId(3), 5).unwrap();
+        assert!(h.arm(NodeId(3)));
+        assert!(!h.node_down(NodeId(3)));
+        assert_eq!(h.armed(), 0);
+        assert!(h.node_down(NodeId(0)));
+        // A put from a node whose holds died with it is refused.
+        assert_eq!(h.put(NodeId(3), 1), Err(HoldError::Unheld));
+        h.grant(NodeId(1), u32::MAX).unwrap();
+        assert_eq!(h.grant(NodeId(1), 1), Err(HoldError::Overflow));
+    }
+}
