@@ -1,28 +1,69 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! System calls of a migrated task that its origin serves. Its descriptors
-//! are proxy files in its own table (see `files`), so calls on them run
-//! here; `open` and `openat` relative to the working directory are
-//! forwarded to the shadow at the origin, which opens the file there and
-//! exports it, and the file is installed here as a proxy. `getpid`,
-//! `gettid` and `getppid` answer with the identity the task has at its
-//! origin. Everything else runs where the task is.
+//! System calls of a migrated task that its origin serves.
+//!
+//! Its descriptors are proxy files in its own table (see `files`), so calls
+//! on them run here; `open` and `openat` relative to the working directory
+//! are forwarded to the shadow at the origin, which opens the file there and
+//! exports it, and the file is installed here as a proxy.
+//!
+//! Its pid, process group and session, and the children it had at its
+//! origin, live in the origin's pid space: `getpid`, `gettid` and
+//! `getppid` answer with the ids it has there; `getpgrp`, `getpgid` and
+//! `getsid` are answered by the origin; `wait4` waits for the children at
+//! the origin (through the shadow, their parent) and for those forked here;
+//! `kill` and `tgkill` of a process that is not a child here reach it in
+//! the origin's pid space. A call that names the task itself by the pid it
+//! knows (its origin pid: `kill(getpid())`, `raise`, `getpriority`,
+//! `sched_*`, `prlimit64`...) acts on the task here. Everything else runs
+//! where the task is.
 
-use crate::dist::{current_running, Dist};
+use crate::dist::{current_running, Dist, Registry, Role};
 use crate::proto::files::FileDesc;
-use crate::proto::task_msg::{self, FwdCall, SyscallIntr, SyscallMsg, SyscallReply, FWD_MAX_DATA};
+use crate::proto::task_msg::{
+    self, FwdCall, SyscallIntr, SyscallMsg, SyscallReply, FWD_MAX_DATA, WAIT_REPLY_LEN,
+};
 use crate::proto::wire::Payload;
 use crate::STATE;
-use kernel::cohort::{self, msg};
+use kernel::cohort::{self, migration, msg};
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
 
 const SYS_OPEN: i64 = 2;
 const SYS_GETPID: i64 = 39;
+const SYS_WAIT4: i64 = 61;
+const SYS_KILL: i64 = 62;
+const SYS_SETPGID: i64 = 109;
 const SYS_GETPPID: i64 = 110;
+const SYS_GETPGRP: i64 = 111;
+const SYS_GETPGID: i64 = 121;
+const SYS_GETSID: i64 = 124;
+const SYS_RT_SIGQUEUEINFO: i64 = 129;
+const SYS_GETPRIORITY: i64 = 140;
+const SYS_SETPRIORITY: i64 = 141;
+const SYS_SCHED_SETPARAM: i64 = 142;
+const SYS_SCHED_GETPARAM: i64 = 143;
+const SYS_SCHED_SETSCHEDULER: i64 = 144;
+const SYS_SCHED_GETSCHEDULER: i64 = 145;
+const SYS_SCHED_RR_GET_INTERVAL: i64 = 148;
 const SYS_GETTID: i64 = 186;
+const SYS_TKILL: i64 = 200;
+const SYS_SCHED_SETAFFINITY: i64 = 203;
+const SYS_SCHED_GETAFFINITY: i64 = 204;
+const SYS_TGKILL: i64 = 234;
+const SYS_IOPRIO_SET: i64 = 251;
+const SYS_IOPRIO_GET: i64 = 252;
 const SYS_OPENAT: i64 = 257;
+const SYS_GET_ROBUST_LIST: i64 = 274;
+const SYS_RT_TGSIGQUEUEINFO: i64 = 297;
+const SYS_PRLIMIT64: i64 = 302;
+const SYS_SCHED_SETATTR: i64 = 314;
+const SYS_SCHED_GETATTR: i64 = 315;
+const SYS_PIDFD_OPEN: i64 = 434;
 const AT_FDCWD: i32 = -100;
+const WNOHANG: u64 = 1;
+const PRIO_PROCESS: u64 = 0;
+const IOPRIO_WHO_PROCESS: u64 = 1;
 /// Longest path `open` forwards, with its NUL.
 const PATH_MAX: usize = 4096;
 /// Highest `-ERESTART*` value.
@@ -32,15 +73,28 @@ const ERESTART_MAX: i64 = -512;
 const SYSCALL_TIMEOUT_MS: u32 = u32::MAX / 2;
 /// How long an interrupted call may take to end at the origin.
 const INTR_TIMEOUT_MS: u32 = 10_000;
+/// Longest pause between two looks at the children of a task that has
+/// some here and some at its origin.
+const WAIT_POLL_MAX_MS: u32 = 50;
 
-/// Serves system call `nr` of the current task if it is forwarded.
-pub(crate) fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
+/// Serves system call `nr` of the current task if it is forwarded; a call
+/// run here may have its pid arguments translated in `args`.
+pub(crate) fn syscall(nr: i64, args: &mut [u64; 6]) -> Option<i64> {
     let reg = STATE.get()?;
-    let dist = current_running(&reg)?;
+    let Some(dist) = current_running(&reg) else {
+        return child_syscall(&reg, nr);
+    };
     if dist.at_origin() {
         return None;
     }
     let fd = args[0] as i32;
+    let own = |v: u64| v as i32 as u32 == dist.tgid;
+    // This node's ids of the task, for calls that name it.
+    let local = || {
+        let task = kernel::current!();
+        let (pid, tgid) = migration::task_ids(&task);
+        (pid as u64, tgid as u64)
+    };
     let result = match nr {
         SYS_GETPID => Ok(i64::from(dist.tgid)),
         SYS_GETTID => Ok(i64::from(dist.id.pid)),
@@ -52,12 +106,205 @@ pub(crate) fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
             }
             open(&dist, args[1], args[2], args[3])
         }
+        SYS_GETPGRP => ids(&dist, FwdCall::Getpgid, 0),
+        SYS_GETPGID | SYS_GETSID => {
+            let pid = args[0] as i32;
+            let call = if nr == SYS_GETSID {
+                FwdCall::Getsid
+            } else {
+                FwdCall::Getpgid
+            };
+            if own(args[0]) || pid == 0 {
+                ids(&dist, call, 0)
+            } else if pid < 0 || migration::has_child(pid) {
+                return None;
+            } else {
+                ids(&dist, call, pid)
+            }
+        }
+        SYS_WAIT4 => return wait4(&dist, args).map(result_value),
+        SYS_KILL => {
+            let pid = args[0] as i32;
+            if own(args[0]) {
+                args[0] = local().1;
+                return None;
+            }
+            if pid == -1 || (pid > 0 && migration::has_child(pid)) {
+                return None;
+            }
+            signal(&dist, FwdCall::Kill, 0, pid, args[1])
+        }
+        SYS_TGKILL => {
+            if own(args[0]) && own(args[1]) {
+                (args[1], args[0]) = local();
+                return None;
+            }
+            let tgid = args[0] as i32;
+            if tgid <= 0 || migration::has_child(tgid) {
+                return None;
+            }
+            signal(&dist, FwdCall::Tgkill, tgid, args[1] as i32, args[2])
+        }
+        SYS_TKILL | SYS_PIDFD_OPEN | SYS_RT_SIGQUEUEINFO => {
+            if own(args[0]) {
+                args[0] = local().1;
+            }
+            return None;
+        }
+        SYS_RT_TGSIGQUEUEINFO => {
+            if own(args[0]) && own(args[1]) {
+                (args[1], args[0]) = local();
+            }
+            return None;
+        }
+        SYS_SCHED_SETPARAM
+        | SYS_SCHED_GETPARAM
+        | SYS_SCHED_SETSCHEDULER
+        | SYS_SCHED_GETSCHEDULER
+        | SYS_SCHED_RR_GET_INTERVAL
+        | SYS_SCHED_SETAFFINITY
+        | SYS_SCHED_GETAFFINITY
+        | SYS_SCHED_SETATTR
+        | SYS_SCHED_GETATTR
+        | SYS_PRLIMIT64
+        | SYS_GET_ROBUST_LIST => {
+            // 0 names the caller.
+            if own(args[0]) {
+                args[0] = 0;
+            }
+            return None;
+        }
+        SYS_SETPGID => {
+            for arg in args.iter_mut().take(2) {
+                if own(*arg) {
+                    *arg = 0;
+                }
+            }
+            return None;
+        }
+        SYS_GETPRIORITY | SYS_SETPRIORITY | SYS_IOPRIO_SET | SYS_IOPRIO_GET => {
+            let process = if nr == SYS_GETPRIORITY || nr == SYS_SETPRIORITY {
+                PRIO_PROCESS
+            } else {
+                IOPRIO_WHO_PROCESS
+            };
+            if args[0] == process && own(args[1]) {
+                args[1] = 0;
+            }
+            return None;
+        }
         _ => return None,
     };
-    Some(match result {
+    Some(result_value(result))
+}
+
+/// A child forked here by a migrated task (marked by `Tasks::created`):
+/// its parent is the pid the parent itself knows, its pid at its origin.
+fn child_syscall(reg: &Registry, nr: i64) -> Option<i64> {
+    if nr != SYS_GETPPID {
+        return None;
+    }
+    let parent = reg.find_by_local_tgid(migration::parent_tgid())?;
+    let running = parent.inner.lock().role == Role::Running;
+    (running && !parent.at_origin()).then_some(i64::from(parent.tgid))
+}
+
+fn result_value(result: Result<i64>) -> i64 {
+    match result {
         Ok(value) => value,
         Err(e) => i64::from(e.to_errno()),
+    }
+}
+
+/// `getpgid(pid)` or `getsid(pid)` at the origin.
+fn ids(dist: &Dist, call_kind: FwdCall, pid: i32) -> Result<i64> {
+    call(dist, call_kind, 0, pid as u64, 0, &[], &mut []).map(|(r, _)| r)
+}
+
+/// `kill` or `tgkill` in the origin's pid space.
+fn signal(dist: &Dist, call_kind: FwdCall, fd: i32, pid: i32, sig: u64) -> Result<i64> {
+    if sig > task_msg::SIG_MAX {
+        return Err(EINVAL);
+    }
+    call(dist, call_kind, fd, pid as u32 as u64, sig, &[], &mut []).map(|(r, _)| r)
+}
+
+/// `wait4(pid, status, options, rusage)`: `None` to run it here (a child
+/// of this node named by its pid).
+fn wait4(dist: &Dist, args: &[u64; 6]) -> Option<Result<i64>> {
+    let pid = args[0] as i32;
+    let (status, options, ru) = (args[1], args[2], args[3]);
+    if pid > 0 && migration::has_child(pid) {
+        return None;
+    }
+    if !migration::has_child(if pid > 0 { pid } else { 0 }) {
+        // Every child it may mean is at its origin: the shadow waits.
+        return Some(wait_origin(dist, pid, options, status, ru));
+    }
+    // Children here and maybe at the origin: look at both, without
+    // blocking, until one answers.
+    let mut pause = 1;
+    Some(loop {
+        let there = match wait_origin(dist, pid, options | WNOHANG, status, ru) {
+            Ok(0) => true,
+            Ok(r) => break Ok(r),
+            Err(e) if e == ECHILD => false,
+            Err(e) => break Err(e),
+        };
+        match migration::wait4_local(
+            pid,
+            status as usize,
+            (options | WNOHANG) as i32,
+            ru as usize,
+        ) {
+            Ok(0) => {}
+            Ok(r) => break Ok(r),
+            Err(e) if e == ECHILD && !there => break Err(ECHILD),
+            Err(e) if e == ECHILD => {}
+            Err(e) => break Err(e),
+        }
+        if options & WNOHANG != 0 {
+            break Ok(0);
+        }
+        if migration::msleep_interruptible(pause) {
+            break Err(EINTR);
+        }
+        pause = (pause * 2).min(WAIT_POLL_MAX_MS);
     })
+}
+
+/// `wait4` by the shadow at the origin; copies the status and rusage out.
+fn wait_origin(dist: &Dist, pid: i32, options: u64, status: u64, ru: u64) -> Result<i64> {
+    if options > u64::from(u32::MAX) {
+        return Err(EINVAL);
+    }
+    let mut out = [0u8; WAIT_REPLY_LEN];
+    let (r, got) = call(
+        dist,
+        FwdCall::Wait4,
+        0,
+        pid as u32 as u64,
+        options,
+        &[],
+        &mut out,
+    )?;
+    if r <= 0 {
+        return Ok(r);
+    }
+    if got != WAIT_REPLY_LEN {
+        return Err(cohort::errno::EPROTO());
+    }
+    if status != 0 {
+        UserSlice::new(status as usize, 4)
+            .writer()
+            .write_slice(&out[..4])?;
+    }
+    if ru != 0 {
+        UserSlice::new(ru as usize, WAIT_REPLY_LEN - 4)
+            .writer()
+            .write_slice(&out[4..])?;
+    }
+    Ok(r)
 }
 
 /// Sends one call to the origin; returns its result and copies its data

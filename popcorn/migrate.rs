@@ -720,6 +720,20 @@ fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>, to: NodeId) -> Result<i
         | FwdCall::Close
         | FwdCall::Lseek
         | FwdCall::Fstat => Err(EINVAL),
+        FwdCall::Wait4 => {
+            let mut ru = [0u8; migration::RUSAGE_SIZE];
+            let (pid, status) =
+                migration::shadow_wait4(call.a as u32 as i32, call.b as i32, &mut ru)?;
+            if pid > 0 {
+                data.extend_from_slice(&status.to_le_bytes(), GFP_KERNEL)?;
+                data.extend_from_slice(&ru, GFP_KERNEL)?;
+            }
+            Ok(i64::from(pid))
+        }
+        FwdCall::Kill => migration::kill_pid(call.a as u32 as i32, call.b as i32).map(|_| 0),
+        FwdCall::Tgkill => migration::tgkill(call.fd, call.a as i32, call.b as i32).map(|_| 0),
+        FwdCall::Getpgid => migration::getpgid(call.a as i32, false).map(i64::from),
+        FwdCall::Getsid => migration::getpgid(call.a as i32, true).map(i64::from),
         FwdCall::Open => {
             let mut path = KVec::with_capacity(call.data.len() + 1, GFP_KERNEL)?;
             path.extend_from_slice(call.data, GFP_KERNEL)?;

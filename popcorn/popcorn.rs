@@ -184,7 +184,7 @@ impl MigrationOps for Migration {
         pages::fault(vma, address, flags)
     }
 
-    fn syscall(nr: i64, args: &[u64; 6]) -> Option<i64> {
+    fn syscall(nr: i64, args: &mut [u64; 6]) -> Option<i64> {
         fwd::syscall(nr, args)
     }
 }
@@ -202,7 +202,7 @@ impl PcntlOps for Pcntl {
         match command {
             Command::Where(Target::Caller) => Ok(cohort::node_id() as isize),
             Command::Where(Target::Pid(pid)) => {
-                let task = migration::task_by_pid(pid).ok_or(ESRCH)?;
+                let task = task_by_pid(pid).ok_or(ESRCH)?;
                 let location = STATE.get().and_then(|reg| {
                     let dist = reg.find_task(&task)?;
                     let inner = dist.inner.lock();
@@ -219,7 +219,7 @@ impl PcntlOps for Pcntl {
                 let (task, own) = match target {
                     Target::Caller => (kernel::types::ARef::from(&*me), true),
                     Target::Pid(pid) => {
-                        let task = migration::task_by_pid(pid).ok_or(ESRCH)?;
+                        let task = task_by_pid(pid).ok_or(ESRCH)?;
                         let own = core::ptr::eq(&*task, &*me);
                         (task, own)
                     }
@@ -239,6 +239,19 @@ impl PcntlOps for Pcntl {
             }
         }
     }
+}
+
+/// The task a pcntl(2) pid names: a process that came here from another
+/// node is known by its pid at its origin, which its programs (and their
+/// children) see; any other pid is this node's.
+fn task_by_pid(pid: i32) -> Option<kernel::types::ARef<Task>> {
+    if let Some(dist) = STATE
+        .get()
+        .and_then(|reg| reg.find_by_origin_pid(pid as u32))
+    {
+        return Some(dist.task.clone());
+    }
+    migration::task_by_pid(pid)
 }
 
 /// A migrated process names itself by the pid it sees, its pid at its
@@ -269,11 +282,16 @@ struct Tasks;
 
 #[vtable]
 impl TaskOps for Tasks {
-    fn created(_parent: &Task, child: &Task, _clone_flags: u64) {
+    fn created(parent: &Task, child: &Task, _clone_flags: u64) {
         STATS.forks.fetch_add(1, Ordering::Relaxed);
         // A child of a migrated task starts here as a local process of its
-        // own: its system calls run here.
-        migration::forward(child, false);
+        // own: its system calls run here, but for `getppid`, which names
+        // its parent by the pid the parent knows (see `fwd`).
+        let away = STATE
+            .get()
+            .and_then(|reg| reg.find_task(parent))
+            .is_some_and(|d| d.inner.lock().role == dist::Role::Running && !d.at_origin());
+        migration::forward(child, away);
     }
 
     fn exit(task: &Task, code: i64) {

@@ -19,6 +19,7 @@
  * on a lone node), tests that need a peer skip, saying so.
  */
 #include <dirent.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -2240,6 +2242,145 @@ TEST_F_TIMEOUT(migrate, proxies_through_a_third_node, 90)
 	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
 	close(up[0]);
 	close(down[1]);
+}
+
+/* ---- one pid space: the ids, children and signals of the origin ---- */
+
+static volatile sig_atomic_t got_usr1_self;
+
+static void on_usr1_self(int sig __attribute__((unused)))
+{
+	got_usr1_self++;
+}
+
+/*
+ * On the peer the process keeps its pid, process group and session; it
+ * signals itself by its pid (kill, raise); it names itself by its pid in
+ * calls where 0 means the caller; a child forked there sees it as parent,
+ * and finds it by that pid with pcntl.
+ */
+static int ids_remote(void *arg)
+{
+	int other = *(int *)arg, status, prio;
+	pid_t me = getpid(), pg = getpgrp(), sid = getsid(0), pid;
+	struct sched_param sp;
+
+	WCHECK(signal(SIGUSR1, on_usr1_self) != SIG_ERR, "signal: %s", strerror(errno));
+	WMIGRATE(other);
+	WCHECK(getpid() == me, "getpid %d, was %d", getpid(), me);
+	WCHECK(getpgrp() == pg && getpgid(0) == pg && getpgid(me) == pg,
+	       "process group on node %d: %d/%d/%d, was %d", other, getpgrp(), getpgid(0),
+	       getpgid(me), pg);
+	WCHECK(getsid(0) == sid && getsid(me) == sid, "session on node %d: %d, was %d", other,
+	       getsid(0), sid);
+	WCHECK(kill(me, SIGUSR1) == 0 && got_usr1_self == 1,
+	       "kill(getpid()) on node %d: %s, %d signals", other, strerror(errno),
+	       (int)got_usr1_self);
+	WCHECK(raise(SIGUSR1) == 0 && got_usr1_self == 2, "raise on node %d: %d signals", other,
+	       (int)got_usr1_self);
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, me);
+	WCHECK(errno == 0 && prio == getpriority(PRIO_PROCESS, 0),
+	       "getpriority(PRIO_PROCESS, getpid()) on node %d: %d (%s)", other, prio,
+	       strerror(errno));
+	WCHECK(sched_getparam(me, &sp) == 0, "sched_getparam(getpid()) on node %d: %s", other,
+	       strerror(errno));
+	pid = fork();
+	WCHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (getppid() != me)
+			_exit(1);
+		/* The parent's node, by the parent's pid. */
+		_exit(pcntl(PCNTL_WHERE, me, 0, 0) == other ? 0 : 2);
+	}
+	WCHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status),
+	       "waitpid of the child forked on node %d: %s", other, strerror(errno));
+	WCHECK(WEXITSTATUS(status) == 0, "child forked on node %d: %s", other,
+	       WEXITSTATUS(status) == 1 ? "getppid() is not its parent" :
+	       "PCNTL_WHERE(parent's pid) does not find its parent");
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, ids_and_self_signals_remote, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(ids_remote, &self->other, 45000);
+}
+
+/*
+ * Children forked at the origin are waited for from the peer: a blocking
+ * waitpid, WNOHANG before the child ends, wait for any child when there
+ * are children on both nodes, and ECHILD when none is left; the status
+ * and rusage come back. system() works across the move.
+ */
+static int wait_remote(void *arg)
+{
+	int other = *(int *)arg, status = 0, p[2];
+	pid_t a, b, c, r;
+	struct rusage ru;
+	char x;
+
+	WCHECK(pipe(p) == 0, "pipe: %s", strerror(errno));
+	a = fork();
+	WCHECK(a >= 0, "fork: %s", strerror(errno));
+	if (a == 0)
+		_exit(read(p[0], &x, 1) == 1 ? 17 : 99);
+	b = fork();
+	WCHECK(b >= 0, "fork: %s", strerror(errno));
+	if (b == 0) {
+		signal(SIGTERM, SIG_DFL);
+		pause();
+		_exit(98);
+	}
+	WMIGRATE(other);
+	r = waitpid(a, &status, WNOHANG);
+	WCHECK(r == 0, "WNOHANG waitpid of a running child at the origin: %d (%s)", r,
+	       strerror(errno));
+	WCHECK(write(p[1], "g", 1) == 1, "write: %s", strerror(errno));
+	memset(&ru, 0xff, sizeof(ru));
+	r = wait4(a, &status, 0, &ru);
+	WCHECK(r == a && WIFEXITED(status) && WEXITSTATUS(status) == 17,
+	       "wait4 of a child at the origin from node %d: %d, status %#x (%s)", other, r,
+	       status, strerror(errno));
+	WCHECK(ru.ru_utime.tv_sec >= 0 && ru.ru_utime.tv_usec < 1000000,
+	       "rusage not filled: %ld.%06ld", (long)ru.ru_utime.tv_sec,
+	       (long)ru.ru_utime.tv_usec);
+	/* kill reaches the child at the origin by its pid there. */
+	WCHECK(kill(b, SIGTERM) == 0, "kill(%d) of a child at the origin from node %d: %s", b,
+	       other, strerror(errno));
+	c = fork();
+	WCHECK(c >= 0, "fork on node %d: %s", other, strerror(errno));
+	if (c == 0) {
+		usleep(300 * 1000);
+		_exit(23);
+	}
+	/* Two children left, one on each node: wait for any twice. */
+	for (int i = 0; i < 2; i++) {
+		r = waitpid(-1, &status, 0);
+		if (r == b)
+			WCHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+			       "child at the origin: status %#x", status);
+		else if (r == c)
+			WCHECK(WIFEXITED(status) && WEXITSTATUS(status) == 23,
+			       "child on node %d: status %#x", other, status);
+		else
+			WCHECK(0, "waitpid(-1) on node %d: %d (%s)", other, r, strerror(errno));
+	}
+	errno = 0;
+	r = waitpid(-1, &status, 0);
+	WCHECK(r == -1 && errno == ECHILD, "waitpid with no child left: %d, errno %d", r, errno);
+	status = system("exit 5");
+	WCHECK(WIFEXITED(status) && WEXITSTATUS(status) == 5,
+	       "system(\"exit 5\") on node %d: status %#x", other, status);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, wait_and_kill_children_across_nodes, 90)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(wait_remote, &self->other, 75000);
 }
 
 /* ---- errors ---- */

@@ -170,7 +170,8 @@ struct cohort_pcntl_ops {
  *	COHORT_FAULT_LOCAL passes the fault on to the fault slot.
  * @syscall: a task marked with cohort_task_forward() enters system call @nr
  *	with arguments @args; return true, with the result in @ret, to skip
- *	the local system call, false to run it here.
+ *	the local system call, false to run it here with @args, which the
+ *	module may have changed (a pid translated into this node's).
  */
 struct cohort_migration_ops {
 	enum cohort_fault_action (*fault)(struct vm_area_struct *vma,
@@ -178,7 +179,7 @@ struct cohort_migration_ops {
 					  unsigned int flags,
 					  struct pt_regs *regs,
 					  vm_fault_t *ret);
-	bool (*syscall)(long nr, const unsigned long *args, long *ret);
+	bool (*syscall)(long nr, unsigned long *args, long *ret);
 };
 
 /* Most bytes a proxy file moves in one request to the file's home. */
@@ -534,12 +535,13 @@ vm_fault_t cohort_fault_install_page(struct vm_area_struct *vma,
 				     unsigned long address, unsigned int flags,
 				     const void *data);
 
-ssize_t cohort_fd_read(int fd, void *buf, size_t len, loff_t pos);
-ssize_t cohort_fd_write(int fd, const void *buf, size_t len, loff_t pos);
-loff_t cohort_fd_lseek(int fd, loff_t offset, int whence);
-int cohort_fd_stat(int fd, void *statbuf, size_t size);
-int cohort_fd_close(int fd);
-int cohort_fd_open(const char *path, int flags, umode_t mode);
+long cohort_shadow_wait4(pid_t pid, int options, int *status, void *ru);
+int cohort_kill(pid_t pid, int sig);
+int cohort_tgkill(pid_t tgid, pid_t tid, int sig);
+pid_t cohort_getpgid(pid_t pid, bool session);
+bool cohort_has_child(pid_t pid);
+long cohort_wait4_local(pid_t pid, void __user *status, int options,
+			void __user *ru);
 
 unsigned int cohort_proxy_home(const struct cohort_proxy *p);
 u64 cohort_proxy_id(const struct cohort_proxy *p);
@@ -574,6 +576,8 @@ long cohort_arch_save(void *buf, size_t size);
 int cohort_arch_load(const void *buf, size_t len);
 int cohort_arch_map_vdso(unsigned long addr);
 int cohort_arch_vma_kind(struct vm_area_struct *vma);
+void cohort_arch_set_syscall_args(struct pt_regs *regs,
+				  const unsigned long *args);
 
 #endif /* CONFIG_COHORT */
 

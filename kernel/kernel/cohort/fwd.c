@@ -1,248 +1,193 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Cohort hub: file operations a migrated task forwards to its origin. The
- * shadow task left at the origin holds the process's file table and runs
- * these in its own context, on kernel buffers that carried the data over.
- * Positions follow read(2)/write(2): the file position is used and moved
- * unless an explicit offset is given (pread/pwrite).
+ * Cohort hub: process calls of a migrated task.
+ *
+ * A migrated task's pid, process group, session and the children it had
+ * at its origin stay there, with its shadow. The shadow runs these for the
+ * task (wait for its children, signals and ids in the origin's pid
+ * space); the others help the task on the node it runs on tell its own
+ * children there from the rest. Files are proxy files (proxy.c).
  */
-#include <linux/fdtable.h>
-#include <linux/file.h>
-#include <linux/fs.h>
-#include <linux/kdev_t.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/pid.h>
+#include <linux/resource.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/security.h>
+#include <linux/signal.h>
 #include <linux/uaccess.h>
-#include <linux/stat.h>
-#include <linux/uidgid.h>
 
 #include "internal.h"
 
-static loff_t *cohort_file_ppos(struct file *file)
-{
-	return file->f_mode & FMODE_STREAM ? NULL : &file->f_pos;
-}
-
-/*
- * Files with ->read or ->write but no iterator method (some of /proc)
- * cannot take kernel buffers: go through a scratch mapping in current's
- * address space, which the shadow serving the call owns.
+/**
+ * cohort_shadow_wait4 - wait4(2) in current (a shadow) for its children
+ * @pid: wait4's pid argument, in current's pid namespace
+ * @options: WNOHANG, WUNTRACED, WCONTINUED, __WALL...
+ * @status: where the child's status goes
+ * @ru: where its resource usage goes (struct rusage)
+ *
+ * The status passes through a scratch page of current's address space,
+ * which kernel_wait4() writes to as user memory.
+ *
+ * Return: the pid reaped, 0 (WNOHANG), or a negative errno.
  */
-static ssize_t cohort_fd_rw_user(struct file *file, void *buf, size_t len,
-				 loff_t *ppos, bool write)
+long cohort_shadow_wait4(pid_t pid, int options, int *status, void *ru)
 {
 	unsigned long scratch;
-	ssize_t ret;
+	long ret;
 
-	if (!len)
-		return 0;
-	scratch = vm_mmap(NULL, 0, len, PROT_READ | PROT_WRITE,
+	if (!current->mm)
+		return -EINVAL;
+	scratch = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	if (IS_ERR_VALUE(scratch))
 		return scratch;
-	if (write) {
+	ret = kernel_wait4(pid, (int __user *)scratch, options, ru);
+	if (ret > 0 && copy_from_user(status, (void __user *)scratch,
+				      sizeof(*status)))
 		ret = -EFAULT;
-		if (!copy_to_user((void __user *)scratch, buf, len))
-			ret = vfs_write(file, (const char __user *)scratch, len,
-					ppos);
-	} else {
-		ret = vfs_read(file, (char __user *)scratch, len, ppos);
-		if (ret > 0 && copy_from_user(buf, (void __user *)scratch, ret))
-			ret = -EFAULT;
-	}
-	vm_munmap(scratch, len);
+	vm_munmap(scratch, PAGE_SIZE);
 	return ret;
 }
+EXPORT_SYMBOL_GPL(cohort_shadow_wait4);
 
-static ssize_t cohort_fd_rw(struct file *file, void *buf, size_t len,
-			    loff_t *ppos, bool write)
+static void kill_info(struct kernel_siginfo *info, int sig)
 {
-	if (write) {
-		if (!file->f_op->write_iter && file->f_op->write)
-			return cohort_fd_rw_user(file, buf, len, ppos, true);
-		return kernel_write(file, buf, len, ppos);
-	}
-	if (!file->f_op->read_iter && file->f_op->read)
-		return cohort_fd_rw_user(file, buf, len, ppos, false);
-	return kernel_read(file, buf, len, ppos);
+	clear_siginfo(info);
+	info->si_signo = sig;
+	info->si_errno = 0;
+	info->si_code = SI_USER;
+	info->si_pid = task_tgid_vnr(current);
+	info->si_uid = from_kuid_munged(current_user_ns(), current_uid());
 }
 
 /**
- * cohort_fd_read - read(2) or pread(2) on one of current's files
- * @fd: the descriptor
- * @buf: kernel buffer
- * @len: bytes wanted
- * @pos: offset for pread(2), or negative to use the file position
+ * cohort_kill - kill(2) from current, but never to every process
+ * @pid: a process (positive), current's process group (0) or a process
+ *	group (below -1)
+ * @sig: the signal
  *
- * Return: bytes read or a negative errno, as the system call.
+ * Return: 0 or a negative errno, as kill(2).
  */
-ssize_t cohort_fd_read(int fd, void *buf, size_t len, loff_t pos)
+int cohort_kill(pid_t pid, int sig)
 {
-	struct fd f = fdget_pos(fd);
-	struct file *file = fd_file(f);
-	loff_t p, *ppos;
-	ssize_t ret;
-
-	if (!file)
-		return -EBADF;
-	if (pos >= 0) {
-		ret = -ESPIPE;
-		if (file->f_mode & FMODE_PREAD) {
-			p = pos;
-			ret = cohort_fd_rw(file, buf, len, &p, false);
-		}
-	} else {
-		ppos = cohort_file_ppos(file);
-		if (ppos) {
-			p = *ppos;
-			ppos = &p;
-		}
-		ret = cohort_fd_rw(file, buf, len, ppos, false);
-		if (ret >= 0 && ppos)
-			file->f_pos = p;
-	}
-	fdput_pos(f);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(cohort_fd_read);
-
-/**
- * cohort_fd_write - write(2) or pwrite(2) on one of current's files
- * @fd: the descriptor
- * @buf: kernel buffer
- * @len: bytes to write
- * @pos: offset for pwrite(2), or negative to use the file position
- *
- * Return: bytes written or a negative errno, as the system call.
- */
-ssize_t cohort_fd_write(int fd, const void *buf, size_t len, loff_t pos)
-{
-	struct fd f = fdget_pos(fd);
-	struct file *file = fd_file(f);
-	loff_t p, *ppos;
-	ssize_t ret;
-
-	if (!file)
-		return -EBADF;
-	if (pos >= 0) {
-		ret = -ESPIPE;
-		if (file->f_mode & FMODE_PWRITE) {
-			p = pos;
-			ret = cohort_fd_rw(file, (void *)buf, len, &p, true);
-		}
-	} else {
-		ppos = cohort_file_ppos(file);
-		if (ppos) {
-			p = *ppos;
-			ppos = &p;
-		}
-		ret = cohort_fd_rw(file, (void *)buf, len, ppos, true);
-		if (ret >= 0 && ppos)
-			file->f_pos = p;
-	}
-	fdput_pos(f);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(cohort_fd_write);
-
-/**
- * cohort_fd_lseek - lseek(2) on one of current's files
- * @fd: the descriptor
- * @offset: the offset
- * @whence: SEEK_*
- *
- * Return: the new position or a negative errno.
- */
-loff_t cohort_fd_lseek(int fd, loff_t offset, int whence)
-{
-	struct fd f;
-	loff_t ret;
-
-	if (whence < 0 || whence > SEEK_MAX)
-		return -EINVAL;
-	f = fdget_pos(fd);
-	if (!fd_file(f))
-		return -EBADF;
-	ret = vfs_llseek(fd_file(f), offset, whence);
-	fdput_pos(f);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(cohort_fd_lseek);
-
-/**
- * cohort_fd_stat - fstat(2) on one of current's files
- * @fd: the descriptor
- * @statbuf: a struct stat, the system call's layout
- * @size: its size, sizeof(struct stat)
- *
- * Return: 0 or a negative errno.
- */
-int cohort_fd_stat(int fd, void *statbuf, size_t size)
-{
-	struct stat *st = statbuf;
-	struct kstat stat;
+	struct kernel_siginfo info;
+	struct pid *pgrp;
 	int ret;
 
-	if (size != sizeof(*st))
+	if (pid == -1 || pid == INT_MIN || !valid_signal(sig))
 		return -EINVAL;
-	ret = vfs_fstat(fd, &stat);
-	if (ret)
-		return ret;
-	memset(st, 0, sizeof(*st));
-	st->st_dev = new_encode_dev(stat.dev);
-	st->st_ino = stat.ino;
-	st->st_mode = stat.mode;
-	st->st_nlink = stat.nlink;
-	st->st_uid = from_kuid_munged(current_user_ns(), stat.uid);
-	st->st_gid = from_kgid_munged(current_user_ns(), stat.gid);
-	st->st_rdev = new_encode_dev(stat.rdev);
-	st->st_size = stat.size;
-	st->st_atime = stat.atime.tv_sec;
-	st->st_mtime = stat.mtime.tv_sec;
-	st->st_ctime = stat.ctime.tv_sec;
-	st->st_atime_nsec = stat.atime.tv_nsec;
-	st->st_mtime_nsec = stat.mtime.tv_nsec;
-	st->st_ctime_nsec = stat.ctime.tv_nsec;
-	st->st_blocks = stat.blocks;
-	st->st_blksize = stat.blksize;
-	return 0;
+	kill_info(&info, sig);
+	if (pid > 0)
+		return kill_pid_info(sig, &info, find_vpid(pid));
+	rcu_read_lock();
+	pgrp = pid ? find_vpid(-pid) : task_pgrp(current);
+	read_lock(&tasklist_lock);
+	ret = __kill_pgrp_info(sig, &info, pgrp);
+	read_unlock(&tasklist_lock);
+	rcu_read_unlock();
+	return ret;
 }
-EXPORT_SYMBOL_GPL(cohort_fd_stat);
+EXPORT_SYMBOL_GPL(cohort_kill);
 
 /**
- * cohort_fd_close - close(2) one of current's files
- * @fd: the descriptor
+ * cohort_tgkill - tgkill(2) from current
+ * @tgid: the thread group
+ * @tid: the thread
+ * @sig: the signal
  *
- * Return: 0 or a negative errno.
+ * Return: 0 or a negative errno, as tgkill(2).
  */
-int cohort_fd_close(int fd)
+int cohort_tgkill(pid_t tgid, pid_t tid, int sig)
 {
-	return close_fd(fd);
+	struct kernel_siginfo info;
+	struct task_struct *p;
+	int ret = -ESRCH;
+
+	if (tgid <= 0 || tid <= 0 || !valid_signal(sig))
+		return -EINVAL;
+	kill_info(&info, sig);
+	rcu_read_lock();
+	p = find_task_by_vpid(tid);
+	if (p && task_tgid_vnr(p) == tgid)
+		ret = group_send_sig_info(sig, &info, p, PIDTYPE_PID);
+	rcu_read_unlock();
+	return ret;
 }
-EXPORT_SYMBOL_GPL(cohort_fd_close);
+EXPORT_SYMBOL_GPL(cohort_tgkill);
 
 /**
- * cohort_fd_open - open(2) a file into current's table
- * @path: the path, relative to current's working directory
- * @flags: O_* flags
- * @mode: mode of a file created
+ * cohort_getpgid - getpgid(2) or getsid(2) from current
+ * @pid: the process, 0 for current
+ * @session: getsid(2)
  *
- * Return: the new descriptor or a negative errno.
+ * Return: the process group or session id, or a negative errno.
  */
-int cohort_fd_open(const char *path, int flags, umode_t mode)
+pid_t cohort_getpgid(pid_t pid, bool session)
 {
-	struct file *file;
-	int fd;
+	struct task_struct *p;
+	pid_t ret = -ESRCH;
 
-	fd = get_unused_fd_flags(flags);
-	if (fd < 0)
-		return fd;
-	file = filp_open(path, flags | O_LARGEFILE, mode);
-	if (IS_ERR(file)) {
-		put_unused_fd(fd);
-		return PTR_ERR(file);
+	rcu_read_lock();
+	p = pid ? find_task_by_vpid(pid) : current;
+	if (p) {
+		if (session) {
+			ret = security_task_getsid(p);
+			if (!ret)
+				ret = pid_vnr(task_session(p));
+		} else {
+			ret = security_task_getpgid(p);
+			if (!ret)
+				ret = pid_vnr(task_pgrp(p));
+		}
+		if (!ret)
+			ret = -ESRCH;
 	}
-	fd_install(fd, file);
-	return fd;
+	rcu_read_unlock();
+	return ret;
 }
-EXPORT_SYMBOL_GPL(cohort_fd_open);
+EXPORT_SYMBOL_GPL(cohort_getpgid);
+
+/**
+ * cohort_has_child - whether current has children here
+ * @pid: a child's pid here, or 0 or less for any child
+ */
+bool cohort_has_child(pid_t pid)
+{
+	struct task_struct *c;
+	bool found = false;
+
+	read_lock(&tasklist_lock);
+	list_for_each_entry(c, &current->children, sibling) {
+		if (pid <= 0 || task_pid_vnr(c) == pid) {
+			found = true;
+			break;
+		}
+	}
+	read_unlock(&tasklist_lock);
+	return found;
+}
+EXPORT_SYMBOL_GPL(cohort_has_child);
+
+/**
+ * cohort_wait4_local - wait4(2) of current for its children here
+ * @pid: wait4's pid argument
+ * @status: the caller's user pointer for the status, or NULL
+ * @options: wait4's options
+ * @ru: the caller's user pointer for the rusage, or NULL
+ *
+ * Return: as wait4(2).
+ */
+long cohort_wait4_local(pid_t pid, void __user *status, int options,
+			void __user *ru)
+{
+	struct rusage r;
+	long ret;
+
+	ret = kernel_wait4(pid, status, options, ru ? &r : NULL);
+	if (ret > 0 && ru && copy_to_user(ru, &r, sizeof(r)))
+		ret = -EFAULT;
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_wait4_local);

@@ -132,12 +132,13 @@ out:
 bool __cohort_syscall(struct pt_regs *regs, long nr)
 {
 	const struct cohort_migration_ops *ops;
-	unsigned long args[6];
+	unsigned long args[6], orig[6];
 	bool served = false;
 	long ret = 0;
 	int idx;
 
 	syscall_get_arguments(current, regs, args);
+	memcpy(orig, args, sizeof(orig));
 	idx = srcu_read_lock(&cohort_srcu);
 	ops = cohort_slot_ops(COHORT_SLOT_MIGRATION);
 	if (ops && ops->syscall)
@@ -145,5 +146,7 @@ bool __cohort_syscall(struct pt_regs *regs, long nr)
 	srcu_read_unlock(&cohort_srcu, idx);
 	if (served)
 		syscall_set_return_value(current, regs, 0, ret);
+	else if (memcmp(orig, args, sizeof(orig)))
+		cohort_arch_set_syscall_args(regs, args);
 	return served;
 }

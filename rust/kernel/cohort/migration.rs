@@ -53,8 +53,6 @@ pub const VMA_VVAR: u32 = bindings::cohort_vma_kind_COHORT_VMA_VVAR;
 pub const VM_SHARED: u64 = bindings::VM_SHARED as u64;
 /// Size of a page.
 pub const PAGE_SIZE: usize = bindings::PAGE_SIZE;
-/// Size of `struct stat` as `fstat(2)` fills it.
-pub const STAT_SIZE: usize = core::mem::size_of::<bindings::stat>();
 
 /// Receives the events of tasks away from their origin.
 #[vtable]
@@ -67,8 +65,9 @@ pub trait MigrationOps {
 
     /// The current task, marked with [`forward`], enters system call `nr`
     /// with `args`: `Some(value)` serves it (the value, or `-errno`, is
-    /// returned to user space), `None` runs it here.
-    fn syscall(_nr: i64, _args: &[u64; 6]) -> Option<i64> {
+    /// returned to user space), `None` runs it here with `args`, which the
+    /// module may change.
+    fn syscall(_nr: i64, _args: &mut [u64; 6]) -> Option<i64> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -118,22 +117,27 @@ impl<T: MigrationOps> MigrationSlot<T> {
     /// Called by the hub with six readable arguments and a writable `ret`.
     unsafe extern "C" fn syscall(
         nr: crate::ffi::c_long,
-        args: *const crate::ffi::c_ulong,
+        args: *mut crate::ffi::c_ulong,
         ret: *mut crate::ffi::c_long,
     ) -> bool {
-        // SAFETY: The hub passes an array of six arguments.
-        let raw = unsafe { core::slice::from_raw_parts(args, 6) };
+        // SAFETY: The hub passes an array of six arguments it owns.
+        let raw = unsafe { core::slice::from_raw_parts_mut(args, 6) };
         let mut args = [0u64; 6];
-        for (out, arg) in args.iter_mut().zip(raw) {
+        for (out, arg) in args.iter_mut().zip(raw.iter()) {
             *out = *arg as u64;
         }
-        match T::syscall(nr as i64, &args) {
+        match T::syscall(nr as i64, &mut args) {
             Some(value) => {
                 // SAFETY: `ret` points to the hub's result.
                 unsafe { *ret = value as crate::ffi::c_long };
                 true
             }
-            None => false,
+            None => {
+                for (out, arg) in raw.iter_mut().zip(args) {
+                    *out = arg as crate::ffi::c_ulong;
+                }
+                false
+            }
         }
     }
 }
@@ -472,44 +476,61 @@ pub fn mm_install(layout: &MmLayout, vmas: &[VmaDesc], fresh: bool) -> Result {
     })
 }
 
-/// `read(2)` (`pos` negative) or `pread(2)` on the current task's `fd`.
-pub fn fd_read(fd: i32, buf: &mut [u8], pos: i64) -> Result<usize> {
-    // SAFETY: `buf` is valid for writes of its length.
-    let n = unsafe { bindings::cohort_fd_read(fd, buf.as_mut_ptr().cast(), buf.len(), pos) };
-    errno_or(n as i64, n as usize)
+/// Size of `struct rusage`.
+pub const RUSAGE_SIZE: usize = core::mem::size_of::<bindings::rusage>();
+
+/// `wait4(2)` in the current task, a shadow, for its children: the pid
+/// reaped (0 with `WNOHANG`), its status and its resource usage.
+pub fn shadow_wait4(pid: i32, options: i32, ru: &mut [u8; RUSAGE_SIZE]) -> Result<(i32, i32)> {
+    let mut status = 0;
+    // SAFETY: `status` and `ru` are writable; `ru` has the size of a
+    // `struct rusage`.
+    let r =
+        unsafe { bindings::cohort_shadow_wait4(pid, options, &mut status, ru.as_mut_ptr().cast()) };
+    errno_or(r as i64, (r as i32, status))
 }
 
-/// `write(2)` (`pos` negative) or `pwrite(2)` on the current task's `fd`.
-pub fn fd_write(fd: i32, buf: &[u8], pos: i64) -> Result<usize> {
-    // SAFETY: `buf` is valid for reads of its length.
-    let n = unsafe { bindings::cohort_fd_write(fd, buf.as_ptr().cast(), buf.len(), pos) };
-    errno_or(n as i64, n as usize)
+/// `kill(2)` from the current task (`pid` -1 is refused with `EINVAL`).
+pub fn kill_pid(pid: i32, sig: i32) -> Result {
+    // SAFETY: Plain values.
+    to_result(unsafe { bindings::cohort_kill(pid, sig) })
 }
 
-/// `lseek(2)` on the current task's `fd`.
-pub fn fd_lseek(fd: i32, offset: i64, whence: i32) -> Result<i64> {
-    // SAFETY: Acts on the current task's file table.
-    let pos = unsafe { bindings::cohort_fd_lseek(fd, offset, whence) };
-    errno_or(pos, pos)
+/// `tgkill(2)` from the current task.
+pub fn tgkill(tgid: i32, tid: i32, sig: i32) -> Result {
+    // SAFETY: Plain values.
+    to_result(unsafe { bindings::cohort_tgkill(tgid, tid, sig) })
 }
 
-/// `fstat(2)` on the current task's `fd`, in the system call's layout.
-pub fn fd_stat(fd: i32, out: &mut [u8; STAT_SIZE]) -> Result {
-    // SAFETY: `out` is valid for writes of its length.
-    to_result(unsafe { bindings::cohort_fd_stat(fd, out.as_mut_ptr().cast(), out.len()) })
+/// `getpgid(2)`, or `getsid(2)` with `session`, from the current task.
+pub fn getpgid(pid: i32, session: bool) -> Result<i32> {
+    // SAFETY: Plain values.
+    let r = unsafe { bindings::cohort_getpgid(pid, session) };
+    errno_or(i64::from(r), r)
 }
 
-/// `close(2)` of the current task's `fd`.
-pub fn fd_close(fd: i32) -> Result {
-    // SAFETY: Acts on the current task's file table.
-    to_result(unsafe { bindings::cohort_fd_close(fd) })
+/// Whether the current task has a child on this node (with pid `pid`
+/// here, or any for `pid` 0 or less).
+pub fn has_child(pid: i32) -> bool {
+    // SAFETY: Plain values.
+    unsafe { bindings::cohort_has_child(pid) }
 }
 
-/// `open(2)` into the current task's file table.
-pub fn fd_open(path: &CStr, flags: i32, mode: u32) -> Result<i32> {
-    // SAFETY: `path` is NUL-terminated.
-    let fd = unsafe { bindings::cohort_fd_open(path.as_char_ptr(), flags, mode as _) };
-    errno_or(fd as i64, fd)
+/// `wait4(2)` of the current task for its children on this node, with the
+/// caller's user pointers (0 for none).
+pub fn wait4_local(pid: i32, status: usize, options: i32, ru: usize) -> Result<i64> {
+    // SAFETY: The pointers are user addresses, checked by the copy
+    // routines.
+    let r = unsafe {
+        bindings::cohort_wait4_local(pid, status as *mut c_void, options, ru as *mut c_void)
+    };
+    errno_or(r as i64, r as i64)
+}
+
+/// Sleeps `ms` milliseconds or until a signal; true if a signal came.
+pub fn msleep_interruptible(ms: u32) -> bool {
+    // SAFETY: Plain value; sleeps in the current task.
+    unsafe { bindings::msleep_interruptible(ms) != 0 }
 }
 
 /// Size of the blob [`arch_save`] writes.

@@ -667,7 +667,34 @@ pub enum FwdCall {
     /// `0o7777`), `fd` a directory or [`AT_FDCWD`]. The reply's result is
     /// the new fd at the origin.
     Open = 8,
+    /// `wait4(a as i32, status, b, rusage)` for the children the task has
+    /// at its origin: `a` is the pid argument's bits (a `u32`), `b` the
+    /// options (`WNOHANG`, `WUNTRACED`, `WCONTINUED`, `__WALL`...), `fd` 0,
+    /// no data. The reply's result is the pid reaped (0 with `WNOHANG`);
+    /// for a positive one its data are the status (`i32`) and the `struct
+    /// rusage` ([`WAIT_REPLY_LEN`] bytes).
+    Wait4 = 9,
+    /// `kill(a as i32, b)` in the origin's pid space: `a` the pid's bits
+    /// (a `u32`; not -1), `b` the signal (0 to 64), `fd` 0, no data.
+    Kill = 10,
+    /// `tgkill(fd, a, b)` in the origin's pid space: `fd` the thread
+    /// group (positive), `a` the thread (positive), `b` the signal (0 to
+    /// 64), no data.
+    Tgkill = 11,
+    /// `getpgid(a)` at the origin (`a` 0: the task itself), `fd` and `b`
+    /// 0, no data.
+    Getpgid = 12,
+    /// `getsid(a)` at the origin, likewise.
+    Getsid = 13,
 }
+
+/// Size of `struct rusage` on x86-64.
+pub const RUSAGE_LEN: usize = 144;
+/// Data of a [`FwdCall::Wait4`] reply that reaped a child: status and
+/// rusage.
+pub const WAIT_REPLY_LEN: usize = 4 + RUSAGE_LEN;
+/// Highest signal number.
+pub const SIG_MAX: u64 = 64;
 
 impl FwdCall {
     /// The call of wire value `v`.
@@ -681,6 +708,11 @@ impl FwdCall {
             6 => FwdCall::Lseek,
             7 => FwdCall::Fstat,
             8 => FwdCall::Open,
+            9 => FwdCall::Wait4,
+            10 => FwdCall::Kill,
+            11 => FwdCall::Tgkill,
+            12 => FwdCall::Getpgid,
+            13 => FwdCall::Getsid,
             _ => return None,
         })
     }
@@ -737,6 +769,28 @@ impl<'a> SyscallMsg<'a> {
                         && !self.data.contains(&0)
                         && self.a <= u64::from(u32::MAX)
                         && self.b <= 0o7777
+                }
+                FwdCall::Wait4 => {
+                    self.fd == 0
+                        && no_data
+                        && self.a <= u64::from(u32::MAX)
+                        && self.b <= u64::from(u32::MAX)
+                }
+                FwdCall::Kill => {
+                    self.fd == 0
+                        && no_data
+                        && self.a <= u64::from(u32::MAX)
+                        && self.a != u64::from(u32::MAX)
+                        && self.b <= SIG_MAX
+                }
+                FwdCall::Tgkill => {
+                    self.fd > 0
+                        && no_data
+                        && (1..=i32::MAX as u64).contains(&self.a)
+                        && self.b <= SIG_MAX
+                }
+                FwdCall::Getpgid | FwdCall::Getsid => {
+                    self.fd == 0 && no_data && self.a <= i32::MAX as u64 && self.b == 0
                 }
             };
         check(ok)
@@ -1912,6 +1966,57 @@ mod tests {
     }
 
     #[test]
+    fn process_calls() {
+        let base = SyscallMsg {
+            task: TaskId {
+                origin: NodeId(0),
+                pid: 7,
+            },
+            call: FwdCall::Kill,
+            fd: 0,
+            a: 5,
+            b: 15,
+            data: &[],
+        };
+        assert!(base.validate().is_ok());
+        // kill(-1) is never forwarded; signal 65 is refused, 0 probes.
+        let all = SyscallMsg {
+            a: u64::from(u32::MAX),
+            ..base
+        };
+        assert!(all.validate().is_err());
+        assert!(SyscallMsg { b: 0, ..base }.validate().is_ok());
+        assert!(SyscallMsg { b: 65, ..base }.validate().is_err());
+        let tg = SyscallMsg {
+            call: FwdCall::Tgkill,
+            fd: 9,
+            ..base
+        };
+        assert!(tg.validate().is_ok());
+        assert!(SyscallMsg { fd: 0, ..tg }.validate().is_err());
+        let wait = SyscallMsg {
+            call: FwdCall::Wait4,
+            a: (-1i32) as u32 as u64,
+            b: 1,
+            ..base
+        };
+        assert!(wait.validate().is_ok());
+        assert!(SyscallMsg { fd: 3, ..wait }.validate().is_err());
+        let sid = SyscallMsg {
+            call: FwdCall::Getsid,
+            a: 0,
+            b: 0,
+            ..base
+        };
+        assert!(sid.validate().is_ok());
+        assert!(SyscallMsg { b: 1, ..sid }.validate().is_err());
+        for v in 9..=13u8 {
+            assert_eq!(FwdCall::from_u8(v).map(FwdCall::as_u8), Some(v));
+        }
+        assert_eq!(FwdCall::from_u8(14), None);
+    }
+
+    #[test]
     fn syscalls() {
         let big = vec![7u8; FWD_MAX_DATA];
         let path = vec![b'a'; FWD_MAX_PATH];
@@ -1996,7 +2101,7 @@ mod tests {
         }
         // Unknown calls and bad origins.
         let ok = sys(FwdCall::Close, 0, 0, 0, &[]);
-        for call in [0u8, 9, 255] {
+        for call in [0u8, 14, 255] {
             let raw = raw_syscall(&ok, 2, call);
             assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
         }

@@ -294,7 +294,7 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 _ => rng.below(FWD_MAX_DATA as u64 + 1) as usize,
             };
             let data = rng.bytes(data_len);
-            let call = FwdCall::from_u8(1 + rng.below(8) as u8).unwrap();
+            let call = FwdCall::from_u8(1 + rng.below(13) as u8).unwrap();
             let fd = rng.below(1 << 20) as i32;
             let msg = match call {
                 FwdCall::Read | FwdCall::Pread => SyscallMsg {
@@ -348,6 +348,38 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                         data: &paths[..len],
                     }
                 }
+                FwdCall::Wait4 => SyscallMsg {
+                    task: task(rng),
+                    call,
+                    fd: 0,
+                    a: rng.next() & u64::from(u32::MAX),
+                    b: rng.next() & u64::from(u32::MAX),
+                    data: &[],
+                },
+                FwdCall::Kill => SyscallMsg {
+                    task: task(rng),
+                    call,
+                    fd: 0,
+                    a: rng.below(u64::from(u32::MAX)),
+                    b: rng.below(65),
+                    data: &[],
+                },
+                FwdCall::Tgkill => SyscallMsg {
+                    task: task(rng),
+                    call,
+                    fd: 1 + rng.below(i32::MAX as u64) as i32,
+                    a: 1 + rng.below(i32::MAX as u64),
+                    b: rng.below(65),
+                    data: &[],
+                },
+                FwdCall::Getpgid | FwdCall::Getsid => SyscallMsg {
+                    task: task(rng),
+                    call,
+                    fd: 0,
+                    a: rng.below(i32::MAX as u64 + 1),
+                    b: 0,
+                    data: &[],
+                },
             };
             let mut buf = vec![0u8; msg.encoded_len()];
             assert_eq!(msg.encode(&mut buf), Ok(buf.len()), "{msg:?}");

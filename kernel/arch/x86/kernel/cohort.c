@@ -218,3 +218,20 @@ int cohort_arch_vma_kind(struct vm_area_struct *vma)
 		return COHORT_VMA_VVAR;
 	return -1;
 }
+
+/**
+ * cohort_arch_set_syscall_args - change the arguments of the system call
+ *	current is entering (before it runs)
+ * @regs: current's user registers
+ * @args: the six arguments
+ */
+void cohort_arch_set_syscall_args(struct pt_regs *regs,
+				  const unsigned long *args)
+{
+	regs->di = args[0];
+	regs->si = args[1];
+	regs->dx = args[2];
+	regs->r10 = args[3];
+	regs->r8 = args[4];
+	regs->r9 = args[5];
+}
