@@ -711,15 +711,6 @@ fn encode_answer(result: i64, data: &[u8]) -> Answer {
 fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>, to: NodeId) -> Result<i64> {
     use task_msg::FwdCall;
     match call.call {
-        // Descriptors are proxy files now (see `files`): only `open`
-        // still needs the origin's working directory.
-        FwdCall::Read
-        | FwdCall::Pread
-        | FwdCall::Write
-        | FwdCall::Pwrite
-        | FwdCall::Close
-        | FwdCall::Lseek
-        | FwdCall::Fstat => Err(EINVAL),
         FwdCall::Wait4 => {
             let mut ru = [0u8; migration::RUSAGE_SIZE];
             let (pid, status) =

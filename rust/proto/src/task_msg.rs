@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! popcorn's task messages: migration, exit, signals, forwarded file
-//! syscalls and the pages of a migrated task's address space.
+//! popcorn's task messages: migration, exit, signals, system calls
+//! forwarded to the origin and the pages of a migrated task's address
+//! space.
 //!
 //! These are kmsg payloads, little-endian, encoded through the
 //! bounds-checked [`Writer`] and [`Reader`]. Every encoder checks what it
@@ -58,9 +59,9 @@ pub const MSG_EXIT: u16 = 0x123;
 /// One-way [`Signal`], to the node the task runs on: deliver a signal to it
 /// (a signal sent at the origin follows the task).
 pub const MSG_SIGNAL: u16 = 0x124;
-/// Request: a file syscall a migrated task makes, forwarded to its origin,
-/// which runs it against the task's file table there ([`SyscallMsg`]); the
-/// reply is a [`SyscallReply`].
+/// Request: a system call a migrated task makes, forwarded to its origin,
+/// whose shadow runs it there with the task's working directory, children
+/// and pid space ([`SyscallMsg`]); the reply is a [`SyscallReply`].
 pub const MSG_SYSCALL: u16 = 0x125;
 /// Request to the task's origin, which keeps the page directory: the sender
 /// faulted on a page it does not hold and wants it ([`PageRequest`]). The
@@ -116,15 +117,12 @@ pub const MAX_VMAS: usize = 4096;
 pub const MAX_VMA_PATH: usize = 255;
 /// Largest architecture state in a [`MSG_MIGRATE`], in bytes.
 pub const MAX_ARCH_STATE: usize = 16384;
-/// Largest `data` of a [`SyscallMsg`] or [`SyscallReply`], and largest
-/// length a forwarded read may ask for.
+/// Largest `data` of a [`SyscallMsg`] or [`SyscallReply`].
 pub const FWD_MAX_DATA: usize = 65536;
 /// Largest path of a forwarded open, in bytes (`PATH_MAX` without the NUL).
 pub const FWD_MAX_PATH: usize = 4095;
 /// The `fd` of a forwarded open relative to the current directory.
 pub const AT_FDCWD: i32 = -100;
-/// Largest `whence` of a forwarded lseek (`SEEK_HOLE`).
-pub const SEEK_MAX: u64 = 4;
 /// Number of signals, `1..=NSIG`.
 pub const NSIG: usize = 64;
 /// `SIGKILL`, which can be neither blocked nor caught.
@@ -637,31 +635,12 @@ pub fn decode_page_reply(bytes: &[u8]) -> Result<PageReply<'_>, WireError> {
     }
 }
 
-/// The file syscall a [`SyscallMsg`] forwards (a `u8` on the wire).
+/// The system call a [`SyscallMsg`] forwards to the task's origin (a `u8`
+/// on the wire; values 1 to 7 were the file calls that proxy files
+/// replaced, see [`super::files`], and are refused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum FwdCall {
-    /// `read(fd, buf, a)`: `a` is the length wanted (at most
-    /// [`FWD_MAX_DATA`]), `b` is 0, no data. The reply's data are the bytes
-    /// read, its result their count.
-    Read = 1,
-    /// `write(fd, data, len)`: `data` are the bytes, `a` and `b` are 0. The
-    /// reply's result is the count written, no data.
-    Write = 2,
-    /// `pread64(fd, buf, a, b)`: like [`FwdCall::Read`] at offset `b`.
-    Pread = 3,
-    /// `pwrite64(fd, data, len, b)`: like [`FwdCall::Write`] at offset `b`
-    /// (`a` is 0).
-    Pwrite = 4,
-    /// `close(fd)`: `a`, `b` 0, no data.
-    Close = 5,
-    /// `lseek(fd, a as i64, b)`: `a` is the offset's bits, `b` the whence
-    /// (at most [`SEEK_MAX`]), no data. The reply's result is the new
-    /// offset.
-    Lseek = 6,
-    /// `fstat(fd, buf)`: `a`, `b` 0, no data. The reply's data are the
-    /// `struct stat`.
-    Fstat = 7,
     /// `openat(fd, data, a, b)`: `data` is the path (1 to [`FWD_MAX_PATH`]
     /// bytes, no NUL), `a` the flags (a `u32`), `b` the mode (at most
     /// `0o7777`), `fd` a directory or [`AT_FDCWD`]. The reply's result is
@@ -700,13 +679,6 @@ impl FwdCall {
     /// The call of wire value `v`.
     pub const fn from_u8(v: u8) -> Option<FwdCall> {
         Some(match v {
-            1 => FwdCall::Read,
-            2 => FwdCall::Write,
-            3 => FwdCall::Pread,
-            4 => FwdCall::Pwrite,
-            5 => FwdCall::Close,
-            6 => FwdCall::Lseek,
-            7 => FwdCall::Fstat,
             8 => FwdCall::Open,
             9 => FwdCall::Wait4,
             10 => FwdCall::Kill,
@@ -727,7 +699,7 @@ impl FwdCall {
 /// fd i32, a u64, b u64, data_len u32`.
 pub const SYSCALL_HEAD_LEN: usize = TASK_LEN + 1 + 4 + 8 + 8 + 4;
 
-/// [`MSG_SYSCALL`]: a file syscall of `task` to run at its origin. Layout
+/// [`MSG_SYSCALL`]: a system call of `task` to run at its origin. Layout
 /// `task (6), call u8, fd i32, a u64, b u64, data_len u32, data`
 /// ([`SYSCALL_HEAD_LEN`] + `data_len` bytes). What `fd`, `a`, `b` and
 /// `data` mean depends on the call ([`FwdCall`]); arguments a call does not
@@ -757,12 +729,6 @@ impl<'a> SyscallMsg<'a> {
         let no_data = self.data.is_empty();
         let ok = fd_ok
             && match self.call {
-                FwdCall::Read => self.a <= FWD_MAX_DATA as u64 && self.b == 0 && no_data,
-                FwdCall::Pread => self.a <= FWD_MAX_DATA as u64 && no_data,
-                FwdCall::Write => self.a == 0 && self.b == 0,
-                FwdCall::Pwrite => self.a == 0,
-                FwdCall::Close | FwdCall::Fstat => self.a == 0 && self.b == 0 && no_data,
-                FwdCall::Lseek => self.b <= SEEK_MAX && no_data,
                 FwdCall::Open => {
                     !no_data
                         && self.data.len() <= FWD_MAX_PATH
@@ -849,15 +815,15 @@ impl<'a> SyscallMsg<'a> {
 pub const SYSCALL_REPLY_HEAD_LEN: usize = 8 + 4;
 
 /// The reply to [`MSG_SYSCALL`]: the syscall's result and, for
-/// [`FwdCall::Read`], [`FwdCall::Pread`] and [`FwdCall::Fstat`], the bytes
-/// it produced. Layout `result i64, data_len u32, data`
+/// [`FwdCall::Open`] and [`FwdCall::Wait4`], the data it produced (the
+/// file's [`super::files::FileDesc`]; the child's status and rusage). Layout `result i64, data_len u32, data`
 /// ([`SYSCALL_REPLY_HEAD_LEN`] + `data_len` bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyscallReply<'a> {
     /// The syscall's return value: at least 0, or `-errno` with errno
     /// `1..=MAX_ERRNO`.
     pub result: i64,
-    /// The bytes read or the `struct stat`: at most [`FWD_MAX_DATA`], empty
+    /// The call's data: at most [`FWD_MAX_DATA`], empty
     /// when `result` is negative.
     pub data: &'a [u8],
 }
@@ -2018,20 +1984,16 @@ mod tests {
 
     #[test]
     fn syscalls() {
-        let big = vec![7u8; FWD_MAX_DATA];
         let path = vec![b'a'; FWD_MAX_PATH];
         let good = [
-            sys(FwdCall::Read, 0, FWD_MAX_DATA as u64, 0, &[]),
-            sys(FwdCall::Write, 1, 0, 0, &big),
-            sys(FwdCall::Write, 1, 0, 0, &[]),
-            sys(FwdCall::Pread, 3, 10, u64::MAX, &[]),
-            sys(FwdCall::Pwrite, 3, 0, 1 << 40, b"abc"),
-            sys(FwdCall::Close, i32::MAX, 0, 0, &[]),
-            sys(FwdCall::Lseek, 4, (-5i64) as u64, SEEK_MAX, &[]),
-            sys(FwdCall::Fstat, 4, 0, 0, &[]),
             sys(FwdCall::Open, AT_FDCWD, 0o2101, 0o644, b"/etc/passwd"),
             sys(FwdCall::Open, 5, u64::from(u32::MAX), 0o7777, &path),
             sys(FwdCall::Open, 5, 0, 0, b"x"),
+            sys(FwdCall::Wait4, 0, u64::from(u32::MAX), 1, &[]),
+            sys(FwdCall::Kill, 0, 12, 0, &[]),
+            sys(FwdCall::Tgkill, 12, 12, 64, &[]),
+            sys(FwdCall::Getpgid, 0, 0, 0, &[]),
+            sys(FwdCall::Getsid, 0, i32::MAX as u64, 0, &[]),
         ];
         let mut buf = vec![0u8; SYSCALL_HEAD_LEN + FWD_MAX_DATA + 8];
         for m in &good {
@@ -2049,32 +2011,15 @@ mod tests {
             }
             assert_eq!(m.encode(&mut buf[..n - 1]), Err(WireError::ShortBuffer));
         }
-        let too_big = vec![7u8; FWD_MAX_DATA + 1];
         let long_path = vec![b'a'; FWD_MAX_PATH + 1];
         let bad = [
-            // Negative fd, AT_FDCWD outside open.
-            sys(FwdCall::Read, -1, 1, 0, &[]),
-            sys(FwdCall::Close, AT_FDCWD, 0, 0, &[]),
+            // Negative fd outside open.
             sys(FwdCall::Open, -1, 0, 0, b"x"),
-            // Read: too long, b or data set.
-            sys(FwdCall::Read, 0, FWD_MAX_DATA as u64 + 1, 0, &[]),
-            sys(FwdCall::Read, 0, 1, 1, &[]),
-            sys(FwdCall::Read, 0, 1, 0, b"x"),
-            sys(FwdCall::Pread, 0, FWD_MAX_DATA as u64 + 1, 0, &[]),
-            sys(FwdCall::Pread, 0, 1, 0, b"x"),
-            // Write: data too long, a or b set.
-            sys(FwdCall::Write, 0, 0, 0, &too_big),
-            sys(FwdCall::Write, 0, 1, 0, b"x"),
-            sys(FwdCall::Write, 0, 0, 1, b"x"),
-            sys(FwdCall::Pwrite, 0, 1, 0, b"x"),
-            sys(FwdCall::Pwrite, 0, 0, 0, &too_big),
-            // Close, fstat: anything set.
-            sys(FwdCall::Close, 0, 1, 0, &[]),
-            sys(FwdCall::Close, 0, 0, 1, &[]),
-            sys(FwdCall::Fstat, 0, 0, 0, b"x"),
-            // Lseek: bad whence, data.
-            sys(FwdCall::Lseek, 0, 0, SEEK_MAX + 1, &[]),
-            sys(FwdCall::Lseek, 0, 0, 0, b"x"),
+            sys(FwdCall::Tgkill, -1, 1, 1, &[]),
+            // Data where none goes.
+            sys(FwdCall::Wait4, 0, 0, 0, b"x"),
+            sys(FwdCall::Kill, 0, 1, 1, b"x"),
+            sys(FwdCall::Getpgid, 0, 0, 0, b"x"),
             // Open: empty, long, NUL in path, flags or mode out of range.
             sys(FwdCall::Open, 0, 0, 0, &[]),
             sys(FwdCall::Open, 0, 0, 0, &long_path),
@@ -2087,7 +2032,7 @@ mod tests {
                     origin: NodeId(0),
                     pid: 0,
                 },
-                ..sys(FwdCall::Close, 0, 0, 0, &[])
+                ..sys(FwdCall::Getpgid, 0, 0, 0, &[])
             },
         ];
         for m in &bad {
@@ -2099,24 +2044,24 @@ mod tests {
                 "{m:?}"
             );
         }
-        // Unknown calls and bad origins.
-        let ok = sys(FwdCall::Close, 0, 0, 0, &[]);
-        for call in [0u8, 14, 255] {
+        // Unknown calls (the retired file calls too) and bad origins.
+        let ok = sys(FwdCall::Getpgid, 0, 0, 0, &[]);
+        for call in [0u8, 1, 2, 5, 7, 14, 255] {
             let raw = raw_syscall(&ok, 2, call);
             assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
         }
         assert_eq!(
-            SyscallMsg::decode(&raw_syscall(&ok, 64, 5)),
+            SyscallMsg::decode(&raw_syscall(&ok, 64, 12)),
             Err(WireError::BadPayload)
         );
         // A data length past the end, or huge.
-        let mut raw = raw_syscall(&sys(FwdCall::Write, 0, 0, 0, b"abc"), 2, 2);
+        let mut raw = raw_syscall(&sys(FwdCall::Open, 0, 0, 0, b"abc"), 2, 8);
         raw.pop();
         assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
-        let mut raw = raw_syscall(&ok, 2, 5);
+        let mut raw = raw_syscall(&ok, 2, 12);
         raw[SYSCALL_HEAD_LEN - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
-        for v in 1..=8u8 {
+        for v in 8..=13u8 {
             assert_eq!(FwdCall::from_u8(v).map(FwdCall::as_u8), Some(v));
         }
     }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Fuzz test of popcorn's task messages (`cohort_proto::task_msg`): random
+//! Fuzz test of popcorn's task messages (`cohort_proto::task_msg`) and its
+//! file messages (`cohort_proto::files`): random
 //! byte strings and damaged valid encodings go through every decoder, in a
 //! release build 200,000 of each (`cargo test -p cohort-proto --release
 //! --test task_msg`), a tenth of that in a debug build.
@@ -11,6 +12,9 @@
 //! The generator is a seeded splitmix64; `TASK_MSG_FUZZ_SEED=<n>` varies it
 //! and `TASK_MSG_FUZZ_CASES=<n>` changes the number of cases of each kind.
 
+use cohort_proto::files::{
+    FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FILE_MAX_DATA, POS_CURRENT,
+};
 use cohort_proto::migration::TaskId;
 use cohort_proto::node::{NodeId, NodeSet};
 use cohort_proto::task_msg::*;
@@ -135,13 +139,31 @@ fn decode_all(bytes: &[u8]) -> usize {
         assert_eq!(buf, bytes);
         ok += 1;
     }
+    ok += usize::from(try_fixed::<FileDesc>(bytes));
+    ok += usize::from(try_fixed::<FilePut>(bytes));
+    ok += usize::from(try_fixed::<FileReady>(bytes));
+    ok += usize::from(try_fixed::<FileStat>(bytes));
+    if let Ok(req) = FileReq::decode(bytes) {
+        let mut buf = vec![0u8; req.encoded_len()];
+        assert_eq!(req.encode(&mut buf), Ok(bytes.len()));
+        assert_eq!(buf, bytes);
+        ok += 1;
+    }
+    if let Ok(reply) = FileReply::decode(bytes) {
+        let mut buf = vec![0u8; reply.encoded_len()];
+        assert_eq!(reply.encode(&mut buf), Ok(bytes.len()));
+        assert_eq!(buf, bytes);
+        ok += 1;
+    }
     match decode_migrate(bytes) {
         Ok(msg) => {
             let vmas: Vec<_> = msg.vmas().collect();
             assert_eq!(vmas.len(), msg.nr_vmas());
-            let mut buf = vec![0u8; migrate_len(&vmas, msg.arch().len())];
+            let files: Vec<_> = msg.body.files().collect();
+            assert_eq!(files.len(), msg.body.nr_files());
+            let mut buf = vec![0u8; migrate_files_len(&vmas, msg.arch().len(), files.len())];
             assert_eq!(
-                encode_migrate(&mut buf, &msg.head, &vmas, msg.arch()),
+                encode_migrate_files(&mut buf, &msg.head, &vmas, msg.arch(), &files),
                 Ok(bytes.len())
             );
             assert_eq!(buf, bytes);
@@ -237,8 +259,20 @@ fn random_head(rng: &mut Rng) -> MigrateHead {
 }
 
 /// A valid encoding of a random message of a random type.
+fn random_file(rng: &mut Rng, fd: u32) -> FileDesc {
+    FileDesc {
+        fd,
+        cloexec: rng.chance(1, 2),
+        home: NodeId(rng.below(64) as u8),
+        id: 1 + rng.below(u64::MAX - 1),
+        f_flags: rng.next() as u32,
+        f_mode: rng.next() as u32,
+        i_mode: rng.next() as u32,
+    }
+}
+
 fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
-    match rng.below(12) {
+    match rng.below(18) {
         0 => fixed(&Moved {
             task: task(rng),
             node: NodeId(rng.below(64) as u8),
@@ -287,56 +321,9 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
             buf
         }
         9 => {
-            let data_len = match rng.below(4) {
-                0 => 0,
-                1 => rng.below(16) as usize,
-                2 => rng.below(600) as usize,
-                _ => rng.below(FWD_MAX_DATA as u64 + 1) as usize,
-            };
-            let data = rng.bytes(data_len);
-            let call = FwdCall::from_u8(1 + rng.below(13) as u8).unwrap();
+            let call = FwdCall::from_u8(8 + rng.below(6) as u8).unwrap();
             let fd = rng.below(1 << 20) as i32;
             let msg = match call {
-                FwdCall::Read | FwdCall::Pread => SyscallMsg {
-                    task: task(rng),
-                    call,
-                    fd,
-                    a: rng.below(FWD_MAX_DATA as u64 + 1),
-                    b: if call == FwdCall::Pread {
-                        rng.edgy()
-                    } else {
-                        0
-                    },
-                    data: &[],
-                },
-                FwdCall::Write | FwdCall::Pwrite => SyscallMsg {
-                    task: task(rng),
-                    call,
-                    fd,
-                    a: 0,
-                    b: if call == FwdCall::Pwrite {
-                        rng.edgy()
-                    } else {
-                        0
-                    },
-                    data: &data,
-                },
-                FwdCall::Close | FwdCall::Fstat => SyscallMsg {
-                    task: task(rng),
-                    call,
-                    fd,
-                    a: 0,
-                    b: 0,
-                    data: &[],
-                },
-                FwdCall::Lseek => SyscallMsg {
-                    task: task(rng),
-                    call,
-                    fd,
-                    a: rng.edgy(),
-                    b: rng.below(SEEK_MAX + 1),
-                    data: &[],
-                },
                 FwdCall::Open => {
                     let len = 1 + rng.below(paths.len() as u64) as usize;
                     SyscallMsg {
@@ -404,6 +391,83 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
             assert_eq!(SyscallReply::decode(&buf), Ok(reply));
             buf
         }
+        12 => {
+            let fd = rng.next() as u32;
+            fixed(&random_file(rng, fd))
+        }
+        13 => fixed(&FilePut {
+            id: 1 + rng.below(u64::MAX - 1),
+            count: 1 + rng.below(u64::from(u32::MAX)) as u32,
+        }),
+        14 => fixed(&FileReady {
+            id: 1 + rng.below(u64::MAX - 1),
+            mask: rng.next() as u32,
+        }),
+        15 => fixed(&FileStat {
+            dev: rng.edgy(),
+            ino: rng.edgy(),
+            mode: rng.next(),
+            size: rng.edgy(),
+            mtime_nsec: rng.below(1_000_000_000),
+            result_mask: rng.next(),
+            ..FileStat::default()
+        }),
+        16 => {
+            let op = [
+                FileOp::Read,
+                FileOp::Write,
+                FileOp::Seek,
+                FileOp::Stat,
+                FileOp::Fsync,
+                FileOp::Poll,
+            ][rng.below(6) as usize];
+            let len = rng.below(paths.len() as u64) as usize;
+            let pos = if rng.chance(1, 2) {
+                POS_CURRENT
+            } else {
+                rng.edgy()
+            };
+            let (a, b, data): (u64, u64, &[u8]) = match op {
+                FileOp::Read => (rng.below(FILE_MAX_DATA as u64 + 1), pos, &[]),
+                FileOp::Write => (0, pos, &paths[..len]),
+                FileOp::Seek => (rng.edgy(), rng.below(5), &[]),
+                FileOp::Stat => (0, 0, &[]),
+                FileOp::Fsync => (rng.below(2), 0, &[]),
+                FileOp::Poll => (rng.below(u64::from(u32::MAX) + 1), 0, &[]),
+            };
+            let req = FileReq {
+                id: 1 + rng.below(u64::MAX - 1),
+                op,
+                flags: rng.next() as u32,
+                a,
+                b,
+                data,
+            };
+            let mut buf = vec![0u8; req.encoded_len()];
+            assert_eq!(req.encode(&mut buf), Ok(buf.len()), "{req:?}");
+            assert_eq!(FileReq::decode(&buf), Ok(req));
+            buf
+        }
+        17 => {
+            let reply = if rng.chance(1, 3) {
+                FileReply {
+                    result: -(1 + rng.below(MAX_ERRNO as u64) as i64),
+                    mask: rng.next() as u32,
+                    data: &[],
+                }
+            } else {
+                let len = rng.below(300) as usize;
+                FileReply {
+                    result: rng.below(1 << 40) as i64,
+                    mask: rng.next() as u32,
+                    data: &paths[..len],
+                }
+            };
+            let mut buf = vec![0u8; reply.encoded_len()];
+            assert_eq!(reply.encode(&mut buf), Ok(buf.len()));
+            assert_eq!(FileReply::decode(&buf), Ok(reply));
+            buf
+        }
         _ => {
             let head = random_head(rng);
             let nr = match rng.below(4) {
@@ -438,12 +502,23 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
             }
             let arch_len = 1 + rng.below(1000) as usize;
             let arch = rng.bytes(arch_len);
-            let mut buf = vec![0u8; migrate_len(&vmas, arch.len())];
-            assert_eq!(encode_migrate(&mut buf, &head, &vmas, &arch), Ok(buf.len()));
+            let mut files = Vec::new();
+            let mut fd = 0u32;
+            for _ in 0..rng.below(8) {
+                fd += rng.below(5) as u32;
+                files.push(random_file(rng, fd));
+                fd += 1;
+            }
+            let mut buf = vec![0u8; migrate_files_len(&vmas, arch.len(), files.len())];
+            assert_eq!(
+                encode_migrate_files(&mut buf, &head, &vmas, &arch, &files),
+                Ok(buf.len())
+            );
             let msg = decode_migrate(&buf).unwrap();
             assert_eq!(msg.head, head);
             assert!(msg.vmas().eq(vmas.iter().copied()));
             assert_eq!(msg.arch(), &arch[..]);
+            assert!(msg.body.files().eq(files.iter().copied()));
             buf
         }
     }
