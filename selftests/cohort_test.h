@@ -48,6 +48,7 @@ enum cohort_slot {
 	COHORT_SLOT_PCNTL,
 	COHORT_SLOT_MSG,
 	COHORT_SLOT_MIGRATION,
+	COHORT_SLOT_FILES,
 	COHORT_NR_SLOTS,
 };
 
@@ -60,6 +61,7 @@ static inline const char *cohort_slot_name(int slot)
 		[COHORT_SLOT_PCNTL]	= "pcntl",
 		[COHORT_SLOT_MSG]	= "msg",
 		[COHORT_SLOT_MIGRATION]	= "migration",
+		[COHORT_SLOT_FILES]	= "files",
 	};
 
 	return names[slot];
@@ -92,7 +94,8 @@ static inline const struct cohort_module *cohort_module(int mod)
 			.slots	= COHORT_SLOT_BIT(COHORT_SLOT_TASK) |
 				  COHORT_SLOT_BIT(COHORT_SLOT_LAYOUT) |
 				  COHORT_SLOT_BIT(COHORT_SLOT_PCNTL) |
-				  COHORT_SLOT_BIT(COHORT_SLOT_MIGRATION),
+				  COHORT_SLOT_BIT(COHORT_SLOT_MIGRATION) |
+				  COHORT_SLOT_BIT(COHORT_SLOT_FILES),
 		},
 		[COHORT_MOD_GOBELINS] = {
 			.name	= "gobelins",

@@ -115,7 +115,7 @@ TEST(nr_nodes_matches_env)
 	ASSERT_EQ(env, nr);
 }
 
-TEST(ops_has_six_slots_in_order)
+TEST(ops_has_every_slot_in_order)
 {
 	struct cohort_ops ops;
 	int ret, i;
