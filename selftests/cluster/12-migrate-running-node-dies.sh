@@ -5,8 +5,10 @@
 # QEMU is killed. Its shadow on node 0 must end as killed by SIGKILL (the
 # shell sees status 137) within 2 x heartbeat_timeout_ms (+3 s for TCG and
 # polling through the agent), node 0's log must say so in a popcorn: line,
-# the pid must be gone, and no BUG/Oops/WARNING logged; then node 1 is
-# started again and the cluster is whole.
+# the pid must be gone, and no BUG/Oops/WARNING logged. The process's
+# stderr is the only write end of a FIFO read at node 0: node 0 drops node
+# 1's hold on it, so the reader sees end of file within the same bound.
+# Then node 1 is started again and the cluster is whole.
 . "$(dirname "$0")/lib.sh"
 
 victim=1
@@ -19,7 +21,9 @@ hb=$(param 0 heartbeat_timeout_ms)
 bound_ms=$((2 * hb + 3000))
 
 pid=$(cx 0 "rm -f $OUT.*
-	sh -c 'count 0 100 >$OUT.count 2>&1 </dev/null & echo \$! >$OUT.pid; wait \$!; echo \$? >$OUT.status' \
+	mkfifo $OUT.fifo
+	sh -c 'cat $OUT.fifo >/dev/null; echo eof >$OUT.eof' >/dev/null 2>&1 </dev/null &
+	sh -c 'count 0 100 >$OUT.count 2>$OUT.fifo </dev/null & echo \$! >$OUT.pid; wait \$!; echo \$? >$OUT.status' \
 		>/dev/null 2>&1 </dev/null &
 	sleep 0.3; cat $OUT.pid") || fail "cannot start count on node 0"
 [ -n "$pid" ] || fail "count did not start on node 0"
@@ -47,6 +51,12 @@ t_end=$(now_ms)
 st=$(cx 0 "cat $OUT.status")
 note "the shell on node 0 saw status $st $((t_end - t_kill)) ms after the kill (bound $bound_ms ms)"
 [ "$st" = 137 ] || fail "status $st, expected 137 (killed by SIGKILL)"
+while ! cx 0 "[ -s $OUT.eof ]" 2>/dev/null; do
+	[ "$(now_ms)" -ge "$deadline" ] &&
+		fail "the reader of the FIFO at node 0 saw no end of file within $bound_ms ms of the kill"
+	sleep 0.2
+done
+note "the FIFO's reader at node 0 saw end of file $(($(now_ms) - t_kill)) ms after the kill"
 w=$(cx 0 "pcntl where $pid" 2>&1) && fail "pcntl where $pid still answers '$w' after it ended"
 echo "$w" | grep -q 'No such process' || fail "pcntl where $pid after it ended: '$w', expected ESRCH"
 log=$(popcorn_log 0 migrate-running-node-dies)
