@@ -20,17 +20,19 @@
 
 use crate::dist::{current_running, Dist, Registry, Role};
 use crate::proto::files::FileDesc;
+use crate::proto::pathcall::{self, Arg, PathCall};
 use crate::proto::task_msg::{
     self, FwdCall, SyscallIntr, SyscallMsg, SyscallReply, FWD_MAX_DATA, WAIT_REPLY_LEN,
 };
 use crate::proto::wire::Payload;
 use crate::STATE;
-use kernel::cohort::{self, migration, msg};
+use kernel::cohort::{self, migration, msg, vec as kvec};
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
 
 const SYS_OPEN: i64 = 2;
 const SYS_GETPID: i64 = 39;
+const SYS_CREAT: i64 = 85;
 const SYS_WAIT4: i64 = 61;
 const SYS_KILL: i64 = 62;
 const SYS_SETPGID: i64 = 109;
@@ -62,6 +64,9 @@ const SYS_SCHED_GETATTR: i64 = 315;
 const SYS_PIDFD_OPEN: i64 = 434;
 const AT_FDCWD: i32 = -100;
 const WNOHANG: u64 = 1;
+const O_WRONLY: u64 = 0o1;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
 const PRIO_PROCESS: u64 = 0;
 const IOPRIO_WHO_PROCESS: u64 = 1;
 /// Longest path `open` forwards, with its NUL.
@@ -193,7 +198,11 @@ pub(crate) fn syscall(nr: i64, args: &mut [u64; 6]) -> Option<i64> {
             }
             return None;
         }
-        _ => return None,
+        SYS_CREAT => open(&dist, args[0], O_CREAT | O_WRONLY | O_TRUNC, args[1]),
+        _ => {
+            let shape = pathcall::shape(nr as u32)?;
+            return path_call(&dist, nr as u32, &shape, args).map(result_value);
+        }
     };
     Some(result_value(result))
 }
@@ -377,7 +386,8 @@ fn interrupt(dist: &Dist, reply: &mut [u8]) -> Result<usize> {
     .map_err(|_| EINTR)
 }
 
-fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
+/// Reads the NUL-terminated path at `ptr` (without its NUL).
+fn read_path(ptr: u64) -> Result<KVec<u8>> {
     let mut path = KVec::from_elem(0u8, PATH_MAX, GFP_KERNEL)?;
     let mut len = 0;
     // Read page by page up to the NUL: a page past the path may be unmapped.
@@ -385,7 +395,7 @@ fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
         if len >= PATH_MAX {
             return Err(cohort::errno::ENAMETOOLONG());
         }
-        let at = path_ptr.checked_add(len as u64).ok_or(EFAULT)?;
+        let at = ptr.checked_add(len as u64).ok_or(EFAULT)?;
         let chunk = (4096 - (at as usize & 4095)).min(PATH_MAX - len);
         UserSlice::new(at as usize, chunk)
             .reader()
@@ -396,7 +406,13 @@ fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
         }
         len += chunk;
     }
-    if len == 0 {
+    kvec::truncate(&mut path, len);
+    Ok(path)
+}
+
+fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
+    let path = read_path(path_ptr)?;
+    if path.is_empty() {
         return Err(ENOENT);
     }
     let mut raw = [0u8; FileDesc::LEN];
@@ -406,10 +422,96 @@ fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
         AT_FDCWD,
         flags & 0xffff_ffff,
         mode & 0o7777,
-        &path[..len],
+        &path,
         &mut raw,
     )?;
     let desc = FileDesc::decode(raw.get(..got).ok_or_else(cohort::errno::EPROTO)?)
         .map_err(|_| cohort::errno::EPROTO())?;
     crate::files::install_opened(&desc)
+}
+
+/// A path call (see `proto::pathcall`) run at the origin, relative to the
+/// working directory there; `None` to run it here: a path relative to a
+/// directory descriptor, or an empty path (`AT_EMPTY_PATH`: the call is on
+/// the descriptor, which is a proxy file or a file of this node).
+fn path_call(dist: &Dist, nr: u32, shape: &[Arg; 6], args: &[u64; 6]) -> Option<Result<i64>> {
+    let mut values = *args;
+    let mut paths: [KVec<u8>; 6] = Default::default();
+    let mut ins: [KVec<u8>; 6] = Default::default();
+    let mut dirfd = AT_FDCWD as i64;
+    for (i, arg) in shape.iter().enumerate() {
+        match arg {
+            Arg::Dirfd => {
+                dirfd = args[i] as i32 as i64;
+                values[i] = pathcall::AT_FDCWD as u64;
+            }
+            Arg::Path => {
+                let path = match read_path(args[i]) {
+                    Ok(p) => p,
+                    Err(e) => return Some(Err(e)),
+                };
+                if path.is_empty() || (path[0] != b'/' && dirfd != i64::from(AT_FDCWD)) {
+                    return None;
+                }
+                // A later path has its own directory argument, or none.
+                dirfd = AT_FDCWD as i64;
+                paths[i] = path;
+                values[i] = 0;
+            }
+            Arg::InOpt(n) if args[i] != 0 => {
+                let mut input = match KVec::from_elem(0u8, usize::from(*n), GFP_KERNEL) {
+                    Ok(v) => v,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                if let Err(e) = UserSlice::new(args[i] as usize, input.len())
+                    .reader()
+                    .read_slice(&mut input)
+                {
+                    return Some(Err(e));
+                }
+                ins[i] = input;
+                values[i] = 1;
+            }
+            // Registers past a call's arguments hold anything.
+            Arg::InOpt(_) | Arg::Out(_) | Arg::OutLen(_) | Arg::None => values[i] = 0,
+            Arg::Value => {}
+        }
+    }
+    // A link target or a working directory fits in PATH_MAX: a larger
+    // buffer is used only up to that.
+    for arg in shape.iter() {
+        if let Arg::OutLen(j) = arg {
+            let j = usize::from(*j);
+            values[j] = values[j].min(pathcall::OUT_MAX as u64);
+        }
+    }
+    Some((|| {
+        let mut inputs: [&[u8]; 6] = [&[]; 6];
+        for (i, input) in inputs.iter_mut().enumerate() {
+            *input = if paths[i].is_empty() {
+                &ins[i]
+            } else {
+                &paths[i]
+            };
+        }
+        let request = PathCall { nr, values, inputs };
+        request.validate().map_err(|_| EINVAL)?;
+        let mut buf = KVVec::from_elem(0u8, request.encoded_len(), GFP_KERNEL)?;
+        request.encode(&mut buf).map_err(|_| EINVAL)?;
+        let mut out = KVVec::from_elem(0u8, pathcall::outs_len(shape, &values), GFP_KERNEL)?;
+        let (result, got) = call(dist, FwdCall::Path, 0, 0, 0, &buf, &mut out)?;
+        if got != out.len() {
+            return Err(cohort::errno::EPROTO());
+        }
+        let mut at = 0;
+        for i in 0..6 {
+            if let Some(len) = pathcall::out_len(shape, &values, i) {
+                UserSlice::new(args[i] as usize, len)
+                    .writer()
+                    .write_slice(&out[at..at + len])?;
+                at += len;
+            }
+        }
+        Ok(result)
+    })())
 }

@@ -725,6 +725,7 @@ fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>, to: NodeId) -> Result<i
         FwdCall::Tgkill => migration::tgkill(call.fd, call.a as i32, call.b as i32).map(|_| 0),
         FwdCall::Getpgid => migration::getpgid(call.a as i32, false).map(i64::from),
         FwdCall::Getsid => migration::getpgid(call.a as i32, true).map(i64::from),
+        FwdCall::Path => run_path_call(call.data, data),
         FwdCall::Open => {
             let mut path = KVec::with_capacity(call.data.len() + 1, GFP_KERNEL)?;
             path.extend_from_slice(call.data, GFP_KERNEL)?;
@@ -737,6 +738,69 @@ fn run_call(call: &SyscallMsg<'_>, data: &mut KVVec<u8>, to: NodeId) -> Result<i
             Ok(0)
         }
     }
+}
+
+/// Runs a forwarded path call in the shadow: its inputs go into a scratch
+/// area of the shadow's address space, the call runs with its arguments
+/// pointing there, and its outputs come back in `data`, in argument order.
+fn run_path_call(bytes: &[u8], data: &mut KVVec<u8>) -> Result<i64> {
+    use crate::proto::pathcall::{self, Arg, PathCall};
+    use kernel::uaccess::UserSlice;
+
+    let call = PathCall::decode(bytes).map_err(|_| EPROTO_())?;
+    let shape = pathcall::shape(call.nr).ok_or(EINVAL)?;
+    let mut need = 0usize;
+    for (i, arg) in shape.iter().enumerate() {
+        need += match arg {
+            Arg::Path => call.inputs[i].len() + 1,
+            Arg::InOpt(_) => call.inputs[i].len(),
+            _ => pathcall::out_len(&shape, &call.values, i).unwrap_or(0),
+        };
+    }
+    let scratch = migration::Scratch::new(need)?;
+    let mut args = call.values;
+    let mut at = scratch.addr();
+    let mut outs: KVec<(usize, usize)> = KVec::new();
+    for (i, arg) in shape.iter().enumerate() {
+        match arg {
+            Arg::Path => {
+                let input = call.inputs[i];
+                let mut w = UserSlice::new(at, input.len() + 1).writer();
+                w.write_slice(input)?;
+                w.write_slice(&[0])?;
+                args[i] = at as u64;
+                at += input.len() + 1;
+            }
+            Arg::InOpt(_) if !call.inputs[i].is_empty() => {
+                let input = call.inputs[i];
+                UserSlice::new(at, input.len())
+                    .writer()
+                    .write_slice(input)?;
+                args[i] = at as u64;
+                at += input.len();
+            }
+            Arg::InOpt(_) => args[i] = 0,
+            Arg::Out(_) | Arg::OutLen(_) => {
+                let len = pathcall::out_len(&shape, &call.values, i).unwrap_or(0);
+                outs.push((at, len), GFP_KERNEL)?;
+                args[i] = at as u64;
+                at += len;
+            }
+            _ => {}
+        }
+    }
+    let result = migration::run_syscall(call.nr, &args);
+    if result >= 0 {
+        for (addr, len) in outs.iter() {
+            let start = data.len();
+            data.extend_with(*len, 0, GFP_KERNEL)?;
+            UserSlice::new(*addr, *len)
+                .reader()
+                .read_slice(&mut data[start..])?;
+        }
+    }
+    drop(scratch);
+    Ok(result)
 }
 
 /// A task arriving on a node it has no shadow on, run in the new task.

@@ -42,6 +42,7 @@ pub mod proto {
     pub mod migration;
     pub mod node;
     pub mod pages;
+    pub mod pathcall;
     pub mod pcntl;
     pub mod sink;
     pub mod table;

@@ -2244,6 +2244,69 @@ TEST_F_TIMEOUT(migrate, proxies_through_a_third_node, 90)
 	close(down[1]);
 }
 
+/*
+ * Path calls resolve at the origin, like open: the process sees one file
+ * system. A file made at the origin before the move is found by stat,
+ * renamed, linked and removed from the peer; a directory made there is
+ * the working directory for relative paths; getcwd and readlink answer
+ * from the origin; and back home every change is there.
+ */
+static int paths_remote(void *arg)
+{
+	char dir[64], file[96], moved[96], link[96], target[128] = "", cwd[256] = "";
+	int other = *(int *)arg, fd;
+	struct stat st;
+	ssize_t n;
+
+	snprintf(dir, sizeof(dir), "/tmp/migrate_test.dir.%d", getpid());
+	snprintf(file, sizeof(file), "%s.f", dir);
+	snprintf(moved, sizeof(moved), "%s/moved", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0640);
+	WCHECK(fd >= 0 && write(fd, "12345", 5) == 5, "create %s: %s", file, strerror(errno));
+	close(fd);
+
+	WMIGRATE(other);
+	WCHECK(stat(file, &st) == 0 && st.st_size == 5 && (st.st_mode & 0777) == 0640,
+	       "stat of a file made at the origin, on node %d: %s", other, strerror(errno));
+	WCHECK(access(file, R_OK) == 0, "access on node %d: %s", other, strerror(errno));
+	WCHECK(mkdir(dir, 0750) == 0, "mkdir on node %d: %s", other, strerror(errno));
+	WCHECK(rename(file, moved) == 0, "rename on node %d: %s", other, strerror(errno));
+	WCHECK(symlink("moved", link) == 0, "symlink on node %d: %s", other, strerror(errno));
+	WCHECK(chdir(dir) == 0, "chdir on node %d: %s", other, strerror(errno));
+	WCHECK(getcwd(cwd, sizeof(cwd)) && !strcmp(cwd, dir),
+	       "getcwd on node %d after chdir(%s): '%s' (%s)", other, dir, cwd, strerror(errno));
+	n = readlink("link", target, sizeof(target) - 1);
+	WCHECK(n == 5 && !memcmp(target, "moved", 5), "readlink of a relative path on node %d: %zd",
+	       other, n);
+	WCHECK(lstat("link", &st) == 0 && S_ISLNK(st.st_mode), "lstat: %s", strerror(errno));
+	WCHECK(fstatat(AT_FDCWD, "moved", &st, 0) == 0 && st.st_size == 5,
+	       "fstatat(AT_FDCWD, relative) on node %d: %s", other, strerror(errno));
+	fd = open("moved", O_RDONLY);
+	WCHECK(fd >= 0, "open relative after chdir on node %d: %s", other, strerror(errno));
+	close(fd);
+	WCHECK(unlink("link") == 0, "unlink on node %d: %s", other, strerror(errno));
+	WCHECK(truncate("moved", 2) == 0, "truncate on node %d: %s", other, strerror(errno));
+	errno = 0;
+	WCHECK(stat("link", &st) == -1 && errno == ENOENT, "unlinked link still there");
+
+	WMIGRATE(g_node);
+	memset(cwd, 0, sizeof(cwd));
+	WCHECK(getcwd(cwd, sizeof(cwd)) && !strcmp(cwd, dir), "back home the cwd is '%s'", cwd);
+	WCHECK(stat(moved, &st) == 0 && st.st_size == 2, "back home %s: %s, size %lld", moved,
+	       strerror(errno), (long long)st.st_size);
+	WCHECK(stat(file, &st) == -1, "back home the renamed file is still there");
+	WCHECK(unlink(moved) == 0 && chdir("/") == 0 && rmdir(dir) == 0, "clean up: %s",
+	       strerror(errno));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, path_calls_resolve_at_origin, 60)
+{
+	NEED_PEERS(1);
+	RUN_WORKER(paths_remote, &self->other, 45000);
+}
+
 /* ---- one pid space: the ids, children and signals of the origin ---- */
 
 static volatile sig_atomic_t got_usr1_self;

@@ -542,6 +542,8 @@ pid_t cohort_getpgid(pid_t pid, bool session);
 bool cohort_has_child(pid_t pid);
 long cohort_wait4_local(pid_t pid, void __user *status, int options,
 			void __user *ru);
+long cohort_scratch_map(size_t len);
+void cohort_scratch_unmap(unsigned long addr, size_t len);
 
 unsigned int cohort_proxy_home(const struct cohort_proxy *p);
 u64 cohort_proxy_id(const struct cohort_proxy *p);
@@ -578,6 +580,7 @@ int cohort_arch_map_vdso(unsigned long addr);
 int cohort_arch_vma_kind(struct vm_area_struct *vma);
 void cohort_arch_set_syscall_args(struct pt_regs *regs,
 				  const unsigned long *args);
+long cohort_arch_run_syscall(unsigned int nr, const unsigned long *args);
 
 #endif /* CONFIG_COHORT */
 

@@ -191,3 +191,29 @@ long cohort_wait4_local(pid_t pid, void __user *status, int options,
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cohort_wait4_local);
+
+/**
+ * cohort_scratch_map - map a private scratch area in current's mm
+ * @len: its size in bytes
+ *
+ * Return: its address, or a negative errno.
+ */
+long cohort_scratch_map(size_t len)
+{
+	if (!current->mm)
+		return -EINVAL;
+	return vm_mmap(NULL, 0, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, 0);
+}
+EXPORT_SYMBOL_GPL(cohort_scratch_map);
+
+/**
+ * cohort_scratch_unmap - unmap what cohort_scratch_map() mapped
+ * @addr: its address
+ * @len: its size
+ */
+void cohort_scratch_unmap(unsigned long addr, size_t len)
+{
+	vm_munmap(addr, len);
+}
+EXPORT_SYMBOL_GPL(cohort_scratch_unmap);

@@ -527,6 +527,73 @@ pub fn wait4_local(pid: i32, status: usize, options: i32, ru: usize) -> Result<i
     errno_or(r as i64, r as i64)
 }
 
+/// A private anonymous area of the current task's address space, unmapped
+/// when dropped; for a shadow that passes a call's buffers to the kernel as
+/// user memory.
+///
+/// # Invariants
+///
+/// `addr..addr + len` was mapped by `cohort_scratch_map` in the mm of the
+/// task that made this value, which drops it (it is not `Send`).
+pub struct Scratch {
+    addr: usize,
+    len: usize,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl Scratch {
+    /// Maps `len` bytes (rounded up to pages).
+    pub fn new(len: usize) -> Result<Scratch> {
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(PAGE_SIZE)
+            .ok_or(EINVAL)?;
+        // SAFETY: Maps in the current task's mm.
+        let addr = unsafe { bindings::cohort_scratch_map(len) };
+        if addr < 0 {
+            return Err(Error::from_errno(addr as i32));
+        }
+        Ok(Scratch {
+            addr: addr as usize,
+            len,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// Its size.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (never: it has at least a page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the area is ours, in this mm.
+        unsafe { bindings::cohort_scratch_unmap(self.addr as _, self.len) };
+    }
+}
+
+/// Runs system call `nr` in the current task with `args` (pointers are
+/// user addresses of its mm, such as a [`Scratch`]); returns its result.
+pub fn run_syscall(nr: u32, args: &[u64; 6]) -> i64 {
+    let mut raw = [0 as crate::ffi::c_ulong; 6];
+    for (out, arg) in raw.iter_mut().zip(args) {
+        *out = *arg as crate::ffi::c_ulong;
+    }
+    // SAFETY: `raw` holds six arguments; the kernel checks every pointer.
+    unsafe { bindings::cohort_arch_run_syscall(nr, raw.as_ptr()) as i64 }
+}
+
 /// Sleeps `ms` milliseconds or until a signal; true if a signal came.
 pub fn msleep_interruptible(ms: u32) -> bool {
     // SAFETY: Plain value; sleeps in the current task.

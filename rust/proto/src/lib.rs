@@ -37,6 +37,7 @@ pub mod lamport;
 pub mod migration;
 pub mod node;
 pub mod pages;
+pub mod pathcall;
 pub mod pcntl;
 pub mod sink;
 pub mod table;

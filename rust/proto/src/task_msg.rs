@@ -665,6 +665,12 @@ pub enum FwdCall {
     Getpgid = 12,
     /// `getsid(a)` at the origin, likewise.
     Getsid = 13,
+    /// A path call (`stat`, `unlink`, `rename`, `chdir`, `getcwd`...)
+    /// relative to the working directory at the origin: `data` is a
+    /// [`super::pathcall::PathCall`], `fd`, `a` and `b` are 0. The reply's
+    /// data are the call's outputs in argument order, each at its full
+    /// size, when the result is not negative.
+    Path = 14,
 }
 
 /// Size of `struct rusage` on x86-64.
@@ -685,6 +691,7 @@ impl FwdCall {
             11 => FwdCall::Tgkill,
             12 => FwdCall::Getpgid,
             13 => FwdCall::Getsid,
+            14 => FwdCall::Path,
             _ => return None,
         })
     }
@@ -757,6 +764,12 @@ impl<'a> SyscallMsg<'a> {
                 }
                 FwdCall::Getpgid | FwdCall::Getsid => {
                     self.fd == 0 && no_data && self.a <= i32::MAX as u64 && self.b == 0
+                }
+                FwdCall::Path => {
+                    self.fd == 0
+                        && self.a == 0
+                        && self.b == 0
+                        && super::pathcall::PathCall::decode(self.data).is_ok()
                 }
             };
         check(ok)
@@ -1976,10 +1989,10 @@ mod tests {
         };
         assert!(sid.validate().is_ok());
         assert!(SyscallMsg { b: 1, ..sid }.validate().is_err());
-        for v in 9..=13u8 {
+        for v in 9..=14u8 {
             assert_eq!(FwdCall::from_u8(v).map(FwdCall::as_u8), Some(v));
         }
-        assert_eq!(FwdCall::from_u8(14), None);
+        assert_eq!(FwdCall::from_u8(15), None);
     }
 
     #[test]
@@ -2046,7 +2059,7 @@ mod tests {
         }
         // Unknown calls (the retired file calls too) and bad origins.
         let ok = sys(FwdCall::Getpgid, 0, 0, 0, &[]);
-        for call in [0u8, 1, 2, 5, 7, 14, 255] {
+        for call in [0u8, 1, 2, 5, 7, 15, 255] {
             let raw = raw_syscall(&ok, 2, call);
             assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
         }
@@ -2061,7 +2074,7 @@ mod tests {
         let mut raw = raw_syscall(&ok, 2, 12);
         raw[SYSCALL_HEAD_LEN - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(SyscallMsg::decode(&raw), Err(WireError::BadPayload));
-        for v in 8..=13u8 {
+        for v in 8..=14u8 {
             assert_eq!(FwdCall::from_u8(v).map(FwdCall::as_u8), Some(v));
         }
     }

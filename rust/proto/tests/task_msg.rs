@@ -17,6 +17,7 @@ use cohort_proto::files::{
 };
 use cohort_proto::migration::TaskId;
 use cohort_proto::node::{NodeId, NodeSet};
+use cohort_proto::pathcall::PathCall;
 use cohort_proto::task_msg::*;
 use cohort_proto::wire::{Payload, WireError, MAX_ERRNO};
 
@@ -321,7 +322,9 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
             buf
         }
         9 => {
-            let call = FwdCall::from_u8(8 + rng.below(6) as u8).unwrap();
+            let mut path_store = vec![0u8; 8192];
+            let path_buf = &mut path_store[..];
+            let call = FwdCall::from_u8(8 + rng.below(7) as u8).unwrap();
             let fd = rng.below(1 << 20) as i32;
             let msg = match call {
                 FwdCall::Open => {
@@ -359,6 +362,23 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                     b: rng.below(65),
                     data: &[],
                 },
+                FwdCall::Path => {
+                    let len = 1 + rng.below(200) as usize;
+                    let call = PathCall {
+                        nr: 262,
+                        values: [AT_FDCWD as u64, 0, 0, rng.next() & 0xffff, 0, 0],
+                        inputs: [&[], &paths[..len], &[], &[], &[], &[]],
+                    };
+                    let n = call.encode(path_buf).unwrap();
+                    SyscallMsg {
+                        task: task(rng),
+                        call: FwdCall::Path,
+                        fd: 0,
+                        a: 0,
+                        b: 0,
+                        data: &path_buf[..n],
+                    }
+                }
                 FwdCall::Getpgid | FwdCall::Getsid => SyscallMsg {
                     task: task(rng),
                     call,

@@ -17,6 +17,7 @@
 #include <asm/prctl.h>
 #include <asm/proto.h>
 #include <asm/segment.h>
+#include <asm/syscall.h>
 #include <asm/user.h>
 #include <asm/vdso.h>
 
@@ -234,4 +235,28 @@ void cohort_arch_set_syscall_args(struct pt_regs *regs,
 	regs->r10 = args[3];
 	regs->r8 = args[4];
 	regs->r9 = args[5];
+}
+
+/**
+ * cohort_arch_run_syscall - run a system call in current, as if from user
+ *	space, with these arguments
+ * @nr: the system call number
+ * @args: its six arguments; pointers are user addresses of current's mm
+ *
+ * For a shadow that runs a path call of its migrated task.
+ *
+ * Return: what the system call returns.
+ */
+long cohort_arch_run_syscall(unsigned int nr, const unsigned long *args)
+{
+	struct pt_regs regs = {};
+
+	regs.di = args[0];
+	regs.si = args[1];
+	regs.dx = args[2];
+	regs.r10 = args[3];
+	regs.r8 = args[4];
+	regs.r9 = args[5];
+	regs.orig_ax = nr;
+	return x64_sys_call(&regs, nr);
 }
