@@ -104,12 +104,12 @@ pub(crate) fn syscall(nr: i64, args: &mut [u64; 6]) -> Option<i64> {
         SYS_GETPID => Ok(i64::from(dist.tgid)),
         SYS_GETTID => Ok(i64::from(dist.id.pid)),
         SYS_GETPPID => Ok(i64::from(dist.parent_pid)),
-        SYS_OPEN => open(&dist, args[0], args[1], args[2]),
+        SYS_OPEN => open(&dist, args[0], args[1], args[2]).transpose()?,
         SYS_OPENAT => {
             if fd != AT_FDCWD {
                 return None;
             }
-            open(&dist, args[1], args[2], args[3])
+            open(&dist, args[1], args[2], args[3]).transpose()?
         }
         SYS_GETPGRP => ids(&dist, FwdCall::Getpgid, 0),
         SYS_GETPGID | SYS_GETSID => {
@@ -198,7 +198,7 @@ pub(crate) fn syscall(nr: i64, args: &mut [u64; 6]) -> Option<i64> {
             }
             return None;
         }
-        SYS_CREAT => open(&dist, args[0], O_CREAT | O_WRONLY | O_TRUNC, args[1]),
+        SYS_CREAT => open(&dist, args[0], O_CREAT | O_WRONLY | O_TRUNC, args[1]).transpose()?,
         _ => {
             let shape = pathcall::shape(nr as u32)?;
             return path_call(&dist, nr as u32, &shape, args).map(result_value);
@@ -410,10 +410,23 @@ fn read_path(ptr: u64) -> Result<KVec<u8>> {
     Ok(path)
 }
 
-fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
+/// Whether `path` names the calling process itself in `/proc`, which
+/// describes it where it runs, not its shadow at the origin.
+fn is_proc_self(path: &[u8]) -> bool {
+    [&b"/proc/self"[..], b"/proc/thread-self"].iter().any(|p| {
+        path.strip_prefix(*p)
+            .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
+    })
+}
+
+/// `open(2)` at the origin; `Ok(None)` to run it here.
+fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<Option<i64>> {
     let path = read_path(path_ptr)?;
     if path.is_empty() {
         return Err(ENOENT);
+    }
+    if is_proc_self(&path) {
+        return Ok(None);
     }
     let mut raw = [0u8; FileDesc::LEN];
     let (_, got) = call(
@@ -427,7 +440,7 @@ fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<i64> {
     )?;
     let desc = FileDesc::decode(raw.get(..got).ok_or_else(cohort::errno::EPROTO)?)
         .map_err(|_| cohort::errno::EPROTO())?;
-    crate::files::install_opened(&desc)
+    crate::files::install_opened(&desc).map(Some)
 }
 
 /// A path call (see `proto::pathcall`) run at the origin, relative to the
@@ -450,7 +463,10 @@ fn path_call(dist: &Dist, nr: u32, shape: &[Arg; 6], args: &[u64; 6]) -> Option<
                     Ok(p) => p,
                     Err(e) => return Some(Err(e)),
                 };
-                if path.is_empty() || (path[0] != b'/' && dirfd != i64::from(AT_FDCWD)) {
+                if path.is_empty()
+                    || is_proc_self(&path)
+                    || (path[0] != b'/' && dirfd != i64::from(AT_FDCWD))
+                {
                     return None;
                 }
                 // A later path has its own directory argument, or none.
