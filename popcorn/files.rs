@@ -7,7 +7,8 @@
 use crate::dist::me;
 use crate::proto::files::{
     FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, Holds, FILE_MAX_DATA,
-    FILE_REPLY_HEAD_LEN, MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY, MSG_FILE_REQ, POS_CURRENT,
+    FILE_REPLY_HEAD_LEN, IOCTL_MAX_DATA, MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY, MSG_FILE_REQ,
+    POS_CURRENT,
 };
 use crate::proto::node::NodeId;
 use crate::proto::wire::Payload;
@@ -494,6 +495,23 @@ impl FileOps for Proxies {
         request(p, FileOp::Fsync, 0, u64::from(datasync), 0, &[], &mut []).map(|_| ())
     }
 
+    fn ioctl(p: &Proxy, cmd: u32, value: u64, input: &[u8], output: &mut [u8]) -> Result<i64> {
+        let out_len = output.len().min(IOCTL_MAX_DATA);
+        let (r, got) = request(
+            p,
+            FileOp::Ioctl,
+            out_len as u32,
+            u64::from(cmd),
+            value,
+            input,
+            &mut output[..out_len],
+        )?;
+        if got != out_len {
+            return Err(eproto());
+        }
+        Ok(r)
+    }
+
     fn arm(p: &Proxy) -> Result<u32> {
         Ok(request(p, FileOp::Poll, 0, 0, 0, &[], &mut [])?.0 as u32)
     }
@@ -565,6 +583,13 @@ fn serve(
         }
         FileOp::Fsync => file.fsync(req.a == 1).map(|_| 0),
         FileOp::Poll => exports.arm(req.id, src).map(i64::from),
+        FileOp::Ioctl => {
+            let mut out = [0u8; IOCTL_MAX_DATA];
+            let out = &mut out[..req.flags as usize];
+            let r = file.ioctl(req.a as u32, req.b, req.data, out)?;
+            data.extend_from_slice(out, GFP_KERNEL)?;
+            Ok(r)
+        }
     }
 }
 

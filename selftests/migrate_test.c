@@ -25,7 +25,9 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <termios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -2305,6 +2307,72 @@ TEST_F_TIMEOUT(migrate, path_calls_resolve_at_origin, 60)
 {
 	NEED_PEERS(1);
 	RUN_WORKER(paths_remote, &self->other, 45000);
+}
+
+/*
+ * A terminal opened at the origin stays a terminal on the peer: isatty,
+ * tcgetattr/tcsetattr, the window size and FIONREAD are forwarded ioctls,
+ * and what they change is the one terminal's state.
+ */
+static int tty_remote(void *varg)
+{
+	int *a = varg, n = -1;
+	struct termios t;
+	struct winsize ws;
+
+	WMIGRATE(a[0]);
+	WCHECK(isatty(a[1]), "isatty of a terminal opened at the origin, on node %d: %s", a[0],
+	       strerror(errno));
+	WCHECK(tcgetattr(a[1], &t) == 0, "tcgetattr on node %d: %s", a[0], strerror(errno));
+	t.c_lflag &= ~ECHO;
+	WCHECK(tcsetattr(a[1], TCSANOW, &t) == 0, "tcsetattr on node %d: %s", a[0],
+	       strerror(errno));
+	memset(&ws, 0, sizeof(ws));
+	ws.ws_row = 33;
+	ws.ws_col = 77;
+	WCHECK(ioctl(a[1], TIOCSWINSZ, &ws) == 0, "TIOCSWINSZ on node %d: %s", a[0],
+	       strerror(errno));
+	memset(&ws, 0, sizeof(ws));
+	WCHECK(ioctl(a[1], TIOCGWINSZ, &ws) == 0 && ws.ws_row == 33 && ws.ws_col == 77,
+	       "TIOCGWINSZ on node %d: %s, %ux%u", a[0], strerror(errno), ws.ws_row, ws.ws_col);
+	wready();
+	wait_go();
+	WCHECK(ioctl(a[1], FIONREAD, &n) == 0 && n == 4, "FIONREAD on node %d: %d (%s)", a[0],
+	       n, strerror(errno));
+	errno = 0;
+	WCHECK(ioctl(a[1], 0x5499, 0) == -1 && errno == ENOTTY,
+	       "an unknown terminal ioctl on node %d: errno %d, want ENOTTY", a[0], errno);
+	WMIGRATE(g_node);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, terminal_ioctls_on_proxy, 60)
+{
+	struct termios t;
+	struct winsize ws;
+	struct worker w;
+	int m, a[2];
+
+	NEED_PEERS(1);
+	m = posix_openpt(O_RDWR | O_NOCTTY);
+	ASSERT_LE(0, m);
+	ASSERT_EQ(0, grantpt(m));
+	ASSERT_EQ(0, unlockpt(m));
+	a[0] = self->other;
+	a[1] = open(ptsname(m), O_RDWR | O_NOCTTY);
+	ASSERT_LE(0, a[1]);
+	start_worker(_metadata, &w, tty_remote, a);
+	ASSERT_TRUE(worker_ready(&w, 30000));
+	/* What the worker set on the peer is the terminal's state here. */
+	ASSERT_EQ(0, tcgetattr(a[1], &t));
+	EXPECT_EQ(0, t.c_lflag & ECHO);
+	ASSERT_EQ(0, ioctl(m, TIOCGWINSZ, &ws));
+	EXPECT_EQ(33, ws.ws_row);
+	EXPECT_EQ(77, ws.ws_col);
+	ASSERT_EQ(4, write(m, "abc\n", 4));
+	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	close(a[1]);
+	close(m);
 }
 
 /* ---- one pid space: the ids, children and signals of the origin ---- */

@@ -184,6 +184,8 @@ struct cohort_migration_ops {
 
 /* Most bytes a proxy file moves in one request to the file's home. */
 #define COHORT_FILE_MAX_DATA	(1U << 20)
+/* Most bytes an ioctl forwarded by a proxy file reads or writes. */
+#define COHORT_IOCTL_MAX_DATA	256
 
 /**
  * struct cohort_proxy - a proxy file: an open file held by another node
@@ -235,6 +237,9 @@ struct cohort_watch;
  * @llseek: lseek(2).
  * @getattr: fstat(2).
  * @fsync: fsync(2) or fdatasync(2).
+ * @ioctl: ioctl(2) @cmd with the argument @value (a command without a
+ *	buffer), or the @in_len bytes it reads at @in and the @out_len bytes
+ *	it writes to @out (at most COHORT_IOCTL_MAX_DATA each).
  * @arm: have the home report changes of the file's poll mask; return the
  *	mask now, or a negative errno.
  * @release: the last reference to the proxy file is gone.
@@ -249,6 +254,9 @@ struct cohort_file_ops {
 	loff_t (*llseek)(struct cohort_proxy *p, loff_t offset, int whence);
 	int (*getattr)(struct cohort_proxy *p, struct cohort_stat *st);
 	int (*fsync)(struct cohort_proxy *p, int datasync);
+	long (*ioctl)(struct cohort_proxy *p, unsigned int cmd,
+		      unsigned long value, const void *in, size_t in_len,
+		      void *out, size_t out_len);
 	int (*arm)(struct cohort_proxy *p);
 	void (*release)(struct cohort_proxy *p);
 	void (*fired)(u64 cookie);
@@ -570,6 +578,9 @@ ssize_t cohort_file_write(struct file *file, const void *buf, size_t len,
 loff_t cohort_file_llseek(struct file *file, loff_t offset, int whence);
 int cohort_file_getattr(struct file *file, struct cohort_stat *st);
 int cohort_file_fsync(struct file *file, int datasync);
+long cohort_file_ioctl(struct file *file, unsigned int cmd,
+		       unsigned long value, const void *in, size_t in_len,
+		       void *out, size_t out_len);
 struct cohort_watch *cohort_watch_new(struct file *file, u64 cookie);
 void cohort_watch_free(struct cohort_watch *w);
 

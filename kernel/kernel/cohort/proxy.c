@@ -37,6 +37,8 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
+#include <linux/termios.h>
+#include <linux/tty.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
@@ -361,12 +363,102 @@ static int proxy_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * The ioctls a proxy forwards, with the size of what they read from and
+ * write to user memory: the terminal's (legacy numbers, whose sizes the
+ * number does not say) and any _IOC-encoded one up to
+ * COHORT_IOCTL_MAX_DATA bytes. A command that takes no pointer sends its
+ * argument's value.
+ */
+struct proxy_ioctl_shape {
+	unsigned int cmd;
+	u16 in, out;
+};
+
+static const struct proxy_ioctl_shape tty_ioctls[] = {
+	{ TCGETS, 0, sizeof(struct termios) },
+	{ TCSETS, sizeof(struct termios), 0 },
+	{ TCSETSW, sizeof(struct termios), 0 },
+	{ TCSETSF, sizeof(struct termios), 0 },
+	{ TIOCGWINSZ, 0, sizeof(struct winsize) },
+	{ TIOCSWINSZ, sizeof(struct winsize), 0 },
+	{ TIOCGPGRP, 0, sizeof(pid_t) },
+	{ TIOCSPGRP, sizeof(pid_t), 0 },
+	{ TIOCGSID, 0, sizeof(pid_t) },
+	{ TIOCOUTQ, 0, sizeof(int) },
+	{ FIONREAD, 0, sizeof(int) },
+	{ TCFLSH, 0, 0 },
+	{ TCXONC, 0, 0 },
+	{ TCSBRK, 0, 0 },
+	{ TCSBRKP, 0, 0 },
+};
+
+static int proxy_ioctl_shape(unsigned int cmd, size_t *in, size_t *out)
+{
+	size_t size = _IOC_SIZE(cmd);
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(tty_ioctls); i++) {
+		if (tty_ioctls[i].cmd == cmd) {
+			*in = tty_ioctls[i].in;
+			*out = tty_ioctls[i].out;
+			return 0;
+		}
+	}
+	/* Legacy numbers have type 0x54 ('T') and no direction or size. */
+	if (!_IOC_DIR(cmd) && !size && _IOC_TYPE(cmd) == 'T')
+		return -ENOTTY;
+	if (size > COHORT_IOCTL_MAX_DATA)
+		return -ENOTTY;
+	*in = _IOC_DIR(cmd) & _IOC_WRITE ? size : 0;
+	*out = _IOC_DIR(cmd) & _IOC_READ ? size : 0;
+	return 0;
+}
+
+static long proxy_ioctl(struct file *file, unsigned int cmd,
+			unsigned long arg)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	u8 in[COHORT_IOCTL_MAX_DATA] __aligned(8);
+	size_t in_len, out_len;
+	void *out = NULL;
+	long ret;
+	int idx;
+
+	if (READ_ONCE(p->dead))
+		return -EIO;
+	ret = proxy_ioctl_shape(cmd, &in_len, &out_len);
+	if (ret)
+		return ret;
+	if (in_len && copy_from_user(in, (void __user *)arg, in_len))
+		return -EFAULT;
+	if (out_len) {
+		out = kzalloc(out_len, GFP_KERNEL);
+		if (!out)
+			return -ENOMEM;
+	}
+	ops = proxy_ops_get(&idx);
+	if (!ops) {
+		kfree(out);
+		return -EIO;
+	}
+	ret = ops->ioctl(p, cmd, in_len || out_len ? 0 : arg, in, in_len,
+			 out, out_len);
+	proxy_ops_put(idx);
+	if (ret >= 0 && out_len && copy_to_user((void __user *)arg, out, out_len))
+		ret = -EFAULT;
+	kfree(out);
+	return ret;
+}
+
 static const struct file_operations cohort_proxy_fops = {
 	.read		= proxy_read,
 	.write		= proxy_write,
 	.llseek		= proxy_llseek,
 	.poll		= proxy_poll,
 	.fsync		= proxy_fsync,
+	.unlocked_ioctl	= proxy_ioctl,
 	.release	= proxy_release,
 };
 
@@ -748,12 +840,9 @@ static DEFINE_MUTEX(server_mm_lock);
 static struct mm_struct *server_mm;	/* under server_mm_lock, never freed */
 #define SERVER_SCRATCH	0x10000000UL
 
-static ssize_t file_rw_user(struct file *file, void *buf, size_t len,
-			    loff_t *ppos, bool write)
+/* Borrow the server's address space; on success server_mm_lock is held. */
+static int server_mm_use(void)
 {
-	unsigned long addr;
-	ssize_t ret;
-
 	if (!(current->flags & PF_KTHREAD) || current->mm)
 		return -EINVAL;
 	mutex_lock(&server_mm_lock);
@@ -764,6 +853,24 @@ static ssize_t file_rw_user(struct file *file, void *buf, size_t len,
 		return -ENOMEM;
 	}
 	kthread_use_mm(server_mm);
+	return 0;
+}
+
+static void server_mm_unuse(void)
+{
+	kthread_unuse_mm(server_mm);
+	mutex_unlock(&server_mm_lock);
+}
+
+static ssize_t file_rw_user(struct file *file, void *buf, size_t len,
+			    loff_t *ppos, bool write)
+{
+	unsigned long addr;
+	ssize_t ret;
+
+	ret = server_mm_use();
+	if (ret)
+		return ret;
 	addr = vm_mmap(NULL, SERVER_SCRATCH, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
 	if (IS_ERR_VALUE(addr)) {
@@ -782,8 +889,7 @@ static ssize_t file_rw_user(struct file *file, void *buf, size_t len,
 	}
 	vm_munmap(addr, len);
 out:
-	kthread_unuse_mm(server_mm);
-	mutex_unlock(&server_mm_lock);
+	server_mm_unuse();
 	return ret;
 }
 
@@ -920,6 +1026,58 @@ loff_t cohort_file_llseek(struct file *file, loff_t offset, int whence)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cohort_file_llseek);
+
+/**
+ * cohort_file_ioctl - ioctl(2) on a file for a proxy
+ * @file: the file
+ * @cmd: the command
+ * @value: the argument, for a command that takes no pointer
+ * @in: what the command reads, @in_len bytes
+ * @in_len: 0 to COHORT_IOCTL_MAX_DATA
+ * @out: where what the command writes goes, @out_len bytes
+ * @out_len: 0 to COHORT_IOCTL_MAX_DATA
+ *
+ * A command with a buffer gets a pointer into a scratch page of the
+ * address space the file server borrows. Commands that depend on the
+ * caller's session (TIOCSPGRP, TIOCSCTTY) see the server's, not the
+ * process's: they fail.
+ *
+ * Return: what the command returns.
+ */
+long cohort_file_ioctl(struct file *file, unsigned int cmd,
+		       unsigned long value, const void *in, size_t in_len,
+		       void *out, size_t out_len)
+{
+	unsigned long addr;
+	long ret;
+
+	if (in_len > COHORT_IOCTL_MAX_DATA || out_len > COHORT_IOCTL_MAX_DATA)
+		return -EINVAL;
+	if (!in_len && !out_len)
+		return vfs_ioctl(file, cmd, value);
+	ret = server_mm_use();
+	if (ret)
+		return ret;
+	addr = vm_mmap(NULL, SERVER_SCRATCH, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+	if (IS_ERR_VALUE(addr)) {
+		ret = addr;
+		goto out;
+	}
+	ret = -EFAULT;
+	if (in_len && copy_to_user((void __user *)addr, in, in_len))
+		goto unmap;
+	ret = vfs_ioctl(file, cmd, addr);
+	if (ret >= 0 && out_len && copy_from_user(out, (void __user *)addr,
+						  out_len))
+		ret = -EFAULT;
+unmap:
+	vm_munmap(addr, PAGE_SIZE);
+out:
+	server_mm_unuse();
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_file_ioctl);
 
 /**
  * cohort_file_getattr - fstat(2) of a file for a proxy

@@ -27,6 +27,8 @@ pub const O_NONBLOCK: u32 = bindings::O_NONBLOCK;
 pub const O_CLOEXEC: u32 = bindings::O_CLOEXEC;
 /// Most bytes a proxy moves in one request.
 pub const MAX_DATA: usize = bindings::COHORT_FILE_MAX_DATA as usize;
+/// Most bytes a forwarded ioctl reads or writes.
+pub const IOCTL_MAX_DATA: usize = bindings::COHORT_IOCTL_MAX_DATA as usize;
 
 /// Converts a C `ssize_t`-like result into a `Result`.
 fn to_len(ret: isize) -> Result<usize> {
@@ -181,6 +183,30 @@ impl File {
     pub fn fsync(&self, datasync: bool) -> Result {
         // SAFETY: The file is live.
         to_result(unsafe { bindings::cohort_file_fsync(self.0.as_ptr(), i32::from(datasync)) })
+    }
+
+    /// `ioctl(2)` command `cmd` with `value` (a command without a buffer)
+    /// or the bytes it reads (`input`) and writes (`output`, at most
+    /// [`IOCTL_MAX_DATA`] each).
+    pub fn ioctl(&self, cmd: u32, value: u64, input: &[u8], output: &mut [u8]) -> Result<i64> {
+        // SAFETY: The file is live; the buffers are valid for their
+        // lengths.
+        let r = unsafe {
+            bindings::cohort_file_ioctl(
+                self.0.as_ptr(),
+                cmd,
+                value as _,
+                input.as_ptr().cast(),
+                input.len(),
+                output.as_mut_ptr().cast(),
+                output.len(),
+            )
+        };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r as i64)
+        }
     }
 
     /// The file's poll mask now (`EPOLL*`).
@@ -359,6 +385,12 @@ pub trait FileOps {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// `ioctl(2)`: `cmd` with `value`, or the bytes it reads (`input`)
+    /// and writes (`output`).
+    fn ioctl(_p: &Proxy, _cmd: u32, _value: u64, _input: &[u8], _output: &mut [u8]) -> Result<i64> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Has the home report changes of the poll mask; returns the mask now.
     fn arm(_p: &Proxy) -> Result<u32> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
@@ -396,6 +428,7 @@ impl<T: FileOps> FilesSlot<T> {
         llseek: Some(Self::llseek),
         getattr: Some(Self::getattr),
         fsync: Some(Self::fsync),
+        ioctl: Some(Self::ioctl),
         arm: Some(Self::arm),
         release: Some(Self::release),
         fired: Some(Self::fired),
@@ -490,6 +523,39 @@ impl<T: FileOps> FilesSlot<T> {
         match T::fsync(unsafe { Self::proxy(p) }, datasync != 0) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with a live proxy, `input` readable for `in_len`
+    /// bytes and `output` writable for `out_len` (either may be dangling
+    /// when its length is 0).
+    unsafe extern "C" fn ioctl(
+        p: *mut bindings::cohort_proxy,
+        cmd: crate::ffi::c_uint,
+        value: crate::ffi::c_ulong,
+        input: *const c_void,
+        in_len: usize,
+        output: *mut c_void,
+        out_len: usize,
+    ) -> crate::ffi::c_long {
+        let input: &[u8] = if in_len == 0 {
+            &[]
+        } else {
+            // SAFETY: Per this function's contract.
+            unsafe { core::slice::from_raw_parts(input.cast(), in_len) }
+        };
+        let output: &mut [u8] = if out_len == 0 {
+            &mut []
+        } else {
+            // SAFETY: Per this function's contract.
+            unsafe { core::slice::from_raw_parts_mut(output.cast(), out_len) }
+        };
+        // SAFETY: Per this function's contract.
+        match T::ioctl(unsafe { Self::proxy(p) }, cmd, value as u64, input, output) {
+            Ok(v) => v as crate::ffi::c_long,
+            Err(e) => e.to_errno() as crate::ffi::c_long,
         }
     }
 

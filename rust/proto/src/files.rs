@@ -236,7 +236,15 @@ pub enum FileOp {
     /// Arm: send [`MSG_FILE_READY`] to the sender when the file's wait
     /// queues fire; the reply's mask is the current one.
     Poll,
+    /// `ioctl(fd, a, b)`: `a` is the command (a `u32`); `data` what it
+    /// reads, or `b` its argument's value when it takes no buffer; `flags`
+    /// the size of what it writes (at most [`IOCTL_MAX_DATA`]), which the
+    /// reply's data carry.
+    Ioctl,
 }
+
+/// Most bytes a forwarded ioctl reads or writes.
+pub const IOCTL_MAX_DATA: usize = 256;
 
 impl FileOp {
     fn as_u8(self) -> u8 {
@@ -247,6 +255,7 @@ impl FileOp {
             FileOp::Stat => 4,
             FileOp::Fsync => 5,
             FileOp::Poll => 6,
+            FileOp::Ioctl => 7,
         }
     }
 
@@ -258,6 +267,7 @@ impl FileOp {
             4 => FileOp::Stat,
             5 => FileOp::Fsync,
             6 => FileOp::Poll,
+            7 => FileOp::Ioctl,
             _ => return None,
         })
     }
@@ -297,6 +307,12 @@ impl<'a> FileReq<'a> {
                 FileOp::Stat => no_data && self.a == 0 && self.b == 0,
                 FileOp::Fsync => no_data && self.a <= 1 && self.b == 0,
                 FileOp::Poll => no_data && self.a <= u64::from(u32::MAX) && self.b == 0,
+                FileOp::Ioctl => {
+                    self.a <= u64::from(u32::MAX)
+                        && self.data.len() <= IOCTL_MAX_DATA
+                        && self.flags as usize <= IOCTL_MAX_DATA
+                        && (no_data || self.b == 0)
+                }
             };
         check(ok)
     }

@@ -440,7 +440,8 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Stat,
                 FileOp::Fsync,
                 FileOp::Poll,
-            ][rng.below(6) as usize];
+                FileOp::Ioctl,
+            ][rng.below(7) as usize];
             let len = rng.below(paths.len() as u64) as usize;
             let pos = if rng.chance(1, 2) {
                 POS_CURRENT
@@ -454,11 +455,16 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Stat => (0, 0, &[]),
                 FileOp::Fsync => (rng.below(2), 0, &[]),
                 FileOp::Poll => (rng.below(u64::from(u32::MAX) + 1), 0, &[]),
+                FileOp::Ioctl => (rng.next() & u64::from(u32::MAX), 0, &paths[..len.min(256)]),
             };
             let req = FileReq {
                 id: 1 + rng.below(u64::MAX - 1),
                 op,
-                flags: rng.next() as u32,
+                flags: if op == FileOp::Ioctl {
+                    rng.below(257) as u32
+                } else {
+                    rng.next() as u32
+                },
                 a,
                 b,
                 data,
