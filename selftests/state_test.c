@@ -24,6 +24,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/rseq.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <linux/futex.h>
@@ -709,6 +710,45 @@ static int robust_worker(void)
 	return 0;
 }
 
+/*
+ * glibc registered this thread's rseq area, 32 bytes (the original ABI's
+ * size, of which __rseq_size says 20 are used); registering it again with
+ * the same arguments fails with EBUSY only while the kernel has it.
+ */
+#define RSEQ_LEN 32
+
+static void check_rseq(void)
+{
+	struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() +
+					  __rseq_offset);
+	unsigned int cpu = ~0U;
+	long r;
+	int i;
+
+	errno = 0;
+	r = syscall(SYS_rseq, rs, RSEQ_LEN, 0, RSEQ_SIG);
+	WCHECK(r == -1 && errno == EBUSY,
+	       "rseq() again: %ld (%s), want EBUSY: the registration was lost",
+	       r, strerror(errno));
+	/* The kernel keeps the area up to date where the task runs now. */
+	for (i = 0; i < 100; i++) {
+		if (syscall(SYS_getcpu, &cpu, NULL, NULL) == 0 &&
+		    rs->cpu_id == cpu && rs->cpu_id_start == cpu)
+			break;
+	}
+	WCHECK(i < 100, "rseq cpu_id %u cpu_id_start %u, getcpu %u", rs->cpu_id,
+	       rs->cpu_id_start, cpu);
+}
+
+static int rseq_worker(void)
+{
+	WCHECK(__rseq_size > 0,
+	       "glibc registered no rseq area (__rseq_size %u): kernel without CONFIG_RSEQ?",
+	       __rseq_size);
+	THERE_AND_BACK(check_rseq);
+	return 0;
+}
+
 static char exe0[PATH_MAX];
 
 static void check_exe(void)
@@ -968,6 +1008,7 @@ STATE_TEST(personality, personality_worker, 90)
 STATE_TEST(prctl, prctl_worker, 90)
 STATE_TEST(supplementary_groups, groups_worker, 90)
 STATE_TEST(robust_list, robust_worker, 90)
+STATE_TEST(rseq_registration, rseq_worker, 90)
 STATE_TEST(proc_self_exe, exe_worker, 90)
 STATE_TEST(clocks_never_go_back, clocks_worker, 90)
 STATE_TEST(map_private_dev_zero, devzero_worker, 120)
