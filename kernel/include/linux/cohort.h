@@ -521,6 +521,7 @@ int cohort_exe_load(const char *path);
 bool cohort_fatal_signal_pending(void);
 void cohort_task_interrupt(struct task_struct *tsk);
 void cohort_interrupt_clear(void);
+bool cohort_task_has_mm(struct task_struct *tsk, struct mm_struct *mm);
 pid_t cohort_parent_tgid(void);
 pid_t cohort_task_pid(struct task_struct *tsk, pid_t *tgid);
 void cohort_creds_save(struct cohort_creds *creds);

@@ -16,6 +16,7 @@
 #include <linux/nsproxy.h>
 #include <linux/posix-timers.h>
 #include <linux/resource.h>
+#include <linux/rseq.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/cputime.h>
 #include <linux/sched/mm.h>
@@ -284,7 +285,8 @@ int cohort_proc_load(const struct cohort_proc *proc)
 	current->sas_ss_size = proc->sas_size;
 	current->sas_ss_flags = proc->sas_flags;
 	current->personality = proc->personality;
-	current->timer_slack_ns = proc->timer_slack_ns ?: 1;
+	/* 0 for a real-time task, as sched_setscheduler() left it. */
+	current->timer_slack_ns = proc->timer_slack_ns;
 	current->pdeath_signal = valid_signal(proc->pdeath_signal) ?
 				 proc->pdeath_signal : 0;
 	current->signal->is_child_subreaper =

@@ -191,6 +191,27 @@ bool cohort_fatal_signal_pending(void)
 EXPORT_SYMBOL_GPL(cohort_fatal_signal_pending);
 
 /**
+ * cohort_task_has_mm - whether @mm is @tsk's address space
+ * @tsk: the task
+ * @mm: an address space the caller holds alive (a fault in it, say)
+ *
+ * For a fault in a migrated task's memory taken by another task (reading
+ * /proc/PID/cmdline or environ, ptrace), to find whose memory it is.
+ *
+ * Return: true when @tsk's mm is @mm now.
+ */
+bool cohort_task_has_mm(struct task_struct *tsk, struct mm_struct *mm)
+{
+	bool ret;
+
+	task_lock(tsk);
+	ret = tsk->mm == mm;
+	task_unlock(tsk);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_task_has_mm);
+
+/**
  * cohort_parent_tgid - the process id of current's parent
  *
  * Return: what getppid(2) returns.

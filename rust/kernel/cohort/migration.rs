@@ -401,6 +401,15 @@ pub fn interrupt_clear() {
     unsafe { bindings::cohort_interrupt_clear() };
 }
 
+/// Whether `task`'s address space is the one [`Vma::mm_id`] and
+/// [`MmRef::id`] name as `mm_id`, which the caller keeps alive (it faults
+/// in it).
+pub fn task_has_mm(task: &Task, mm_id: usize) -> bool {
+    // SAFETY: `task` is live; the hub only compares the pointer with the
+    // task's, under the task's lock.
+    unsafe { bindings::cohort_task_has_mm(task.0.get(), mm_id as *mut bindings::mm_struct) }
+}
+
 /// The process id of the current task's parent.
 pub fn parent_tgid() -> i32 {
     // SAFETY: Reads the current task's parent under RCU.
