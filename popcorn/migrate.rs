@@ -919,7 +919,8 @@ impl MsgHandler for MigrateHandler {
         if task_msg::decode_migrate_into(msg.data(), &mut head).is_err() {
             return answer(EPROTO_());
         }
-        let Ok(mut bytes) = KVVec::with_capacity(msg.data().len(), GFP_KERNEL) else {
+        let Ok(mut bytes) = KVVec::with_capacity(msg.data().len(), GFP_KERNEL | __GFP_NOWARN)
+        else {
             return answer(ENOMEM);
         };
         if bytes.extend_from_slice(msg.data(), GFP_KERNEL).is_err() {
