@@ -408,9 +408,14 @@ fn pack(dist: &Dist, visited: NodeSet) -> Result<(KVVec<u8>, u64)> {
         sigq: &sigq,
     };
     let len = task_msg::migrate_len_with(&descs, arch.len(), &extra);
-    if len > task_msg::MIGRATE_MAX_LEN {
-        // More state than one message carries (tens of thousands of
-        // mappings of differently named files, say).
+    if len > task_msg::MIGRATE_MAX_LEN
+        || descs.len() > task_msg::MAX_VMAS
+        || groups.len() > task_msg::MAX_GROUPS
+        || sigq.len() > task_msg::MAX_SIGQUEUE
+    {
+        // More state than one message carries: tens of thousands of
+        // mappings of differently named files, or more mappings than
+        // MAX_VMAS (vm.max_map_count raised past 65536), say.
         return Err(E2BIG);
     }
     let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL | __GFP_NOWARN)?;

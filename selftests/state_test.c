@@ -950,6 +950,62 @@ static int many_maps_worker(void)
 	return 0;
 }
 
+static int count_mappings(void)
+{
+	char line[256];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * As many mappings as vm.max_map_count lets a process have (65530 by
+ * default; at most 65536, what a migration carries): no limit of the
+ * migration's own is below the kernel's.
+ */
+static int max_maps_worker(void)
+{
+	unsigned long max = 0;
+	size_t pages, i;
+	char *base;
+	int fd, n, want;
+	char buf[32] = "";
+
+	fd = open("/proc/sys/vm/max_map_count", O_RDONLY);
+	WCHECK(fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0, "%s", strerror(errno));
+	close(fd);
+	max = strtoul(buf, NULL, 10);
+	want = max > 65536 ? 65536 : (int)max;
+	n = count_mappings();
+	WCHECK(n > 0 && n < want, "%d mappings to start with", n);
+	/* Each read-only page between two writable ones adds two mappings. */
+	pages = 2 * (size_t)(want - n) + 2;
+	/* 512 MiB of address space, a few pages of it used. */
+	base = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	WCHECK(base != MAP_FAILED, "mmap: %s", strerror(errno));
+	n++;
+	for (i = 1; i + 1 < pages && n + 2 <= want; i += 2, n += 2)
+		WCHECK(mprotect(base + i * 4096, 4096, PROT_READ) == 0,
+		       "mprotect %zu (%d mappings): %s", i, n, strerror(errno));
+	base[0] = 1;
+	base[(pages - 1) * 4096] = 2;
+	n = count_mappings();
+	WCHECK(n >= want - 1 && n <= want, "%d mappings, want %d", n, want);
+	WMIGRATE(g_other);
+	WCHECK(base[0] == 1 && base[(pages - 1) * 4096] == 2, "contents there");
+	base[4096 * 2] = 3;
+	WMIGRATE(g_home);
+	WCHECK(base[0] == 1 && base[4096 * 2] == 3, "contents back home");
+	return 0;
+}
+
 /* ---- POSIX timers refuse the migration before anything moves ---- */
 
 static int posix_timer_worker(void)
@@ -1014,6 +1070,7 @@ STATE_TEST(clocks_never_go_back, clocks_worker, 90)
 STATE_TEST(map_private_dev_zero, devzero_worker, 120)
 STATE_TEST(map_private_unlinked_file, unlinked_worker, 120)
 STATE_TEST(twenty_thousand_mappings, many_maps_worker, 300)
+STATE_TEST(max_map_count_mappings, max_maps_worker, 600)
 STATE_TEST(posix_timer_refused, posix_timer_worker, 90)
 
 /* Last: unload what this binary loaded, popcorn first. */
