@@ -1348,7 +1348,7 @@ impl ProcState {
 /// `task (6), tgid u32, parent_pid u32, from u16, visited u64, comm [16]`,
 /// then [`Signals`], [`Sched`], [`Creds`], [`MmLayout`] and [`ProcState`].
 ///
-/// It is about 2.3 KiB, mostly signal dispositions: the kernel keeps it off
+/// It is about 2.7 KiB, mostly signal dispositions: the kernel keeps it off
 /// the stack (in a `KBox`) and decodes into it with
 /// [`decode_migrate_into`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1925,7 +1925,7 @@ impl<'a> MigrateMsg<'a> {
 
 /// Decodes and validates a whole [`MSG_MIGRATE`], every VMA included, with
 /// the rules of [`encode_migrate`]. The head is returned by value (about
-/// 2.3 KiB); [`decode_migrate_into`] fills one in place instead.
+/// 2.7 KiB); [`decode_migrate_into`] fills one in place instead.
 pub fn decode_migrate(bytes: &[u8]) -> Result<MigrateMsg<'_>, WireError> {
     let mut head = MigrateHead::EMPTY;
     let body = decode_migrate_into(bytes, &mut head)?;
