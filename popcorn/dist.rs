@@ -271,6 +271,18 @@ impl Registry {
             .cloned()
     }
 
+    /// The record whose local task has the address space `mm_id` (see
+    /// [`migration::task_has_mm`]), for a fault another task takes in it.
+    ///
+    /// Takes only the registry's lock, as [`Registry::find_task`].
+    pub(crate) fn find_mm(&self, mm_id: usize) -> Option<Arc<Dist>> {
+        let tasks = self.tasks.lock();
+        tasks
+            .iter()
+            .find(|dist| migration::task_has_mm(&dist.task, mm_id))
+            .cloned()
+    }
+
     /// Marks a migration of `task` as queued; `EBUSY` if one already is.
     pub(crate) fn start_migration(&self, task: &Task) -> Result {
         let key = task as *const Task as usize;

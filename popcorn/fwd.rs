@@ -93,12 +93,17 @@ pub(crate) fn syscall(nr: i64, args: &mut [u64; 6]) -> Option<i64> {
         return None;
     }
     let fd = args[0] as i32;
-    let own = |v: u64| v as i32 as u32 == dist.tgid;
     // This node's ids of the task, for calls that name it.
     let local = || {
         let task = kernel::current!();
         let (pid, tgid) = migration::task_ids(&task);
         (pid as u64, tgid as u64)
+    };
+    // The task names itself by its pid at its origin, or by the pid it has
+    // here (read from `/proc/self`, which is this node's).
+    let own = |v: u64| {
+        let v = v as i32;
+        v > 0 && (v as u32 == dist.tgid || i64::from(v) == local().1 as i64)
     };
     let result = match nr {
         SYS_GETPID => Ok(i64::from(dist.tgid)),

@@ -11,8 +11,9 @@ use crate::proto::fwd::Interrupt;
 use crate::proto::migration::TaskId;
 use crate::proto::node::{NodeId, NodeSet};
 use crate::proto::task_msg::{
-    self, Creds, MigrateAbort, MigrateHead, MigrateReply, MigrateReq, MmLayout, Moved, Sched,
-    SigAction, Signal, Signals, SyscallIntr, SyscallMsg, SyscallReply, VmaDesc, VmaKind,
+    self, Creds, Itimer, MigrateAbort, MigrateExtra, MigrateHead, MigrateReply, MigrateReq,
+    MmLayout, Moved, ProcState, QueuedSignal, Rlimit, Sched, SigAction, Signal, Signals,
+    SyscallIntr, SyscallMsg, SyscallReply, VmaDesc, VmaKind,
 };
 use crate::proto::wire::Payload;
 use crate::STATE;
@@ -259,6 +260,70 @@ fn layout_from_proto(l: &MmLayout) -> migration::MmLayout {
     }
 }
 
+fn proc_to_proto(p: &migration::Proc) -> ProcState {
+    let mut out = ProcState {
+        sas_sp: p.sas_sp,
+        sas_size: p.sas_size,
+        sas_flags: p.sas_flags,
+        personality: p.personality,
+        timer_slack_ns: p.timer_slack_ns,
+        pdeath_signal: p.pdeath_signal,
+        flags: p.flags,
+        dumpable: p.dumpable,
+        robust_list: p.robust_list,
+        clear_child_tid: p.clear_child_tid,
+        rseq: p.rseq,
+        rseq_len: p.rseq_len,
+        rseq_sig: p.rseq_sig,
+        monotonic_ns: p.monotonic_ns,
+        boottime_ns: p.boottime_ns,
+        ..ProcState::EMPTY
+    };
+    for (o, t) in out.itimers.iter_mut().zip(p.itimer.iter()) {
+        *o = Itimer {
+            value_ns: t.value_ns,
+            interval_ns: t.interval_ns,
+        };
+    }
+    for (o, l) in out.rlimits.iter_mut().zip(p.rlim.iter()) {
+        *o = Rlimit {
+            cur: l.cur,
+            max: l.max,
+        };
+    }
+    out
+}
+
+fn proc_from_proto(p: &ProcState) -> migration::Proc {
+    let mut out = migration::Proc {
+        sas_sp: p.sas_sp,
+        sas_size: p.sas_size,
+        sas_flags: p.sas_flags,
+        personality: p.personality,
+        timer_slack_ns: p.timer_slack_ns,
+        pdeath_signal: p.pdeath_signal,
+        flags: p.flags,
+        dumpable: p.dumpable,
+        robust_list: p.robust_list,
+        clear_child_tid: p.clear_child_tid,
+        rseq: p.rseq,
+        rseq_len: p.rseq_len,
+        rseq_sig: p.rseq_sig,
+        monotonic_ns: p.monotonic_ns,
+        boottime_ns: p.boottime_ns,
+        ..Default::default()
+    };
+    for (o, t) in out.itimer.iter_mut().zip(p.itimers.iter()) {
+        o.value_ns = t.value_ns;
+        o.interval_ns = t.interval_ns;
+    }
+    for (o, l) in out.rlim.iter_mut().zip(p.rlimits.iter()) {
+        o.cur = l.cur;
+        o.max = l.max;
+    }
+    out
+}
+
 fn path_of(v: &migration::VmaDesc) -> &[u8] {
     let len = v.path.iter().position(|c| *c == 0).unwrap_or(v.path.len());
     &v.path[..len]
@@ -267,10 +332,31 @@ fn path_of(v: &migration::VmaDesc) -> &[u8] {
 /// Packs the current task's state into a `MSG_MIGRATE` payload;
 /// returns it and the pending signals it carries.
 fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>, u64)> {
+    // POSIX timers refuse the migration here, before anything moves.
+    let mut proc = KBox::new(migration::Proc::default(), GFP_KERNEL)?;
+    migration::proc_save(&mut proc)?;
     let mut sig = KBox::new(migration::Signals::default(), GFP_KERNEL)?;
     migration::signals_save(&mut sig);
+    let mut queued = KVVec::new();
+    migration::sigqueue_save(&mut queued)?;
+    let mut sigq = KVVec::with_capacity(queued.len(), GFP_KERNEL | __GFP_NOWARN)?;
+    for q in queued.iter() {
+        sigq.push(
+            QueuedSignal {
+                signo: q.signo,
+                shared: q.shared != 0,
+                info: q.info,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    drop(queued);
+    let mut groups = KVVec::new();
+    migration::groups_save(&mut groups)?;
+    let mut exe = KVVec::from_elem(0u8, task_msg::MAX_EXE_PATH + 1, GFP_KERNEL)?;
+    let exe_len = migration::exe_save(&mut exe);
     let mut layout = migration::MmLayout::default();
-    let mut vmas = KVec::new();
+    let mut vmas = KVVec::new();
     migration::mm_describe(&mut layout, &mut vmas)?;
     let mut arch = KVVec::from_elem(0u8, migration::arch_state_size(), GFP_KERNEL)?;
     let arch_len = migration::arch_save(&mut arch)?;
@@ -292,14 +378,16 @@ fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>,
     };
     head.creds = creds_to_proto(&migration::creds_save());
     head.layout = layout_to_proto(&layout);
+    head.proc = proc_to_proto(&proc);
 
-    let mut descs = KVec::with_capacity(vmas.len(), GFP_KERNEL)?;
+    let mut descs = KVVec::with_capacity(vmas.len(), GFP_KERNEL | __GFP_NOWARN)?;
     for v in vmas.iter() {
         let kind = match v.kind {
             migration::VMA_ANON => VmaKind::Anon,
             migration::VMA_FILE => VmaKind::File,
             migration::VMA_VDSO => VmaKind::Vdso,
             migration::VMA_VVAR => VmaKind::Vvar,
+            migration::VMA_FILE_ANON => VmaKind::FileAnon,
             _ => return Err(cohort::errno::EOPNOTSUPP()),
         };
         descs.push(
@@ -315,9 +403,25 @@ fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>,
         )?;
     }
     let arch = arch.get(..arch_len).ok_or(EINVAL)?;
-    let len = task_msg::migrate_files_len(&descs, arch.len(), files.len());
-    let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-    let n = match task_msg::encode_migrate_files(&mut buf, &head, &descs, arch, files) {
+    let extra = MigrateExtra {
+        exe: exe.get(..exe_len).unwrap_or(&[]),
+        groups: &groups,
+        sigq: &sigq,
+        files,
+    };
+    let len = task_msg::migrate_len_with(&descs, arch.len(), &extra);
+    if len > task_msg::MIGRATE_MAX_LEN
+        || descs.len() > task_msg::MAX_VMAS
+        || groups.len() > task_msg::MAX_GROUPS
+        || sigq.len() > task_msg::MAX_SIGQUEUE
+    {
+        // More state than one message carries: tens of thousands of
+        // mappings of differently named files, or more mappings than
+        // MAX_VMAS (vm.max_map_count raised past 65536), say.
+        return Err(E2BIG);
+    }
+    let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL | __GFP_NOWARN)?;
+    let n = match task_msg::encode_migrate_with(&mut buf, &head, &descs, arch, &extra) {
         Ok(n) => n,
         Err(e) => {
             // Real kernel state always passes: say what did not.
@@ -348,7 +452,7 @@ fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>,
 fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
     let mut head = KBox::new(MigrateHead::EMPTY, GFP_KERNEL)?;
     let body = task_msg::decode_migrate_into(bytes, &mut head).map_err(|_| EPROTO_())?;
-    let mut vmas = KVec::with_capacity(body.nr_vmas(), GFP_KERNEL)?;
+    let mut vmas = KVVec::with_capacity(body.nr_vmas(), GFP_KERNEL | __GFP_NOWARN)?;
     for v in body.vmas() {
         let mut desc = migration::VmaDesc {
             start: v.start,
@@ -360,6 +464,7 @@ fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
                 VmaKind::File => migration::VMA_FILE,
                 VmaKind::Vdso => migration::VMA_VDSO,
                 VmaKind::Vvar => migration::VMA_VVAR,
+                VmaKind::FileAnon => migration::VMA_FILE_ANON,
             },
             path: [0; migration::VMA_PATH_MAX],
         };
@@ -368,12 +473,38 @@ fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
         vmas.push(desc, GFP_KERNEL)?;
     }
     migration::mm_install(&layout_from_proto(&head.layout), &vmas, fresh)?;
+    drop(vmas);
+    if fresh && !body.exe().is_empty() {
+        let mut path = KVec::with_capacity(body.exe().len() + 1, GFP_KERNEL)?;
+        path.extend_from_slice(body.exe(), GFP_KERNEL)?;
+        path.push(0, GFP_KERNEL)?;
+        migration::exe_load(CStr::from_bytes_with_nul(&path).map_err(|_| EINVAL)?)?;
+    }
     if !fresh {
         migration::creds_load(&creds_from_proto(&head.creds))?;
     }
+    let mut groups = KVVec::with_capacity(body.nr_groups(), GFP_KERNEL | __GFP_NOWARN)?;
+    for g in body.groups() {
+        groups.push(g, GFP_KERNEL)?;
+    }
+    migration::groups_load(&groups)?;
+    drop(groups);
     let mut sig = KBox::new(migration::Signals::default(), GFP_KERNEL)?;
     signals_from_proto(&head.signals, &mut sig);
     migration::signals_load(&sig);
+    let mut sigq = KVVec::with_capacity(body.nr_sigq(), GFP_KERNEL | __GFP_NOWARN)?;
+    for q in body.sigq() {
+        sigq.push(
+            migration::SigQueued {
+                signo: q.signo,
+                shared: u32::from(q.shared),
+                info: q.info,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    migration::sigqueue_load(&sigq, head.signals.pending);
+    drop(sigq);
     migration::sched_load(&migration::Sched {
         policy: head.sched.policy,
         rt_priority: head.sched.rt_priority,
@@ -381,6 +512,8 @@ fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
     })?;
     migration::set_comm(&head.comm);
     migration::arch_load(body.arch())?;
+    // It arms the timers and sets the clocks' offsets.
+    migration::proc_load(&proc_from_proto(&head.proc))?;
     // Last: a failure after this would leave the files installed.
     crate::files::install(body.files(), head.from)?;
     Ok(head)
@@ -481,6 +614,8 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     }
     migration::forward(&task, false);
     migration::signals_shadow(pending);
+    // The timers travelled: left armed here they would fire twice.
+    migration::proc_shadow();
     if !dist.at_origin() {
         tell_moved(&dist, dest);
     }
@@ -870,7 +1005,8 @@ impl MsgHandler for MigrateHandler {
         if task_msg::decode_migrate_into(msg.data(), &mut head).is_err() {
             return answer(EPROTO_());
         }
-        let Ok(mut bytes) = KVVec::with_capacity(msg.data().len(), GFP_KERNEL) else {
+        let Ok(mut bytes) = KVVec::with_capacity(msg.data().len(), GFP_KERNEL | __GFP_NOWARN)
+        else {
             return answer(ENOMEM);
         };
         if bytes.extend_from_slice(msg.data(), GFP_KERNEL).is_err() {

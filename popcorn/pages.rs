@@ -6,7 +6,7 @@
 //! (through the origin) and installs it; unmapping a range anywhere drops
 //! the pages of that range everywhere.
 
-use crate::dist::{current_running, me, Dist, Role};
+use crate::dist::{current_running, me, Dist, Registry, Role};
 use crate::proto::node::NodeId;
 use crate::proto::pages::FetchPlan;
 use crate::proto::task_msg::{self, PageList, PageReply, PageRequest, Range};
@@ -18,6 +18,7 @@ use kernel::cohort::{
     FaultAction, Vma,
 };
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// How long a page request may take (a dead peer fails it within kmsg's
 /// heartbeat timeout; this bounds a live but stuck one).
@@ -108,12 +109,12 @@ pub(crate) fn fault(vma: &Vma, address: usize, flags: u32) -> FaultAction {
     let Some(reg) = STATE.get() else {
         return FaultAction::Local;
     };
-    let Some(dist) = current_running(&reg) else {
-        return FaultAction::Local;
-    };
     if vma.flags() & VM_SHARED != 0 {
         return FaultAction::Local;
     }
+    let Some(dist) = current_running(&reg).or_else(|| running_owner(&reg, vma)) else {
+        return FaultAction::Local;
+    };
     let page = (address >> task_msg::PAGE_SHIFT) as u64;
     let mut inner = dist.inner.lock();
     if let Some((stashed, _)) = inner.stash.as_ref() {
@@ -157,6 +158,19 @@ pub(crate) fn fault(vma: &Vma, address: usize, flags: u32) -> FaultAction {
             FaultAction::Handled(VM_FAULT_SIGBUS)
         }
     }
+}
+
+/// The task running here whose memory `vma` is, when another task faults
+/// in it: reading its /proc/PID/cmdline or environ, ptrace. Such a fault
+/// must fetch the page as the task's own would; served locally it would
+/// install an empty page that hides the task's.
+fn running_owner(reg: &Registry, vma: &Vma) -> Option<Arc<Dist>> {
+    if reg.is_empty() {
+        return None;
+    }
+    let dist = reg.find_mm(vma.mm_id())?;
+    let running = dist.inner.lock().role == Role::Running;
+    running.then_some(dist)
 }
 
 /// Records that this node holds `page` now.

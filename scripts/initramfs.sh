@@ -63,6 +63,18 @@ gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-I "$lib" -o "$root/usr/bin/migbench" "$COHORT_ROOT/tools/guest/migbench.c" \
 	-L "$lib" -lpcntl
 
+# The shared cases of kinds of state a migration must keep (each a small
+# program printing PASS or FAIL), run by selftests/cluster/20-cases.sh.
+# They live beside the repository ($COHORT_CASES overrides); without them
+# the scenario fails saying so.
+cases=${COHORT_CASES:-$COHORT_ROOT/../shared/cases}
+mkdir -p "$root/usr/lib/cohort/cases"
+for c in "$cases"/*.c; do
+	[ -e "$c" ] || break
+	gcc -static -O2 -pthread -o "$root/usr/lib/cohort/cases/$(basename "$c" .c)" "$c" ||
+		die "building case $c failed"
+done
+
 # Selftests, against the kernel's harness and uapi headers.
 make -s -C "$COHORT_ROOT/selftests" \
 	KSFT_DIR="$KERNEL_SRC/tools/testing/selftests" \

@@ -405,12 +405,15 @@ struct cohort_sched {
  * @COHORT_VMA_FILE: a private mapping of a file, named by path
  * @COHORT_VMA_VDSO: the vDSO text
  * @COHORT_VMA_VVAR: the vDSO data
+ * @COHORT_VMA_FILE_ANON: a private mapping of a file no path names (deleted,
+ *	or a path too long): anonymous memory filled from the node it left
  */
 enum cohort_vma_kind {
 	COHORT_VMA_ANON,
 	COHORT_VMA_FILE,
 	COHORT_VMA_VDSO,
 	COHORT_VMA_VVAR,
+	COHORT_VMA_FILE_ANON,
 };
 
 /**
@@ -449,6 +452,92 @@ struct cohort_mm_layout {
 	u64 start_code, end_code, start_data, end_data;
 	u64 start_brk, brk, start_stack;
 	u64 arg_start, arg_end, env_start, env_end;
+};
+
+/* Resource limits migration carries: RLIMIT_CPU to RLIMIT_RTTIME. */
+#define COHORT_NR_RLIMITS	16
+
+/* Bits of cohort_proc.flags. */
+#define COHORT_PROC_SUBREAPER		0x1	/* PR_SET_CHILD_SUBREAPER */
+#define COHORT_PROC_NO_NEW_PRIVS	0x2	/* PR_SET_NO_NEW_PRIVS */
+#define COHORT_PROC_THP_DISABLE		0x4	/* PR_SET_THP_DISABLE */
+
+/**
+ * struct cohort_itimer - an interval timer, relative to when it is read
+ * @value_ns: time (real or CPU) to the next expiry, 0 when disarmed
+ * @interval_ns: reload value, 0 for a one-shot timer
+ */
+struct cohort_itimer {
+	u64 value_ns;
+	u64 interval_ns;
+};
+
+/**
+ * struct cohort_rlimit - one resource limit
+ * @cur: soft limit (RLIM_INFINITY is all ones)
+ * @max: hard limit
+ */
+struct cohort_rlimit {
+	u64 cur;
+	u64 max;
+};
+
+/**
+ * struct cohort_proc - a process's state besides its signals, credentials,
+ *	scheduling and address space
+ * @sas_sp: alternate signal stack base (sigaltstack(2))
+ * @sas_size: its size
+ * @sas_flags: its flags (SS_DISABLE, SS_AUTODISARM)
+ * @personality: personality(2)
+ * @itimer: ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF (alarm(2) is the
+ *	first)
+ * @rlim: resource limits, indexed by RLIMIT_*
+ * @timer_slack_ns: PR_SET_TIMERSLACK
+ * @pdeath_signal: PR_SET_PDEATHSIG
+ * @flags: COHORT_PROC_* bits
+ * @dumpable: PR_SET_DUMPABLE (SUID_DUMP_*)
+ * @robust_list: set_robust_list(2) head
+ * @clear_child_tid: set_tid_address(2)
+ * @rseq: rseq(2) area, 0 when not registered
+ * @rseq_len: its length
+ * @rseq_sig: its signature
+ * @monotonic_ns: CLOCK_MONOTONIC as the process saw it when it was saved
+ * @boottime_ns: CLOCK_BOOTTIME likewise
+ */
+struct cohort_proc {
+	u64 sas_sp;
+	u64 sas_size;
+	u32 sas_flags;
+	u32 personality;
+	struct cohort_itimer itimer[3];
+	struct cohort_rlimit rlim[COHORT_NR_RLIMITS];
+	u64 timer_slack_ns;
+	u32 pdeath_signal;
+	u32 flags;
+	u32 dumpable;
+	u32 rseq_len;
+	u64 robust_list;
+	u64 clear_child_tid;
+	u64 rseq;
+	u32 rseq_sig;
+	u32 pad;
+	s64 monotonic_ns;
+	s64 boottime_ns;
+};
+
+/* Room for a struct kernel_siginfo in struct cohort_sigq. */
+#define COHORT_SIGINFO_SIZE	48
+
+/**
+ * struct cohort_sigq - one queued signal with its siginfo
+ * @signo: the signal
+ * @shared: queued for the whole process rather than the thread
+ * @info: the kernel_siginfo as queued
+ */
+struct cohort_sigq {
+	u32 signo;
+	u32 shared;
+	u8 info[COHORT_SIGINFO_SIZE];
 };
 
 /*
@@ -503,9 +592,20 @@ void cohort_signals_save(struct cohort_signals *sig);
 void cohort_signals_load(const struct cohort_signals *sig);
 void cohort_signals_shadow(u64 sent);
 int cohort_signal_next(void);
+int cohort_proc_save(struct cohort_proc *proc);
+int cohort_proc_load(const struct cohort_proc *proc);
+void cohort_proc_shadow(void);
+long cohort_sigqueue_save(struct cohort_sigq *q, unsigned long max);
+void cohort_sigqueue_load(const struct cohort_sigq *q, unsigned long nr,
+			  u64 pending);
+long cohort_groups_save(u32 *gids, unsigned long max);
+int cohort_groups_load(const u32 *gids, unsigned long nr);
+int cohort_exe_save(char *buf, size_t size);
+int cohort_exe_load(const char *path);
 bool cohort_fatal_signal_pending(void);
 void cohort_task_interrupt(struct task_struct *tsk);
 void cohort_interrupt_clear(void);
+bool cohort_task_has_mm(struct task_struct *tsk, struct mm_struct *mm);
 pid_t cohort_parent_tgid(void);
 pid_t cohort_task_pid(struct task_struct *tsk, pid_t *tgid);
 void cohort_creds_save(struct cohort_creds *creds);

@@ -48,14 +48,19 @@ static int cohort_vma_describe(struct vm_area_struct *vma,
 	/* A shared writable mapping would need its pages kept coherent. */
 	if ((vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE))
 		return -EOPNOTSUPP;
+	out->pgoff = vma->vm_pgoff;
 	path = d_path(&vma->vm_file->f_path, out->path, sizeof(out->path));
-	if (IS_ERR(path))
-		return -EOPNOTSUPP;
-	if (d_unlinked(vma->vm_file->f_path.dentry))
-		return -EOPNOTSUPP;
+	if (IS_ERR(path) || d_unlinked(vma->vm_file->f_path.dentry)) {
+		/*
+		 * A deleted file, or a path too long to carry: no node can
+		 * open it by name, but its pages come from here anyway.
+		 */
+		out->path[0] = '\0';
+		out->kind = COHORT_VMA_FILE_ANON;
+		return 0;
+	}
 	memmove(out->path, path, strlen(path) + 1);
 	out->kind = COHORT_VMA_FILE;
-	out->pgoff = vma->vm_pgoff;
 	return 0;
 }
 
@@ -67,7 +72,7 @@ static int cohort_vma_describe(struct vm_area_struct *vma,
  *
  * Return: the number of mappings (more than @max: call again with room for
  * them), -EOPNOTSUPP for a mapping migration cannot carry (shared writable,
- * device, huge pages, a deleted file, a path too long), or -EINTR.
+ * device, huge pages), or -EINTR.
  */
 int cohort_mm_describe(struct cohort_mm_layout *layout,
 		       struct cohort_vma *vmas, unsigned int max)
@@ -115,10 +120,12 @@ static unsigned long cohort_vma_prot(u64 flags)
 
 /*
  * Whether [start, end) is mapped by current with the backing @v asks for
- * (anonymous memory, or @file at the right offset), so its pages stay.
+ * (anonymous memory, or @file at the right offset, or for a file that has
+ * no name any file at the right offset), so its pages stay.
  */
 static bool cohort_range_matches(const struct cohort_vma *v, struct file *file)
 {
+	bool any_file = v->kind == COHORT_VMA_FILE_ANON;
 	struct mm_struct *mm = current->mm;
 	unsigned long addr = v->start;
 	struct vm_area_struct *vma;
@@ -131,9 +138,9 @@ static bool cohort_range_matches(const struct cohort_vma *v, struct file *file)
 			match = false;
 			break;
 		}
-		if (file) {
+		if (file || any_file) {
 			if (!vma->vm_file ||
-			    file_inode(vma->vm_file) != file_inode(file) ||
+			    (file && file_inode(vma->vm_file) != file_inode(file)) ||
 			    vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT) !=
 			    v->pgoff + ((addr - v->start) >> PAGE_SHIFT)) {
 				match = false;
@@ -261,6 +268,7 @@ int cohort_mm_install(const struct cohort_mm_layout *layout,
 		switch (vmas[i].kind) {
 		case COHORT_VMA_ANON:
 		case COHORT_VMA_FILE:
+		case COHORT_VMA_FILE_ANON:
 			ret = cohort_vma_install(&vmas[i]);
 			break;
 		case COHORT_VMA_VVAR:
@@ -328,7 +336,12 @@ int cohort_mm_take_page(struct mm_struct *mm, unsigned long addr, void *buf)
 	if (!vma || cohort_arch_vma_kind(vma) >= 0)
 		goto out;
 	folio = folio_walk_start(&fw, vma, addr, 0);
-	if (!folio && vma->vm_file) {
+	/*
+	 * A private mapping of /dev/zero is anonymous memory with a file:
+	 * reading it in would map the zero page here, hiding the page that
+	 * another node holds from the next fault.
+	 */
+	if (!folio && vma->vm_file && !vma_is_anonymous(vma)) {
 		/*
 		 * A file page nobody touched here: read it in, so that the
 		 * taker gets the contents without needing the file itself.

@@ -63,9 +63,9 @@ EXPORT_SYMBOL_GPL(cohort_signals_save);
  * cohort_signals_load - install a signal state into current
  * @sig: as cohort_signals_save() returned it on another node
  *
- * Dispositions and the blocked set are replaced; signals pending in @sig
- * are raised again (their siginfo did not travel: they arrive as sent by
- * the kernel). SIGKILL and SIGSTOP keep their fixed dispositions.
+ * Dispositions and the blocked set are replaced; SIGKILL and SIGSTOP keep
+ * their fixed dispositions. The pending signals are queued again by
+ * cohort_sigqueue_load(), with their siginfo.
  */
 void cohort_signals_load(const struct cohort_signals *sig)
 {
@@ -90,10 +90,6 @@ void cohort_signals_load(const struct cohort_signals *sig)
 	blocked.sig[0] = sig->blocked;
 	sigdelsetmask(&blocked, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	set_current_blocked(&blocked);
-
-	for (i = 1; i <= 64; i++)
-		if (sig->pending & (1ULL << (i - 1)))
-			send_sig(i, current, 1);
 }
 EXPORT_SYMBOL_GPL(cohort_signals_load);
 
@@ -193,6 +189,27 @@ bool cohort_fatal_signal_pending(void)
 	return fatal_signal_pending(current);
 }
 EXPORT_SYMBOL_GPL(cohort_fatal_signal_pending);
+
+/**
+ * cohort_task_has_mm - whether @mm is @tsk's address space
+ * @tsk: the task
+ * @mm: an address space the caller holds alive (a fault in it, say)
+ *
+ * For a fault in a migrated task's memory taken by another task (reading
+ * /proc/PID/cmdline or environ, ptrace), to find whose memory it is.
+ *
+ * Return: true when @tsk's mm is @mm now.
+ */
+bool cohort_task_has_mm(struct task_struct *tsk, struct mm_struct *mm)
+{
+	bool ret;
+
+	task_lock(tsk);
+	ret = tsk->mm == mm;
+	task_unlock(tsk);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_task_has_mm);
 
 /**
  * cohort_parent_tgid - the process id of current's parent

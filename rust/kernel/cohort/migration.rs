@@ -39,6 +39,22 @@ pub type MmLayout = bindings::cohort_mm_layout;
 /// One mapping of an address space.
 pub type VmaDesc = bindings::cohort_vma;
 
+/// A process's state besides signals, credentials, scheduling and mm:
+/// alternate signal stack, interval timers, resource limits, personality,
+/// prctl settings, futex and rseq registrations, its view of the clocks.
+pub type Proc = bindings::cohort_proc;
+/// One queued signal with its siginfo.
+pub type SigQueued = bindings::cohort_sigq;
+/// Number of resource limits in [`Proc`].
+pub const NR_RLIMITS: usize = bindings::COHORT_NR_RLIMITS as usize;
+/// Size of the siginfo in [`SigQueued`].
+pub const SIGINFO_SIZE: usize = bindings::COHORT_SIGINFO_SIZE as usize;
+/// [`Proc::flags`]: a child subreaper.
+pub const PROC_SUBREAPER: u32 = bindings::COHORT_PROC_SUBREAPER;
+/// [`Proc::flags`]: no new privileges.
+pub const PROC_NO_NEW_PRIVS: u32 = bindings::COHORT_PROC_NO_NEW_PRIVS;
+/// [`Proc::flags`]: transparent huge pages disabled.
+pub const PROC_THP_DISABLE: u32 = bindings::COHORT_PROC_THP_DISABLE;
 /// Room for a mapped file's path in [`VmaDesc`], with its NUL.
 pub const VMA_PATH_MAX: usize = bindings::COHORT_VMA_PATH_MAX as usize;
 /// [`VmaDesc::kind`]: anonymous memory.
@@ -49,6 +65,8 @@ pub const VMA_FILE: u32 = bindings::cohort_vma_kind_COHORT_VMA_FILE;
 pub const VMA_VDSO: u32 = bindings::cohort_vma_kind_COHORT_VMA_VDSO;
 /// [`VmaDesc::kind`]: the vDSO data.
 pub const VMA_VVAR: u32 = bindings::cohort_vma_kind_COHORT_VMA_VVAR;
+/// [`VmaDesc::kind`]: a private mapping of a file no path names.
+pub const VMA_FILE_ANON: u32 = bindings::cohort_vma_kind_COHORT_VMA_FILE_ANON;
 /// `VM_SHARED` of a mapping's flags.
 pub const VM_SHARED: u64 = bindings::VM_SHARED as u64;
 /// Size of a page.
@@ -277,6 +295,89 @@ pub fn signals_shadow(sent: u64) {
     unsafe { bindings::cohort_signals_shadow(sent) };
 }
 
+/// Reads the current task's process state into `out`; `EOPNOTSUPP` when
+/// it has POSIX timers, which cannot travel.
+pub fn proc_save(out: &mut Proc) -> Result {
+    // SAFETY: `out` is valid for writes.
+    to_result(unsafe { bindings::cohort_proc_save(out) })
+}
+
+/// Installs a process state into the current task, once its address space
+/// is installed.
+pub fn proc_load(proc: &Proc) -> Result {
+    // SAFETY: `proc` is valid for reads.
+    to_result(unsafe { bindings::cohort_proc_load(proc) })
+}
+
+/// Disarms the current task's interval timers: it became a shadow.
+pub fn proc_shadow() {
+    // SAFETY: Acts on the current task only.
+    unsafe { bindings::cohort_proc_shadow() };
+}
+
+/// Stores the current task's queued signals with their siginfo in `out`
+/// (replacing what was there).
+pub fn sigqueue_save(out: &mut KVVec<SigQueued>) -> Result {
+    super::vec::clear(out);
+    loop {
+        let room = out.capacity();
+        // SAFETY: `out` has room for `room` entries at its pointer.
+        let n = unsafe { bindings::cohort_sigqueue_save(out.as_mut_ptr(), room as _) };
+        let n = usize::try_from(n).map_err(|_| EINVAL)?;
+        if n <= room {
+            // SAFETY: The hub initialised the first `n` entries.
+            unsafe { out.set_len(n) };
+            return Ok(());
+        }
+        out.reserve(n, GFP_KERNEL | __GFP_NOWARN)?;
+    }
+}
+
+/// Queues signals that travelled on the current task; pending signals in
+/// `pending` without an entry in `queue` are raised as sent by the kernel.
+pub fn sigqueue_load(queue: &[SigQueued], pending: u64) {
+    // SAFETY: `queue` is valid for reads of its length.
+    unsafe { bindings::cohort_sigqueue_load(queue.as_ptr(), queue.len() as _, pending) };
+}
+
+/// Stores the current task's supplementary groups in `out` (replacing what
+/// was there).
+pub fn groups_save(out: &mut KVVec<u32>) -> Result {
+    super::vec::clear(out);
+    loop {
+        let room = out.capacity();
+        // SAFETY: `out` has room for `room` entries at its pointer.
+        let n = unsafe { bindings::cohort_groups_save(out.as_mut_ptr(), room as _) };
+        let n = usize::try_from(n).map_err(|_| EINVAL)?;
+        if n <= room {
+            // SAFETY: The hub initialised the first `n` entries.
+            unsafe { out.set_len(n) };
+            return Ok(());
+        }
+        out.reserve(n, GFP_KERNEL | __GFP_NOWARN)?;
+    }
+}
+
+/// Gives the current task supplementary groups.
+pub fn groups_load(gids: &[u32]) -> Result {
+    // SAFETY: `gids` is valid for reads of its length.
+    to_result(unsafe { bindings::cohort_groups_load(gids.as_ptr(), gids.len() as _) })
+}
+
+/// Stores the path of the current task's executable in `buf`; returns its
+/// length, 0 when it has none that a path names.
+pub fn exe_save(buf: &mut [u8]) -> usize {
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe { bindings::cohort_exe_save(buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Makes `path` the executable of the current task, which just arrived.
+pub fn exe_load(path: &CStr) -> Result {
+    // SAFETY: `path` is NUL-terminated.
+    to_result(unsafe { bindings::cohort_exe_load(path.as_char_ptr()) })
+}
+
 /// Takes one pending signal (never SIGKILL) off the current task.
 pub fn signal_next() -> Option<u32> {
     // SAFETY: Acts on the current task only.
@@ -302,6 +403,15 @@ pub fn interrupt(task: &Task) {
 pub fn interrupt_clear() {
     // SAFETY: Acts on the current task only.
     unsafe { bindings::cohort_interrupt_clear() };
+}
+
+/// Whether `task`'s address space is the one [`Vma::mm_id`] and
+/// [`MmRef::id`] name as `mm_id`, which the caller keeps alive (it faults
+/// in it).
+pub fn task_has_mm(task: &Task, mm_id: usize) -> bool {
+    // SAFETY: `task` is live; the hub only compares the pointer with the
+    // task's, under the task's lock.
+    unsafe { bindings::cohort_task_has_mm(task.0.get(), mm_id as *mut bindings::mm_struct) }
 }
 
 /// The process id of the current task's parent.
@@ -443,7 +553,7 @@ pub fn spawn<W: TaskWork>(
 
 /// Describes the current task's address space: its fields into `layout`,
 /// its mappings into `vmas` (replacing what was there).
-pub fn mm_describe(layout: &mut MmLayout, vmas: &mut KVec<VmaDesc>) -> Result {
+pub fn mm_describe(layout: &mut MmLayout, vmas: &mut KVVec<VmaDesc>) -> Result {
     super::vec::clear(vmas);
     loop {
         let room = vmas.capacity();
@@ -456,7 +566,7 @@ pub fn mm_describe(layout: &mut MmLayout, vmas: &mut KVec<VmaDesc>) -> Result {
             unsafe { vmas.set_len(n) };
             return Ok(());
         }
-        vmas.reserve(n, GFP_KERNEL)?;
+        vmas.reserve(n, GFP_KERNEL | __GFP_NOWARN)?;
     }
 }
 

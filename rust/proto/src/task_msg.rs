@@ -111,8 +111,22 @@ pub const PAGE_SHIFT: u32 = 12;
 /// End of the user address space these messages accept (x86-64 with
 /// 4-level page tables): addresses and range ends are at most this.
 pub const USER_END: u64 = 1 << 47;
-/// Largest number of VMAs in a [`MSG_MIGRATE`].
-pub const MAX_VMAS: usize = 4096;
+/// Largest number of VMAs in a [`MSG_MIGRATE`] (Linux's default
+/// `vm.max_map_count` is 65530); the message as a whole is also bounded by
+/// [`MIGRATE_MAX_LEN`].
+pub const MAX_VMAS: usize = 65536;
+/// Largest number of supplementary groups in a [`MSG_MIGRATE`]
+/// (`NGROUPS_MAX`).
+pub const MAX_GROUPS: usize = 65536;
+/// Largest number of queued signals in a [`MSG_MIGRATE`].
+pub const MAX_SIGQUEUE: usize = 65536;
+/// Largest path of the executable in a [`MSG_MIGRATE`], in bytes.
+pub const MAX_EXE_PATH: usize = 4095;
+/// Size of a queued signal's siginfo (the kernel's `struct kernel_siginfo`
+/// on x86-64).
+pub const SIGINFO_LEN: usize = 48;
+/// Number of resource limits (`RLIMIT_CPU` to `RLIMIT_RTTIME`).
+pub const NR_RLIMITS: usize = 16;
 /// Largest path of a file-backed VMA, in bytes.
 pub const MAX_VMA_PATH: usize = 255;
 /// Largest architecture state in a [`MSG_MIGRATE`], in bytes.
@@ -1178,11 +1192,197 @@ impl MmLayout {
     }
 }
 
+/// One interval timer (`ITIMER_REAL`, `ITIMER_VIRTUAL` or `ITIMER_PROF`):
+/// time to the next expiry and reload value, in nanoseconds (of real time
+/// or of the process's CPU time). Layout `value u64, interval u64`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Itimer {
+    /// Time left to the next expiry, 0 when disarmed.
+    pub value_ns: u64,
+    /// Reload value, 0 for a one-shot timer; 0 when disarmed.
+    pub interval_ns: u64,
+}
+
+/// One resource limit. Layout `cur u64, max u64`; `u64::MAX` is
+/// `RLIM_INFINITY`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rlimit {
+    /// Soft limit, at most `max`.
+    pub cur: u64,
+    /// Hard limit.
+    pub max: u64,
+}
+
+/// `sigaltstack(2)` flags a task keeps: `SS_DISABLE` and `SS_AUTODISARM`.
+pub const SS_FLAGS: u32 = 2 | (1 << 31);
+/// [`ProcState::flags`]: the process is a child subreaper.
+pub const PROC_SUBREAPER: u32 = 0x1;
+/// [`ProcState::flags`]: `no_new_privs` is set.
+pub const PROC_NO_NEW_PRIVS: u32 = 0x2;
+/// [`ProcState::flags`]: transparent huge pages are disabled.
+pub const PROC_THP_DISABLE: u32 = 0x4;
+/// Every bit of [`ProcState::flags`].
+pub const PROC_FLAGS: u32 = PROC_SUBREAPER | PROC_NO_NEW_PRIVS | PROC_THP_DISABLE;
+
+/// A process's state besides its signal dispositions, credentials,
+/// scheduling and address space. Layout: `sas_sp u64, sas_size u64,
+/// sas_flags u32, personality u32`, three [`Itimer`]s (real, virtual,
+/// prof), [`NR_RLIMITS`] [`Rlimit`]s, `timer_slack_ns u64, pdeath_signal
+/// u32, flags u32, dumpable u32, robust_list u64, clear_child_tid u64,
+/// rseq u64, rseq_len u32, rseq_sig u32, monotonic_ns i64, boottime_ns i64`
+/// ([`ProcState::LEN`] bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcState {
+    /// Alternate signal stack base.
+    pub sas_sp: u64,
+    /// Its size; `sas_sp + sas_size` is at most [`USER_END`].
+    pub sas_size: u64,
+    /// Its flags, within [`SS_FLAGS`].
+    pub sas_flags: u32,
+    /// `personality(2)`.
+    pub personality: u32,
+    /// `ITIMER_REAL` (`alarm(2)`), `ITIMER_VIRTUAL`, `ITIMER_PROF`.
+    pub itimers: [Itimer; 3],
+    /// Resource limits by `RLIMIT_*` number.
+    pub rlimits: [Rlimit; NR_RLIMITS],
+    /// `PR_SET_TIMERSLACK`, in nanoseconds.
+    pub timer_slack_ns: u64,
+    /// `PR_SET_PDEATHSIG`: 0 or a signal `1..=NSIG`.
+    pub pdeath_signal: u32,
+    /// `PROC_*` bits ([`PROC_FLAGS`]).
+    pub flags: u32,
+    /// `PR_SET_DUMPABLE`: 0, 1 or 2.
+    pub dumpable: u32,
+    /// `set_robust_list(2)` head, below [`USER_END`].
+    pub robust_list: u64,
+    /// `set_tid_address(2)`, below [`USER_END`].
+    pub clear_child_tid: u64,
+    /// `rseq(2)` area, below [`USER_END`]; 0 when none (then `rseq_len`
+    /// and `rseq_sig` are 0).
+    pub rseq: u64,
+    /// Length of the rseq area.
+    pub rseq_len: u32,
+    /// rseq signature.
+    pub rseq_sig: u32,
+    /// `CLOCK_MONOTONIC` as the process saw it when it left, not negative.
+    pub monotonic_ns: i64,
+    /// `CLOCK_BOOTTIME` likewise, not negative.
+    pub boottime_ns: i64,
+}
+
+impl ProcState {
+    /// Encoded size (396 bytes).
+    pub const LEN: usize = 8 + 8 + 4 + 4 + 3 * 16 + NR_RLIMITS * 16 + 8 + 4 * 3 + 8 * 3 + 8 + 16;
+    /// Everything zero.
+    pub const EMPTY: ProcState = ProcState {
+        sas_sp: 0,
+        sas_size: 0,
+        sas_flags: 0,
+        personality: 0,
+        itimers: [Itimer {
+            value_ns: 0,
+            interval_ns: 0,
+        }; 3],
+        rlimits: [Rlimit { cur: 0, max: 0 }; NR_RLIMITS],
+        timer_slack_ns: 0,
+        pdeath_signal: 0,
+        flags: 0,
+        dumpable: 0,
+        robust_list: 0,
+        clear_child_tid: 0,
+        rseq: 0,
+        rseq_len: 0,
+        rseq_sig: 0,
+        monotonic_ns: 0,
+        boottime_ns: 0,
+    };
+
+    /// Checks the fields: the rules on each field's documentation, a
+    /// disarmed timer without interval, every soft limit at most its hard
+    /// limit.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            self.sas_flags & !SS_FLAGS == 0
+                && self
+                    .sas_sp
+                    .checked_add(self.sas_size)
+                    .is_some_and(|end| end <= USER_END)
+                && self
+                    .itimers
+                    .iter()
+                    .all(|t| t.value_ns != 0 || t.interval_ns == 0)
+                && self.rlimits.iter().all(|l| l.cur <= l.max)
+                && self.pdeath_signal <= NSIG as u32
+                && self.flags & !PROC_FLAGS == 0
+                && self.dumpable <= 2
+                && self.robust_list < USER_END
+                && self.clear_child_tid < USER_END
+                && self.rseq < USER_END
+                && (self.rseq != 0 || (self.rseq_len == 0 && self.rseq_sig == 0))
+                && self.monotonic_ns >= 0
+                && self.boottime_ns >= 0,
+        )
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        w.u64(self.sas_sp)?;
+        w.u64(self.sas_size)?;
+        w.u32(self.sas_flags)?;
+        w.u32(self.personality)?;
+        for t in &self.itimers {
+            w.u64(t.value_ns)?;
+            w.u64(t.interval_ns)?;
+        }
+        for l in &self.rlimits {
+            w.u64(l.cur)?;
+            w.u64(l.max)?;
+        }
+        w.u64(self.timer_slack_ns)?;
+        w.u32(self.pdeath_signal)?;
+        w.u32(self.flags)?;
+        w.u32(self.dumpable)?;
+        w.u64(self.robust_list)?;
+        w.u64(self.clear_child_tid)?;
+        w.u64(self.rseq)?;
+        w.u32(self.rseq_len)?;
+        w.u32(self.rseq_sig)?;
+        write_i64(w, self.monotonic_ns)?;
+        write_i64(w, self.boottime_ns)
+    }
+
+    fn read_into(&mut self, r: &mut Reader<'_>) -> Result<(), WireError> {
+        self.sas_sp = r.u64()?;
+        self.sas_size = r.u64()?;
+        self.sas_flags = r.u32()?;
+        self.personality = r.u32()?;
+        for t in self.itimers.iter_mut() {
+            t.value_ns = r.u64()?;
+            t.interval_ns = r.u64()?;
+        }
+        for l in self.rlimits.iter_mut() {
+            l.cur = r.u64()?;
+            l.max = r.u64()?;
+        }
+        self.timer_slack_ns = r.u64()?;
+        self.pdeath_signal = r.u32()?;
+        self.flags = r.u32()?;
+        self.dumpable = r.u32()?;
+        self.robust_list = r.u64()?;
+        self.clear_child_tid = r.u64()?;
+        self.rseq = r.u64()?;
+        self.rseq_len = r.u32()?;
+        self.rseq_sig = r.u32()?;
+        self.monotonic_ns = read_i64(r)?;
+        self.boottime_ns = read_i64(r)?;
+        Ok(())
+    }
+}
+
 /// The fixed part of a [`MSG_MIGRATE`] ([`MigrateHead::LEN`] bytes):
 /// `task (6), tgid u32, parent_pid u32, from u16, visited u64, comm [16]`,
-/// then [`Signals`], [`Sched`], [`Creds`] and [`MmLayout`].
+/// then [`Signals`], [`Sched`], [`Creds`], [`MmLayout`] and [`ProcState`].
 ///
-/// It is about 2.3 KiB, mostly signal dispositions: the kernel keeps it off
+/// It is about 2.7 KiB, mostly signal dispositions: the kernel keeps it off
 /// the stack (in a `KBox`) and decodes into it with
 /// [`decode_migrate_into`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1208,10 +1408,12 @@ pub struct MigrateHead {
     pub creds: Creds,
     /// Address-space layout.
     pub layout: MmLayout,
+    /// The rest of the process's state.
+    pub proc: ProcState,
 }
 
 impl MigrateHead {
-    /// Encoded size (2284 bytes).
+    /// Encoded size (2680 bytes).
     pub const LEN: usize = TASK_LEN
         + 4
         + 4
@@ -1221,7 +1423,8 @@ impl MigrateHead {
         + Signals::LEN
         + Sched::LEN
         + Creds::LEN
-        + MmLayout::LEN;
+        + MmLayout::LEN
+        + ProcState::LEN;
 
     /// An all-zero head, to be filled in (its task, pid 0, does not
     /// validate).
@@ -1271,12 +1474,13 @@ impl MigrateHead {
             env_start: 0,
             env_end: 0,
         },
+        proc: ProcState::EMPTY,
     };
 
     /// Checks every field: a valid task, `tgid` not 0, `from` below
     /// [`MAX_NODES`], `visited` holding the origin and `from`, `comm` ending
     /// in NUL, and the rules of [`Signals`], [`Sched`], [`Creds`] and
-    /// [`MmLayout`].
+    /// [`MmLayout`] and [`ProcState`].
     pub fn validate(&self) -> Result<(), WireError> {
         check(
             task_ok(&self.task)
@@ -1289,7 +1493,8 @@ impl MigrateHead {
         self.signals.validate()?;
         self.sched.validate()?;
         self.creds.validate()?;
-        self.layout.validate()
+        self.layout.validate()?;
+        self.proc.validate()
     }
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
@@ -1306,7 +1511,8 @@ impl MigrateHead {
         }
         self.sched.write(w)?;
         self.creds.write(w)?;
-        self.layout.write(w)
+        self.layout.write(w)?;
+        self.proc.write(w)
     }
 
     /// Reads the fields into `self` in place (no validation; on error
@@ -1326,7 +1532,7 @@ impl MigrateHead {
         self.sched = Sched::read(r)?;
         self.creds = Creds::read(r)?;
         self.layout = MmLayout::read(r)?;
-        Ok(())
+        self.proc.read_into(r)
     }
 }
 
@@ -1348,6 +1554,11 @@ pub enum VmaKind {
     Vdso = 2,
     /// The vDSO's data pages.
     Vvar = 3,
+    /// A private mapping of a file that no path names (deleted, or a path
+    /// longer than [`MAX_VMA_PATH`]): anonymous memory on the receiver,
+    /// filled from the node the task left; a range the receiver maps from
+    /// a file at the same offset keeps its pages.
+    FileAnon = 4,
 }
 
 impl VmaKind {
@@ -1358,6 +1569,7 @@ impl VmaKind {
             1 => VmaKind::File,
             2 => VmaKind::Vdso,
             3 => VmaKind::Vvar,
+            4 => VmaKind::FileAnon,
             _ => return None,
         })
     }
@@ -1398,7 +1610,9 @@ impl<'a> VmaDesc<'a> {
     pub fn validate(&self) -> Result<(), WireError> {
         let path_ok = match self.kind {
             VmaKind::File => !self.path.is_empty() && self.path.len() <= MAX_VMA_PATH,
-            VmaKind::Anon | VmaKind::Vdso | VmaKind::Vvar => self.path.is_empty(),
+            VmaKind::Anon | VmaKind::Vdso | VmaKind::Vvar | VmaKind::FileAnon => {
+                self.path.is_empty()
+            }
         };
         check(
             page_aligned(self.start)
@@ -1443,17 +1657,136 @@ impl<'a> VmaDesc<'a> {
     }
 }
 
-/// Largest [`MSG_MIGRATE`]: the head, [`MAX_VMAS`] VMAs with the longest
-/// paths, the largest architecture state and [`MAX_FILES`] descriptors.
-pub const MIGRATE_MAX_LEN: usize = MigrateHead::LEN
-    + 4
-    + MAX_VMAS * (VMA_FIXED_LEN + MAX_VMA_PATH)
-    + 4
-    + MAX_ARCH_STATE
-    + files_len(MAX_FILES);
+/// Largest [`MSG_MIGRATE`]: one kmsg message. The head, the largest
+/// architecture state and [`MAX_VMAS`] anonymous VMAs always fit; so many
+/// VMAs each naming a different long path, with thousands of groups and
+/// queued signals besides, may not, and are refused.
+pub const MIGRATE_MAX_LEN: usize = MAX_MESSAGE;
 
-// A migration always fits one kmsg message.
-const _: () = assert!(MIGRATE_MAX_LEN <= MAX_MESSAGE);
+/// Encoded size of a [`QueuedSignal`]: `signo u32, shared u8, info`.
+pub const QUEUED_SIGNAL_LEN: usize = 4 + 1 + SIGINFO_LEN;
+
+/// Encoded size of an empty [`MigrateExtra`]: `exe_len u16, nr_groups u32,
+/// nr_sigq u32, nr_files u32`.
+pub const EXTRA_FIXED_LEN: usize = 2 + 4 + 4 + 4;
+
+// The head, the largest arch state and the most anonymous VMAs fit.
+const _: () = assert!(
+    MigrateHead::LEN + 4 + MAX_VMAS * VMA_FIXED_LEN + 4 + MAX_ARCH_STATE + EXTRA_FIXED_LEN
+        <= MIGRATE_MAX_LEN
+);
+
+/// A signal queued for a task, with its siginfo. Layout `signo u32,
+/// shared u8, info [SIGINFO_LEN]` ([`QUEUED_SIGNAL_LEN`] bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuedSignal {
+    /// The signal, `1..=NSIG`.
+    pub signo: u32,
+    /// Queued for the whole process (`kill(2)`) rather than the thread
+    /// (`tgkill(2)`); a `u8`, 0 or 1, on the wire.
+    pub shared: bool,
+    /// The kernel's siginfo, opaque here except that its first field
+    /// (`si_signo`, little-endian) is `signo`.
+    pub info: [u8; SIGINFO_LEN],
+}
+
+impl QueuedSignal {
+    /// Checks the fields: `signo` is `1..=NSIG` and the siginfo names it.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check((1..=NSIG as u32).contains(&self.signo) && self.info[..4] == self.signo.to_le_bytes())
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        self.validate()?;
+        w.u32(self.signo)?;
+        w.u8(u8::from(self.shared))?;
+        w.bytes(&self.info)
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<QueuedSignal, WireError> {
+        let signo = r.u32()?;
+        let shared = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(WireError::BadPayload),
+        };
+        let sig = QueuedSignal {
+            signo,
+            shared,
+            info: r.array()?,
+        };
+        sig.validate()?;
+        Ok(sig)
+    }
+}
+
+/// The variable-length state of a [`MSG_MIGRATE`] after the architecture
+/// state: `exe_len u16, exe, nr_groups u32, groups (u32 each), nr_sigq u32,
+/// queued signals`, then the descriptor table (`nr_files u32` and the
+/// [`FileDesc`]s, see [`super::files::encode_files`]) ([`EXTRA_FIXED_LEN`]
+/// bytes when empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MigrateExtra<'a> {
+    /// Path of the executable (`/proc/self/exe`), at most [`MAX_EXE_PATH`]
+    /// bytes without NUL; empty when it has none a path names.
+    pub exe: &'a [u8],
+    /// Supplementary groups, at most [`MAX_GROUPS`].
+    pub groups: &'a [u32],
+    /// Queued signals in queue order, the thread's then the process's; at
+    /// most [`MAX_SIGQUEUE`].
+    pub sigq: &'a [QueuedSignal],
+    /// The descriptor table, in strictly increasing descriptor order; at
+    /// most [`MAX_FILES`].
+    pub files: &'a [FileDesc],
+}
+
+impl MigrateExtra<'_> {
+    /// No executable, groups or queued signals.
+    pub const EMPTY: MigrateExtra<'static> = MigrateExtra {
+        exe: &[],
+        groups: &[],
+        sigq: &[],
+        files: &[],
+    };
+
+    /// Checks the sizes, the executable's path (no NUL) and every queued
+    /// signal.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(
+            self.exe.len() <= MAX_EXE_PATH
+                && !self.exe.contains(&0)
+                && self.groups.len() <= MAX_GROUPS
+                && self.sigq.len() <= MAX_SIGQUEUE
+                && self.files.len() <= MAX_FILES
+                && self.files.windows(2).all(|p| p[0].fd < p[1].fd),
+        )?;
+        self.sigq.iter().try_for_each(QueuedSignal::validate)
+    }
+
+    /// Bytes it takes in a [`MSG_MIGRATE`] (saturating).
+    pub fn encoded_len(&self) -> usize {
+        EXTRA_FIXED_LEN
+            .saturating_add(self.exe.len())
+            .saturating_add(self.groups.len().saturating_mul(4))
+            .saturating_add(self.sigq.len().saturating_mul(QUEUED_SIGNAL_LEN))
+            .saturating_add(files_len(self.files.len().min(MAX_FILES + 1)) - 4)
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        self.validate()?;
+        w.u16(u16::try_from(self.exe.len()).map_err(|_| WireError::BadPayload)?)?;
+        w.bytes(self.exe)?;
+        w.u32(len_u32(self.groups.len())?)?;
+        for g in self.groups {
+            w.u32(*g)?;
+        }
+        w.u32(len_u32(self.sigq.len())?)?;
+        for q in self.sigq {
+            q.write(w)?;
+        }
+        encode_files(w, self.files)
+    }
+}
 
 /// Checks a run of VMAs: at most [`MAX_VMAS`], each valid, in increasing
 /// order without overlap.
@@ -1472,53 +1805,57 @@ fn validate_vmas(vmas: &[VmaDesc<'_>]) -> Result<(), WireError> {
 /// architecture state takes (saturating; an encodable message is at most
 /// [`MIGRATE_MAX_LEN`]).
 pub fn migrate_len(vmas: &[VmaDesc<'_>], arch_len: usize) -> usize {
-    migrate_files_len(vmas, arch_len, 0)
+    migrate_len_with(vmas, arch_len, &MigrateExtra::EMPTY)
 }
 
-/// Bytes [`encode_migrate_files`] writes for these VMAs, `arch_len` bytes of
-/// architecture state and `nr_files` descriptors.
-pub fn migrate_files_len(vmas: &[VmaDesc<'_>], arch_len: usize, nr_files: usize) -> usize {
+/// Bytes a [`MSG_MIGRATE`] with these VMAs, `arch_len` bytes of
+/// architecture state and `extra` takes (saturating); more than
+/// [`MIGRATE_MAX_LEN`] does not encode.
+pub fn migrate_len_with(vmas: &[VmaDesc<'_>], arch_len: usize, extra: &MigrateExtra<'_>) -> usize {
     vmas.iter().fold(
         (MigrateHead::LEN + 4 + 4)
             .saturating_add(arch_len)
-            .saturating_add(files_len(nr_files.min(MAX_FILES + 1))),
+            .saturating_add(extra.encoded_len()),
         |len, vma| len.saturating_add(vma.encoded_len()),
     )
 }
 
-/// Encodes a [`MSG_MIGRATE`] into the start of `out`: `head`, `nr_vmas
-/// u32`, the VMAs, `arch_len u32` and `arch`. Returns the bytes written
-/// ([`migrate_len`]).
-///
-/// Checks everything first, as [`decode_migrate`] does: the head
-/// ([`MigrateHead::validate`]), at most [`MAX_VMAS`] VMAs, each valid
-/// ([`VmaDesc::validate`]) and starting at or above the previous one's end,
-/// and `arch` of 1 to [`MAX_ARCH_STATE`] bytes; [`WireError::BadPayload`]
-/// otherwise, [`WireError::ShortBuffer`] if `out` is too small.
+/// Encodes a [`MSG_MIGRATE`] without [`MigrateExtra`] (an empty one)
+/// into the start of `out`; see [`encode_migrate_with`].
 pub fn encode_migrate(
     out: &mut [u8],
     head: &MigrateHead,
     vmas: &[VmaDesc<'_>],
     arch: &[u8],
 ) -> Result<usize, WireError> {
-    encode_migrate_files(out, head, vmas, arch, &[])
+    encode_migrate_with(out, head, vmas, arch, &MigrateExtra::EMPTY)
 }
 
-/// As [`encode_migrate`], with the task's descriptor table: `files` in
-/// strictly increasing descriptor order, at most [`MAX_FILES`] (see
-/// [`super::files::encode_files`]), after the architecture state.
-pub fn encode_migrate_files(
+/// Encodes a [`MSG_MIGRATE`] into the start of `out`: `head`, `nr_vmas
+/// u32`, the VMAs, `arch_len u32`, `arch` and `extra`. Returns the bytes
+/// written ([`migrate_len_with`]).
+///
+/// Checks everything first, as [`decode_migrate`] does: the head
+/// ([`MigrateHead::validate`]), at most [`MAX_VMAS`] VMAs, each valid
+/// ([`VmaDesc::validate`]) and starting at or above the previous one's end,
+/// `arch` of 1 to [`MAX_ARCH_STATE`] bytes, `extra` valid
+/// ([`MigrateExtra::validate`]) and the whole at most [`MIGRATE_MAX_LEN`];
+/// [`WireError::BadPayload`] otherwise, [`WireError::ShortBuffer`] if
+/// `out` is too small.
+pub fn encode_migrate_with(
     out: &mut [u8],
     head: &MigrateHead,
     vmas: &[VmaDesc<'_>],
     arch: &[u8],
-    files: &[FileDesc],
+    extra: &MigrateExtra<'_>,
 ) -> Result<usize, WireError> {
     head.validate()?;
     validate_vmas(vmas)?;
     check(!arch.is_empty() && arch.len() <= MAX_ARCH_STATE)?;
-    check(files.len() <= MAX_FILES)?;
-    if out.len() < migrate_files_len(vmas, arch.len(), files.len()) {
+    extra.validate()?;
+    let len = migrate_len_with(vmas, arch.len(), extra);
+    check(len <= MIGRATE_MAX_LEN)?;
+    if out.len() < len {
         return Err(WireError::ShortBuffer);
     }
     let mut w = Writer::new(out);
@@ -1529,7 +1866,7 @@ pub fn encode_migrate_files(
     }
     w.u32(len_u32(arch.len())?)?;
     w.bytes(arch)?;
-    encode_files(&mut w, files)?;
+    extra.write(&mut w)?;
     Ok(w.written())
 }
 
@@ -1540,6 +1877,9 @@ pub struct MigrateBody<'a> {
     vmas_raw: &'a [u8],
     nr_vmas: usize,
     arch: &'a [u8],
+    exe: &'a [u8],
+    groups_raw: &'a [u8],
+    sigq_raw: &'a [u8],
     files_raw: &'a [u8],
     nr_files: usize,
 }
@@ -1562,6 +1902,43 @@ impl<'a> MigrateBody<'a> {
     /// [`MAX_ARCH_STATE`] bytes, opaque here.
     pub const fn arch(&self) -> &'a [u8] {
         self.arch
+    }
+
+    /// The executable's path, empty when none travelled.
+    pub const fn exe(&self) -> &'a [u8] {
+        self.exe
+    }
+
+    /// The supplementary groups.
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = u32> + 'a {
+        self.groups_raw.chunks_exact(4).map(|c| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(c);
+            u32::from_le_bytes(b)
+        })
+    }
+
+    /// Number of supplementary groups.
+    pub const fn nr_groups(&self) -> usize {
+        self.groups_raw.len() / 4
+    }
+
+    /// The queued signals, in queue order.
+    pub fn sigq(&self) -> impl ExactSizeIterator<Item = QueuedSignal> + 'a {
+        self.sigq_raw.chunks_exact(QUEUED_SIGNAL_LEN).map(|c| {
+            let mut r = Reader::new(c);
+            // Validated when the message was decoded.
+            QueuedSignal::read(&mut r).unwrap_or(QueuedSignal {
+                signo: 0,
+                shared: false,
+                info: [0; SIGINFO_LEN],
+            })
+        })
+    }
+
+    /// Number of queued signals.
+    pub const fn nr_sigq(&self) -> usize {
+        self.sigq_raw.len() / QUEUED_SIGNAL_LEN
     }
 
     /// The task's descriptors, in increasing descriptor order.
@@ -1603,7 +1980,7 @@ impl<'a> MigrateMsg<'a> {
 
 /// Decodes and validates a whole [`MSG_MIGRATE`], every VMA included, with
 /// the rules of [`encode_migrate`]. The head is returned by value (about
-/// 2.3 KiB); [`decode_migrate_into`] fills one in place instead.
+/// 2.7 KiB); [`decode_migrate_into`] fills one in place instead.
 pub fn decode_migrate(bytes: &[u8]) -> Result<MigrateMsg<'_>, WireError> {
     let mut head = MigrateHead::EMPTY;
     let body = decode_migrate_into(bytes, &mut head)?;
@@ -1637,12 +2014,30 @@ pub fn decode_migrate_into<'a>(
     let arch_len = len_usize(r.u32()?);
     check(arch_len != 0 && arch_len <= MAX_ARCH_STATE)?;
     let arch = r.bytes(arch_len)?;
+    let exe_len = usize::from(r.u16()?);
+    check(exe_len <= MAX_EXE_PATH)?;
+    let exe = r.bytes(exe_len)?;
+    check(!exe.contains(&0))?;
+    let nr_groups = len_usize(r.u32()?);
+    check(nr_groups <= MAX_GROUPS)?;
+    let groups_raw = r.bytes(nr_groups * 4)?;
+    let nr_sigq = len_usize(r.u32()?);
+    check(nr_sigq <= MAX_SIGQUEUE)?;
+    let mut sigq_start = r.clone();
+    for _ in 0..nr_sigq {
+        QueuedSignal::read(&mut r)?;
+    }
+    let sigq_raw = sigq_start.bytes(nr_sigq * QUEUED_SIGNAL_LEN)?;
     let (files_raw, nr_files) = decode_files(&mut r)?;
     r.finish()?;
+    check(bytes.len() <= MIGRATE_MAX_LEN)?;
     Ok(MigrateBody {
         vmas_raw,
         nr_vmas,
         arch,
+        exe,
+        groups_raw,
+        sigq_raw,
         files_raw,
         nr_files,
     })
@@ -2195,7 +2590,54 @@ mod tests {
             env_start: USER_END - 0x700,
             env_end: USER_END,
         };
+        h.proc = proc_state();
         h
+    }
+
+    fn proc_state() -> ProcState {
+        let mut p = ProcState {
+            sas_sp: 0x7000_0000,
+            sas_size: 0x1_0000,
+            sas_flags: 1 << 31,
+            personality: 0x0040_0000,
+            timer_slack_ns: 50_000,
+            pdeath_signal: 10,
+            flags: PROC_FLAGS,
+            dumpable: 1,
+            robust_list: 0x7fff_1000,
+            clear_child_tid: 0x7fff_2000,
+            rseq: 0x7fff_3000,
+            rseq_len: 32,
+            rseq_sig: 0x5305_3053,
+            monotonic_ns: 12_345_678_901,
+            boottime_ns: 12_345_678_999,
+            ..ProcState::EMPTY
+        };
+        p.itimers[0] = Itimer {
+            value_ns: 1_500_000_000,
+            interval_ns: 250_000_000,
+        };
+        p.itimers[2] = Itimer {
+            value_ns: 7,
+            interval_ns: 0,
+        };
+        for (i, l) in p.rlimits.iter_mut().enumerate() {
+            *l = Rlimit {
+                cur: i as u64 * 10,
+                max: if i % 2 == 0 { u64::MAX } else { i as u64 * 10 },
+            };
+        }
+        p
+    }
+
+    fn queued(signo: u32, shared: bool, fill: u8) -> QueuedSignal {
+        let mut info = [fill; SIGINFO_LEN];
+        info[..4].copy_from_slice(&signo.to_le_bytes());
+        QueuedSignal {
+            signo,
+            shared,
+            info,
+        }
     }
 
     fn vma(start: u64, end: u64, kind: VmaKind, path: &[u8]) -> VmaDesc<'_> {
@@ -2245,14 +2687,15 @@ mod tests {
         h.sched.write(&mut w).unwrap();
         h.creds.write(&mut w).unwrap();
         h.layout.write(&mut w).unwrap();
+        h.proc.write(&mut w).unwrap();
         w.u32(v.len() as u32).unwrap();
         for d in v {
             d.write(&mut w).unwrap();
         }
         w.u32(arch.len() as u32).unwrap();
         w.bytes(arch).unwrap();
-        // No descriptors.
-        w.u32(0).unwrap();
+        // An empty extra: no exe, groups or queued signals.
+        w.bytes(&[0; EXTRA_FIXED_LEN]).unwrap();
         assert_eq!(w.written(), buf.len());
         buf
     }
@@ -2272,7 +2715,8 @@ mod tests {
 
     #[test]
     fn migrate_round_trip() {
-        assert_eq!(MigrateHead::LEN, 2284);
+        assert_eq!(ProcState::LEN, 396);
+        assert_eq!(MigrateHead::LEN, 2680);
         let h = head();
         let v = vmas();
         let arch = [0xabu8; 600];
@@ -2280,7 +2724,7 @@ mod tests {
         assert_eq!(bytes, encode_raw(&h, &v, &arch));
         assert_eq!(
             bytes.len(),
-            MigrateHead::LEN + 4 + 5 * 35 + 12 + 4 + 600 + 4
+            MigrateHead::LEN + 4 + 5 * 35 + 12 + 4 + 600 + EXTRA_FIXED_LEN
         );
         check_decoded(&bytes, &h, &v, &arch);
         // No VMAs, smallest and largest arch state.
@@ -2288,17 +2732,27 @@ mod tests {
         check_decoded(&bytes, &h, &[], &[1]);
         let big = vec![9u8; MAX_ARCH_STATE];
         check_decoded(&encode(&h, &v, &big).unwrap(), &h, &v, &big);
-        // The most VMAs, each with the longest path: the largest message.
-        let path = [b'p'; MAX_VMA_PATH];
+        // The most VMAs, anonymous, and the largest arch state fit.
         let many: Vec<_> = (0..MAX_VMAS as u64)
-            .map(|i| vma(i << 13, (i << 13) + 4096, VmaKind::File, &path))
+            .map(|i| vma(i << 13, (i << 13) + 4096, VmaKind::Anon, b""))
             .collect();
         let bytes = encode(&h, &many, &big).unwrap();
-        assert_eq!(
-            bytes.len() + MAX_FILES * super::super::files::FileDesc::LEN,
-            MIGRATE_MAX_LEN
-        );
         check_decoded(&bytes, &h, &many, &big);
+        // As many each with the longest path do not: one message at most.
+        let path = [b'p'; MAX_VMA_PATH];
+        let long: Vec<_> = (0..MAX_VMAS as u64)
+            .map(|i| vma(i << 13, (i << 13) + 4096, VmaKind::File, &path))
+            .collect();
+        assert!(migrate_len(&long, 1) > MIGRATE_MAX_LEN);
+        let mut buf = vec![0u8; migrate_len(&long, 1)];
+        assert_eq!(
+            encode_migrate(&mut buf, &h, &long, &[1]),
+            Err(WireError::BadPayload)
+        );
+        assert_eq!(
+            decode_migrate(&encode_raw(&h, &long, &[1])).err(),
+            Some(WireError::BadPayload)
+        );
         // Short buffer.
         let mut small = vec![0u8; migrate_len(&v, 1) - 1];
         assert_eq!(
@@ -2353,7 +2807,32 @@ mod tests {
     fn migrate_head_rules() {
         let v = vmas();
         let arch = [1u8];
-        let cases: [(&str, HeadMutation); 27] = [
+        let cases: [(&str, HeadMutation); 42] = [
+            ("sas flags", |h| h.proc.sas_flags = 1),
+            ("sas end", |h| h.proc.sas_size = USER_END),
+            ("sas wrap", |h| h.proc.sas_size = u64::MAX),
+            ("itimer interval alone", |h| {
+                h.proc.itimers[1] = Itimer {
+                    value_ns: 0,
+                    interval_ns: 1,
+                }
+            }),
+            ("rlimit cur above max", |h| {
+                h.proc.rlimits[7] = Rlimit { cur: 2, max: 1 }
+            }),
+            ("pdeath signal", |h| h.proc.pdeath_signal = 65),
+            ("proc flags", |h| h.proc.flags = 8),
+            ("dumpable", |h| h.proc.dumpable = 3),
+            ("robust list", |h| h.proc.robust_list = USER_END),
+            ("clear child tid", |h| h.proc.clear_child_tid = u64::MAX),
+            ("rseq", |h| h.proc.rseq = USER_END),
+            ("rseq len alone", |h| h.proc.rseq = 0),
+            ("rseq sig alone", |h| {
+                h.proc.rseq = 0;
+                h.proc.rseq_len = 0;
+            }),
+            ("monotonic", |h| h.proc.monotonic_ns = -1),
+            ("boottime", |h| h.proc.boottime_ns = i64::MIN),
             ("origin", |h| h.task.origin = NodeId(64)),
             ("pid", |h| h.task.pid = 0),
             ("tgid", |h| h.tgid = 0),
@@ -2472,16 +2951,31 @@ mod tests {
         migrate_refused(&h, &many, &arch, "too many");
         // Unknown kind, and a count larger than the VMAs present.
         let mut raw = encode(&h, &[a], &arch).unwrap();
-        raw[MigrateHead::LEN + 4 + 32] = 4;
+        raw[MigrateHead::LEN + 4 + 32] = 5;
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
         let mut raw = encode(&h, &[a], &arch).unwrap();
         raw[MigrateHead::LEN..MigrateHead::LEN + 4].copy_from_slice(&2u32.to_le_bytes());
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
         raw[MigrateHead::LEN..MigrateHead::LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
-        for v in 0..=3u8 {
+        for v in 0..=4u8 {
             assert_eq!(VmaKind::from_u8(v).map(VmaKind::as_u8), Some(v));
         }
+        assert_eq!(VmaKind::from_u8(5), None);
+        // A file without a name carries no path.
+        let c = vma(0x5000, 0x6000, VmaKind::FileAnon, b"");
+        check_decoded(
+            &encode(&h, &[a, b, c], &arch).unwrap(),
+            &h,
+            &[a, b, c],
+            &arch,
+        );
+        migrate_refused(
+            &h,
+            &[vma(0x5000, 0x6000, VmaKind::FileAnon, b"/f")],
+            &arch,
+            "file-anon with a path",
+        );
     }
 
     #[test]
@@ -2509,15 +3003,23 @@ mod tests {
                 i_mode: 0o100644,
             },
         ];
-        let mut buf = vec![0u8; migrate_files_len(&v, 5, files.len())];
-        let n = encode_migrate_files(&mut buf, &h, &v, &[1; 5], &files).unwrap();
+        let extra = MigrateExtra {
+            files: &files,
+            ..MigrateExtra::EMPTY
+        };
+        let mut buf = vec![0u8; migrate_len_with(&v, 5, &extra)];
+        let n = encode_migrate_with(&mut buf, &h, &v, &[1; 5], &extra).unwrap();
         assert_eq!(n, buf.len());
         let msg = decode_migrate(&buf).unwrap();
         assert_eq!(msg.body.nr_files(), 2);
         assert!(msg.body.files().eq(files.iter().copied()));
         // Out of order descriptors are refused on both sides.
         let swapped = [files[1], files[0]];
-        assert!(encode_migrate_files(&mut buf, &h, &v, &[1; 5], &swapped).is_err());
+        let bad = MigrateExtra {
+            files: &swapped,
+            ..MigrateExtra::EMPTY
+        };
+        assert!(encode_migrate_with(&mut buf, &h, &v, &[1; 5], &bad).is_err());
         // A count past the end is refused.
         let at = n - 2 * FileDesc::LEN - 4;
         buf[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
@@ -2533,10 +3035,169 @@ mod tests {
         migrate_refused(&h, &v, &big, "big arch");
         // An arch length past the end.
         let mut raw = encode(&h, &v, &[1, 2, 3]).unwrap();
-        let at = raw.len() - 4 - 3 - 4;
+        let at = raw.len() - EXTRA_FIXED_LEN - 3 - 4;
         raw[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
         raw[at..at + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+    }
+
+    fn encode_extra(h: &MigrateHead, v: &[VmaDesc<'_>], x: &MigrateExtra<'_>) -> Vec<u8> {
+        let mut buf = vec![0u8; migrate_len_with(v, 8, x)];
+        assert_eq!(
+            encode_migrate_with(&mut buf, h, v, &[7; 8], x),
+            Ok(buf.len())
+        );
+        buf
+    }
+
+    #[test]
+    fn migrate_extra_round_trip() {
+        let h = head();
+        let v = vmas();
+        let sigq = [
+            queued(10, false, 1),
+            queued(34, true, 2),
+            queued(34, true, 3),
+            queued(64, false, 0xff),
+        ];
+        let groups = [0, 1, 100, u32::MAX - 1];
+        let x = MigrateExtra {
+            exe: b"/usr/bin/sleeper",
+            groups: &groups,
+            sigq: &sigq,
+            files: &[],
+        };
+        let bytes = encode_extra(&h, &v, &x);
+        assert_eq!(
+            bytes.len(),
+            migrate_len(&v, 8) + 16 + 4 * 4 + 4 * QUEUED_SIGNAL_LEN
+        );
+        let msg = decode_migrate(&bytes).unwrap();
+        assert_eq!(msg.head, h);
+        assert_eq!(msg.body.exe(), x.exe);
+        assert_eq!(msg.body.nr_groups(), 4);
+        assert!(msg.body.groups().eq(groups.iter().copied()));
+        assert_eq!(msg.body.nr_sigq(), 4);
+        assert!(msg.body.sigq().eq(sigq.iter().copied()));
+        // Every truncation is refused.
+        for len in bytes.len() - 100..bytes.len() {
+            assert_eq!(
+                decode_migrate(&bytes[..len]).err(),
+                Some(WireError::BadPayload)
+            );
+        }
+        // The most groups and queued signals fit.
+        let groups = vec![5u32; MAX_GROUPS];
+        let sigq = vec![queued(40, false, 9); MAX_SIGQUEUE];
+        let exe = [b'e'; MAX_EXE_PATH];
+        let x = MigrateExtra {
+            exe: &exe,
+            groups: &groups,
+            sigq: &sigq,
+            files: &[],
+        };
+        let msg_bytes = encode_extra(&h, &v, &x);
+        let msg = decode_migrate(&msg_bytes).unwrap();
+        assert_eq!(msg.body.nr_groups(), MAX_GROUPS);
+        assert_eq!(msg.body.nr_sigq(), MAX_SIGQUEUE);
+    }
+
+    #[test]
+    fn migrate_extra_rules() {
+        let h = head();
+        let v = vmas();
+        let groups = vec![1u32; MAX_GROUPS + 1];
+        let sigq = vec![queued(40, false, 9); MAX_SIGQUEUE + 1];
+        let exe = [b'e'; MAX_EXE_PATH + 1];
+        let bad_info = {
+            let mut q = queued(12, false, 0);
+            q.info[0] = 13;
+            q
+        };
+        let cases: [(&str, MigrateExtra<'_>); 7] = [
+            (
+                "too many groups",
+                MigrateExtra {
+                    groups: &groups,
+                    ..MigrateExtra::EMPTY
+                },
+            ),
+            (
+                "too many signals",
+                MigrateExtra {
+                    sigq: &sigq,
+                    ..MigrateExtra::EMPTY
+                },
+            ),
+            (
+                "exe too long",
+                MigrateExtra {
+                    exe: &exe,
+                    ..MigrateExtra::EMPTY
+                },
+            ),
+            (
+                "exe with NUL",
+                MigrateExtra {
+                    exe: b"/bin/a\0b",
+                    ..MigrateExtra::EMPTY
+                },
+            ),
+            (
+                "signal 0",
+                MigrateExtra {
+                    sigq: &[queued(0, false, 0)],
+                    ..MigrateExtra::EMPTY
+                },
+            ),
+            (
+                "signal 65",
+                MigrateExtra {
+                    sigq: &[queued(65, false, 0)],
+                    ..MigrateExtra::EMPTY
+                },
+            ),
+            (
+                "siginfo names another",
+                MigrateExtra {
+                    sigq: &[bad_info],
+                    ..MigrateExtra::EMPTY
+                },
+            ),
+        ];
+        for (what, x) in cases {
+            assert_eq!(x.validate(), Err(WireError::BadPayload), "{what}");
+            let mut buf = vec![0u8; migrate_len_with(&v, 8, &x)];
+            assert_eq!(
+                encode_migrate_with(&mut buf, &h, &v, &[7; 8], &x),
+                Err(WireError::BadPayload),
+                "{what}"
+            );
+        }
+        // Raw bytes: a shared flag other than 0 or 1, counts past the end.
+        let x = MigrateExtra {
+            exe: b"",
+            groups: &[],
+            sigq: &[queued(33, true, 0)],
+            files: &[],
+        };
+        let good = encode_extra(&h, &v, &x);
+        // The descriptor table's count (0) ends the message.
+        let end = good.len() - 4;
+        let flag_at = end - QUEUED_SIGNAL_LEN + 4;
+        let mut raw = good.clone();
+        raw[flag_at] = 2;
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+        let mut raw = good.clone();
+        let n_at = end - QUEUED_SIGNAL_LEN - 4;
+        raw[n_at..n_at + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+        let mut raw = good.clone();
+        raw[n_at - 4..n_at].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
+        let mut raw = good;
+        raw.push(0);
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
     }
 }

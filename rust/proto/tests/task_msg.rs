@@ -160,11 +160,21 @@ fn decode_all(bytes: &[u8]) -> usize {
         Ok(msg) => {
             let vmas: Vec<_> = msg.vmas().collect();
             assert_eq!(vmas.len(), msg.nr_vmas());
-            let files: Vec<_> = msg.body.files().collect();
+            let groups: Vec<u32> = msg.body.groups().collect();
+            let sigq: Vec<QueuedSignal> = msg.body.sigq().collect();
+            assert_eq!(groups.len(), msg.body.nr_groups());
+            assert_eq!(sigq.len(), msg.body.nr_sigq());
+            let files: Vec<FileDesc> = msg.body.files().collect();
             assert_eq!(files.len(), msg.body.nr_files());
-            let mut buf = vec![0u8; migrate_files_len(&vmas, msg.arch().len(), files.len())];
+            let extra = MigrateExtra {
+                exe: msg.body.exe(),
+                groups: &groups,
+                sigq: &sigq,
+                files: &files,
+            };
+            let mut buf = vec![0u8; migrate_len_with(&vmas, msg.arch().len(), &extra)];
             assert_eq!(
-                encode_migrate_files(&mut buf, &msg.head, &vmas, msg.arch(), &files),
+                encode_migrate_with(&mut buf, &msg.head, &vmas, msg.arch(), &extra),
                 Ok(bytes.len())
             );
             assert_eq!(buf, bytes);
@@ -256,7 +266,58 @@ fn random_head(rng: &mut Rng) -> MigrateHead {
         env_start,
         env_end,
     };
+    if rng.chance(3, 4) {
+        h.proc = random_proc(rng);
+    }
     h
+}
+
+fn random_proc(rng: &mut Rng) -> ProcState {
+    let mut p = ProcState::EMPTY;
+    p.sas_sp = rng.below(USER_END / 2);
+    p.sas_size = rng.below(USER_END / 2);
+    p.sas_flags = [0, 2, 1 << 31, SS_FLAGS][rng.below(4) as usize];
+    p.personality = rng.next() as u32;
+    for t in p.itimers.iter_mut() {
+        if rng.chance(1, 2) {
+            t.value_ns = 1 + rng.below(u64::MAX - 1);
+            t.interval_ns = rng.edgy();
+        }
+    }
+    for l in p.rlimits.iter_mut() {
+        let a = rng.edgy();
+        let b = rng.edgy();
+        *l = Rlimit {
+            cur: a.min(b),
+            max: a.max(b),
+        };
+    }
+    p.timer_slack_ns = rng.edgy();
+    p.pdeath_signal = rng.below(65) as u32;
+    p.flags = rng.below(u64::from(PROC_FLAGS) + 1) as u32;
+    p.dumpable = rng.below(3) as u32;
+    p.robust_list = rng.below(USER_END);
+    p.clear_child_tid = rng.below(USER_END);
+    if rng.chance(1, 2) {
+        p.rseq = 1 + rng.below(USER_END - 1);
+        p.rseq_len = rng.next() as u32;
+        p.rseq_sig = rng.next() as u32;
+    }
+    p.monotonic_ns = (rng.next() >> 1) as i64;
+    p.boottime_ns = (rng.next() >> 1) as i64;
+    p
+}
+
+fn random_queued(rng: &mut Rng) -> QueuedSignal {
+    let signo = 1 + rng.below(64) as u32;
+    let mut info = [0u8; SIGINFO_LEN];
+    info.copy_from_slice(&rng.bytes(SIGINFO_LEN));
+    info[..4].copy_from_slice(&signo.to_le_bytes());
+    QueuedSignal {
+        signo,
+        shared: rng.chance(1, 2),
+        info,
+    }
 }
 
 /// A valid encoding of a random message of a random type.
@@ -510,7 +571,7 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 if end > USER_END {
                     break;
                 }
-                let kind = VmaKind::from_u8(rng.below(4) as u8).unwrap();
+                let kind = VmaKind::from_u8(rng.below(5) as u8).unwrap();
                 let path: &[u8] = if kind == VmaKind::File {
                     &paths[..1 + rng.below(MAX_VMA_PATH as u64) as usize]
                 } else {
@@ -528,6 +589,13 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
             }
             let arch_len = 1 + rng.below(1000) as usize;
             let arch = rng.bytes(arch_len);
+            let exe_len = if rng.chance(1, 2) {
+                rng.below(MAX_EXE_PATH as u64 + 1) as usize
+            } else {
+                0
+            };
+            let groups: Vec<u32> = (0..rng.below(40)).map(|_| rng.next() as u32).collect();
+            let sigq: Vec<QueuedSignal> = (0..rng.below(12)).map(|_| random_queued(rng)).collect();
             let mut files = Vec::new();
             let mut fd = 0u32;
             for _ in 0..rng.below(8) {
@@ -535,15 +603,24 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 files.push(random_file(rng, fd));
                 fd += 1;
             }
-            let mut buf = vec![0u8; migrate_files_len(&vmas, arch.len(), files.len())];
+            let extra = MigrateExtra {
+                exe: &paths[..exe_len],
+                groups: &groups,
+                sigq: &sigq,
+                files: &files,
+            };
+            let mut buf = vec![0u8; migrate_len_with(&vmas, arch.len(), &extra)];
             assert_eq!(
-                encode_migrate_files(&mut buf, &head, &vmas, &arch, &files),
+                encode_migrate_with(&mut buf, &head, &vmas, &arch, &extra),
                 Ok(buf.len())
             );
             let msg = decode_migrate(&buf).unwrap();
             assert_eq!(msg.head, head);
             assert!(msg.vmas().eq(vmas.iter().copied()));
             assert_eq!(msg.arch(), &arch[..]);
+            assert_eq!(msg.body.exe(), extra.exe);
+            assert!(msg.body.groups().eq(groups.iter().copied()));
+            assert!(msg.body.sigq().eq(sigq.iter().copied()));
             assert!(msg.body.files().eq(files.iter().copied()));
             buf
         }
