@@ -11,12 +11,7 @@
  * A worker failing a check writes why to its report pipe and exits 1; the
  * test logs every report line.
  *
- * The binary loads kmsg.ko and popcorn.ko here (and unloads at the end
- * what it loaded); other nodes must have them loaded already, which only
- * the host can do: the runner does, and sets COHORT_REQUIRE_PEERS=1. Then
- * a test that needs more peers than are up fails; it skips only when the
- * cluster has too few nodes. Without the variable (the binary run by hand
- * on a lone node), tests that need a peer skip, saying so.
+ * Module loading and the peer rules are cohort_cluster.h's.
  */
 #include <dirent.h>
 #include <sched.h>
@@ -37,142 +32,11 @@
 
 #include "kselftest_harness.h"
 #include "cohort_test.h"
+#include "cohort_cluster.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
-
-/* ---- the cluster as this node sees it, set up once in main() ---- */
-
-static int g_node = -1;			/* this node */
-static unsigned long g_nr_nodes;	/* nodes in the cluster */
-static uint64_t g_online;		/* PCNTL_NODES after setup */
-static int g_nodes[COHORT_MAX_NODES];	/* online nodes, ascending, us included */
-static int g_nnodes;
-static bool g_strict;			/* COHORT_REQUIRE_PEERS=1 */
-static bool g_loaded_kmsg, g_loaded_popcorn;	/* by this binary */
-static char g_setup_error[256];		/* empty when setup worked */
-
-static long where(pid_t pid)
-{
-	return pcntl(PCNTL_WHERE, pid, 0, 0);
-}
-
-static uint64_t online_nodes(void)
-{
-	uint64_t bm = 0;
-
-	if (pcntl(PCNTL_NODES, (unsigned long)&bm, sizeof(bm), 0) < 0)
-		return 0;
-	return bm;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void setup_cluster(void)
-{
-	unsigned long id = 0;
-	uint64_t full, deadline;
-	int ret, n;
-
-	g_strict = cohort_require_peers();
-	ret = cohort_read_ulong(COHORT_NODE_ID, &id);
-	if (!ret)
-		ret = cohort_read_ulong(COHORT_NR_NODES, &g_nr_nodes);
-	if (ret) {
-		snprintf(g_setup_error, sizeof(g_setup_error),
-			 "reading %s: %s", COHORT_SYSFS, strerror(-ret));
-		return;
-	}
-	g_node = id;
-	if (!cohort_module_loaded("kmsg")) {
-		ret = cohort_load_module("kmsg");
-		if (ret) {
-			snprintf(g_setup_error, sizeof(g_setup_error),
-				 "loading kmsg: %s", strerror(-ret));
-			return;
-		}
-		g_loaded_kmsg = true;
-	}
-	if (!cohort_module_loaded("popcorn")) {
-		ret = cohort_load_module("popcorn");
-		if (ret) {
-			snprintf(g_setup_error, sizeof(g_setup_error),
-				 "loading popcorn: %s", strerror(-ret));
-			return;
-		}
-		g_loaded_popcorn = true;
-	}
-	/* Peers that run kmsg join within a second or two of it loading. */
-	full = g_nr_nodes >= 64 ? ~0ULL : (1ULL << g_nr_nodes) - 1;
-	deadline = now_ms() + (g_strict ? 30000 : 5000);
-	while ((g_online = online_nodes()) != full && now_ms() < deadline)
-		cohort_msleep(100);
-	for (n = 0; n < COHORT_MAX_NODES; n++)
-		if (g_online & (1ULL << n))
-			g_nodes[g_nnodes++] = n;
-	printf("# migrate_test: node %d of %lu, online:", g_node, g_nr_nodes);
-	for (n = 0; n < g_nnodes; n++)
-		printf(" %d", g_nodes[n]);
-	printf("%s%s%s\n", g_strict ? " (peers required)" : "",
-	       g_loaded_kmsg ? ", loaded kmsg" : "",
-	       g_loaded_popcorn ? ", loaded popcorn" : "");
-	fflush(stdout);
-}
-
-/* The i-th online node other than this one (i from 0). */
-static int peer(int i)
-{
-	int n;
-
-	for (n = 0; n < g_nnodes; n++)
-		if (g_nodes[n] != g_node && i-- == 0)
-			return g_nodes[n];
-	return -1;
-}
-
-/*
- * Returns true when @want other nodes are up; otherwise skips (one-node
- * cluster; a 2-node cluster for a 3-node test; peers without modules when
- * not required) or fails.
- */
-static bool need_peers(struct __test_metadata *_metadata, int want)
-{
-	int have = g_nnodes - 1;
-
-	if (g_setup_error[0]) {
-		TH_LOG("setup: %s", g_setup_error);
-		_metadata->exit_code = KSFT_FAIL;
-		return false;
-	}
-	if (have >= want)
-		return true;
-	if (g_nr_nodes == 1) {
-		SKIP(return false, "one-node cluster: no other node to migrate to");
-	}
-	if ((unsigned long)want + 1 > g_nr_nodes) {
-		SKIP(return false, "needs %d nodes, the cluster has %lu",
-		     want + 1, g_nr_nodes);
-	}
-	if (!g_strict && have == 0) {
-		SKIP(return false,
-		     "no other node of %lu is up here: they need kmsg and popcorn loaded (COHORT_REQUIRE_PEERS=1 makes this a failure)",
-		     g_nr_nodes);
-	}
-	TH_LOG("only %d of the %lu nodes are up (PCNTL_NODES %#llx); need %d",
-	       g_nnodes, g_nr_nodes, (unsigned long long)g_online, want + 1);
-	_metadata->exit_code = KSFT_FAIL;
-	return false;
-}
-
-#define NEED_PEERS(n) do { if (!need_peers(_metadata, (n))) return; } while (0)
-#define NEED_SETUP() NEED_PEERS(0)
 
 /* ---- patterns ---- */
 
@@ -252,50 +116,8 @@ struct worker {
 	int go;		/* write end of the go pipe: closing it lets the worker go on */
 };
 
-/* In a worker: write ends of its pipes. */
-static int w_rep = -1, w_data = -1, w_ready = -1, w_go = -1;
-
-static void wvlog(const char *fmt, va_list ap)
-{
-	char buf[512];
-	int n;
-
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	if (n < 0)
-		return;
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	if (write(w_rep, buf, n) < 0)
-		return;
-}
-
-static void __attribute__((format(printf, 1, 2))) wlog(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	wvlog(fmt, ap);
-	va_end(ap);
-}
-
-static void __attribute__((noreturn, format(printf, 2, 3)))
-wfail(int line, const char *fmt, ...)
-{
-	char buf[480];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	wlog("FAILED at line %d on node %ld: %s", line, where(0), buf);
-	_exit(1);
-}
-
-#define WCHECK(cond, fmt, ...) do { \
-	if (!(cond)) \
-		wfail(__LINE__, "%s: " fmt, #cond, ##__VA_ARGS__); \
-} while (0)
+/* In a worker: write ends of its other pipes (w_rep is cohort_cluster.h's). */
+static int w_data = -1, w_ready = -1, w_go = -1;
 
 /* A worker checks a buffer (whole pages) against @seed's pattern. */
 #define WCHECK_MEM(p, len, seed, fmt, ...) do { \
@@ -304,17 +126,6 @@ wfail(int line, const char *fmt, ...)
 		describe_mismatch(_d, sizeof(_d), (p), (len), (seed)); \
 		wfail(__LINE__, fmt ": %s", ##__VA_ARGS__, _d); \
 	} \
-} while (0)
-
-/* A worker moves itself to @node and checks it got there. */
-#define WMIGRATE(node) do { \
-	int _n = (node); \
-	long _r, _w; \
-	errno = 0; \
-	_r = pcntl(PCNTL_MIGRATE, 0, _n, 0); \
-	WCHECK(_r == 0, "PCNTL_MIGRATE(0, %d) = %ld (%s)", _n, _r, strerror(errno)); \
-	_w = where(0); \
-	WCHECK(_w == _n, "after migrating to node %d PCNTL_WHERE says %ld", _n, _w); \
 } while (0)
 
 /* A worker tells the test it reached its waiting point. */
@@ -331,47 +142,6 @@ static void wait_go(void)
 
 	if (read(w_go, &c, 1) != 0)
 		wfail(__LINE__, "go: %s", strerror(errno));
-}
-
-/*
- * Unmap the MAP_SHARED mappings inherited from the harness (its test
- * metadata, results, teardown flag): migration refuses shared writable
- * memory, and a worker never uses them.
- */
-static void drop_shared_mappings(void)
-{
-	static char maps[128 * 1024];
-	static unsigned long ranges[512][2];
-	size_t len = 0, nr = 0, i;
-	char *line, *nl;
-	ssize_t n;
-	int fd;
-
-	fd = open("/proc/self/maps", O_RDONLY);
-	if (fd < 0)
-		_exit(90);
-	while (len < sizeof(maps) - 1 &&
-	       (n = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	maps[len] = '\0';
-	for (line = maps; *line && nr < 512; line = nl + 1) {
-		unsigned long a, b;
-		char perms[8];
-
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) == 3 &&
-		    perms[3] == 's') {
-			ranges[nr][0] = a;
-			ranges[nr][1] = b;
-			nr++;
-		}
-	}
-	for (i = 0; i < nr; i++)
-		if (munmap((void *)ranges[i][0], ranges[i][1] - ranges[i][0]))
-			_exit(91);
 }
 
 static void start_worker(struct __test_metadata *_metadata, struct worker *w,
@@ -2099,17 +1869,18 @@ TEST_F_TIMEOUT(migrate, shared_offset_and_append, 90)
  * runs on: with SA_RESTART the read goes on and gets the data written
  * after the handler ran; without it, the read fails with EINTR.
  */
-static volatile sig_atomic_t got_usr2;
+/* Signals a worker's handler counted, by number. */
+static volatile sig_atomic_t seen[65];
 
-static void on_usr2(int sig __attribute__((unused)))
+static void count_signal(int sig)
 {
-	got_usr2++;
+	seen[sig]++;
 }
 
 static int restart_remote(void *varg)
 {
 	int *a = varg;
-	struct sigaction sa = { .sa_handler = on_usr2, .sa_flags = SA_RESTART };
+	struct sigaction sa = { .sa_handler = count_signal, .sa_flags = SA_RESTART };
 	char c = 0;
 	ssize_t n;
 
@@ -2117,17 +1888,17 @@ static int restart_remote(void *varg)
 	WMIGRATE(a[0]);
 	wready();
 	n = read(a[1], &c, 1);
-	WCHECK(n == 1 && c == 'r' && got_usr2 == 1,
+	WCHECK(n == 1 && c == 'r' && seen[SIGUSR2] == 1,
 	       "SA_RESTART read on node %d: %zd '%c', %d signals (%s)", a[0], n, c,
-	       (int)got_usr2, strerror(errno));
+	       (int)seen[SIGUSR2], strerror(errno));
 	sa.sa_flags = 0;
 	WCHECK(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction: %s", strerror(errno));
 	wready();
 	errno = 0;
 	n = read(a[1], &c, 1);
-	WCHECK(n == -1 && errno == EINTR && got_usr2 == 2,
+	WCHECK(n == -1 && errno == EINTR && seen[SIGUSR2] == 2,
 	       "read without SA_RESTART on node %d: %zd, errno %d, %d signals", a[0], n, errno,
-	       (int)got_usr2);
+	       (int)seen[SIGUSR2]);
 	WMIGRATE(g_node);
 	return 0;
 }
@@ -2377,13 +2148,6 @@ TEST_F_TIMEOUT(migrate, terminal_ioctls_on_proxy, 60)
 
 /* ---- one pid space: the ids, children and signals of the origin ---- */
 
-static volatile sig_atomic_t got_usr1_self;
-
-static void on_usr1_self(int sig __attribute__((unused)))
-{
-	got_usr1_self++;
-}
-
 /*
  * On the peer the process keeps its pid, process group and session; it
  * signals itself by its pid (kill, raise); it names itself by its pid in
@@ -2396,7 +2160,7 @@ static int ids_remote(void *arg)
 	pid_t me = getpid(), pg = getpgrp(), sid = getsid(0), pid;
 	struct sched_param sp;
 
-	WCHECK(signal(SIGUSR1, on_usr1_self) != SIG_ERR, "signal: %s", strerror(errno));
+	WCHECK(signal(SIGUSR1, count_signal) != SIG_ERR, "signal: %s", strerror(errno));
 	WMIGRATE(other);
 	WCHECK(getpid() == me, "getpid %d, was %d", getpid(), me);
 	WCHECK(getpgrp() == pg && getpgid(0) == pg && getpgid(me) == pg,
@@ -2404,11 +2168,11 @@ static int ids_remote(void *arg)
 	       getpgid(me), pg);
 	WCHECK(getsid(0) == sid && getsid(me) == sid, "session on node %d: %d, was %d", other,
 	       getsid(0), sid);
-	WCHECK(kill(me, SIGUSR1) == 0 && got_usr1_self == 1,
+	WCHECK(kill(me, SIGUSR1) == 0 && seen[SIGUSR1] == 1,
 	       "kill(getpid()) on node %d: %s, %d signals", other, strerror(errno),
-	       (int)got_usr1_self);
-	WCHECK(raise(SIGUSR1) == 0 && got_usr1_self == 2, "raise on node %d: %d signals", other,
-	       (int)got_usr1_self);
+	       (int)seen[SIGUSR1]);
+	WCHECK(raise(SIGUSR1) == 0 && seen[SIGUSR1] == 2, "raise on node %d: %d signals", other,
+	       (int)seen[SIGUSR1]);
 	errno = 0;
 	prio = getpriority(PRIO_PROCESS, me);
 	WCHECK(errno == 0 && prio == getpriority(PRIO_PROCESS, 0),
@@ -2992,22 +2756,7 @@ FIXTURE_TEARDOWN(zz_cleanup)
 
 TEST_F_TIMEOUT(zz_cleanup, unload_modules_loaded_here, 60)
 {
-	int ret;
-
-	if (g_loaded_popcorn) {
-		ret = cohort_ensure_unloaded("popcorn");
-		EXPECT_EQ(0, ret) {
-			TH_LOG("unloading popcorn: %s", strerror(-ret));
-		}
-	}
-	if (g_loaded_kmsg) {
-		ret = cohort_ensure_unloaded("kmsg");
-		EXPECT_EQ(0, ret) {
-			TH_LOG("unloading kmsg: %s", strerror(-ret));
-		}
-	}
-	if (!g_loaded_popcorn && !g_loaded_kmsg)
-		TH_LOG("kmsg and popcorn were loaded before: left loaded");
+	cohort_cluster_unload(_metadata);
 }
 
 int main(int argc, char **argv)
@@ -3016,6 +2765,6 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Listing or help needs no cluster (and must not load modules). */
 	if (argc < 2 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
-		setup_cluster();
+		cohort_cluster_setup("migrate_test");
 	return test_harness_run(argc, argv);
 }

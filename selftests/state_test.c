@@ -12,7 +12,7 @@
  * up on this node, migrates to another node, checks the exact value there,
  * comes back and checks again. A worker failing a check reports why
  * through a pipe held here and exits 1. Module loading and the peer rules
- * are migrate_test's (COHORT_REQUIRE_PEERS=1 makes missing peers a
+ * are cohort_cluster.h's (COHORT_REQUIRE_PEERS=1 makes missing peers a
  * failure).
  */
 #include <grp.h>
@@ -31,186 +31,15 @@
 
 #include "kselftest_harness.h"
 #include "cohort_test.h"
+#include "cohort_cluster.h"
 
 #ifndef SS_AUTODISARM
 #define SS_AUTODISARM (1U << 31)
 #endif
 
-/* ---- the cluster, as migrate_test sees it ---- */
-
-static int g_node = -1;
-static unsigned long g_nr_nodes;
-static uint64_t g_online;
-static int g_nodes[COHORT_MAX_NODES];
-static int g_nnodes;
-static bool g_strict;
-static bool g_loaded[2];	/* kmsg, popcorn: loaded by this binary */
-static char g_setup_error[256];
-
-static long where(pid_t pid)
-{
-	return pcntl(PCNTL_WHERE, pid, 0, 0);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void setup_cluster(void)
-{
-	unsigned long id = 0;
-	uint64_t full, deadline;
-	int ret, n;
-	const char *mods[] = { "kmsg", "popcorn" };
-
-	g_strict = cohort_require_peers();
-	ret = cohort_read_ulong(COHORT_NODE_ID, &id);
-	if (!ret)
-		ret = cohort_read_ulong(COHORT_NR_NODES, &g_nr_nodes);
-	if (ret) {
-		snprintf(g_setup_error, sizeof(g_setup_error),
-			 "reading %s: %s", COHORT_SYSFS, strerror(-ret));
-		return;
-	}
-	g_node = id;
-	for (n = 0; n < 2; n++) {
-		if (cohort_module_loaded(mods[n]))
-			continue;
-		ret = cohort_load_module(mods[n]);
-		if (ret) {
-			snprintf(g_setup_error, sizeof(g_setup_error),
-				 "loading %s: %s", mods[n], strerror(-ret));
-			return;
-		}
-		g_loaded[n] = true;
-	}
-	full = g_nr_nodes >= 64 ? ~0ULL : (1ULL << g_nr_nodes) - 1;
-	deadline = now_ms() + (g_strict ? 30000 : 5000);
-	for (;;) {
-		g_online = 0;
-		pcntl(PCNTL_NODES, (unsigned long)&g_online, sizeof(g_online), 0);
-		if (g_online == full || now_ms() >= deadline)
-			break;
-		cohort_msleep(100);
-	}
-	for (n = 0; n < COHORT_MAX_NODES; n++)
-		if (g_online & (1ULL << n))
-			g_nodes[g_nnodes++] = n;
-	printf("# state_test: node %d of %lu, %d online%s\n", g_node,
-	       g_nr_nodes, g_nnodes, g_strict ? " (peers required)" : "");
-	fflush(stdout);
-}
-
-static int peer(int i)
-{
-	int n;
-
-	for (n = 0; n < g_nnodes; n++)
-		if (g_nodes[n] != g_node && i-- == 0)
-			return g_nodes[n];
-	return -1;
-}
-
-static bool need_peer(struct __test_metadata *_metadata)
-{
-	if (g_setup_error[0]) {
-		TH_LOG("setup: %s", g_setup_error);
-		_metadata->exit_code = KSFT_FAIL;
-		return false;
-	}
-	if (g_nnodes >= 2)
-		return true;
-	if (g_nr_nodes == 1) {
-		SKIP(return false, "one-node cluster: no other node to migrate to");
-	}
-	if (!g_strict) {
-		SKIP(return false,
-		     "no other node is up here: they need kmsg and popcorn loaded (COHORT_REQUIRE_PEERS=1 makes this a failure)");
-	}
-	TH_LOG("only %d of the %lu nodes are up (PCNTL_NODES %#llx)",
-	       g_nnodes, g_nr_nodes, (unsigned long long)g_online);
-	_metadata->exit_code = KSFT_FAIL;
-	return false;
-}
-
 /* ---- workers: children that migrate and report through a pipe ---- */
 
-static int w_rep = -1;
 static int g_home, g_other;
-
-static void __attribute__((noreturn, format(printf, 2, 3)))
-wfail(int line, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	n = snprintf(buf, sizeof(buf), "FAILED at line %d on node %ld: ",
-		     line, where(0));
-	va_start(ap, fmt);
-	vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
-	va_end(ap);
-	strcat(buf, "\n");
-	if (write(w_rep, buf, strlen(buf)) < 0)
-		_exit(2);
-	_exit(1);
-}
-
-#define WCHECK(cond, fmt, ...) do { \
-	if (!(cond)) \
-		wfail(__LINE__, "%s: " fmt, #cond, ##__VA_ARGS__); \
-} while (0)
-
-#define WMIGRATE(node) do { \
-	int _n = (node); \
-	long _r, _w; \
-	errno = 0; \
-	_r = pcntl(PCNTL_MIGRATE, 0, _n, 0); \
-	WCHECK(_r == 0, "PCNTL_MIGRATE(0, %d) = %ld (%s)", _n, _r, strerror(errno)); \
-	_w = where(0); \
-	WCHECK(_w == _n, "after migrating to node %d PCNTL_WHERE says %ld", _n, _w); \
-} while (0)
-
-/* Unmap the harness's MAP_SHARED bookkeeping: it cannot migrate. */
-static void drop_shared_mappings(void)
-{
-	static char maps[256 * 1024];
-	static unsigned long ranges[512][2];
-	size_t len = 0, nr = 0, i;
-	char *line, *nl;
-	ssize_t n;
-	int fd;
-
-	fd = open("/proc/self/maps", O_RDONLY);
-	if (fd < 0)
-		_exit(90);
-	while (len < sizeof(maps) - 1 &&
-	       (n = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	maps[len] = '\0';
-	for (line = maps; *line && nr < 512; line = nl + 1) {
-		unsigned long a, b;
-		char perms[8];
-
-		nl = strchr(line, '\n');
-		if (!nl)
-			break;
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) == 3 &&
-		    perms[3] == 's') {
-			ranges[nr][0] = a;
-			ranges[nr][1] = b;
-			nr++;
-		}
-	}
-	for (i = 0; i < nr; i++)
-		if (munmap((void *)ranges[i][0], ranges[i][1] - ranges[i][0]))
-			_exit(91);
-}
 
 /* Runs @fn in a worker; returns its wait status after logging its report. */
 static int run_worker(struct __test_metadata *_metadata, int (*fn)(void),
@@ -281,8 +110,9 @@ static int run_worker(struct __test_metadata *_metadata, int (*fn)(void),
 
 /*
  * This task's pid on the node it runs on. Away from its origin getpid()
- * answers the pid there, which kill(2) and tgkill(2) do not reach yet (see
- * Documentation/migration.rst), so a worker signals itself by this one.
+ * answers the pid there; kill(2) and tgkill(2) with either name the task
+ * (see Documentation/migration.rst). A worker signals itself by this one,
+ * which the siginfo checks expect as the sender.
  */
 static pid_t local_pid(void)
 {
@@ -1048,7 +878,7 @@ FIXTURE_TEARDOWN(state)
 #define STATE_TEST(name, fn, secs) \
 	TEST_F_TIMEOUT(state, name, secs) \
 	{ \
-		if (!need_peer(_metadata)) \
+		if (!need_peers(_metadata, 1)) \
 			return; \
 		RUN_WORKER(fn, (secs - 10) * 1000); \
 	}
@@ -1088,23 +918,13 @@ FIXTURE_TEARDOWN(zz_cleanup)
 
 TEST_F_TIMEOUT(zz_cleanup, unload_modules_loaded_here, 60)
 {
-	const char *mods[] = { "kmsg", "popcorn" };
-	int n, ret;
-
-	for (n = 1; n >= 0; n--) {
-		if (!g_loaded[n])
-			continue;
-		ret = cohort_ensure_unloaded(mods[n]);
-		EXPECT_EQ(0, ret) {
-			TH_LOG("unloading %s: %s", mods[n], strerror(-ret));
-		}
-	}
+	cohort_cluster_unload(_metadata);
 }
 
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
-		setup_cluster();
+		cohort_cluster_setup("state_test");
 	return test_harness_run(argc, argv);
 }

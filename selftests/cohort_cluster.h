@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The cluster as a migration test on one node sees it, and the workers
+ * such a test runs: children that move themselves with pcntl(2) and report
+ * through a pipe held at their origin. Shared by migrate_test and
+ * state_test; include it once, after kselftest_harness.h and
+ * cohort_test.h.
+ *
+ * cohort_cluster_setup() loads kmsg.ko and popcorn.ko here if they are not
+ * loaded (cohort_cluster_unload() unloads what it loaded); other nodes
+ * must have them loaded already, which only the host can do: the runner
+ * does, and sets COHORT_REQUIRE_PEERS=1. Then a test that needs more peers
+ * than are up fails; it skips only when the cluster has too few nodes.
+ * Without the variable (a binary run by hand on a lone node), tests that
+ * need a peer skip, saying so.
+ */
+#ifndef COHORT_CLUSTER_H
+#define COHORT_CLUSTER_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+/* ---- the cluster as this node sees it, set up once in main() ---- */
+
+static int g_node = -1;			/* this node */
+static unsigned long g_nr_nodes;	/* nodes in the cluster */
+static uint64_t g_online;		/* PCNTL_NODES after setup */
+static int g_nodes[COHORT_MAX_NODES];	/* online nodes, ascending, us included */
+static int g_nnodes;
+static bool g_strict;			/* COHORT_REQUIRE_PEERS=1 */
+static bool g_loaded_kmsg, g_loaded_popcorn;	/* by this binary */
+static char g_setup_error[256];		/* empty when setup worked */
+
+static inline long where(pid_t pid)
+{
+	return pcntl(PCNTL_WHERE, pid, 0, 0);
+}
+
+static inline uint64_t online_nodes(void)
+{
+	uint64_t bm = 0;
+
+	if (pcntl(PCNTL_NODES, (unsigned long)&bm, sizeof(bm), 0) < 0)
+		return 0;
+	return bm;
+}
+
+static inline uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* Loads @name unless it is loaded; false (with g_setup_error) on failure. */
+static inline bool cluster_load(const char *name, bool *loaded)
+{
+	int ret;
+
+	if (cohort_module_loaded(name))
+		return true;
+	ret = cohort_load_module(name);
+	if (ret) {
+		snprintf(g_setup_error, sizeof(g_setup_error), "loading %s: %s",
+			 name, strerror(-ret));
+		return false;
+	}
+	*loaded = true;
+	return true;
+}
+
+/* Reads the cluster, loads the modules here, waits for the peers. */
+static inline void cohort_cluster_setup(const char *prog)
+{
+	unsigned long id = 0;
+	uint64_t full, deadline;
+	int ret, n;
+
+	g_strict = cohort_require_peers();
+	ret = cohort_read_ulong(COHORT_NODE_ID, &id);
+	if (!ret)
+		ret = cohort_read_ulong(COHORT_NR_NODES, &g_nr_nodes);
+	if (ret) {
+		snprintf(g_setup_error, sizeof(g_setup_error),
+			 "reading %s: %s", COHORT_SYSFS, strerror(-ret));
+		return;
+	}
+	g_node = id;
+	if (!cluster_load("kmsg", &g_loaded_kmsg) ||
+	    !cluster_load("popcorn", &g_loaded_popcorn))
+		return;
+	/* Peers that run kmsg join within a second or two of it loading. */
+	full = g_nr_nodes >= 64 ? ~0ULL : (1ULL << g_nr_nodes) - 1;
+	deadline = now_ms() + (g_strict ? 30000 : 5000);
+	while ((g_online = online_nodes()) != full && now_ms() < deadline)
+		cohort_msleep(100);
+	for (n = 0; n < COHORT_MAX_NODES; n++)
+		if (g_online & (1ULL << n))
+			g_nodes[g_nnodes++] = n;
+	printf("# %s: node %d of %lu, online:", prog, g_node, g_nr_nodes);
+	for (n = 0; n < g_nnodes; n++)
+		printf(" %d", g_nodes[n]);
+	printf("%s%s%s\n", g_strict ? " (peers required)" : "",
+	       g_loaded_kmsg ? ", loaded kmsg" : "",
+	       g_loaded_popcorn ? ", loaded popcorn" : "");
+	fflush(stdout);
+}
+
+/* The i-th online node other than this one (i from 0). */
+static inline int peer(int i)
+{
+	int n;
+
+	for (n = 0; n < g_nnodes; n++)
+		if (g_nodes[n] != g_node && i-- == 0)
+			return g_nodes[n];
+	return -1;
+}
+
+/*
+ * Returns true when @want other nodes are up; otherwise skips (one-node
+ * cluster; a 2-node cluster for a 3-node test; peers without modules when
+ * not required) or fails.
+ */
+static inline bool need_peers(struct __test_metadata *_metadata, int want)
+{
+	int have = g_nnodes - 1;
+
+	if (g_setup_error[0]) {
+		TH_LOG("setup: %s", g_setup_error);
+		_metadata->exit_code = KSFT_FAIL;
+		return false;
+	}
+	if (have >= want)
+		return true;
+	if (g_nr_nodes == 1) {
+		SKIP(return false, "one-node cluster: no other node to migrate to");
+	}
+	if ((unsigned long)want + 1 > g_nr_nodes) {
+		SKIP(return false, "needs %d nodes, the cluster has %lu",
+		     want + 1, g_nr_nodes);
+	}
+	if (!g_strict && have == 0) {
+		SKIP(return false,
+		     "no other node of %lu is up here: they need kmsg and popcorn loaded (COHORT_REQUIRE_PEERS=1 makes this a failure)",
+		     g_nr_nodes);
+	}
+	TH_LOG("only %d of the %lu nodes are up (PCNTL_NODES %#llx); need %d",
+	       g_nnodes, g_nr_nodes, (unsigned long long)g_online, want + 1);
+	_metadata->exit_code = KSFT_FAIL;
+	return false;
+}
+
+#define NEED_PEERS(n) do { if (!need_peers(_metadata, (n))) return; } while (0)
+#define NEED_SETUP() NEED_PEERS(0)
+
+/* Unloads what cohort_cluster_setup() loaded, popcorn first. */
+static inline void cohort_cluster_unload(struct __test_metadata *_metadata)
+{
+	int ret;
+
+	if (g_loaded_popcorn) {
+		ret = cohort_ensure_unloaded("popcorn");
+		EXPECT_EQ(0, ret) {
+			TH_LOG("unloading popcorn: %s", strerror(-ret));
+		}
+	}
+	if (g_loaded_kmsg) {
+		ret = cohort_ensure_unloaded("kmsg");
+		EXPECT_EQ(0, ret) {
+			TH_LOG("unloading kmsg: %s", strerror(-ret));
+		}
+	}
+	if (!g_loaded_popcorn && !g_loaded_kmsg)
+		TH_LOG("kmsg and popcorn were loaded before: left loaded");
+}
+
+/* ---- in a worker ---- */
+
+/* The write end of the worker's report pipe (text lines). */
+static int w_rep = -1;
+
+static inline void wvlog(const char *fmt, va_list ap)
+{
+	char buf[512];
+	int n;
+
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(w_rep, buf, n) < 0)
+		return;
+}
+
+static inline void __attribute__((format(printf, 1, 2)))
+wlog(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	wvlog(fmt, ap);
+	va_end(ap);
+}
+
+/* A worker reports a failed check and exits 1. */
+static inline void __attribute__((noreturn, format(printf, 2, 3)))
+wfail(int line, const char *fmt, ...)
+{
+	char buf[480];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	wlog("FAILED at line %d on node %ld: %s", line, where(0), buf);
+	_exit(1);
+}
+
+#define WCHECK(cond, fmt, ...) do { \
+	if (!(cond)) \
+		wfail(__LINE__, "%s: " fmt, #cond, ##__VA_ARGS__); \
+} while (0)
+
+/* A worker moves itself to @node and checks it got there. */
+#define WMIGRATE(node) do { \
+	int _n = (node); \
+	long _r, _w; \
+	errno = 0; \
+	_r = pcntl(PCNTL_MIGRATE, 0, _n, 0); \
+	WCHECK(_r == 0, "PCNTL_MIGRATE(0, %d) = %ld (%s)", _n, _r, strerror(errno)); \
+	_w = where(0); \
+	WCHECK(_w == _n, "after migrating to node %d PCNTL_WHERE says %ld", _n, _w); \
+} while (0)
+
+/*
+ * Unmap the MAP_SHARED mappings inherited from the harness (its test
+ * metadata, results, teardown flag): migration refuses shared writable
+ * memory, and a worker never uses them.
+ */
+static inline void drop_shared_mappings(void)
+{
+	static char maps[256 * 1024];
+	static unsigned long ranges[512][2];
+	size_t len = 0, nr = 0, i;
+	char *line, *nl;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/maps", O_RDONLY);
+	if (fd < 0)
+		_exit(90);
+	while (len < sizeof(maps) - 1 &&
+	       (n = read(fd, maps + len, sizeof(maps) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	maps[len] = '\0';
+	for (line = maps; *line && nr < 512; line = nl + 1) {
+		unsigned long a, b;
+		char perms[8];
+
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) == 3 &&
+		    perms[3] == 's') {
+			ranges[nr][0] = a;
+			ranges[nr][1] = b;
+			nr++;
+		}
+	}
+	for (i = 0; i < nr; i++)
+		if (munmap((void *)ranges[i][0], ranges[i][1] - ranges[i][0]))
+			_exit(91);
+}
+
+#endif /* COHORT_CLUSTER_H */
