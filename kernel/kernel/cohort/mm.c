@@ -105,6 +105,8 @@ int cohort_mm_describe(struct cohort_mm_layout *layout,
 		if (ret)
 			break;
 		nr++;
+		/* Up to vm.max_map_count of them: let the heartbeats run. */
+		cond_resched();
 	}
 	mmap_read_unlock(mm);
 	return ret ?: nr;
@@ -257,6 +259,7 @@ int cohort_mm_install(const struct cohort_mm_layout *layout,
 				return ret;
 		}
 		prev_end = vmas[i].end;
+		cond_resched();
 	}
 	if (prev_end < TASK_SIZE) {
 		ret = vm_munmap(prev_end, TASK_SIZE - prev_end);
@@ -285,6 +288,7 @@ int cohort_mm_install(const struct cohort_mm_layout *layout,
 		}
 		if (ret)
 			return ret;
+		cond_resched();
 	}
 
 	if (mmap_write_lock_killable(mm))
