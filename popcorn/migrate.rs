@@ -414,10 +414,12 @@ fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>,
         || descs.len() > task_msg::MAX_VMAS
         || groups.len() > task_msg::MAX_GROUPS
         || sigq.len() > task_msg::MAX_SIGQUEUE
+        || files.len() > crate::proto::files::MAX_FILES
     {
         // More state than one message carries: tens of thousands of
-        // mappings of differently named files, or more mappings than
-        // MAX_VMAS (vm.max_map_count raised past 65536), say.
+        // mappings of differently named files, more mappings than
+        // MAX_VMAS (vm.max_map_count raised past 65536), or more open
+        // files than MAX_FILES, say.
         return Err(E2BIG);
     }
     let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL | __GFP_NOWARN)?;
