@@ -33,6 +33,17 @@ use kernel::types::ARef;
 const STUB: &CStr = kernel::c_str!("/usr/lib/cohort/cohort-stub");
 /// How long the leaving task waits for the destination.
 const MIGRATE_TIMEOUT_MS: u32 = 10_000;
+/// What the destination may take on top of that per KiB of the task's
+/// state: installing tens of thousands of mappings takes tens of seconds
+/// on a slow node (the debug kernel, one CPU).
+const MIGRATE_TIMEOUT_MS_PER_KIB: u32 = 20;
+
+/// How long the leaving task waits for a destination to load `len` bytes
+/// of its state.
+fn migrate_timeout_ms(len: usize) -> u32 {
+    let per_kib = u32::try_from(len / 1024).unwrap_or(u32::MAX);
+    MIGRATE_TIMEOUT_MS.saturating_add(per_kib.saturating_mul(MIGRATE_TIMEOUT_MS_PER_KIB))
+}
 /// Signals a shadow never forwards.
 const SIGKILL: u32 = 9;
 
@@ -632,7 +643,7 @@ fn send(dist: &Dist, dest: NodeId, buf: &[u8]) -> Result {
         task_msg::MSG_MIGRATE,
         buf,
         &mut reply,
-        MIGRATE_TIMEOUT_MS,
+        migrate_timeout_ms(buf.len()),
     ) {
         Ok(_) => Ok(()),
         Err(e) => {
