@@ -17,6 +17,7 @@
 #ifndef COHORT_CLUSTER_H
 #define COHORT_CLUSTER_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -175,6 +176,37 @@ static inline void cohort_cluster_unload(struct __test_metadata *_metadata)
 	}
 	if (!g_loaded_popcorn && !g_loaded_kmsg)
 		TH_LOG("kmsg and popcorn were loaded before: left loaded");
+}
+
+/*
+ * The last test of a binary, after every other (the harness runs them in
+ * file order): unload what cohort_cluster_setup() loaded. Expand at the
+ * end of the file.
+ */
+#define COHORT_CLUSTER_CLEANUP_TEST() \
+	FIXTURE(zz_cleanup) { \
+		int unused; \
+	}; \
+	FIXTURE_SETUP(zz_cleanup) \
+	{ \
+	} \
+	FIXTURE_TEARDOWN(zz_cleanup) \
+	{ \
+	} \
+	TEST_F_TIMEOUT(zz_cleanup, unload_modules_loaded_here, 60) \
+	{ \
+		cohort_cluster_unload(_metadata); \
+	}
+
+/* main() of a migration test binary named @prog. */
+static inline int cohort_cluster_main(int argc, char **argv, const char *prog)
+{
+	/* A write to a pipe whose reader died fails; it does not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	/* Listing or help needs no cluster (and must not load modules). */
+	if (argc < 2 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
+		cohort_cluster_setup(prog);
+	return test_harness_run(argc, argv);
 }
 
 /* ---- in a worker ---- */

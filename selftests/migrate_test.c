@@ -2741,30 +2741,9 @@ TEST_F_TIMEOUT(errors, eagain_no_safe_point, 90)
 	EXPECT_EXITED(0, finish_worker(_metadata, &w, 20000));
 }
 
-/* ---- last: unload what this binary loaded ---- */
-
-FIXTURE(zz_cleanup) {
-};
-
-FIXTURE_SETUP(zz_cleanup)
-{
-}
-
-FIXTURE_TEARDOWN(zz_cleanup)
-{
-}
-
-TEST_F_TIMEOUT(zz_cleanup, unload_modules_loaded_here, 60)
-{
-	cohort_cluster_unload(_metadata);
-}
+COHORT_CLUSTER_CLEANUP_TEST()
 
 int main(int argc, char **argv)
 {
-	/* A write to a pipe whose reader died fails; it does not kill the test. */
-	signal(SIGPIPE, SIG_IGN);
-	/* Listing or help needs no cluster (and must not load modules). */
-	if (argc < 2 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
-		cohort_cluster_setup("migrate_test");
-	return test_harness_run(argc, argv);
+	return cohort_cluster_main(argc, argv, "migrate_test");
 }

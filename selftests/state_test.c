@@ -903,28 +903,9 @@ STATE_TEST(twenty_thousand_mappings, many_maps_worker, 300)
 STATE_TEST(max_map_count_mappings, max_maps_worker, 600)
 STATE_TEST(posix_timer_refused, posix_timer_worker, 90)
 
-/* Last: unload what this binary loaded, popcorn first. */
-FIXTURE(zz_cleanup) {
-	int unused;
-};
-
-FIXTURE_SETUP(zz_cleanup)
-{
-}
-
-FIXTURE_TEARDOWN(zz_cleanup)
-{
-}
-
-TEST_F_TIMEOUT(zz_cleanup, unload_modules_loaded_here, 60)
-{
-	cohort_cluster_unload(_metadata);
-}
+COHORT_CLUSTER_CLEANUP_TEST()
 
 int main(int argc, char **argv)
 {
-	signal(SIGPIPE, SIG_IGN);
-	if (argc < 2 || (strcmp(argv[1], "-l") && strcmp(argv[1], "-h")))
-		cohort_cluster_setup("state_test");
-	return test_harness_run(argc, argv);
+	return cohort_cluster_main(argc, argv, "state_test");
 }
