@@ -8,8 +8,9 @@ use crate::proto::fwd::Calls;
 use crate::proto::migration::TaskId;
 use crate::proto::node::{NodeId, NodeSet};
 use crate::proto::pages::{Directory, PageStore};
-use core::sync::atomic::{AtomicUsize, Ordering};
-use kernel::cohort::{self, migration, migration::MmRef, msg::ReplyTo, vec as kvec};
+use crate::proto::pcntl::Counts;
+use core::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use kernel::cohort::{self, manage, migration, migration::MmRef, msg::ReplyTo, vec as kvec};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::task::Task;
@@ -148,8 +149,86 @@ pub(crate) struct Dist {
     /// Signalled when a shadow has work or a migration settles.
     #[pin]
     pub(crate) cond: CondVar,
+    /// What this node counted for the task since the task last left it
+    /// (`PCNTL_STAT`); the node it runs on also carries what the nodes it
+    /// left counted.
+    pub(crate) counts: Counters,
+    /// `CLOCK_BOOTTIME` of this node when the process was created, in
+    /// nanoseconds (negative when that was before this node booted).
+    pub(crate) born_ns: AtomicI64,
+    /// `CLOCK_BOOTTIME` when it last arrived here (or was created).
+    pub(crate) arrived_ns: AtomicU64,
     /// popcorn stays loaded while the task is distributed.
     _pin: migration::ModulePin,
+}
+
+/// A task's migration statistics, counted lock-free on the hot paths.
+#[derive(Default)]
+pub(crate) struct Counters {
+    migrations: AtomicU64,
+    pages_fetched: AtomicU64,
+    pages_served: AtomicU64,
+    calls_forwarded: AtomicU64,
+    bytes_moved: AtomicU64,
+}
+
+impl Counters {
+    /// A page of `bytes` came here for the task.
+    pub(crate) fn fetched(&self, bytes: usize) {
+        self.pages_fetched.fetch_add(1, Ordering::Relaxed);
+        self.moved(bytes);
+    }
+
+    /// A page of `bytes` went from here to another node.
+    pub(crate) fn served(&self, bytes: usize) {
+        self.pages_served.fetch_add(1, Ordering::Relaxed);
+        self.moved(bytes);
+    }
+
+    /// A system call was forwarded, `bytes` both ways.
+    pub(crate) fn forwarded(&self, bytes: usize) {
+        self.calls_forwarded.fetch_add(1, Ordering::Relaxed);
+        self.moved(bytes);
+    }
+
+    /// `bytes` crossed the network for the task.
+    pub(crate) fn moved(&self, bytes: usize) {
+        self.bytes_moved.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub(crate) fn get(&self) -> Counts {
+        Counts {
+            migrations: self.migrations.load(Ordering::Relaxed),
+            pages_fetched: self.pages_fetched.load(Ordering::Relaxed),
+            pages_served: self.pages_served.load(Ordering::Relaxed),
+            calls_forwarded: self.calls_forwarded.load(Ordering::Relaxed),
+            bytes_moved: self.bytes_moved.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Adds `c` (what the task brought from the node it left).
+    pub(crate) fn add(&self, c: &Counts) {
+        self.migrations.fetch_add(c.migrations, Ordering::Relaxed);
+        self.pages_fetched
+            .fetch_add(c.pages_fetched, Ordering::Relaxed);
+        self.pages_served
+            .fetch_add(c.pages_served, Ordering::Relaxed);
+        self.calls_forwarded
+            .fetch_add(c.calls_forwarded, Ordering::Relaxed);
+        self.bytes_moved.fetch_add(c.bytes_moved, Ordering::Relaxed);
+    }
+
+    /// Takes the counts out (the task leaves with them), leaving 0.
+    pub(crate) fn take(&self) -> Counts {
+        Counts {
+            migrations: self.migrations.swap(0, Ordering::Relaxed),
+            pages_fetched: self.pages_fetched.swap(0, Ordering::Relaxed),
+            pages_served: self.pages_served.swap(0, Ordering::Relaxed),
+            calls_forwarded: self.calls_forwarded.swap(0, Ordering::Relaxed),
+            bytes_moved: self.bytes_moved.swap(0, Ordering::Relaxed),
+        }
+    }
 }
 
 impl Dist {
@@ -186,6 +265,9 @@ impl Dist {
                     last_answer: None,
                 }),
                 cond <- new_condvar!(),
+                counts: Counters::default(),
+                born_ns: AtomicI64::new(0),
+                arrived_ns: AtomicU64::new(manage::boottime_ns()),
                 _pin: pin,
             }),
             GFP_KERNEL,

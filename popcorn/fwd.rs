@@ -358,6 +358,7 @@ fn call(
         Err(e) if e == EINTR => interrupt(dist, &mut reply)?,
         other => other?,
     };
+    dist.counts.forwarded(buf.len() + n);
     let answer = SyscallReply::decode(reply.get(..n).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
     if (ERESTART_MIN..=ERESTART_MAX).contains(&answer.result) {
         // The origin was interrupted by a signal that is forwarded on its

@@ -10,15 +10,17 @@ use crate::proto::files::FileDesc;
 use crate::proto::fwd::Interrupt;
 use crate::proto::migration::TaskId;
 use crate::proto::node::{NodeId, NodeSet};
+use crate::proto::pcntl;
 use crate::proto::task_msg::{
-    self, Creds, Itimer, MigrateAbort, MigrateExtra, MigrateHead, MigrateReply, MigrateReq,
+    self, Creds, Itimer, Manage, MigrateAbort, MigrateExtra, MigrateHead, MigrateReply, MigrateReq,
     MmLayout, Moved, ProcState, QueuedSignal, Rlimit, Sched, SigAction, Signal, Signals,
     SyscallIntr, SyscallMsg, SyscallReply, VmaDesc, VmaKind,
 };
 use crate::proto::wire::Payload;
 use crate::STATE;
+use core::sync::atomic::Ordering;
 use kernel::cohort::{
-    self, migration,
+    self, manage, migration,
     migration::{AfterWork, MmRef, TaskWork},
     msg::{self, Message, MsgHandler, ReplyTo},
     vec as kvec,
@@ -32,7 +34,7 @@ use kernel::types::ARef;
 /// The program a new task runs to get a fresh address space.
 const STUB: &CStr = kernel::c_str!("/usr/lib/cohort/cohort-stub");
 /// How long the leaving task waits for the destination.
-const MIGRATE_TIMEOUT_MS: u32 = 10_000;
+pub(crate) const MIGRATE_TIMEOUT_MS: u32 = 10_000;
 /// What the destination may take on top of that per KiB of the task's
 /// state: installing tens of thousands of mappings takes tens of seconds
 /// on a slow node (the debug kernel, one CPU).
@@ -390,6 +392,17 @@ fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>,
     head.creds = creds_to_proto(&migration::creds_save());
     head.layout = layout_to_proto(&layout);
     head.proc = proc_to_proto(&proc);
+    let settings = manage::settings(kernel::current!());
+    let mut counts = dist.counts.get();
+    counts.migrations = counts.migrations.saturating_add(1);
+    head.manage = Manage {
+        flags: settings.flags & pcntl::SETTINGS,
+        group: settings.group,
+        age_ns: (manage::boottime_ns() as i64)
+            .saturating_sub(dist.born_ns.load(Ordering::Relaxed))
+            .max(0) as u64,
+        counts,
+    };
 
     let mut descs = KVVec::with_capacity(vmas.len(), GFP_KERNEL | __GFP_NOWARN)?;
     for v in vmas.iter() {
@@ -524,6 +537,12 @@ fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
         nice: head.sched.nice,
     })?;
     migration::set_comm(&head.comm);
+    manage::update(
+        kernel::current!(),
+        manage::SETTINGS,
+        head.manage.flags,
+        Some(head.manage.group),
+    )?;
     migration::arch_load(body.arch())?;
     // It arms the timers and sets the clocks' offsets.
     migration::proc_load(&proc_from_proto(&head.proc))?;
@@ -543,6 +562,8 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     if migration::fatal_signal_pending() {
         return Err(EINTR);
     }
+    // Asked for earlier: it may have become traced, or started an exec.
+    manage::refusal(&task)?;
     if !migration::may_migrate(&task) {
         return Err(cohort::errno::EOPNOTSUPP());
     }
@@ -562,6 +583,10 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
                 Role::Running,
                 NodeSet::single(me()),
             )?;
+            let now = manage::boottime_ns();
+            let born = (now as i64).saturating_sub(manage::age_ns(&task) as i64);
+            dist.born_ns.store(born, Ordering::Relaxed);
+            dist.arrived_ns.store(born.max(0) as u64, Ordering::Relaxed);
             reg.add(dist.clone())?;
             dist
         }
@@ -614,6 +639,8 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     }
     inner.visited = visited.union(NodeSet::single(dest));
     drop(inner);
+    // The counts went with the task; the shadow counts afresh.
+    dist.counts.take();
     // The files are the destination's now (see `proto::files`): the shadow
     // keeps none, so a pipe closed there ends here.
     if let Err(e) = kernel::cohort::files::close_all() {
@@ -764,6 +791,7 @@ fn come_back(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) -> bool {
             inner.mm = None;
             inner.stale = false;
             drop(inner);
+            arrived(dist, &head, bytes.len());
             migration::forward(&task, !dist.at_origin());
             let mut buf = [0u8; MigrateReply::LEN];
             let pid = migration::task_ids(&task).0 as u32;
@@ -981,6 +1009,15 @@ impl TaskWork for Arrival {
     }
 }
 
+/// The task arrived here with `head`, in a message of `len` bytes: it
+/// brings what its other nodes counted.
+fn arrived(dist: &Dist, head: &MigrateHead, len: usize) {
+    dist.counts.add(&head.manage.counts);
+    dist.counts.moved(len);
+    dist.arrived_ns
+        .store(manage::boottime_ns(), Ordering::Relaxed);
+}
+
 fn arrive(bytes: &[u8]) -> Result<u32> {
     let reg = STATE.get().ok_or_else(ESHUTDOWN_)?;
     let head = load(bytes, true)?;
@@ -993,6 +1030,12 @@ fn arrive(bytes: &[u8]) -> Result<u32> {
         Role::Running,
         head.visited.union(NodeSet::single(me())),
     )?;
+    arrived(&dist, &head, bytes.len());
+    let now = manage::boottime_ns() as i64;
+    dist.born_ns.store(
+        now.saturating_sub(head.manage.age_ns as i64),
+        Ordering::Relaxed,
+    );
     reg.add(dist)?;
     migration::forward(&task, true);
     Ok(migration::task_ids(&task).0 as u32)
@@ -1017,6 +1060,19 @@ impl MsgHandler for MigrateHandler {
         };
         if task_msg::decode_migrate_into(msg.data(), &mut head).is_err() {
             return answer(EPROTO_());
+        }
+        // The node's admission policy, before anything is created here.
+        let refused = manage::admission(head.creds.uid);
+        if refused != 0 {
+            pr_info!(
+                "refusing task {}:{} (uid {}) from node {}: {}\n",
+                head.task.origin.0,
+                head.task.pid,
+                head.creds.uid,
+                msg.src(),
+                crate::manage::refusal_reason(refused)
+            );
+            return answer(cohort::errno::ECONNREFUSED());
         }
         let Ok(mut bytes) = KVVec::with_capacity(msg.data().len(), GFP_KERNEL | __GFP_NOWARN)
         else {
@@ -1240,15 +1296,21 @@ impl MsgHandler for MigrateReqHandler {
             if req.dest == me() {
                 return reply.reply(&[]);
             }
-            reg.start_migration(&task)?;
-            Leave::new(task.clone(), req.dest, false, Some(reply))
-                .and_then(|leave| migration::queue_work(&crate::THIS_MODULE, &task, leave, true))
-                .inspect_err(|_| reg.end_migration(&task))
+            start_for(&reg, task, req.dest, reply)
         })();
         if let Err(e) = result {
             let _ = reply.reply_error(e);
         }
     }
+}
+
+/// Starts migrating `task`, which runs here, to `dest` for another node;
+/// `reply` gets the outcome once it runs there.
+pub(crate) fn start_for(reg: &Registry, task: ARef<Task>, dest: NodeId, reply: ReplyTo) -> Result {
+    reg.start_migration(&task)?;
+    Leave::new(task.clone(), dest, false, Some(reply))
+        .and_then(|leave| migration::queue_work(&crate::THIS_MODULE, &task, leave, true))
+        .inspect_err(|_| reg.end_migration(&task))
 }
 
 /// Most nodes a migration request follows a task through.

@@ -51,7 +51,10 @@ fn request_page(node: NodeId, ty: u16, dist: &Dist, page: u64) -> Result<Option<
     let bytes = reply.get(..n).ok_or(EINVAL)?;
     match task_msg::decode_page_reply(bytes).map_err(|_| EINVAL)? {
         PageReply::Fresh => Ok(None),
-        PageReply::Data(data) => Ok(Some(KBox::new(*data, GFP_KERNEL)?)),
+        PageReply::Data(data) => {
+            dist.counts.fetched(PAGE_SIZE);
+            Ok(Some(KBox::new(*data, GFP_KERNEL)?))
+        }
     }
 }
 
@@ -228,6 +231,9 @@ impl MsgHandler for FetchHandler {
         if result.is_ok() && dist.inner.lock().dir.record(page, requester).is_err() {
             return answer(msg, Err(ENOMEM));
         }
+        if matches!(result, Ok(Some(_))) {
+            dist.counts.served(PAGE_SIZE);
+        }
         answer(msg, result);
     }
 }
@@ -249,6 +255,9 @@ impl MsgHandler for TakeHandler {
         };
         let result = take_local(&dist, req.page());
         dist.inner.lock().release(req.page());
+        if matches!(result, Ok(Some(_))) {
+            dist.counts.served(PAGE_SIZE);
+        }
         answer(msg, result);
     }
 }

@@ -26,6 +26,7 @@ use kernel::uaccess::UserSlice;
 mod dist;
 mod files;
 mod fwd;
+mod manage;
 mod migrate;
 mod pages;
 
@@ -39,6 +40,7 @@ pub mod proto {
     pub mod files;
     pub mod fwd;
     pub mod lamport;
+    pub mod manage;
     pub mod migration;
     pub mod node;
     pub mod pages;
@@ -136,6 +138,10 @@ struct Handlers {
     _file_put: HandlerRegistration<files::PutHandler>,
     _file_hold: HandlerRegistration<files::HoldHandler>,
     _file_ready: HandlerRegistration<files::ReadyHandler>,
+    _pcntl: HandlerRegistration<manage::PcntlHandler>,
+    _node_info: HandlerRegistration<manage::NodeInfoHandler>,
+    _ps: HandlerRegistration<manage::PsHandler>,
+    _group: HandlerRegistration<manage::GroupHandler>,
 }
 
 impl Handlers {
@@ -159,6 +165,10 @@ impl Handlers {
             _file_put: HandlerRegistration::register(owner)?,
             _file_hold: HandlerRegistration::register(owner)?,
             _file_ready: HandlerRegistration::register(owner)?,
+            _pcntl: HandlerRegistration::register(owner)?,
+            _node_info: HandlerRegistration::register(owner)?,
+            _ps: HandlerRegistration::register(owner)?,
+            _group: HandlerRegistration::register(owner)?,
         })
     }
 }
@@ -201,35 +211,6 @@ impl PcntlOps for Pcntl {
         })?;
         let command = own_pid_is_caller(command);
         match command {
-            Command::Where(Target::Caller) => Ok(cohort::node_id() as isize),
-            Command::Where(Target::Pid(pid)) => {
-                let task = task_by_pid(pid).ok_or(ESRCH)?;
-                let location = STATE.get().and_then(|reg| {
-                    let dist = reg.find_task(&task)?;
-                    let inner = dist.inner.lock();
-                    (inner.role == dist::Role::Shadow).then_some(inner.location)
-                });
-                Ok(location.map_or(cohort::node_id(), |n| u32::from(n.0)) as isize)
-            }
-            Command::Migrate { target, node } => {
-                if !node_usable(node) {
-                    return Err(EINVAL);
-                }
-                let reg = STATE.get().ok_or(ENODEV)?;
-                let me = kernel::current!();
-                let (task, own) = match target {
-                    Target::Caller => (kernel::types::ARef::from(&*me), true),
-                    Target::Pid(pid) => {
-                        let task = task_by_pid(pid).ok_or(ESRCH)?;
-                        let own = core::ptr::eq(&*task, &*me);
-                        (task, own)
-                    }
-                };
-                if !own && !migration::may_control(&task) {
-                    return Err(EPERM);
-                }
-                migrate::migrate(&reg, task, own, NodeId(node as u8))
-            }
             Command::Nodes { bitmap } => {
                 let me = 1u64.checked_shl(cohort::node_id()).unwrap_or(0);
                 let online = ONLINE.load(Ordering::Relaxed) | me;
@@ -237,6 +218,10 @@ impl PcntlOps for Pcntl {
                     .writer()
                     .write_slice(&online.to_ne_bytes())?;
                 Ok(online.count_ones() as isize)
+            }
+            command => {
+                let reg = STATE.get().ok_or(ENODEV)?;
+                manage::pcntl(&reg, command)
             }
         }
     }
@@ -265,15 +250,38 @@ fn own_pid_is_caller(command: Command) -> Command {
         return command;
     }
     let mine = |pid: i32| pid as u32 == dist.tgid || pid as u32 == dist.id.pid;
+    let me = |target: Target| match target {
+        Target::Pid(pid) if mine(pid) => Target::Caller,
+        other => other,
+    };
     match command {
-        Command::Where(Target::Pid(pid)) if mine(pid) => Command::Where(Target::Caller),
+        Command::Where(t) => Command::Where(me(t)),
         Command::Migrate {
-            target: Target::Pid(pid),
+            target,
             node,
-        } if mine(pid) => Command::Migrate {
-            target: Target::Caller,
+            refused,
+        } => Command::Migrate {
+            target: me(target),
             node,
+            refused,
         },
+        Command::Allow(t, allow) => Command::Allow(me(t), allow),
+        Command::GroupJoin {
+            target,
+            group,
+            fork,
+        } => Command::GroupJoin {
+            target: me(target),
+            group,
+            fork,
+        },
+        Command::GroupLeave(t) => Command::GroupLeave(me(t)),
+        Command::Stat { target, buf, size } => Command::Stat {
+            target: me(target),
+            buf,
+            size,
+        },
+        Command::Pull(t) => Command::Pull(me(t)),
         other => other,
     }
 }

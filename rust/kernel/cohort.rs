@@ -18,6 +18,7 @@ pub mod errno;
 mod fault;
 pub mod files;
 mod layout;
+pub mod manage;
 pub mod migration;
 pub mod msg;
 pub mod net;

@@ -693,6 +693,47 @@ void cohort_arch_set_syscall_args(struct pt_regs *regs,
 				  const unsigned long *args);
 long cohort_arch_run_syscall(unsigned int nr, const unsigned long *args);
 
+/* Migration settings of a process (pcntl(2) PCNTL_FORBID, ALLOW, GROUP_*) */
+#define COHORT_PROC_FLAGS	(PCNTL_F_FORBIDDEN | PCNTL_F_ALLOWED | \
+				 PCNTL_F_GROUP_FORK)
+u32 cohort_proc_settings(struct task_struct *tsk, u32 *group);
+int cohort_proc_update(struct task_struct *tsk, u32 clear, u32 set,
+		       const u32 *group);
+int cohort_migration_refusal(struct task_struct *tsk);
+bool cohort_may_control_as(struct task_struct *tsk, u32 uid, u32 euid,
+			   bool admin);
+void cohort_current_ids(u32 *uid, u32 *euid, bool *admin);
+u64 cohort_task_age_ns(struct task_struct *tsk);
+
+/**
+ * struct cohort_ps_entry - a user process of this node, for PCNTL_PS
+ * @pid: its pid (initial pid namespace)
+ * @uid: its real uid (initial user namespace)
+ * @flags: its migration settings (COHORT_PROC_FLAGS)
+ * @group: its migration group, 0 for none
+ * @threads: its threads
+ * @cpu_ns: user + system time of all its threads
+ * @age_ns: time since it was created
+ * @comm: its name, NUL-padded
+ */
+struct cohort_ps_entry {
+	s32 pid;
+	u32 uid;
+	u32 flags;
+	u32 group;
+	u32 threads;
+	u64 cpu_ns;
+	u64 age_ns;
+	char comm[16];		/* TASK_COMM_LEN */
+};
+
+unsigned int cohort_ps(struct cohort_ps_entry *out, unsigned int max);
+
+/* Admission of incoming processes (kernel/cohort/policy.c) */
+u32 cohort_admission(u32 uid);
+bool cohort_policy_opt_in(void);
+void cohort_node_info(struct pcntl_node_info *info);
+
 #endif /* CONFIG_COHORT */
 
 /*
@@ -717,10 +758,15 @@ enum cohort_fault_action __cohort_fault(struct vm_area_struct *vma,
 					unsigned int flags,
 					struct pt_regs *regs, vm_fault_t *ret);
 
+void cohort_proc_inherit(struct task_struct *parent,
+			 struct task_struct *child, u64 clone_flags);
+
 static inline void cohort_task_created(struct task_struct *parent,
 				       struct task_struct *child,
 				       u64 clone_flags)
 {
+	/* Migration settings are the process's, module or not. */
+	cohort_proc_inherit(parent, child, clone_flags);
 	if (cohort_slot_active(COHORT_SLOT_TASK))
 		__cohort_task_created(parent, child, clone_flags);
 }

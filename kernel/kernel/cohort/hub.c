@@ -334,6 +334,8 @@ static int __init cohort_init(void)
 	if (!kobj)
 		return -ENOMEM;
 	ret = sysfs_create_group(kobj, &cohort_attr_group);
+	if (!ret)
+		ret = cohort_policy_init(kobj);
 	if (ret)
 		kobject_put(kobj);
 	return ret;

@@ -30,4 +30,7 @@ static inline const void *cohort_slot_ops(enum cohort_slot slot)
 	return ops;
 }
 
+struct kobject;
+int cohort_policy_init(struct kobject *kobj);
+
 #endif /* _KERNEL_COHORT_INTERNAL_H */

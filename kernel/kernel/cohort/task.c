@@ -7,10 +7,12 @@
  */
 #include <linux/capability.h>
 #include <linux/module.h>
+#include <linux/pid_namespace.h>
 #include <linux/rcupdate.h>
 #include <linux/cred.h>
 #include <linux/entry-common.h>
 #include <linux/fs_struct.h>
+#include <linux/sched/cputime.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
@@ -18,6 +20,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/task_work.h>
+#include <linux/timekeeping.h>
 #include <linux/umh.h>
 #include <linux/uidgid.h>
 
@@ -661,3 +664,214 @@ bool cohort_may_migrate(struct task_struct *tsk)
 	       tsk->policy != SCHED_DEADLINE;
 }
 EXPORT_SYMBOL_GPL(cohort_may_migrate);
+
+/**
+ * cohort_proc_inherit - give a new process its parent's migration settings
+ * @parent: the forking task
+ * @child: the new task
+ * @clone_flags: the clone() flags
+ *
+ * A new process keeps PCNTL_F_FORBIDDEN and PCNTL_F_ALLOWED; it joins its
+ * parent's migration group only when the parent joined with
+ * PCNTL_GROUP_FORK. A new thread shares its process's settings already.
+ */
+void cohort_proc_inherit(struct task_struct *parent,
+			 struct task_struct *child, u64 clone_flags)
+{
+	u32 flags, group;
+
+	if (clone_flags & CLONE_THREAD)
+		return;
+	flags = READ_ONCE(parent->signal->cohort_flags);
+	group = READ_ONCE(parent->signal->cohort_group);
+	if (!(flags & PCNTL_F_GROUP_FORK))
+		group = 0;
+	if (!group)
+		flags &= ~PCNTL_F_GROUP_FORK;
+	/* The child is on the task list: pcntl(2) may already see it. */
+	spin_lock_irq(&child->sighand->siglock);
+	WRITE_ONCE(child->signal->cohort_flags, flags & COHORT_PROC_FLAGS);
+	WRITE_ONCE(child->signal->cohort_group, group);
+	spin_unlock_irq(&child->sighand->siglock);
+}
+
+/**
+ * cohort_proc_settings - a process's migration settings
+ * @tsk: a task of the process
+ * @group: set to its migration group, 0 for none
+ *
+ * Return: its COHORT_PROC_FLAGS.
+ */
+u32 cohort_proc_settings(struct task_struct *tsk, u32 *group)
+{
+	*group = READ_ONCE(tsk->signal->cohort_group);
+	return READ_ONCE(tsk->signal->cohort_flags) & COHORT_PROC_FLAGS;
+}
+EXPORT_SYMBOL_GPL(cohort_proc_settings);
+
+/**
+ * cohort_proc_update - change a process's migration settings
+ * @tsk: a task of the process
+ * @clear: COHORT_PROC_FLAGS to clear
+ * @set: COHORT_PROC_FLAGS to set (after @clear)
+ * @group: the new migration group, or NULL to keep it
+ *
+ * Return: 0, -EINVAL for flags outside COHORT_PROC_FLAGS, or -ESRCH when
+ * the process is exiting.
+ */
+int cohort_proc_update(struct task_struct *tsk, u32 clear, u32 set,
+		       const u32 *group)
+{
+	unsigned long irqflags;
+	u32 flags;
+
+	if ((clear | set) & ~COHORT_PROC_FLAGS)
+		return -EINVAL;
+	if (!lock_task_sighand(tsk, &irqflags))
+		return -ESRCH;
+	flags = (tsk->signal->cohort_flags & ~clear) | set;
+	WRITE_ONCE(tsk->signal->cohort_flags, flags);
+	if (group)
+		WRITE_ONCE(tsk->signal->cohort_group, *group);
+	unlock_task_sighand(tsk, &irqflags);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cohort_proc_update);
+
+/**
+ * cohort_migration_refusal - whether a task must stay on its node
+ * @tsk: the task
+ *
+ * Processes that are part of the node itself never move: the init of any
+ * pid namespace (it would take the namespace's life with it to a node that
+ * may die) and kernel threads. Others cannot move now: a traced process
+ * (its tracer is here), one in the middle of an execve() or dumping core.
+ *
+ * Return: 0, -EPERM for the first kind, -EBUSY for the second.
+ */
+int cohort_migration_refusal(struct task_struct *tsk)
+{
+	bool reaper;
+
+	if (tsk->flags & (PF_KTHREAD | PF_IO_WORKER))
+		return -EPERM;
+	rcu_read_lock();
+	reaper = is_global_init(tsk) ||
+		 (task_tgid(tsk) && is_child_reaper(task_tgid(tsk)));
+	rcu_read_unlock();
+	if (reaper)
+		return -EPERM;
+	if (READ_ONCE(tsk->ptrace) || tsk->in_execve ||
+	    READ_ONCE(tsk->signal->core_state))
+		return -EBUSY;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cohort_migration_refusal);
+
+/**
+ * cohort_may_control_as - kill(2)'s permission rule for given credentials
+ * @tsk: the task acted on
+ * @uid: real uid of the caller (initial user namespace)
+ * @euid: effective uid of the caller
+ * @admin: the caller has CAP_SYS_ADMIN
+ *
+ * For requests from other nodes, which send their caller's ids: users are
+ * taken to be the same on every node of a cluster.
+ *
+ * Return: true when the caller may act on @tsk.
+ */
+bool cohort_may_control_as(struct task_struct *tsk, u32 uid, u32 euid,
+			   bool admin)
+{
+	kuid_t kuid = make_kuid(&init_user_ns, uid);
+	kuid_t keuid = make_kuid(&init_user_ns, euid);
+	const struct cred *tcred;
+	bool ok;
+
+	if (admin)
+		return true;
+	if (!uid_valid(kuid) || !uid_valid(keuid))
+		return false;
+	rcu_read_lock();
+	tcred = __task_cred(tsk);
+	ok = uid_eq(keuid, tcred->suid) || uid_eq(keuid, tcred->uid) ||
+	     uid_eq(kuid, tcred->suid) || uid_eq(kuid, tcred->uid);
+	rcu_read_unlock();
+	return ok;
+}
+EXPORT_SYMBOL_GPL(cohort_may_control_as);
+
+/**
+ * cohort_current_ids - current's ids, as cohort_may_control_as() takes them
+ * @uid: set to its real uid in the initial user namespace
+ * @euid: set to its effective uid
+ * @admin: set to whether it has CAP_SYS_ADMIN
+ */
+void cohort_current_ids(u32 *uid, u32 *euid, bool *admin)
+{
+	const struct cred *cred = current_cred();
+
+	*uid = from_kuid_munged(&init_user_ns, cred->uid);
+	*euid = from_kuid_munged(&init_user_ns, cred->euid);
+	*admin = capable(CAP_SYS_ADMIN);
+}
+EXPORT_SYMBOL_GPL(cohort_current_ids);
+
+/**
+ * cohort_task_age_ns - time since a task's process was created
+ * @tsk: the task
+ *
+ * Return: nanoseconds of CLOCK_BOOTTIME since its thread group leader
+ * started on this node.
+ */
+u64 cohort_task_age_ns(struct task_struct *tsk)
+{
+	u64 now = ktime_get_boottime_ns();
+	u64 start = READ_ONCE(tsk->group_leader->start_boottime);
+
+	return now > start ? now - start : 0;
+}
+EXPORT_SYMBOL_GPL(cohort_task_age_ns);
+
+/**
+ * cohort_ps - list the user processes of this node
+ * @out: room for @max entries
+ * @max: how many fit
+ *
+ * Kernel threads are left out. The list is a snapshot taken under RCU: a
+ * process forked or ended meanwhile may be in it or not.
+ *
+ * Return: how many user processes there are; the first min(that, @max) are
+ * in @out.
+ */
+unsigned int cohort_ps(struct cohort_ps_entry *out, unsigned int max)
+{
+	struct task_struct *p;
+	unsigned int n = 0;
+	u64 now = ktime_get_boottime_ns();
+
+	rcu_read_lock();
+	for_each_process(p) {
+		struct cohort_ps_entry *e;
+		struct task_cputime ct;
+
+		if (p->flags & PF_KTHREAD)
+			continue;
+		if (n < max) {
+			e = &out[n];
+			e->pid = task_tgid_nr(p);
+			e->uid = from_kuid_munged(&init_user_ns, task_uid(p));
+			e->flags = cohort_proc_settings(p, &e->group);
+			e->threads = get_nr_threads(p);
+			thread_group_cputime(p, &ct);
+			e->cpu_ns = ct.sum_exec_runtime;
+			e->age_ns = now > p->start_boottime ?
+				    now - p->start_boottime : 0;
+			__get_task_comm(e->comm, TASK_COMM_LEN, p);
+		}
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+EXPORT_SYMBOL_GPL(cohort_ps);

@@ -18,6 +18,7 @@ macro_rules! errno {
 }
 
 errno! {
+    ECONNREFUSED: "Connection refused.",
     ECONNRESET: "Connection reset by peer.",
     ENAMETOOLONG: "File name too long.",
     EOPNOTSUPP: "Operation not supported.",

@@ -34,6 +34,7 @@ pub mod error;
 pub mod files;
 pub mod fwd;
 pub mod lamport;
+pub mod manage;
 pub mod migration;
 pub mod node;
 pub mod pages;

@@ -37,6 +37,7 @@
 use super::files::{decode_files, encode_files, files_len, FileDesc, FileIter, MAX_FILES};
 use super::migration::TaskId;
 use super::node::{NodeId, NodeSet, MAX_NODES};
+use super::pcntl::{Counts, GROUP_MAX, SETTINGS};
 use super::wire::{Payload, Reader, WireError, Writer, MAX_ERRNO, MAX_MESSAGE};
 
 /// Request: a task's whole state, sent by the node it runs on to the node
@@ -169,13 +170,13 @@ const fn page_aligned(addr: u64) -> bool {
 }
 
 /// Writes a node id as a `u16`, refusing ids not below [`MAX_NODES`].
-fn write_node(w: &mut Writer<'_>, node: NodeId) -> Result<(), WireError> {
+pub(super) fn write_node(w: &mut Writer<'_>, node: NodeId) -> Result<(), WireError> {
     check(node.is_valid())?;
     w.u16(u16::from(node.0))
 }
 
 /// Reads a node id, refusing ids not below [`MAX_NODES`].
-fn read_node(r: &mut Reader<'_>) -> Result<NodeId, WireError> {
+pub(super) fn read_node(r: &mut Reader<'_>) -> Result<NodeId, WireError> {
     match u8::try_from(r.u16()?) {
         Ok(id) if usize::from(id) < MAX_NODES => Ok(NodeId(id)),
         _ => Err(WireError::BadPayload),
@@ -183,14 +184,14 @@ fn read_node(r: &mut Reader<'_>) -> Result<NodeId, WireError> {
 }
 
 /// Writes a task id (`origin u16, pid u32`), refusing an invalid one.
-fn write_task(w: &mut Writer<'_>, task: &TaskId) -> Result<(), WireError> {
+pub(super) fn write_task(w: &mut Writer<'_>, task: &TaskId) -> Result<(), WireError> {
     check(task_ok(task))?;
     write_node(w, task.origin)?;
     w.u32(task.pid)
 }
 
 /// Reads and validates a task id.
-fn read_task(r: &mut Reader<'_>) -> Result<TaskId, WireError> {
+pub(super) fn read_task(r: &mut Reader<'_>) -> Result<TaskId, WireError> {
     let origin = read_node(r)?;
     let pid = r.u32()?;
     let task = TaskId { origin, pid };
@@ -1410,11 +1411,87 @@ pub struct MigrateHead {
     pub layout: MmLayout,
     /// The rest of the process's state.
     pub proc: ProcState,
+    /// Its migration settings and statistics.
+    pub manage: Manage,
+}
+
+/// A process's migration settings (`PCNTL_FORBID`, `PCNTL_ALLOW`, its
+/// group) and statistics (`PCNTL_STAT`), as they travel with it. Layout
+/// `flags u32, group u32, age_ns u64, counts (40)` (56 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Manage {
+    /// Bits of [`super::pcntl::SETTINGS`].
+    pub flags: u32,
+    /// Migration group, 0 to [`super::pcntl::GROUP_MAX`].
+    pub group: u32,
+    /// Nanoseconds since it was created, when it left.
+    pub age_ns: u64,
+    /// What its nodes counted so far; `migrations` includes this one.
+    pub counts: Counts,
+}
+
+impl Manage {
+    /// Encoded size (56 bytes).
+    pub const LEN: usize = 4 + 4 + 8 + Counts::LEN;
+    /// Nothing set, nothing counted.
+    pub const EMPTY: Manage = Manage {
+        flags: 0,
+        group: 0,
+        age_ns: 0,
+        counts: Counts {
+            migrations: 0,
+            pages_fetched: 0,
+            pages_served: 0,
+            calls_forwarded: 0,
+            bytes_moved: 0,
+        },
+    };
+
+    /// Checks the flags and the group.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(self.flags & !SETTINGS == 0 && self.group <= GROUP_MAX)
+    }
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+        self.validate()?;
+        w.u32(self.flags)?;
+        w.u32(self.group)?;
+        w.u64(self.age_ns)?;
+        let c = &self.counts;
+        for v in [
+            c.migrations,
+            c.pages_fetched,
+            c.pages_served,
+            c.calls_forwarded,
+            c.bytes_moved,
+        ] {
+            w.u64(v)?;
+        }
+        Ok(())
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Manage, WireError> {
+        let m = Manage {
+            flags: r.u32()?,
+            group: r.u32()?,
+            age_ns: r.u64()?,
+            counts: Counts {
+                migrations: r.u64()?,
+                pages_fetched: r.u64()?,
+                pages_served: r.u64()?,
+                calls_forwarded: r.u64()?,
+                bytes_moved: r.u64()?,
+            },
+        };
+        m.validate()?;
+        Ok(m)
+    }
 }
 
 impl MigrateHead {
-    /// Encoded size (2680 bytes).
-    pub const LEN: usize = TASK_LEN
+    /// Encoded size (2736 bytes).
+    pub const LEN: usize = Manage::LEN
+        + TASK_LEN
         + 4
         + 4
         + NODE_LEN
@@ -1475,6 +1552,7 @@ impl MigrateHead {
             env_end: 0,
         },
         proc: ProcState::EMPTY,
+        manage: Manage::EMPTY,
     };
 
     /// Checks every field: a valid task, `tgid` not 0, `from` below
@@ -1494,7 +1572,8 @@ impl MigrateHead {
         self.sched.validate()?;
         self.creds.validate()?;
         self.layout.validate()?;
-        self.proc.validate()
+        self.proc.validate()?;
+        self.manage.validate()
     }
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
@@ -1512,7 +1591,8 @@ impl MigrateHead {
         self.sched.write(w)?;
         self.creds.write(w)?;
         self.layout.write(w)?;
-        self.proc.write(w)
+        self.proc.write(w)?;
+        self.manage.write(w)
     }
 
     /// Reads the fields into `self` in place (no validation; on error
@@ -1532,7 +1612,9 @@ impl MigrateHead {
         self.sched = Sched::read(r)?;
         self.creds = Creds::read(r)?;
         self.layout = MmLayout::read(r)?;
-        self.proc.read_into(r)
+        self.proc.read_into(r)?;
+        self.manage = Manage::read(r)?;
+        Ok(())
     }
 }
 
@@ -2688,6 +2770,7 @@ mod tests {
         h.creds.write(&mut w).unwrap();
         h.layout.write(&mut w).unwrap();
         h.proc.write(&mut w).unwrap();
+        h.manage.write(&mut w).unwrap();
         w.u32(v.len() as u32).unwrap();
         for d in v {
             d.write(&mut w).unwrap();
@@ -2716,7 +2799,7 @@ mod tests {
     #[test]
     fn migrate_round_trip() {
         assert_eq!(ProcState::LEN, 396);
-        assert_eq!(MigrateHead::LEN, 2680);
+        assert_eq!(MigrateHead::LEN, 2736);
         let h = head();
         let v = vmas();
         let arch = [0xabu8; 600];
