@@ -31,9 +31,9 @@ for ko in "$COHORT_BUILD"/modules/*/*.ko; do
 	cp "$ko" "$root/lib/modules/cohort/"
 done
 
-# Guest agent.
-gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/sbin/cohort-agent" \
-	"$COHORT_ROOT/tools/agent/cohort-agent.c"
+# Guest agent (pcntl(2) from the kernel's uapi headers: -F pins it).
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-o "$root/usr/sbin/cohort-agent" "$COHORT_ROOT/tools/agent/cohort-agent.c"
 # The user-space TCP baseline of `cohort bench kmsg`.
 gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/bin/tcpbench" \
 	"$COHORT_ROOT/tools/guest/tcpbench.c"

@@ -19,8 +19,20 @@
  * runs, the command's process group is killed (nobody is left to read its
  * output) and the agent goes back to waiting.
  *
- * Build: gcc -static -O2 -Wall -Wextra -o cohort-agent cohort-agent.c
- * Usage: cohort-agent [-d]     (-d: detach into the background)
+ * Pinning (-F): the administrator can forbid the agent's own migration.
+ * The agent calls pcntl(2) PCNTL_FORBID on itself at start and, while that
+ * fails with ENOSYS (popcorn.ko is loaded later) or popcorn.ko was loaded
+ * again since (the setting went with it), again before serving each
+ * request. A forbidden process's children inherit the setting, so each
+ * command the agent starts says PCNTL_ALLOW first when it inherited
+ * PCNTL_FORBID: the commands may migrate as before.
+ *
+ * Build: gcc -static -O2 -Wall -Wextra -isystem <uapi headers> \
+ *		-o cohort-agent cohort-agent.c
+ * Usage: cohort-agent [-d] [-F]
+ *	-d	detach into the background
+ *	-F, --forbid-migration
+ *		forbid the agent's migration (PCNTL_FORBID on itself)
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -40,10 +52,17 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/cohort.h>
+
+#ifndef __NR_pcntl
+#define __NR_pcntl	463
+#endif
 
 #define PORT_NAME	"org.cohort.agent"
 #define PORTS_DIR	"/sys/class/virtio-ports"
@@ -62,6 +81,8 @@
 static char node_id[32] = "-1";
 static char nr_nodes[32] = "";
 static int kmsg_fd = -1;
+/* -F: keep the agent itself from migrating (PCNTL_FORBID). */
+static bool forbid_migration;
 
 static void logmsg(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -99,6 +120,44 @@ static void sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static long pcntl(unsigned int cmd, unsigned long a0, unsigned long a1,
+		  unsigned long a2)
+{
+	return syscall(__NR_pcntl, cmd, a0, a1, a2);
+}
+
+/* PCNTL_FORBID or PCNTL_ALLOW said last for the calling process (PCNTL_STAT). */
+static bool migration_flag(unsigned int flag)
+{
+	struct pcntl_stat st;
+
+	memset(&st, 0, sizeof(st));
+	return pcntl(PCNTL_STAT, 0, (unsigned long)&st, sizeof(st)) >= 0 &&
+	       (st.flags & flag);
+}
+
+/*
+ * With -F, make sure the agent is forbidden to migrate: before each
+ * request, until PCNTL_FORBID works (it fails with ENOSYS until popcorn.ko
+ * is loaded), and again after popcorn.ko was loaded anew.
+ */
+static void pin_agent(void)
+{
+	static int last_err;
+
+	if (!forbid_migration || migration_flag(PCNTL_F_FORBIDDEN))
+		return;
+	if (pcntl(PCNTL_FORBID, 0, 0, 0) == 0) {
+		logmsg("migration of the agent forbidden (pid %d)", getpid());
+		last_err = 0;
+		return;
+	}
+	if (errno != ENOSYS && errno != last_err)
+		logmsg("PCNTL_FORBID: %s (tried again before each request)",
+		       strerror(errno));
+	last_err = errno;
 }
 
 static ssize_t read_file(const char *path, char *buf, size_t size)
@@ -373,6 +432,9 @@ static void child_exec(const char *cmd, int wfd)
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	setsid();
+	/* A command may migrate, even when the agent may not (-F). */
+	if (forbid_migration && migration_flag(PCNTL_F_FORBIDDEN))
+		pcntl(PCNTL_ALLOW, 0, 0, 0);
 
 	fd = open("/dev/null", O_RDONLY);
 	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
@@ -656,6 +718,7 @@ static void handle_header(int port, struct input *in)
 		argv[argc++] = tok;
 	if (argc == 0)
 		return;	/* empty line: ignore */
+	pin_agent();
 
 	eid = argc > 1 && valid_id(argv[1]) ? argv[1] : "-";
 
@@ -847,15 +910,24 @@ static void daemonize(void)
 
 int main(int argc, char **argv)
 {
+	bool detach = false;
 	sigset_t mask;
-	int port, sfd, fd;
+	int port, sfd, fd, i;
 
-	if (argc > 1 && !strcmp(argv[1], "-d")) {
-		daemonize();
-	} else if (argc > 1) {
-		fprintf(stderr, "usage: %s [-d]\n", argv[0]);
-		return 2;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-d")) {
+			detach = true;
+		} else if (!strcmp(argv[i], "-F") ||
+			   !strcmp(argv[i], "--forbid-migration")) {
+			forbid_migration = true;
+		} else {
+			fprintf(stderr, "usage: %s [-d] [-F|--forbid-migration]\n",
+				argv[0]);
+			return 2;
+		}
 	}
+	if (detach)
+		daemonize();
 
 	kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);
 	signal(SIGPIPE, SIG_IGN);
@@ -879,6 +951,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	pin_agent();
 	update_node_id();
 	cmdline_value("cohort.nr_nodes", nr_nodes, sizeof(nr_nodes));
 	if (!is_number(nr_nodes))
