@@ -64,6 +64,20 @@ pub enum Command {
     )]
     Exec(ExecArgs),
 
+    /// List the cluster's distributed processes (`pcntl ps` in a node)
+    ///
+    /// Runs `pcntl ps` (`pcntl ps -a` with --all) in the first node whose
+    /// QEMU runs (the next one if its agent cannot be reached) and prints
+    /// its output: every up node's processes that migrated at least once
+    /// or belong to a migration group (with --all, every user process),
+    /// one line each with its cluster-wide pid (NODE:PID, the node it was
+    /// created on and its pid there), its pid and node now, origin, uid,
+    /// group, threads, migrations, CPU time, flags and command. Needs
+    /// popcorn.ko loaded in the nodes. Exits with `pcntl`'s status, or 255
+    /// when no node could run it.
+    #[command(verbatim_doc_comment)]
+    Ps(PsArgs),
+
     /// Print a node's serial console log
     ///
     /// Prints NODE's serial console log (all of it, or its last N lines).
@@ -246,6 +260,17 @@ pub struct ExecArgs {
         allow_hyphen_values = true
     )]
     pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Every user process, not only the distributed ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Kill `pcntl ps` after SECS
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -595,6 +620,22 @@ mod tests {
         assert_eq!(a.node, 1);
         assert_eq!(a.timeout, 600);
         assert_eq!(a.cmd, ["echo", "-n", "hi"]);
+    }
+
+    #[test]
+    fn ps_options() {
+        let Command::Ps(a) = parse(&["ps"]).unwrap().command else {
+            panic!("not ps")
+        };
+        assert!(!a.all);
+        assert_eq!(a.timeout, 60);
+        for args in [&["ps", "-a"][..], &["ps", "--all"]] {
+            let Command::Ps(a) = parse(args).unwrap().command else {
+                panic!("not ps")
+            };
+            assert!(a.all, "{args:?}");
+        }
+        assert_eq!(err(&["ps", "1"]), ErrorKind::UnknownArgument);
     }
 
     #[test]

@@ -132,6 +132,37 @@ fn cmd_exec(state: &State, node: u32, timeout_s: u64, cmd: &str) -> Result<i32, 
     }
 }
 
+/// The `pcntl ps` command line that `cohort ps` runs in a node.
+fn ps_command(all: bool) -> &'static str {
+    if all {
+        "pcntl ps -a"
+    } else {
+        "pcntl ps"
+    }
+}
+
+/// `pcntl ps` in the first node that can run it; its exit status.
+fn cmd_ps(state: &State, all: bool, timeout_s: u64) -> Result<i32, Fail> {
+    let info = require_cluster(state)?;
+    let mut last = None;
+    for node in (0..info.nodes).filter(|&n| state.node_pid(n).is_some()) {
+        match cmd_exec(state, node, timeout_s, ps_command(all)) {
+            Ok(status) => return Ok(status),
+            // The agent could not be reached or the node died: try the next.
+            Err(f) => {
+                eprintln!("cohort: ps: {}", f.msg.lines().next().unwrap_or(""));
+                last = Some(f);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        Fail::new(
+            EXIT_EXEC_FAILED,
+            format!("no node of the cluster in {} runs", state.dir.display()),
+        )
+    }))
+}
+
 fn cmd_logs(state: &State, node: u32, tail: Option<usize>) -> Result<(), Fail> {
     let path = state.node_file(node, "log");
     let data = match tail {
@@ -241,6 +272,7 @@ fn run(cli: Cli) -> Result<i32, Fail> {
                 .map_err(|e| Fail::usage(&format!("cannot quote the command: {e}")))?;
             cmd_exec(&state()?, a.node, a.timeout, &cmd)
         }
+        Command::Ps(a) => cmd_ps(&state()?, a.all, a.timeout),
         Command::Logs(a) => {
             cmd_logs(&state()?, a.node, a.tail)?;
             Ok(0)
