@@ -219,10 +219,12 @@ TEST_F(popcorn, where_missing_pid_is_esrch)
 }
 
 /*
- * Negative pids, pids above PID_MAX_LIMIT (4M), and values whose low 32 bits
- * are a real pid: a module that truncates a0 to pid_t would answer for the
- * wrong process. They are malformed arguments, not missing processes:
- * EINVAL (see Documentation/pcntl.rst), never ESRCH, never an answer.
+ * Negative pids, cluster-wide pids of a node that cannot exist (64 and
+ * above: PCNTL_GPID(64, 1), INT_MAX), and values whose low 32 bits are a
+ * real pid: a module that truncates a0 to pid_t would answer for the wrong
+ * process. They are malformed arguments, not missing processes: EINVAL
+ * (see Documentation/pcntl.rst), never ESRCH, never an answer. (Values
+ * from PID_MAX_LIMIT, 4M, up name processes by their node and pid there.)
  */
 TEST_F(popcorn, where_bad_pid_is_einval)
 {
@@ -231,7 +233,7 @@ TEST_F(popcorn, where_bad_pid_is_einval)
 		(unsigned long)-5L,
 		(unsigned long)(long)INT_MIN,
 		(unsigned long)-(long)getpid(),
-		(1UL << 22) + 1,
+		(unsigned long)PCNTL_GPID(64, 1),
 		(unsigned long)INT_MAX,
 		(1UL << 32),
 		(1UL << 32) + getpid(),
