@@ -242,8 +242,9 @@ fn run_here(
         _ => permitted(task, caller, own)?,
     }
     match op {
-        Op::Allow(true) => manage::update(task, both, pcntl::F_ALLOWED, None)?,
-        Op::Allow(false) => manage::update(task, both, pcntl::F_FORBIDDEN, None)?,
+        Op::Allow(Some(true)) => manage::update(task, both, pcntl::F_ALLOWED, None)?,
+        Op::Allow(Some(false)) => manage::update(task, both, pcntl::F_FORBIDDEN, None)?,
+        Op::Allow(None) => manage::update(task, both, 0, None)?,
         Op::Join(group, fork) => {
             let set = if fork { pcntl::F_GROUP_FORK } else { 0 };
             manage::update(task, pcntl::F_GROUP_FORK, set, Some(group))?
@@ -429,7 +430,9 @@ fn report_refused(ptr: usize, member: Option<(NodeId, &Member)>) {
             gpid(m.task)
         }
     });
-    let _ = UserSlice::new(ptr, 4).writer().write_slice(&value.to_ne_bytes());
+    let _ = UserSlice::new(ptr, 4)
+        .writer()
+        .write_slice(&value.to_ne_bytes());
 }
 
 /// `PCNTL_MIGRATE` of a process in migration group `group`: every member,

@@ -21,11 +21,11 @@
  *
  * Pinning (-F): the administrator can forbid the agent's own migration.
  * The agent calls pcntl(2) PCNTL_FORBID on itself at start and, while that
- * fails with ENOSYS (popcorn.ko is loaded later) or popcorn.ko was loaded
- * again since (the setting went with it), again before serving each
- * request. A forbidden process's children inherit the setting, so each
- * command the agent starts says PCNTL_ALLOW first when it inherited
- * PCNTL_FORBID: the commands may migrate as before.
+ * fails with ENOSYS (popcorn.ko is loaded later), again before serving
+ * each request. The setting is the process's (it outlives popcorn.ko).
+ * A forbidden process's children inherit it, so each command the agent
+ * starts says PCNTL_DEFAULT first: it is as free to migrate as any
+ * process of the node, by the node's migration_policy.
  *
  * Build: gcc -static -O2 -Wall -Wextra -isystem <uapi headers> \
  *		-o cohort-agent cohort-agent.c
@@ -141,7 +141,7 @@ static bool migration_flag(unsigned int flag)
 /*
  * With -F, make sure the agent is forbidden to migrate: before each
  * request, until PCNTL_FORBID works (it fails with ENOSYS until popcorn.ko
- * is loaded), and again after popcorn.ko was loaded anew.
+ * is loaded).
  */
 static void pin_agent(void)
 {
@@ -432,9 +432,12 @@ static void child_exec(const char *cmd, int wfd)
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	setsid();
-	/* A command may migrate, even when the agent may not (-F). */
-	if (forbid_migration && migration_flag(PCNTL_F_FORBIDDEN))
-		pcntl(PCNTL_ALLOW, 0, 0, 0);
+	/*
+	 * A command may migrate, even when the agent may not (-F): back to
+	 * the node's policy (ENOSYS without popcorn.ko: then nothing is set).
+	 */
+	if (forbid_migration)
+		pcntl(PCNTL_DEFAULT, 0, 0, 0);
 
 	fd = open("/dev/null", O_RDONLY);
 	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)

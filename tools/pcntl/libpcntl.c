@@ -62,6 +62,11 @@ int pcntl_allow(pid_t pid)
 	return pcntl(PCNTL_ALLOW, pid_arg(pid), 0, 0) < 0 ? -1 : 0;
 }
 
+int pcntl_default(pid_t pid)
+{
+	return pcntl(PCNTL_DEFAULT, pid_arg(pid), 0, 0) < 0 ? -1 : 0;
+}
+
 int pcntl_group_join(pid_t pid, unsigned int group, unsigned int flags)
 {
 	return pcntl(PCNTL_GROUP_JOIN, pid_arg(pid), group, flags) < 0 ? -1 : 0;

@@ -69,6 +69,13 @@ int pcntl_forbid(pid_t pid);
 int pcntl_allow(pid_t pid);
 
 /*
+ * Forget pcntl_forbid() and pcntl_allow() for process @pid (0: the
+ * caller): the policy of the node it runs on decides again. Returns 0.
+ * Errors as pcntl_forbid().
+ */
+int pcntl_default(pid_t pid);
+
+/*
  * Put process @pid (0: the caller) in migration group @group (1 to
  * 2^31 - 1), leaving the group it was in. @flags: 0 or PCNTL_GROUP_FORK
  * (children it forks from now on join the group too). Migrating one

@@ -8,6 +8,7 @@
  *	pcntl nodes [-v]		the nodes that are up; -v: a table of their state
  *	pcntl forbid PID		PID may never be migrated
  *	pcntl allow PID			PID may be migrated (by others under "opt-in")
+ *	pcntl default PID		forget forbid/allow: the node's policy decides
  *	pcntl join PID GROUP [--fork]	put PID in migration group GROUP
  *	pcntl leave PID			take PID out of its group
  *	pcntl stat PID			PID's migration statistics, one "name value" a line
@@ -43,6 +44,7 @@ static const char usage_text[] =
 	"       pcntl nodes [-v]\n"
 	"       pcntl forbid PID\n"
 	"       pcntl allow PID\n"
+	"       pcntl default PID\n"
 	"       pcntl join PID GROUP [--fork]\n"
 	"       pcntl leave PID\n"
 	"       pcntl stat PID\n"
@@ -313,18 +315,24 @@ static int cmd_nodes(int argc, char **argv)
 
 /* ---- forbid, allow, join, leave ---- */
 
-static int cmd_forbid_allow(int argc, char **argv, bool forbid)
+/* pcntl forbid|allow|default PID */
+static int cmd_forbid_allow(int argc, char **argv)
 {
-	const char *what = forbid ? "forbid" : "allow";
+	const char *what = argv[1];
 	pid_t pid;
+	int ret;
 
 	if (argc != 3)
 		return usage();
 	if (parse_pid(argv[2], &pid))
 		return bad_usage(what, "'%s' is not a pid", argv[2]);
-	if (forbid ? pcntl_forbid(pid) : pcntl_allow(pid))
-		return fail(what);
-	return 0;
+	if (!strcmp(what, "forbid"))
+		ret = pcntl_forbid(pid);
+	else if (!strcmp(what, "allow"))
+		ret = pcntl_allow(pid);
+	else
+		ret = pcntl_default(pid);
+	return ret ? fail(what) : 0;
 }
 
 static int cmd_join(int argc, char **argv)
@@ -987,10 +995,9 @@ int main(int argc, char **argv)
 		return cmd_pull(argc, argv);
 	if (!strcmp(argv[1], "nodes"))
 		return cmd_nodes(argc, argv);
-	if (!strcmp(argv[1], "forbid"))
-		return cmd_forbid_allow(argc, argv, true);
-	if (!strcmp(argv[1], "allow"))
-		return cmd_forbid_allow(argc, argv, false);
+	if (!strcmp(argv[1], "forbid") || !strcmp(argv[1], "allow") ||
+	    !strcmp(argv[1], "default"))
+		return cmd_forbid_allow(argc, argv);
 	if (!strcmp(argv[1], "join"))
 		return cmd_join(argc, argv);
 	if (!strcmp(argv[1], "leave"))

@@ -707,7 +707,7 @@ u64 cohort_task_age_ns(struct task_struct *tsk);
 
 /**
  * struct cohort_ps_entry - a user process of this node, for PCNTL_PS
- * @pid: its pid (initial pid namespace)
+ * @pid: its pid in the caller's pid namespace
  * @uid: its real uid (initial user namespace)
  * @flags: its migration settings (COHORT_PROC_FLAGS)
  * @group: its migration group, 0 for none

@@ -838,8 +838,10 @@ EXPORT_SYMBOL_GPL(cohort_task_age_ns);
  * @out: room for @max entries
  * @max: how many fit
  *
- * Kernel threads are left out. The list is a snapshot taken under RCU: a
- * process forked or ended meanwhile may be in it or not.
+ * Kernel threads are left out, and so are processes outside the caller's
+ * pid namespace; pids are the caller's (a message handler's: the initial
+ * namespace's). The list is a snapshot taken under RCU: a process forked
+ * or ended meanwhile may be in it or not.
  *
  * Return: how many user processes there are; the first min(that, @max) are
  * in @out.
@@ -855,11 +857,14 @@ unsigned int cohort_ps(struct cohort_ps_entry *out, unsigned int max)
 		struct cohort_ps_entry *e;
 		struct task_cputime ct;
 
-		if (p->flags & PF_KTHREAD)
+		pid_t pid = task_tgid_vnr(p);
+
+		/* Kernel threads, and processes the caller cannot name. */
+		if ((p->flags & PF_KTHREAD) || !pid)
 			continue;
 		if (n < max) {
 			e = &out[n];
-			e->pid = task_tgid_nr(p);
+			e->pid = pid;
 			e->uid = from_kuid_munged(&init_user_ns, task_uid(p));
 			e->flags = cohort_proc_settings(p, &e->group);
 			e->threads = get_nr_threads(p);

@@ -83,8 +83,9 @@ pub enum Op {
     /// Move it, alone, to `dest` (its group was taken care of by the
     /// asker); `own` is never true from another node.
     Migrate(NodeId),
-    /// `PCNTL_ALLOW` (`true`) or `PCNTL_FORBID`.
-    Allow(bool),
+    /// `PCNTL_ALLOW` (`Some(true)`), `PCNTL_FORBID` (`Some(false)`) or
+    /// `PCNTL_DEFAULT` (`None`).
+    Allow(Option<bool>),
     /// `PCNTL_GROUP_JOIN`: group (1 to `GROUP_MAX`) and `PCNTL_GROUP_FORK`.
     Join(u32, bool),
     /// `PCNTL_GROUP_LEAVE`.
@@ -103,7 +104,8 @@ impl Op {
                 check(node.is_valid())?;
                 (2, u32::from(node.0), 0)
             }
-            Op::Allow(allow) => (3, 0, u8::from(allow)),
+            Op::Allow(Some(allow)) => (3, 0, u8::from(allow)),
+            Op::Allow(None) => (7, 0, 0),
             Op::Join(group, fork) => {
                 check((1..=super::pcntl::GROUP_MAX).contains(&group))?;
                 (4, group, u8::from(fork))
@@ -124,7 +126,8 @@ impl Op {
         let op = match raw[0] {
             1 => Op::Where,
             2 => Op::Migrate(NodeId(u8::try_from(a).map_err(|_| WireError::BadPayload)?)),
-            3 => Op::Allow(b == 1),
+            3 => Op::Allow(Some(b == 1)),
+            7 => Op::Allow(None),
             4 => Op::Join(a, b == 1),
             5 => Op::Leave,
             6 => Op::Stat,
@@ -453,8 +456,9 @@ mod tests {
         for op in [
             Op::Where,
             Op::Migrate(NodeId(63)),
-            Op::Allow(true),
-            Op::Allow(false),
+            Op::Allow(Some(true)),
+            Op::Allow(Some(false)),
+            Op::Allow(None),
             Op::Join(super::super::pcntl::GROUP_MAX, true),
             Op::Leave,
             Op::Stat,

@@ -33,6 +33,8 @@ pub const PCNTL_NODE_INFO: u32 = 9;
 pub const PCNTL_PULL: u32 = 10;
 /// `PCNTL_PS`: the user processes running on a node ([`Proc`] records).
 pub const PCNTL_PS: u32 = 11;
+/// `PCNTL_DEFAULT`: forget `PCNTL_FORBID` and `PCNTL_ALLOW`.
+pub const PCNTL_DEFAULT: u32 = 12;
 
 /// `PCNTL_GROUP_FORK`: children forked from now on join the group too.
 pub const PCNTL_GROUP_FORK: u32 = 0x1;
@@ -140,8 +142,9 @@ pub enum Command {
         /// User address of the `__u64` bitmap.
         bitmap: usize,
     },
-    /// Forbid (`false`) or allow (`true`) migrating `target`.
-    Allow(Target, bool),
+    /// Forbid (`Some(false)`) or allow (`Some(true)`) migrating `target`,
+    /// or forget either (`None`: the node's policy decides).
+    Allow(Target, Option<bool>),
     /// Put `target` in migration group `group` (`1..=GROUP_MAX`).
     GroupJoin {
         /// The process.
@@ -228,8 +231,9 @@ pub fn decode(cmd: u32, args: [usize; 3]) -> Result<Command, Errno> {
             refused: args[2],
         }),
         PCNTL_NODES if args[1] >= NODES_BITMAP_LEN => Ok(Command::Nodes { bitmap: args[0] }),
-        PCNTL_FORBID => Ok(Command::Allow(decode_target(args[0])?, false)),
-        PCNTL_ALLOW => Ok(Command::Allow(decode_target(args[0])?, true)),
+        PCNTL_FORBID => Ok(Command::Allow(decode_target(args[0])?, Some(false))),
+        PCNTL_ALLOW => Ok(Command::Allow(decode_target(args[0])?, Some(true))),
+        PCNTL_DEFAULT => Ok(Command::Allow(decode_target(args[0])?, None)),
         PCNTL_GROUP_JOIN
             if (1..=GROUP_MAX as usize).contains(&args[1])
                 && args[2] & !(PCNTL_GROUP_FORK as usize) == 0 =>
@@ -676,11 +680,15 @@ mod tests {
     fn management_commands_check_their_arguments() {
         assert_eq!(
             decode(PCNTL_FORBID, [0, 0, 0]),
-            Ok(Command::Allow(Target::Caller, false))
+            Ok(Command::Allow(Target::Caller, Some(false)))
         );
         assert_eq!(
             decode(PCNTL_ALLOW, [7, 0, 0]),
-            Ok(Command::Allow(Target::Pid(7), true))
+            Ok(Command::Allow(Target::Pid(7), Some(true)))
+        );
+        assert_eq!(
+            decode(PCNTL_DEFAULT, [7, 0, 0]),
+            Ok(Command::Allow(Target::Pid(7), None))
         );
         assert_eq!(
             decode(PCNTL_GROUP_JOIN, [7, 5, 1]),
@@ -788,7 +796,7 @@ mod tests {
 
     #[test]
     fn unknown_commands_are_refused() {
-        for cmd in [0, 12, 99, u32::MAX] {
+        for cmd in [0, 13, 99, u32::MAX] {
             assert_eq!(decode(cmd, [0, 0, 0]), Err(Errno::Inval));
         }
     }

@@ -75,6 +75,12 @@
 #define PCNTL_ALLOW		5
 
 /*
+ * PCNTL_DEFAULT: a0 = pid. Forgets PCNTL_FORBID and PCNTL_ALLOW: the node's
+ * migration_policy decides again (for the children of a forbidden agent).
+ */
+#define PCNTL_DEFAULT		12
+
+/*
  * PCNTL_GROUP_JOIN: a0 = pid, a1 = group (1 to 2^31 - 1), a2 = flags
  * (PCNTL_GROUP_FORK: children forked from now on join the group too).
  * Migrating one member moves every member. A process is in one group at
