@@ -234,7 +234,6 @@ fn run_here(
     caller: &Caller,
     own: bool,
 ) -> Result<(i64, Option<Stat>)> {
-    let both = pcntl::F_FORBIDDEN | pcntl::F_ALLOWED;
     match op {
         Op::Where => return Ok((i64::from(me().0), None)),
         Op::Stat => return Ok((0, Some(stat_here(reg, task)))),
@@ -242,9 +241,7 @@ fn run_here(
         _ => permitted(task, caller, own)?,
     }
     match op {
-        Op::Allow(Some(true)) => manage::update(task, both, pcntl::F_ALLOWED, None)?,
-        Op::Allow(Some(false)) => manage::update(task, both, pcntl::F_FORBIDDEN, None)?,
-        Op::Allow(None) => manage::update(task, both, 0, None)?,
+        Op::Permit(permit) => manage::update(task, pcntl::PERMIT_BITS, permit.bits(), None)?,
         Op::Join(group, fork) => {
             let set = if fork { pcntl::F_GROUP_FORK } else { 0 };
             manage::update(task, pcntl::F_GROUP_FORK, set, Some(group))?
@@ -681,8 +678,8 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
             } => Ok(node.0 as isize),
             place => run(reg, place, Op::Where, &caller).map(|(v, _)| v as isize),
         },
-        Command::Allow(target, allow) => {
-            run(reg, resolve(reg, target)?, Op::Allow(allow), &caller).map(|_| 0)
+        Command::Permit(target, permit) => {
+            run(reg, resolve(reg, target)?, Op::Permit(permit), &caller).map(|_| 0)
         }
         Command::GroupJoin {
             target,

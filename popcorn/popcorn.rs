@@ -265,7 +265,7 @@ fn own_pid_is_caller(command: Command) -> Command {
             node,
             refused,
         },
-        Command::Allow(t, allow) => Command::Allow(me(t), allow),
+        Command::Permit(t, permit) => Command::Permit(me(t), permit),
         Command::GroupJoin {
             target,
             group,

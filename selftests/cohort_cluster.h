@@ -17,10 +17,13 @@
 #ifndef COHORT_CLUSTER_H
 #define COHORT_CLUSTER_H
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 /* ---- the cluster as this node sees it, set up once in main() ---- */
 
@@ -56,6 +59,74 @@ static inline uint64_t now_ms(void)
 }
 
 /* Loads @name unless it is loaded; false (with g_setup_error) on failure. */
+/* Read exactly @len bytes from @fd within @ms; returns bytes read. */
+static inline size_t read_within(int fd, void *buf, size_t len, int ms)
+{
+	uint64_t deadline = now_ms() + ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			break;
+		n = read(fd, (char *)buf + got, len - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+/*
+ * waitpid() with a deadline: 0 with the child's status, or -1 after killing
+ * it with SIGKILL when it did not end in @ms.
+ */
+static inline int wait_within(pid_t pid, int ms, int *status)
+{
+	uint64_t deadline = now_ms() + ms;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0)
+			return -1;
+		if (now_ms() >= deadline)
+			break;
+		cohort_msleep(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return -1;
+}
+
+/* Log every line child @pid (a @who) reported on pipe @fd so far. */
+static inline void log_child_lines(struct __test_metadata *_metadata, int fd,
+				   const char *who, pid_t pid)
+{
+	char buf[8192], *line, *nl;
+	size_t len = 0;
+	ssize_t n;
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	buf[len] = '\0';
+	for (line = buf; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		TH_LOG("%s %d: %s", who, pid, line);
+		if (!nl)
+			break;
+	}
+}
+
 static inline bool cluster_load(const char *name, bool *loaded)
 {
 	int ret;

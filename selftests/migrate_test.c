@@ -179,27 +179,6 @@ static void start_worker(struct __test_metadata *_metadata, struct worker *w,
 	w->go = go[1];
 }
 
-/* Read exactly @len bytes from @fd within @ms; returns bytes read. */
-static size_t read_within(int fd, void *buf, size_t len, int ms)
-{
-	uint64_t deadline = now_ms() + ms;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		int64_t left = deadline - now_ms();
-
-		if (left <= 0 || poll(&pfd, 1, left) <= 0)
-			break;
-		n = read(fd, (char *)buf + got, len - got);
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	return got;
-}
-
 /* Wait until the worker says it is ready; false after @ms. */
 static bool worker_ready(struct worker *w, int ms)
 {
@@ -208,50 +187,10 @@ static bool worker_ready(struct worker *w, int ms)
 	return read_within(w->ready, &c, 1, ms) == 1;
 }
 
-/*
- * waitpid() with a deadline: the child's status, or -1 after killing it
- * with SIGKILL when it did not end in @ms.
- */
-static int wait_within(pid_t pid, int ms, int *status)
-{
-	uint64_t deadline = now_ms() + ms;
-	pid_t r;
-
-	for (;;) {
-		r = waitpid(pid, status, WNOHANG);
-		if (r == pid)
-			return 0;
-		if (r < 0)
-			return -1;
-		if (now_ms() >= deadline)
-			break;
-		cohort_msleep(5);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, status, 0);
-	return -1;
-}
-
 /* Log every line the worker reported. */
 static void log_reports(struct __test_metadata *_metadata, struct worker *w)
 {
-	char buf[8192], *line, *nl;
-	size_t len = 0;
-	ssize_t n;
-
-	fcntl(w->rep, F_SETFL, O_NONBLOCK);
-	while (len < sizeof(buf) - 1 &&
-	       (n = read(w->rep, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	for (line = buf; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		TH_LOG("worker %d: %s", w->pid, line);
-		if (!nl)
-			break;
-	}
+	log_child_lines(_metadata, w->rep, "worker", w->pid);
 }
 
 /*

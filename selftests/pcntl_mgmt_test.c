@@ -248,27 +248,6 @@ static void start_kid(struct __test_metadata *_metadata, struct kid *k,
 	keep_kid_fd(k->go);
 }
 
-/* Read exactly @len bytes from @fd within @ms; returns bytes read. */
-static size_t read_within(int fd, void *buf, size_t len, int ms)
-{
-	uint64_t deadline = now_ms() + ms;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		int64_t left = deadline - now_ms();
-
-		if (left <= 0 || poll(&pfd, 1, left) <= 0)
-			break;
-		n = read(fd, (char *)buf + got, len - got);
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	return got;
-}
-
 static bool kid_ready(struct kid *k, int ms)
 {
 	char c;
@@ -276,46 +255,9 @@ static bool kid_ready(struct kid *k, int ms)
 	return read_within(k->ready, &c, 1, ms) == 1;
 }
 
-/* waitpid() within @ms; SIGKILL and -1 after that. */
-static int wait_within(pid_t pid, int ms, int *status)
-{
-	uint64_t deadline = now_ms() + ms;
-	pid_t r;
-
-	for (;;) {
-		r = waitpid(pid, status, WNOHANG);
-		if (r == pid)
-			return 0;
-		if (r < 0)
-			return -1;
-		if (now_ms() >= deadline)
-			break;
-		cohort_msleep(5);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, status, 0);
-	return -1;
-}
-
 static void log_reports(struct __test_metadata *_metadata, struct kid *k)
 {
-	char buf[8192], *line, *nl;
-	size_t len = 0;
-	ssize_t n;
-
-	fcntl(k->rep, F_SETFL, O_NONBLOCK);
-	while (len < sizeof(buf) - 1 &&
-	       (n = read(k->rep, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += n;
-	buf[len] = '\0';
-	for (line = buf; *line; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		TH_LOG("kid %d: %s", k->pid, line);
-		if (!nl)
-			break;
-	}
+	log_child_lines(_metadata, k->rep, "kid", k->pid);
 }
 
 /*
@@ -700,6 +642,58 @@ TEST_F_TIMEOUT(mgmt, forbid_inherited_by_fork, 90)
 
 	NEED_PEERS(1);
 	start_kid(_metadata, &k, forbid_fork, &self->other);
+	EXPECT_EXITED(0, finish_kid(_metadata, &k, 75000));
+}
+
+/*
+ * PCNTL_FORBID with PCNTL_FORBID_SELF pins the process only: its own
+ * request is refused, its child starts in the default state and moves;
+ * PCNTL_FORBID with another flag is EINVAL.
+ */
+static int forbid_self_only(void *arg)
+{
+	int other = *(int *)arg, status;
+	struct pcntl_stat st;
+	pid_t c;
+	long e;
+
+	WCHECK(pcntl(PCNTL_FORBID, 0, 2, 0) == -1 && errno == EINVAL,
+	       "PCNTL_FORBID(0, 2): %s, expected EINVAL", strerror(errno));
+	WCHECK(pcntl(PCNTL_FORBID, 0, PCNTL_FORBID_SELF, 0) == 0,
+	       "PCNTL_FORBID(0, PCNTL_FORBID_SELF): %s", strerror(errno));
+	WCHECK(pcntl_stat_of(0, &st) >= 0, "PCNTL_STAT: %s", strerror(errno));
+	WCHECK((st.flags & (PCNTL_F_FORBIDDEN | PCNTL_F_SELF_ONLY)) ==
+	       (PCNTL_F_FORBIDDEN | PCNTL_F_SELF_ONLY), "flags %#x", st.flags);
+	e = migrate_errno(0, other, NULL);
+	WCHECK(e == EACCES, "own request: %s, expected EACCES", strerror(e));
+	c = fork();
+	WCHECK(c >= 0, "fork: %s", strerror(errno));
+	if (c == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	WCHECK(pcntl_stat_of(c, &st) >= 0, "PCNTL_STAT(child): %s", strerror(errno));
+	WCHECK(!(st.flags & (PCNTL_F_FORBIDDEN | PCNTL_F_ALLOWED | PCNTL_F_SELF_ONLY)),
+	       "child's flags %#x: not the default state", st.flags);
+	e = migrate_errno(c, other, NULL);
+	WCHECK(e == 0, "migrating the child: %s", strerror(e));
+	WCHECK(where(c) == other, "the child is on node %ld", where(c));
+	/* A plain PCNTL_FORBID replaces it: children inherit again. */
+	WCHECK(pcntl(PCNTL_FORBID, 0, 0, 0) == 0, "PCNTL_FORBID(0): %s", strerror(errno));
+	WCHECK(pcntl_stat_of(0, &st) >= 0 && !(st.flags & PCNTL_F_SELF_ONLY),
+	       "flags %#x after a plain PCNTL_FORBID", st.flags);
+	kill(c, SIGKILL);
+	WCHECK(waitpid(c, &status, 0) == c && WIFSIGNALED(status), "waitpid");
+	return 0;
+}
+
+TEST_F_TIMEOUT(mgmt, forbid_self_not_inherited, 90)
+{
+	struct kid k;
+
+	NEED_PEERS(1);
+	start_kid(_metadata, &k, forbid_self_only, &self->other);
 	EXPECT_EXITED(0, finish_kid(_metadata, &k, 75000));
 }
 

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # balance: 4 CPU-bound processes (shell loops) started on node 0 end 2 on
 # node 0 and 2 on node 1 once `pcntl balance -i 2 -r 2 -n 10` has run on
-# node 0 (up to 3 runs); `pcntl where` and `pcntl ps` agree, and a further
-# run moves nothing (a balanced cluster stays put). Nodes 2 and up refuse
-# processes meanwhile (/sys/kernel/cohort/accept = 0), so that the only
-# destination is node 1 whatever the cluster's size; they accept again
-# after, and the loops are killed.
+# node 0 (up to 3 runs); `pcntl where`, `pcntl ps` and `cohort ps` (from
+# the host) agree, and a further run moves nothing (a balanced cluster
+# stays put). Nodes 2 and up refuse processes meanwhile
+# (/sys/kernel/cohort/accept = 0), so that the only destination is node 1
+# whatever the cluster's size; they accept again after, and the loops are
+# killed.
 . "$(dirname "$0")/lib.sh"
 
 NSPIN=4
@@ -88,6 +89,15 @@ for p in $pids; do
 done
 [ "$moved" = $((NSPIN / 2)) ] || fail "pcntl ps lists $moved of the loops as distributed, expected $((NSPIN / 2))"
 psa=$(cx 0 "pcntl ps -a" 2>&1) || fail "pcntl ps -a: $psa"
+# The same view from the host.
+hps=$("$COHORT" ps 2>&1) || fail "cohort ps: $hps"
+for p in $pids; do
+	line=$(echo "$hps" | awk -v g="0:$p" '$1 == g')
+	[ -z "$line" ] || [ "$(echo "$line" | awk '{ print $3 }')" = 1 ] ||
+		fail "cohort ps shows 0:$p elsewhere than node 1: $line"
+done
+[ "$(echo "$hps" | awk '$1 ~ /^0:/ && $3 == 1' | wc -l)" -ge $((NSPIN / 2)) ] ||
+	fail "cohort ps lists fewer than $((NSPIN / 2)) processes of node 0 on node 1: $hps"
 for p in $pids; do
 	[ "$(echo "$psa" | awk -v g="0:$p" '$1 == g' | wc -l)" = 1 ] ||
 		fail "pcntl ps -a does not list 0:$p exactly once"

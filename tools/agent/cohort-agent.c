@@ -20,12 +20,11 @@
  * output) and the agent goes back to waiting.
  *
  * Pinning (-F): the administrator can forbid the agent's own migration.
- * The agent calls pcntl(2) PCNTL_FORBID on itself at start and, while that
- * fails with ENOSYS (popcorn.ko is loaded later), again before serving
- * each request. The setting is the process's (it outlives popcorn.ko).
- * A forbidden process's children inherit it, so each command the agent
- * starts says PCNTL_DEFAULT first: it is as free to migrate as any
- * process of the node, by the node's migration_policy.
+ * The agent calls pcntl(2) PCNTL_FORBID with PCNTL_FORBID_SELF on itself
+ * at start and, while that fails with ENOSYS (popcorn.ko is loaded later),
+ * again before serving each request. The setting is the process's (it
+ * outlives popcorn.ko) and its own only: the commands it starts are in
+ * the default state, as free to migrate as any process of the node.
  *
  * Build: gcc -static -O2 -Wall -Wextra -isystem <uapi headers> \
  *		-o cohort-agent cohort-agent.c
@@ -149,7 +148,7 @@ static void pin_agent(void)
 
 	if (!forbid_migration || migration_flag(PCNTL_F_FORBIDDEN))
 		return;
-	if (pcntl(PCNTL_FORBID, 0, 0, 0) == 0) {
+	if (pcntl(PCNTL_FORBID, 0, PCNTL_FORBID_SELF, 0) == 0) {
 		logmsg("migration of the agent forbidden (pid %d)", getpid());
 		last_err = 0;
 		return;
@@ -432,12 +431,6 @@ static void child_exec(const char *cmd, int wfd)
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	setsid();
-	/*
-	 * A command may migrate, even when the agent may not (-F): back to
-	 * the node's policy (ENOSYS without popcorn.ko: then nothing is set).
-	 */
-	if (forbid_migration)
-		pcntl(PCNTL_DEFAULT, 0, 0, 0);
 
 	fd = open("/dev/null", O_RDONLY);
 	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)

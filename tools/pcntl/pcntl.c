@@ -378,6 +378,7 @@ static void flags_str(char *buf, size_t size, unsigned int flags)
 {
 	static const struct { unsigned int bit; const char *name; } names[] = {
 		{ PCNTL_F_FORBIDDEN, "forbidden" },
+		{ PCNTL_F_SELF_ONLY, "self-only" },
 		{ PCNTL_F_ALLOWED, "allowed" },
 		{ PCNTL_F_GROUP_FORK, "group-fork" },
 		{ PCNTL_F_AWAY, "away" },
@@ -495,10 +496,14 @@ static int by_node_pid(const void *a, const void *b)
 	return (p->pid > q->pid) - (p->pid < q->pid);
 }
 
-/* FLAGS of `pcntl ps`: F forbidden, A allowed, G group-fork, M migrated, W away. */
+/*
+ * FLAGS of `pcntl ps`: F forbidden (S: for itself only), A allowed, G
+ * group-fork, M migrated, W away.
+ */
 static void flag_letters(char *buf, unsigned int flags)
 {
-	buf[0] = flags & PCNTL_F_FORBIDDEN ? 'F' : '-';
+	buf[0] = !(flags & PCNTL_F_FORBIDDEN) ? '-' :
+		 flags & PCNTL_F_SELF_ONLY ? 'S' : 'F';
 	buf[1] = flags & PCNTL_F_ALLOWED ? 'A' : '-';
 	buf[2] = flags & PCNTL_F_GROUP_FORK ? 'G' : '-';
 	buf[3] = flags & PCNTL_F_MIGRATED ? 'M' : '-';

@@ -695,7 +695,7 @@ long cohort_arch_run_syscall(unsigned int nr, const unsigned long *args);
 
 /* Migration settings of a process (pcntl(2) PCNTL_FORBID, ALLOW, GROUP_*) */
 #define COHORT_PROC_FLAGS	(PCNTL_F_FORBIDDEN | PCNTL_F_ALLOWED | \
-				 PCNTL_F_GROUP_FORK)
+				 PCNTL_F_GROUP_FORK | PCNTL_F_SELF_ONLY)
 u32 cohort_proc_settings(struct task_struct *tsk, u32 *group);
 int cohort_proc_update(struct task_struct *tsk, u32 clear, u32 set,
 		       const u32 *group);

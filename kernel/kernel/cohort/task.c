@@ -671,9 +671,11 @@ EXPORT_SYMBOL_GPL(cohort_may_migrate);
  * @child: the new task
  * @clone_flags: the clone() flags
  *
- * A new process keeps PCNTL_F_FORBIDDEN and PCNTL_F_ALLOWED; it joins its
- * parent's migration group only when the parent joined with
- * PCNTL_GROUP_FORK. A new thread shares its process's settings already.
+ * A new process keeps PCNTL_F_FORBIDDEN and PCNTL_F_ALLOWED, unless its
+ * parent forbade itself only (PCNTL_F_SELF_ONLY: the child starts in the
+ * default state); it joins its parent's migration group only when the
+ * parent joined with PCNTL_GROUP_FORK. A new thread shares its process's
+ * settings already.
  */
 void cohort_proc_inherit(struct task_struct *parent,
 			 struct task_struct *child, u64 clone_flags)
@@ -688,6 +690,8 @@ void cohort_proc_inherit(struct task_struct *parent,
 		group = 0;
 	if (!group)
 		flags &= ~PCNTL_F_GROUP_FORK;
+	if (flags & PCNTL_F_SELF_ONLY)
+		flags &= ~(PCNTL_F_FORBIDDEN | PCNTL_F_SELF_ONLY);
 	/* The child is on the task list: pcntl(2) may already see it. */
 	spin_lock_irq(&child->sighand->siglock);
 	WRITE_ONCE(child->signal->cohort_flags, flags & COHORT_PROC_FLAGS);

@@ -19,7 +19,7 @@
 
 use super::migration::TaskId;
 use super::node::NodeId;
-use super::pcntl::{NodeInfo, Proc, Stat};
+use super::pcntl::{NodeInfo, Permit, Proc, Stat};
 use super::task_msg::{read_node, read_task, write_node, write_task};
 use super::wire::{Payload, Reader, WireError, Writer};
 
@@ -83,9 +83,8 @@ pub enum Op {
     /// Move it, alone, to `dest` (its group was taken care of by the
     /// asker); `own` is never true from another node.
     Migrate(NodeId),
-    /// `PCNTL_ALLOW` (`Some(true)`), `PCNTL_FORBID` (`Some(false)`) or
-    /// `PCNTL_DEFAULT` (`None`).
-    Allow(Option<bool>),
+    /// `PCNTL_FORBID`, `PCNTL_ALLOW` or `PCNTL_DEFAULT`.
+    Permit(Permit),
     /// `PCNTL_GROUP_JOIN`: group (1 to `GROUP_MAX`) and `PCNTL_GROUP_FORK`.
     Join(u32, bool),
     /// `PCNTL_GROUP_LEAVE`.
@@ -104,8 +103,15 @@ impl Op {
                 check(node.is_valid())?;
                 (2, u32::from(node.0), 0)
             }
-            Op::Allow(Some(allow)) => (3, 0, u8::from(allow)),
-            Op::Allow(None) => (7, 0, 0),
+            Op::Permit(p) => {
+                let b = match p {
+                    Permit::Forbid => 0,
+                    Permit::Allow => 1,
+                    Permit::ForbidSelf => 2,
+                    Permit::Default => 3,
+                };
+                (3, 0, b)
+            }
             Op::Join(group, fork) => {
                 check((1..=super::pcntl::GROUP_MAX).contains(&group))?;
                 (4, group, u8::from(fork))
@@ -126,8 +132,13 @@ impl Op {
         let op = match raw[0] {
             1 => Op::Where,
             2 => Op::Migrate(NodeId(u8::try_from(a).map_err(|_| WireError::BadPayload)?)),
-            3 => Op::Allow(Some(b == 1)),
-            7 => Op::Allow(None),
+            3 => Op::Permit(match b {
+                0 => Permit::Forbid,
+                1 => Permit::Allow,
+                2 => Permit::ForbidSelf,
+                3 => Permit::Default,
+                _ => return Err(WireError::BadPayload),
+            }),
             4 => Op::Join(a, b == 1),
             5 => Op::Leave,
             6 => Op::Stat,
@@ -456,9 +467,10 @@ mod tests {
         for op in [
             Op::Where,
             Op::Migrate(NodeId(63)),
-            Op::Allow(Some(true)),
-            Op::Allow(Some(false)),
-            Op::Allow(None),
+            Op::Permit(Permit::Forbid),
+            Op::Permit(Permit::ForbidSelf),
+            Op::Permit(Permit::Allow),
+            Op::Permit(Permit::Default),
             Op::Join(super::super::pcntl::GROUP_MAX, true),
             Op::Leave,
             Op::Stat,

@@ -49,8 +49,43 @@ pub const F_GROUP_FORK: u32 = 0x4;
 pub const F_AWAY: u32 = 0x8;
 /// `PCNTL_F_MIGRATED`: migrated at least once.
 pub const F_MIGRATED: u32 = 0x10;
+/// `PCNTL_F_SELF_ONLY`: forbidden for this process only (its children
+/// start in the default state).
+pub const F_SELF_ONLY: u32 = 0x20;
 /// The flags a process keeps in its kernel state (the others are facts).
-pub const SETTINGS: u32 = F_FORBIDDEN | F_ALLOWED | F_GROUP_FORK;
+pub const SETTINGS: u32 = F_FORBIDDEN | F_ALLOWED | F_GROUP_FORK | F_SELF_ONLY;
+
+/// `PCNTL_FORBID`'s `a1`: this process only.
+pub const PCNTL_FORBID_SELF: usize = 0x1;
+
+/// What `PCNTL_FORBID`, `PCNTL_ALLOW` and `PCNTL_DEFAULT` say of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permit {
+    /// Never migrated; its children inherit it.
+    Forbid,
+    /// Never migrated; its children start in the default state.
+    ForbidSelf,
+    /// May be migrated by others under the opt-in policy too.
+    Allow,
+    /// Neither: the node's policy decides.
+    Default,
+}
+
+impl Permit {
+    /// The setting bits it sets; it clears the others of
+    /// `F_FORBIDDEN | F_ALLOWED | F_SELF_ONLY`.
+    pub fn bits(self) -> u32 {
+        match self {
+            Permit::Forbid => F_FORBIDDEN,
+            Permit::ForbidSelf => F_FORBIDDEN | F_SELF_ONLY,
+            Permit::Allow => F_ALLOWED,
+            Permit::Default => 0,
+        }
+    }
+}
+
+/// The bits a [`Permit`] replaces.
+pub const PERMIT_BITS: u32 = F_FORBIDDEN | F_ALLOWED | F_SELF_ONLY;
 
 /// `PCNTL_NODE_ACCEPTS` and the reasons a node refuses.
 pub const NODE_ACCEPTS: u32 = 0x1;
@@ -142,9 +177,8 @@ pub enum Command {
         /// User address of the `__u64` bitmap.
         bitmap: usize,
     },
-    /// Forbid (`Some(false)`) or allow (`Some(true)`) migrating `target`,
-    /// or forget either (`None`: the node's policy decides).
-    Allow(Target, Option<bool>),
+    /// Forbid or allow migrating `target`, or forget either.
+    Permit(Target, Permit),
     /// Put `target` in migration group `group` (`1..=GROUP_MAX`).
     GroupJoin {
         /// The process.
@@ -231,9 +265,16 @@ pub fn decode(cmd: u32, args: [usize; 3]) -> Result<Command, Errno> {
             refused: args[2],
         }),
         PCNTL_NODES if args[1] >= NODES_BITMAP_LEN => Ok(Command::Nodes { bitmap: args[0] }),
-        PCNTL_FORBID => Ok(Command::Allow(decode_target(args[0])?, Some(false))),
-        PCNTL_ALLOW => Ok(Command::Allow(decode_target(args[0])?, Some(true))),
-        PCNTL_DEFAULT => Ok(Command::Allow(decode_target(args[0])?, None)),
+        PCNTL_FORBID if args[1] & !PCNTL_FORBID_SELF == 0 => Ok(Command::Permit(
+            decode_target(args[0])?,
+            if args[1] != 0 {
+                Permit::ForbidSelf
+            } else {
+                Permit::Forbid
+            },
+        )),
+        PCNTL_ALLOW => Ok(Command::Permit(decode_target(args[0])?, Permit::Allow)),
+        PCNTL_DEFAULT => Ok(Command::Permit(decode_target(args[0])?, Permit::Default)),
         PCNTL_GROUP_JOIN
             if (1..=GROUP_MAX as usize).contains(&args[1])
                 && args[2] & !(PCNTL_GROUP_FORK as usize) == 0 =>
@@ -680,15 +721,20 @@ mod tests {
     fn management_commands_check_their_arguments() {
         assert_eq!(
             decode(PCNTL_FORBID, [0, 0, 0]),
-            Ok(Command::Allow(Target::Caller, Some(false)))
+            Ok(Command::Permit(Target::Caller, Permit::Forbid))
         );
         assert_eq!(
+            decode(PCNTL_FORBID, [0, PCNTL_FORBID_SELF, 0]),
+            Ok(Command::Permit(Target::Caller, Permit::ForbidSelf))
+        );
+        assert_eq!(decode(PCNTL_FORBID, [0, 2, 0]), Err(Errno::Inval));
+        assert_eq!(
             decode(PCNTL_ALLOW, [7, 0, 0]),
-            Ok(Command::Allow(Target::Pid(7), Some(true)))
+            Ok(Command::Permit(Target::Pid(7), Permit::Allow))
         );
         assert_eq!(
             decode(PCNTL_DEFAULT, [7, 0, 0]),
-            Ok(Command::Allow(Target::Pid(7), None))
+            Ok(Command::Permit(Target::Pid(7), Permit::Default))
         );
         assert_eq!(
             decode(PCNTL_GROUP_JOIN, [7, 5, 1]),

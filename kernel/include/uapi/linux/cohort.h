@@ -70,9 +70,12 @@
  * (EACCES for every request, its own included), or may be migrated by
  * others under the "opt-in" policy (/sys/kernel/cohort/migration_policy).
  * Inherited across fork, kept across exec; the last call wins.
+ * PCNTL_FORBID takes a1 = 0 or PCNTL_FORBID_SELF: this process only, its
+ * children start in the default state (a node's agent pins itself so).
  */
 #define PCNTL_FORBID		4
 #define PCNTL_ALLOW		5
+#define PCNTL_FORBID_SELF	0x1
 
 /*
  * PCNTL_DEFAULT: a0 = pid. Forgets PCNTL_FORBID and PCNTL_ALLOW: the node's
@@ -104,6 +107,7 @@
 #define PCNTL_F_GROUP_FORK	0x4	/* children join its group */
 #define PCNTL_F_AWAY		0x8	/* runs away from its origin */
 #define PCNTL_F_MIGRATED	0x10	/* migrated at least once */
+#define PCNTL_F_SELF_ONLY	0x20	/* forbidden with PCNTL_FORBID_SELF */
 
 struct pcntl_stat {
 	__u32 size;		/* the kernel's sizeof(struct pcntl_stat) */
