@@ -237,7 +237,7 @@ fn run_here(
     match op {
         Op::Where => return Ok((i64::from(me().0), None)),
         Op::Stat => return Ok((0, Some(stat_here(reg, task)))),
-        Op::Migrate(_) => return Err(EINVAL),
+        Op::Migrate(..) => return Err(EINVAL),
         _ => permitted(task, caller, own)?,
     }
     match op {
@@ -256,6 +256,15 @@ fn run_here(
     Ok((0, None))
 }
 
+/// What another node answered to a command.
+enum Answer {
+    /// The command's value and, for `Op::Stat`, the record.
+    Value(i64, Option<Stat>),
+    /// `Op::Migrate(_, false)`: the process is in this migration group;
+    /// nothing moved.
+    Group(u32),
+}
+
 /// Runs `op` on process `task`, which runs on `node` as far as this node
 /// knows, following it where it moved (at most `MAX_HOPS` nodes).
 /// `extra` is what nodes on the way counted (for `Op::Stat`).
@@ -265,9 +274,9 @@ fn ask(
     op: Op,
     caller: &Caller,
     mut extra: Counts,
-) -> Result<(i64, Option<Stat>)> {
+) -> Result<Answer> {
     let timeout = match op {
-        Op::Migrate(_) => MIGRATE_ASK_TIMEOUT_MS,
+        Op::Migrate(..) => MIGRATE_ASK_TIMEOUT_MS,
         _ => ASK_TIMEOUT_MS,
     };
     for hops in 0..=wire::MAX_HOPS {
@@ -277,10 +286,15 @@ fn ask(
             match resolve_id(&reg, task)? {
                 Some(Place::Here(local)) => {
                     return match op {
-                        Op::Migrate(dest) => {
-                            migrate_one(&reg, &local, dest, caller).map(|_| (0, None))
+                        Op::Migrate(dest, alone) => {
+                            let group = manage::settings(&local).group;
+                            if !alone && group != 0 {
+                                return Ok(Answer::Group(group));
+                            }
+                            migrate_one(&reg, &local, dest, caller).map(|_| Answer::Value(0, None))
                         }
-                        _ => run_here(&reg, &local, op, caller, false),
+                        _ => run_here(&reg, &local, op, caller, false)
+                            .map(|(v, st)| Answer::Value(v, st)),
                     };
                 }
                 Some(Place::There { node: next, .. }) if next != me() => {
@@ -306,7 +320,7 @@ fn ask(
         let n = msg::request(u32::from(node.0), wire::MSG_PCNTL, &req, &mut out, timeout)?;
         if n == 0 {
             // A migration's reply: it runs on its destination.
-            return Ok((0, None));
+            return Ok(Answer::Value(0, None));
         }
         match PcntlReply::decode(out.get(..n).ok_or(EINVAL)?).map_err(|_| eproto())? {
             PcntlReply::Done(value, stat) => {
@@ -314,8 +328,9 @@ fn ask(
                     s.counts.add(&extra);
                     s
                 });
-                return Ok((value, stat));
+                return Ok(Answer::Value(value, stat));
             }
+            PcntlReply::Group(group) => return Ok(Answer::Group(group)),
             PcntlReply::Redirect(next, part) => {
                 if let Some(p) = part {
                     extra.add(&p.counts);
@@ -336,7 +351,10 @@ fn run(reg: &Registry, place: Place, op: Op, caller: &Caller) -> Result<(i64, Op
         }
         Place::There { node, task, shadow } => {
             let extra = partial(&shadow).map(|s| s.counts).unwrap_or_default();
-            ask(node, task, op, caller, extra)
+            match ask(node, task, op, caller, extra)? {
+                Answer::Value(value, stat) => Ok((value, stat)),
+                Answer::Group(_) => Err(eproto()),
+            }
         }
     }
 }
@@ -349,15 +367,41 @@ fn migrate_one(reg: &Registry, task: &ARef<Task>, dest: NodeId, caller: &Caller)
     migrate::migrate(reg, task.clone(), own, dest)
 }
 
-/// Moves process `place`, alone, to `dest`.
-fn migrate_place(reg: &Registry, place: Place, dest: NodeId, caller: &Caller) -> Result {
+/// Moves process `place` to `dest`: alone, or (`alone` false) only if it
+/// is in no migration group; `Ok(Some(group))` when it is in one and
+/// nothing moved.
+fn migrate_place(
+    reg: &Registry,
+    place: Place,
+    dest: NodeId,
+    caller: &Caller,
+    alone: bool,
+) -> Result<Option<u32>> {
     match place {
-        Place::Here(task) => migrate_one(reg, &task, dest, caller).map(|_| ()),
-        Place::There { node, task, .. } => {
-            if node == dest {
-                return Ok(());
+        Place::Here(task) => {
+            let group = manage::settings(&task).group;
+            if !alone && group != 0 {
+                return Ok(Some(group));
             }
-            ask(node, task, Op::Migrate(dest), caller, Counts::default()).map(|_| ())
+            migrate_one(reg, &task, dest, caller).map(|_| None)
+        }
+        Place::There { node, task, shadow } => {
+            if node != dest {
+                let op = Op::Migrate(dest, alone);
+                if let Answer::Group(group) = ask(node, task, op, caller, Counts::default())? {
+                    return Ok(Some(group));
+                }
+            }
+            // It runs on `dest` now (its MSG_MOVED may still be on its
+            // way): the shadow here says so at once.
+            if let Some(dist) = shadow {
+                let mut inner = dist.inner.lock();
+                if inner.role == Role::Shadow {
+                    inner.location = dest;
+                    inner.visited = inner.visited.union(NodeSet::single(dest));
+                }
+            }
+            Ok(None)
         }
     }
 }
@@ -511,8 +555,8 @@ fn migrate_group(
                 shadow: None,
             }
         };
-        match migrate_place(reg, place, dest, caller) {
-            Ok(()) => moved.push((*node, m.task), GFP_KERNEL)?,
+        match migrate_place(reg, place, dest, caller, true) {
+            Ok(_) => moved.push((*node, m.task), GFP_KERNEL)?,
             Err(e) if e == ESRCH => {}
             Err(e) => {
                 pr_info!(
@@ -529,7 +573,7 @@ fn migrate_group(
                         task: *id,
                         shadow: None,
                     };
-                    if let Err(e) = migrate_place(reg, back, *from, caller) {
+                    if let Err(e) = migrate_place(reg, back, *from, caller, true) {
                         pr_warn!(
                             "group {}: member {}:{} stays on node {}: {:?}\n",
                             group,
@@ -763,6 +807,8 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
 }
 
 /// `PCNTL_MIGRATE` and `PCNTL_PULL`: `target` and its group to `dest`.
+/// A process elsewhere is asked to move only if it is in no group (one
+/// message in the common case); a group is then moved as a whole.
 fn migrate_cmd(
     reg: &Registry,
     target: Target,
@@ -771,20 +817,17 @@ fn migrate_cmd(
     caller: &Caller,
 ) -> Result<isize> {
     let place = resolve(reg, target)?;
-    let group = match &place {
-        Place::Here(task) => manage::settings(task).group,
-        Place::There { node, task, .. } => {
-            let (_, stat) = ask(*node, *task, Op::Stat, caller, Counts::default())?;
-            stat.map_or(0, |s| s.group)
+    report_refused(refused, None);
+    if let Place::Here(task) = &place {
+        let group = manage::settings(task).group;
+        if group == 0 {
+            return migrate_one(reg, task, dest, caller);
         }
-    };
-    if group != 0 {
         return migrate_group(reg, group, dest, caller, refused);
     }
-    report_refused(refused, None);
-    match place {
-        Place::Here(task) => migrate_one(reg, &task, dest, caller),
-        place => migrate_place(reg, place, dest, caller).map(|_| 0),
+    match migrate_place(reg, place, dest, caller, false)? {
+        None => Ok(0),
+        Some(group) => migrate_group(reg, group, dest, caller, refused),
     }
 }
 
@@ -815,13 +858,18 @@ fn serve_pcntl(data: &[u8], reply: ReplyTo) -> Result {
             PcntlReply::Redirect(node, part)
         }
         Place::Here(task) => match req.op {
-            Op::Migrate(dest) => {
-                may_move(&task, &caller, false)?;
-                if dest == me() {
-                    return reply.reply(&[]);
+            Op::Migrate(dest, alone) => {
+                let group = manage::settings(&task).group;
+                if !alone && group != 0 {
+                    PcntlReply::Group(group)
+                } else {
+                    may_move(&task, &caller, false)?;
+                    if dest == me() {
+                        return reply.reply(&[]);
+                    }
+                    // The answer comes once the process runs on `dest`.
+                    return migrate::start_for(&reg, task, dest, reply);
                 }
-                // The answer comes once the process runs on `dest`.
-                return migrate::start_for(&reg, task, dest, reply);
             }
             op => {
                 let (value, stat) = run_here(&reg, &task, op, &caller, false)?;

@@ -31,8 +31,6 @@ use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::task::Task;
 use kernel::types::ARef;
 
-/// The program a new task runs to get a fresh address space.
-const STUB: &CStr = kernel::c_str!("/usr/lib/cohort/cohort-stub");
 /// How long the leaving task waits for the destination.
 pub(crate) const MIGRATE_TIMEOUT_MS: u32 = 10_000;
 /// What the destination may take on top of that per KiB of the task's
@@ -1095,7 +1093,7 @@ impl MsgHandler for MigrateHandler {
             return answer(ENOMEM);
         };
         // On failure the arrival answers (it runs with `exiting`).
-        let _ = migration::spawn(&crate::THIS_MODULE, STUB, &creds, arrival);
+        let _ = migration::spawn(&crate::THIS_MODULE, &creds, arrival);
     }
 }
 

@@ -38,10 +38,6 @@ gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/bin/tcpbench" \
 	"$COHORT_ROOT/tools/guest/tcpbench.c"
 
-# The program a task arriving by migration executes first (popcorn.ko).
-gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/lib/cohort/cohort-stub" \
-	"$COHORT_ROOT/tools/guest/cohort-stub.c"
-
 # The demo's counting program.
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-o "$root/usr/bin/count" "$COHORT_ROOT/tools/guest/count.c"

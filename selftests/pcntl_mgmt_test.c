@@ -1459,15 +1459,15 @@ TEST_F_TIMEOUT(mgmt, pull_brings_a_process_here, 120)
 	NEED_PEERS(1);
 	START_READY(&k, kid_away, &self->other);
 	ASSERT_EQ(self->other, where(k.pid));
-	EXPECT_EQ(0, pcntl(PCNTL_PULL, PCNTL_GPID(self->home, k.pid), 0, 0));
+	EXPECT_EQ(0, call_errno(PCNTL_PULL, PCNTL_GPID(self->home, k.pid), 0, 0));
 	EXPECT_EQ(self->home, where(k.pid));
 	/* Already here: 0 at once, nothing moves. */
-	EXPECT_EQ(0, pcntl(PCNTL_PULL, k.pid, 0, 0));
+	EXPECT_EQ(0, call_errno(PCNTL_PULL, k.pid, 0, 0));
 	ASSERT_EQ(PCNTL_STAT_SIZE_VER0, pcntl_stat_of(k.pid, &st));
 	EXPECT_EQ(2, st.migrations);
 	/* Away again, pulled by its pid here. */
 	EXPECT_EQ(0, migrate_errno(k.pid, self->other, NULL));
-	EXPECT_EQ(0, pcntl(PCNTL_PULL, k.pid, 0, 0));
+	EXPECT_EQ(0, call_errno(PCNTL_PULL, k.pid, 0, 0));
 	EXPECT_EQ(self->home, where(k.pid));
 	EXPECT_EQ(ESRCH, call_errno(PCNTL_PULL, PCNTL_GPID(self->other, NO_SUCH_PID), 0, 0));
 	EXPECT_EQ(EINVAL, call_errno(PCNTL_PULL, PCNTL_GPID(64, 1), 0, 0));

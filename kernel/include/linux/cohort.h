@@ -615,8 +615,10 @@ int cohort_sched_load(const struct cohort_sched *sched);
 void cohort_set_comm(const char *comm);
 int cohort_task_work(struct module *owner, struct task_struct *tsk,
 		     cohort_work_fn fn, void *data, unsigned int flags);
-int cohort_spawn(struct module *owner, const char *stub,
-		 const struct cohort_creds *creds, cohort_work_fn fn, void *data);
+int cohort_spawn(struct module *owner, const struct cohort_creds *creds,
+		 cohort_work_fn fn, void *data);
+int cohort_exec_fresh_mm(void);
+void cohort_arch_fresh_user(void);
 bool cohort_module_pin(struct module *owner);
 void cohort_module_unpin(struct module *owner);
 void cohort_rcu_read_lock(void);

@@ -21,7 +21,6 @@
 #include <linux/string.h>
 #include <linux/task_work.h>
 #include <linux/timekeeping.h>
-#include <linux/umh.h>
 #include <linux/uidgid.h>
 
 #include <asm/syscall.h>
@@ -477,69 +476,103 @@ int cohort_task_work(struct module *owner, struct task_struct *tsk,
 }
 EXPORT_SYMBOL_GPL(cohort_task_work);
 
-struct cohort_spawn_ctx {
-	const struct cohort_creds *creds;
+/**
+ * struct cohort_arrival - what a task cohort_spawn() creates starts with
+ * @creds: its credentials
+ * @work: the function to run on its way to user space
+ */
+struct cohort_arrival {
+	struct cohort_creds creds;
 	struct cohort_work *work;
-	bool queued;
 };
 
-/* Runs in the new task, before it executes the stub. */
-static int cohort_spawn_init(struct subprocess_info *info, struct cred *new)
+/*
+ * The new task: a user-mode thread with no mm yet. It takes its
+ * credentials, an empty address space (cohort_exec_fresh_mm()) and a user
+ * process's registers, then goes to user space through @work, which
+ * installs the migrated process. No program is executed.
+ */
+static int cohort_arrival_fn(void *arg)
 {
-	struct cohort_spawn_ctx *ctx = info->data;
-	int ret;
+	struct cohort_arrival *a = arg;
+	struct cohort_work *work = a->work;
+	struct cred *new;
+	int ret = -ENOMEM;
 
-	ret = cohort_creds_fill(new, ctx->creds);
-	if (ret)
-		return ret;
-	/* umh gives the new task its own fs_struct. */
-	current->fs->umask = ctx->creds->umask & 0777;
-	ret = task_work_add(current, &ctx->work->head, TWA_RESUME);
-	if (!ret)
-		ctx->queued = true;
-	return ret;
+	/* As the usermode helper: default signal handlers, nice 0. */
+	spin_lock_irq(&current->sighand->siglock);
+	flush_signal_handlers(current, 1);
+	spin_unlock_irq(&current->sighand->siglock);
+	set_user_nice(current, 0);
+	/* Whatever CPUs the kernel thread that made it was bound to. */
+	set_cpus_allowed_ptr(current, cpu_possible_mask);
+	set_task_comm(current, "cohort-arrival");
+	new = prepare_kernel_cred(current);
+	if (new) {
+		ret = cohort_creds_fill(new, &a->creds);
+		if (ret)
+			abort_creds(new);
+		else
+			commit_creds(new);
+	}
+	if (!ret) {
+		current->fs->umask = a->creds.umask & 0777;
+		ret = cohort_exec_fresh_mm();
+	}
+	kfree(a);
+	if (!ret) {
+		cohort_arch_fresh_user();
+		ret = task_work_add(current, &work->head, TWA_RESUME);
+	}
+	if (ret) {
+		work->fn(work->data, true);
+		cohort_work_free(work);
+		do_exit(0);
+	}
+	/* To user space, through @work. */
+	return 0;
 }
 
 /**
  * cohort_spawn - create a user task to receive a migrated task
  * @owner: the module of @fn, pinned until @fn returned
- * @stub: a small executable the new task runs through execve() to get a
- *	fresh address space; its code never runs
  * @creds: the credentials the task gets
  * @fn: run in the new task on its first way to user space, where it
  *	installs the migrated state (@exiting true if the task dies first);
  *	it returns COHORT_WORK_RESUME or a wait status to end the task with
  * @data: argument of @fn
  *
- * The task is a child of kthreadd, which reaps it. @fn is called exactly
- * once whatever happens: from the new task, or from here with @exiting true
- * when no task could be started.
+ * The task is a user-mode thread of the caller's (a kernel thread, whose
+ * ignored SIGCHLD reaps it), given an empty address space without
+ * executing anything. @fn is called exactly once whatever happens: from
+ * the new task, or with @exiting true when it could not be set up.
  *
- * Return: 0, or a negative errno (the stub could not be executed, ...).
+ * Return: 0 (the task runs on its own), or a negative errno when no task
+ * could be created (@fn was called).
  */
-int cohort_spawn(struct module *owner, const char *stub,
-		 const struct cohort_creds *creds, cohort_work_fn fn, void *data)
+int cohort_spawn(struct module *owner, const struct cohort_creds *creds,
+		 cohort_work_fn fn, void *data)
 {
-	static char *envp[] = { "PATH=/sbin:/bin:/usr/sbin:/usr/bin", NULL };
-	struct cohort_spawn_ctx ctx = { .creds = creds };
-	struct subprocess_info *info;
-	char *argv[] = { (char *)stub, NULL };
-	int ret = -ENOMEM;
+	struct cohort_arrival *a = kmalloc(sizeof(*a), GFP_KERNEL);
+	pid_t pid;
 
-	ctx.work = cohort_work_alloc(owner, fn, data, false);
-	if (!ctx.work) {
+	if (a)
+		a->work = cohort_work_alloc(owner, fn, data, false);
+	if (!a || !a->work) {
+		kfree(a);
 		fn(data, true);
 		return -ENOMEM;
 	}
-	info = call_usermodehelper_setup(argv[0], argv, envp, GFP_KERNEL,
-					 cohort_spawn_init, NULL, &ctx);
-	if (info)
-		ret = call_usermodehelper_exec(info, UMH_WAIT_EXEC);
-	if (ctx.queued)
-		return ret;
-	fn(data, true);
-	cohort_work_free(ctx.work);
-	return ret;
+	a->creds = *creds;
+	pid = user_mode_thread(cohort_arrival_fn, a, SIGCHLD);
+	if (pid < 0) {
+		/* @fn first: freeing the work unpins its module. */
+		fn(data, true);
+		cohort_work_free(a->work);
+		kfree(a);
+		return pid;
+	}
+	return 0;
 }
 EXPORT_SYMBOL_GPL(cohort_spawn);
 

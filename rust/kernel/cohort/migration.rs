@@ -529,21 +529,15 @@ pub fn queue_work<W: TaskWork>(
     to_result(ret)
 }
 
-/// Creates a user task that runs `work` on its first way to user space,
-/// after executing `stub` for a fresh address space, with `creds`. `work`
-/// runs exactly once, with `exiting` when no task could start.
-pub fn spawn<W: TaskWork>(
-    module: &'static ThisModule,
-    stub: &CStr,
-    creds: &Creds,
-    work: Arc<W>,
-) -> Result {
+/// Creates a user task with `creds` and an empty address space (no
+/// program is executed) that runs `work` on its first way to user space.
+/// `work` runs exactly once, with `exiting` when no task could start.
+pub fn spawn<W: TaskWork>(module: &'static ThisModule, creds: &Creds, work: Arc<W>) -> Result {
     let raw = Arc::into_raw(work);
     // SAFETY: The hub calls `run_work::<W>` exactly once with `raw`.
     to_result(unsafe {
         bindings::cohort_spawn(
             module.as_ptr(),
-            stub.as_char_ptr(),
             creds,
             Some(run_work::<W>),
             raw as *mut c_void,

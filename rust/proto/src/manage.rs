@@ -80,9 +80,11 @@ impl Caller {
 pub enum Op {
     /// Where it runs (the reply's `value` is the node).
     Where,
-    /// Move it, alone, to `dest` (its group was taken care of by the
-    /// asker); `own` is never true from another node.
-    Migrate(NodeId),
+    /// Move it to `dest`: alone (`true`, the asker takes care of its
+    /// group), or only if it is in no group (`false`; else the reply is
+    /// [`PcntlReply::Group`] and nothing moves). Never the process's own
+    /// request.
+    Migrate(NodeId, bool),
     /// `PCNTL_FORBID`, `PCNTL_ALLOW` or `PCNTL_DEFAULT`.
     Permit(Permit),
     /// `PCNTL_GROUP_JOIN`: group (1 to `GROUP_MAX`) and `PCNTL_GROUP_FORK`.
@@ -99,9 +101,9 @@ impl Op {
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
         let (code, a, b) = match *self {
             Op::Where => (1u8, 0u32, 0u8),
-            Op::Migrate(node) => {
+            Op::Migrate(node, alone) => {
                 check(node.is_valid())?;
-                (2, u32::from(node.0), 0)
+                (2, u32::from(node.0), u8::from(alone))
             }
             Op::Permit(p) => {
                 let b = match p {
@@ -131,7 +133,10 @@ impl Op {
         let b = raw[5];
         let op = match raw[0] {
             1 => Op::Where,
-            2 => Op::Migrate(NodeId(u8::try_from(a).map_err(|_| WireError::BadPayload)?)),
+            2 => Op::Migrate(
+                NodeId(u8::try_from(a).map_err(|_| WireError::BadPayload)?),
+                b == 1,
+            ),
             3 => Op::Permit(match b {
                 0 => Permit::Forbid,
                 1 => Permit::Allow,
@@ -206,6 +211,9 @@ pub enum PcntlReply {
     /// The process runs on `node` (this one keeps its shadow), plus what
     /// this node counted for it (for `Stat`; added to the runner's).
     Redirect(NodeId, Option<Stat>),
+    /// `Migrate` only: nothing moved, the process is in migration group
+    /// `group` (1 to `GROUP_MAX`), which the asker moves as a whole.
+    Group(u32),
 }
 
 impl Payload for PcntlReply {
@@ -215,6 +223,10 @@ impl Payload for PcntlReply {
         let (kind, node, value, stat) = match *self {
             PcntlReply::Done(value, stat) => (0u8, NodeId(0), value, stat),
             PcntlReply::Redirect(node, stat) => (1, node, 0, stat),
+            PcntlReply::Group(group) => {
+                check((1..=super::pcntl::GROUP_MAX).contains(&group))?;
+                (4, NodeId(0), i64::from(group), None)
+            }
         };
         w.u8(kind | if stat.is_some() { 2 } else { 0 })?;
         write_node(w, node)?;
@@ -241,6 +253,12 @@ impl Payload for PcntlReply {
             1 => {
                 check(value == 0)?;
                 Ok(PcntlReply::Redirect(node, stat))
+            }
+            4 => {
+                check(node == NodeId(0) && stat.is_none())?;
+                let group = u32::try_from(value).map_err(|_| WireError::BadPayload)?;
+                check((1..=super::pcntl::GROUP_MAX).contains(&group))?;
+                Ok(PcntlReply::Group(group))
             }
             _ => Err(WireError::BadPayload),
         }
@@ -466,7 +484,8 @@ mod tests {
     fn pcntl_requests_round_trip() {
         for op in [
             Op::Where,
-            Op::Migrate(NodeId(63)),
+            Op::Migrate(NodeId(63), false),
+            Op::Migrate(NodeId(1), true),
             Op::Permit(Permit::Forbid),
             Op::Permit(Permit::ForbidSelf),
             Op::Permit(Permit::Allow),
@@ -484,6 +503,9 @@ mod tests {
         }
         round_trip(PcntlReply::Done(2, None));
         round_trip(PcntlReply::Redirect(NodeId(5), Some(Stat::default())));
+        round_trip(PcntlReply::Group(7));
+        let mut buf = [0u8; PcntlReply::LEN];
+        assert!(PcntlReply::Group(0).encode(&mut buf).is_err());
         round_trip(NodeInfoReq { uid: 1000 });
         round_trip(PsReq { max: MAX_PS });
         round_trip(GroupReq {

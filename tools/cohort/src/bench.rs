@@ -635,6 +635,13 @@ fn name_and_unit(key: &str) -> (&str, &str) {
     }
 }
 
+/// A first migration (a task created on the destination), in kmsg round
+/// trips at most (issue #12, item 6).
+pub const FIRST_MIGRATION_TARGET: f64 = 3.0;
+/// A migration to a node that keeps the task's shadow ("out" to the other
+/// node, "back" to the origin), in kmsg round trips at most.
+pub const SHADOW_MIGRATION_TARGET: f64 = 2.0;
+
 /// Ratio groups of `cohort bench migrate`, as the plot's panels.
 const MIG_RTT_GROUP: &str = "migration and remote fault / kmsg round trip (ping)";
 const MIG_SIZE_GROUP: &str = "64 MiB / 1 MiB";
@@ -691,13 +698,20 @@ pub fn migrate_record(
         "fault",
         "hreq_rtt",
     ] {
+        let target = if name.starts_with("first") {
+            Some(Target::at_most(FIRST_MIGRATION_TARGET))
+        } else if name.starts_with("out") || name.starts_with("back") {
+            Some(Target::at_most(SHADOW_MIGRATION_TARGET))
+        } else {
+            None
+        };
         ratios.push(Ratio::new(
             MIG_RTT_GROUP,
             name,
             &format!("{name} / kmsg_rtt"),
             v(name),
             v("kmsg_rtt"),
-            None,
+            target,
         ));
     }
     for kind in ["first", "out", "back"] {

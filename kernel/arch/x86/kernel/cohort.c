@@ -12,9 +12,11 @@
 #include <linux/mm.h>
 #include <linux/regset.h>
 #include <linux/sched/task_stack.h>
+#include <asm/elf.h>
 #include <asm/fpu/regset.h>
 #include <asm/fsgsbase.h>
 #include <asm/prctl.h>
+#include <asm/processor.h>
 #include <asm/proto.h>
 #include <asm/segment.h>
 #include <asm/syscall.h>
@@ -188,6 +190,22 @@ int cohort_arch_load(const void *buf, size_t len)
 	return 0;
 }
 EXPORT_SYMBOL_GPL(cohort_arch_load);
+
+/**
+ * cohort_arch_fresh_user - make current's registers those of a 64-bit user
+ *	process, as after execve() of a program at address 0
+ *
+ * For a task just given an empty mm by cohort_exec_fresh_mm(): its
+ * registers are a kernel thread's until cohort_arch_load() sets the
+ * process's own; this sets the user segments and the 64-bit personality
+ * they need.
+ */
+void cohort_arch_fresh_user(void)
+{
+	set_personality_64bit();
+	start_thread(task_pt_regs(current), 0, 0);
+}
+EXPORT_SYMBOL_GPL(cohort_arch_fresh_user);
 
 /**
  * cohort_arch_map_vdso - map the vDSO of current at the address it had
