@@ -376,6 +376,12 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether a migration of `task` is queued.
+    pub(crate) fn migrating(&self, task: &Task) -> bool {
+        let key = task as *const Task as usize;
+        self.pending.lock().iter().any(|p| *p == key)
+    }
+
     /// The queued migration of `task` settled.
     pub(crate) fn end_migration(&self, task: &Task) {
         let key = task as *const Task as usize;

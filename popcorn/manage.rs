@@ -386,7 +386,9 @@ fn migrate_place(
             migrate_one(reg, &task, dest, caller).map(|_| None)
         }
         Place::There { node, task, shadow } => {
-            if node != dest {
+            // Where it is already: asked all the same unless alone, so that
+            // its group gathers there.
+            if node != dest || !alone {
                 let op = Op::Migrate(dest, alone);
                 if let Answer::Group(group) = ask(node, task, op, caller, Counts::default())? {
                     return Ok(Some(group));
@@ -396,7 +398,8 @@ fn migrate_place(
             // way): the shadow here says so at once.
             if let Some(dist) = shadow {
                 let mut inner = dist.inner.lock();
-                if inner.role == Role::Shadow {
+                // Unless MSG_MOVED already told of a later move.
+                if inner.role == Role::Shadow && inner.location == node {
                     inner.location = dest;
                     inner.visited = inner.visited.union(NodeSet::single(dest));
                 }
@@ -425,7 +428,17 @@ fn local_members(
             continue;
         }
         let own = own_ok && is_current(&task);
-        let refusal = match may_move(&task, caller, own) {
+        // Everything that would refuse it later, so that none moves.
+        let check = may_move(&task, caller, own).and_then(|()| {
+            if !migration::may_migrate(&task) {
+                Err(cohort::errno::EOPNOTSUPP())
+            } else if reg.migrating(&task) {
+                Err(EBUSY)
+            } else {
+                Ok(())
+            }
+        });
+        let refusal = match check {
             Ok(()) => 0,
             Err(err) => (-err.to_errno()) as u32,
         };
@@ -446,10 +459,10 @@ fn local_members(
 }
 
 /// Every user process of this node (`manage::ps`), grown until all fit.
-fn snapshot() -> Result<KVec<manage::PsEntry>> {
+fn snapshot() -> Result<KVVec<manage::PsEntry>> {
     let mut cap = 256;
     loop {
-        let mut entries = KVec::with_capacity(cap, GFP_KERNEL)?;
+        let mut entries = KVVec::with_capacity(cap, GFP_KERNEL)?;
         let total = manage::ps(&mut entries) as usize;
         if total <= cap {
             return Ok(entries);
@@ -460,9 +473,9 @@ fn snapshot() -> Result<KVec<manage::PsEntry>> {
 
 /// Writes the pid of the member that refused, as `PCNTL_MIGRATE` says: its
 /// local pid when it runs on this node (`node`), else its cluster-wide pid.
-fn report_refused(ptr: usize, member: Option<(NodeId, &Member)>) {
+fn report_refused(ptr: usize, member: Option<(NodeId, &Member)>) -> Result {
     if ptr == 0 {
-        return;
+        return Ok(());
     }
     let value = member.map_or(0, |(node, m)| {
         if node == me() {
@@ -471,9 +484,9 @@ fn report_refused(ptr: usize, member: Option<(NodeId, &Member)>) {
             gpid(m.task)
         }
     });
-    let _ = UserSlice::new(ptr, 4)
+    UserSlice::new(ptr, 4)
         .writer()
-        .write_slice(&value.to_ne_bytes());
+        .write_slice(&value.to_ne_bytes())
 }
 
 /// `PCNTL_MIGRATE` of a process in migration group `group`: every member,
@@ -520,19 +533,18 @@ fn migrate_group(
     // All or none: first every member's own refusal, then the
     // destination's for each of their uids.
     if let Some((node, m)) = members.iter().find(|(_, m)| m.refusal != 0) {
-        report_refused(refused, Some((*node, m)));
+        let _ = report_refused(refused, Some((*node, m)));
         return Err(Error::from_errno(-(m.refusal as i32)));
     }
     if dest != me() {
         for (node, m) in members.iter() {
             let info = node_info(dest, m.uid)?;
             if info.flags & pcntl::NODE_REFUSED != 0 {
-                report_refused(refused, Some((*node, m)));
+                let _ = report_refused(refused, Some((*node, m)));
                 return Err(cohort::errno::ECONNREFUSED());
             }
         }
     }
-    report_refused(refused, None);
     let mut own = None;
     let mut moved: KVec<(NodeId, TaskId)> = KVec::new();
     for (node, m) in members.iter() {
@@ -584,7 +596,7 @@ fn migrate_group(
                         );
                     }
                 }
-                report_refused(refused, Some((*node, m)));
+                let _ = report_refused(refused, Some((*node, m)));
                 return Err(e);
             }
         }
@@ -622,6 +634,9 @@ fn node_info_here(uid: u32) -> NodeInfo {
         reg.for_each(|dist| {
             if dist.inner.lock().role == Role::Running {
                 info.nr_distributed += 1;
+            } else {
+                // A shadow's process runs elsewhere.
+                info.nr_procs = info.nr_procs.saturating_sub(1);
             }
         });
     }
@@ -654,12 +669,12 @@ fn node_info(node: NodeId, uid: u32) -> Result<NodeInfo> {
 
 /// The user processes running here: how many there are, and the records
 /// of the first `max`. A shadow is not listed: its process runs elsewhere.
-fn ps_here(max: usize) -> Result<(u32, KVec<Proc>)> {
+fn ps_here(max: usize) -> Result<(u32, KVVec<Proc>)> {
     let entries = snapshot()?;
     let reg = STATE.get();
     let now = manage::boottime_ns();
     let mut total = 0u32;
-    let mut procs = KVec::with_capacity(max.min(entries.len()), GFP_KERNEL)?;
+    let mut procs = KVVec::with_capacity(max.min(entries.len()), GFP_KERNEL)?;
     for e in entries.iter() {
         let mut p = Proc {
             gpid: gpid(TaskId {
@@ -817,7 +832,8 @@ fn migrate_cmd(
     caller: &Caller,
 ) -> Result<isize> {
     let place = resolve(reg, target)?;
-    report_refused(refused, None);
+    // A pointer that cannot be written fails before anything moves.
+    report_refused(refused, None)?;
     if let Place::Here(task) = &place {
         let group = manage::settings(task).group;
         if group == 0 {

@@ -55,8 +55,12 @@ pub(crate) struct Leave {
     dest: NodeId,
     /// Asked by pcntl(2) of the task itself: its return value reports it.
     own: bool,
-    /// Asked by another node (`MSG_MIGRATE_REQ`): answer there.
+    /// Asked by another node (`MSG_MIGRATE_REQ`, `MSG_PCNTL`): answer
+    /// there.
     reply: Option<ReplyTo>,
+    /// For another node: `now_ns()` after which the request is dropped
+    /// (the asker stopped waiting); 0 for none.
+    deadline_ns: u64,
     /// The outcome (0 or a negative errno), or `None` while under way;
     /// `cancelled` when the asker gave up waiting.
     #[pin]
@@ -73,12 +77,20 @@ impl Leave {
         own: bool,
         reply: Option<ReplyTo>,
     ) -> Result<Arc<Leave>> {
+        // The asker waits MIGRATE_TIMEOUT_MS * 2 + 5 s: give up before.
+        let deadline_ns = match reply {
+            Some(_) => {
+                cohort::now_ns().saturating_add(u64::from(MIGRATE_TIMEOUT_MS + 5_000) * 1_000_000)
+            }
+            None => 0,
+        };
         Arc::pin_init(
             pin_init!(Leave {
                 task,
                 dest,
                 own,
                 reply,
+                deadline_ns,
                 state <- new_mutex!((None, false)),
                 done <- new_condvar!(),
             }),
@@ -146,6 +158,18 @@ impl TaskWork for Leave {
             if let Some(reg) = STATE.get() {
                 reg.end_migration(&this.task);
             }
+            return AfterWork::Resume;
+        }
+        // Asked by a node that stopped waiting (the process was stopped,
+        // say): a group it belongs to was moved back meanwhile.
+        if this.deadline_ns != 0 && cohort::now_ns() > this.deadline_ns {
+            this.settle(Err(EAGAIN));
+            return AfterWork::Resume;
+        }
+        // Forbidden since it was asked for.
+        let flags = manage::settings(&this.task).flags;
+        if !pcntl::may_move(flags, this.own, manage::opt_in()) {
+            this.settle(Err(EACCES));
             return AfterWork::Resume;
         }
         let Some(reg) = STATE.get() else {
@@ -1000,7 +1024,7 @@ impl TaskWork for Arrival {
             Err(e) => {
                 pr_warn!("could not receive a task on node {}: {:?}\n", me().0, e);
                 let _ = this.reply.reply_error(e);
-                // It must not run the stub: end it.
+                // It has no program of its own: end it.
                 AfterWork::Exit(i64::from(SIGKILL))
             }
         }
@@ -1059,19 +1083,6 @@ impl MsgHandler for MigrateHandler {
         if task_msg::decode_migrate_into(msg.data(), &mut head).is_err() {
             return answer(EPROTO_());
         }
-        // The node's admission policy, before anything is created here.
-        let refused = manage::admission(head.creds.uid);
-        if refused != 0 {
-            pr_info!(
-                "refusing task {}:{} (uid {}) from node {}: {}\n",
-                head.task.origin.0,
-                head.task.pid,
-                head.creds.uid,
-                msg.src(),
-                crate::manage::refusal_reason(refused)
-            );
-            return answer(cohort::errno::ECONNREFUSED());
-        }
         let Ok(mut bytes) = KVVec::with_capacity(msg.data().len(), GFP_KERNEL | __GFP_NOWARN)
         else {
             return answer(ENOMEM);
@@ -1087,6 +1098,21 @@ impl MsgHandler for MigrateHandler {
                 answer(ENOMEM);
             }
             return;
+        }
+        // The node's admission policy, before anything is created here. A
+        // process coming back to its shadow is always taken back (a group
+        // moved back after a failure, a process going home).
+        let refused = manage::admission(head.creds.uid);
+        if refused != 0 {
+            pr_info!(
+                "refusing task {}:{} (uid {}) from node {}: {}\n",
+                head.task.origin.0,
+                head.task.pid,
+                head.creds.uid,
+                msg.src(),
+                crate::manage::refusal_reason(refused)
+            );
+            return answer(cohort::errno::ECONNREFUSED());
         }
         let creds = creds_from_proto(&head.creds);
         let Ok(arrival) = Arc::new(Arrival { bytes, reply }, GFP_KERNEL) else {

@@ -1226,34 +1226,82 @@ TEST_F_TIMEOUT(mgmt, stat_after_migrations, 120)
 
 /* ---- admission on the destination ---- */
 
+/*
+ * A process new to the home node: a kid goes to NODE and forks a child
+ * there, an ordinary process of that node, whose pid there it reports on
+ * the data pipe; it ends its child when it is let go. Admission applies
+ * to it (a process coming back to its shadow is always taken back).
+ */
+static int kid_stranger(void *arg)
+{
+	int status;
+	pid_t c;
+
+	WMIGRATE(*(int *)arg);
+	c = fork();
+	WCHECK(c >= 0, "fork on node %d: %s", *(int *)arg, strerror(errno));
+	if (c == 0) {
+		for (;;)
+			pause();
+	}
+	wsend(c);
+	wready();
+	wait_go();
+	kill(c, SIGKILL);
+	waitpid(c, &status, 0);
+	return 0;
+}
+
+/* The cluster-wide pid of kid_stranger()'s child on node @node. */
+static int stranger_gpid(struct __test_metadata *_metadata, struct kid *k, int node)
+{
+	pid_t c = 0;
+
+	if (read_within(k->data, &c, sizeof(c), 10000) != sizeof(c) || c <= 0) {
+		TH_LOG("no pid from the kid's child on node %d", node);
+		return -1;
+	}
+	return PCNTL_GPID(node, c);
+}
+
 TEST_F_TIMEOUT(mgmt, accept_zero_refuses, 120)
 {
 	struct pcntl_node_info info;
-	struct kid k;
+	struct kid k, back;
+	int g;
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_away, &self->other);
-	ASSERT_EQ(self->other, where(k.pid));
+	START_READY(&k, kid_stranger, &self->other);
+	g = stranger_gpid(_metadata, &k, self->other);
+	ASSERT_LT(0, g) {
+		finish_kid(_metadata, &k, 1000);
+	}
+	ASSERT_EQ(self->other, where(g));
 	SET(S_ACCEPT, "0");
 	ASSERT_EQ(PCNTL_NODE_INFO_SIZE_VER0, node_info(self->home, &info));
 	EXPECT_TRUE(info.flags & PCNTL_NODE_REFUSE_ADMIN);
 	EXPECT_FALSE(info.flags & PCNTL_NODE_ACCEPTS) {
 		TH_LOG("flags %#x with accept=0", info.flags);
 	}
-	e = migrate_errno(k.pid, self->home, NULL);
+	e = migrate_errno(g, self->home, NULL);
 	EXPECT_EQ(ECONNREFUSED, e) {
 		TH_LOG("moving a process here with accept=0: %s", strerror(e));
 	}
-	EXPECT_EQ(self->other, where(k.pid));
-	EXPECT_EQ(ECONNREFUSED, call_errno(PCNTL_PULL, PCNTL_GPID(self->home, k.pid), 0, 0));
-	EXPECT_EQ(self->other, where(k.pid));
+	EXPECT_EQ(self->other, where(g));
+	EXPECT_EQ(ECONNREFUSED, call_errno(PCNTL_PULL, g, 0, 0));
+	EXPECT_EQ(self->other, where(g));
+	/* A process of this node comes back to its shadow all the same. */
+	START_READY(&back, kid_away, &self->other);
+	EXPECT_EQ(0, migrate_errno(back.pid, self->home, NULL));
+	EXPECT_EQ(self->home, where(back.pid));
+	EXPECT_EXITED(0, finish_kid(_metadata, &back, 30000));
 	SET(S_ACCEPT, "1");
 	ASSERT_EQ(PCNTL_NODE_INFO_SIZE_VER0, node_info(self->home, &info));
 	EXPECT_TRUE(info.flags & PCNTL_NODE_ACCEPTS);
 	EXPECT_FALSE(info.flags & PCNTL_NODE_REFUSE_ADMIN);
-	EXPECT_EQ(0, migrate_errno(k.pid, self->home, NULL));
-	EXPECT_EQ(self->home, where(k.pid));
+	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
+	EXPECT_EQ(self->home, where(g));
 	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
 }
 
@@ -1262,25 +1310,30 @@ TEST_F_TIMEOUT(mgmt, accept_uids_refuses_others, 120)
 	struct pcntl_node_info info;
 	char uids[64];
 	struct kid k;
+	int g;
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_away, &self->other);
-	ASSERT_EQ(self->other, where(k.pid));
+	START_READY(&k, kid_stranger, &self->other);
+	g = stranger_gpid(_metadata, &k, self->other);
+	ASSERT_LT(0, g) {
+		finish_kid(_metadata, &k, 1000);
+	}
+	ASSERT_EQ(self->other, where(g));
 	/* The kid is root's; only uid 65534 and 4242 may come. */
 	SET(S_ACCEPT_UIDS, "65534 4242");
 	ASSERT_EQ(PCNTL_NODE_INFO_SIZE_VER0, node_info(self->home, &info));
 	EXPECT_TRUE(info.flags & PCNTL_NODE_UID_LIST);
-	e = migrate_errno(k.pid, self->home, NULL);
+	e = migrate_errno(g, self->home, NULL);
 	EXPECT_EQ(ECONNREFUSED, e) {
 		TH_LOG("moving uid %d's process here with accept_uids '65534 4242': %s",
 		       getuid(), strerror(e));
 	}
-	EXPECT_EQ(self->other, where(k.pid));
+	EXPECT_EQ(self->other, where(g));
 	snprintf(uids, sizeof(uids), "65534 %d", getuid());
 	SET(S_ACCEPT_UIDS, uids);
-	EXPECT_EQ(0, migrate_errno(k.pid, self->home, NULL));
-	EXPECT_EQ(self->home, where(k.pid));
+	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
+	EXPECT_EQ(self->home, where(g));
 	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
 }
 
@@ -1292,12 +1345,17 @@ TEST_F_TIMEOUT(mgmt, max_load_refuses, 120)
 	pid_t spin[NR_SPINNERS] = { 0 };
 	uint64_t deadline;
 	struct kid k;
+	int g;
 	int i;
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_away, &self->other);
-	ASSERT_EQ(self->other, where(k.pid));
+	START_READY(&k, kid_stranger, &self->other);
+	g = stranger_gpid(_metadata, &k, self->other);
+	ASSERT_LT(0, g) {
+		finish_kid(_metadata, &k, 1000);
+	}
+	ASSERT_EQ(self->other, where(g));
 	SET(S_MAX_LOAD, "1");
 	for (i = 0; i < NR_SPINNERS; i++)
 		spin[i] = start_spinner();
@@ -1311,16 +1369,16 @@ TEST_F_TIMEOUT(mgmt, max_load_refuses, 120)
 		       info.nr_running, info.flags);
 	}
 	EXPECT_FALSE(info.flags & PCNTL_NODE_ACCEPTS);
-	e = migrate_errno(k.pid, self->home, NULL);
+	e = migrate_errno(g, self->home, NULL);
 	EXPECT_EQ(ECONNREFUSED, e) {
 		TH_LOG("moving a process to a node above max_load: %s", strerror(e));
 	}
-	EXPECT_EQ(self->other, where(k.pid));
+	EXPECT_EQ(self->other, where(g));
 	for (i = 0; i < NR_SPINNERS; i++)
 		stop(spin[i]);
 	SET(S_MAX_LOAD, "0");
-	EXPECT_EQ(0, migrate_errno(k.pid, self->home, NULL));
-	EXPECT_EQ(self->home, where(k.pid));
+	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
+	EXPECT_EQ(self->home, where(g));
 	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
 }
 
@@ -1329,10 +1387,15 @@ TEST_F_TIMEOUT(mgmt, min_free_kb_refuses, 120)
 	struct pcntl_node_info info;
 	char kb[32];
 	struct kid k;
+	int g;
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_away, &self->other);
+	START_READY(&k, kid_stranger, &self->other);
+	g = stranger_gpid(_metadata, &k, self->other);
+	ASSERT_LT(0, g) {
+		finish_kid(_metadata, &k, 1000);
+	}
 	ASSERT_EQ(PCNTL_NODE_INFO_SIZE_VER0, node_info(self->home, &info));
 	/* More than the node has: always below. */
 	snprintf(kb, sizeof(kb), "%llu", (unsigned long long)info.total_kb * 2);
@@ -1341,14 +1404,14 @@ TEST_F_TIMEOUT(mgmt, min_free_kb_refuses, 120)
 	EXPECT_EQ(strtoull(kb, NULL, 10), info.min_free_kb);
 	EXPECT_TRUE(info.flags & PCNTL_NODE_REFUSE_MEM);
 	EXPECT_FALSE(info.flags & PCNTL_NODE_ACCEPTS);
-	e = migrate_errno(k.pid, self->home, NULL);
+	e = migrate_errno(g, self->home, NULL);
 	EXPECT_EQ(ECONNREFUSED, e) {
 		TH_LOG("moving a process to a node below min_free_kb: %s", strerror(e));
 	}
-	EXPECT_EQ(self->other, where(k.pid));
+	EXPECT_EQ(self->other, where(g));
 	SET(S_MIN_FREE_KB, "0");
-	EXPECT_EQ(0, migrate_errno(k.pid, self->home, NULL));
-	EXPECT_EQ(self->home, where(k.pid));
+	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
+	EXPECT_EQ(self->home, where(g));
 	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
 }
 

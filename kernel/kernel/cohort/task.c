@@ -279,6 +279,7 @@ static int cohort_creds_fill(struct cred *new, const struct cohort_creds *c)
 	kgid_t sgid = make_kgid(&init_user_ns, c->sgid);
 	kgid_t egid = make_kgid(&init_user_ns, c->egid);
 	kgid_t fsgid = make_kgid(&init_user_ns, c->fsgid);
+	kuid_t old_uid = new->uid;
 
 	if (!uid_valid(uid) || !uid_valid(suid) || !uid_valid(euid) ||
 	    !uid_valid(fsuid) || !gid_valid(gid) || !gid_valid(sgid) ||
@@ -298,7 +299,16 @@ static int cohort_creds_fill(struct cred *new, const struct cohort_creds *c)
 	new->cap_bset.val = c->cap_bset & CAP_VALID_MASK;
 	new->cap_ambient.val = c->cap_ambient & CAP_VALID_MASK;
 	new->securebits = c->securebits;
-	return 0;
+	/* As set_user() and execve(): the new uid's accounting. */
+	if (!uid_eq(new->uid, old_uid)) {
+		struct user_struct *user = alloc_uid(new->uid);
+
+		if (!user)
+			return -ENOMEM;
+		free_uid(new->user);
+		new->user = user;
+	}
+	return set_cred_ucounts(new);
 }
 
 /**
@@ -542,9 +552,8 @@ static int cohort_arrival_fn(void *arg)
  *	it returns COHORT_WORK_RESUME or a wait status to end the task with
  * @data: argument of @fn
  *
- * The task is a user-mode thread of the caller's (a kernel thread, whose
- * ignored SIGCHLD reaps it), given an empty address space without
- * executing anything. @fn is called exactly once whatever happens: from
+ * The task is a user-mode thread, a child of kthreadd (which reaps it),
+ * given an empty address space without executing anything. @fn is called exactly once whatever happens: from
  * the new task, or with @exiting true when it could not be set up.
  *
  * Return: 0 (the task runs on its own), or a negative errno when no task
@@ -564,7 +573,8 @@ int cohort_spawn(struct module *owner, const struct cohort_creds *creds,
 		return -ENOMEM;
 	}
 	a->creds = *creds;
-	pid = user_mode_thread(cohort_arrival_fn, a, SIGCHLD);
+	/* A child of kthreadd, as the usermode helper's: reaped at once. */
+	pid = user_mode_thread(cohort_arrival_fn, a, CLONE_PARENT | SIGCHLD);
 	if (pid < 0) {
 		/* @fn first: freeing the work unpins its module. */
 		fn(data, true);
@@ -850,7 +860,8 @@ void cohort_current_ids(u32 *uid, u32 *euid, bool *admin)
 
 	*uid = from_kuid_munged(&init_user_ns, cred->uid);
 	*euid = from_kuid_munged(&init_user_ns, cred->euid);
-	*admin = capable(CAP_SYS_ADMIN);
+	/* Asked for every command: no audit record, no PF_SUPERPRIV. */
+	*admin = has_capability_noaudit(current, CAP_SYS_ADMIN);
 }
 EXPORT_SYMBOL_GPL(cohort_current_ids);
 

@@ -8,9 +8,12 @@
 
 use crate::{bindings, error::to_result, prelude::*, task::Task};
 
-/// `PCNTL_F_*` settings a process keeps (forbidden, allowed, group-fork).
-pub const SETTINGS: u32 =
-    bindings::PCNTL_F_FORBIDDEN | bindings::PCNTL_F_ALLOWED | bindings::PCNTL_F_GROUP_FORK;
+/// `PCNTL_F_*` settings a process keeps (forbidden, allowed, group-fork,
+/// self-only).
+pub const SETTINGS: u32 = bindings::PCNTL_F_FORBIDDEN
+    | bindings::PCNTL_F_ALLOWED
+    | bindings::PCNTL_F_GROUP_FORK
+    | bindings::PCNTL_F_SELF_ONLY;
 
 /// A process's migration settings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,7 +120,7 @@ pub type PsEntry = bindings::cohort_ps_entry;
 
 /// Lists this node's user processes into `out` (cleared first; at most its
 /// capacity). Returns how many there are, which may be more.
-pub fn ps(out: &mut KVec<PsEntry>) -> u32 {
+pub fn ps(out: &mut KVVec<PsEntry>) -> u32 {
     // SAFETY: `PsEntry` is plain data: forgetting entries drops nothing.
     unsafe { out.set_len(0) };
     let max = u32::try_from(out.capacity()).unwrap_or(u32::MAX);
