@@ -995,10 +995,26 @@ mod tests {
         assert_eq!(r.measure("kmsg").unwrap().unit, "B/s");
         // first_1mib is the 4th key: 4000 / 1000.
         assert_eq!(r.ratio("first_1mib").unwrap().value, Some(4.0));
-        assert!(r
-            .ratios
-            .iter()
-            .all(|x| x.target.is_none() && x.result.is_none()));
+        // The migration ratios carry issue #12's targets; the others none.
+        for x in &r.ratios {
+            let limit = x.target.as_ref().map(|t| (t.op.as_str(), t.limit));
+            let want = if x.name.starts_with("first_") && x.group == MIG_RTT_GROUP {
+                Some(("<=", FIRST_MIGRATION_TARGET))
+            } else if (x.name.starts_with("out_") || x.name.starts_with("back_"))
+                && x.group == MIG_RTT_GROUP
+            {
+                Some(("<=", SHADOW_MIGRATION_TARGET))
+            } else {
+                None
+            };
+            assert_eq!(limit, want, "{}", x.name);
+            assert_eq!(x.result.is_some(), want.is_some(), "{}", x.name);
+        }
+        // 4.0 round trips: over the target of 3.
+        assert_eq!(
+            r.ratio("first_1mib").unwrap().result.as_deref(),
+            Some("MISS")
+        );
         // e2e_total_64mib (17th) / e2e_model_64mib (18th).
         assert_eq!(r.ratio("e2e_64mib").unwrap().value, Some(17.0 / 18.0));
         assert_eq!(r.ratio("out_64_over_1").unwrap().value, Some(8.0 / 5.0));
