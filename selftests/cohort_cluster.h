@@ -381,4 +381,176 @@ static inline void drop_shared_mappings(void)
 			_exit(91);
 }
 
+/* ---- kids: children that move and report to the test through pipes ---- */
+
+/*
+ * A kid runs a function of the test in a child process (that unmapped the
+ * harness's shared memory, so that it may migrate) and talks to the test
+ * through four pipes; wready(), wsend(), wait_go() and WCHECK()/wfail()
+ * are its side, start_kid(), kid_ready() and finish_kid() the test's.
+ */
+struct kid {
+	pid_t pid;
+	int rep;	/* read end of the report pipe (text) */
+	int data;	/* read end of the data pipe (binary) */
+	int ready;	/* read end of the ready pipe */
+	int go;		/* write end of the go pipe: closing it lets the kid end */
+	bool finished;	/* finish_kid() ran */
+};
+
+/* In a kid: the write ends of its pipes (w_rep is above). */
+static int w_data = -1, w_ready = -1, w_go = -1;
+
+/*
+ * The test's ends of the pipes of the kids it runs: a new kid closes them,
+ * so that a kid's go pipe ends when the test closes it, whatever other
+ * kids were started after it.
+ */
+static int g_kid_fds[64];
+static int g_nr_kid_fds;
+
+static inline void keep_kid_fd(int fd)
+{
+	if (g_nr_kid_fds < (int)ARRAY_SIZE(g_kid_fds))
+		g_kid_fds[g_nr_kid_fds++] = fd;
+}
+
+static inline void close_kid_fd(int fd)
+{
+	int i;
+
+	for (i = 0; i < g_nr_kid_fds; i++)
+		if (g_kid_fds[i] == fd) {
+			g_kid_fds[i] = g_kid_fds[--g_nr_kid_fds];
+			break;
+		}
+	close(fd);
+}
+
+/* In a new child: close the test's ends of every kid's pipes. */
+static inline void close_kid_fds(void)
+{
+	int i;
+
+	for (i = 0; i < g_nr_kid_fds; i++)
+		close(g_kid_fds[i]);
+	g_nr_kid_fds = 0;
+}
+
+/* A kid tells the test it reached its waiting point. */
+static inline void wready(void)
+{
+	if (write(w_ready, "r", 1) != 1)
+		wfail(__LINE__, "ready: %s", strerror(errno));
+}
+
+/* A kid sends a pid to the test. */
+static inline void wsend(pid_t pid)
+{
+	if (write(w_data, &pid, sizeof(pid)) != sizeof(pid))
+		wfail(__LINE__, "data: %s", strerror(errno));
+}
+
+/*
+ * A kid waits until the test closes its go pipe. The read is an
+ * interruptible sleep: a migration another process asks for interrupts it
+ * and it goes on where the kid then runs.
+ */
+static inline void wait_go(void)
+{
+	char c;
+
+	if (read(w_go, &c, 1) != 0)
+		wfail(__LINE__, "go: %s", strerror(errno));
+}
+
+/* Runs @fn(@arg) in a new kid; its exit status is what @fn returns. */
+static inline void start_kid(struct __test_metadata *_metadata, struct kid *k,
+			     int (*fn)(void *), void *arg)
+{
+	int rep[2], data[2], ready[2], go[2];
+
+	ASSERT_EQ(0, pipe(rep));
+	ASSERT_EQ(0, pipe(data));
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	fflush(stdout);
+	fflush(stderr);
+	k->finished = false;
+	k->pid = fork();
+	ASSERT_LE(0, k->pid);
+	if (k->pid == 0) {
+		close_kid_fds();
+		close(rep[0]);
+		close(data[0]);
+		close(ready[0]);
+		close(go[1]);
+		w_rep = rep[1];
+		w_data = data[1];
+		w_ready = ready[1];
+		w_go = go[0];
+		drop_shared_mappings();
+		_exit(fn(arg) & 0xff);
+	}
+	close(rep[1]);
+	close(data[1]);
+	close(ready[1]);
+	close(go[0]);
+	k->rep = rep[0];
+	k->data = data[0];
+	k->ready = ready[0];
+	k->go = go[1];
+	keep_kid_fd(k->rep);
+	keep_kid_fd(k->data);
+	keep_kid_fd(k->ready);
+	keep_kid_fd(k->go);
+}
+
+/* Whether the kid said it is ready within @ms. */
+static inline bool kid_ready(struct kid *k, int ms)
+{
+	char c;
+
+	return read_within(k->ready, &c, 1, ms) == 1;
+}
+
+/*
+ * Let the kid end (close its go pipe), wait for it (SIGKILL after @ms; a
+ * time-out fails the test), log its reports and close its pipes. Returns
+ * its wait status; 0 for a kid already finished. Its pid stays in @k.
+ */
+static inline int finish_kid(struct __test_metadata *_metadata, struct kid *k,
+			     int ms)
+{
+	int status = 0, ret;
+
+	if (k->finished || k->pid <= 0)
+		return 0;
+	k->finished = true;
+	close_kid_fd(k->go);
+	ret = wait_within(k->pid, ms, &status);
+	log_child_lines(_metadata, k->rep, "kid", k->pid);
+	close_kid_fd(k->rep);
+	close_kid_fd(k->data);
+	close_kid_fd(k->ready);
+	EXPECT_EQ(0, ret) {
+		TH_LOG("kid %d did not end within %d ms: killed", k->pid, ms);
+	}
+	return status;
+}
+
+/* The kid exited with @code. */
+#define EXPECT_EXITED(code, status) do { \
+	int _s = (status); \
+	EXPECT_TRUE(WIFEXITED(_s) && WEXITSTATUS(_s) == (code)) { \
+		if (WIFEXITED(_s)) \
+			TH_LOG("exit status %d, expected %d", WEXITSTATUS(_s), (code)); \
+		else if (WIFSIGNALED(_s)) \
+			TH_LOG("killed by signal %d (%s), expected exit status %d", \
+			       WTERMSIG(_s), strsignal(WTERMSIG(_s)), (code)); \
+		else \
+			TH_LOG("wait status %#x, expected exit status %d", _s, (code)); \
+	} \
+} while (0)
+
 #endif /* COHORT_CLUSTER_H */

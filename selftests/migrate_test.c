@@ -108,16 +108,6 @@ static void describe_mismatch(char *out, size_t size, const void *p, size_t len,
 
 /* ---- workers ---- */
 
-struct worker {
-	pid_t pid;
-	int rep;	/* read end of the report pipe (text) */
-	int data;	/* read end of the data pipe (binary) */
-	int ready;	/* read end of the ready pipe */
-	int go;		/* write end of the go pipe: closing it lets the worker go on */
-};
-
-/* In a worker: write ends of its other pipes (w_rep is cohort_cluster.h's). */
-static int w_data = -1, w_ready = -1, w_go = -1;
 
 /* A worker checks a buffer (whole pages) against @seed's pattern. */
 #define WCHECK_MEM(p, len, seed, fmt, ...) do { \
@@ -128,111 +118,11 @@ static int w_data = -1, w_ready = -1, w_go = -1;
 	} \
 } while (0)
 
-/* A worker tells the test it reached its waiting point. */
-static void wready(void)
-{
-	if (write(w_ready, "r", 1) != 1)
-		wfail(__LINE__, "ready: %s", strerror(errno));
-}
-
-/* A worker waits until the test lets it go on (closes its go pipe). */
-static void wait_go(void)
-{
-	char c;
-
-	if (read(w_go, &c, 1) != 0)
-		wfail(__LINE__, "go: %s", strerror(errno));
-}
-
-static void start_worker(struct __test_metadata *_metadata, struct worker *w,
-			 int (*fn)(void *), void *arg)
-{
-	int rep[2], data[2], ready[2], go[2];
-
-	ASSERT_EQ(0, pipe(rep));
-	ASSERT_EQ(0, pipe(data));
-	ASSERT_EQ(0, pipe(ready));
-	ASSERT_EQ(0, pipe(go));
-	fflush(stdout);
-	fflush(stderr);
-	w->pid = fork();
-	ASSERT_LE(0, w->pid);
-	if (w->pid == 0) {
-		close(rep[0]);
-		close(data[0]);
-		close(ready[0]);
-		close(go[1]);
-		w_rep = rep[1];
-		w_data = data[1];
-		w_ready = ready[1];
-		w_go = go[0];
-		drop_shared_mappings();
-		_exit(fn(arg) & 0xff);
-	}
-	close(rep[1]);
-	close(data[1]);
-	close(ready[1]);
-	close(go[0]);
-	w->rep = rep[0];
-	w->data = data[0];
-	w->ready = ready[0];
-	w->go = go[1];
-}
-
-/* Wait until the worker says it is ready; false after @ms. */
-static bool worker_ready(struct worker *w, int ms)
-{
-	char c;
-
-	return read_within(w->ready, &c, 1, ms) == 1;
-}
-
-/* Log every line the worker reported. */
-static void log_reports(struct __test_metadata *_metadata, struct worker *w)
-{
-	log_child_lines(_metadata, w->rep, "worker", w->pid);
-}
-
-/*
- * Wait for the worker to end (killing it after @ms), log its reports and
- * close its pipes. Returns its wait status; a timeout fails the test.
- */
-static int finish_worker(struct __test_metadata *_metadata, struct worker *w,
-			 int ms)
-{
-	int status = 0, ret;
-
-	close(w->go);
-	ret = wait_within(w->pid, ms, &status);
-	log_reports(_metadata, w);
-	close(w->rep);
-	close(w->data);
-	close(w->ready);
-	EXPECT_EQ(0, ret) {
-		TH_LOG("worker %d did not end within %d ms: killed", w->pid, ms);
-	}
-	return status;
-}
-
-/* The worker exited with @code. */
-#define EXPECT_EXITED(code, status) do { \
-	int _s = (status); \
-	EXPECT_TRUE(WIFEXITED(_s) && WEXITSTATUS(_s) == (code)) { \
-		if (WIFEXITED(_s)) \
-			TH_LOG("exit status %d, expected %d", WEXITSTATUS(_s), (code)); \
-		else if (WIFSIGNALED(_s)) \
-			TH_LOG("killed by signal %d (%s), expected exit status %d", \
-			       WTERMSIG(_s), strsignal(WTERMSIG(_s)), (code)); \
-		else \
-			TH_LOG("wait status %#x, expected exit status %d", _s, (code)); \
-	} \
-} while (0)
-
 /* A worker that passes every check it makes ends with status 0. */
 #define RUN_WORKER(fn, arg, ms) do { \
-	struct worker _w; \
-	start_worker(_metadata, &_w, (fn), (arg)); \
-	EXPECT_EXITED(0, finish_worker(_metadata, &_w, (ms))); \
+	struct kid _w; \
+	start_kid(_metadata, &_w, (fn), (arg)); \
+	EXPECT_EXITED(0, finish_kid(_metadata, &_w, (ms))); \
 } while (0)
 
 /* Process state letter from /proc/PID/stat, or 0. */
@@ -632,7 +522,7 @@ TEST_F_TIMEOUT(migrate, forwarded_io, 120)
 	const char msg[] = "pipe data from the peer";
 	char buf[256], expect[64];
 	int p[2], out[2], saved, status;
-	struct worker w;
+	struct kid w;
 	ssize_t n;
 
 	NEED_PEERS(1);
@@ -647,12 +537,12 @@ TEST_F_TIMEOUT(migrate, forwarded_io, 120)
 	saved = dup(1);
 	ASSERT_LE(0, saved);
 	ASSERT_EQ(1, dup2(out[1], 1));
-	start_worker(_metadata, &w, forwarded_io, &a);
+	start_kid(_metadata, &w, forwarded_io, &a);
 	dup2(saved, 1);
 	close(saved);
 	close(out[1]);
 	close(p[1]);
-	status = finish_worker(_metadata, &w, 90000);
+	status = finish_kid(_metadata, &w, 90000);
 	EXPECT_EXITED(0, status);
 
 	n = read_within(p[0], buf, sizeof(msg), 1000);
@@ -747,17 +637,17 @@ static int identity(void *varg)
 TEST_F_TIMEOUT(migrate, identity, 60)
 {
 	struct id_arg a = { .other = self->other, .test_pid = getpid() };
-	struct worker w;
+	struct kid w;
 	long r;
 
 	NEED_PEERS(1);
-	start_worker(_metadata, &w, identity, &a);
-	ASSERT_TRUE(worker_ready(&w, 30000)) {
-		finish_worker(_metadata, &w, 1000);
+	start_kid(_metadata, &w, identity, &a);
+	ASSERT_TRUE(kid_ready(&w, 30000)) {
+		finish_kid(_metadata, &w, 1000);
 	}
 	r = where(w.pid);
 	EXPECT_EQ(self->other, r);
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
 /* ---- many migrations ---- */
@@ -836,7 +726,7 @@ TEST_F_TIMEOUT(migrate, round_robin, 600)
 	static unsigned char at[RR_STEPS];
 	uint64_t running = 0, t0, ms;
 	unsigned int s, steps;
-	struct worker w;
+	struct kid w;
 	size_t n1, n2;
 	int status, n;
 
@@ -848,10 +738,10 @@ TEST_F_TIMEOUT(migrate, round_robin, 600)
 		expect[s] = running = rr_step(rr_buf, running, s);
 
 	t0 = now_ms();
-	start_worker(_metadata, &w, round_robin, NULL);
+	start_kid(_metadata, &w, round_robin, NULL);
 	n1 = read_within(w.data, got, steps * sizeof(got[0]), 540000);
 	n2 = read_within(w.data, at, steps, 10000);
-	status = finish_worker(_metadata, &w, 60000);
+	status = finish_kid(_metadata, &w, 60000);
 	ms = now_ms() - t0;
 	EXPECT_EXITED(0, status);
 	ASSERT_EQ(steps * sizeof(got[0]), n1);
@@ -968,7 +858,7 @@ static int expected_status(const char *s)
  * Start a worker blocked in read() on a pipe; returns the pipe's write
  * end. The worker's read is interrupted by each migration and restarted.
  */
-static int start_blocked(struct __test_metadata *_metadata, struct worker *w,
+static int start_blocked(struct __test_metadata *_metadata, struct kid *w,
 			 struct blocked_arg *a)
 {
 	int p[2];
@@ -978,9 +868,9 @@ static int start_blocked(struct __test_metadata *_metadata, struct worker *w,
 		return -1;
 	}
 	a->in = p[0];
-	start_worker(_metadata, w, blocked_reader, a);
+	start_kid(_metadata, w, blocked_reader, a);
 	close(p[0]);
-	if (!worker_ready(w, 10000) || !wait_state(w->pid, 'S', 10000)) {
+	if (!kid_ready(w, 10000) || !wait_state(w->pid, 'S', 10000)) {
 		TH_LOG("worker %d never blocked in read()", w->pid);
 		close(p[1]);
 		return -1;
@@ -1020,14 +910,14 @@ TEST_F_TIMEOUT(migrate, other_blocked_in_read, 90)
 {
 	struct blocked_arg a = { .expect_node = self->other };
 	const char data[] = "data for the migrated reader";
-	struct worker w;
+	struct kid w;
 	uint64_t t0;
 	int in;
 
 	NEED_PEERS(1);
 	in = start_blocked(_metadata, &w, &a);
 	ASSERT_LE(0, in) {
-		finish_worker(_metadata, &w, 1000);
+		finish_kid(_metadata, &w, 1000);
 	}
 	t0 = now_ms();
 	EXPECT_EQ(0, migrate_errno(w.pid, self->other, 0));
@@ -1038,7 +928,7 @@ TEST_F_TIMEOUT(migrate, other_blocked_in_read, 90)
 	EXPECT_EQ(0, migrate_errno(w.pid, self->other, 0));
 	EXPECT_EQ(self->other, where(w.pid));
 	EXPECT_EQ((ssize_t)sizeof(data) - 1, write(in, data, sizeof(data) - 1));
-	EXPECT_EXITED(expected_status(data), finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(expected_status(data), finish_kid(_metadata, &w, 30000));
 	close(in);
 	/* Gone: its shadow ended with it. */
 	errno = 0;
@@ -1052,13 +942,13 @@ TEST_F_TIMEOUT(migrate, other_blocked_in_read, 90)
  */
 TEST_F_TIMEOUT(migrate, other_moved_onward_and_back, 120)
 {
-	struct worker w;
+	struct kid w;
 	int i, at = 0;
 
 	NEED_PEERS(1);
-	start_worker(_metadata, &w, spinner, &self->home);
-	ASSERT_TRUE(worker_ready(&w, 10000)) {
-		finish_worker(_metadata, &w, 1000);
+	start_kid(_metadata, &w, spinner, &self->home);
+	ASSERT_TRUE(kid_ready(&w, 10000)) {
+		finish_kid(_metadata, &w, 1000);
 	}
 	for (i = 0; i < g_nnodes; i++)
 		if (g_nodes[i] == self->home)
@@ -1072,7 +962,7 @@ TEST_F_TIMEOUT(migrate, other_moved_onward_and_back, 120)
 		EXPECT_EQ(dest, where(w.pid));
 	}
 	EXPECT_EQ(0, kill(w.pid, SIGUSR1));
-	EXPECT_EXITED(33, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(33, finish_kid(_metadata, &w, 30000));
 }
 
 /* ---- signals ---- */
@@ -1138,23 +1028,23 @@ static void sigterm_test(struct __test_metadata *_metadata, int other,
 {
 	struct sig_arg a = { .other = other, .wait = wait };
 	char buf[128], expect[64];
-	struct worker w;
+	struct kid w;
 	ssize_t n;
 
-	start_worker(_metadata, &w, wait_for_signal, &a);
-	ASSERT_TRUE(worker_ready(&w, 30000)) {
-		finish_worker(_metadata, &w, 1000);
+	start_kid(_metadata, &w, wait_for_signal, &a);
+	ASSERT_TRUE(kid_ready(&w, 30000)) {
+		finish_kid(_metadata, &w, 1000);
 	}
 	EXPECT_EQ(other, where(w.pid));
 	/* Let it get into its sleep there, or not. */
 	if (delay_ms)
 		cohort_msleep(delay_ms);
 	EXPECT_EQ(0, kill(w.pid, SIGTERM));
-	/* Before finish_worker closes the pipe. */
+	/* Before finish_kid closes the pipe. */
 	memset(buf, 0, sizeof(buf));
 	snprintf(expect, sizeof(expect), "signal %d handled on node %d\n", SIGTERM, other);
 	n = read_within(w.data, buf, strlen(expect), 20000);
-	EXPECT_EXITED(42, finish_worker(_metadata, &w, 20000));
+	EXPECT_EXITED(42, finish_kid(_metadata, &w, 20000));
 	EXPECT_EQ((ssize_t)strlen(expect), n);
 	EXPECT_STREQ(expect, buf);
 }
@@ -1325,15 +1215,15 @@ TEST_F_TIMEOUT(migrate, sigkill_ends_task_and_shadows, 120)
 {
 	struct sig_arg a = { .other = self->other };
 	struct probe_arg pa = { .node = self->other, .comm = a.comm };
-	struct worker w;
+	struct kid w;
 	uint64_t t0;
 	int status;
 
 	NEED_PEERS(1);
 	snprintf(a.comm, sizeof(a.comm), "mtk%d", getpid() % 1000000);
-	start_worker(_metadata, &w, wait_for_signal, &a);
-	ASSERT_TRUE(worker_ready(&w, 30000)) {
-		finish_worker(_metadata, &w, 1000);
+	start_kid(_metadata, &w, wait_for_signal, &a);
+	ASSERT_TRUE(kid_ready(&w, 30000)) {
+		finish_kid(_metadata, &w, 1000);
 	}
 	EXPECT_EQ(self->other, where(w.pid));
 	/* It is there, under its name (so the probe can see it at all). */
@@ -1342,7 +1232,7 @@ TEST_F_TIMEOUT(migrate, sigkill_ends_task_and_shadows, 120)
 
 	t0 = now_ms();
 	EXPECT_EQ(0, kill(w.pid, SIGKILL));
-	status = finish_worker(_metadata, &w, 20000);
+	status = finish_kid(_metadata, &w, 20000);
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
 		TH_LOG("wait status %#x", status);
 	}
@@ -1373,22 +1263,22 @@ static int segv_remote(void *arg)
 /* exit(7) on the peer: the parent at home reaps status 7. */
 TEST_F_TIMEOUT(migrate, exit_status_from_remote, 60)
 {
-	struct worker w;
+	struct kid w;
 
 	NEED_PEERS(1);
-	start_worker(_metadata, &w, exit_remote, &self->other);
-	EXPECT_EXITED(7, finish_worker(_metadata, &w, 30000));
+	start_kid(_metadata, &w, exit_remote, &self->other);
+	EXPECT_EXITED(7, finish_kid(_metadata, &w, 30000));
 }
 
 /* A write to NULL on the peer: the parent at home sees SIGSEGV. */
 TEST_F_TIMEOUT(migrate, sigsegv_on_remote, 60)
 {
-	struct worker w;
+	struct kid w;
 	int status;
 
 	NEED_PEERS(1);
-	start_worker(_metadata, &w, segv_remote, &self->other);
-	status = finish_worker(_metadata, &w, 30000);
+	start_kid(_metadata, &w, segv_remote, &self->other);
+	status = finish_kid(_metadata, &w, 30000);
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) {
 		TH_LOG("wait status %#x", status);
 	}
@@ -1452,17 +1342,17 @@ static int exec_remote(void *arg)
 TEST_F_TIMEOUT(migrate, exec_on_remote, 60)
 {
 	char got[128] = "", want[128];
-	struct worker w;
+	struct kid w;
 	size_t n;
 
 	NEED_PEERS(1);
 	snprintf(want, sizeof(want), "1 node %d\n2 node %d\n3 node %d\n",
 		 self->other, self->other, self->other);
-	start_worker(_metadata, &w, exec_remote, &self->other);
+	start_kid(_metadata, &w, exec_remote, &self->other);
 	n = read_within(w.data, got, strlen(want), 40000);
 	EXPECT_EQ(strlen(want), n);
 	EXPECT_STREQ(want, got);
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
 /*
@@ -1580,21 +1470,21 @@ static int close_remote(void *varg)
 TEST_F_TIMEOUT(migrate, pipe_end_closed_remotely, 60)
 {
 	char buf[8] = "";
-	struct worker w;
+	struct kid w;
 	int p[2], a[2];
 
 	NEED_PEERS(1);
 	ASSERT_EQ(0, pipe(p));
 	a[0] = self->other;
 	a[1] = p[1];
-	start_worker(_metadata, &w, close_remote, a);
+	start_kid(_metadata, &w, close_remote, a);
 	close(p[1]);
-	EXPECT_TRUE(worker_ready(&w, 30000));
+	EXPECT_TRUE(kid_ready(&w, 30000));
 	EXPECT_EQ(3, read_within(p[0], buf, 3, 5000));
 	EXPECT_EQ(0, memcmp(buf, "bye", 3));
 	/* End of file, not a hang: nobody holds the write end any more. */
 	EXPECT_EQ(0, read_within(p[0], buf, 1, 5000));
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 	close(p[0]);
 }
 
@@ -1716,23 +1606,23 @@ static int poll_remote(void *varg)
 
 TEST_F_TIMEOUT(migrate, poll_and_blocking_read_on_proxy, 60)
 {
-	struct worker w;
+	struct kid w;
 	int p[2], a[2];
 
 	NEED_PEERS(1);
 	ASSERT_EQ(0, pipe(p));
 	a[0] = self->other;
 	a[1] = p[0];
-	start_worker(_metadata, &w, poll_remote, a);
+	start_kid(_metadata, &w, poll_remote, a);
 	close(p[0]);
-	ASSERT_TRUE(worker_ready(&w, 30000));
+	ASSERT_TRUE(kid_ready(&w, 30000));
 	cohort_msleep(200);
 	ASSERT_EQ(1, write(p[1], "p", 1));
-	ASSERT_TRUE(worker_ready(&w, 20000));
+	ASSERT_TRUE(kid_ready(&w, 20000));
 	ASSERT_TRUE(wait_state(w.pid, 'S', 5000));
 	cohort_msleep(200);
 	ASSERT_EQ(1, write(p[1], "q", 1));
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 	close(p[1]);
 }
 
@@ -1764,7 +1654,7 @@ TEST_F_TIMEOUT(migrate, shared_offset_and_append, 90)
 {
 	char path[64], rec[8], buf[APPENDS * 10 + 1];
 	int a[3], i, np = 0, nc = 0;
-	struct worker w;
+	struct kid w;
 	ssize_t n;
 
 	NEED_PEERS(1);
@@ -1774,15 +1664,15 @@ TEST_F_TIMEOUT(migrate, shared_offset_and_append, 90)
 	a[2] = open(path, O_WRONLY | O_APPEND);
 	ASSERT_LE(0, a[1]);
 	ASSERT_LE(0, a[2]);
-	start_worker(_metadata, &w, append_remote, a);
-	ASSERT_TRUE(worker_ready(&w, 30000));
+	start_kid(_metadata, &w, append_remote, a);
+	ASSERT_TRUE(kid_ready(&w, 30000));
 	/* The worker's write moved the offset of the description we share. */
 	EXPECT_EQ(5, lseek(a[1], 0, SEEK_CUR));
 	for (i = 0; i < APPENDS; i++) {
 		snprintf(rec, sizeof(rec), "C%03d\n", i);
 		ASSERT_EQ(5, write(a[2], rec, 5));
 	}
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 60000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 60000));
 	n = pread(a[1], buf, sizeof(buf) - 1, 5);
 	EXPECT_EQ(2 * APPENDS * 5, n);
 	for (i = 0; i + 5 <= n; i += 5) {
@@ -1844,26 +1734,26 @@ static int restart_remote(void *varg)
 
 TEST_F_TIMEOUT(migrate, signal_restarts_proxy_read, 60)
 {
-	struct worker w;
+	struct kid w;
 	int p[2], a[2];
 
 	NEED_PEERS(1);
 	ASSERT_EQ(0, pipe(p));
 	a[0] = self->other;
 	a[1] = p[0];
-	start_worker(_metadata, &w, restart_remote, a);
+	start_kid(_metadata, &w, restart_remote, a);
 	close(p[0]);
-	ASSERT_TRUE(worker_ready(&w, 30000));
+	ASSERT_TRUE(kid_ready(&w, 30000));
 	ASSERT_TRUE(wait_state(w.pid, 'S', 5000));
 	cohort_msleep(300);
 	ASSERT_EQ(0, kill(w.pid, SIGUSR2));
 	cohort_msleep(500);
 	ASSERT_EQ(1, write(p[1], "r", 1));
-	ASSERT_TRUE(worker_ready(&w, 20000));
+	ASSERT_TRUE(kid_ready(&w, 20000));
 	ASSERT_TRUE(wait_state(w.pid, 'S', 5000));
 	cohort_msleep(300);
 	ASSERT_EQ(0, kill(w.pid, SIGUSR2));
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 	close(p[1]);
 }
 
@@ -1904,13 +1794,13 @@ TEST_F_TIMEOUT(migrate, child_inherits_proxies_and_home_unwraps, 60)
 {
 	static const char msg[] = "from the child";
 	char got[32] = "";
-	struct worker w;
+	struct kid w;
 
 	NEED_PEERS(1);
-	start_worker(_metadata, &w, inherit_remote, &self->other);
+	start_kid(_metadata, &w, inherit_remote, &self->other);
 	EXPECT_EQ(sizeof(msg) - 1, read_within(w.data, got, sizeof(msg) - 1, 30000));
 	EXPECT_STREQ(msg, got);
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
 /*
@@ -1935,7 +1825,7 @@ static int third_node(void *varg)
 TEST_F_TIMEOUT(migrate, proxies_through_a_third_node, 90)
 {
 	int up[2], down[2], a[4];
-	struct worker w;
+	struct kid w;
 	char buf[2] = "";
 
 	NEED_PEERS(2);
@@ -1945,13 +1835,13 @@ TEST_F_TIMEOUT(migrate, proxies_through_a_third_node, 90)
 	a[1] = peer(1);
 	a[2] = up[1];
 	a[3] = down[0];
-	start_worker(_metadata, &w, third_node, a);
+	start_kid(_metadata, &w, third_node, a);
 	close(up[1]);
 	close(down[0]);
 	ASSERT_EQ(1, write(down[1], "t", 1));
 	EXPECT_EQ(2, read_within(up[0], buf, 2, 60000));
 	EXPECT_EQ(0, memcmp(buf, "3h", 2));
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 	close(up[0]);
 	close(down[1]);
 }
@@ -2060,7 +1950,7 @@ TEST_F_TIMEOUT(migrate, terminal_ioctls_on_proxy, 60)
 {
 	struct termios t;
 	struct winsize ws;
-	struct worker w;
+	struct kid w;
 	int m, a[2];
 
 	NEED_PEERS(1);
@@ -2071,8 +1961,8 @@ TEST_F_TIMEOUT(migrate, terminal_ioctls_on_proxy, 60)
 	a[0] = self->other;
 	a[1] = open(ptsname(m), O_RDWR | O_NOCTTY);
 	ASSERT_LE(0, a[1]);
-	start_worker(_metadata, &w, tty_remote, a);
-	ASSERT_TRUE(worker_ready(&w, 30000));
+	start_kid(_metadata, &w, tty_remote, a);
+	ASSERT_TRUE(kid_ready(&w, 30000));
 	/* What the worker set on the peer is the terminal's state here. */
 	ASSERT_EQ(0, tcgetattr(a[1], &t));
 	EXPECT_EQ(0, t.c_lflag & ECHO);
@@ -2080,7 +1970,7 @@ TEST_F_TIMEOUT(migrate, terminal_ioctls_on_proxy, 60)
 	EXPECT_EQ(33, ws.ws_row);
 	EXPECT_EQ(77, ws.ws_col);
 	ASSERT_EQ(4, write(m, "abc\n", 4));
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 	close(a[1]);
 	close(m);
 }
@@ -2419,23 +2309,23 @@ static int threaded(void *varg)
 TEST_F_TIMEOUT(errors, eopnotsupp_threads, 60)
 {
 	struct thr_arg a = { .other = self->other };
-	struct worker w;
+	struct kid w;
 	int gate[2];
 
 	NEED_PEERS(1);
 	ASSERT_EQ(0, pipe(gate));
 	a.gate = gate[0];
 	a.gate_w = gate[1];
-	start_worker(_metadata, &w, threaded, &a);
+	start_kid(_metadata, &w, threaded, &a);
 	close(gate[0]);
 	close(gate[1]);
-	ASSERT_TRUE(worker_ready(&w, 20000)) {
-		finish_worker(_metadata, &w, 1000);
+	ASSERT_TRUE(kid_ready(&w, 20000)) {
+		finish_kid(_metadata, &w, 1000);
 	}
 	/* Still two threads while it waited to get ready... */
 	EXPECT_EQ(EOPNOTSUPP, migrate_errno(w.pid, self->other, 0));
 	EXPECT_EQ(g_node, where(w.pid));
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
 struct shared_arg {
@@ -2587,12 +2477,12 @@ static int vfork_waiter(void *arg)
 }
 
 /* Start a vfork_waiter; false (logged) unless it sleeps for its child. */
-static bool start_vfork_waiter(struct __test_metadata *_metadata, struct worker *w,
+static bool start_vfork_waiter(struct __test_metadata *_metadata, struct kid *w,
 			       int *expect, pid_t *child)
 {
 	*child = 0;
-	start_worker(_metadata, w, vfork_waiter, expect);
-	if (worker_ready(w, 10000) &&
+	start_kid(_metadata, w, vfork_waiter, expect);
+	if (kid_ready(w, 10000) &&
 	    read_within(w->data, child, sizeof(*child), 10000) == sizeof(*child) &&
 	    wait_state(w->pid, 'D', 10000))
 		return true;
@@ -2600,7 +2490,7 @@ static bool start_vfork_waiter(struct __test_metadata *_metadata, struct worker 
 	       proc_state(w->pid));
 	if (*child > 0)
 		kill(*child, SIGKILL);
-	finish_worker(_metadata, w, 1000);
+	finish_kid(_metadata, w, 1000);
 	return false;
 }
 
@@ -2612,7 +2502,7 @@ static bool start_vfork_waiter(struct __test_metadata *_metadata, struct worker 
  */
 TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
 {
-	struct worker w;
+	struct kid w;
 	pid_t child, asker;
 	uint64_t t0, ms;
 	int st;
@@ -2623,7 +2513,7 @@ TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
 	asker = fork();
 	ASSERT_LE(0, asker) {
 		kill(child, SIGKILL);
-		finish_worker(_metadata, &w, 1000);
+		finish_kid(_metadata, &w, 1000);
 	}
 	if (asker == 0)
 		_exit(migrate_errno(w.pid, self->other, 0));
@@ -2632,7 +2522,7 @@ TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
 		TH_LOG("the first request never waited (state %c)", proc_state(asker));
 		kill(child, SIGKILL);
 		wait_within(asker, 30000, &st);
-		finish_worker(_metadata, &w, 30000);
+		finish_kid(_metadata, &w, 30000);
 	}
 	t0 = now_ms();
 	e = migrate_errno(w.pid, self->other, 0);
@@ -2652,12 +2542,12 @@ TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
 	       (unsigned long long)(now_ms() - t0));
 	EXPECT_EXITED(0, st);
 	EXPECT_EQ(self->other, where(w.pid));
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 30000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
 TEST_F_TIMEOUT(errors, eagain_no_safe_point, 90)
 {
-	struct worker w;
+	struct kid w;
 	uint64_t t0, ms;
 	pid_t child = 0;
 	long e;
@@ -2675,7 +2565,7 @@ TEST_F_TIMEOUT(errors, eagain_no_safe_point, 90)
 	EXPECT_GE(25000, ms);
 	EXPECT_EQ(g_node, where(w.pid));
 	kill(child, SIGKILL);
-	EXPECT_EXITED(0, finish_worker(_metadata, &w, 20000));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 20000));
 }
 
 COHORT_CLUSTER_CLEANUP_TEST()
