@@ -1104,6 +1104,24 @@ static int stranger_gpid(struct __test_metadata *_metadata, struct kid *k, int n
 	return PCNTL_GPID(node, c);
 }
 
+/* Start kid_stranger() toward the peer; @g gets its child's gpid. */
+#define START_STRANGER(k, g) do { \
+	START_READY((k), kid_stranger, &self->other); \
+	(g) = stranger_gpid(_metadata, (k), self->other); \
+	ASSERT_LT(0, (g)) { \
+		finish_kid(_metadata, (k), 1000); \
+	} \
+} while (0)
+
+/* The setting is back: process @g comes @home, and its kid ends. */
+static void expect_admitted(struct __test_metadata *_metadata, struct kid *k, int g,
+			    int home)
+{
+	EXPECT_EQ(0, migrate_errno(g, home, NULL));
+	EXPECT_EQ(home, where(g));
+	EXPECT_EXITED(0, finish_kid(_metadata, k, 30000));
+}
+
 TEST_F_TIMEOUT(mgmt, accept_zero_refuses, 120)
 {
 	struct pcntl_node_info info;
@@ -1112,11 +1130,7 @@ TEST_F_TIMEOUT(mgmt, accept_zero_refuses, 120)
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_stranger, &self->other);
-	g = stranger_gpid(_metadata, &k, self->other);
-	ASSERT_LT(0, g) {
-		finish_kid(_metadata, &k, 1000);
-	}
+	START_STRANGER(&k, g);
 	ASSERT_EQ(self->other, where(g));
 	SET(S_ACCEPT, "0");
 	ASSERT_EQ(PCNTL_NODE_INFO_SIZE_VER0, node_info(self->home, &info));
@@ -1140,9 +1154,7 @@ TEST_F_TIMEOUT(mgmt, accept_zero_refuses, 120)
 	ASSERT_EQ(PCNTL_NODE_INFO_SIZE_VER0, node_info(self->home, &info));
 	EXPECT_TRUE(info.flags & PCNTL_NODE_ACCEPTS);
 	EXPECT_FALSE(info.flags & PCNTL_NODE_REFUSE_ADMIN);
-	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
-	EXPECT_EQ(self->home, where(g));
-	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
+	expect_admitted(_metadata, &k, g, self->home);
 }
 
 TEST_F_TIMEOUT(mgmt, accept_uids_refuses_others, 120)
@@ -1154,11 +1166,7 @@ TEST_F_TIMEOUT(mgmt, accept_uids_refuses_others, 120)
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_stranger, &self->other);
-	g = stranger_gpid(_metadata, &k, self->other);
-	ASSERT_LT(0, g) {
-		finish_kid(_metadata, &k, 1000);
-	}
+	START_STRANGER(&k, g);
 	ASSERT_EQ(self->other, where(g));
 	/* The kid is root's; only uid 65534 and 4242 may come. */
 	SET(S_ACCEPT_UIDS, "65534 4242");
@@ -1172,9 +1180,7 @@ TEST_F_TIMEOUT(mgmt, accept_uids_refuses_others, 120)
 	EXPECT_EQ(self->other, where(g));
 	snprintf(uids, sizeof(uids), "65534 %d", getuid());
 	SET(S_ACCEPT_UIDS, uids);
-	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
-	EXPECT_EQ(self->home, where(g));
-	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
+	expect_admitted(_metadata, &k, g, self->home);
 }
 
 #define NR_SPINNERS	3
@@ -1190,11 +1196,7 @@ TEST_F_TIMEOUT(mgmt, max_load_refuses, 120)
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_stranger, &self->other);
-	g = stranger_gpid(_metadata, &k, self->other);
-	ASSERT_LT(0, g) {
-		finish_kid(_metadata, &k, 1000);
-	}
+	START_STRANGER(&k, g);
 	ASSERT_EQ(self->other, where(g));
 	SET(S_MAX_LOAD, "1");
 	for (i = 0; i < NR_SPINNERS; i++)
@@ -1217,9 +1219,7 @@ TEST_F_TIMEOUT(mgmt, max_load_refuses, 120)
 	for (i = 0; i < NR_SPINNERS; i++)
 		stop(spin[i]);
 	SET(S_MAX_LOAD, "0");
-	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
-	EXPECT_EQ(self->home, where(g));
-	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
+	expect_admitted(_metadata, &k, g, self->home);
 }
 
 TEST_F_TIMEOUT(mgmt, min_free_kb_refuses, 120)
@@ -1231,11 +1231,7 @@ TEST_F_TIMEOUT(mgmt, min_free_kb_refuses, 120)
 	long e;
 
 	NEED_PEERS(1);
-	START_READY(&k, kid_stranger, &self->other);
-	g = stranger_gpid(_metadata, &k, self->other);
-	ASSERT_LT(0, g) {
-		finish_kid(_metadata, &k, 1000);
-	}
+	START_STRANGER(&k, g);
 	ASSERT_EQ(PCNTL_NODE_INFO_SIZE_VER0, node_info(self->home, &info));
 	/* More than the node has: always below. */
 	snprintf(kb, sizeof(kb), "%llu", (unsigned long long)info.total_kb * 2);
@@ -1250,9 +1246,7 @@ TEST_F_TIMEOUT(mgmt, min_free_kb_refuses, 120)
 	}
 	EXPECT_EQ(self->other, where(g));
 	SET(S_MIN_FREE_KB, "0");
-	EXPECT_EQ(0, migrate_errno(g, self->home, NULL));
-	EXPECT_EQ(self->home, where(g));
-	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
+	expect_admitted(_metadata, &k, g, self->home);
 }
 
 /* ---- PCNTL_NODE_INFO ---- */
