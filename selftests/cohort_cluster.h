@@ -553,4 +553,11 @@ static inline int finish_kid(struct __test_metadata *_metadata, struct kid *k,
 	} \
 } while (0)
 
+/* Runs @fn(@arg) in a kid and expects it to end with status 0 within @ms. */
+#define RUN_KID(fn, arg, ms) do { \
+	struct kid _k; \
+	start_kid(_metadata, &_k, (fn), (arg)); \
+	EXPECT_EXITED(0, finish_kid(_metadata, &_k, (ms))); \
+} while (0)
+
 #endif /* COHORT_CLUSTER_H */

@@ -118,13 +118,6 @@ static void describe_mismatch(char *out, size_t size, const void *p, size_t len,
 	} \
 } while (0)
 
-/* A worker that passes every check it makes ends with status 0. */
-#define RUN_WORKER(fn, arg, ms) do { \
-	struct kid _w; \
-	start_kid(_metadata, &_w, (fn), (arg)); \
-	EXPECT_EXITED(0, finish_kid(_metadata, &_w, (ms))); \
-} while (0)
-
 /* Process state letter from /proc/PID/stat, or 0. */
 static char proc_state(pid_t pid)
 {
@@ -281,7 +274,7 @@ FIXTURE_TEARDOWN(migrate)
 TEST_F_TIMEOUT(migrate, roundtrip_memory, 180)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(roundtrip_memory, &self->other, 150000);
+	RUN_KID(roundtrip_memory, &self->other, 150000);
 }
 
 /* ---- MAP_PRIVATE file mappings ---- */
@@ -386,7 +379,7 @@ TEST_F_TIMEOUT(migrate, map_private_tmp_file, 120)
 
 	NEED_PEERS(1);
 	snprintf(path, sizeof(path), "/tmp/migrate_test.map.%d", getpid());
-	RUN_WORKER(map_private_file, &a, 90000);
+	RUN_KID(map_private_file, &a, 90000);
 	unlink(path);
 }
 
@@ -401,7 +394,7 @@ TEST_F_TIMEOUT(migrate, map_private_initramfs_file, 120)
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	ASSERT_LT(0, n);
 	exe[n] = '\0';
-	RUN_WORKER(map_private_file, &a, 90000);
+	RUN_KID(map_private_file, &a, 90000);
 }
 
 /* ---- forwarded file calls ---- */
@@ -597,7 +590,7 @@ static int proc_read(void *arg)
 TEST_F_TIMEOUT(migrate, forwarded_read_proc_file, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(proc_read, &self->other, 45000);
+	RUN_KID(proc_read, &self->other, 45000);
 }
 
 /* ---- identity ---- */
@@ -814,7 +807,7 @@ static int tour(void *arg)
 TEST_F_TIMEOUT(migrate, multi_hop, 180)
 {
 	NEED_PEERS(2);
-	RUN_WORKER(tour, NULL, 150000);
+	RUN_KID(tour, NULL, 150000);
 }
 
 /* ---- another process, moved by the test ---- */
@@ -1228,7 +1221,7 @@ TEST_F_TIMEOUT(migrate, sigkill_ends_task_and_shadows, 120)
 	EXPECT_EQ(self->other, where(w.pid));
 	/* It is there, under its name (so the probe can see it at all). */
 	pa.want = 1;
-	RUN_WORKER(probe, &pa, 60000);
+	RUN_KID(probe, &pa, 60000);
 
 	t0 = now_ms();
 	EXPECT_EQ(0, kill(w.pid, SIGKILL));
@@ -1242,7 +1235,7 @@ TEST_F_TIMEOUT(migrate, sigkill_ends_task_and_shadows, 120)
 	EXPECT_EQ(ESRCH, errno);
 	EXPECT_EQ(0, count_comm(a.comm));
 	pa.want = 0;
-	RUN_WORKER(probe, &pa, 60000);
+	RUN_KID(probe, &pa, 60000);
 }
 
 /* ---- exit status ---- */
@@ -1321,7 +1314,7 @@ static int fork_remote(void *arg)
 TEST_F_TIMEOUT(migrate, fork_on_remote, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(fork_remote, &self->other, 45000);
+	RUN_KID(fork_remote, &self->other, 45000);
 }
 
 /*
@@ -1379,7 +1372,7 @@ static int own_pid_remote(void *arg)
 TEST_F_TIMEOUT(migrate, own_pid_on_remote, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(own_pid_remote, &self->other, 45000);
+	RUN_KID(own_pid_remote, &self->other, 45000);
 }
 
 static int fork_remote_memory(void *arg)
@@ -1408,7 +1401,7 @@ static int fork_remote_memory(void *arg)
 TEST_F_TIMEOUT(migrate, fork_on_remote_child_memory, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(fork_remote_memory, &self->other, 45000);
+	RUN_KID(fork_remote_memory, &self->other, 45000);
 }
 
 /* ---- descriptors are proxy files ---- */
@@ -1447,7 +1440,7 @@ static int local_pipe_remote(void *arg)
 TEST_F_TIMEOUT(migrate, pipe_made_after_migration, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(local_pipe_remote, &self->other, 45000);
+	RUN_KID(local_pipe_remote, &self->other, 45000);
 }
 
 /*
@@ -1565,7 +1558,7 @@ static int fd_calls_remote(void *arg)
 TEST_F_TIMEOUT(migrate, descriptor_calls_on_proxies, 90)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(fd_calls_remote, &self->other, 75000);
+	RUN_KID(fd_calls_remote, &self->other, 75000);
 }
 
 /*
@@ -1906,7 +1899,7 @@ static int paths_remote(void *arg)
 TEST_F_TIMEOUT(migrate, path_calls_resolve_at_origin, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(paths_remote, &self->other, 45000);
+	RUN_KID(paths_remote, &self->other, 45000);
 }
 
 /*
@@ -2029,7 +2022,7 @@ static int ids_remote(void *arg)
 TEST_F_TIMEOUT(migrate, ids_and_self_signals_remote, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(ids_remote, &self->other, 45000);
+	RUN_KID(ids_remote, &self->other, 45000);
 }
 
 /*
@@ -2104,7 +2097,7 @@ static int wait_remote(void *arg)
 TEST_F_TIMEOUT(migrate, wait_and_kill_children_across_nodes, 90)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(wait_remote, &self->other, 75000);
+	RUN_KID(wait_remote, &self->other, 75000);
 }
 
 /* ---- errors ---- */
@@ -2373,7 +2366,7 @@ TEST_F_TIMEOUT(errors, eopnotsupp_shared_anonymous, 60)
 	struct shared_arg a = { .other = self->other };
 
 	NEED_PEERS(1);
-	RUN_WORKER(shared_mapping, &a, 45000);
+	RUN_KID(shared_mapping, &a, 45000);
 }
 
 TEST_F_TIMEOUT(errors, eopnotsupp_shared_file_rw, 60)
@@ -2382,7 +2375,7 @@ TEST_F_TIMEOUT(errors, eopnotsupp_shared_file_rw, 60)
 
 	NEED_PEERS(1);
 	snprintf(a.path, sizeof(a.path), "/tmp/migrate_test.shared.%d", getpid());
-	RUN_WORKER(shared_mapping, &a, 45000);
+	RUN_KID(shared_mapping, &a, 45000);
 	unlink(a.path);
 }
 
@@ -2447,7 +2440,7 @@ static int mremap_remote(void *arg)
 TEST_F_TIMEOUT(errors, eopnotsupp_mremap_after_migration, 60)
 {
 	NEED_PEERS(1);
-	RUN_WORKER(mremap_remote, &self->other, 45000);
+	RUN_KID(mremap_remote, &self->other, 45000);
 }
 
 /*

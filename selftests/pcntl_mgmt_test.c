@@ -404,11 +404,8 @@ static int forbid_self(void *arg)
 
 TEST_F_TIMEOUT(mgmt, forbid_refuses_own_request, 60)
 {
-	struct kid k;
-
 	NEED_PEERS(1);
-	start_kid(_metadata, &k, forbid_self, &self->other);
-	EXPECT_EXITED(0, finish_kid(_metadata, &k, 45000));
+	RUN_KID(forbid_self, &self->other, 45000);
 }
 
 /* Forbidden by root: root's requests fail too; allowed again, it moves. */
@@ -478,11 +475,8 @@ static int forbid_fork(void *arg)
 
 TEST_F_TIMEOUT(mgmt, forbid_inherited_by_fork, 90)
 {
-	struct kid k;
-
 	NEED_PEERS(1);
-	start_kid(_metadata, &k, forbid_fork, &self->other);
-	EXPECT_EXITED(0, finish_kid(_metadata, &k, 75000));
+	RUN_KID(forbid_fork, &self->other, 75000);
 }
 
 /*
@@ -530,11 +524,8 @@ static int forbid_self_only(void *arg)
 
 TEST_F_TIMEOUT(mgmt, forbid_self_not_inherited, 90)
 {
-	struct kid k;
-
 	NEED_PEERS(1);
-	start_kid(_metadata, &k, forbid_self_only, &self->other);
-	EXPECT_EXITED(0, finish_kid(_metadata, &k, 75000));
+	RUN_KID(forbid_self_only, &self->other, 75000);
 }
 
 /* Run again by exec (EXEC_MODE NODE): still forbidden, own request refused. */
