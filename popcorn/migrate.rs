@@ -31,6 +31,10 @@ use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::task::Task;
 use kernel::types::ARef;
 
+/// How long a leaving task waits for its exiting threads to be released
+/// (`EAGAIN` after): they are past `exit_mm()`, only the last steps of
+/// `do_exit()` remain.
+const LONE_THREAD_MS: u32 = 2_000;
 /// How long the leaving task waits for the destination.
 pub(crate) const MIGRATE_TIMEOUT_MS: u32 = 10_000;
 /// What the destination may take on top of that per KiB of the task's
@@ -589,6 +593,8 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     if !migration::may_migrate(&task) {
         return Err(cohort::errno::EOPNOTSUPP());
     }
+    // A thread joined just before is still being released.
+    migration::await_lone_thread(LONE_THREAD_MS)?;
     let dist = match reg.find_task(&task) {
         Some(dist) => dist,
         None => {

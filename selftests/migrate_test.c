@@ -2321,6 +2321,66 @@ TEST_F_TIMEOUT(errors, eopnotsupp_threads, 60)
 	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
+static void *exit_at_once(void *arg)
+{
+	return arg;
+}
+
+/*
+ * A thread joined a moment ago is still in the thread group while it ends
+ * (pthread_join() returns from exit_mm(), before the kernel releases it):
+ * migration counts live threads only, and the leaving task waits for the
+ * ended one. Own and outside requests, each right after a join.
+ */
+static int joined_then_moves(void *varg)
+{
+	int other = *(int *)varg;
+	pthread_t t;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		WCHECK(pthread_create(&t, NULL, exit_at_once, NULL) == 0, "pthread_create");
+		WCHECK(pthread_join(t, NULL) == 0, "pthread_join");
+		WMIGRATE(i % 2 ? g_node : other);
+	}
+	WCHECK(where(0) == g_node, "ended on node %ld", where(0));
+	/* Now from outside: the test moves it after each join. */
+	for (i = 0; i < 4; i++) {
+		long to = i % 2 ? g_node : other;
+		uint64_t end;
+
+		WCHECK(pthread_create(&t, NULL, exit_at_once, NULL) == 0, "pthread_create");
+		WCHECK(pthread_join(t, NULL) == 0, "pthread_join");
+		wready();
+		for (end = now_ms() + 30000; where(0) != to && now_ms() < end;)
+			usleep(1000);
+		WCHECK(where(0) == to, "round %d: on node %ld, expected %ld", i, where(0), to);
+	}
+	wait_go();
+	return 0;
+}
+
+TEST_F_TIMEOUT(errors, joined_thread_does_not_count, 120)
+{
+	struct kid w;
+	int i;
+
+	NEED_PEERS(1);
+	start_kid(_metadata, &w, joined_then_moves, &self->other);
+	for (i = 0; i < 4; i++) {
+		int to = i % 2 ? g_node : self->other;
+
+		ASSERT_TRUE(kid_ready(&w, 60000)) {
+			finish_kid(_metadata, &w, 1000);
+		}
+		EXPECT_EQ(0, migrate_errno(w.pid, to, 0)) {
+			TH_LOG("round %d: moving the process to node %d after a join", i, to);
+		}
+		EXPECT_EQ(to, where(w.pid));
+	}
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
+}
+
 struct shared_arg {
 	int other;
 	bool file;
@@ -2466,6 +2526,8 @@ static int vfork_waiter(void *arg)
 	WCHECK(pid > 0, "vfork: %s", strerror(errno));
 	WCHECK(where(0) == expect, "once its vfork child died: on node %ld, expected %d",
 	       where(0), expect);
+	/* Alive until the test has checked where it is. */
+	wait_go();
 	return 0;
 }
 

@@ -625,6 +625,7 @@ void cohort_rcu_read_lock(void);
 void cohort_rcu_read_unlock(void);
 void cohort_task_forward(struct task_struct *tsk, bool on);
 bool cohort_may_migrate(struct task_struct *tsk);
+int cohort_await_lone_thread(unsigned int timeout_ms);
 bool cohort_may_control(struct task_struct *tsk);
 void cohort_get_comm(char *comm);
 void cohort_set_syscall_return(long value);

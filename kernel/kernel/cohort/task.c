@@ -697,16 +697,51 @@ EXPORT_SYMBOL_GPL(cohort_rcu_read_unlock);
  * cohort_may_migrate - whether a task is of a kind migration handles
  * @tsk: the task
  *
- * Return: true for a single-threaded user process with a time-sharing or
- * real-time policy.
+ * A thread that has begun to exit does not count: a joined pthread is one
+ * from the moment pthread_join() returns (its tid is cleared in exit_mm(),
+ * after signal->live dropped), though it stays in the thread group until
+ * exit_notify() releases it. The leaving task waits for such threads with
+ * cohort_await_lone_thread().
+ *
+ * Return: true for a user process with one live thread, its group leader,
+ * with a time-sharing or real-time policy.
  */
 bool cohort_may_migrate(struct task_struct *tsk)
 {
 	return !(tsk->flags & (PF_KTHREAD | PF_EXITING | PF_IO_WORKER)) &&
-	       tsk->mm && thread_group_empty(tsk) &&
+	       tsk->mm && thread_group_leader(tsk) &&
+	       atomic_read(&tsk->signal->live) == 1 &&
 	       tsk->policy != SCHED_DEADLINE;
 }
 EXPORT_SYMBOL_GPL(cohort_may_migrate);
+
+/**
+ * cohort_await_lone_thread - wait until the current task is its group's only thread
+ * @timeout_ms: how long exiting threads may take to be released
+ *
+ * Called by a leaving task that cohort_may_migrate() accepted: its other
+ * threads, if any, are past exit_mm() and only need exit_notify() to be
+ * released. Polls every jiffy.
+ *
+ * Return: 0 once current is alone, -EOPNOTSUPP if a live thread appeared,
+ * -EINTR on a fatal signal, -EAGAIN after @timeout_ms.
+ */
+int cohort_await_lone_thread(unsigned int timeout_ms)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(timeout_ms);
+
+	while (!thread_group_empty(current)) {
+		if (atomic_read(&current->signal->live) != 1)
+			return -EOPNOTSUPP;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		if (time_after(jiffies, end))
+			return -EAGAIN;
+		schedule_timeout_killable(1);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cohort_await_lone_thread);
 
 /**
  * cohort_proc_inherit - give a new process its parent's migration settings

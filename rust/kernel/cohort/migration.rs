@@ -462,10 +462,23 @@ pub fn forward(task: &Task, on: bool) {
     unsafe { bindings::cohort_task_forward(task.0.get(), on) };
 }
 
-/// Whether `task` is a single-threaded user process migration handles.
+/// Whether `task` is a user process with one live thread, of a kind
+/// migration handles; threads that began to exit (joined ones) do not count.
 pub fn may_migrate(task: &Task) -> bool {
     // SAFETY: `task` is live.
     unsafe { bindings::cohort_may_migrate(task.0.get()) }
+}
+
+/// Waits, at most `timeout_ms`, until the current task is the only thread of
+/// its process: threads that began to exit are released soon after.
+///
+/// # Errors
+///
+/// `EOPNOTSUPP` if a live thread appeared, `EINTR` on a fatal signal,
+/// `EAGAIN` after `timeout_ms`.
+pub fn await_lone_thread(timeout_ms: u32) -> Result {
+    // SAFETY: acts on the current task only; no pointers.
+    to_result(unsafe { bindings::cohort_await_lone_thread(timeout_ms) })
 }
 
 /// What a task does once its [`TaskWork`] returned.
