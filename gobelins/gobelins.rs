@@ -2,15 +2,46 @@
 
 //! gobelins: Cohort's cluster-wide pages (containers and linkers).
 //!
-//! Owns the hub's fault slot. Until containers are linked to VMAs no fault
-//! concerns a container, so every fault continues locally; the module
-//! counts what it sees by kind and reports it when unloaded.
+//! Runs the container protocol of `rust/proto` (`proto::container`, the
+//! state machine `tools/sim` checks) over kmsg, and the memory linker: the
+//! private memory of the address spaces that the process layer links
+//! (those of migrated processes) is a container's pages, kept coherent
+//! between nodes (sequential consistency, write-invalidate, a fixed
+//! distributed manager). See `linker` and Documentation/gobelins.rst.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::bindings;
 use kernel::c_str;
-use kernel::cohort::{self, FaultAction, FaultOps, FaultSlot, Registration, Vma};
+use kernel::cohort::{
+    self,
+    debugfs::Dir,
+    migration::{Global, GlobalGuard, MmGrab},
+    thread::Thread,
+    FaultAction, FaultOps, FaultSlot, HandlerRegistration, ListenerRegistration,
+    MembershipListener, Registration, Vma,
+};
 use kernel::prelude::*;
+
+mod held;
+mod linker;
+mod records;
+mod stats;
+
+/// Protocol logic shared with the host tests and the simulator (`rust/proto`).
+#[forbid(unsafe_code)]
+#[path = "../rust/proto/src"]
+pub mod proto {
+    pub mod container;
+    pub mod container_held;
+    pub mod container_msg;
+    pub mod crc;
+    pub mod error;
+    pub mod node;
+    pub mod sink;
+    pub mod table;
+    pub mod wire;
+}
+
+use linker::{ContainerHandler, Linker};
+use proto::node::NodeId;
 
 module! {
     type: Gobelins,
@@ -20,48 +51,101 @@ module! {
     license: "GPL",
 }
 
-static READ_FAULTS: AtomicU64 = AtomicU64::new(0);
-static WRITE_FAULTS: AtomicU64 = AtomicU64::new(0);
-static EXEC_FAULTS: AtomicU64 = AtomicU64::new(0);
+/// End of user space (x86-64, 4-level page tables).
+pub(crate) const USER_END: usize = 1 << 47;
 
+/// The container layer of this node, for the hub callbacks and handlers.
+pub(crate) static LINKER: Global<Linker> = Global::new();
+
+/// Fields drop in declaration order: the debugfs files and the hub's
+/// calls go first, then the executor, and the state last.
 struct Gobelins {
+    _debugfs: Dir<Linker>,
     _fault: Registration<FaultSlot<MemoryLinker>>,
+    _handler: HandlerRegistration<ContainerHandler>,
+    _held: HandlerRegistration<held::HeldHandler>,
+    _membership: ListenerRegistration<Membership>,
+    _executor: Thread,
+    _state: GlobalGuard<Linker>,
 }
 
-/// The memory interface linker: the fault path of linked VMAs.
+/// The memory interface linker: the fault path of linked address spaces.
 struct MemoryLinker;
 
 #[vtable]
 impl FaultOps for MemoryLinker {
-    fn fault(_vma: &Vma, _address: usize, flags: u32) -> FaultAction {
-        let counter = if flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0 {
-            &WRITE_FAULTS
-        } else if flags & bindings::fault_flag_FAULT_FLAG_INSTRUCTION != 0 {
-            &EXEC_FAULTS
-        } else {
-            &READ_FAULTS
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        // No VMA is linked to a container yet: the page is local.
-        FaultAction::Local
+    fn fault(vma: &Vma, address: usize, flags: u32) -> FaultAction {
+        match LINKER.get() {
+            Some(linker) => linker.fault(vma, address, flags),
+            None => FaultAction::Local,
+        }
+    }
+
+    fn link(mm: MmGrab, container: u32, active: bool) -> Result {
+        LINKER.get().ok_or_else(cohort::errno::ESHUTDOWN)?.link(mm, container, active)
+    }
+
+    fn populate(container: u32) -> Result {
+        let linker = LINKER.get().ok_or_else(cohort::errno::ESHUTDOWN)?;
+        held::populate(&linker, container)
+    }
+
+    fn counts(container: u32) -> (u64, u64) {
+        LINKER.get().map_or((0, 0), |l| l.counts(container))
+    }
+
+    fn unlink(container: u32, destroy: bool) {
+        if let Some(linker) = LINKER.get() {
+            linker.unlink(container, destroy);
+        }
+    }
+
+    fn release(mm_id: usize, start: usize, end: usize) -> Result {
+        match LINKER.get() {
+            Some(linker) => linker.release_mm(mm_id, start, end),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Hears of nodes going down.
+struct Membership;
+
+impl MembershipListener for Membership {
+    fn node_up(_node: u32) {}
+
+    fn node_down(node: u32) {
+        if let (Some(linker), Ok(node)) = (LINKER.get(), u8::try_from(node)) {
+            linker.node_down(NodeId(node));
+        }
     }
 }
 
 impl kernel::Module for Gobelins {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let me = NodeId(u8::try_from(cohort::node_id()).map_err(|_| EINVAL)?);
+        let nodes = cohort::nr_nodes() as usize;
+        let linker = Linker::new(me, nodes)?;
+        let state = LINKER.install(linker.clone())?;
+        let executor = {
+            let linker = linker.clone();
+            Thread::spawn(c_str!("gobelins"), move || linker.run())?
+        };
+        let membership = ListenerRegistration::register()?;
+        let handler = HandlerRegistration::register(c_str!("gobelins"))?;
+        let held = HandlerRegistration::register(c_str!("gobelins"))?;
         let fault = Registration::register(c_str!("gobelins"))?;
-        pr_info!("memory linker on node {}\n", cohort::node_id());
-        Ok(Gobelins { _fault: fault })
-    }
-}
-
-impl Drop for Gobelins {
-    fn drop(&mut self) {
-        pr_info!(
-            "unloading; faults seen: {} read, {} write, {} instruction\n",
-            READ_FAULTS.load(Ordering::Relaxed),
-            WRITE_FAULTS.load(Ordering::Relaxed),
-            EXEC_FAULTS.load(Ordering::Relaxed)
-        );
+        let debugfs = Dir::new(c_str!("gobelins"), linker)?;
+        debugfs.file::<stats::StatsFile>(c_str!("stats"), 0o444)?;
+        pr_info!("containers and memory linker on node {} of {}\n", me.0, nodes);
+        Ok(Gobelins {
+            _debugfs: debugfs,
+            _fault: fault,
+            _handler: handler,
+            _held: held,
+            _membership: membership,
+            _executor: executor,
+            _state: state,
+        })
     }
 }

@@ -3,14 +3,12 @@
 //! The distributed tasks this node knows: the ones that migrated here and
 //! the shadows of the ones that left.
 
-use crate::proto::error::Error as ProtoError;
 use crate::proto::fwd::Calls;
 use crate::proto::migration::TaskId;
 use crate::proto::node::{NodeId, NodeSet};
-use crate::proto::pages::{Directory, PageStore};
 use crate::proto::pcntl::Counts;
 use core::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use kernel::cohort::{self, manage, migration, migration::MmRef, msg::ReplyTo, vec as kvec};
+use kernel::cohort::{self, manage, migration, msg::ReplyTo, vec as kvec};
 use kernel::prelude::*;
 use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
 use kernel::task::Task;
@@ -41,33 +39,6 @@ pub(crate) enum Event {
 /// the error the request is answered with.
 pub(crate) type Answer = core::result::Result<KVVec<u8>, Error>;
 
-/// The sorted page directory storage of an origin node.
-pub(crate) struct PageVec(pub(crate) KVec<(u64, NodeId)>);
-
-impl PageStore for PageVec {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn get(&self, i: usize) -> Option<(u64, NodeId)> {
-        self.0.get(i).copied()
-    }
-
-    fn insert(&mut self, i: usize, page: u64, node: NodeId) -> Result<(), ProtoError> {
-        kvec::insert(&mut self.0, i, (page, node), GFP_KERNEL).map_err(|_| ProtoError::NoSpace)
-    }
-
-    fn replace(&mut self, i: usize, page: u64, node: NodeId) {
-        if let Some(entry) = self.0.get_mut(i) {
-            *entry = (page, node);
-        }
-    }
-
-    fn remove(&mut self, i: usize) {
-        kvec::remove(&mut self.0, i);
-    }
-}
-
 /// The mutable part of a [`Dist`].
 pub(crate) struct Inner {
     /// Whether it runs here.
@@ -78,20 +49,12 @@ pub(crate) struct Inner {
     pub(crate) visited: NodeSet,
     /// Work queued for the shadow.
     pub(crate) events: KVec<Event>,
-    /// Pages this node holds, sorted (nodes other than the origin).
-    pub(crate) held: KVec<u64>,
-    /// Who holds which page (the origin only).
-    pub(crate) dir: Directory<PageVec>,
-    /// The shadow's address space, from which other nodes take pages.
-    pub(crate) mm: Option<Arc<MmRef>>,
+    /// The container its private memory is linked to (Gobelins' memory
+    /// linker), 0 until it first leaves its origin; a new one after it
+    /// executes a new program away from the node that made the old one.
+    pub(crate) container: u32,
     /// A migration of the task is under way.
     pub(crate) leaving: bool,
-    /// The origin's shadow address space is not the task's any more (it
-    /// executed a new program elsewhere): pages not in the directory are
-    /// fresh, whatever this node's copy maps there.
-    pub(crate) stale: bool,
-    /// A page fetched for a fault that had to be retried.
-    pub(crate) stash: Option<(u64, KBox<[u8; migration::PAGE_SIZE]>)>,
     /// The forwarded calls posted to the shadow (see `proto::fwd`).
     pub(crate) calls: Calls,
     /// The interruption (`MSG_SYSCALL_INTR`) waiting for a call's answer.
@@ -99,36 +62,6 @@ pub(crate) struct Inner {
     /// The shadow's last answer, sent again to an interruption that
     /// crossed it.
     pub(crate) last_answer: Option<Arc<Answer>>,
-}
-
-impl Inner {
-    /// Whether this node holds `page` (non-origin nodes).
-    pub(crate) fn holds(&self, page: u64) -> bool {
-        self.held.binary_search(&page).is_ok()
-    }
-
-    /// Records that this node holds `page`.
-    pub(crate) fn hold(&mut self, page: u64) -> Result {
-        if let Err(i) = self.held.binary_search(&page) {
-            kvec::insert(&mut self.held, i, page, GFP_KERNEL)?;
-        }
-        Ok(())
-    }
-
-    /// Forgets `page`.
-    pub(crate) fn release(&mut self, page: u64) {
-        if let Ok(i) = self.held.binary_search(&page) {
-            kvec::remove(&mut self.held, i);
-        }
-    }
-
-    /// Forgets the pages in `[start, end)`.
-    pub(crate) fn release_range(&mut self, start: u64, end: u64) {
-        let from = self.held.partition_point(|p| *p < start);
-        while self.held.get(from).is_some_and(|p| *p < end) {
-            kvec::remove(&mut self.held, from);
-        }
-    }
 }
 
 /// One distributed task on this node.
@@ -173,16 +106,13 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    /// A page of `bytes` came here for the task.
-    pub(crate) fn fetched(&self, bytes: usize) {
-        self.pages_fetched.fetch_add(1, Ordering::Relaxed);
-        self.moved(bytes);
-    }
-
-    /// A page of `bytes` went from here to another node.
-    pub(crate) fn served(&self, bytes: usize) {
-        self.pages_served.fetch_add(1, Ordering::Relaxed);
-        self.moved(bytes);
+    /// `fetched` pages came here for the task and `served` went from here
+    /// to other nodes.
+    pub(crate) fn pages(&self, fetched: u64, served: u64) {
+        self.pages_fetched.fetch_add(fetched, Ordering::Relaxed);
+        self.pages_served.fetch_add(served, Ordering::Relaxed);
+        let bytes = fetched.saturating_add(served).saturating_mul(migration::PAGE_SIZE as u64);
+        self.bytes_moved.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A system call was forwarded, `bytes` both ways.
@@ -254,12 +184,8 @@ impl Dist {
                     location: me,
                     visited,
                     events: KVec::new(),
-                    held: KVec::new(),
-                    dir: Directory::new(id.origin, PageVec(KVec::new())),
-                    mm: None,
+                    container: 0,
                     leaving: false,
-                    stale: false,
-                    stash: None,
                     calls: Calls::new(),
                     intr_reply: None,
                     last_answer: None,
@@ -350,18 +276,6 @@ impl Registry {
         tasks
             .iter()
             .find(|dist| core::ptr::eq(&*dist.task, task))
-            .cloned()
-    }
-
-    /// The record whose local task has the address space `mm_id` (see
-    /// [`migration::task_has_mm`]), for a fault another task takes in it.
-    ///
-    /// Takes only the registry's lock, as [`Registry::find_task`].
-    pub(crate) fn find_mm(&self, mm_id: usize) -> Option<Arc<Dist>> {
-        let tasks = self.tasks.lock();
-        tasks
-            .iter()
-            .find(|dist| migration::task_has_mm(&dist.task, mm_id))
             .cloned()
     }
 

@@ -180,6 +180,7 @@ fn stat_here(reg: &Registry, task: &Task) -> Stat {
     let now = manage::boottime_ns();
     match reg.find_task(task) {
         Some(dist) => {
+            crate::memory::count(&dist);
             let counts = dist.counts.get();
             let mut flags = settings.flags;
             if counts.migrations > 0 {
@@ -220,9 +221,12 @@ fn stat_here(reg: &Registry, task: &Task) -> Stat {
 
 /// What a shadow's node counted for its task, added to the runner's.
 fn partial(shadow: &Option<Arc<Dist>>) -> Option<Stat> {
-    shadow.as_ref().map(|dist| Stat {
-        counts: dist.counts.get(),
-        ..Stat::default()
+    shadow.as_ref().map(|dist| {
+        crate::memory::count(dist);
+        Stat {
+            counts: dist.counts.get(),
+            ..Stat::default()
+        }
     })
 }
 

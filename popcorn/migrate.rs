@@ -6,6 +6,7 @@
 //! left behind stays as a shadow until the task returns or exits.
 
 use crate::dist::{self, me, Answer, Dist, Event, Registry, Role};
+use crate::memory;
 use crate::proto::files::FileDesc;
 use crate::proto::fwd::Interrupt;
 use crate::proto::migration::TaskId;
@@ -21,7 +22,7 @@ use crate::STATE;
 use core::sync::atomic::Ordering;
 use kernel::cohort::{
     self, manage, migration,
-    migration::{AfterWork, MmRef, TaskWork},
+    migration::{AfterWork, TaskWork},
     msg::{self, Message, MsgHandler, ReplyTo},
     vec as kvec,
 };
@@ -370,7 +371,12 @@ fn path_of(v: &migration::VmaDesc) -> &[u8] {
 
 /// Packs the current task's state into a `MSG_MIGRATE` payload;
 /// returns it and the pending signals it carries.
-fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>, u64)> {
+fn pack(
+    dist: &Dist,
+    visited: NodeSet,
+    files: &[FileDesc],
+    container: u32,
+) -> Result<(KVVec<u8>, u64)> {
     // POSIX timers refuse the migration here, before anything moves.
     let mut proc = KBox::new(migration::Proc::default(), GFP_KERNEL)?;
     migration::proc_save(&mut proc)?;
@@ -418,7 +424,9 @@ fn pack(dist: &Dist, visited: NodeSet, files: &[FileDesc]) -> Result<(KVVec<u8>,
     head.creds = creds_to_proto(&migration::creds_save());
     head.layout = layout_to_proto(&layout);
     head.proc = proc_to_proto(&proc);
+    head.container = container;
     let settings = manage::settings(kernel::current!());
+    memory::count(dist);
     let mut counts = dist.counts.get();
     counts.migrations = counts.migrations.saturating_add(1);
     head.manage = Manage {
@@ -627,6 +635,15 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
         inner.leaving = true;
         inner.visited
     };
+    // Its memory stays here, linked to a container the destination links
+    // its copy of the address space to.
+    let container = match memory::container_of(&dist) {
+        Ok(container) => container,
+        Err(e) => {
+            dist.inner.lock().leaving = false;
+            return Err(e);
+        }
+    };
     let files = match crate::files::describe(dest) {
         Ok(files) => files,
         Err(e) => {
@@ -634,7 +651,7 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
             return Err(e);
         }
     };
-    let (buf, pending) = match pack(&dist, visited, &files) {
+    let (buf, pending) = match pack(&dist, visited, &files, container) {
         Ok(packed) => packed,
         Err(e) => {
             crate::files::ungrant(&files, dest);
@@ -642,13 +659,15 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
             return Err(e);
         }
     };
-    // The task may fault on its new node before the reply is here: from
-    // now on this node serves its pages from the shadow's address space.
+    if let Err(e) = memory::left(&dist) {
+        crate::files::ungrant(&files, dest);
+        dist.inner.lock().leaving = false;
+        return Err(e);
+    }
     {
         let mut inner = dist.inner.lock();
         inner.role = Role::Shadow;
         inner.location = dest;
-        inner.mm = MmRef::of(&task).and_then(|mm| Arc::new(mm, GFP_KERNEL).ok());
     }
     let result = send(&dist, dest, &buf);
     let mut inner = dist.inner.lock();
@@ -656,8 +675,8 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     if let Err(e) = result {
         inner.role = Role::Running;
         inner.location = me();
-        inner.mm = None;
         drop(inner);
+        memory::stayed(&dist);
         // After a time-out the destination may have taken the holds; it
         // puts them back when its copy of the task ends.
         if e != cohort::errno::ETIMEDOUT() {
@@ -790,6 +809,7 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
             }
             Event::Exit(code) => {
                 reg.remove(dist.id);
+                memory::ended(dist, false);
                 return AfterWork::Exit(if dist.at_origin() { code } else { 0 });
             }
             Event::Lost(node) => {
@@ -801,6 +821,8 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
                     me().0
                 );
                 reg.remove(dist.id);
+                // The process is gone: its pages go everywhere.
+                memory::ended(dist, dist.at_origin());
                 return AfterWork::Exit(i64::from(SIGKILL));
             }
         }
@@ -816,9 +838,16 @@ fn come_back(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) -> bool {
             inner.role = Role::Running;
             inner.location = me();
             inner.visited = head.visited.union(NodeSet::single(me()));
-            inner.mm = None;
-            inner.stale = false;
             drop(inner);
+            if let Err(e) = memory::came_back(dist, head.container) {
+                pr_warn!(
+                    "task {}:{}: its memory could not be linked on node {}: {:?}\n",
+                    dist.id.origin.0,
+                    dist.id.pid,
+                    me().0,
+                    e
+                );
+            }
             arrived(dist, &head, bytes.len());
             migration::forward(&task, !dist.at_origin());
             let mut buf = [0u8; MigrateReply::LEN];
@@ -1058,6 +1087,7 @@ fn arrive(bytes: &[u8]) -> Result<u32> {
         Role::Running,
         head.visited.union(NodeSet::single(me())),
     )?;
+    memory::arrived(&dist, head.container)?;
     arrived(&dist, &head, bytes.len());
     let now = manage::boottime_ns() as i64;
     dist.born_ns.store(
@@ -1436,6 +1466,7 @@ pub(crate) fn exited(reg: &Registry, task: &Task, code: i64) {
         (inner.role, inner.visited)
     };
     reg.remove(dist.id);
+    memory::ended(&dist, role == Role::Running);
     if role != Role::Running {
         return;
     }

@@ -5,8 +5,9 @@
 //! Owns the hub's task, layout, pcntl and migration slots. It serves
 //! pcntl(2) and moves single-threaded processes between nodes: the task
 //! migrates itself at its next return to user space, its origin keeps a
-//! shadow that serves its files and signals, and its memory follows on
-//! demand (see `migrate`, `pages` and `fwd`).
+//! shadow that serves its files and signals, and its memory is linked to
+//! a container of gobelins, whose pages follow on demand (see `migrate`,
+//! `memory` and `fwd`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::c_str;
@@ -14,9 +15,9 @@ use kernel::cohort::files::FilesSlot;
 use kernel::cohort::{
     self,
     migration::{self, Global, GlobalGuard},
-    FaultAction, HandlerRegistration, LayoutChange, LayoutOp, LayoutOps, LayoutSlot,
+    HandlerRegistration, LayoutChange, LayoutOp, LayoutOps, LayoutSlot,
     ListenerRegistration, MembershipListener, MigrationOps, MigrationSlot, Mm, PcntlOps, PcntlSlot,
-    Registration, TaskOps, TaskSlot, Vma,
+    Registration, TaskOps, TaskSlot,
 };
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -27,8 +28,8 @@ mod dist;
 mod files;
 mod fwd;
 mod manage;
+mod memory;
 mod migrate;
-mod pages;
 
 /// Protocol logic shared with the host tests (`rust/proto`).
 #[forbid(unsafe_code)]
@@ -43,7 +44,6 @@ pub mod proto {
     pub mod manage;
     pub mod migration;
     pub mod node;
-    pub mod pages;
     pub mod pathcall;
     pub mod pcntl;
     pub mod sink;
@@ -129,11 +129,6 @@ struct Handlers {
     _syscall: HandlerRegistration<migrate::SyscallHandler>,
     _intr: HandlerRegistration<migrate::SyscallIntrHandler>,
     _req: HandlerRegistration<migrate::MigrateReqHandler>,
-    _fetch: HandlerRegistration<pages::FetchHandler>,
-    _take: HandlerRegistration<pages::TakeHandler>,
-    _drop: HandlerRegistration<pages::DropHandler>,
-    _zap: HandlerRegistration<pages::ZapHandler>,
-    _list: HandlerRegistration<pages::ListHandler>,
     _file_req: HandlerRegistration<files::ReqHandler>,
     _file_put: HandlerRegistration<files::PutHandler>,
     _file_hold: HandlerRegistration<files::HoldHandler>,
@@ -156,11 +151,6 @@ impl Handlers {
             _syscall: HandlerRegistration::register(owner)?,
             _intr: HandlerRegistration::register(owner)?,
             _req: HandlerRegistration::register(owner)?,
-            _fetch: HandlerRegistration::register(owner)?,
-            _take: HandlerRegistration::register(owner)?,
-            _drop: HandlerRegistration::register(owner)?,
-            _zap: HandlerRegistration::register(owner)?,
-            _list: HandlerRegistration::register(owner)?,
             _file_req: HandlerRegistration::register(owner)?,
             _file_put: HandlerRegistration::register(owner)?,
             _file_hold: HandlerRegistration::register(owner)?,
@@ -191,10 +181,6 @@ struct Migration;
 
 #[vtable]
 impl MigrationOps for Migration {
-    fn fault(vma: &Vma, address: usize, flags: u32) -> FaultAction {
-        pages::fault(vma, address, flags)
-    }
-
     fn syscall(nr: i64, args: &mut [u64; 6]) -> Option<i64> {
         fwd::syscall(nr, args)
     }
@@ -313,17 +299,18 @@ impl TaskOps for Tasks {
     fn fork(_clone_flags: u64) -> Result {
         // The kernel copies what is here: bring the rest here first.
         match STATE.get().and_then(|reg| dist::current_running(&reg)) {
-            Some(dist) => pages::complete(&dist),
+            Some(dist) => memory::complete(&dist),
             None => Ok(()),
         }
     }
 
     fn exec(_task: &Task) {
         STATS.execs.fetch_add(1, Ordering::Relaxed);
-        // A migrated task starts a new program where it is: the pages of
-        // the old one are dropped everywhere, the new one's come on demand.
+        // A distributed task starts a new program where it is: the pages
+        // of the old one go everywhere; the new one's are local until it
+        // leaves again.
         if let Some(dist) = STATE.get().and_then(|reg| dist::current_running(&reg)) {
-            pages::unmapped(&dist, 0, pages::USER_END);
+            memory::executed(&dist);
         }
     }
 }
@@ -349,22 +336,16 @@ impl LayoutOps for Layout {
             return Ok(());
         };
         match change.op() {
-            // Pages held elsewhere would have to follow the mapping: not
-            // supported yet. At the origin with every page of the range
-            // home, the local mremap is all there is to do.
+            // A container's pages are indexed by address: moving a mapping
+            // would move them to other indices on every node, which is not
+            // done yet. Growing or shrinking in place is fine. A process
+            // that never left has no container.
             Some(LayoutOp::Mremap) => {
-                let first = (change.start() >> 12) as u64;
-                let end = ((change.start() + change.len() + 4095) >> 12) as u64;
-                let away = dist
-                    .inner
-                    .lock()
-                    .dir
-                    .entries()
-                    .any(|(page, _)| page >= first && page < end);
-                if dist.at_origin() && !away {
-                    Ok(())
-                } else {
+                const MAY_MOVE: usize = 0x1 | 0x2 | 0x4; // MAYMOVE, FIXED, DONTUNMAP
+                if dist.inner.lock().container != 0 && change.flags() & MAY_MOVE != 0 {
                     Err(cohort::errno::EOPNOTSUPP())
+                } else {
+                    Ok(())
                 }
             }
             Some(LayoutOp::Brk) => {
@@ -386,14 +367,18 @@ impl LayoutOps for Layout {
         let result = result as usize;
         match change.op() {
             Some(LayoutOp::Munmap) => {
-                pages::unmapped(&dist, change.start(), change.start() + change.len())
+                memory::unmapped(&dist, change.start(), change.start() + change.len())
             }
             Some(LayoutOp::Mmap) if change.flags() & MAP_FIXED != 0 => {
-                pages::unmapped(&dist, result, result + change.len())
+                memory::unmapped(&dist, result, result + change.len())
+            }
+            // Shrunk in place: the tail is unmapped.
+            Some(LayoutOp::Mremap) if result == change.start() && change.new_len() < change.len() => {
+                memory::unmapped(&dist, result + change.new_len(), result + change.len())
             }
             Some(LayoutOp::Brk) if result < change.cookie() => {
                 let page = migration::PAGE_SIZE;
-                pages::unmapped(&dist, (result + page - 1) & !(page - 1), change.cookie())
+                memory::unmapped(&dist, (result + page - 1) & !(page - 1), change.cookie())
             }
             _ => {}
         }

@@ -30,7 +30,7 @@ trap '"$cohort" down >/dev/null 2>&1 || true' EXIT
 # kmsg and popcorn on both nodes, in dependency order, and the mesh
 # complete before any benchmark starts.
 "$cohort" up -n 2 --kernel "$COHORT_BUILD/images/bzImage" \
-	--initrd "$COHORT_BUILD/images/initramfs.cpio.gz" --modules kmsg,popcorn
+	--initrd "$COHORT_BUILD/images/initramfs.cpio.gz" --modules kmsg,gobelins,popcorn
 
 failed=()
 for b in "${BENCHMARKS[@]}"; do

@@ -98,13 +98,13 @@ cluster_round() {
 	log check "round: $COHORT_ROUND"
 	"$cohort" down >/dev/null 2>&1 || true
 	if ! "$cohort" up -n "$n" --smp "$smp" --kernel "$images/bzImage" \
-		--initrd "$images/initramfs.cpio.gz" --modules kmsg,popcorn 2>&1 | tee "$rlog"; then
+		--initrd "$images/initramfs.cpio.gz" --modules kmsg,gobelins,popcorn 2>&1 | tee "$rlog"; then
 		record fail "cluster: boot" "$n nodes did not come up: $(tail -n 20 "$rlog")" "$COHORT_ROUND"
 		"$cohort" down >/dev/null 2>&1 || true
 		return
 	fi
 	record pass "cluster: boot" "" "$COHORT_ROUND"
-	"$cohort" test --peer-modules kmsg,popcorn 2>&1 | tee -a "$rlog" || true
+	"$cohort" test --peer-modules kmsg,gobelins,popcorn 2>&1 | tee -a "$rlog" || true
 	"$COHORT_ROOT/selftests/cluster/run" 2>&1 | tee -a "$rlog" || true
 	log check "kernel logs and kmemleak of every node at teardown"
 	"$cohort" logscan --kmemleak --test "kernel log: every node at teardown" 2>&1 |

@@ -15,7 +15,7 @@ export COHORT_STATE=$COHORT_BUILD/cluster
 "$cohort" down >/dev/null 2>&1 || true
 [ "${KEEP:-0}" = 1 ] || trap '"$cohort" down >/dev/null' EXIT
 "$cohort" up -n 2 --kernel "$COHORT_BUILD/images/bzImage" \
-	--initrd "$COHORT_BUILD/images/initramfs.cpio.gz" --modules kmsg,popcorn
+	--initrd "$COHORT_BUILD/images/initramfs.cpio.gz" --modules kmsg,gobelins,popcorn
 
 for n in 0 1; do
 	"$cohort" exec "$n" -- sh -c 'echo "node $(cat /sys/kernel/cohort/node_id) of $(cat /sys/kernel/cohort/nr_nodes): $(uname -r), $(ip -4 -o addr show eth0 | awk "{print \$4}")"'

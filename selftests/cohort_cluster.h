@@ -33,7 +33,7 @@ static uint64_t g_online;		/* PCNTL_NODES after setup */
 static int g_nodes[COHORT_MAX_NODES];	/* online nodes, ascending, us included */
 static int g_nnodes;
 static bool g_strict;			/* COHORT_REQUIRE_PEERS=1 */
-static bool g_loaded_kmsg, g_loaded_popcorn;	/* by this binary */
+static bool g_loaded_kmsg, g_loaded_gobelins, g_loaded_popcorn; /* by this binary */
 static char g_setup_error[256];		/* empty when setup worked */
 
 static inline long where(pid_t pid)
@@ -160,7 +160,9 @@ static inline void cohort_cluster_setup(const char *prog)
 		return;
 	}
 	g_node = id;
+	/* popcorn moves a process's memory through gobelins' containers. */
 	if (!cluster_load("kmsg", &g_loaded_kmsg) ||
+	    !cluster_load("gobelins", &g_loaded_gobelins) ||
 	    !cluster_load("popcorn", &g_loaded_popcorn))
 		return;
 	/* Peers that run kmsg join within a second or two of it loading. */
@@ -174,8 +176,9 @@ static inline void cohort_cluster_setup(const char *prog)
 	printf("# %s: node %d of %lu, online:", prog, g_node, g_nr_nodes);
 	for (n = 0; n < g_nnodes; n++)
 		printf(" %d", g_nodes[n]);
-	printf("%s%s%s\n", g_strict ? " (peers required)" : "",
+	printf("%s%s%s%s\n", g_strict ? " (peers required)" : "",
 	       g_loaded_kmsg ? ", loaded kmsg" : "",
+	       g_loaded_gobelins ? ", loaded gobelins" : "",
 	       g_loaded_popcorn ? ", loaded popcorn" : "");
 	fflush(stdout);
 }
@@ -228,7 +231,7 @@ static inline bool need_peers(struct __test_metadata *_metadata, int want)
 #define NEED_PEERS(n) do { if (!need_peers(_metadata, (n))) return; } while (0)
 #define NEED_SETUP() NEED_PEERS(0)
 
-/* Unloads what cohort_cluster_setup() loaded, popcorn first. */
+/* Unloads what cohort_cluster_setup() loaded, popcorn first, kmsg last. */
 static inline void cohort_cluster_unload(struct __test_metadata *_metadata)
 {
 	int ret;
@@ -239,14 +242,20 @@ static inline void cohort_cluster_unload(struct __test_metadata *_metadata)
 			TH_LOG("unloading popcorn: %s", strerror(-ret));
 		}
 	}
+	if (g_loaded_gobelins) {
+		ret = cohort_ensure_unloaded("gobelins");
+		EXPECT_EQ(0, ret) {
+			TH_LOG("unloading gobelins: %s", strerror(-ret));
+		}
+	}
 	if (g_loaded_kmsg) {
 		ret = cohort_ensure_unloaded("kmsg");
 		EXPECT_EQ(0, ret) {
 			TH_LOG("unloading kmsg: %s", strerror(-ret));
 		}
 	}
-	if (!g_loaded_popcorn && !g_loaded_kmsg)
-		TH_LOG("kmsg and popcorn were loaded before: left loaded");
+	if (!g_loaded_popcorn && !g_loaded_gobelins && !g_loaded_kmsg)
+		TH_LOG("kmsg, gobelins and popcorn were loaded before: left loaded");
 }
 
 /*

@@ -2440,10 +2440,12 @@ TEST_F_TIMEOUT(errors, eopnotsupp_shared_file_rw, 60)
 }
 
 /*
- * mremap() by a migrated task (Documentation/migration.rst, Limits):
- * EOPNOTSUPP away from its origin, and at its origin while a page of the
- * range is held elsewhere; at its origin with every page of the range home
- * it works, in place and moving. The mapping never changes on a refusal.
+ * mremap() by a migrated task (Documentation/migration.rst, Limits): the
+ * task's memory is a container whose pages are indexed by address, so a
+ * mapping may grow or shrink in place on any node, and a shrunk tail reads
+ * as zeros when it grows again; a move (MREMAP_MAYMOVE, MREMAP_FIXED) is
+ * refused with EOPNOTSUPP on every node, its origin too, and the mapping
+ * does not change.
  */
 static int mremap_remote(void *arg)
 {
@@ -2457,43 +2459,42 @@ static int mremap_remote(void *arg)
 	WCHECK(munmap(p + 2 * ps, 2 * ps) == 0, "munmap: %s", strerror(errno));
 	WMIGRATE(other);
 	errno = 0;
-	q = mremap(p, 2 * ps, 4 * ps, 0);
-	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
-	       "mremap grow in place on node %d: %p errno %d (%s), expected EOPNOTSUPP",
-	       other, q, errno, strerror(errno));
-	errno = 0;
 	q = mremap(p, 2 * ps, 64 * ps, MREMAP_MAYMOVE);
 	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
 	       "mremap MAYMOVE on node %d: %p errno %d (%s), expected EOPNOTSUPP", other, q,
 	       errno, strerror(errno));
-	/* Reading both pages here makes this node their holder. */
 	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed on node %d", other);
-	WMIGRATE(g_node);
-
-	/* Home, but the range's pages are still on the peer: refused. */
-	errno = 0;
+	/* In place it works here: the new part is fresh. */
 	q = mremap(p, 2 * ps, 4 * ps, 0);
-	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
-	       "mremap at the origin with the range's pages on node %d: %p errno %d (%s), expected EOPNOTSUPP",
-	       other, q, errno, strerror(errno));
-	/* Reading them brings them home; then it works, in place... */
-	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed back home");
-	errno = 0;
-	q = mremap(p, 2 * ps, 4 * ps, 0);
-	WCHECK(q == p, "mremap grow in place at the origin, every page home: %p errno %d (%s), expected %p",
-	       q, errno, strerror(errno), p);
-	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed when it grew in place");
+	WCHECK(q == p, "mremap grow in place on node %d: %p errno %d (%s), expected %p",
+	       other, q, errno, strerror(errno), p);
+	WCHECK(check(p, 2 * ps, 71) < 0, "the mapping changed when it grew on node %d", other);
 	for (size_t i = 2 * ps; i < 4 * ps; i++)
 		WCHECK(!p[i], "grown part not zero-filled at byte %zu", i - 2 * ps);
 	fill(p + 2 * ps, 2 * ps, 72);
-	/* ...and moving. */
+	WMIGRATE(g_node);
+
+	/* Home: the pages written on the peer come back. */
+	WCHECK(check(p, 2 * ps, 71) < 0 && check(p + 2 * ps, 2 * ps, 72) < 0,
+	       "the grown mapping's contents did not come home");
 	errno = 0;
 	q = mremap(p, 4 * ps, 64 * ps, MREMAP_MAYMOVE);
-	WCHECK(q != MAP_FAILED, "mremap MAYMOVE at the origin, every page home: errno %d (%s)",
-	       errno, strerror(errno));
-	WCHECK(check(q, 2 * ps, 71) < 0 && check(q + 2 * ps, 2 * ps, 72) < 0,
-	       "the mapping's contents did not follow it to %p", q);
-	WCHECK(munmap(q, 64 * ps) == 0, "munmap: %s", strerror(errno));
+	WCHECK(q == MAP_FAILED && errno == EOPNOTSUPP,
+	       "mremap MAYMOVE at the origin: %p errno %d (%s), expected EOPNOTSUPP",
+	       q, errno, strerror(errno));
+	/* Shrunk in place, the tail's pages go everywhere... */
+	q = mremap(p, 4 * ps, 3 * ps, 0);
+	WCHECK(q == p, "mremap shrink in place: %p errno %d (%s)", q, errno, strerror(errno));
+	WMIGRATE(other);
+	/* ...and read as zeros when it grows again, on the peer too. */
+	q = mremap(p, 3 * ps, 4 * ps, 0);
+	WCHECK(q == p, "mremap regrow on node %d: %p errno %d (%s)", other, q, errno,
+	       strerror(errno));
+	for (size_t i = 3 * ps; i < 4 * ps; i++)
+		WCHECK(!p[i], "released tail not zero-filled at byte %zu", i - 3 * ps);
+	WCHECK(check(p + 2 * ps, ps, 72) < 0, "page 2 changed on node %d", other);
+	WMIGRATE(g_node);
+	WCHECK(munmap(p, 4 * ps) == 0, "munmap: %s", strerror(errno));
 	return 0;
 }
 

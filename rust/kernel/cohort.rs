@@ -15,7 +15,7 @@
 
 pub mod debugfs;
 pub mod errno;
-mod fault;
+pub mod fault;
 pub mod files;
 mod layout;
 pub mod manage;
@@ -29,7 +29,7 @@ mod task;
 pub mod thread;
 pub mod vec;
 
-pub use fault::{FaultAction, FaultOps, FaultSlot, Vma};
+pub use fault::{FaultAction, FaultOps, FaultSlot, PteState, Vma};
 pub use layout::{LayoutChange, LayoutOp, LayoutOps, LayoutSlot, Mm};
 pub use migration::{MigrationOps, MigrationSlot};
 pub use msg::{

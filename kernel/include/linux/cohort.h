@@ -141,10 +141,27 @@ enum cohort_fault_action {
 };
 
 /**
- * struct cohort_fault_ops - page faults
+ * struct cohort_fault_ops - page faults, and the memory linker's address spaces
  * @fault: called from handle_mm_fault() after the access checks, with the
  *	mmap lock or the VMA lock held (FAULT_FLAG_VMA_LOCK); stores the result
  *	in @ret when it returns COHORT_FAULT_HANDLED.
+ * @link: from then on the private memory of @mm is container @container's
+ *	pages on this node (cohort_mm_link()); @active: the process uses this
+ *	copy, and faults in it get their pages from the container; else a
+ *	shadow keeps it, it serves pages and its own faults stay local. Linking
+ *	an @mm linked to @container again changes only @active. A negative
+ *	errno refuses.
+ * @unlink: this node's address space linked to @container, if any, leaves
+ *	it; with @destroy, the container's pages are released on every node
+ *	(cohort_container_unlink()). May sleep.
+ * @release: the pages of [@start, @end) of linked @mm are released on
+ *	every node, and read as zeros (anonymous) or the file afterwards
+ *	(cohort_mm_release()). May sleep.
+ * @populate: every page of @container that exists on any node is made
+ *	present in current's address space, linked to it, as read copies
+ *	(cohort_container_populate()). May sleep.
+ * @counts: pages of @container this node received (@fetched) and sent
+ *	(@served) since the last call (cohort_container_counts()).
  */
 struct cohort_fault_ops {
 	enum cohort_fault_action (*fault)(struct vm_area_struct *vma,
@@ -152,6 +169,12 @@ struct cohort_fault_ops {
 					  unsigned int flags,
 					  struct pt_regs *regs,
 					  vm_fault_t *ret);
+	int (*link)(struct mm_struct *mm, u32 container, bool active);
+	void (*unlink)(u32 container, bool destroy);
+	int (*release)(struct mm_struct *mm, unsigned long start,
+		       unsigned long end);
+	int (*populate)(u32 container);
+	void (*counts)(u32 container, u64 *fetched, u64 *served);
 };
 
 /**
@@ -636,15 +659,41 @@ int cohort_mm_install(const struct cohort_mm_layout *layout,
 		      const struct cohort_vma *vmas, unsigned int nr, bool fresh);
 int cohort_mprotect(unsigned long start, size_t len, unsigned long prot);
 int cohort_mm_take_page(struct mm_struct *mm, unsigned long addr, void *buf);
+bool cohort_mm_get(struct mm_struct *mm);
 void cohort_mm_zap(struct mm_struct *mm, unsigned long start,
 		   unsigned long end);
 int cohort_mm_fault_in(unsigned long addr);
 long cohort_mm_present(struct mm_struct *mm, u64 *pages, unsigned long max);
 unsigned long cohort_vma_flags(struct vm_area_struct *vma);
 unsigned long cohort_mm_brk(struct mm_struct *mm);
+/* How cohort_fault_install_page() installs */
+#define COHORT_INSTALL_WRITE	0x1	/* writable, when the VMA is */
+#define COHORT_INSTALL_REPLACE	0x2	/* a copy of the page mapped there */
+
 vm_fault_t cohort_fault_install_page(struct vm_area_struct *vma,
 				     unsigned long address, unsigned int flags,
-				     const void *data);
+				     unsigned int how, const void *data,
+				     const u64 *epoch, u64 seen);
+int cohort_mm_install_page(struct mm_struct *mm, unsigned long addr,
+			   bool writable, const void *data);
+int cohort_mm_wrprotect(struct mm_struct *mm, unsigned long addr);
+/* What cohort_vma_pte_state() found */
+#define COHORT_PTE_NONE		0
+#define COHORT_PTE_PRESENT	1
+#define COHORT_PTE_OTHER	2
+
+int cohort_mm_link(struct mm_struct *mm, u32 container, bool active);
+void cohort_container_unlink(u32 container, bool destroy);
+int cohort_container_populate(u32 container);
+void cohort_container_counts(u32 container, u64 *fetched, u64 *served);
+void cohort_mm_grab(struct mm_struct *mm);
+void cohort_mm_drop(struct mm_struct *mm);
+int cohort_mm_release(struct mm_struct *mm, unsigned long start,
+		      unsigned long end);
+int cohort_mm_read_page(struct mm_struct *mm, unsigned long addr, void *buf);
+int cohort_vma_pte_state(struct vm_area_struct *vma, unsigned long addr);
+int cohort_vma_fresh_page(struct vm_area_struct *vma, unsigned long addr,
+			  void *buf);
 
 long cohort_shadow_wait4(pid_t pid, int options, int *status, void *ru);
 int cohort_kill(pid_t pid, int sig);

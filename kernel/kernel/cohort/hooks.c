@@ -7,6 +7,7 @@
  */
 
 #include <asm/syscall.h>
+#include <linux/sched/coredump.h>
 
 #include "internal.h"
 
@@ -150,3 +151,132 @@ bool __cohort_syscall(struct pt_regs *regs, long nr)
 		cohort_arch_set_syscall_args(regs, args);
 	return served;
 }
+
+/*
+ * The memory linker's address spaces. The process layer decides which
+ * address spaces are linked to containers (those of migrated processes);
+ * the page layer owns their pages. These calls reach the page layer
+ * through its slot: the process layer cannot call another module.
+ */
+
+/**
+ * cohort_mm_link - link the private memory of an address space to a container
+ * @mm: the address space (a reference held by the caller)
+ * @container: the container's cluster-wide id
+ * @active: the process uses this copy (else a shadow keeps it)
+ *
+ * Transparent huge pages are turned off in @mm for good: the page layer
+ * keeps coherent copies of single pages, and a huge page made by a local
+ * fault would map hundreds of pages no other node knows of.
+ *
+ * Return: 0, -ENOPROTOOPT when no page layer is loaded, or the page
+ * layer's errno.
+ */
+int cohort_mm_link(struct mm_struct *mm, u32 container, bool active)
+{
+	const struct cohort_fault_ops *ops;
+	int idx, ret = -ENOPROTOOPT;
+
+	set_bit(MMF_DISABLE_THP, &mm->flags);
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->link)
+		ret = ops->link(mm, container, active);
+	srcu_read_unlock(&cohort_srcu, idx);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_mm_link);
+
+/**
+ * cohort_container_unlink - end this node's link to a container
+ * @container: the container's cluster-wide id
+ * @destroy: release the container's pages on every node too
+ *
+ * May sleep.
+ */
+void cohort_container_unlink(u32 container, bool destroy)
+{
+	const struct cohort_fault_ops *ops;
+	int idx;
+
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->unlink)
+		ops->unlink(container, destroy);
+	srcu_read_unlock(&cohort_srcu, idx);
+}
+EXPORT_SYMBOL_GPL(cohort_container_unlink);
+
+/**
+ * cohort_mm_release - release the pages of a range of a linked address space
+ * @mm: the address space (a reference held by the caller)
+ * @start: first address, page aligned
+ * @end: one past the last, page aligned
+ *
+ * Every node drops its copies of the range's pages; a later access reads
+ * zeros (anonymous memory) or the file. May sleep.
+ *
+ * Return: 0 (also for an address space that is not linked), or the page
+ * layer's errno (-EHOSTDOWN when a node did not answer).
+ */
+int cohort_mm_release(struct mm_struct *mm, unsigned long start,
+		      unsigned long end)
+{
+	const struct cohort_fault_ops *ops;
+	int idx, ret = 0;
+
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->release)
+		ret = ops->release(mm, start, end);
+	srcu_read_unlock(&cohort_srcu, idx);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_mm_release);
+
+/**
+ * cohort_container_populate - bring every page of a container here
+ * @container: the container current's address space is linked to
+ *
+ * Before a fork on a node that is not the container's home, so that the
+ * child's copy of the address space is complete. May sleep.
+ *
+ * Return: 0, -ENOPROTOOPT when no page layer is loaded, or the page
+ * layer's errno.
+ */
+int cohort_container_populate(u32 container)
+{
+	const struct cohort_fault_ops *ops;
+	int idx, ret = -ENOPROTOOPT;
+
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->populate)
+		ret = ops->populate(container);
+	srcu_read_unlock(&cohort_srcu, idx);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_container_populate);
+
+/**
+ * cohort_container_counts - pages of a container this node moved
+ * @container: the container
+ * @fetched: set to the pages it received since the last call
+ * @served: set to the pages it sent since the last call
+ *
+ * Both are 0 when no page layer is loaded or nothing is linked.
+ */
+void cohort_container_counts(u32 container, u64 *fetched, u64 *served)
+{
+	const struct cohort_fault_ops *ops;
+	int idx;
+
+	*fetched = 0;
+	*served = 0;
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->counts)
+		ops->counts(container, fetched, served);
+	srcu_read_unlock(&cohort_srcu, idx);
+}
+EXPORT_SYMBOL_GPL(cohort_container_counts);

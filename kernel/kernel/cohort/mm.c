@@ -14,6 +14,7 @@
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/pagemap.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
 
@@ -162,8 +163,86 @@ static bool cohort_range_matches(const struct cohort_vma *v, struct file *file)
 	return match;
 }
 
-static int cohort_vma_install(const struct cohort_vma *v)
+/* A page of a range mapped afresh, kept to be put back afterwards. */
+struct cohort_kept_page {
+	struct list_head node;
+	unsigned long addr;
+	u8 data[PAGE_SIZE];
+};
+
+static void cohort_kept_free(struct list_head *kept)
 {
+	struct cohort_kept_page *k, *tmp;
+
+	list_for_each_entry_safe(k, tmp, kept, node) {
+		list_del(&k->node);
+		kfree(k);
+	}
+}
+
+/*
+ * Copies the pages current maps in [start, end) to @kept (those swapped
+ * out are read in first). Return: 0, -ENOMEM or -EINTR.
+ */
+static int cohort_range_keep(unsigned long start, unsigned long end,
+			     struct list_head *kept)
+{
+	struct mm_struct *mm = current->mm;
+	struct cohort_kept_page *k = NULL;
+	struct vm_area_struct *vma;
+	struct folio_walk fw;
+	unsigned long addr;
+	struct page *page;
+	int ret = 0;
+	void *src;
+
+	for (addr = start; addr < end; addr += PAGE_SIZE) {
+		if (!k) {
+			k = kmalloc(sizeof(*k), GFP_KERNEL);
+			if (!k)
+				return -ENOMEM;
+		}
+		if (mmap_read_lock_killable(mm)) {
+			ret = -EINTR;
+			break;
+		}
+		vma = find_vma(mm, addr);
+		if (!vma || vma->vm_start >= end) {
+			mmap_read_unlock(mm);
+			break;
+		}
+		if (addr < vma->vm_start)
+			addr = vma->vm_start;
+		if (cohort_arch_vma_kind(vma) >= 0 ||
+		    cohort_vma_pte_state(vma, addr) == COHORT_PTE_NONE) {
+			mmap_read_unlock(mm);
+			cond_resched();
+			continue;
+		}
+		if (cohort_vma_pte_state(vma, addr) == COHORT_PTE_OTHER &&
+		    get_user_pages_remote(mm, addr, 1, FOLL_FORCE, &page,
+					  NULL) == 1)
+			put_page(page);
+		if (folio_walk_start(&fw, vma, addr, 0)) {
+			src = kmap_local_page(fw.page);
+			memcpy(k->data, src, PAGE_SIZE);
+			kunmap_local(src);
+			folio_walk_end(&fw, vma);
+			k->addr = addr;
+			list_add_tail(&k->node, kept);
+			k = NULL;
+		}
+		mmap_read_unlock(mm);
+		cond_resched();
+	}
+	kfree(k);
+	return ret;
+}
+
+static int cohort_vma_install(const struct cohort_vma *v, bool keep)
+{
+	LIST_HEAD(kept);
+	struct cohort_kept_page *k;
 	unsigned long prot = cohort_vma_prot(v->flags);
 	unsigned long flags = MAP_PRIVATE | MAP_FIXED;
 	unsigned long len = v->end - v->start;
@@ -190,14 +269,32 @@ static int cohort_vma_install(const struct cohort_vma *v)
 
 	if (cohort_range_matches(v, file)) {
 		ret = cohort_mprotect(v->start, len, prot);
-	} else {
-		addr = vm_mmap(file, v->start, len, prot, flags,
-			       file ? v->pgoff << PAGE_SHIFT : 0);
-		if (IS_ERR_VALUE(addr))
-			ret = addr;
-		else if (addr != v->start)
-			ret = -EFAULT;
+		goto out;
 	}
+	/*
+	 * The range is mapped otherwise here (a file this node has and the
+	 * node the task left has not, say): what it holds here is the
+	 * task's memory all the same, and is put back in the new mapping.
+	 */
+	if (keep) {
+		ret = cohort_range_keep(v->start, v->end, &kept);
+		if (ret)
+			goto out;
+	}
+	addr = vm_mmap(file, v->start, len, prot, flags,
+		       file ? v->pgoff << PAGE_SHIFT : 0);
+	if (IS_ERR_VALUE(addr))
+		ret = addr;
+	else if (addr != v->start)
+		ret = -EFAULT;
+	list_for_each_entry(k, &kept, node) {
+		if (ret)
+			break;
+		ret = cohort_mm_install_page(current->mm, k->addr, false,
+					     k->data);
+	}
+out:
+	cohort_kept_free(&kept);
 	if (file)
 		fput(file);
 	return ret;
@@ -226,7 +323,9 @@ static bool cohort_vdso_at(unsigned long addr)
  *
  * Ranges not in @vmas are unmapped; a range current already maps with the
  * same backing keeps its pages and gets the protection asked for; any other
- * is mapped afresh, empty. Files are opened by path on this node; a file
+ * is mapped afresh, with the pages current had there put back (unless
+ * @fresh) as private, read-only pages: they are the task's memory by
+ * address, whatever the mapping was. Files are opened by path on this node; a file
  * missing here is mapped as anonymous memory, whose contents the process
  * layer fetches from where the task came from.
  *
@@ -272,7 +371,7 @@ int cohort_mm_install(const struct cohort_mm_layout *layout,
 		case COHORT_VMA_ANON:
 		case COHORT_VMA_FILE:
 		case COHORT_VMA_FILE_ANON:
-			ret = cohort_vma_install(&vmas[i]);
+			ret = cohort_vma_install(&vmas[i], !fresh);
 			break;
 		case COHORT_VMA_VVAR:
 			ret = 0;
@@ -371,6 +470,42 @@ out:
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cohort_mm_take_page);
+
+/**
+ * cohort_mm_get - take a reference on an address space that may be ending
+ * @mm: the address space (its mm_struct kept alive by the caller)
+ *
+ * Return: true with an mm_users reference taken (drop it with mmput()),
+ * false when the address space is already gone.
+ */
+bool cohort_mm_get(struct mm_struct *mm)
+{
+	return mmget_not_zero(mm);
+}
+EXPORT_SYMBOL_GPL(cohort_mm_get);
+
+/**
+ * cohort_mm_grab - keep an mm_struct, not its address space
+ * @mm: the mm (a reference held by the caller)
+ *
+ * Drop it with cohort_mm_drop(); cohort_mm_get() reaches the address
+ * space while it lasts.
+ */
+void cohort_mm_grab(struct mm_struct *mm)
+{
+	mmgrab(mm);
+}
+EXPORT_SYMBOL_GPL(cohort_mm_grab);
+
+/**
+ * cohort_mm_drop - drop what cohort_mm_grab() took
+ * @mm: the mm
+ */
+void cohort_mm_drop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+EXPORT_SYMBOL_GPL(cohort_mm_drop);
 
 /**
  * cohort_mm_zap - drop the pages of a range, keeping its mappings
@@ -492,3 +627,235 @@ unsigned long cohort_mm_brk(struct mm_struct *mm)
 	return READ_ONCE(mm->brk);
 }
 EXPORT_SYMBOL_GPL(cohort_mm_brk);
+
+/*
+ * The memory linker's helpers. On each node, a linked address space is the
+ * local store of its container's pages: a node's copy of a page is what
+ * the address space maps at that address.
+ */
+
+/**
+ * cohort_mm_read_page - copy a page of an address space, leaving it mapped
+ * @mm: the address space (a reference held by the caller)
+ * @addr: an address in the page
+ * @buf: PAGE_SIZE bytes
+ *
+ * A page not mapped (never touched, or swapped out) is faulted in first,
+ * as a read: the caller must not be a task of @mm, whose faults the page
+ * layer handles; a page layer lets the faults a task takes on another
+ * address space run locally.
+ *
+ * Return: 0, -EFAULT when no mapping covers @addr or it is special (the
+ * vDSO), or -EINTR.
+ */
+int cohort_mm_read_page(struct mm_struct *mm, unsigned long addr, void *buf)
+{
+	struct vm_area_struct *vma;
+	struct folio_walk fw;
+	struct folio *folio;
+	struct page *page;
+	int ret = -EFAULT;
+	void *src;
+
+	addr &= PAGE_MASK;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma = vma_lookup(mm, addr);
+	if (!vma || cohort_arch_vma_kind(vma) >= 0)
+		goto out;
+	folio = folio_walk_start(&fw, vma, addr, FW_ZEROPAGE);
+	if (!folio) {
+		if (get_user_pages_remote(mm, addr, 1, FOLL_FORCE, &page,
+					  NULL) != 1)
+			goto out;
+		put_page(page);
+		folio = folio_walk_start(&fw, vma, addr, FW_ZEROPAGE);
+		if (!folio)
+			goto out;
+	}
+	/* folio_walk_start() does not expose the shared zero page. */
+	if (fw.page) {
+		src = kmap_local_page(fw.page);
+		memcpy(buf, src, PAGE_SIZE);
+		kunmap_local(src);
+	} else {
+		memset(buf, 0, PAGE_SIZE);
+	}
+	folio_walk_end(&fw, vma);
+	ret = 0;
+out:
+	mmap_read_unlock(mm);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_mm_read_page);
+
+/**
+ * cohort_vma_pte_state - what the page table has for an address
+ * @vma: the mapping, locked as the fault handler got it (mmap or VMA lock)
+ * @addr: the address
+ *
+ * Return: COHORT_PTE_NONE (nothing), COHORT_PTE_PRESENT (a page is mapped,
+ * huge or not) or COHORT_PTE_OTHER (swapped out, or migrating).
+ */
+int cohort_vma_pte_state(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	pmd_t *pmd, pmdval;
+	spinlock_t *ptl;
+	pte_t *ptep, pte;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+	int state;
+
+	pgd = pgd_offset(mm, addr);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return COHORT_PTE_NONE;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return COHORT_PTE_NONE;
+	pud = pud_offset(p4d, addr);
+	if (pud_none(*pud))
+		return COHORT_PTE_NONE;
+	if (pud_leaf(*pud))
+		return COHORT_PTE_PRESENT;
+	pmd = pmd_offset(pud, addr);
+	pmdval = pmdp_get_lockless(pmd);
+	if (pmd_none(pmdval))
+		return COHORT_PTE_NONE;
+	if (pmd_trans_huge(pmdval) || pmd_devmap(pmdval))
+		return COHORT_PTE_PRESENT;
+	if (!pmd_present(pmdval))
+		return COHORT_PTE_OTHER;
+	ptep = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!ptep)
+		return COHORT_PTE_NONE;
+	pte = ptep_get(ptep);
+	if (pte_none(pte))
+		state = COHORT_PTE_NONE;
+	else if (pte_present(pte))
+		state = COHORT_PTE_PRESENT;
+	else
+		state = COHORT_PTE_OTHER;
+	pte_unmap_unlock(ptep, ptl);
+	return state;
+}
+EXPORT_SYMBOL_GPL(cohort_vma_pte_state);
+
+/**
+ * cohort_vma_fresh_page - the contents of a page nobody wrote yet
+ * @vma: the private mapping, locked as the fault handler got it
+ * @addr: an address in the page
+ * @buf: PAGE_SIZE bytes
+ *
+ * Zeros for anonymous memory; for a private file mapping, the file's
+ * page (zeros past its end), read without mapping anything.
+ *
+ * Return: 0, or the read's negative errno.
+ */
+int cohort_vma_fresh_page(struct vm_area_struct *vma, unsigned long addr,
+			  void *buf)
+{
+	loff_t pos;
+	ssize_t n;
+
+	memset(buf, 0, PAGE_SIZE);
+	if (vma_is_anonymous(vma) || !vma->vm_file)
+		return 0;
+	pos = (loff_t)linear_page_index(vma, addr & PAGE_MASK) << PAGE_SHIFT;
+	n = kernel_read(vma->vm_file, buf, PAGE_SIZE, &pos);
+	return n < 0 ? n : 0;
+}
+EXPORT_SYMBOL_GPL(cohort_vma_fresh_page);
+
+/**
+ * cohort_mm_install_page - install a page in an address space, outside a fault
+ * @mm: the address space (a reference held by the caller)
+ * @addr: an address in the page
+ * @writable: map it writable (when its mapping is); else read-only
+ * @data: PAGE_SIZE bytes of contents
+ *
+ * Whatever was mapped there is dropped first: the page becomes a private
+ * anonymous page with @data, as cohort_fault_install_page() makes it.
+ *
+ * Return: 0, -EFAULT when no private mapping covers @addr, -ENOMEM, or
+ * -EINTR.
+ */
+int cohort_mm_install_page(struct mm_struct *mm, unsigned long addr,
+			   bool writable, const void *data)
+{
+	struct vm_area_struct *vma;
+	vm_fault_t ret;
+	int err = -EFAULT;
+
+	addr &= PAGE_MASK;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma = vma_lookup(mm, addr);
+	if (!vma || cohort_arch_vma_kind(vma) >= 0 ||
+	    (vma->vm_flags & VM_SHARED))
+		goto out;
+	zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
+	ret = cohort_fault_install_page(vma, addr, 0,
+					writable ? COHORT_INSTALL_WRITE : 0,
+					data, NULL, 0);
+	if (ret & VM_FAULT_OOM)
+		err = -ENOMEM;
+	else if (!(ret & VM_FAULT_ERROR))
+		err = 0;
+out:
+	mmap_read_unlock(mm);
+	return err;
+}
+EXPORT_SYMBOL_GPL(cohort_mm_install_page);
+
+static int cohort_wrprotect_pte(pte_t *pte, unsigned long addr,
+				unsigned long next, struct mm_walk *walk)
+{
+	pte_t old = ptep_get(pte);
+
+	if (pte_present(old) && pte_write(old)) {
+		ptep_set_wrprotect(walk->mm, addr, pte);
+		flush_tlb_page(walk->vma, addr);
+	}
+	return 0;
+}
+
+static const struct mm_walk_ops cohort_wrprotect_ops = {
+	.pte_entry = cohort_wrprotect_pte,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
+/**
+ * cohort_mm_wrprotect - make a page of an address space read-only
+ * @mm: the address space (a reference held by the caller); not current's
+ * @addr: an address in the page
+ *
+ * The page stays mapped, so that reads go on without a fault, and the
+ * next write faults. A page swapped out is read in first (a fault that
+ * was reading it in finds the page table changed and starts again); a
+ * huge page mapping there is split.
+ *
+ * Return: 0 (also when nothing is mapped there), or -EINTR.
+ */
+int cohort_mm_wrprotect(struct mm_struct *mm, unsigned long addr)
+{
+	struct vm_area_struct *vma;
+	struct page *page;
+
+	addr &= PAGE_MASK;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma = vma_lookup(mm, addr);
+	if (vma && cohort_arch_vma_kind(vma) < 0) {
+		if (cohort_vma_pte_state(vma, addr) == COHORT_PTE_OTHER &&
+		    get_user_pages_remote(mm, addr, 1, FOLL_FORCE, &page,
+					  NULL) == 1)
+			put_page(page);
+		walk_page_range_vma(vma, addr, addr + PAGE_SIZE,
+				    &cohort_wrprotect_ops, NULL);
+	}
+	mmap_read_unlock(mm);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(cohort_mm_wrprotect);

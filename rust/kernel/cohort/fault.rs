@@ -2,7 +2,10 @@
 
 //! Page faults.
 
-use super::Slot;
+use super::{
+    migration::{MmGrab, MmRef},
+    Slot,
+};
 use crate::{bindings, prelude::*, types::Opaque};
 use core::{ffi::c_void, marker::PhantomData};
 
@@ -46,7 +49,55 @@ pub enum FaultAction {
     Handled(u32),
 }
 
-/// Receives page faults.
+/// What the page table of a [`Vma`] has at an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PteState {
+    /// Nothing: the page was never touched here, or was dropped.
+    None,
+    /// A page is mapped (huge or not).
+    Present,
+    /// Swapped out, or migrating between NUMA nodes.
+    Other,
+}
+
+impl Vma {
+    /// What the page table has at `address`; called from the fault hook.
+    pub fn pte_state(&self, address: usize) -> PteState {
+        // SAFETY: The fault hook holds the mmap or VMA lock the walk needs.
+        match unsafe { bindings::cohort_vma_pte_state(self.as_raw(), address as _) } as u32 {
+            bindings::COHORT_PTE_PRESENT => PteState::Present,
+            bindings::COHORT_PTE_OTHER => PteState::Other,
+            _ => PteState::None,
+        }
+    }
+
+    /// Fills `buf` with what a first access to `address` sees: zeros for
+    /// anonymous memory, the file's page for a private file mapping.
+    pub fn fresh_page(&self, address: usize, buf: &mut [u8; super::migration::PAGE_SIZE]) -> Result {
+        // SAFETY: The fault hook holds the lock that keeps the VMA (and its
+        // file) alive; `buf` is a whole page.
+        crate::error::to_result(unsafe {
+            bindings::cohort_vma_fresh_page(self.as_raw(), address as _, buf.as_mut_ptr().cast())
+        })
+    }
+
+    /// Whether the area is one of the architecture's special mappings (the
+    /// vDSO and its data), which hold no process memory.
+    pub fn is_special(&self) -> bool {
+        // SAFETY: The fault handler holds the lock that keeps the VMA alive.
+        unsafe { bindings::cohort_arch_vma_kind(self.as_raw()) >= 0 }
+    }
+
+    /// Whether the area is private (not `MAP_SHARED`).
+    pub fn is_private(&self) -> bool {
+        // SAFETY: The fault handler holds the lock that keeps the VMA alive.
+        let flags = unsafe { bindings::cohort_vma_flags(self.as_raw()) } as u64;
+        flags & u64::from(bindings::VM_SHARED) == 0
+    }
+}
+
+/// Receives page faults, and (as the memory linker) hears which address
+/// spaces are linked to containers.
 #[vtable]
 pub trait FaultOps {
     /// A fault at `address` in `vma` with `FAULT_FLAG_*` `flags`, called
@@ -54,6 +105,91 @@ pub trait FaultOps {
     fn fault(_vma: &Vma, _address: usize, _flags: u32) -> FaultAction {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// The private memory of `mm` is container `container`'s pages on this
+    /// node from now on; `active` when the process uses this copy, else a
+    /// shadow keeps it ([`link`]).
+    fn link(_mm: MmGrab, _container: u32, _active: bool) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// This node's address space linked to `container`, if any, leaves it;
+    /// with `destroy`, the container's pages go on every node ([`unlink`]).
+    /// May sleep.
+    fn unlink(_container: u32, _destroy: bool) {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The pages of `[start, end)` of the linked address space `mm_id`
+    /// are released on every node ([`release`]). May sleep.
+    fn release(_mm_id: usize, _start: usize, _end: usize) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Every page of `container` that exists anywhere is made present, as
+    /// a read copy, in the current task's address space ([`populate`]).
+    fn populate(_container: u32) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Pages of `container` this node received and sent since the last call
+    /// ([`counts`]).
+    fn counts(_container: u32) -> (u64, u64) {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// Brings every page of `container`, which the current task's address
+/// space is linked to, into it (before a fork). May sleep.
+///
+/// # Errors
+///
+/// `ENOPROTOOPT` when no page layer is loaded, or the page layer's error.
+pub fn populate(container: u32) -> Result {
+    // SAFETY: No pointers.
+    crate::error::to_result(unsafe { bindings::cohort_container_populate(container) })
+}
+
+/// Pages of `container` this node received and sent since the last call:
+/// `(fetched, served)`.
+pub fn counts(container: u32) -> (u64, u64) {
+    let (mut fetched, mut served) = (0u64, 0u64);
+    // SAFETY: Both pointers are valid for writes for the call.
+    unsafe { bindings::cohort_container_counts(container, &mut fetched, &mut served) };
+    (fetched, served)
+}
+
+/// Links the private memory of `mm` to container `container` (the page
+/// layer's [`FaultOps::link`]): `active` when the process uses this copy
+/// (its faults get pages from the container), else a shadow keeps it (it
+/// serves pages; its own faults stay local). Linking `mm` to its container
+/// again changes only `active`.
+///
+/// # Errors
+///
+/// `ENOPROTOOPT` when no page layer is loaded, or the page layer's error
+/// (`EEXIST`: another address space here is linked to `container`).
+pub fn link(mm: &MmRef, container: u32, active: bool) -> Result {
+    // SAFETY: `mm` holds a reference for the call.
+    crate::error::to_result(unsafe { bindings::cohort_mm_link(mm.as_raw(), container, active) })
+}
+
+/// Ends this node's link to `container`; with `destroy`, the container's
+/// pages are released on every node. May sleep.
+pub fn unlink(container: u32, destroy: bool) {
+    // SAFETY: No pointers.
+    unsafe { bindings::cohort_container_unlink(container, destroy) }
+}
+
+/// Releases the pages of `[start, end)` of `mm` on every node (nothing
+/// for an address space that is not linked). May sleep.
+///
+/// # Errors
+///
+/// The page layer's: `EHOSTDOWN` when a node did not answer in time.
+pub fn release(mm: &MmRef, start: usize, end: usize) -> Result {
+    // SAFETY: `mm` holds a reference for the call.
+    crate::error::to_result(unsafe { bindings::cohort_mm_release(mm.as_raw(), start as _, end as _) })
 }
 
 /// The fault slot filled with `T`'s ops.
@@ -66,7 +202,94 @@ impl<T: FaultOps> FaultSlot<T> {
         } else {
             None
         },
+        link: if T::HAS_LINK {
+            Some(Self::link)
+        } else {
+            None
+        },
+        unlink: if T::HAS_UNLINK {
+            Some(Self::unlink)
+        } else {
+            None
+        },
+        release: if T::HAS_RELEASE {
+            Some(Self::release)
+        } else {
+            None
+        },
+        populate: if T::HAS_POPULATE {
+            Some(Self::populate)
+        } else {
+            None
+        },
+        counts: if T::HAS_COUNTS {
+            Some(Self::counts)
+        } else {
+            None
+        },
     };
+
+    /// # Safety
+    ///
+    /// Called by the hub; no pointers.
+    unsafe extern "C" fn populate(container: u32) -> crate::ffi::c_int {
+        match T::populate(container) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with two pointers valid for writes.
+    unsafe extern "C" fn counts(container: u32, fetched: *mut u64, served: *mut u64) {
+        let (f, s) = T::counts(container);
+        // SAFETY: The hub passes pointers valid for writes.
+        unsafe {
+            *fetched = f;
+            *served = s;
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with an address space the caller holds a reference on.
+    unsafe extern "C" fn link(
+        mm: *mut bindings::mm_struct,
+        container: u32,
+        active: bool,
+    ) -> crate::ffi::c_int {
+        // SAFETY: The caller holds a reference for the call; `from_raw`
+        // takes one of its own.
+        let Some(mm) = (unsafe { MmGrab::from_raw(mm) }) else {
+            return EINVAL.to_errno();
+        };
+        match T::link(mm, container, active) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub; no pointers.
+    unsafe extern "C" fn unlink(container: u32, destroy: bool) {
+        T::unlink(container, destroy)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with an address space the caller holds a reference on.
+    unsafe extern "C" fn release(
+        mm: *mut bindings::mm_struct,
+        start: crate::ffi::c_ulong,
+        end: crate::ffi::c_ulong,
+    ) -> crate::ffi::c_int {
+        match T::release(mm as usize, start as usize, end as usize) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
 
     /// # Safety
     ///

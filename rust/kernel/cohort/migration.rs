@@ -182,21 +182,57 @@ impl Vma {
         unsafe { bindings::cohort_vma_flags(self.as_raw()) as u64 }
     }
 
-    /// Installs `data` as the private page at `address`, from the fault
-    /// hook; returns the `vm_fault_t` to give back.
-    pub fn install_page(&self, address: usize, flags: u32, data: &[u8; PAGE_SIZE]) -> u32 {
+    /// Installs a private page at `address`, from the fault hook; returns
+    /// the `vm_fault_t` to give back.
+    ///
+    /// `how` is [`INSTALL_WRITE`] (writable when the area is; else
+    /// read-only) and [`INSTALL_REPLACE`]: the page mapped there is
+    /// replaced by a copy of itself, and `data` is not used (`None`);
+    /// otherwise the page holds `data`, and a page mapped meanwhile is
+    /// kept.
+    ///
+    /// With `epoch` = `Some((counter, seen))`, nothing changes, and
+    /// `VM_FAULT_NOPAGE` is returned, when `counter`, read under the page
+    /// table lock, is no longer `seen`: a page layer bumps it before it
+    /// drops or write-protects pages, so that a decision taken before
+    /// cannot be undone by an install after.
+    pub fn install_page(
+        &self,
+        address: usize,
+        flags: u32,
+        how: u32,
+        data: Option<&[u8; PAGE_SIZE]>,
+        epoch: Option<(&core::sync::atomic::AtomicU64, u64)>,
+    ) -> u32 {
+        if (how & INSTALL_REPLACE == 0) != data.is_some() {
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        }
+        let (counter, seen) = match epoch {
+            Some((counter, seen)) => (counter.as_ptr().cast_const(), seen),
+            None => (core::ptr::null(), 0),
+        };
+        let data = data.map_or(core::ptr::null(), |d| d.as_ptr().cast());
         // SAFETY: Called from the fault hook, which holds the lock
-        // `cohort_fault_install_page` needs; `data` is a whole page.
+        // `cohort_fault_install_page` needs; `data` is a whole page or NULL
+        // with `INSTALL_REPLACE`; `counter` is NULL or a live atomic.
         unsafe {
             bindings::cohort_fault_install_page(
                 self.as_raw(),
                 address as crate::ffi::c_ulong,
                 flags,
-                data.as_ptr().cast(),
+                how,
+                data,
+                counter,
+                seen,
             )
         }
     }
 }
+
+/// [`Vma::install_page`]: map the page writable when the area is.
+pub const INSTALL_WRITE: u32 = bindings::COHORT_INSTALL_WRITE;
+/// [`Vma::install_page`]: replace the page mapped there by a copy of it.
+pub const INSTALL_REPLACE: u32 = bindings::COHORT_INSTALL_REPLACE;
 
 /// A counted reference to an address space (`mmget`/`mmput`).
 pub struct MmRef(NonNull<bindings::mm_struct>);
@@ -214,9 +250,69 @@ impl MmRef {
         NonNull::new(unsafe { bindings::get_task_mm(task.0.get()) }).map(MmRef)
     }
 
+    /// Takes a reference of its own on `mm` (`mmget`).
+    ///
+    /// # Safety
+    ///
+    /// `mm` is NULL or an address space the caller holds a reference on
+    /// (`mm_users` or `mm_count`) for the call.
+    pub unsafe fn from_raw_get(mm: *mut bindings::mm_struct) -> Option<MmRef> {
+        let mm = NonNull::new(mm)?;
+        // SAFETY: The caller keeps `mm` alive for the call; the hub takes an
+        // `mm_users` reference unless the address space is already gone.
+        if unsafe { bindings::cohort_mm_get(mm.as_ptr()) } {
+            Some(MmRef(mm))
+        } else {
+            None
+        }
+    }
+
     /// An identifier to compare with [`Vma::mm_id`].
     pub fn id(&self) -> usize {
         self.0.as_ptr() as usize
+    }
+
+    /// The raw pointer, for other abstractions; valid while `self` lives.
+    pub fn as_raw(&self) -> *mut bindings::mm_struct {
+        self.0.as_ptr()
+    }
+
+    /// Copies the page at `addr` into `buf`, leaving it mapped; a page not
+    /// mapped is faulted in first. Not from a task of this address space.
+    ///
+    /// # Errors
+    ///
+    /// `EFAULT` when no mapping covers `addr`, `EINTR` on a fatal signal.
+    pub fn read_page(&self, addr: usize, buf: &mut [u8; PAGE_SIZE]) -> Result {
+        // SAFETY: `self` holds a reference; `buf` is a whole page.
+        to_result(unsafe {
+            bindings::cohort_mm_read_page(self.0.as_ptr(), addr as _, buf.as_mut_ptr().cast())
+        })
+    }
+
+    /// Replaces whatever is mapped at `addr` by a private page holding
+    /// `data`, writable when `writable` and the mapping allow it. Not from
+    /// a task of this address space.
+    ///
+    /// # Errors
+    ///
+    /// `EFAULT` when no private mapping covers `addr`, `ENOMEM`, `EINTR`.
+    pub fn install_page(&self, addr: usize, writable: bool, data: &[u8; PAGE_SIZE]) -> Result {
+        // SAFETY: `self` holds a reference; `data` is a whole page.
+        to_result(unsafe {
+            bindings::cohort_mm_install_page(self.0.as_ptr(), addr as _, writable, data.as_ptr().cast())
+        })
+    }
+
+    /// Makes the page at `addr`, if any, read-only: reads go on, the next
+    /// write faults. Not from a task of this address space.
+    ///
+    /// # Errors
+    ///
+    /// `EINTR` on a fatal signal.
+    pub fn wrprotect(&self, addr: usize) -> Result {
+        // SAFETY: `self` holds a reference.
+        to_result(unsafe { bindings::cohort_mm_wrprotect(self.0.as_ptr(), addr as _) })
     }
 
     /// Copies the page at `addr` into `buf` and unmaps it: `Ok(true)`, or
@@ -257,6 +353,55 @@ impl MmRef {
     pub fn zap(&self, start: usize, end: usize) {
         // SAFETY: `self` holds a reference.
         unsafe { bindings::cohort_mm_zap(self.0.as_ptr(), start as _, end as _) };
+    }
+}
+
+/// An `mm_struct` kept (`mmgrab`) without its address space: the address
+/// space may end (its task exits or executes a new program) while the
+/// struct stays, so that its identity cannot be reused; [`MmGrab::get`]
+/// reaches the address space while it lasts.
+///
+/// # Invariants
+///
+/// `self.0` is an `mm_struct` this value holds an `mm_count` reference on.
+pub struct MmGrab(NonNull<bindings::mm_struct>);
+
+// SAFETY: An `mm_count` reference may be used and dropped from any thread.
+unsafe impl Send for MmGrab {}
+// SAFETY: `&self` methods only read the pointer or take references.
+unsafe impl Sync for MmGrab {}
+
+impl MmGrab {
+    /// Keeps `mm`.
+    ///
+    /// # Safety
+    ///
+    /// `mm` is NULL or an `mm_struct` the caller holds a reference on for
+    /// the call.
+    pub unsafe fn from_raw(mm: *mut bindings::mm_struct) -> Option<MmGrab> {
+        let mm = NonNull::new(mm)?;
+        // SAFETY: The caller keeps `mm` alive for the call.
+        unsafe { bindings::cohort_mm_grab(mm.as_ptr()) };
+        // INVARIANT: The reference was just taken.
+        Some(MmGrab(mm))
+    }
+
+    /// An identifier to compare with [`Vma::mm_id`] and [`MmRef::id`].
+    pub fn id(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// The address space, unless it ended.
+    pub fn get(&self) -> Option<MmRef> {
+        // SAFETY: By the type invariant the struct is alive.
+        unsafe { MmRef::from_raw_get(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for MmGrab {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `self` owns one `mm_count` reference.
+        unsafe { bindings::cohort_mm_drop(self.0.as_ptr()) };
     }
 }
 

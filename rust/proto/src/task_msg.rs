@@ -23,12 +23,7 @@
 //! | [`MSG_EXIT`]          | [`Exit`]                 | none (one-way)                 |
 //! | [`MSG_SIGNAL`]        | [`Signal`]               | none (one-way)                 |
 //! | [`MSG_SYSCALL`]       | [`SyscallMsg`]           | [`SyscallReply`]               |
-//! | [`MSG_PAGE_FETCH`]    | [`PageRequest`]          | [`encode_page_reply`]          |
-//! | [`MSG_PAGE_TAKE`]     | [`PageRequest`]          | [`encode_page_reply`]          |
-//! | [`MSG_RANGE_DROP`]    | [`Range`]                | empty                          |
-//! | [`MSG_RANGE_ZAP`]     | [`Range`]                | empty                          |
 //! | [`MSG_MIGRATE_REQ`]   | [`MigrateReq`]           | [`MigrateReply`]               |
-//! | [`MSG_PAGE_LIST`]     | [`PageList`]             | [`encode_page_list`]           |
 //! | [`MSG_SYSCALL_INTR`]  | [`SyscallIntr`]          | [`SyscallReply`]               |
 //!
 //! Any request may instead be answered by an error reply
@@ -64,48 +59,20 @@ pub const MSG_SIGNAL: u16 = 0x124;
 /// whose shadow runs it there with the task's working directory, children
 /// and pid space ([`SyscallMsg`]); the reply is a [`SyscallReply`].
 pub const MSG_SYSCALL: u16 = 0x125;
-/// Request to the task's origin, which keeps the page directory: the sender
-/// faulted on a page it does not hold and wants it ([`PageRequest`]). The
-/// origin hands over its own copy or takes it from the holder
-/// ([`MSG_PAGE_TAKE`]) and answers with a page reply ([`encode_page_reply`]):
-/// the contents, or "fresh" if nobody touched the page yet.
-pub const MSG_PAGE_FETCH: u16 = 0x126;
-/// Request from the task's origin to the node holding a page
-/// ([`PageRequest`]): give up the page (unmap it) and send its contents in
-/// the page reply ([`encode_page_reply`]).
-pub const MSG_PAGE_TAKE: u16 = 0x127;
-/// Request to the task's origin: the task unmapped a range of its address
-/// space ([`Range`]). The origin drops the range from its page directory and
-/// its own memory, has every holder zap it ([`MSG_RANGE_ZAP`]), then answers
-/// with an empty reply. A drop of the whole user space (`0..USER_END`) is
-/// what a task sends when it executes a new program away from its origin:
-/// the origin's copy of the address space is then no longer the task's,
-/// and pages not held elsewhere are fresh.
-pub const MSG_RANGE_DROP: u16 = 0x128;
-/// Request from the task's origin to a node holding pages of a range that
-/// was unmapped ([`Range`]): discard them; the reply is empty.
-pub const MSG_RANGE_ZAP: u16 = 0x129;
 /// Request to the node a task runs on: migrate it to another node
 /// ([`MigrateReq`], e.g. a pcntl(2) migrate issued on another node). The
 /// reply is empty once the task runs on the destination, or, when the task
 /// no longer runs on the receiver, a [`MigrateReq`] whose `dest` is the node
 /// it moved to, for the asker to ask there.
 pub const MSG_MIGRATE_REQ: u16 = 0x12A;
-/// Request from the node a task runs on to its origin before the task
-/// forks ([`PageList`]): the pages the requester does not hold, so that it
-/// can fetch them first. The reply is a page list
-/// ([`encode_page_list`]).
-pub const MSG_PAGE_LIST: u16 = 0x12B;
 /// Request to the task's origin from the node it runs on, where a signal
 /// interrupted the task's wait for the reply to a [`MSG_SYSCALL`]
 /// ([`SyscallIntr`]): interrupt that call. The reply is the call's own
 /// reply, a [`SyscallReply`], sent when the call ends (interrupted or not),
 /// or again if it had already been sent (see `fwd`).
 pub const MSG_SYSCALL_INTR: u16 = 0x12C;
-/// Most pages a page list carries (a 2 GiB address space).
-pub const MAX_PAGE_LIST: usize = 1 << 19;
 
-/// Size of a page, the unit of [`MSG_PAGE_FETCH`] and [`MSG_PAGE_TAKE`].
+/// Size of a page.
 pub const PAGE_SIZE: usize = 4096;
 /// `log2(PAGE_SIZE)`: an address's page number is `addr >> PAGE_SHIFT`.
 pub const PAGE_SHIFT: u32 = 12;
@@ -289,91 +256,6 @@ impl Payload for SyscallIntr {
     }
 }
 
-/// [`MSG_PAGE_LIST`]: which pages of `task` the sender lacks. Layout
-/// `task (6)` (6 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageList {
-    /// The task.
-    pub task: TaskId,
-}
-
-impl Payload for PageList {
-    const LEN: usize = TASK_LEN;
-
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        write_task(w, &self.task)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(PageList {
-            task: read_task(r)?,
-        })
-    }
-}
-
-/// Encoded size of a page list of `n` pages.
-pub const fn page_list_len(n: usize) -> usize {
-    4 + 8 * n
-}
-
-/// Encodes the reply to [`MSG_PAGE_LIST`]: `count u32`, then each page
-/// number (`address >> PAGE_SHIFT`) as a `u64`, in increasing order.
-pub fn encode_page_list(out: &mut [u8], pages: &[u64]) -> Result<usize, WireError> {
-    if pages.len() > MAX_PAGE_LIST {
-        return Err(WireError::BadPayload);
-    }
-    let mut w = Writer::new(out);
-    w.u32(pages.len() as u32)?;
-    let mut prev = None;
-    for &page in pages {
-        if page >= USER_END >> PAGE_SHIFT || prev.is_some_and(|p| p >= page) {
-            return Err(WireError::BadPayload);
-        }
-        prev = Some(page);
-        w.u64(page)?;
-    }
-    Ok(w.written())
-}
-
-/// Decodes a page list: the page numbers, validated (in range, strictly
-/// increasing).
-pub fn decode_page_list(bytes: &[u8]) -> Result<PageListIter<'_>, WireError> {
-    let mut r = Reader::new(bytes);
-    let n = r.u32()? as usize;
-    if n > MAX_PAGE_LIST || bytes.len() != page_list_len(n) {
-        return Err(WireError::BadPayload);
-    }
-    let body = r.bytes(8 * n)?;
-    let mut prev = None;
-    for chunk in body.chunks_exact(8) {
-        let page = u64::from_le_bytes(chunk.try_into().map_err(|_| WireError::BadPayload)?);
-        if page >= USER_END >> PAGE_SHIFT || prev.is_some_and(|p| p >= page) {
-            return Err(WireError::BadPayload);
-        }
-        prev = Some(page);
-    }
-    Ok(PageListIter {
-        chunks: body.chunks_exact(8),
-    })
-}
-
-/// The pages of a decoded page list.
-#[derive(Clone, Debug)]
-pub struct PageListIter<'a> {
-    chunks: core::slice::ChunksExact<'a, u8>,
-}
-
-impl Iterator for PageListIter<'_> {
-    type Item = u64;
-
-    fn next(&mut self) -> Option<u64> {
-        let chunk = self.chunks.next()?;
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        Some(u64::from_le_bytes(b))
-    }
-}
-
 /// [`MSG_EXIT`]: `task` exited with wait status `code`. Layout
 /// `task (6), code i64` (14 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -492,161 +374,6 @@ impl Payload for MigrateReply {
         let pid = r.u32()?;
         check(pid != 0)?;
         Ok(MigrateReply { pid })
-    }
-}
-
-/// [`MSG_PAGE_FETCH`] and [`MSG_PAGE_TAKE`]: the page at `addr` of `task`'s
-/// address space. Layout `task (6), addr u64` (14 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageRequest {
-    /// The task (its origin keeps the page directory).
-    pub task: TaskId,
-    /// Address of the page: a multiple of [`PAGE_SIZE`] below [`USER_END`].
-    pub addr: u64,
-}
-
-impl PageRequest {
-    /// Checks the fields: a valid task, a page-aligned address below
-    /// [`USER_END`].
-    pub fn validate(&self) -> Result<(), WireError> {
-        check(task_ok(&self.task) && page_aligned(self.addr) && self.addr < USER_END)
-    }
-
-    /// The page number (`addr >> PAGE_SHIFT`), the key of the page
-    /// directory ([`super::pages::Directory`]).
-    pub const fn page(&self) -> u64 {
-        self.addr >> PAGE_SHIFT
-    }
-}
-
-impl Payload for PageRequest {
-    const LEN: usize = TASK_LEN + 8;
-
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        self.validate()?;
-        write_task(w, &self.task)?;
-        w.u64(self.addr)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let req = PageRequest {
-            task: read_task(r)?,
-            addr: r.u64()?,
-        };
-        req.validate()?;
-        Ok(req)
-    }
-}
-
-/// [`MSG_RANGE_DROP`] and [`MSG_RANGE_ZAP`]: the addresses `start..end` of
-/// `task`'s address space. Layout `task (6), start u64, end u64`
-/// (22 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Range {
-    /// The task.
-    pub task: TaskId,
-    /// First address, page-aligned.
-    pub start: u64,
-    /// End address (excluded), page-aligned, above `start`, at most
-    /// [`USER_END`].
-    pub end: u64,
-}
-
-impl Range {
-    /// Checks the fields: a valid task and a non-empty page-aligned range
-    /// ending at most at [`USER_END`].
-    pub fn validate(&self) -> Result<(), WireError> {
-        check(
-            task_ok(&self.task)
-                && page_aligned(self.start)
-                && page_aligned(self.end)
-                && self.start < self.end
-                && self.end <= USER_END,
-        )
-    }
-
-    /// The page numbers `start_page..end_page` of the range.
-    pub const fn pages(&self) -> core::ops::Range<u64> {
-        (self.start >> PAGE_SHIFT)..(self.end >> PAGE_SHIFT)
-    }
-}
-
-impl Payload for Range {
-    const LEN: usize = TASK_LEN + 16;
-
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        self.validate()?;
-        write_task(w, &self.task)?;
-        w.u64(self.start)?;
-        w.u64(self.end)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let range = Range {
-            task: read_task(r)?,
-            start: r.u64()?,
-            end: r.u64()?,
-        };
-        range.validate()?;
-        Ok(range)
-    }
-}
-
-/// Page reply status byte: nobody has touched the page.
-const PAGE_FRESH: u8 = 0;
-/// Page reply status byte: the page's contents follow.
-const PAGE_DATA: u8 = 1;
-/// Length of a [`PageReply::Fresh`] reply: the status byte alone.
-pub const PAGE_REPLY_FRESH_LEN: usize = 1;
-/// Length of a [`PageReply::Data`] reply: status byte and the page.
-pub const PAGE_REPLY_DATA_LEN: usize = 1 + PAGE_SIZE;
-
-/// The reply to [`MSG_PAGE_FETCH`] and [`MSG_PAGE_TAKE`]: `status u8`
-/// (0 fresh, 1 data) followed, for data, by the [`PAGE_SIZE`] bytes of the
-/// page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageReply<'a> {
-    /// Nobody has touched the page: the requester fills it locally (zeroes,
-    /// or from the file it maps).
-    Fresh,
-    /// The page's contents; the sender no longer maps the page.
-    Data(&'a [u8; PAGE_SIZE]),
-}
-
-/// Encodes a page reply into the start of `out`: [`PageReply::Fresh`] for
-/// `None`, [`PageReply::Data`] with the page for `Some`. Returns the bytes
-/// written ([`PAGE_REPLY_FRESH_LEN`] or [`PAGE_REPLY_DATA_LEN`]).
-pub fn encode_page_reply(
-    out: &mut [u8],
-    fresh_or_data: Option<&[u8; PAGE_SIZE]>,
-) -> Result<usize, WireError> {
-    let needed = match fresh_or_data {
-        None => PAGE_REPLY_FRESH_LEN,
-        Some(_) => PAGE_REPLY_DATA_LEN,
-    };
-    if out.len() < needed {
-        return Err(WireError::ShortBuffer);
-    }
-    let mut w = Writer::new(out);
-    match fresh_or_data {
-        None => w.u8(PAGE_FRESH)?,
-        Some(page) => {
-            w.u8(PAGE_DATA)?;
-            w.bytes(page)?;
-        }
-    }
-    Ok(w.written())
-}
-
-/// Decodes a whole page reply; the page borrows from `bytes`.
-pub fn decode_page_reply(bytes: &[u8]) -> Result<PageReply<'_>, WireError> {
-    match bytes.split_first() {
-        Some((&PAGE_FRESH, [])) => Ok(PageReply::Fresh),
-        Some((&PAGE_DATA, rest)) => rest
-            .try_into()
-            .map(PageReply::Data)
-            .map_err(|_| WireError::BadPayload),
-        _ => Err(WireError::BadPayload),
     }
 }
 
@@ -1413,6 +1140,10 @@ pub struct MigrateHead {
     pub proc: ProcState,
     /// Its migration settings and statistics.
     pub manage: Manage,
+    /// The container its private memory is linked to (see
+    /// [`super::container::home_of`]): the receiver links the address
+    /// space it builds to it, and its pages come from there. Not 0.
+    pub container: u32,
 }
 
 /// A process's migration settings (`PCNTL_FORBID`, `PCNTL_ALLOW`, its
@@ -1489,8 +1220,9 @@ impl Manage {
 }
 
 impl MigrateHead {
-    /// Encoded size (2736 bytes).
+    /// Encoded size (2740 bytes).
     pub const LEN: usize = Manage::LEN
+        + 4
         + TASK_LEN
         + 4
         + 4
@@ -1553,12 +1285,13 @@ impl MigrateHead {
         },
         proc: ProcState::EMPTY,
         manage: Manage::EMPTY,
+        container: 0,
     };
 
     /// Checks every field: a valid task, `tgid` not 0, `from` below
     /// [`MAX_NODES`], `visited` holding the origin and `from`, `comm` ending
-    /// in NUL, and the rules of [`Signals`], [`Sched`], [`Creds`] and
-    /// [`MmLayout`] and [`ProcState`].
+    /// in NUL, a container, and the rules of [`Signals`], [`Sched`],
+    /// [`Creds`] and [`MmLayout`] and [`ProcState`].
     pub fn validate(&self) -> Result<(), WireError> {
         check(
             task_ok(&self.task)
@@ -1566,7 +1299,8 @@ impl MigrateHead {
                 && self.from.is_valid()
                 && self.visited.contains(self.task.origin)
                 && self.visited.contains(self.from)
-                && self.comm.last() == Some(&0),
+                && self.comm.last() == Some(&0)
+                && self.container != 0,
         )?;
         self.signals.validate()?;
         self.sched.validate()?;
@@ -1592,7 +1326,8 @@ impl MigrateHead {
         self.creds.write(w)?;
         self.layout.write(w)?;
         self.proc.write(w)?;
-        self.manage.write(w)
+        self.manage.write(w)?;
+        w.u32(self.container)
     }
 
     /// Reads the fields into `self` in place (no validation; on error
@@ -1614,6 +1349,7 @@ impl MigrateHead {
         self.layout = MmLayout::read(r)?;
         self.proc.read_into(r)?;
         self.manage = Manage::read(r)?;
+        self.container = r.u32()?;
         Ok(())
     }
 }
@@ -2158,27 +1894,6 @@ impl<'a> Iterator for VmaIter<'a> {
     }
 }
 
-#[cfg(test)]
-mod page_list_tests {
-    use super::*;
-
-    #[test]
-    fn page_lists_round_trip_and_refuse_disorder() {
-        let pages = [1u64, 5, 9, 0x7_ffff_ffff];
-        let mut buf = [0u8; 64];
-        let n = encode_page_list(&mut buf, &pages).unwrap();
-        assert_eq!(n, page_list_len(pages.len()));
-        let back: std::vec::Vec<u64> = decode_page_list(&buf[..n]).unwrap().collect();
-        assert_eq!(back, pages);
-        assert!(encode_page_list(&mut buf, &[5, 5]).is_err());
-        assert!(encode_page_list(&mut buf, &[USER_END >> PAGE_SHIFT]).is_err());
-        assert!(decode_page_list(&buf[..n - 1]).is_err());
-        let mut bad = buf;
-        bad[4..12].copy_from_slice(&100u64.to_le_bytes());
-        assert!(decode_page_list(&bad[..n]).is_err());
-        assert_eq!(decode_page_list(&[0, 0, 0, 0]).unwrap().count(), 0);
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -2242,16 +1957,6 @@ mod tests {
             dest: NodeId(0),
         });
         round_trip(MigrateReply { pid: u32::MAX });
-        round_trip(PageRequest {
-            task: T,
-            addr: USER_END - 4096,
-        });
-        round_trip(PageRequest { task: T, addr: 0 });
-        round_trip(Range {
-            task: T,
-            start: 0,
-            end: USER_END,
-        });
         let mut buf = [0u8; Moved::LEN];
         Moved {
             task: T,
@@ -2265,19 +1970,6 @@ mod tests {
         assert_eq!(Exit::LEN, 14);
         assert_eq!(Signal::LEN, 10);
         assert_eq!(MigrateReq::LEN, 8);
-        assert_eq!(PageRequest::LEN, 14);
-        assert_eq!(Range::LEN, 22);
-        let req = PageRequest {
-            task: T,
-            addr: 0x7000,
-        };
-        assert_eq!(req.page(), 7);
-        let range = Range {
-            task: T,
-            start: 0x1000,
-            end: 0x4000,
-        };
-        assert_eq!(range.pages(), 1..4);
     }
 
     #[test]
@@ -2323,79 +2015,6 @@ mod tests {
         }
         // Pid 0 in a migrate reply.
         refused(MigrateReply { pid: 0 }, &[0; 4]);
-        // Page addresses: unaligned, at or above USER_END.
-        for addr in [1u64, 0xfff, 0x1800, USER_END, USER_END + 4096, u64::MAX] {
-            let mut raw = t.clone();
-            raw.extend_from_slice(&addr.to_le_bytes());
-            refused(PageRequest { task: T, addr }, &raw);
-        }
-        // Ranges: unaligned ends, empty, reversed, past USER_END.
-        for (start, end) in [
-            (1u64, 0x2000u64),
-            (0, 0x2001),
-            (0x2000, 0x2000),
-            (0x3000, 0x2000),
-            (0, USER_END + 4096),
-            (USER_END, USER_END + 4096),
-            (u64::MAX - 4095, u64::MAX),
-        ] {
-            let mut raw = t.clone();
-            raw.extend_from_slice(&start.to_le_bytes());
-            raw.extend_from_slice(&end.to_le_bytes());
-            refused(
-                Range {
-                    task: T,
-                    start,
-                    end,
-                },
-                &raw,
-            );
-        }
-    }
-
-    #[test]
-    fn page_replies() {
-        let mut page = [0u8; PAGE_SIZE];
-        for (i, b) in page.iter_mut().enumerate() {
-            *b = i as u8 ^ 0x5a;
-        }
-        let mut buf = vec![0u8; PAGE_REPLY_DATA_LEN + 1];
-        assert_eq!(encode_page_reply(&mut buf, None), Ok(1));
-        assert_eq!(decode_page_reply(&buf[..1]), Ok(PageReply::Fresh));
-        assert_eq!(
-            encode_page_reply(&mut buf, Some(&page)),
-            Ok(PAGE_REPLY_DATA_LEN)
-        );
-        assert_eq!(
-            decode_page_reply(&buf[..PAGE_REPLY_DATA_LEN]),
-            Ok(PageReply::Data(&page))
-        );
-        // Short buffers.
-        assert_eq!(
-            encode_page_reply(&mut [], None),
-            Err(WireError::ShortBuffer)
-        );
-        assert_eq!(
-            encode_page_reply(&mut buf[..PAGE_SIZE], Some(&page)),
-            Err(WireError::ShortBuffer)
-        );
-        // Wrong lengths and statuses.
-        let bad: [&[u8]; 6] = [
-            &[],
-            &[0, 0],
-            &[1],
-            &buf[..PAGE_SIZE],
-            &buf[..PAGE_REPLY_DATA_LEN + 1],
-            &[2],
-        ];
-        for b in bad {
-            assert_eq!(decode_page_reply(b), Err(WireError::BadPayload));
-        }
-        buf[0] = 2;
-        assert_eq!(
-            decode_page_reply(&buf[..PAGE_REPLY_DATA_LEN]),
-            Err(WireError::BadPayload)
-        );
     }
 
     fn sys(call: FwdCall, fd: i32, a: u64, b: u64, data: &[u8]) -> SyscallMsg<'_> {
@@ -2626,6 +2245,7 @@ mod tests {
         h.from = NodeId(3);
         h.visited = NodeSet(0b1100);
         h.comm = *b"sleeper\0\0\0\0\0\0\0\0\0";
+        h.container = 0x0100_0007;
         h.signals.blocked = 1 << 1;
         h.signals.pending = 1 << 9;
         for (i, a) in h.signals.actions.iter_mut().enumerate() {
@@ -2771,6 +2391,7 @@ mod tests {
         h.layout.write(&mut w).unwrap();
         h.proc.write(&mut w).unwrap();
         h.manage.write(&mut w).unwrap();
+        w.u32(h.container).unwrap();
         w.u32(v.len() as u32).unwrap();
         for d in v {
             d.write(&mut w).unwrap();
@@ -2799,7 +2420,7 @@ mod tests {
     #[test]
     fn migrate_round_trip() {
         assert_eq!(ProcState::LEN, 396);
-        assert_eq!(MigrateHead::LEN, 2736);
+        assert_eq!(MigrateHead::LEN, 2740);
         let h = head();
         let v = vmas();
         let arch = [0xabu8; 600];

@@ -80,10 +80,6 @@ fn task(rng: &mut Rng) -> TaskId {
     }
 }
 
-fn page_addr(rng: &mut Rng) -> u64 {
-    rng.below(USER_END >> 12) << 12
-}
-
 fn fixed<P: Payload>(p: &P) -> Vec<u8> {
     let mut buf = vec![0u8; P::LEN];
     assert_eq!(p.encode(&mut buf), Ok(P::LEN));
@@ -116,18 +112,6 @@ fn decode_all(bytes: &[u8]) -> usize {
     ok += usize::from(try_fixed::<Signal>(bytes));
     ok += usize::from(try_fixed::<MigrateReq>(bytes));
     ok += usize::from(try_fixed::<MigrateReply>(bytes));
-    ok += usize::from(try_fixed::<PageRequest>(bytes));
-    ok += usize::from(try_fixed::<Range>(bytes));
-    if let Ok(reply) = decode_page_reply(bytes) {
-        let mut buf = vec![0u8; bytes.len()];
-        let page = match reply {
-            PageReply::Fresh => None,
-            PageReply::Data(page) => Some(page),
-        };
-        assert_eq!(encode_page_reply(&mut buf, page), Ok(bytes.len()));
-        assert_eq!(buf, bytes);
-        ok += 1;
-    }
     if let Ok(msg) = SyscallMsg::decode(bytes) {
         let mut buf = vec![0u8; msg.encoded_len()];
         assert_eq!(msg.encode(&mut buf), Ok(bytes.len()));
@@ -198,6 +182,7 @@ fn random_head(rng: &mut Rng) -> MigrateHead {
     h.tgid = 1 + rng.below(1 << 22) as u32;
     h.parent_pid = rng.below(1 << 22) as u32;
     h.from = NodeId(rng.below(64) as u8);
+    h.container = 1 + rng.below(u64::from(u32::MAX)) as u32;
     h.visited = NodeSet(rng.next())
         .union(NodeSet::single(h.task.origin))
         .union(NodeSet::single(h.from));
@@ -355,33 +340,7 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
         5 => fixed(&MigrateReply {
             pid: 1 + rng.below(u64::from(u32::MAX)) as u32,
         }),
-        6 => fixed(&PageRequest {
-            task: task(rng),
-            addr: page_addr(rng),
-        }),
-        7 => {
-            let a = page_addr(rng);
-            let b = page_addr(rng);
-            let (start, end) = if a == b {
-                (0, USER_END)
-            } else {
-                (a.min(b), a.max(b))
-            };
-            fixed(&Range {
-                task: task(rng),
-                start,
-                end,
-            })
-        }
-        8 => {
-            let page = rng.bytes(PAGE_SIZE);
-            let page: &[u8; PAGE_SIZE] = page.as_slice().try_into().unwrap();
-            let fresh = rng.chance(1, 2);
-            let mut buf = vec![0u8; PAGE_REPLY_DATA_LEN];
-            let n = encode_page_reply(&mut buf, if fresh { None } else { Some(page) }).unwrap();
-            buf.truncate(n);
-            buf
-        }
+        6..=8 => fixed(&SyscallIntr { task: task(rng) }),
         9 => {
             let mut path_store = vec![0u8; 8192];
             let path_buf = &mut path_store[..];
@@ -680,7 +639,7 @@ fn random_bytes(rng: &mut Rng) -> Vec<u8> {
     let len = match rng.below(10) {
         0 => rng.below(4) as usize,
         1..=3 => rng.below(32) as usize,
-        4 => [6, 8, 10, 14, 22, 4, 1, PAGE_REPLY_DATA_LEN][rng.below(8) as usize],
+        4 => [6, 8, 10, 14, 22, 4, 1, 1 + PAGE_SIZE][rng.below(8) as usize],
         5 => SYSCALL_HEAD_LEN + rng.below(8) as usize,
         6 => SYSCALL_REPLY_HEAD_LEN + rng.below(8) as usize,
         7 => MigrateHead::LEN + rng.below(64) as usize,

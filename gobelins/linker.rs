@@ -1,0 +1,900 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The container layer and the memory linker.
+//!
+//! One [`ContainerNode`] per node (the protocol of `proto::container`, the
+//! state machine `tools/sim` checks) keeps the records of the pages this
+//! node manages, owns or holds. The memory linker (Gobelins, section 3;
+//! Containers report, section 4) backs each linked address space with a
+//! container: the node's copy of page `index` of container `c` is what the
+//! linked address space maps at `index << PAGE_SHIFT`, so a page's
+//! contents live in the process's own memory and Linux's own paths (fork,
+//! swap, reclaim) keep working on them.
+//!
+//! # Locks and order
+//!
+//! - [`Linker::machine`] (the state machine, the links, the pending and
+//!   lost pages) is taken by faulting tasks, which hold their address
+//!   space's mmap or VMA lock, and by message handlers, which hold nothing.
+//!   So nothing that takes an address-space lock runs under it: the
+//!   actions on address spaces, and every send (a send may carry a page's
+//!   contents, which must be read from an address space), are queued, in
+//!   order, for the executor thread ([`Linker::ops`]), which runs them
+//!   holding no other lock.
+//! - A page with queued operations is *pending*: faults on it wait.
+//! - [`Linker::epoch`] is bumped, under `machine`, whenever the machine
+//!   decides to drop, write-protect or replace a local copy. A fault that
+//!   found its access allowed installs its page only if the epoch it saw
+//!   is still current, checked under the page table lock (see
+//!   `cohort_fault_install_page()`), so that a decision taken meanwhile is
+//!   never undone by a fault that finishes late.
+//!
+//! # What a fault does
+//!
+//! A fault on a linked private mapping asks the container for a read copy
+//! (`get_page`) or the only, writable, copy (`grab_page`), waits until the
+//! copy is there (its contents are installed by the executor), then:
+//! nothing mapped yet and this node may access the page (it owns a page
+//! nobody wrote: first touch) → installs what a first access sees (zeros,
+//! or the file's page); a read-only copy mapped and write access granted
+//! → replaces it by a writable private copy; swapped out → lets Linux read
+//! it in.
+//!
+//! Faults taken by a task on an address space not its own (the executor
+//! reading a page in to send it, `/proc/PID/mem`) run locally: they see
+//! this node's copy as it is.
+
+use crate::proto::container::{
+    Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
+};
+use crate::proto::error::Error as ProtoError;
+use crate::proto::node::{NodeId, MAX_NODES};
+use crate::proto::sink::Sink;
+use crate::proto::table::Table;
+use crate::records::Records;
+use crate::stats::{Counter, Stats};
+use crate::LINKER;
+use core::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use kernel::bindings;
+use kernel::cohort::{
+    self,
+    fault::PteState,
+    migration::{self, MmGrab, MmRef, INSTALL_REPLACE, INSTALL_WRITE, PAGE_SIZE},
+    msg::{self, Message, MsgHandler},
+    thread, vec as kvec, FaultAction, Vma,
+};
+use kernel::prelude::*;
+use kernel::sync::{new_condvar, new_mutex, Arc, CondVar, Mutex};
+
+/// Shift from an address to a page index.
+const PAGE_SHIFT: u32 = 12;
+/// How long a fault waits for its page before it gives up with `SIGBUS`
+/// (a dead peer ends the wait within kmsg's heartbeat time-out instead).
+const FAULT_TIMEOUT_MS: u64 = 30_000;
+/// How long a release may take to complete on every node.
+const RELEASE_TIMEOUT_MS: u64 = 20_000;
+/// One past the last page index of user space: a release of `0..LAST_INDEX`
+/// is the whole container.
+const LAST_INDEX: u64 = (crate::USER_END >> PAGE_SHIFT) as u64;
+/// How long the executor sleeps with nothing to do before it checks
+/// whether it is asked to stop.
+const IDLE_MS: u32 = 200;
+
+const VM_FAULT_SIGBUS: u32 = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+const VM_FAULT_NOPAGE: u32 = bindings::vm_fault_reason_VM_FAULT_NOPAGE;
+const FAULT_FLAG_WRITE: u32 = bindings::fault_flag_FAULT_FLAG_WRITE;
+
+/// A page's contents.
+pub(crate) type PageBuf = KBox<[u8; PAGE_SIZE]>;
+
+/// An address space linked to a container on this node. The link keeps
+/// the `mm_struct`, not the address space: that ends with its process (or
+/// an exec), and the link then serves nothing.
+struct Link {
+    container: u32,
+    mm: MmGrab,
+    /// The process uses this copy; else a shadow keeps it.
+    active: bool,
+    /// Pages received for this link since [`Linker::counts`] last took them.
+    fetched: u64,
+    /// Pages sent from this link since then.
+    served: u64,
+}
+
+/// What the executor does, in the order the machine decided it.
+enum Op {
+    /// Send `msg` to `to` (never this node), with the local copy's
+    /// contents when [`PageMsg::carries_data`].
+    Send { to: NodeId, msg: PageMsg },
+    /// Deliver `msg`, which carries data, to this node itself.
+    Loopback { msg: PageMsg },
+    /// Install `data` as the local copy, read-only.
+    Install { page: PageId, data: PageBuf },
+    /// Drop the local copy.
+    Discard { page: PageId },
+    /// Keep the local copy, read-only.
+    WriteProtect { page: PageId },
+    /// Drop pages `first..end` of `container` from the linked address
+    /// space (a release, at the container's home).
+    DropRange { container: u32, first: u64, end: u64 },
+}
+
+/// The home's memory, as the protocol asks it: the linked address space
+/// holds every page of its container no node took yet (one nobody touched
+/// reads as zeros, or the file), so the home adopts the page it is asked
+/// for rather than creating it.
+struct HomeMemory;
+
+impl Backing for HomeMemory {
+    fn holds(&self, _page: PageId) -> bool {
+        true
+    }
+}
+
+impl Op {
+    /// The page whose local copy the operation touches, if any.
+    fn page(&self) -> Option<PageId> {
+        match self {
+            Op::Install { page, .. } | Op::Discard { page } | Op::WriteProtect { page } => {
+                Some(*page)
+            }
+            Op::Send { msg, .. } | Op::Loopback { msg } if msg.carries_data() => msg.page(),
+            Op::DropRange { .. } | Op::Send { .. } | Op::Loopback { .. } => None,
+        }
+    }
+}
+
+/// Everything `machine` protects.
+pub(crate) struct Machine {
+    node: ContainerNode<Records>,
+    links: KVec<Link>,
+    /// Pages with queued operations, and how many.
+    pending: KVec<(PageId, u32)>,
+    /// Pages whose every copy was lost with a node: faults on them get
+    /// `SIGBUS` until the page is released.
+    lost: KVec<PageId>,
+    /// Releases this node asked for that completed, by id.
+    released: KVec<u32>,
+}
+
+impl Machine {
+    /// The page records.
+    pub(crate) fn records(&self) -> &Records {
+        self.node.records()
+    }
+
+    /// Number of address spaces linked here.
+    pub(crate) fn links_len(&self) -> usize {
+        self.links.len()
+    }
+
+    fn link_of(&self, mm_id: usize) -> Option<&Link> {
+        self.links.iter().find(|l| l.mm.id() == mm_id)
+    }
+
+    fn link_mut(&mut self, container: u32) -> Option<&mut Link> {
+        self.links.iter_mut().find(|l| l.container == container)
+    }
+
+    fn mm_of(&self, container: u32) -> Option<&MmGrab> {
+        self.links
+            .iter()
+            .find(|l| l.container == container)
+            .map(|l| &l.mm)
+    }
+
+    fn is_pending(&self, page: PageId) -> bool {
+        self.pending.iter().any(|(p, _)| *p == page)
+    }
+
+    fn add_pending(&mut self, page: PageId) -> Result {
+        if let Some(entry) = self.pending.iter_mut().find(|(p, _)| *p == page) {
+            entry.1 += 1;
+            return Ok(());
+        }
+        self.pending.push((page, 1), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    fn end_pending(&mut self, page: PageId) {
+        let slice = self.pending.as_mut_slice();
+        if let Some(i) = slice.iter().position(|(p, _)| *p == page) {
+            slice[i].1 -= 1;
+            if slice[i].1 == 0 {
+                kvec::swap_remove(&mut self.pending, i);
+            }
+        }
+    }
+}
+
+/// The actions of one event, collected for [`Linker::carry_out`].
+struct Actions {
+    list: KVec<PageAction>,
+    /// An action could not be recorded (no memory).
+    overflow: bool,
+}
+
+impl Actions {
+    fn new() -> Self {
+        Actions {
+            list: KVec::new(),
+            overflow: false,
+        }
+    }
+}
+
+impl Sink<PageAction> for Actions {
+    fn push(&mut self, action: PageAction) {
+        if self.list.push(action, GFP_KERNEL).is_err() {
+            self.overflow = true;
+        }
+    }
+}
+
+/// The container layer of this node, with its memory linker.
+#[pin_data]
+pub(crate) struct Linker {
+    /// The state machine and the links.
+    #[pin]
+    pub(crate) machine: Mutex<Machine>,
+    /// Operations for the executor, oldest first.
+    #[pin]
+    ops: Mutex<KVec<Op>>,
+    /// Signalled when `ops` gets work.
+    #[pin]
+    ops_ready: CondVar,
+    /// Bumped, under its own lock, whenever a page's state may have
+    /// changed: faulting tasks wait for it to move.
+    #[pin]
+    generation: Mutex<u64>,
+    /// Signalled with `generation`.
+    #[pin]
+    changed: CondVar,
+    /// See the module documentation.
+    epoch: AtomicU64,
+    /// Number of links, read by every fault without a lock.
+    nr_links: AtomicUsize,
+    /// Pid of the executor thread, whose faults are local.
+    executor: AtomicI32,
+    /// Counters, shown in debugfs.
+    pub(crate) stats: Stats,
+}
+
+impl Linker {
+    /// The container layer of node `me` in a cluster of `nodes`.
+    pub(crate) fn new(me: NodeId, nodes: usize) -> Result<Arc<Self>> {
+        let node = ContainerNode::new(me, nodes, Records::new()).map_err(|_| EINVAL)?;
+        Arc::pin_init(
+            pin_init!(Linker {
+                machine <- new_mutex!(Machine {
+                    node,
+                    links: KVec::new(),
+                    pending: KVec::new(),
+                    lost: KVec::new(),
+                    released: KVec::new(),
+                }),
+                ops <- new_mutex!(KVec::new()),
+                ops_ready <- new_condvar!(),
+                generation <- new_mutex!(0),
+                changed <- new_condvar!(),
+                epoch: AtomicU64::new(0),
+                nr_links: AtomicUsize::new(0),
+                executor: AtomicI32::new(-1),
+                stats: Stats::new(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn me(&self) -> NodeId {
+        NodeId(cohort::node_id() as u8)
+    }
+
+    /// The address space linked to `container` here, unless it ended.
+    pub(crate) fn mm_of(&self, container: u32) -> Option<MmRef> {
+        self.machine.lock().mm_of(container)?.get()
+    }
+
+    /// Adds to `pages` the indexes of the pages of `container` of which
+    /// this node has a copy.
+    pub(crate) fn held_copies(&self, container: u32, pages: &mut KVVec<u64>) -> Result {
+        let m = self.machine.lock();
+        let mut failed = false;
+        Table::for_each(m.node.records(), &mut |page, rec| {
+            if page.container == container && rec.present && pages.push(page.index, GFP_KERNEL).is_err() {
+                failed = true;
+            }
+        });
+        if failed {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Tells faulting tasks to look again.
+    fn wake(&self) {
+        *self.generation.lock() += 1;
+        self.changed.notify_all();
+    }
+
+    fn generation(&self) -> u64 {
+        *self.generation.lock()
+    }
+
+    /// Waits until the generation moves past `seen` or `deadline_ns`;
+    /// false on a time-out or a fatal signal.
+    fn wait_change(&self, seen: u64, deadline_ns: u64) -> bool {
+        let mut gen = self.generation.lock();
+        while *gen == seen {
+            let now = cohort::now_ns();
+            if now >= deadline_ns || migration::fatal_signal_pending() {
+                return false;
+            }
+            let ms = ((deadline_ns - now) / 1_000_000 + 1).min(u64::from(u32::MAX)) as u32;
+            let _ = self
+                .changed
+                .wait_interruptible_timeout(&mut gen, kernel::time::msecs_to_jiffies(ms));
+        }
+        true
+    }
+
+    /// Carries out the actions of one event of the machine, holding
+    /// `machine`: queues the operations, delivers messages to this node
+    /// at once, wakes faulting tasks. `data` is the page carried by the
+    /// message being handled, for [`PageAction::Install`].
+    fn carry_out(&self, m: &mut Machine, actions: Actions, data: Option<&[u8; PAGE_SIZE]>) {
+        if actions.overflow {
+            pr_err!("out of memory recording the actions of a page event\n");
+        }
+        let mut wake = false;
+        for action in actions.list {
+            match action {
+                PageAction::Send { to, msg } if to == self.me() => {
+                    if msg.carries_data() {
+                        self.queue(m, Op::Loopback { msg });
+                    } else {
+                        self.deliver(m, to, msg, None);
+                    }
+                }
+                PageAction::Send { to, msg } => {
+                    if msg.carries_data() {
+                        self.epoch.fetch_add(1, Ordering::AcqRel);
+                    }
+                    self.queue(m, Op::Send { to, msg });
+                }
+                PageAction::FirstTouch { .. } => {
+                    // The first copy is what a first access to the linked
+                    // address space sees: nothing to make in advance.
+                    self.stats.bump(Counter::FirstTouches);
+                }
+                PageAction::Install { page } => match data {
+                    Some(data) => match KBox::new(*data, GFP_KERNEL) {
+                        Ok(data) => {
+                            self.epoch.fetch_add(1, Ordering::AcqRel);
+                            self.queue(m, Op::Install { page, data });
+                        }
+                        Err(_) => pr_err!("out of memory installing a page of {}\n", page.container),
+                    },
+                    None => pr_err!("a page of container {} came without its contents\n", page.container),
+                },
+                PageAction::Discard { page } => {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.stats.bump(Counter::Discards);
+                    self.queue(m, Op::Discard { page });
+                }
+                PageAction::WriteProtect { page } => {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.queue(m, Op::WriteProtect { page });
+                }
+                PageAction::Adopt { .. } => self.stats.bump(Counter::Adoptions),
+                PageAction::DropBacking {
+                    container,
+                    first,
+                    end,
+                } => {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.queue(
+                        m,
+                        Op::DropRange {
+                            container,
+                            first,
+                            end,
+                        },
+                    );
+                }
+                PageAction::Failed { page } => {
+                    pr_warn!(
+                        "page {}:{:#x} was lost with the node that held it\n",
+                        page.container,
+                        page.index
+                    );
+                    if m.lost.push(page, GFP_KERNEL).is_err() {
+                        pr_err!("out of memory recording a lost page\n");
+                    }
+                    wake = true;
+                }
+                PageAction::Released { origin, id, .. } => {
+                    if origin == self.me() && m.released.push(id, GFP_KERNEL).is_err() {
+                        pr_err!("out of memory recording a release\n");
+                    }
+                    wake = true;
+                }
+                PageAction::Ready { .. } | PageAction::Flushed { .. } => wake = true,
+            }
+        }
+        if wake {
+            self.wake();
+        }
+    }
+
+    /// Queues `op` for the executor; its page is pending until it ran.
+    fn queue(&self, m: &mut Machine, op: Op) {
+        if let Some(page) = op.page() {
+            if m.add_pending(page).is_err() {
+                pr_err!("out of memory queueing a page operation\n");
+                return;
+            }
+        }
+        let mut ops = self.ops.lock();
+        if ops.push(op, GFP_KERNEL).is_err() {
+            pr_err!("out of memory queueing a page operation\n");
+            return;
+        }
+        drop(ops);
+        self.ops_ready.notify_one();
+    }
+
+    /// Hands `msg` from `from` to the machine, with the page it carries.
+    fn deliver(&self, m: &mut Machine, from: NodeId, msg: PageMsg, data: Option<&[u8; PAGE_SIZE]>) {
+        let mut actions = Actions::new();
+        if let Err(e) = m.node.on_message(from, msg, &HomeMemory, &mut actions) {
+            self.stats.bump(Counter::BadMessages);
+            pr_warn!("page message {:?} from node {} refused: {:?}\n", msg, from.0, e);
+        }
+        self.carry_out(m, actions, data);
+    }
+
+    /// The executor thread: runs the queued operations in order.
+    pub(crate) fn run(self: Arc<Self>) {
+        self.executor
+            .store(migration::task_ids(kernel::current!()).0, Ordering::Relaxed);
+        while !thread::should_stop() {
+            let batch = {
+                let mut ops = self.ops.lock();
+                if ops.is_empty() {
+                    let _ = self
+                        .ops_ready
+                        .wait_interruptible_timeout(&mut ops, kernel::time::msecs_to_jiffies(IDLE_MS));
+                    if ops.is_empty() {
+                        continue;
+                    }
+                }
+                core::mem::replace(&mut *ops, KVec::new())
+            };
+            for op in batch {
+                let page = op.page();
+                self.execute(op);
+                if let Some(page) = page {
+                    self.machine.lock().end_pending(page);
+                }
+                self.wake();
+            }
+        }
+    }
+
+    /// The address space backing `page` here, unless it ended.
+    fn mm_for(&self, page: PageId) -> Option<MmRef> {
+        self.mm_of(page.container)
+    }
+
+    fn address(page: PageId) -> usize {
+        (page.index << PAGE_SHIFT) as usize
+    }
+
+    /// Reads the local copy of `page`, write-protecting it first so that
+    /// no write can land after the read.
+    fn read_local(&self, page: PageId) -> Result<PageBuf> {
+        let mm = self.mm_for(page).ok_or(ENOENT)?;
+        let addr = Self::address(page);
+        mm.wrprotect(addr)?;
+        let mut buf = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL)?;
+        mm.read_page(addr, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// The contents of the local copy of `page`, to send. The protocol
+    /// counts on them: a copy that cannot be read (its address space
+    /// ended, no memory) goes as zeros, with a log line.
+    fn contents(&self, page: PageId) -> Option<PageBuf> {
+        match self.read_local(page) {
+            Ok(buf) => Some(buf),
+            Err(e) => {
+                pr_err!(
+                    "page {}:{:#x} unreadable here ({:?}): sending zeros\n",
+                    page.container,
+                    page.index,
+                    e
+                );
+                KBox::new([0u8; PAGE_SIZE], GFP_KERNEL).ok()
+            }
+        }
+    }
+
+    fn execute(&self, op: Op) {
+        match op {
+            Op::Send { to, msg } => match msg.page().filter(|_| msg.carries_data()) {
+                Some(page) => {
+                    let Some(data) = self.contents(page) else {
+                        return;
+                    };
+                    if let Some(link) = self.machine.lock().link_mut(page.container) {
+                        link.served += 1;
+                    }
+                    self.send(to, &msg, Some(&data));
+                }
+                None => self.send(to, &msg, None),
+            },
+            Op::Loopback { msg } => {
+                let Some(data) = msg.page().and_then(|page| self.contents(page)) else {
+                    return;
+                };
+                let mut m = self.machine.lock();
+                self.deliver(&mut m, self.me(), msg, Some(&data));
+            }
+            Op::DropRange {
+                container,
+                first,
+                end,
+            } => {
+                if let Some(mm) = self.mm_of(container) {
+                    let to_addr = |index: u64| -> usize {
+                        usize::try_from(index.saturating_mul(PAGE_SIZE as u64))
+                            .unwrap_or(usize::MAX)
+                            .min(crate::USER_END)
+                    };
+                    mm.zap(to_addr(first), to_addr(end));
+                }
+            }
+            Op::Install { page, data } => {
+                if let Some(link) = self.machine.lock().link_mut(page.container) {
+                    link.fetched += 1;
+                }
+                if let Some(mm) = self.mm_for(page) {
+                    self.stats.bump(Counter::Installs);
+                    if let Err(e) = mm.install_page(Self::address(page), false, &data) {
+                        pr_warn!(
+                            "page {}:{:#x} not installed: {:?}\n",
+                            page.container,
+                            page.index,
+                            e
+                        );
+                    }
+                }
+            }
+            Op::Discard { page } => {
+                if let Some(mm) = self.mm_for(page) {
+                    let addr = Self::address(page);
+                    mm.zap(addr, addr + PAGE_SIZE);
+                }
+            }
+            Op::WriteProtect { page } => {
+                if let Some(mm) = self.mm_for(page) {
+                    let _ = mm.wrprotect(Self::address(page));
+                }
+            }
+        }
+    }
+
+    /// Sends `msg` (and `data`) to node `to`; a node that is down is
+    /// dealt with by the membership listener.
+    fn send(&self, to: NodeId, msg: &PageMsg, data: Option<&[u8; PAGE_SIZE]>) {
+        let mut buf = [0u8; crate::proto::container_msg::MAX_LEN];
+        let len = match crate::proto::container_msg::encode(msg, data, &mut buf) {
+            Ok(len) => len,
+            Err(e) => {
+                pr_err!("page message {:?} not encoded: {:?}\n", msg, e);
+                return;
+            }
+        };
+        self.stats.sent(msg);
+        if let Err(e) = msg::send(u32::from(to.0), crate::proto::container_msg::MSG_CONTAINER, &buf[..len]) {
+            pr_warn!("page message to node {} not sent: {:?}\n", to.0, e);
+        }
+    }
+
+    /// Links the private memory of `mm` to `container` on this node, or
+    /// changes whether the process uses it (`active`) when it is linked.
+    pub(crate) fn link(&self, mm: MmGrab, container: u32, active: bool) -> Result {
+        let mut m = self.machine.lock();
+        if let Some(link) = m.link_of(mm.id()) {
+            if link.container != container {
+                return Err(EBUSY);
+            }
+        } else if m.mm_of(container).is_some() {
+            return Err(EEXIST);
+        } else {
+            m.links.push(
+                Link {
+                    container,
+                    mm,
+                    active,
+                    fetched: 0,
+                    served: 0,
+                },
+                GFP_KERNEL,
+            )?;
+            self.nr_links.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        if let Some(link) = m.link_mut(container) {
+            link.active = active;
+        }
+        Ok(())
+    }
+
+    /// Pages of `container` received and sent here since the last call.
+    pub(crate) fn counts(&self, container: u32) -> (u64, u64) {
+        let mut m = self.machine.lock();
+        match m.link_mut(container) {
+            Some(link) => (
+                core::mem::take(&mut link.fetched),
+                core::mem::take(&mut link.served),
+            ),
+            None => (0, 0),
+        }
+    }
+
+    /// Ends this node's link to `container`; with `destroy`, releases all
+    /// its pages on every node first.
+    pub(crate) fn unlink(&self, container: u32, destroy: bool) {
+        if destroy {
+            if let Err(e) = self.release(container, 0, LAST_INDEX) {
+                pr_warn!("container {:#x} not released everywhere: {:?}\n", container, e);
+            }
+        }
+        let mut m = self.machine.lock();
+        let Some(i) = m.links.iter().position(|l| l.container == container) else {
+            return;
+        };
+        let link = kvec::swap_remove(&mut m.links, i);
+        self.nr_links.fetch_sub(1, Ordering::Relaxed);
+        drop(m);
+        drop(link);
+    }
+
+    /// Releases `[start, end)` of the linked address space `mm_id` on every
+    /// node (nothing for an address space that is not linked).
+    pub(crate) fn release_mm(&self, mm_id: usize, start: usize, end: usize) -> Result {
+        let Some(container) = self.machine.lock().link_of(mm_id).map(|l| l.container) else {
+            return Ok(());
+        };
+        let first = (start >> PAGE_SHIFT) as u64;
+        let end = (end.div_ceil(PAGE_SIZE)) as u64;
+        if first >= end {
+            return Ok(());
+        }
+        self.release(container, first, end)
+    }
+
+    /// Releases pages `first..end` of `container` on every node, and waits
+    /// until every node has dropped them.
+    ///
+    /// # Errors
+    ///
+    /// `ETIMEDOUT` when the release did not complete within
+    /// [`RELEASE_TIMEOUT_MS`] (a node that died is dealt with by the
+    /// protocol: the release completes without it), `EINTR` on a fatal
+    /// signal, or the protocol's refusal.
+    fn release(&self, container: u32, first: u64, end: u64) -> Result {
+        let deadline = cohort::now_ns().saturating_add(RELEASE_TIMEOUT_MS * 1_000_000);
+        let id = {
+            let mut guard = self.machine.lock();
+            let m = &mut *guard;
+            let mut actions = Actions::new();
+            let id = m.node.release(container, first, end, &mut actions);
+            self.carry_out(m, actions, None);
+            // Pages lost in the range are fresh afterwards.
+            let range = first..end;
+            let mut i = 0;
+            while i < m.lost.len() {
+                let p = m.lost[i];
+                if p.container == container && range.contains(&p.index) {
+                    kvec::swap_remove(&mut m.lost, i);
+                } else {
+                    i += 1;
+                }
+            }
+            id.map_err(|e| {
+                pr_err!("release of container {:#x}: {:?}\n", container, e);
+                EINVAL
+            })?
+        };
+        loop {
+            let gen = self.generation();
+            {
+                let mut m = self.machine.lock();
+                if let Some(i) = m.released.iter().position(|r| *r == id) {
+                    kvec::swap_remove(&mut m.released, i);
+                    return Ok(());
+                }
+            }
+            if !self.wait_change(gen, deadline) {
+                return Err(if migration::fatal_signal_pending() {
+                    EINTR
+                } else {
+                    cohort::errno::ETIMEDOUT()
+                });
+            }
+        }
+    }
+
+    /// Node `dead` went down.
+    pub(crate) fn node_down(&self, dead: NodeId) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        let mut actions = Actions::new();
+        if let Err(e) = m.node.node_down(dead, &mut actions) {
+            pr_err!("node {} down: {:?}\n", dead.0, e);
+        }
+        self.carry_out(m, actions, None);
+    }
+
+    /// The fault hook's work for a fault in `vma` at `address`.
+    pub(crate) fn fault(&self, vma: &Vma, address: usize, flags: u32) -> FaultAction {
+        if self.nr_links.load(Ordering::Relaxed) == 0 || vma.is_special() || !vma.is_private() {
+            return FaultAction::Local;
+        }
+        let current = kernel::current!();
+        if migration::task_ids(&current).0 == self.executor.load(Ordering::Relaxed) {
+            // Reading in a page this node serves: it is this node's copy.
+            return FaultAction::Local;
+        }
+        let (container, active) = match self.machine.lock().link_of(vma.mm_id()) {
+            Some(link) => (link.container, link.active),
+            None => return FaultAction::Local,
+        };
+        if !active {
+            // A shadow's copy: the shadow's own accesses (to the buffers of
+            // the calls it runs) are local; another task's (a read of its
+            // /proc files) would map a stale page where none may be.
+            return if migration::task_has_mm(&current, vma.mm_id()) {
+                FaultAction::Local
+            } else {
+                FaultAction::Handled(VM_FAULT_SIGBUS)
+            };
+        }
+        let page = PageId {
+            container,
+            index: (address >> PAGE_SHIFT) as u64,
+        };
+        let write = flags & FAULT_FLAG_WRITE != 0;
+        self.stats.bump(if write { Counter::WriteFaults } else { Counter::ReadFaults });
+        let deadline = cohort::now_ns().saturating_add(FAULT_TIMEOUT_MS * 1_000_000);
+        let mut remote = false;
+        loop {
+            let gen = self.generation();
+            let step = {
+                let mut guard = self.machine.lock();
+                let m = &mut *guard;
+                if m.lost.iter().any(|p| *p == page) {
+                    Err(EIO)
+                } else if m.is_pending(page) {
+                    Ok(None)
+                } else {
+                    let mut actions = Actions::new();
+                    let lookup = if write {
+                        m.node.grab_page(page, &mut actions)
+                    } else {
+                        m.node.get_page(page, &mut actions)
+                    };
+                    let seen = self.epoch.load(Ordering::Acquire);
+                    self.carry_out(m, actions, None);
+                    match lookup {
+                        Ok(Lookup::Hit) => Ok(Some(seen)),
+                        Ok(Lookup::Wait) | Err(ProtoError::Busy) => Ok(None),
+                        Err(e) => {
+                            pr_err!("page {}:{:#x}: {:?}\n", page.container, page.index, e);
+                            Err(EIO)
+                        }
+                    }
+                }
+            };
+            match step {
+                Ok(Some(seen)) => {
+                    if remote {
+                        self.stats.bump(Counter::RemoteFaults);
+                    }
+                    let ret = self.finish(vma, address, flags, write, seen);
+                    match ret {
+                        Some(ret) if ret == VM_FAULT_NOPAGE => continue,
+                        Some(ret) => return FaultAction::Handled(ret),
+                        None => return FaultAction::Local,
+                    }
+                }
+                Ok(None) => {
+                    remote = true;
+                    if !self.wait_change(gen, deadline) {
+                        if !migration::fatal_signal_pending() {
+                            pr_warn!(
+                                "page {}:{:#x} did not come within {} ms: SIGBUS\n",
+                                page.container,
+                                page.index,
+                                FAULT_TIMEOUT_MS
+                            );
+                        }
+                        return FaultAction::Handled(VM_FAULT_SIGBUS);
+                    }
+                }
+                Err(_) => {
+                    pr_warn!(
+                        "page {}:{:#x} was lost with the node that held it: SIGBUS\n",
+                        page.container,
+                        page.index
+                    );
+                    return FaultAction::Handled(VM_FAULT_SIGBUS);
+                }
+            }
+        }
+    }
+
+    /// Maps the page once the container gave this node the access a fault
+    /// needs (see the module documentation); `None`: let Linux do it.
+    fn finish(&self, vma: &Vma, address: usize, flags: u32, write: bool, seen: u64) -> Option<u32> {
+        let epoch = Some((&self.epoch, seen));
+        match vma.pte_state(address) {
+            PteState::Other => None,
+            PteState::Present if !write => None,
+            PteState::Present => Some(vma.install_page(
+                address,
+                flags,
+                INSTALL_WRITE | INSTALL_REPLACE,
+                None,
+                epoch,
+            )),
+            PteState::None => {
+                let Ok(mut buf) = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL) else {
+                    return Some(bindings::vm_fault_reason_VM_FAULT_OOM);
+                };
+                if vma.fresh_page(address, &mut buf).is_err() {
+                    return Some(VM_FAULT_SIGBUS);
+                }
+                let how = if write { INSTALL_WRITE } else { 0 };
+                Some(vma.install_page(address, flags, how, Some(&buf), epoch))
+            }
+        }
+    }
+
+    /// Whether this node holds `page` with at least `access`.
+    #[allow(dead_code)]
+    pub(crate) fn access(&self, page: PageId) -> Access {
+        self.machine.lock().node.find_page(page)
+    }
+}
+
+/// `MSG_CONTAINER`: a page message from another node.
+pub(crate) struct ContainerHandler;
+
+impl MsgHandler for ContainerHandler {
+    const TYPE: u16 = crate::proto::container_msg::MSG_CONTAINER;
+
+    fn handle(msg: &Message) {
+        let Some(linker) = LINKER.get() else {
+            return;
+        };
+        let src = msg.src();
+        if src as usize >= MAX_NODES {
+            return;
+        }
+        let (pm, data) = match crate::proto::container_msg::decode(msg.data()) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                linker.stats.bump(Counter::BadMessages);
+                pr_warn!("malformed page message from node {}: {:?}\n", src, e);
+                return;
+            }
+        };
+        linker.stats.received(&pm);
+        let mut m = linker.machine.lock();
+        linker.deliver(&mut m, NodeId(src as u8), pm, data);
+    }
+}
