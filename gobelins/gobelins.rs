@@ -82,7 +82,10 @@ impl FaultOps for MemoryLinker {
     }
 
     fn link(mm: MmGrab, container: u32, active: bool) -> Result {
-        LINKER.get().ok_or_else(cohort::errno::ESHUTDOWN)?.link(mm, container, active)
+        LINKER
+            .get()
+            .ok_or_else(cohort::errno::ESHUTDOWN)?
+            .link(mm, container, active)
     }
 
     fn populate(container: u32) -> Result {
@@ -137,7 +140,11 @@ impl kernel::Module for Gobelins {
         let fault = Registration::register(c_str!("gobelins"))?;
         let debugfs = Dir::new(c_str!("gobelins"), linker)?;
         debugfs.file::<stats::StatsFile>(c_str!("stats"), 0o444)?;
-        pr_info!("containers and memory linker on node {} of {}\n", me.0, nodes);
+        pr_info!(
+            "containers and memory linker on node {} of {}\n",
+            me.0,
+            nodes
+        );
         Ok(Gobelins {
             _debugfs: debugfs,
             _fault: fault,

@@ -116,7 +116,11 @@ enum Op {
     WriteProtect { page: PageId },
     /// Drop pages `first..end` of `container` from the linked address
     /// space (a release, at the container's home).
-    DropRange { container: u32, first: u64, end: u64 },
+    DropRange {
+        container: u32,
+        first: u64,
+        end: u64,
+    },
 }
 
 /// The home's memory, as the protocol asks it: the linked address space
@@ -301,7 +305,10 @@ impl Linker {
         let m = self.machine.lock();
         let mut failed = false;
         Table::for_each(m.node.records(), &mut |page, rec| {
-            if page.container == container && rec.present && pages.push(page.index, GFP_KERNEL).is_err() {
+            if page.container == container
+                && rec.present
+                && pages.push(page.index, GFP_KERNEL).is_err()
+            {
                 failed = true;
             }
         });
@@ -373,9 +380,14 @@ impl Linker {
                             self.epoch.fetch_add(1, Ordering::AcqRel);
                             self.queue(m, Op::Install { page, data });
                         }
-                        Err(_) => pr_err!("out of memory installing a page of {}\n", page.container),
+                        Err(_) => {
+                            pr_err!("out of memory installing a page of {}\n", page.container)
+                        }
                     },
-                    None => pr_err!("a page of container {} came without its contents\n", page.container),
+                    None => pr_err!(
+                        "a page of container {} came without its contents\n",
+                        page.container
+                    ),
                 },
                 PageAction::Discard { page } => {
                     self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -449,7 +461,12 @@ impl Linker {
         let mut actions = Actions::new();
         if let Err(e) = m.node.on_message(from, msg, &HomeMemory, &mut actions) {
             self.stats.bump(Counter::BadMessages);
-            pr_warn!("page message {:?} from node {} refused: {:?}\n", msg, from.0, e);
+            pr_warn!(
+                "page message {:?} from node {} refused: {:?}\n",
+                msg,
+                from.0,
+                e
+            );
         }
         self.carry_out(m, actions, data);
     }
@@ -462,9 +479,10 @@ impl Linker {
             let batch = {
                 let mut ops = self.ops.lock();
                 if ops.is_empty() {
-                    let _ = self
-                        .ops_ready
-                        .wait_interruptible_timeout(&mut ops, kernel::time::msecs_to_jiffies(IDLE_MS));
+                    let _ = self.ops_ready.wait_interruptible_timeout(
+                        &mut ops,
+                        kernel::time::msecs_to_jiffies(IDLE_MS),
+                    );
                     if ops.is_empty() {
                         continue;
                     }
@@ -597,7 +615,11 @@ impl Linker {
             }
         };
         self.stats.sent(msg);
-        if let Err(e) = msg::send(u32::from(to.0), crate::proto::container_msg::MSG_CONTAINER, &buf[..len]) {
+        if let Err(e) = msg::send(
+            u32::from(to.0),
+            crate::proto::container_msg::MSG_CONTAINER,
+            &buf[..len],
+        ) {
             pr_warn!("page message to node {} not sent: {:?}\n", to.0, e);
         }
     }
@@ -649,7 +671,11 @@ impl Linker {
     pub(crate) fn unlink(&self, container: u32, destroy: bool) {
         if destroy {
             if let Err(e) = self.release(container, 0, LAST_INDEX) {
-                pr_warn!("container {:#x} not released everywhere: {:?}\n", container, e);
+                pr_warn!(
+                    "container {:#x} not released everywhere: {:?}\n",
+                    container,
+                    e
+                );
             }
         }
         let mut m = self.machine.lock();
@@ -768,7 +794,11 @@ impl Linker {
             index: (address >> PAGE_SHIFT) as u64,
         };
         let write = flags & FAULT_FLAG_WRITE != 0;
-        self.stats.bump(if write { Counter::WriteFaults } else { Counter::ReadFaults });
+        self.stats.bump(if write {
+            Counter::WriteFaults
+        } else {
+            Counter::ReadFaults
+        });
         let deadline = cohort::now_ns().saturating_add(FAULT_TIMEOUT_MS * 1_000_000);
         let mut remote = false;
         loop {
@@ -844,13 +874,9 @@ impl Linker {
         match vma.pte_state(address) {
             PteState::Other => None,
             PteState::Present if !write => None,
-            PteState::Present => Some(vma.install_page(
-                address,
-                flags,
-                INSTALL_WRITE | INSTALL_REPLACE,
-                None,
-                epoch,
-            )),
+            PteState::Present => {
+                Some(vma.install_page(address, flags, INSTALL_WRITE | INSTALL_REPLACE, None, epoch))
+            }
             PteState::None => {
                 let Ok(mut buf) = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL) else {
                     return Some(bindings::vm_fault_reason_VM_FAULT_OOM);

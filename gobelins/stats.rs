@@ -44,10 +44,31 @@ const COUNTER_NAMES: [&str; COUNTERS] = [
 
 /// Kinds of page messages, by `Kind` value (0 unused).
 const KINDS: [&str; 25] = [
-    "", "get", "forward", "create", "copy", "transfer", "invalidate", "invalidate_ack",
-    "flush_request", "flush_go", "flush_cancel", "inject", "inject_ack", "retry", "failed",
-    "release", "release_ack", "release_done", "release_resume", "marker", "report",
-    "report_end", "resolved", "promote", "promote_ack",
+    "",
+    "get",
+    "forward",
+    "create",
+    "copy",
+    "transfer",
+    "invalidate",
+    "invalidate_ack",
+    "flush_request",
+    "flush_go",
+    "flush_cancel",
+    "inject",
+    "inject_ack",
+    "retry",
+    "failed",
+    "release",
+    "release_ack",
+    "release_done",
+    "release_resume",
+    "marker",
+    "report",
+    "report_end",
+    "resolved",
+    "promote",
+    "promote_ack",
 ];
 
 fn kind(msg: &PageMsg) -> usize {
@@ -110,7 +131,11 @@ impl DebugFile for StatsFile {
             writeln!(out, "received_{} {}", name, v.load(Ordering::Relaxed))?;
         }
         let m = l.machine.lock();
-        writeln!(out, "records {}", crate::proto::table::Table::len(m.records()))?;
+        writeln!(
+            out,
+            "records {}",
+            crate::proto::table::Table::len(m.records())
+        )?;
         writeln!(out, "links {}", m.links_len())
     }
 }

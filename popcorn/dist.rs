@@ -111,7 +111,9 @@ impl Counters {
     pub(crate) fn pages(&self, fetched: u64, served: u64) {
         self.pages_fetched.fetch_add(fetched, Ordering::Relaxed);
         self.pages_served.fetch_add(served, Ordering::Relaxed);
-        let bytes = fetched.saturating_add(served).saturating_mul(migration::PAGE_SIZE as u64);
+        let bytes = fetched
+            .saturating_add(served)
+            .saturating_mul(migration::PAGE_SIZE as u64);
         self.bytes_moved.fetch_add(bytes, Ordering::Relaxed);
     }
 

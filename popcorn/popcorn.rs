@@ -15,9 +15,9 @@ use kernel::cohort::files::FilesSlot;
 use kernel::cohort::{
     self,
     migration::{self, Global, GlobalGuard},
-    HandlerRegistration, LayoutChange, LayoutOp, LayoutOps, LayoutSlot,
-    ListenerRegistration, MembershipListener, MigrationOps, MigrationSlot, Mm, PcntlOps, PcntlSlot,
-    Registration, TaskOps, TaskSlot,
+    HandlerRegistration, LayoutChange, LayoutOp, LayoutOps, LayoutSlot, ListenerRegistration,
+    MembershipListener, MigrationOps, MigrationSlot, Mm, PcntlOps, PcntlSlot, Registration,
+    TaskOps, TaskSlot,
 };
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -373,7 +373,9 @@ impl LayoutOps for Layout {
                 memory::unmapped(&dist, result, result + change.len())
             }
             // Shrunk in place: the tail is unmapped.
-            Some(LayoutOp::Mremap) if result == change.start() && change.new_len() < change.len() => {
+            Some(LayoutOp::Mremap)
+                if result == change.start() && change.new_len() < change.len() =>
+            {
                 memory::unmapped(&dist, result + change.new_len(), result + change.len())
             }
             Some(LayoutOp::Brk) if result < change.cookie() => {

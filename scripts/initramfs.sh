@@ -41,6 +41,9 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$root/usr/bin/tcpbench" \
 # The demo's counting program.
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-o "$root/usr/bin/count" "$COHORT_ROOT/tools/guest/count.c"
+# One page read on several nodes and written on one (scenario containers).
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-o "$root/usr/bin/pageshare" "$COHORT_ROOT/tools/guest/pageshare.c"
 
 # libpcntl (header and static library, in $COHORT_BUILD/pcntl for programs
 # built for the nodes) and the pcntl command built on it, against the

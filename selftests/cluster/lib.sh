@@ -161,9 +161,13 @@ restore() {
 # ---- migration (popcorn) ----
 
 POPCORN_KO=/lib/modules/cohort/popcorn.ko
+GOBELINS_KO=/lib/modules/cohort/gobelins.ko
 
-# popcorn_load NODE: insmod popcorn unless it is there already.
+# popcorn_load NODE: insmod gobelins (a process popcorn moves keeps its
+# memory in gobelins' containers) and popcorn, unless they are there.
 popcorn_load() {
+	cx "$1" "grep -q '^gobelins ' /proc/modules || insmod $GOBELINS_KO" ||
+		fail "node $1: insmod $GOBELINS_KO failed"
 	cx "$1" "grep -q '^popcorn ' /proc/modules || insmod $POPCORN_KO" ||
 		fail "node $1: insmod $POPCORN_KO failed"
 }
@@ -185,7 +189,7 @@ wait_pcntl_nodes() {
 	done
 }
 
-# migrate_ready: kmsg and popcorn on every node, and every node lists
+# migrate_ready: kmsg, gobelins and popcorn on every node, and every node lists
 # every node in `pcntl nodes` (within 30 s).
 migrate_ready() {
 	local n all

@@ -658,7 +658,6 @@ int cohort_mm_describe(struct cohort_mm_layout *layout,
 int cohort_mm_install(const struct cohort_mm_layout *layout,
 		      const struct cohort_vma *vmas, unsigned int nr, bool fresh);
 int cohort_mprotect(unsigned long start, size_t len, unsigned long prot);
-int cohort_mm_take_page(struct mm_struct *mm, unsigned long addr, void *buf);
 bool cohort_mm_get(struct mm_struct *mm);
 void cohort_mm_zap(struct mm_struct *mm, unsigned long start,
 		   unsigned long end);

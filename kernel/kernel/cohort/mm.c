@@ -3,9 +3,9 @@
  * Cohort hub: helpers for the address space of a migrated task. A task
  * leaves with the description of its mappings (cohort_mm_describe()); where
  * it arrives they are replayed (cohort_mm_install()), empty: its pages come
- * on demand, each taken from the one node that holds it
- * (cohort_mm_take_page()) and installed by the fault handler
- * (cohort_fault_install_page(), in mm/memory.c).
+ * on demand from the page layer's container, which reads, installs and
+ * write-protects them with the memory linker's helpers below and
+ * cohort_fault_install_page() (in mm/memory.c).
  */
 #include <linux/dcache.h>
 #include <linux/file.h>
@@ -254,9 +254,9 @@ static int cohort_vma_install(const struct cohort_vma *v, bool keep)
 		if (strnlen(v->path, sizeof(v->path)) == sizeof(v->path))
 			return -EINVAL;
 		/*
-		 * The contents come from the node the task left (see
-		 * cohort_mm_take_page()): without the file here, the range
-		 * is anonymous memory filled from there.
+		 * The contents come from the container, whose home read
+		 * them from its file: without the file here, the range is
+		 * anonymous memory filled from there.
 		 */
 		file = filp_open(v->path, O_RDONLY | O_LARGEFILE, 0);
 		if (IS_ERR(file))
@@ -407,69 +407,6 @@ int cohort_mm_install(const struct cohort_mm_layout *layout,
 	return 0;
 }
 EXPORT_SYMBOL_GPL(cohort_mm_install);
-
-/**
- * cohort_mm_take_page - copy a page out of an address space and unmap it
- * @mm: the address space (a reference held by the caller)
- * @addr: the page's address
- * @buf: PAGE_SIZE bytes
- *
- * The page leaves @mm: the next access there faults, so the process layer
- * can fetch it back from whichever node holds it then.
- *
- * A page of a file mapping that @mm never touched is read in first, so
- * its contents always come from here.
- *
- * Return: 1 with the contents in @buf; 0 when @mm has no page there (never
- * touched anonymous memory, only read as zeroes, or no mapping), the
- * caller then fills it as a first touch would; -EINTR.
- */
-int cohort_mm_take_page(struct mm_struct *mm, unsigned long addr, void *buf)
-{
-	struct vm_area_struct *vma;
-	struct folio_walk fw;
-	struct folio *folio;
-	void *src;
-	int ret = 0;
-
-	addr &= PAGE_MASK;
-	if (mmap_read_lock_killable(mm))
-		return -EINTR;
-	vma = vma_lookup(mm, addr);
-	if (!vma || cohort_arch_vma_kind(vma) >= 0)
-		goto out;
-	folio = folio_walk_start(&fw, vma, addr, 0);
-	/*
-	 * A private mapping of /dev/zero is anonymous memory with a file:
-	 * reading it in would map the zero page here, hiding the page that
-	 * another node holds from the next fault.
-	 */
-	if (!folio && vma->vm_file && !vma_is_anonymous(vma)) {
-		/*
-		 * A file page nobody touched here: read it in, so that the
-		 * taker gets the contents without needing the file itself.
-		 */
-		struct page *page;
-
-		if (get_user_pages_remote(mm, addr, 1, FOLL_FORCE, &page,
-					  NULL) != 1)
-			goto out;
-		put_page(page);
-		folio = folio_walk_start(&fw, vma, addr, 0);
-	}
-	if (!folio)
-		goto out;
-	src = kmap_local_page(fw.page);
-	memcpy(buf, src, PAGE_SIZE);
-	kunmap_local(src);
-	folio_walk_end(&fw, vma);
-	zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
-	ret = 1;
-out:
-	mmap_read_unlock(mm);
-	return ret;
-}
-EXPORT_SYMBOL_GPL(cohort_mm_take_page);
 
 /**
  * cohort_mm_get - take a reference on an address space that may be ending

@@ -73,7 +73,11 @@ impl Vma {
 
     /// Fills `buf` with what a first access to `address` sees: zeros for
     /// anonymous memory, the file's page for a private file mapping.
-    pub fn fresh_page(&self, address: usize, buf: &mut [u8; super::migration::PAGE_SIZE]) -> Result {
+    pub fn fresh_page(
+        &self,
+        address: usize,
+        buf: &mut [u8; super::migration::PAGE_SIZE],
+    ) -> Result {
         // SAFETY: The fault hook holds the lock that keeps the VMA (and its
         // file) alive; `buf` is a whole page.
         crate::error::to_result(unsafe {
@@ -189,7 +193,9 @@ pub fn unlink(container: u32, destroy: bool) {
 /// The page layer's: `EHOSTDOWN` when a node did not answer in time.
 pub fn release(mm: &MmRef, start: usize, end: usize) -> Result {
     // SAFETY: `mm` holds a reference for the call.
-    crate::error::to_result(unsafe { bindings::cohort_mm_release(mm.as_raw(), start as _, end as _) })
+    crate::error::to_result(unsafe {
+        bindings::cohort_mm_release(mm.as_raw(), start as _, end as _)
+    })
 }
 
 /// The fault slot filled with `T`'s ops.
@@ -202,11 +208,7 @@ impl<T: FaultOps> FaultSlot<T> {
         } else {
             None
         },
-        link: if T::HAS_LINK {
-            Some(Self::link)
-        } else {
-            None
-        },
+        link: if T::HAS_LINK { Some(Self::link) } else { None },
         unlink: if T::HAS_UNLINK {
             Some(Self::unlink)
         } else {

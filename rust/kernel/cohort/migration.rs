@@ -300,7 +300,12 @@ impl MmRef {
     pub fn install_page(&self, addr: usize, writable: bool, data: &[u8; PAGE_SIZE]) -> Result {
         // SAFETY: `self` holds a reference; `data` is a whole page.
         to_result(unsafe {
-            bindings::cohort_mm_install_page(self.0.as_ptr(), addr as _, writable, data.as_ptr().cast())
+            bindings::cohort_mm_install_page(
+                self.0.as_ptr(),
+                addr as _,
+                writable,
+                data.as_ptr().cast(),
+            )
         })
     }
 
@@ -313,17 +318,6 @@ impl MmRef {
     pub fn wrprotect(&self, addr: usize) -> Result {
         // SAFETY: `self` holds a reference.
         to_result(unsafe { bindings::cohort_mm_wrprotect(self.0.as_ptr(), addr as _) })
-    }
-
-    /// Copies the page at `addr` into `buf` and unmaps it: `Ok(true)`, or
-    /// `Ok(false)` when the address space has no page there.
-    pub fn take_page(&self, addr: usize, buf: &mut [u8; PAGE_SIZE]) -> Result<bool> {
-        // SAFETY: `self` holds a reference; `buf` is a whole page.
-        let ret = unsafe {
-            bindings::cohort_mm_take_page(self.0.as_ptr(), addr as _, buf.as_mut_ptr().cast())
-        };
-        to_result(ret)?;
-        Ok(ret == 1)
     }
 
     /// Stores in `pages` the page numbers of the pages the address space

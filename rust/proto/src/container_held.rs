@@ -116,12 +116,16 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let pages = [0u64, 7, 0x7fff_ffff_f, u64::MAX];
+        let pages = [0u64, 7, 0x0007_ffff_ffff, u64::MAX];
         let mut buf = [0u8; held_len(4)];
         assert_eq!(encode_held(&mut buf, &pages), Ok(buf.len()));
         assert_eq!(decode_held(&buf).unwrap().collect::<Vec<_>>(), pages);
         let mut req = [0u8; HeldRequest::LEN];
-        HeldRequest { container: 0x0100_0002 }.encode(&mut req).unwrap();
+        HeldRequest {
+            container: 0x0100_0002,
+        }
+        .encode(&mut req)
+        .unwrap();
         assert_eq!(
             HeldRequest::decode(&req),
             Ok(HeldRequest {

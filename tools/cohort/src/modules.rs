@@ -34,11 +34,12 @@ pub enum Module {
 }
 
 /// Each module and the modules that must be loaded before it: kmsg carries
-/// the messages of popcorn and gobelins.
+/// the messages of popcorn and gobelins, and a process popcorn moves keeps
+/// its memory in a container of gobelins.
 pub const DEPENDENCIES: &[(Module, &[Module])] = &[
     (Module::Kmsg, &[]),
-    (Module::Popcorn, &[Module::Kmsg]),
     (Module::Gobelins, &[Module::Kmsg]),
+    (Module::Popcorn, &[Module::Kmsg, Module::Gobelins]),
 ];
 
 impl Module {
@@ -363,15 +364,15 @@ mod tests {
 
     #[test]
     fn dependencies_come_first() {
-        assert_eq!(load_order(&[Popcorn, Kmsg]), [Kmsg, Popcorn]);
-        assert_eq!(load_order(&[Kmsg, Popcorn]), [Kmsg, Popcorn]);
+        assert_eq!(load_order(&[Popcorn, Kmsg]), [Kmsg, Gobelins, Popcorn]);
+        assert_eq!(load_order(&[Kmsg, Popcorn]), [Kmsg, Gobelins, Popcorn]);
         assert_eq!(
             load_order(&[Gobelins, Popcorn, Kmsg]),
-            [Kmsg, Popcorn, Gobelins]
+            [Kmsg, Gobelins, Popcorn]
         );
         assert_eq!(
             load_order(&[Kmsg, Gobelins, Popcorn]),
-            [Kmsg, Popcorn, Gobelins]
+            [Kmsg, Gobelins, Popcorn]
         );
         assert_eq!(load_order(&[Kmsg, Kmsg]), [Kmsg]);
         assert!(load_order(&[]).is_empty());
@@ -379,7 +380,7 @@ mod tests {
 
     #[test]
     fn dependencies_are_added() {
-        assert_eq!(load_order(&[Popcorn]), [Kmsg, Popcorn]);
+        assert_eq!(load_order(&[Popcorn]), [Kmsg, Gobelins, Popcorn]);
         assert_eq!(load_order(&[Gobelins]), [Kmsg, Gobelins]);
     }
 
