@@ -277,6 +277,83 @@ TEST_F_TIMEOUT(migrate, roundtrip_memory, 180)
 	RUN_KID(roundtrip_memory, &self->other, 150000);
 }
 
+/* ---- Read copies (gobelins' containers) ---- */
+
+#define SHARED_PAGES	64
+#define GOBELINS_STATS	"/sys/kernel/debug/gobelins/stats"
+
+/* The value of gobelins counter @name on this node, or -1. */
+static long gobelins_counter(const char *name)
+{
+	static char buf[4096];
+	size_t len = strlen(name);
+	ssize_t n;
+	char *line;
+	int fd;
+
+	fd = open(GOBELINS_STATS, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	for (line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (!strncmp(line, name, len) && line[len] == ' ')
+			return strtol(line + len + 1, NULL, 10);
+	return -1;
+}
+
+/*
+ * Pages read on another node stay here too: the node reading them gets
+ * read copies, the origin keeps its own, and reading them back home takes
+ * no fault that waits for another node (remote_faults does not move).
+ * Written there, they come back (one remote fault each).
+ */
+static int read_copies_stay(void *arg)
+{
+	int other = *(int *)arg;
+	size_t ps = 4096, i;
+	long before, after;
+	char *buf;
+
+	buf = mmap(NULL, SHARED_PAGES * ps, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	WCHECK(buf != MAP_FAILED, "mmap: %s", strerror(errno));
+	fill(buf, SHARED_PAGES * ps, 81);
+	WMIGRATE(other);
+	WCHECK(check(buf, SHARED_PAGES * ps, 81) < 0, "the pages changed on node %d", other);
+	/* Half of them written there. */
+	fill(buf, SHARED_PAGES / 2 * ps, 82);
+	WMIGRATE(g_node);
+	/* Twice: the first warms what reading the counters touches. */
+	before = gobelins_counter("remote_faults");
+	before = gobelins_counter("remote_faults");
+	WCHECK(before >= 0, "no remote_faults in %s", GOBELINS_STATS);
+	/* The half only read there, as filled here (the pattern runs on). */
+	for (i = SHARED_PAGES / 2 * ps / 8; i < SHARED_PAGES * ps / 8; i++)
+		WCHECK(((uint64_t *)buf)[i] == pat(81, i), "word %zu changed", i);
+	after = gobelins_counter("remote_faults");
+	WCHECK(after == before,
+	       "reading %d pages only read on node %d took %ld remote faults back home, expected 0",
+	       SHARED_PAGES / 2, other, after - before);
+	before = after;
+	WCHECK(check(buf, SHARED_PAGES / 2 * ps, 82) < 0, "pages written on node %d", other);
+	after = gobelins_counter("remote_faults");
+	WCHECK(after - before >= SHARED_PAGES / 2,
+	       "%d pages written on node %d came back with %ld remote faults, expected one each",
+	       SHARED_PAGES / 2, other, after - before);
+	WCHECK(munmap(buf, SHARED_PAGES * ps) == 0, "munmap: %s", strerror(errno));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, read_copies_stay, 120)
+{
+	NEED_PEERS(1);
+	RUN_KID(read_copies_stay, &self->other, 90000);
+}
+
 /* ---- MAP_PRIVATE file mappings ---- */
 
 #define FMAP_PAGES	16

@@ -29,6 +29,7 @@
 extern crate std;
 
 pub mod container;
+pub mod container_held;
 pub mod crc;
 pub mod error;
 pub mod files;
@@ -37,7 +38,6 @@ pub mod lamport;
 pub mod manage;
 pub mod migration;
 pub mod node;
-pub mod pages;
 pub mod pathcall;
 pub mod pcntl;
 pub mod sink;

@@ -1894,7 +1894,6 @@ impl<'a> Iterator for VmaIter<'a> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
