@@ -29,10 +29,10 @@
 //! [`PageMsg::Transfer`], [`PageMsg::Retry`], [`PageMsg::Failed`], or a
 //! [`PageMsg::Resolved`] after a death); the record lives until it has come.
 //! Requests carry a tag, fresh for each request a node sends, that the
-//! manager's answers echo; an owner serves queued requests without keeping
-//! their tags and answers with tag 0, which stands for the request in
-//! flight. An answer with another tag is stale and ignored, except
-//! ownership, which is always taken.
+//! answers echo (an owner keeps the tags of the requests queued at it; a
+//! read beyond [`READ_TAGS`] queued ones is answered with tag 0, which
+//! stands for the request in flight). An answer with another tag is stale
+//! and ignored, except ownership, which is always taken.
 //!
 //! Versions: each write ownership transfer bumps the page version;
 //! invalidations carry the new version, and a read copy older than the last
@@ -417,6 +417,9 @@ pub enum PageMsg {
         origin: NodeId,
         /// Release id.
         id: u32,
+        /// The release was complete already: this node lowered its fence
+        /// (answer to a resumed release).
+        done: bool,
     },
     /// Release coordinator to every node: the release is complete, lower the
     /// fence. Sent to the container's home first, with `ack`: the home
@@ -461,8 +464,8 @@ pub enum PageMsg {
         waiting: bool,
         /// Whether the sender is the page's home and materialised it.
         known: bool,
-        /// Nodes the sender sent a copy to since its marker, or has queued.
-        serving: NodeSet,
+        /// Version of the page the sender passed on (`sent`), or holds.
+        version: u64,
     },
     /// Survivor to every live node: all its reports of the round are sent.
     ReportEnd {
@@ -560,12 +563,10 @@ impl PageMsg {
                 node_ok(origin)
             }
             PageMsg::Marker { dead } | PageMsg::ReportEnd { dead } => dead.is_subset(all),
-            PageMsg::Report {
-                dead,
-                next,
-                serving,
-                ..
-            } => dead.is_subset(all) && serving.is_subset(all) && next.map_or(true, node_ok),
+            PageMsg::Report { dead, next, .. } => {
+                // (no `Option::is_none_or`: the kernel's rustc predates it)
+                dead.is_subset(all) && next.into_iter().all(node_ok)
+            }
             PageMsg::Resolved { dead, .. } => dead.is_subset(all),
             _ => true,
         };
@@ -686,6 +687,13 @@ pub enum Want {
 /// round; more make the page lost (it never happens with fewer writers
 /// queued on one page).
 pub const MAX_LINKS: usize = 8;
+/// Read requests queued at an owner whose tags it keeps.
+pub const READ_TAGS: usize = 4;
+/// Most releases a recovery round remembers (more make every page of the
+/// round's rebuild count as released: its waiters retry).
+pub const MAX_ROUND_RELEASES: usize = 32;
+/// Version step of a promoted read copy (see [`PageMsg::Promote`]).
+pub const PROMOTION_VERSION_STEP: u64 = 3;
 /// Most release fences a node holds at once (further releases are
 /// [`Error::NoSpace`] and must be delivered again later).
 pub const MAX_FENCES: usize = 16;
@@ -697,10 +705,12 @@ pub const MAX_RELEASES: usize = 8;
 pub struct Link {
     /// Node passing ownership.
     pub from: NodeId,
-    /// Node receiving it.
-    pub to: NodeId,
+    /// Node receiving it, if any.
+    pub to: Option<NodeId>,
     /// Whether the page already left `from` (else a write is queued there).
     pub sent: bool,
+    /// Version of the page sent (the latest hand-off has the highest).
+    pub version: u64,
 }
 
 /// Manager role, during a recovery round: what the reports said.
@@ -714,8 +724,6 @@ pub struct Rebuild {
     pub holders: NodeSet,
     /// Nodes waiting for a request, or for the page to serve their queue.
     pub waiters: NodeSet,
-    /// Nodes to which an answer is on its way or queued.
-    pub answering: NodeSet,
     /// The home reported materialising the page.
     pub known: bool,
     /// Ownership hand-offs.
@@ -776,9 +784,13 @@ pub struct PageRecord {
     /// Ownership handed to this node during a recovery round, before this
     /// node reported.
     pub handed_to: Option<NodeId>,
-    /// Copies sent to these nodes during a recovery round, before this node
-    /// reported.
-    pub served: NodeSet,
+    /// Version of the page handed (or injected) away.
+    pub handed_version: u64,
+    /// Owner role: tag of the queued write request.
+    pub queued_write_tag: u32,
+    /// Owner role: tags of queued read requests (a reader without a slot is
+    /// answered with tag 0, which stands for its request in flight).
+    pub read_tags: [Option<(NodeId, u32)>; READ_TAGS],
     /// Released: a zombie kept until the messages it expects have come.
     pub released: bool,
 }
@@ -806,6 +818,57 @@ impl PageRecord {
             || self.promoting.is_some()
     }
 
+    /// Queues a forwarded read request of `reader` (tag `tag`).
+    fn queue_read(&mut self, reader: NodeId, tag: u32) {
+        self.queued_reads.insert(reader);
+        let slot = self.read_tags.iter_mut().find(|s| match s {
+            None => true,
+            Some((node, _)) => *node == reader,
+        });
+        if let Some(slot) = slot {
+            *slot = Some((reader, tag));
+        }
+    }
+
+    /// The tag of the queued read request of `reader` (0 if not kept),
+    /// forgetting it.
+    fn take_read_tag(&mut self, reader: NodeId) -> u32 {
+        for slot in self.read_tags.iter_mut() {
+            if let Some((node, tag)) = *slot {
+                if node == reader {
+                    *slot = None;
+                    return tag;
+                }
+            }
+        }
+        0
+    }
+
+    /// Answers every queued request with a retry (their page will not come
+    /// here) and empties the queue.
+    fn retry_queue(&mut self, page: PageId, me: NodeId, out: &mut dyn FnMut(NodeId, PageMsg)) {
+        for reader in self.queued_reads.iter() {
+            let tag = self.take_read_tag(reader);
+            if reader != me {
+                out(reader, PageMsg::Retry { page, tag });
+            }
+        }
+        self.queued_reads = NodeSet::EMPTY;
+        self.read_tags = [None; READ_TAGS];
+        if let Some(writer) = self.queued_write.take() {
+            if writer != me {
+                out(
+                    writer,
+                    PageMsg::Retry {
+                        page,
+                        tag: self.queued_write_tag,
+                    },
+                );
+            }
+        }
+        self.queued_write_tag = 0;
+    }
+
     /// Returns whether an answer with `tag` answers the request in flight.
     fn answers(&self, tag: u32) -> bool {
         self.waiting && (tag == 0 || tag == self.tag)
@@ -824,6 +887,8 @@ impl PageRecord {
             version: self.version,
             min_version: self.min_version,
             tag: self.tag,
+            handed_version: self.handed_version,
+            queued_write_tag: self.queued_write_tag,
             ..PageRecord::default()
         };
         *self == idle
@@ -853,6 +918,9 @@ struct Coord {
     awaiting: NodeSet,
     /// Complete; the home was told first and its acknowledgement awaited.
     closing: bool,
+    /// A resumed release found complete before (its completion was
+    /// reported then).
+    done: bool,
 }
 
 /// A recovery round in progress.
@@ -862,6 +930,17 @@ struct Recovery {
     markers: NodeSet,
     ends: NodeSet,
     reported: bool,
+    /// Ranges released since the round started: reports about them may
+    /// describe pages dropped since.
+    released: [Option<PageRange>; MAX_ROUND_RELEASES],
+    /// More than [`MAX_ROUND_RELEASES`] of them.
+    released_overflow: bool,
+}
+
+impl Recovery {
+    fn released(&self, page: PageId) -> bool {
+        self.released_overflow || self.released.iter().flatten().any(|r| r.contains(page))
+    }
 }
 
 /// How a manager rebuilt a page.
@@ -1073,14 +1152,20 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         if known.want != Want::Nothing {
             return Ok(Lookup::Wait);
         }
+        if known.waiting || known.incoming {
+            // A request satisfied early (by an adoption or an injection)
+            // still has its answer on the way, possibly ownership: a new
+            // request now could make this node the designated owner twice.
+            return Err(Error::Busy);
+        }
         let mut rec = self.load(page)?;
         if rec.is_owner && rec.present {
-            // Owner with read copies out: invalidate them itself.
-            if !rec.awaiting_acks.is_empty() {
-                return Ok(Lookup::Wait);
-            }
+            // Owner with read copies out: invalidate them itself (unless
+            // invalidations are under way already).
             rec.want = Want::Write;
-            self.start_invalidation(page, &mut rec, out);
+            if rec.awaiting_acks.is_empty() {
+                self.start_invalidation(page, &mut rec, out);
+            }
             self.finish_if_done(page, &mut rec, out);
         } else {
             rec.want = if write { Want::Write } else { Want::Read };
@@ -1093,8 +1178,9 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
     /// `flush_page`: drops the local copy of `page`; if this node owns it,
     /// the page is injected into a copy holder, or into `fallback` when no
     /// other copy exists. [`PageAction::Flushed`] tells when done.
-    /// [`Error::Busy`] while a request on the page is in flight,
-    /// [`Error::Invalid`] for a `fallback` that is this node or not alive.
+    /// [`Error::Busy`] while a request on the page is in flight or a
+    /// recovery is under way, [`Error::Invalid`] for a `fallback` that is
+    /// this node or not alive.
     pub fn flush_page(
         &mut self,
         page: PageId,
@@ -1115,7 +1201,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             });
             return Ok(());
         }
-        if rec.want != Want::Nothing || rec.flushing || !rec.awaiting_acks.is_empty() {
+        if rec.want != Want::Nothing
+            || rec.flushing
+            || !rec.awaiting_acks.is_empty()
+            || self.recovery.is_some()
+        {
+            // During a recovery a read copy may be the last one left.
             return Err(Error::Busy);
         }
         if !rec.is_owner {
@@ -1184,6 +1275,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 range,
                 awaiting: self.live,
                 closing: false,
+                done: false,
             });
         }
         for node in self.live.without(self.me).iter() {
@@ -1321,16 +1413,23 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
         // A new recovery round.
         let dead_set = self.dead_set();
+        let (released, released_overflow) = match self.recovery {
+            Some(r) => (r.released, r.released_overflow),
+            None => ([None; MAX_ROUND_RELEASES], false),
+        };
         self.recovery = Some(Recovery {
             dead: dead_set,
-            markers: NodeSet::single(self.me),
+            markers: NodeSet::EMPTY,
             ends: NodeSet::EMPTY,
             reported: false,
+            released,
+            released_overflow,
         });
-        for node in self.live.without(self.me).iter() {
+        // To itself too: its own messages sent before (a forward to itself)
+        // are part of the snapshot like any other node's.
+        for node in self.live.iter() {
             self.send(node, PageMsg::Marker { dead: dead_set }, out);
         }
-        self.maybe_report(out);
         self.check_fences(out);
         result
     }
@@ -1410,8 +1509,9 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         self.finish_if_done(page, &mut rec, out);
                     } else if write {
                         rec.queued_write = Some(requester);
+                        rec.queued_write_tag = tag;
                     } else {
-                        rec.queued_reads.insert(requester);
+                        rec.queue_read(requester, tag);
                     }
                     self.serve_queue(page, &mut rec, out);
                 }
@@ -1580,7 +1680,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 sent,
                 waiting,
                 known,
-                serving,
+                version,
                 ..
             } => {
                 if self.recovery.is_some_and(|r| r.dead == dead) {
@@ -1591,7 +1691,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         sent,
                         waiting,
                         known,
-                        serving,
+                        version,
                     };
                     absorb(&mut rec.rebuild, from, &report);
                 }
@@ -1641,14 +1741,15 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             PageMsg::Release { origin, id, range } => {
                 self.apply_release(from, origin, id, range, out)
             }
-            PageMsg::ReleaseAck { origin, id } => {
-                self.release_ack(from, origin, id, out);
+            PageMsg::ReleaseAck { origin, id, done } => {
+                self.release_ack(from, origin, id, done, out);
                 Ok(())
             }
             PageMsg::ReleaseDone { origin, id, ack } => {
                 self.lower_fence(origin, id);
                 if ack {
-                    self.send(from, PageMsg::ReleaseAck { origin, id }, out);
+                    let done = false;
+                    self.send(from, PageMsg::ReleaseAck { origin, id, done }, out);
                 }
                 Ok(())
             }
@@ -1825,25 +1926,22 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             return;
         }
         rec.reported = false;
-        if keep {
+        if keep && !(rec.present && rec.is_owner) {
             // The answer or the page is on its way: it ends the wait.
             return;
         }
         rec.waiting = false;
         rec.incoming = false;
-        if !rec.present {
-            // The page will not come here: the requests queued here retry.
-            for reader in rec.queued_reads.without(self.me).iter() {
-                self.send(reader, PageMsg::Retry { page, tag: 0 }, out);
-            }
-            if let Some(writer) = rec.queued_write.take() {
-                if writer != self.me {
-                    self.send(writer, PageMsg::Retry { page, tag: 0 }, out);
-                }
-            }
-            rec.queued_reads = NodeSet::EMPTY;
+        if !(rec.present && rec.is_owner) {
+            // Ownership will not come here: the requests queued here retry.
+            rec.retry_queue(page, self.me, &mut |to, msg| self.send(to, msg, out));
         }
-        self.cancel_want(page, rec, lost, out);
+        if rec.is_owner && rec.present {
+            // Promoted: the request completes here.
+            self.finish_if_done(page, rec, out);
+        } else {
+            self.cancel_want(page, rec, lost, out);
+        }
     }
 
     /// Read copy holder: becomes the owner; returns whether it could.
@@ -1861,6 +1959,18 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         rec.copyset = NodeSet(copyset.without(self.me).0 & self.live.0);
         rec.incoming = false;
         rec.handed_to = None;
+        // The requests queued here waited for a page that will not come:
+        // the manager told their requesters to retry.
+        rec.queued_reads = NodeSet::EMPTY;
+        rec.read_tags = [None; READ_TAGS];
+        rec.queued_write = None;
+        rec.queued_write_tag = 0;
+        // While this copy was valid, at most two versions were issued past
+        // it (a transfer to a new writer, then its invalidation, which would
+        // have dropped this copy): survivors may hold them as their
+        // `min_version`. The promoted copy takes a version above them.
+        rec.version = rec.version.saturating_add(PROMOTION_VERSION_STEP);
+        rec.min_version = rec.min_version.max(rec.version);
         self.start_invalidation(page, rec, out);
         self.finish_if_done(page, rec, out);
         self.serve_queue(page, rec, out);
@@ -1912,14 +2022,14 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             if let Some(Some(f)) = self.fences.get_mut(slot) {
                 f.coordinator = from;
                 if f.acked {
-                    self.ack(from, origin, id, out);
+                    self.ack(from, origin, id, false, out);
                 }
             }
             return Ok(());
         }
         if from != origin && id <= seen {
             // Applied here and done already: every node had applied it.
-            self.ack(from, origin, id, out);
+            self.ack(from, origin, id, true, out);
             return Ok(());
         }
         let slot = self
@@ -1938,6 +2048,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 coordinator: from,
                 acked: false,
             });
+        }
+        if let Some(round) = self.recovery.as_mut() {
+            match round.released.iter_mut().find(|r| r.is_none()) {
+                Some(free) => *free = Some(range),
+                None => round.released_overflow = true,
+            }
         }
         if home_of(range.container) == Some(self.me) && !mutant(MUTANT_KEEP_BACKING) {
             out.push(PageAction::DropBacking {
@@ -1962,19 +2078,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             if rec.present {
                 out.push(PageAction::Discard { page });
             }
-            for reader in rec.queued_reads.without(self.me).iter() {
-                self.send(reader, PageMsg::Retry { page, tag: 0 }, out);
-            }
-            if let Some(writer) = rec.queued_write {
-                if writer != self.me {
-                    self.send(writer, PageMsg::Retry { page, tag: 0 }, out);
-                }
-            }
+            rec.retry_queue(page, self.me, &mut |to, msg| self.send(to, msg, out));
             rec.present = false;
             rec.is_owner = false;
             rec.copyset = NodeSet::EMPTY;
-            rec.queued_reads = NodeSet::EMPTY;
-            rec.queued_write = None;
             rec.owner_of_record = None;
             rec.lost = false;
             rec.home_known = false;
@@ -1988,17 +2095,27 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                     access: Access::None,
                 });
             }
+            // A page injected here is not awaited: its sender waits for the
+            // acknowledgement (and may never send it, having released it).
+            rec.incoming = false;
             rec.released = rec.expects();
             self.store(page, rec);
         }
         Ok(())
     }
 
-    fn ack(&mut self, to: NodeId, origin: NodeId, id: u32, out: &mut dyn Sink<PageAction>) {
+    fn ack(
+        &mut self,
+        to: NodeId,
+        origin: NodeId,
+        id: u32,
+        done: bool,
+        out: &mut dyn Sink<PageAction>,
+    ) {
         if to == self.me {
-            self.release_ack(self.me, origin, id, out);
+            self.release_ack(self.me, origin, id, done, out);
         } else {
-            self.send(to, PageMsg::ReleaseAck { origin, id }, out);
+            self.send(to, PageMsg::ReleaseAck { origin, id, done }, out);
         }
     }
 
@@ -2014,7 +2131,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             if let Some(Some(fence)) = self.fences.get_mut(slot) {
                 fence.acked = true;
             }
-            self.ack(f.coordinator, f.origin, f.id, out);
+            self.ack(f.coordinator, f.origin, f.id, false, out);
         }
     }
 
@@ -2041,6 +2158,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         from: NodeId,
         origin: NodeId,
         id: u32,
+        done: bool,
         out: &mut dyn Sink<PageAction>,
     ) {
         let Some(slot) = self
@@ -2054,6 +2172,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             if !c.closing || home_of(c.range.container) == Some(from) {
                 c.awaiting.remove(from);
             }
+            c.done |= done;
         }
         self.maybe_complete(slot, out);
     }
@@ -2073,11 +2192,13 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
         let home = self.other_home(c.range);
         if !c.closing {
-            out.push(PageAction::Released {
-                origin: c.origin,
-                id: c.id,
-                range: c.range,
-            });
+            if !c.done {
+                out.push(PageAction::Released {
+                    origin: c.origin,
+                    id: c.id,
+                    range: c.range,
+                });
+            }
             if let Some(home) = home {
                 if let Some(Some(c)) = self.coords.get_mut(slot) {
                     c.closing = true;
@@ -2152,6 +2273,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 range,
                 awaiting: self.live,
                 closing: false,
+                done: false,
             });
         }
         for node in self.live.without(self.me).iter() {
@@ -2188,26 +2310,20 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 (None, None, Some(n), _) | (None, None, None, Some(n)) => (Some(n), false),
                 _ => (None, false),
             };
-            let mut serving = rec.served.union(rec.queued_reads);
-            if let Some(writer) = rec.queued_write {
-                serving.insert(writer);
-            }
             let report = Report {
                 holding,
                 next,
                 sent,
                 waiting: rec.is_waiter(),
                 known: rec.home_known,
-                serving,
+                version: if sent {
+                    rec.handed_version
+                } else {
+                    rec.version
+                },
             };
             rec.handed_to = None;
-            rec.served = NodeSet::EMPTY;
-            if holding != Holding::Nothing
-                || next.is_some()
-                || report.waiting
-                || report.known
-                || !serving.is_empty()
-            {
+            if holding != Holding::Nothing || next.is_some() || report.waiting || report.known {
                 rec.reported = report.waiting;
                 let manager = self.manager(page);
                 if manager == self.me {
@@ -2223,7 +2339,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                             sent: report.sent,
                             waiting: report.waiting,
                             known: report.known,
-                            serving: report.serving,
+                            version: report.version,
                         },
                         out,
                     );
@@ -2231,14 +2347,14 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             self.store(page, rec);
         }
-        for node in self.live.without(self.me).iter() {
+        // To itself too, after the requests it sent meanwhile (which its
+        // manager role must still answer as recovering).
+        for node in self.live.iter() {
             self.send(node, PageMsg::ReportEnd { dead: round.dead }, out);
         }
         if let Some(r) = self.recovery.as_mut() {
             r.reported = true;
-            r.ends.insert(self.me);
         }
-        self.maybe_finish(out);
     }
 
     /// Recovery step 3: with every live node's report end, rebuild.
@@ -2249,7 +2365,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         if !round.reported || !self.live.is_subset(round.ends) {
             return;
         }
-        self.recovery = None;
         let mut cursor = Some(PageId {
             container: 0,
             index: 0,
@@ -2268,6 +2383,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             self.store(page, rec);
         }
+        self.recovery = None;
     }
 
     /// Manager, end of a round: the page's owner from the reports.
@@ -2282,11 +2398,18 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         rec.rebuild = Rebuild::default();
         rec.promoting = None;
         rec.promote_rest = NodeSet::EMPTY;
-        let fenced = self.is_fenced(page);
+        // A release during the round may have dropped what was reported:
+        // the page is rebuilt as released (its waiters retry).
+        let fenced = self.is_fenced(page) || self.recovery.is_some_and(|r| r.released(page));
         let (end, path) = chain_end(&rb);
         let holders = NodeSet(rb.holders.0 & self.live.0);
-        let existed =
-            rec.owner_of_record.is_some() || rec.lost || rb.known || end != ChainEnd::None;
+        // A live home knows whether the page ever existed: every copy
+        // comes from its materialising it. Otherwise a record or a chain
+        // says so.
+        let existed = match home_of(page.container) {
+            Some(home) if self.live.contains(home) => rb.known || end != ChainEnd::None,
+            _ => rec.owner_of_record.is_some() || rec.lost || rb.known || end != ChainEnd::None,
+        };
         let outcome = match end {
             ChainEnd::Node(node) if self.live.contains(node) => Outcome::Owner(node),
             ChainEnd::Broken => Outcome::Lost,
@@ -2307,12 +2430,13 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 Outcome::Unknown => {}
             }
         }
-        // A waiter keeps waiting if the page passes through it (it gets
-        // ownership) or a copy is on its way or queued for it; a queue
-        // holder the page never reaches answers its queue with a retry.
+        // A waiter keeps waiting only if the page passes through it (it
+        // gets ownership). Any other answer still on its way is stale once
+        // the waiter retries (its tag is not the retried request's), and a
+        // queue holder the page never reaches answers its queue with retries.
         let coming = match outcome {
-            Outcome::Owner(_) => path.union(rb.answering),
-            _ => rb.answering,
+            Outcome::Owner(_) => path,
+            _ => NodeSet::EMPTY,
         };
         let lost = rec.lost;
         for waiter in NodeSet(rb.waiters.0 & self.live.0).iter() {
@@ -2338,6 +2462,8 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
     fn send_get(&mut self, page: PageId, rec: &mut PageRecord, out: &mut dyn Sink<PageAction>) {
         rec.tag = self.new_tag();
         rec.waiting = true;
+        // A resolution of a request reported earlier is not about this one.
+        rec.reported = false;
         self.send(
             self.manager(page),
             PageMsg::Get {
@@ -2427,20 +2553,19 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 out.push(PageAction::WriteProtect { page });
             }
             rec.copyset.insert(reader);
-            if self.recording() {
-                rec.served.insert(reader);
-            }
+            let tag = rec.take_read_tag(reader);
             self.send(
                 reader,
                 PageMsg::Copy {
                     page,
                     version: rec.version,
-                    tag: 0,
+                    tag,
                 },
                 out,
             );
         }
         rec.queued_reads = NodeSet::EMPTY;
+        rec.read_tags = [None; READ_TAGS];
         if let Some(writer) = rec.queued_write.take() {
             if writer != self.me && self.live.contains(writer) {
                 let version = if mutant(MUTANT_NO_VERSION_BUMP) {
@@ -2454,7 +2579,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         page,
                         version,
                         copyset: rec.copyset,
-                        tag: 0,
+                        tag: rec.queued_write_tag,
                     },
                     out,
                 );
@@ -2466,6 +2591,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 if self.recording() {
                     rec.handed_to = Some(writer);
                 }
+                rec.handed_version = version;
             }
         }
         if let Some(target) = rec.flush_go.take() {
@@ -2485,6 +2611,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 rec.is_owner = false;
                 rec.copyset = NodeSet::EMPTY;
                 rec.inject_to = Some(target);
+                rec.handed_version = rec.version;
             }
             out.push(PageAction::Flushed {
                 page,
@@ -2525,7 +2652,7 @@ struct Report {
     sent: bool,
     waiting: bool,
     known: bool,
-    serving: NodeSet,
+    version: u64,
 }
 
 /// Manager: folds one report into the round's rebuild of a page.
@@ -2536,13 +2663,14 @@ fn absorb(rb: &mut Rebuild, from: NodeId, report: &Report) {
         Holding::Read => rb.holders.insert(from),
         Holding::Nothing => {}
     }
-    if let Some(to) = report.next {
+    if report.next.is_some() {
         match rb.links.iter_mut().find(|l| l.is_none()) {
             Some(slot) => {
                 *slot = Some(Link {
                     from,
-                    to,
+                    to: report.next,
                     sent: report.sent,
+                    version: report.version,
                 })
             }
             None => rb.overflow = true,
@@ -2551,7 +2679,6 @@ fn absorb(rb: &mut Rebuild, from: NodeId, report: &Report) {
     if report.waiting {
         rb.waiters.insert(from);
     }
-    rb.answering = rb.answering.union(report.serving);
     rb.known |= report.known;
 }
 
@@ -2568,8 +2695,8 @@ enum ChainEnd {
 
 /// The chain starts at the node holding the master copy, or else at the
 /// target of the last hand-off in flight, and follows the writes queued
-/// at each node it reaches. Returns its end and the nodes it passes
-/// through.
+/// at each node it reaches, each once. Returns its end and the nodes it
+/// passes through.
 fn chain_end(rb: &Rebuild) -> (ChainEnd, NodeSet) {
     if rb.overflow {
         return (ChainEnd::Broken, NodeSet::EMPTY);
@@ -2577,23 +2704,42 @@ fn chain_end(rb: &Rebuild) -> (ChainEnd, NodeSet) {
     let links = || rb.links.iter().flatten();
     let start = match rb.owners.lowest() {
         Some(owner) => Some(owner),
+        // The page is in flight: to the target of the latest hand-off.
         None => links()
             .filter(|l| l.sent)
-            .find(|l| !links().any(|m| m.sent && m.from == l.to))
-            .map(|l| l.to),
+            .max_by_key(|l| l.version)
+            .and_then(|l| l.to),
     };
     let Some(mut at) = start else {
         return (ChainEnd::None, NodeSet::EMPTY);
     };
+    // Each queued write is served once: a node may be passed through twice
+    // (it passes the page on, then gets it back for its own request).
     let mut path = NodeSet::EMPTY;
-    for _ in 0..=MAX_LINKS {
+    let mut used = [false; MAX_LINKS];
+    loop {
         path.insert(at);
-        match links().find(|l| !l.sent && l.from == at) {
-            Some(l) => at = l.to,
+        let next = rb
+            .links
+            .iter()
+            .zip(used.iter_mut())
+            .find_map(|(l, used)| match l {
+                Some(Link {
+                    from,
+                    to: Some(to),
+                    sent: false,
+                    ..
+                }) if *from == at && !*used => Some((used, *to)),
+                _ => None,
+            });
+        match next {
+            Some((used, to)) => {
+                *used = true;
+                at = to;
+            }
             None => return (ChainEnd::Node(at), path),
         }
     }
-    (ChainEnd::Broken, NodeSet::EMPTY)
 }
 
 #[cfg(test)]

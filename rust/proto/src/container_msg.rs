@@ -35,11 +35,11 @@
 //! | 13   | `Retry`          | page, tag                                     |
 //! | 14   | `Failed`         | page, tag                                     |
 //! | 15   | `Release`        | origin, id, range                             |
-//! | 16   | `ReleaseAck`     | origin, id                                    |
+//! | 16   | `ReleaseAck`     | origin, id, done flag                         |
 //! | 17   | `ReleaseDone`    | origin, id, ack flag                          |
 //! | 18   | `ReleaseResume`  | origin, id, range                             |
 //! | 19   | `Marker`         | dead set                                      |
-//! | 20   | `Report`         | page, dead set, holding, next (optional), sent flag, waiting flag, known flag, serving set |
+//! | 20   | `Report`         | page, dead set, holding, next (optional), sent flag, waiting flag, known flag, version |
 //! | 21   | `ReportEnd`      | dead set                                      |
 //! | 22   | `Resolved`       | page, dead set, keep flag, lost flag          |
 //! | 23   | `Promote`        | page, copyset                                 |
@@ -438,9 +438,10 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             w.u32(id)?;
             write_range(w, range)
         }
-        PageMsg::ReleaseAck { origin, id } => {
+        PageMsg::ReleaseAck { origin, id, done } => {
             write_node(w, origin)?;
-            w.u32(id)
+            w.u32(id)?;
+            write_flag(w, done)
         }
         PageMsg::ReleaseDone { origin, id, ack } => {
             write_node(w, origin)?;
@@ -456,7 +457,7 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             sent,
             waiting,
             known,
-            serving,
+            version,
         } => {
             write_page(w, page)?;
             write_set(w, dead)?;
@@ -465,7 +466,7 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             write_flag(w, sent)?;
             write_flag(w, waiting)?;
             write_flag(w, known)?;
-            write_set(w, serving)
+            w.u64(version)
         }
         PageMsg::Resolved {
             page,
@@ -564,6 +565,7 @@ fn read_fields(r: &mut Reader<'_>, kind: Kind) -> Result<PageMsg, WireError> {
         Kind::ReleaseAck => PageMsg::ReleaseAck {
             origin: read_node(r)?,
             id: r.u32()?,
+            done: read_flag(r)?,
         },
         Kind::ReleaseDone => PageMsg::ReleaseDone {
             origin: read_node(r)?,
@@ -580,7 +582,7 @@ fn read_fields(r: &mut Reader<'_>, kind: Kind) -> Result<PageMsg, WireError> {
             sent: read_flag(r)?,
             waiting: read_flag(r)?,
             known: read_flag(r)?,
-            serving: read_set(r)?,
+            version: r.u64()?,
         },
         Kind::Resolved => PageMsg::Resolved {
             page: read_page(r)?,
@@ -674,6 +676,7 @@ mod tests {
             PageMsg::ReleaseAck {
                 origin: NodeId(4),
                 id: 1,
+                done: false,
             },
             PageMsg::ReleaseDone {
                 origin: NodeId(4),
@@ -694,7 +697,7 @@ mod tests {
                 sent: true,
                 waiting: false,
                 known: true,
-                serving: NodeSet(6),
+                version: 9,
             },
             PageMsg::Report {
                 page: p,
@@ -704,7 +707,7 @@ mod tests {
                 sent: false,
                 waiting: true,
                 known: false,
-                serving: NodeSet::EMPTY,
+                version: 0,
             },
             PageMsg::ReportEnd { dead: set },
             PageMsg::Resolved {

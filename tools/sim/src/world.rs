@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 /// Slots of each node's lock space.
 pub const LOCK_SLOTS: usize = 1024;
 /// Events kept for the trace of a failing run.
-const TRACE_LEN: usize = 40;
+const TRACE_LEN: usize = 100000;
 /// Longest an operation may take before the run fails (simulated ticks).
 const OP_DEADLINE: u64 = 400_000;
 
