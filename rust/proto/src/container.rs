@@ -18,7 +18,8 @@
 //! - Requests go to the manager, which forwards them to the owner. The manager
 //!   records the new owner as soon as it forwards a write request, so a read
 //!   fault takes at most 3 messages (request, forward, copy) whatever the
-//!   number of nodes; a write fault takes 3 plus 2 per read copy invalidated.
+//!   number of nodes; a write fault takes 3 plus 2 per read copy invalidated
+//!   (plus a [`PageMsg::TransferAck`] to the old owner, off the fault's path).
 //!   Requests that reach a designated owner before its page does wait there.
 //! - When no copy exists anywhere, the manager tells the requester to create
 //!   it ([`PageAction::FirstTouch`], the I/O linker's `first_touch`): this runs
@@ -97,33 +98,51 @@
 //! [`ContainerNode::node_down`] is called once on every survivor (the
 //! messaging layer drops the dead node's messages from then on; so does
 //! this module). The survivor removes the dead node from its copysets,
-//! awaited acknowledgements and queues, and starts a recovery round:
+//! awaited acknowledgements, queues, flushes and injections, and starts a
+//! recovery round:
 //!
-//! 1. it sends [`PageMsg::Marker`] to every live node; a marker naming a
+//! 1. it sends [`PageMsg::Marker`] to every live node, itself included (so
+//!    its own messages in flight are part of the round); a marker naming a
 //!    death not yet known counts as its `node_down`. From its marker on, the
 //!    node as manager answers requests with [`PageMsg::Retry`] and flushes
-//!    with [`PageMsg::FlushCancel`].
+//!    with [`PageMsg::FlushCancel`]; its own flushes are [`Error::Busy`].
 //! 2. with every live node's marker (so every message sent before the
 //!    senders' markers has arrived), it sends one [`PageMsg::Report`] per
-//!    page it knows something of to the page's live manager: whether it
-//!    holds the page (owner or read copy), to whom it passes ownership (a
-//!    transfer already sent, or a write queued), whether it waits for a
-//!    request, whether it is the page's home. Then [`PageMsg::ReportEnd`].
+//!    page it knows something of to the page's live manager: what it holds
+//!    ([`Holding`]), the hand-off it sent and has not had acknowledged
+//!    ([`PageMsg::TransferAck`], [`PageMsg::InjectAck`]) with its version,
+//!    the writes queued at it, whether it waits, whether it is the page's
+//!    home and materialised it. Then [`PageMsg::ReportEnd`] to every live
+//!    node, itself included.
 //! 3. with every live node's report end, each manager rebuilds its records:
 //!    the owner is the end of the ownership chain that starts at the node
-//!    holding the page; if the chain ends at a dead node, a survivor's read
-//!    copy is promoted ([`PageMsg::Promote`], [`PageMsg::PromoteAck`]);
-//!    with no copy left the page is lost. Each waiting reporter gets
-//!    [`PageMsg::Resolved`]: the page comes to it, or its request is
-//!    cancelled (it retries) or failed ([`PageAction::Failed`]: the kernel
-//!    raises SIGBUS for that page only).
+//!    holding the master copy (or at the target of the latest hand-off in
+//!    flight) and follows the writes queued at each node, each once; if the
+//!    chain ends at a dead node, a survivor's read copy is promoted
+//!    ([`PageMsg::Promote`], [`PageMsg::PromoteAck`]; it takes a version
+//!    above any the lost owner could have issued); with no copy left the
+//!    page is lost. Each waiting reporter gets [`PageMsg::Resolved`]: keep
+//!    waiting (ownership is on its way to it), or its request is cancelled
+//!    (its threads retry) or failed ([`PageAction::Failed`]: the kernel
+//!    raises SIGBUS for that page only); a node the page will not reach
+//!    answers the requests queued at it with retries. A page being released
+//!    anywhere during the round is rebuilt as released.
 //!
 //! Pages whose manager died are managed by [`manager_of_live`]. A lost page
 //! answers every later request with [`PageMsg::Failed`] until it is
-//! released. Limit: an unhomed container's pages whose manager died are
-//! known only through the reports; one that no survivor knows of is failed
-//! (it may have existed only on the dead node), so its never-touched pages
-//! fail too. A homed container with a live home has no such limit.
+//! released. A node that dies during a round restarts it.
+//!
+//! Limits: the reports are taken when a node has every marker, not at its
+//! marker with the channel states recorded (a full Chandy-Lamport
+//! snapshot), so a hand-off racing the round can still be missed: the
+//! container simulator finds rare seeds (about 1 in 5000 with up to 16 nodes
+//! and two deaths) where a request is left waiting or a page a survivor held
+//! is failed. An unhomed container's pages whose manager died are known only
+//! through the reports; one that no survivor knows of is failed (it may have
+//! existed only on the dead node), so its never-touched pages fail too; a
+//! homed container with a live home has no such limit. A flush may inject
+//! into a node whose fence is still up just after a release completed; the
+//! page is then dropped.
 //!
 //! Page contents never pass through this module: a [`PageAction::Send`] of
 //! a message whose [`PageMsg::carries_data`] is true carries the local copy,
@@ -289,6 +308,9 @@ pub enum Holding {
     Read,
     /// The master copy.
     Owner,
+    /// Nothing: a release of the page is under way here (what others
+    /// report may be gone with it).
+    Released,
 }
 
 /// A message between the container layers of two nodes.
@@ -340,6 +362,12 @@ pub enum PageMsg {
         copyset: NodeSet,
         /// The request's tag.
         tag: u32,
+    },
+    /// New owner to old owner: the transfer arrived (so a transfer to a
+    /// node that dies is known to its sender).
+    TransferAck {
+        /// The page.
+        page: PageId,
     },
     /// New writer to a copy holder: drop your copy.
     Invalidate {
@@ -456,10 +484,14 @@ pub enum PageMsg {
         dead: NodeSet,
         /// The copy the sender holds.
         holding: Holding,
-        /// The node the sender passes ownership to.
+        /// The node the sender passes ownership to: a transfer or injection
+        /// sent (`sent`), or an injection allowed and not yet sent.
         next: Option<NodeId>,
-        /// Whether ownership already left for `next` (else it is queued).
+        /// Whether ownership already left for `next`.
         sent: bool,
+        /// The write requests queued at the sender, in the order it serves
+        /// them when it holds the page.
+        queued: [Option<NodeId>; 2],
         /// Whether the sender waits for an answer or for the page.
         waiting: bool,
         /// Whether the sender is the page's home and materialised it.
@@ -512,6 +544,7 @@ impl PageMsg {
             | PageMsg::Create { page, .. }
             | PageMsg::Copy { page, .. }
             | PageMsg::Transfer { page, .. }
+            | PageMsg::TransferAck { page }
             | PageMsg::Invalidate { page, .. }
             | PageMsg::InvalidateAck { page }
             | PageMsg::FlushRequest { page, .. }
@@ -563,9 +596,15 @@ impl PageMsg {
                 node_ok(origin)
             }
             PageMsg::Marker { dead } | PageMsg::ReportEnd { dead } => dead.is_subset(all),
-            PageMsg::Report { dead, next, .. } => {
+            PageMsg::Report {
+                dead, next, queued, ..
+            } => {
                 // (no `Option::is_none_or`: the kernel's rustc predates it)
-                dead.is_subset(all) && next.into_iter().all(node_ok)
+                dead.is_subset(all)
+                    && next
+                        .into_iter()
+                        .chain(queued.into_iter().flatten())
+                        .all(node_ok)
             }
             PageMsg::Resolved { dead, .. } => dead.is_subset(all),
             _ => true,
@@ -726,6 +765,8 @@ pub struct Rebuild {
     pub waiters: NodeSet,
     /// The home reported materialising the page.
     pub known: bool,
+    /// A reporter is releasing the page.
+    pub released: bool,
     /// Ownership hand-offs.
     pub links: [Option<Link>; MAX_LINKS],
     /// More links than [`MAX_LINKS`] were reported.
@@ -781,13 +822,17 @@ pub struct PageRecord {
     pub flush_go: Option<NodeId>,
     /// An injection sent to this node, not yet acknowledged.
     pub inject_to: Option<NodeId>,
-    /// Ownership handed to this node during a recovery round, before this
-    /// node reported.
+    /// Ownership transferred to this node, not yet acknowledged (or
+    /// acknowledged by no one: the node died; kept for the recovery report).
     pub handed_to: Option<NodeId>,
     /// Version of the page handed (or injected) away.
     pub handed_version: u64,
     /// Owner role: tag of the queued write request.
     pub queued_write_tag: u32,
+    /// Owner role: a second write request (and its tag), served when the
+    /// page comes back: a flush target that also asked for the page is
+    /// named owner twice.
+    pub next_write: Option<(NodeId, u32)>,
     /// Owner role: tags of queued read requests (a reader without a slot is
     /// answered with tag 0, which stands for its request in flight).
     pub read_tags: [Option<(NodeId, u32)>; READ_TAGS],
@@ -867,6 +912,11 @@ impl PageRecord {
             }
         }
         self.queued_write_tag = 0;
+        if let Some((writer, tag)) = self.next_write.take() {
+            if writer != me {
+                out(writer, PageMsg::Retry { page, tag });
+            }
+        }
     }
 
     /// Returns whether an answer with `tag` answers the request in flight.
@@ -879,7 +929,10 @@ impl PageRecord {
     fn is_waiter(&self) -> bool {
         self.waiting
             || self.incoming
-            || (!self.present && (!self.queued_reads.is_empty() || self.queued_write.is_some()))
+            || (!self.present
+                && (!self.queued_reads.is_empty()
+                    || self.queued_write.is_some()
+                    || self.next_write.is_some()))
     }
 
     fn is_unused(&self) -> bool {
@@ -1358,8 +1411,15 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             rec.copyset.remove(dead);
             rec.awaiting_acks.remove(dead);
             rec.queued_reads.remove(dead);
+            if rec.next_write.is_some_and(|(w, _)| w == dead) {
+                rec.next_write = None;
+            }
             if rec.queued_write == Some(dead) {
                 rec.queued_write = None;
+                if let Some((writer, tag)) = rec.next_write.take() {
+                    rec.queued_write = Some(writer);
+                    rec.queued_write_tag = tag;
+                }
             }
             let manager_died = manager_of_live(page, self.nodes, old_live) == dead;
             if rec.flushing
@@ -1485,7 +1545,11 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         self.send(requester, PageMsg::Retry { page, tag }, out);
                     }
                 } else if self.live.contains(requester) {
-                    if requester != self.me && write && rec.queued_write.is_some() {
+                    if requester != self.me
+                        && write
+                        && rec.queued_write.is_some()
+                        && rec.next_write.is_some()
+                    {
                         return Err(Error::Protocol);
                     }
                     if home_of(page.container) == Some(self.me)
@@ -1507,6 +1571,8 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                             rec.incoming = !(rec.present && rec.is_owner);
                         }
                         self.finish_if_done(page, &mut rec, out);
+                    } else if write && rec.queued_write.is_some() {
+                        rec.next_write = Some((requester, tag));
                     } else if write {
                         rec.queued_write = Some(requester);
                         rec.queued_write_tag = tag;
@@ -1565,6 +1631,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 if rec.is_owner {
                     return Err(Error::Protocol);
                 }
+                self.send(from, PageMsg::TransferAck { page }, out);
                 // Possibly the answer to a write request that an injection
                 // satisfied earlier, or to a request sent again: the manager
                 // names this node owner, so take the page all the same.
@@ -1660,6 +1727,15 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                     self.serve_queue(page, &mut rec, out);
                 }
             }
+            PageMsg::TransferAck { .. } => {
+                // Before this node's report, the hand-off stays part of its
+                // snapshot (the acknowledgement may come from after the
+                // receiver's report).
+                let snapshot_pending = self.recovery.is_some_and(|r| !r.reported);
+                if rec.handed_to == Some(from) && !snapshot_pending {
+                    rec.handed_to = None;
+                }
+            }
             PageMsg::InjectAck { .. } => {
                 if rec.inject_to != Some(from) {
                     return Err(Error::Protocol);
@@ -1678,6 +1754,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 holding,
                 next,
                 sent,
+                queued,
                 waiting,
                 known,
                 version,
@@ -1689,6 +1766,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         holding,
                         next,
                         sent,
+                        queued,
                         waiting,
                         known,
                         version,
@@ -1965,6 +2043,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         rec.read_tags = [None; READ_TAGS];
         rec.queued_write = None;
         rec.queued_write_tag = 0;
+        rec.next_write = None;
         // While this copy was valid, at most two versions were issued past
         // it (a transfer to a new writer, then its invalidation, which would
         // have dropped this copy): survivors may hold them as their
@@ -2300,20 +2379,22 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 continue;
             };
             let holding = match (rec.present, rec.is_owner) {
+                _ if self.is_fenced(page) => Holding::Released,
                 (true, true) => Holding::Owner,
                 (true, false) => Holding::Read,
                 _ => Holding::Nothing,
             };
-            let (next, sent) = match (rec.handed_to, rec.inject_to, rec.queued_write, rec.flush_go)
-            {
-                (Some(n), _, _, _) | (None, Some(n), _, _) => (Some(n), true),
-                (None, None, Some(n), _) | (None, None, None, Some(n)) => (Some(n), false),
+            let (next, sent) = match (rec.handed_to, rec.inject_to, rec.flush_go) {
+                (Some(n), _, _) | (None, Some(n), _) => (Some(n), true),
+                (None, None, Some(n)) => (Some(n), false),
                 _ => (None, false),
             };
+            let queued = [rec.queued_write, rec.next_write.map(|(n, _)| n)];
             let report = Report {
                 holding,
                 next,
                 sent,
+                queued,
                 waiting: rec.is_waiter(),
                 known: rec.home_known,
                 version: if sent {
@@ -2323,7 +2404,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 },
             };
             rec.handed_to = None;
-            if holding != Holding::Nothing || next.is_some() || report.waiting || report.known {
+            if holding != Holding::Nothing
+                || next.is_some()
+                || queued[0].is_some()
+                || report.waiting
+                || report.known
+            {
                 rec.reported = report.waiting;
                 let manager = self.manager(page);
                 if manager == self.me {
@@ -2337,6 +2423,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                             holding: report.holding,
                             next: report.next,
                             sent: report.sent,
+                            queued: report.queued,
                             waiting: report.waiting,
                             known: report.known,
                             version: report.version,
@@ -2400,7 +2487,8 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         rec.promote_rest = NodeSet::EMPTY;
         // A release during the round may have dropped what was reported:
         // the page is rebuilt as released (its waiters retry).
-        let fenced = self.is_fenced(page) || self.recovery.is_some_and(|r| r.released(page));
+        let fenced =
+            self.is_fenced(page) || rb.released || self.recovery.is_some_and(|r| r.released(page));
         let (end, path) = chain_end(&rb);
         let holders = NodeSet(rb.holders.0 & self.live.0);
         // A live home knows whether the page ever existed: every copy
@@ -2534,11 +2622,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
     }
 
-    /// Returns whether hand-offs must be remembered for this round's report.
-    fn recording(&self) -> bool {
-        self.recovery.is_some_and(|r| !r.reported)
-    }
-
     /// Owner: serves the forwarded requests (reads first, then the one
     /// write), then an allowed flush.
     fn serve_queue(&self, page: PageId, rec: &mut PageRecord, out: &mut dyn Sink<PageAction>) {
@@ -2588,8 +2671,11 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 rec.is_owner = false;
                 rec.copyset = NodeSet::EMPTY;
                 rec.min_version = rec.min_version.max(version);
-                if self.recording() {
-                    rec.handed_to = Some(writer);
+                rec.handed_to = Some(writer);
+                // A second queued write waits for the page to come back.
+                if let Some((next, tag)) = rec.next_write.take() {
+                    rec.queued_write = Some(next);
+                    rec.queued_write_tag = tag;
                 }
                 rec.handed_version = version;
             }
@@ -2650,6 +2736,7 @@ struct Report {
     holding: Holding,
     next: Option<NodeId>,
     sent: bool,
+    queued: [Option<NodeId>; 2],
     waiting: bool,
     known: bool,
     version: u64,
@@ -2661,15 +2748,29 @@ fn absorb(rb: &mut Rebuild, from: NodeId, report: &Report) {
     match report.holding {
         Holding::Owner => rb.owners.insert(from),
         Holding::Read => rb.holders.insert(from),
+        Holding::Released => rb.released = true,
         Holding::Nothing => {}
     }
-    if report.next.is_some() {
+    // Queued links in serving order: the queued writes, then an allowed
+    // injection (served only if the node still owns the page then).
+    let sent = report.next.filter(|_| report.sent);
+    let injection = report.next.filter(|_| !report.sent);
+    let links = [
+        (sent, true),
+        (report.queued[0], false),
+        (report.queued[1], false),
+        (injection, false),
+    ];
+    for (to, sent) in links {
+        if to.is_none() {
+            continue;
+        }
         match rb.links.iter_mut().find(|l| l.is_none()) {
             Some(slot) => {
                 *slot = Some(Link {
                     from,
-                    to: report.next,
-                    sent: report.sent,
+                    to,
+                    sent,
                     version: report.version,
                 })
             }
@@ -2918,8 +3019,9 @@ mod tests {
         assert_eq!(c.access(b, p, false), 3);
         assert_eq!(c.nodes[a as usize].find_page(p), Access::Read);
         assert_eq!(c.nodes[b as usize].find_page(p), Access::Read);
-        // A write: request, forward, transfer, plus one invalidation and ack.
-        assert_eq!(c.access(d, p, true), 5);
+        // A write: request, forward, transfer, plus one invalidation and ack,
+        // and the transfer's acknowledgement.
+        assert_eq!(c.access(d, p, true), 6);
         assert_eq!(c.holders(p), [(d as usize, Access::Write)]);
         assert!(c.quiet());
     }

@@ -8,7 +8,7 @@
 //! | offset | size | field     | rule                                          |
 //! |-------:|-----:|-----------|-----------------------------------------------|
 //! | 0      | 1    | `version` | [`VERSION`]                                   |
-//! | 1      | 1    | `kind`    | [`Kind`]: which message, `1..=24`             |
+//! | 1      | 1    | `kind`    | [`Kind`]: which message, `1..=25`             |
 //! | 2      | n    | fields    | the kind's fields, in the order below         |
 //! | 2 + n  | 4096 | contents  | the page, exactly when [`PageMsg::carries_data`] |
 //!
@@ -16,7 +16,8 @@
 //! a `u16` below [`MAX_NODES`]; an optional node a `u16`, [`NO_NODE`] for
 //! none; a node set a `u64`; a flag a `u8`, 0 or 1; a version a `u64`; a tag
 //! or a release id a `u32`; a range `container u32, first u64, end u64`
-//! with `first < end`; a [`Holding`] a `u8`, 0 none, 1 read, 2 owner.
+//! with `first < end`; a [`Holding`] a `u8`, 0 none, 1 read, 2 owner, 3
+//! released.
 //!
 //! | kind | message          | fields                                        |
 //! |-----:|------------------|-----------------------------------------------|
@@ -39,11 +40,12 @@
 //! | 17   | `ReleaseDone`    | origin, id, ack flag                          |
 //! | 18   | `ReleaseResume`  | origin, id, range                             |
 //! | 19   | `Marker`         | dead set                                      |
-//! | 20   | `Report`         | page, dead set, holding, next (optional), sent flag, waiting flag, known flag, version |
+//! | 20   | `Report`         | page, dead set, holding, next (optional), sent flag, 2 queued (optional), waiting flag, known flag, version |
 //! | 21   | `ReportEnd`      | dead set                                      |
 //! | 22   | `Resolved`       | page, dead set, keep flag, lost flag          |
 //! | 23   | `Promote`        | page, copyset                                 |
 //! | 24   | `PromoteAck`     | page, ok flag                                 |
+//! | 25   | `TransferAck`    | page                                          |
 //!
 //! Decoding is canonical (bytes that decode re-encode to themselves) and
 //! total: any other version, kind, flag value, node id, empty range,
@@ -65,7 +67,7 @@ pub const VERSION: u8 = 1;
 /// An absent optional node.
 pub const NO_NODE: u16 = 0xffff;
 /// Largest fields of any kind, in bytes (`Report`).
-pub const MAX_FIELDS_LEN: usize = 12 + 8 + 1 + 2 + 1 + 1 + 1 + 8;
+pub const MAX_FIELDS_LEN: usize = 12 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 1 + 8;
 /// Largest encoded message: header, fields and the page contents.
 pub const MAX_LEN: usize = 2 + MAX_FIELDS_LEN + PAGE_SIZE;
 
@@ -121,6 +123,8 @@ pub enum Kind {
     Promote = 23,
     /// [`PageMsg::PromoteAck`].
     PromoteAck = 24,
+    /// [`PageMsg::TransferAck`].
+    TransferAck = 25,
 }
 
 impl Kind {
@@ -151,11 +155,12 @@ impl Kind {
             PageMsg::Resolved { .. } => Kind::Resolved,
             PageMsg::Promote { .. } => Kind::Promote,
             PageMsg::PromoteAck { .. } => Kind::PromoteAck,
+            PageMsg::TransferAck { .. } => Kind::TransferAck,
         }
     }
 
     fn from_wire(byte: u8) -> Result<Kind, WireError> {
-        const KINDS: [Kind; 24] = [
+        const KINDS: [Kind; 25] = [
             Kind::Get,
             Kind::Forward,
             Kind::Create,
@@ -180,6 +185,7 @@ impl Kind {
             Kind::Resolved,
             Kind::Promote,
             Kind::PromoteAck,
+            Kind::TransferAck,
         ];
         KINDS
             .iter()
@@ -343,6 +349,7 @@ fn write_holding(w: &mut Writer<'_>, holding: Holding) -> Result<(), WireError> 
         Holding::Nothing => 0,
         Holding::Read => 1,
         Holding::Owner => 2,
+        Holding::Released => 3,
     })
 }
 
@@ -351,6 +358,7 @@ fn read_holding(r: &mut Reader<'_>) -> Result<Holding, WireError> {
         0 => Ok(Holding::Nothing),
         1 => Ok(Holding::Read),
         2 => Ok(Holding::Owner),
+        3 => Ok(Holding::Released),
         _ => Err(WireError::BadPayload),
     }
 }
@@ -419,7 +427,8 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
         }
         PageMsg::InvalidateAck { page }
         | PageMsg::FlushCancel { page }
-        | PageMsg::InjectAck { page } => write_page(w, page),
+        | PageMsg::InjectAck { page }
+        | PageMsg::TransferAck { page } => write_page(w, page),
         PageMsg::FlushRequest { page, target } | PageMsg::FlushGo { page, target } => {
             write_page(w, page)?;
             write_node(w, target)
@@ -455,6 +464,7 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             holding,
             next,
             sent,
+            queued,
             waiting,
             known,
             version,
@@ -464,6 +474,8 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             write_holding(w, holding)?;
             write_opt_node(w, next)?;
             write_flag(w, sent)?;
+            write_opt_node(w, queued[0])?;
+            write_opt_node(w, queued[1])?;
             write_flag(w, waiting)?;
             write_flag(w, known)?;
             w.u64(version)
@@ -539,6 +551,9 @@ fn read_fields(r: &mut Reader<'_>, kind: Kind) -> Result<PageMsg, WireError> {
         Kind::InjectAck => PageMsg::InjectAck {
             page: read_page(r)?,
         },
+        Kind::TransferAck => PageMsg::TransferAck {
+            page: read_page(r)?,
+        },
         Kind::FlushRequest => PageMsg::FlushRequest {
             page: read_page(r)?,
             target: read_node(r)?,
@@ -580,6 +595,7 @@ fn read_fields(r: &mut Reader<'_>, kind: Kind) -> Result<PageMsg, WireError> {
             holding: read_holding(r)?,
             next: read_opt_node(r)?,
             sent: read_flag(r)?,
+            queued: [read_opt_node(r)?, read_opt_node(r)?],
             waiting: read_flag(r)?,
             known: read_flag(r)?,
             version: r.u64()?,
@@ -695,6 +711,7 @@ mod tests {
                 holding: Holding::Owner,
                 next: Some(NodeId(3)),
                 sent: true,
+                queued: [Some(NodeId(1)), None],
                 waiting: false,
                 known: true,
                 version: 9,
@@ -705,6 +722,7 @@ mod tests {
                 holding: Holding::Read,
                 next: None,
                 sent: false,
+                queued: [None, None],
                 waiting: true,
                 known: false,
                 version: 0,
@@ -721,6 +739,7 @@ mod tests {
                 copyset: set,
             },
             PageMsg::PromoteAck { page: p, ok: false },
+            PageMsg::TransferAck { page: p },
         ]
     }
 
@@ -743,7 +762,7 @@ mod tests {
     #[test]
     fn every_kind_round_trips_and_is_canonical() {
         let samples = samples();
-        assert_eq!(samples.len(), 25);
+        assert_eq!(samples.len(), 26);
         for msg in &samples {
             let bytes = encode_vec(msg);
             assert_eq!(bytes.len(), encoded_len(msg));
@@ -835,7 +854,7 @@ mod tests {
         let mut bad = get.clone();
         bad[0] = 2;
         assert_eq!(decode(&bad), Err(WireError::BadPayload));
-        for kind in [0u8, 25, 255] {
+        for kind in [0u8, 26, 255] {
             let mut bad = get.clone();
             bad[1] = kind;
             assert_eq!(decode(&bad), Err(WireError::BadPayload));
@@ -870,7 +889,7 @@ mod tests {
             let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             if round % 2 == 0 && len >= 2 {
                 bytes[0] = VERSION;
-                bytes[1] = (next() % 26) as u8;
+                bytes[1] = (next() % 27) as u8;
             }
             if let Ok((msg, data)) = decode(&bytes) {
                 decoded += 1;

@@ -205,7 +205,9 @@ struct Message {
     from: NodeId,
     to: NodeId,
     bytes: Vec<u8>,
-    /// The page whose contents the message carries, for the loss checks.
+    /// The page whose ownership the message carries (a transfer or an
+    /// injection), for the loss checks. A copy in flight does not keep a
+    /// page alive: its owner holds it, or it may be stale.
     data_page: Option<PageId>,
 }
 
@@ -420,7 +422,10 @@ impl Sim {
         let len = encode(&msg, data.as_ref(), &mut bytes)
             .map_err(|e| self.failure(format!("encode {msg:?}: {e:?}")))?;
         bytes.truncate(len);
-        let data_page = if msg.carries_data() { msg.page() } else { None };
+        let data_page = match msg {
+            PageMsg::Transfer { page, .. } | PageMsg::Inject { page, .. } => Some(page),
+            _ => None,
+        };
         if self.dead.contains(to) {
             // Sent before the sender learned of the death: it vanishes.
             // Ownership (or a creation) sent there is lost with the node.
@@ -443,7 +448,7 @@ impl Sim {
             return Ok(());
         }
         self.stats.messages += 1;
-        if data_page.is_some() {
+        if msg.carries_data() {
             self.stats.data_messages += 1;
         }
         let chan = from.index() * self.cfg.nodes + to.index();

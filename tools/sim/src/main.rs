@@ -4,7 +4,7 @@
 //! ```text
 //! cohort-sim [--seeds A..B] [--nodes A..B] [--mode lamport|cohort|both]
 //!            [--jobs J] [--stats [--runs R]] [--verbose]
-//! cohort-sim --containers [--seeds A..B] [--nodes A..B]
+//! cohort-sim --containers [--seeds A..B] [--nodes A..B] [--keep-going]
 //! ```
 //!
 //! `--containers` runs the container simulator instead (container layers
@@ -32,6 +32,7 @@ struct Args {
     runs: u64,
     verbose: bool,
     containers: bool,
+    keep_going: bool,
 }
 
 fn parse_range<T: std::str::FromStr + Copy>(s: &str) -> Option<(T, T)> {
@@ -54,7 +55,8 @@ fn usage() -> ExitCode {
          \n  --jobs J       worker threads; default: available cores\
          \n  --stats        print messages per acquisition and per fault for N = 2,4,8,16\
          \n  --runs R       runs per table cell with --stats; default 200\
-         \n  --containers   the container simulator (releases, node deaths)"
+         \n  --containers   the container simulator (releases, node deaths)\
+         \n  --keep-going   with --containers: count the failing seeds instead of stopping"
     );
     ExitCode::from(2)
 }
@@ -69,6 +71,7 @@ fn parse() -> Option<Args> {
         runs: 200,
         verbose: false,
         containers: false,
+        keep_going: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -88,6 +91,7 @@ fn parse() -> Option<Args> {
             "--stats" => args.stats = true,
             "--verbose" => args.verbose = true,
             "--containers" => args.containers = true,
+            "--keep-going" => args.keep_going = true,
             _ => return None,
         }
     }
@@ -239,10 +243,11 @@ fn sweep_containers(args: &Args) -> ExitCode {
     let span = (args.nodes.1 - args.nodes.0 + 1) as u64;
     let next = Arc::new(AtomicU64::new(args.seeds.0));
     let failed = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.jobs {
-        let (next, failed) = (next.clone(), failed.clone());
-        let (end, lo) = (args.seeds.1, args.nodes.0);
+        let (next, failed, failures) = (next.clone(), failed.clone(), failures.clone());
+        let (end, lo, keep_going) = (args.seeds.1, args.nodes.0, args.keep_going);
         workers.push(std::thread::spawn(move || {
             let mut total = containers::Stats::default();
             loop {
@@ -253,6 +258,10 @@ fn sweep_containers(args: &Args) -> ExitCode {
                 let nodes = lo + (seed % span) as usize;
                 match containers::run(containers::Config::random(seed, nodes)) {
                     Ok(stats) => total.add(&stats),
+                    Err(failure) if keep_going => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("seed {seed} ({nodes} nodes): {}", failure.message);
+                    }
                     Err(failure) => {
                         if !failed.swap(true, Ordering::Relaxed) {
                             eprintln!("{failure}");
@@ -273,7 +282,9 @@ fn sweep_containers(args: &Args) -> ExitCode {
             total.add(&stats);
         }
     }
-    if failed.load(Ordering::Relaxed) {
+    let failures = failures.load(Ordering::Relaxed);
+    if failed.load(Ordering::Relaxed) || failures > 0 {
+        eprintln!("{failures} failing seeds");
         return ExitCode::FAILURE;
     }
     println!(

@@ -104,6 +104,9 @@ impl Stats {
                 PageMsg::Invalidate { .. } | PageMsg::InvalidateAck { .. } => {
                     self.invalidation_msgs += 1
                 }
+                // Off the fault's path, like the invalidation acknowledgements
+                // it follows.
+                PageMsg::TransferAck { .. } => self.invalidation_msgs += 1,
                 PageMsg::FlushRequest { .. }
                 | PageMsg::FlushGo { .. }
                 | PageMsg::FlushCancel { .. }
