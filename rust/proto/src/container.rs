@@ -135,9 +135,9 @@
 //! Limits: the reports are taken when a node has every marker, not at its
 //! marker with the channel states recorded (a full Chandy-Lamport
 //! snapshot), so a hand-off racing the round can still be missed: the
-//! container simulator finds rare seeds (about 1 in 5000 with up to 16 nodes
-//! and two deaths) where a request is left waiting or a page a survivor held
-//! is failed. An unhomed container's pages whose manager died are known only
+//! container simulator finds rare seeds (4 in 50,000 with up to 16 nodes
+//! and deaths) where a release is left waiting or a page not at risk is
+//! failed. An unhomed container's pages whose manager died are known only
 //! through the reports; one that no survivor knows of is failed (it may have
 //! existed only on the dead node), so its never-touched pages fail too; a
 //! homed container with a live home has no such limit. A flush may inject
@@ -489,6 +489,9 @@ pub enum PageMsg {
         next: Option<NodeId>,
         /// Whether ownership already left for `next`.
         sent: bool,
+        /// Whether that was an injection (else a transfer, whose target
+        /// asked for the page and waits for it).
+        injected: bool,
         /// The write requests queued at the sender, in the order it serves
         /// them when it holds the page.
         queued: [Option<NodeId>; 2],
@@ -750,6 +753,8 @@ pub struct Link {
     pub sent: bool,
     /// Version of the page sent (the latest hand-off has the highest).
     pub version: u64,
+    /// The hand-off was an injection (its target need not wait for it).
+    pub injected: bool,
 }
 
 /// Manager role, during a recovery round: what the reports said.
@@ -1754,6 +1759,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 holding,
                 next,
                 sent,
+                injected,
                 queued,
                 waiting,
                 known,
@@ -1766,6 +1772,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         holding,
                         next,
                         sent,
+                        injected,
                         queued,
                         waiting,
                         known,
@@ -2384,16 +2391,18 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 (true, false) => Holding::Read,
                 _ => Holding::Nothing,
             };
-            let (next, sent) = match (rec.handed_to, rec.inject_to, rec.flush_go) {
-                (Some(n), _, _) | (None, Some(n), _) => (Some(n), true),
-                (None, None, Some(n)) => (Some(n), false),
-                _ => (None, false),
+            let (next, sent, injected) = match (rec.handed_to, rec.inject_to, rec.flush_go) {
+                (Some(n), _, _) => (Some(n), true, false),
+                (None, Some(n), _) => (Some(n), true, true),
+                (None, None, Some(n)) => (Some(n), false, false),
+                _ => (None, false, false),
             };
             let queued = [rec.queued_write, rec.next_write.map(|(n, _)| n)];
             let report = Report {
                 holding,
                 next,
                 sent,
+                injected,
                 queued,
                 waiting: rec.is_waiter(),
                 known: rec.home_known,
@@ -2423,6 +2432,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                             holding: report.holding,
                             next: report.next,
                             sent: report.sent,
+                            injected: report.injected,
                             queued: report.queued,
                             waiting: report.waiting,
                             known: report.known,
@@ -2736,6 +2746,7 @@ struct Report {
     holding: Holding,
     next: Option<NodeId>,
     sent: bool,
+    injected: bool,
     queued: [Option<NodeId>; 2],
     waiting: bool,
     known: bool,
@@ -2756,12 +2767,12 @@ fn absorb(rb: &mut Rebuild, from: NodeId, report: &Report) {
     let sent = report.next.filter(|_| report.sent);
     let injection = report.next.filter(|_| !report.sent);
     let links = [
-        (sent, true),
-        (report.queued[0], false),
-        (report.queued[1], false),
-        (injection, false),
+        (sent, true, report.injected),
+        (report.queued[0], false, false),
+        (report.queued[1], false, false),
+        (injection, false, true),
     ];
-    for (to, sent) in links {
+    for (to, sent, injected) in links {
         if to.is_none() {
             continue;
         }
@@ -2772,6 +2783,7 @@ fn absorb(rb: &mut Rebuild, from: NodeId, report: &Report) {
                     to,
                     sent,
                     version: report.version,
+                    injected,
                 })
             }
             None => rb.overflow = true,
@@ -2790,6 +2802,8 @@ enum ChainEnd {
     None,
     /// The page is, or will be, at this node.
     Node(NodeId),
+    /// The page went on to a node that died.
+    Gone,
     /// The reports do not form a chain.
     Broken,
 }
@@ -2806,10 +2820,17 @@ fn chain_end(rb: &Rebuild) -> (ChainEnd, NodeSet) {
     let start = match rb.owners.lowest() {
         Some(owner) => Some(owner),
         // The page is in flight: to the target of the latest hand-off.
-        None => links()
-            .filter(|l| l.sent)
-            .max_by_key(|l| l.version)
-            .and_then(|l| l.to),
+        None => match links().filter(|l| l.sent).max_by_key(|l| l.version) {
+            // A transfer's target asked for the page and waits for it; one
+            // that neither waits nor holds it passed it on, to a node that
+            // died (a live one would have reported it).
+            Some(l) if !l.injected => match l.to {
+                Some(to) if rb.waiters.contains(to) || rb.holders.contains(to) => Some(to),
+                _ => return (ChainEnd::Gone, NodeSet::EMPTY),
+            },
+            Some(l) => l.to,
+            None => None,
+        },
     };
     let Some(mut at) = start else {
         return (ChainEnd::None, NodeSet::EMPTY);

@@ -40,7 +40,7 @@
 //! | 17   | `ReleaseDone`    | origin, id, ack flag                          |
 //! | 18   | `ReleaseResume`  | origin, id, range                             |
 //! | 19   | `Marker`         | dead set                                      |
-//! | 20   | `Report`         | page, dead set, holding, next (optional), sent flag, 2 queued (optional), waiting flag, known flag, version |
+//! | 20   | `Report`         | page, dead set, holding, next (optional), sent flag, injected flag, 2 queued (optional), waiting flag, known flag, version |
 //! | 21   | `ReportEnd`      | dead set                                      |
 //! | 22   | `Resolved`       | page, dead set, keep flag, lost flag          |
 //! | 23   | `Promote`        | page, copyset                                 |
@@ -67,7 +67,7 @@ pub const VERSION: u8 = 1;
 /// An absent optional node.
 pub const NO_NODE: u16 = 0xffff;
 /// Largest fields of any kind, in bytes (`Report`).
-pub const MAX_FIELDS_LEN: usize = 12 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 1 + 8;
+pub const MAX_FIELDS_LEN: usize = 12 + 8 + 1 + 2 + 1 + 1 + 2 + 2 + 1 + 1 + 8;
 /// Largest encoded message: header, fields and the page contents.
 pub const MAX_LEN: usize = 2 + MAX_FIELDS_LEN + PAGE_SIZE;
 
@@ -464,6 +464,7 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             holding,
             next,
             sent,
+            injected,
             queued,
             waiting,
             known,
@@ -474,6 +475,7 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             write_holding(w, holding)?;
             write_opt_node(w, next)?;
             write_flag(w, sent)?;
+            write_flag(w, injected)?;
             write_opt_node(w, queued[0])?;
             write_opt_node(w, queued[1])?;
             write_flag(w, waiting)?;
@@ -595,6 +597,7 @@ fn read_fields(r: &mut Reader<'_>, kind: Kind) -> Result<PageMsg, WireError> {
             holding: read_holding(r)?,
             next: read_opt_node(r)?,
             sent: read_flag(r)?,
+            injected: read_flag(r)?,
             queued: [read_opt_node(r)?, read_opt_node(r)?],
             waiting: read_flag(r)?,
             known: read_flag(r)?,
@@ -711,6 +714,7 @@ mod tests {
                 holding: Holding::Owner,
                 next: Some(NodeId(3)),
                 sent: true,
+                injected: false,
                 queued: [Some(NodeId(1)), None],
                 waiting: false,
                 known: true,
@@ -722,6 +726,7 @@ mod tests {
                 holding: Holding::Read,
                 next: None,
                 sent: false,
+                injected: false,
                 queued: [None, None],
                 waiting: true,
                 known: false,
