@@ -135,9 +135,8 @@
 //! Limits: the reports are taken when a node has every marker, not at its
 //! marker with the channel states recorded (a full Chandy-Lamport
 //! snapshot), so a hand-off racing the round can still be missed: the
-//! container simulator finds rare seeds (4 in 50,000 with up to 16 nodes
-//! and deaths) where a release is left waiting or a page not at risk is
-//! failed. An unhomed container's pages whose manager died are known only
+//! container simulator finds rare seeds (2 in 50,000 with up to 16 nodes,
+//! both with deaths) where a page not at risk is failed. An unhomed container's pages whose manager died are known only
 //! through the reports; one that no survivor knows of is failed (it may have
 //! existed only on the dead node), so its never-touched pages fail too; a
 //! homed container with a live home has no such limit. A flush may inject
@@ -2104,7 +2103,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             .iter()
             .position(|f| f.is_some_and(|f| f.origin == origin && f.id == id))
         {
-            // A resume of a release applied here: answer its new coordinator.
+            // A resume of a release applied here: answer its new coordinator
+            // (the original release arriving after its resume changes
+            // nothing).
+            if from == origin {
+                return Ok(());
+            }
             if let Some(Some(f)) = self.fences.get_mut(slot) {
                 f.coordinator = from;
                 if f.acked {
@@ -2533,7 +2537,8 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         // the waiter retries (its tag is not the retried request's), and a
         // queue holder the page never reaches answers its queue with retries.
         let coming = match outcome {
-            Outcome::Owner(_) => path,
+            // The holder of the master copy waits for nothing to come.
+            Outcome::Owner(_) => path.minus(rb.owners),
             _ => NodeSet::EMPTY,
         };
         let lost = rec.lost;
