@@ -135,8 +135,9 @@
 //! Limits: the reports are taken when a node has every marker, not at its
 //! marker with the channel states recorded (a full Chandy-Lamport
 //! snapshot), so a hand-off racing the round can still be missed: the
-//! container simulator finds rare seeds (2 in 50,000 with up to 16 nodes,
-//! both with deaths) where a page not at risk is failed. An unhomed container's pages whose manager died are known only
+//! container simulator finds rare seeds (6 in 100,000 with up to 16 nodes,
+//! all with deaths) where a request is left waiting or a page not at risk
+//! is failed. An unhomed container's pages whose manager died are known only
 //! through the reports; one that no survivor knows of is failed (it may have
 //! existed only on the dead node), so its never-touched pages fail too; a
 //! homed container with a live home has no such limit. A flush may inject
@@ -1691,7 +1692,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 if !rec.flushing {
                     return Err(Error::Protocol);
                 }
-                if rec.released || !(rec.present && rec.is_owner) || !self.live.contains(target) {
+                // Not the owner yet (the page left and comes back for a
+                // request of this node, and the manager counts on it): the
+                // injection waits for the page, as a queued request does.
+                if rec.released || !self.live.contains(target) {
                     rec.flushing = false;
                     rec.flush_go = None;
                     out.push(PageAction::Flushed {
@@ -2175,7 +2179,14 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             rec.owner_of_record = None;
             rec.lost = false;
             rec.home_known = false;
-            rec.flush_go = None;
+            if rec.flush_go.take().is_some() {
+                // Allowed, waiting for the page: nothing to inject now.
+                rec.flushing = false;
+                out.push(PageAction::Flushed {
+                    page,
+                    dropped: true,
+                });
+            }
             rec.handed_to = None;
             rec.promote_rest = NodeSet::EMPTY;
             if rec.want != Want::Nothing {
