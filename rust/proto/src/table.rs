@@ -38,6 +38,28 @@ pub trait Table<K: Copy + Eq, V> {
 
     /// Calls `f` on every record, in no particular order.
     fn for_each(&self, f: &mut dyn FnMut(&K, &V));
+
+    /// The lowest key at or above `from`, if any: one step of a walk over a
+    /// range of keys in order (a release walks the pages of a range this
+    /// way, and may remove the key it is at before taking the next step).
+    /// The default scans every record; an ordered table (an rbtree, an
+    /// XArray) answers with one lookup.
+    fn next_from(&self, from: &K) -> Option<K>
+    where
+        K: Ord,
+    {
+        let mut best: Option<K> = None;
+        self.for_each(&mut |k, _| {
+            let lower = match best {
+                None => true,
+                Some(b) => *k < b,
+            };
+            if *k >= *from && lower {
+                best = Some(*k);
+            }
+        });
+        best
+    }
 }
 
 /// A [`Table`] of at most `CAP` records in an inline array (linear search).
@@ -139,5 +161,8 @@ mod tests {
         map.for_each(&mut |_, v| sum += *v);
         assert_eq!(sum, 51);
         assert_eq!(map.len(), 2);
+        assert_eq!(map.next_from(&0), Some(2));
+        assert_eq!(map.next_from(&3), Some(3));
+        assert_eq!(map.next_from(&4), None);
     }
 }

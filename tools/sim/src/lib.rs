@@ -8,7 +8,11 @@
 //! Every step is checked against a reference model, and a failing seed
 //! prints the events that led to the failure. The same seed always replays
 //! the same run.
+//!
+//! [`containers`] runs the container layers alone, with homed containers,
+//! releases and node deaths, every message through the wire codec.
 
+pub mod containers;
 pub mod rng;
 pub mod stats;
 pub mod table;

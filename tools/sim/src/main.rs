@@ -4,13 +4,18 @@
 //! ```text
 //! cohort-sim [--seeds A..B] [--nodes A..B] [--mode lamport|cohort|both]
 //!            [--jobs J] [--stats [--runs R]] [--verbose]
+//! cohort-sim --containers [--seeds A..B] [--nodes A..B] [--keep-going]
 //! ```
+//!
+//! `--containers` runs the container simulator instead (container layers
+//! alone, with releases and node deaths; see `containers`).
 //!
 //! Seed `s` runs on `A + s % (B - A + 1)` nodes (default 2..16) with the
 //! workload `Config::random(s)`, in each selected mode. The first failure
 //! prints its trace and the exit status is 1. `--stats` instead measures
 //! messages per lock acquisition and per fault for N = 2, 4, 8, 16.
 
+use cohort_sim::containers;
 use cohort_sim::stats::Stats;
 use cohort_sim::world::{self, Config, Mode};
 use std::process::ExitCode;
@@ -26,6 +31,8 @@ struct Args {
     stats: bool,
     runs: u64,
     verbose: bool,
+    containers: bool,
+    keep_going: bool,
 }
 
 fn parse_range<T: std::str::FromStr + Copy>(s: &str) -> Option<(T, T)> {
@@ -47,7 +54,9 @@ fn usage() -> ExitCode {
          \n  --mode M       lamport (thesis), cohort (improved) or both (default)\
          \n  --jobs J       worker threads; default: available cores\
          \n  --stats        print messages per acquisition and per fault for N = 2,4,8,16\
-         \n  --runs R       runs per table cell with --stats; default 200"
+         \n  --runs R       runs per table cell with --stats; default 200\
+         \n  --containers   the container simulator (releases, node deaths)\
+         \n  --keep-going   with --containers: count the failing seeds instead of stopping"
     );
     ExitCode::from(2)
 }
@@ -61,6 +70,8 @@ fn parse() -> Option<Args> {
         stats: false,
         runs: 200,
         verbose: false,
+        containers: false,
+        keep_going: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -79,6 +90,8 @@ fn parse() -> Option<Args> {
             "--runs" => args.runs = it.next()?.parse().ok()?,
             "--stats" => args.stats = true,
             "--verbose" => args.verbose = true,
+            "--containers" => args.containers = true,
+            "--keep-going" => args.keep_going = true,
             _ => return None,
         }
     }
@@ -224,11 +237,80 @@ fn stats(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The container simulator over the seeds and node counts of `args`.
+fn sweep_containers(args: &Args) -> ExitCode {
+    let start = Instant::now();
+    let span = (args.nodes.1 - args.nodes.0 + 1) as u64;
+    let next = Arc::new(AtomicU64::new(args.seeds.0));
+    let failed = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..args.jobs {
+        let (next, failed, failures) = (next.clone(), failed.clone(), failures.clone());
+        let (end, lo, keep_going) = (args.seeds.1, args.nodes.0, args.keep_going);
+        workers.push(std::thread::spawn(move || {
+            let mut total = containers::Stats::default();
+            loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= end || failed.load(Ordering::Relaxed) {
+                    return total;
+                }
+                let nodes = lo + (seed % span) as usize;
+                match containers::run(containers::Config::random(seed, nodes)) {
+                    Ok(stats) => total.add(&stats),
+                    Err(failure) if keep_going => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("seed {seed} ({nodes} nodes): {}", failure.message);
+                    }
+                    Err(failure) => {
+                        if !failed.swap(true, Ordering::Relaxed) {
+                            eprintln!("{failure}");
+                            eprintln!(
+                                "replay: cohort-sim --containers --seeds {seed}..{} --nodes {nodes}",
+                                seed + 1
+                            );
+                        }
+                        return total;
+                    }
+                }
+            }
+        }));
+    }
+    let mut total = containers::Stats::default();
+    for w in workers {
+        if let Ok(stats) = w.join() {
+            total.add(&stats);
+        }
+    }
+    let failures = failures.load(Ordering::Relaxed);
+    if failed.load(Ordering::Relaxed) || failures > 0 {
+        eprintln!("{failures} failing seeds");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "{} container runs passed in {:.1?}: {} reads and {} writes checked, {} faults, \
+         {} releases, {} deaths, {} failed accesses, {} messages ({} with a page)",
+        total.runs,
+        start.elapsed(),
+        total.reads,
+        total.writes,
+        total.faults,
+        total.releases,
+        total.deaths,
+        total.failed,
+        total.messages,
+        total.data_messages
+    );
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let Some(args) = parse() else {
         return usage();
     };
-    if args.stats {
+    if args.containers {
+        sweep_containers(&args)
+    } else if args.stats {
         stats(&args)
     } else {
         sweep(&args)

@@ -23,6 +23,11 @@ pub struct Stats {
     pub invalidation_msgs: u64,
     /// Flush requests, answers and injections.
     pub flush_msgs: u64,
+    /// Release messages (release, acknowledgements, done, resume).
+    pub release_msgs: u64,
+    /// Recovery messages after a death (markers, reports, resolutions,
+    /// promotions).
+    pub recovery_msgs: u64,
     /// Migration, exit and membership messages.
     pub task_msgs: u64,
     /// Layout changes under the heavy lock and their acknowledgements.
@@ -53,6 +58,10 @@ pub struct Stats {
     pub flushes: u64,
     /// First touches (page creations).
     pub first_touches: u64,
+    /// Pages a home adopted from its memory.
+    pub adoptions: u64,
+    /// Releases started.
+    pub releases: u64,
     /// Runs added up.
     pub runs: u64,
 }
@@ -95,10 +104,24 @@ impl Stats {
                 PageMsg::Invalidate { .. } | PageMsg::InvalidateAck { .. } => {
                     self.invalidation_msgs += 1
                 }
+                // Off the fault's path, like the invalidation acknowledgements
+                // it follows.
+                PageMsg::TransferAck { .. } => self.invalidation_msgs += 1,
                 PageMsg::FlushRequest { .. }
                 | PageMsg::FlushGo { .. }
                 | PageMsg::FlushCancel { .. }
-                | PageMsg::Inject { .. } => self.flush_msgs += 1,
+                | PageMsg::Inject { .. }
+                | PageMsg::InjectAck { .. } => self.flush_msgs += 1,
+                PageMsg::Release { .. }
+                | PageMsg::ReleaseAck { .. }
+                | PageMsg::ReleaseDone { .. }
+                | PageMsg::ReleaseResume { .. } => self.release_msgs += 1,
+                PageMsg::Marker { .. }
+                | PageMsg::Report { .. }
+                | PageMsg::ReportEnd { .. }
+                | PageMsg::Resolved { .. }
+                | PageMsg::Promote { .. }
+                | PageMsg::PromoteAck { .. } => self.recovery_msgs += 1,
                 _ => self.page_msgs += 1,
             },
             Payload::Task(..) => self.task_msgs += 1,
@@ -124,6 +147,10 @@ impl Stats {
         self.page_msgs += o.page_msgs;
         self.invalidation_msgs += o.invalidation_msgs;
         self.flush_msgs += o.flush_msgs;
+        self.release_msgs += o.release_msgs;
+        self.recovery_msgs += o.recovery_msgs;
+        self.adoptions += o.adoptions;
+        self.releases += o.releases;
         self.task_msgs += o.task_msgs;
         self.layout_msgs += o.layout_msgs;
         self.page_acquisitions += o.page_acquisitions;

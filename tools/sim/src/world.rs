@@ -7,7 +7,8 @@ use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::table::{Actions, MapTable};
 use cohort_proto::container::{
-    Access, ContainerNode, Lookup, PageAction, PageId, PageMsg, PageRecord,
+    home_of, homed, Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg, PageRange,
+    PageRecord,
 };
 use cohort_proto::error::Error;
 use cohort_proto::lamport::{
@@ -24,7 +25,7 @@ use std::fmt::Write as _;
 /// Slots of each node's lock space.
 pub const LOCK_SLOTS: usize = 1024;
 /// Events kept for the trace of a failing run.
-const TRACE_LEN: usize = 40;
+const TRACE_LEN: usize = 100000;
 /// Longest an operation may take before the run fails (simulated ticks).
 const OP_DEADLINE: u64 = 400_000;
 
@@ -177,6 +178,8 @@ enum Event {
     Deliver(Message),
     Wake(usize),
     Flush(NodeId),
+    /// A thread retries the releases its node could not start.
+    ReleaseRetry(usize),
 }
 
 /// One operation of a thread.
@@ -214,6 +217,13 @@ pub enum Op {
         /// New protection.
         writable: bool,
     },
+    /// `MADV_DONTNEED`: release the pages (they read as zero afterwards).
+    Madvise {
+        /// First page.
+        start: u64,
+        /// Number of pages.
+        len: u64,
+    },
     /// Move to another node.
     Migrate(NodeId),
     /// Create a thread on this node.
@@ -239,6 +249,8 @@ enum ThreadState {
     Migrating,
     Joining,
     CloneWait,
+    /// Waiting for this many container releases to complete.
+    Releasing(usize),
     Exited,
 }
 
@@ -253,6 +265,8 @@ struct Thread {
     faulted: bool,
     fetched: bool,
     parent: Option<usize>,
+    /// Container ranges to release once the layout change is done.
+    release_plan: Vec<PageRange>,
 }
 
 struct Node {
@@ -262,6 +276,17 @@ struct Node {
     view: Option<BTreeMap<u64, Mapping>>,
     saved: bool,
     copies: BTreeMap<PageId, u64>,
+    /// The home's memory: pages of containers homed here not yet adopted.
+    backing: BTreeMap<PageId, u64>,
+}
+
+/// A node's [`Backing`]: its memory of the containers homed there.
+pub struct Held<'a>(pub &'a BTreeMap<PageId, u64>);
+
+impl Backing for Held<'_> {
+    fn holds(&self, page: PageId) -> bool {
+        self.0.contains_key(&page)
+    }
 }
 
 /// The reference model: the layout and memory of a sequentially consistent
@@ -311,6 +336,8 @@ pub struct World {
     next_container: u32,
     next_value: u64,
     next_pid: u32,
+    /// Releases in progress: (origin, id) to the waiting thread.
+    releases: HashMap<(NodeId, u32), usize>,
     trace: VecDeque<(u64, TraceKind)>,
     /// Message and operation counts.
     pub stats: Stats,
@@ -346,6 +373,7 @@ impl World {
             next_container: 2,
             next_value: 1,
             next_pid: 1,
+            releases: HashMap::new(),
             trace: VecDeque::new(),
             stats: Stats::new(n),
             cfg,
@@ -382,17 +410,29 @@ impl World {
                 view: None,
                 saved: false,
                 copies: BTreeMap::new(),
+                backing: BTreeMap::new(),
             });
         }
-        // The initial address space: pages 0..pages in container 1.
+        // The initial address space: pages 0..pages in container 1, homed
+        // at node 0, whose memory holds some of them already.
         let initial = Mapping {
-            container: 1,
+            container: homed(NodeId(0), 1),
             writable: true,
         };
         let mut view = BTreeMap::new();
         for vpn in 0..world.cfg.pages {
             view.insert(vpn, initial);
             world.reference.layout.insert(vpn, initial);
+            if world.rng.chance(50) {
+                let page = PageId {
+                    container: initial.container,
+                    index: vpn,
+                };
+                let value = world.next_value;
+                world.next_value += 1;
+                world.nodes[0].backing.insert(page, value);
+                world.reference.values.insert(page, value);
+            }
         }
         world.nodes[0].view = Some(view);
         // The leader, then its clones, all on node 0.
@@ -441,6 +481,7 @@ impl World {
             faulted: false,
             fetched: false,
             parent,
+            release_plan: Vec::new(),
         });
         self.threads.len() - 1
     }
@@ -522,6 +563,11 @@ impl World {
                 }
                 Event::Wake(t) => self.wake(t)?,
                 Event::Flush(node) => self.flush(node)?,
+                Event::ReleaseRetry(t) => {
+                    if self.threads[t].state == ThreadState::Releasing(0) {
+                        self.start_releases(t)?;
+                    }
+                }
             }
             self.check_deadlines()?;
         }
@@ -558,10 +604,16 @@ impl World {
                     )));
                 }
             }
+            if node.container.releases_in_progress() != (0, 0) {
+                return Err(self.failure(format!(
+                    "node {i}: releases left: {:?}",
+                    node.container.releases_in_progress()
+                )));
+            }
             for (page, rec) in node.container.records().map() {
                 if rec.want != cohort_proto::container::Want::Nothing
-                    || !rec.awaiting_acks.is_empty()
-                    || rec.flushing
+                    || rec.expects()
+                    || rec.released
                 {
                     return Err(self.failure(format!(
                         "node {i}: container request on {page:?} never completed: {rec:?}"
@@ -620,13 +672,14 @@ impl World {
         let len = self.rng.range(1, 3).min(pages - start);
         let writable = self.rng.chance(70);
         if roll < layout {
-            match self.rng.below(3) {
+            match self.rng.below(4) {
                 0 => Op::Mmap {
                     start,
                     len,
                     writable,
                 },
                 1 => Op::Munmap { start, len },
+                2 => Op::Madvise { start, len },
                 _ => Op::Mprotect {
                     start,
                     len,
@@ -674,6 +727,13 @@ impl World {
             Op::Access { vpn, write } => self.run_access(t, vpn, write),
             Op::Mmap { .. } | Op::Munmap { .. } | Op::Mprotect { .. } => {
                 self.acquire(t, LockKey::Heavy)
+            }
+            Op::Madvise { start, len } => {
+                let node = self.threads[t].node;
+                let view = self.nodes[node.index()].view.as_ref();
+                let plan = containers_in(view.into_iter().flatten(), start, len);
+                self.threads[t].release_plan = plan;
+                self.start_releases(t)
             }
             Op::Migrate(to) => self.run_migrate(t, to),
             Op::Clone => self.run_clone(t),
@@ -873,7 +933,7 @@ impl World {
                 Ok(())
             }
             (Some(op), LockKey::Heavy) => {
-                let (remote, pending) = self.layout_change(op);
+                let (remote, pending) = self.layout_change(t, op);
                 self.reference.pending = Some(pending);
                 self.threads[t].state = ThreadState::Heavy {
                     ticket,
@@ -892,7 +952,7 @@ impl World {
     }
 
     /// What a heavy operation tells the other nodes, and the mappings it installs.
-    fn layout_change(&mut self, op: Op) -> (LayoutOp, BTreeMap<u64, Option<Mapping>>) {
+    fn layout_change(&mut self, t: usize, op: Op) -> (LayoutOp, BTreeMap<u64, Option<Mapping>>) {
         let mut pending = BTreeMap::new();
         match op {
             Op::Mmap {
@@ -900,7 +960,12 @@ impl World {
                 len,
                 writable,
             } => {
-                let container = self.next_container;
+                let plan = containers_in(self.reference.layout.iter(), start, len);
+                self.threads[t].release_plan = plan;
+                // A new container homed where it is mapped (its memory
+                // starts empty).
+                let node = self.threads[t].node;
+                let container = homed(node, self.next_container);
                 self.next_container += 1;
                 for vpn in start..start + len {
                     pending.insert(
@@ -914,6 +979,8 @@ impl World {
                 (LayoutOp::Unmap { start, len }, pending)
             }
             Op::Munmap { start, len } => {
+                let plan = containers_in(self.reference.layout.iter(), start, len);
+                self.threads[t].release_plan = plan;
                 for vpn in start..start + len {
                     pending.insert(vpn, None);
                 }
@@ -1015,7 +1082,89 @@ impl World {
         }
         self.stats.layout_ops += 1;
         self.release(t, ticket)?;
-        self.finish_op(t);
+        // The pages unmapped or replaced are released cluster-wide.
+        self.start_releases(t)
+    }
+
+    /// Starts the releases of the thread's plan; the operation ends when
+    /// they are all complete.
+    fn start_releases(&mut self, t: usize) -> Result<()> {
+        let plan = std::mem::take(&mut self.threads[t].release_plan);
+        if plan.is_empty() {
+            self.finish_op(t);
+            return Ok(());
+        }
+        let node = self.threads[t].node;
+        let mut started = 0;
+        for (i, range) in plan.iter().enumerate() {
+            let mut out = Actions::new();
+            match self.nodes[node.index()].container.release(
+                range.container,
+                range.first,
+                range.end,
+                &mut out,
+            ) {
+                Ok(id) => {
+                    self.releases.insert((node, id), t);
+                    started += 1;
+                    self.threads[t].state = ThreadState::Releasing(started);
+                    self.stats.releases += 1;
+                    self.page_actions(node, out, None)?;
+                }
+                Err(Error::Busy) | Err(Error::NoSpace) => {
+                    // Too many releases at once here: the rest later.
+                    self.threads[t].release_plan = plan[i..].to_vec();
+                    break;
+                }
+                Err(e) => return Err(self.failure(format!("release {range:?}: {e:?}"))),
+            }
+        }
+        if started == 0 {
+            self.retry_later_releases(t);
+        }
+        Ok(())
+    }
+
+    fn retry_later_releases(&mut self, t: usize) {
+        self.threads[t].state = ThreadState::Releasing(0);
+        let delay = self.rng.range(1, 10);
+        self.schedule(delay, Event::ReleaseRetry(t));
+    }
+
+    /// A release completed: its pages are fresh; no node may keep anything
+    /// of them.
+    fn released(&mut self, origin: NodeId, id: u32, range: PageRange) -> Result<()> {
+        for index in range.first..range.end {
+            let page = PageId {
+                container: range.container,
+                index,
+            };
+            for (i, node) in self.nodes.iter().enumerate() {
+                if node.copies.contains_key(&page)
+                    || node.backing.contains_key(&page)
+                    || node.container.record(page).is_some_and(|r| !r.released)
+                {
+                    return Err(self.failure(format!(
+                        "release {origin:?}/{id} complete but node {i} keeps {page:?}: {:?}",
+                        node.container.record(page)
+                    )));
+                }
+            }
+            self.reference.values.remove(&page);
+        }
+        let Some(t) = self.releases.remove(&(origin, id)) else {
+            return Err(self.failure(format!("unknown release {origin:?}/{id} completed")));
+        };
+        let ThreadState::Releasing(n) = self.threads[t].state else {
+            return Err(self.failure(format!("thread {t} not releasing")));
+        };
+        if n > 1 {
+            self.threads[t].state = ThreadState::Releasing(n - 1);
+        } else if self.threads[t].release_plan.is_empty() {
+            self.finish_op(t);
+        } else {
+            self.retry_later_releases(t);
+        }
         Ok(())
     }
 
@@ -1122,11 +1271,18 @@ impl World {
             }
             Payload::Page(pm, data) => {
                 let mut out = Actions::new();
-                if let Err(e) = self.nodes[me].container.on_message(from, pm, &mut out) {
+                let n = &mut self.nodes[me];
+                if let Err(e) = n
+                    .container
+                    .on_message(from, pm, &Held(&n.backing), &mut out)
+                {
                     return Err(self.failure(format!("page message {pm:?} at node {me}: {e:?}")));
                 }
                 self.page_actions(to, out, data)?;
-                self.check_page(pm.page())
+                match pm.page() {
+                    Some(page) => self.check_page(page),
+                    None => Ok(()),
+                }
             }
             Payload::Task(tm, members) => {
                 let mut out = Actions::new();
@@ -1307,7 +1463,11 @@ impl World {
             match action {
                 PageAction::Send { to, msg } => {
                     let data = if msg.carries_data() {
-                        match self.nodes[me].copies.get(&msg.page()) {
+                        let page = msg.page().unwrap_or(PageId {
+                            container: 0,
+                            index: 0,
+                        });
+                        match self.nodes[me].copies.get(&page) {
                             Some(&v) => Some(v),
                             None => {
                                 return Err(
@@ -1324,9 +1484,40 @@ impl World {
                     if self.reference.values.contains_key(&page) {
                         return Err(self.failure(format!("first touch of {page:?} ran twice")));
                     }
+                    if self.nodes[me].backing.contains_key(&page) {
+                        return Err(self.failure(format!("first touch of {page:?} its home holds")));
+                    }
                     self.reference.values.insert(page, 0);
                     self.nodes[me].copies.insert(page, 0);
                     self.stats.first_touches += 1;
+                }
+                PageAction::Adopt { page } => {
+                    let Some(v) = self.nodes[me].backing.remove(&page) else {
+                        return Err(self.failure(format!("node {me} adopts {page:?} it lacks")));
+                    };
+                    if home_of(page.container) != Some(node) {
+                        return Err(
+                            self.failure(format!("node {me} adopts {page:?}, not its home"))
+                        );
+                    }
+                    self.nodes[me].copies.insert(page, v);
+                    self.stats.adoptions += 1;
+                }
+                PageAction::DropBacking {
+                    container,
+                    first,
+                    end,
+                } => {
+                    let range = PageRange {
+                        container,
+                        first,
+                        end,
+                    };
+                    self.nodes[me].backing.retain(|p, _| !range.contains(*p));
+                }
+                PageAction::Released { origin, id, range } => self.released(origin, id, range)?,
+                PageAction::Failed { page } => {
+                    return Err(self.failure(format!("node {me}: {page:?} failed with no death")));
                 }
                 PageAction::Install { page } => {
                     let Some(v) = data else {
@@ -1551,4 +1742,27 @@ pub fn run(cfg: Config) -> std::result::Result<Stats, Box<Failure>> {
     let mut world = World::new(cfg)?;
     world.run()?;
     Ok(world.stats)
+}
+
+/// The ranges of containers mapped at `start..start + len` in `layout`, one
+/// per container.
+fn containers_in<'a>(
+    layout: impl Iterator<Item = (&'a u64, &'a Mapping)>,
+    start: u64,
+    len: u64,
+) -> Vec<PageRange> {
+    let mut containers: Vec<u32> = layout
+        .filter(|(vpn, _)| (start..start + len).contains(*vpn))
+        .map(|(_, m)| m.container)
+        .collect();
+    containers.sort_unstable();
+    containers.dedup();
+    containers
+        .into_iter()
+        .map(|container| PageRange {
+            container,
+            first: start,
+            end: start + len,
+        })
+        .collect()
 }
