@@ -43,7 +43,7 @@ const COUNTER_NAMES: [&str; COUNTERS] = [
 ];
 
 /// Kinds of page messages, by `Kind` value (0 unused).
-const KINDS: [&str; 25] = [
+const KINDS: [&str; 26] = [
     "",
     "get",
     "forward",
@@ -69,7 +69,11 @@ const KINDS: [&str; 25] = [
     "resolved",
     "promote",
     "promote_ack",
+    "transfer_ack",
 ];
+
+// A kind added to the protocol needs its name here.
+const _: () = assert!(KINDS.len() == Kind::TransferAck as usize + 1);
 
 fn kind(msg: &PageMsg) -> usize {
     Kind::of(msg) as usize
@@ -103,11 +107,15 @@ impl Stats {
     }
 
     pub(crate) fn sent(&self, msg: &PageMsg) {
-        self.sent[kind(msg)].fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.sent.get(kind(msg)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn received(&self, msg: &PageMsg) {
-        self.received[kind(msg)].fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.received.get(kind(msg)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
