@@ -59,7 +59,7 @@ use kernel::bindings;
 use kernel::cohort::{
     self,
     fault::PteState,
-    migration::{self, MmGrab, MmRef, INSTALL_REPLACE, INSTALL_WRITE, PAGE_SIZE},
+    migration::{self, MmGrab, MmRef, ModulePin, INSTALL_REPLACE, INSTALL_WRITE, PAGE_SIZE},
     msg::{self, Message, MsgHandler},
     thread, vec as kvec, FaultAction, Vma,
 };
@@ -99,6 +99,9 @@ struct Link {
     fetched: u64,
     /// Pages sent from this link since then.
     served: u64,
+    /// gobelins stays loaded while an address space is linked: unloaded,
+    /// the process's memory would stop being coherent.
+    _pin: ModulePin,
 }
 
 /// What the executor does, in the order the machine decided it.
@@ -642,6 +645,7 @@ impl Linker {
                     active,
                     fetched: 0,
                     served: 0,
+                    _pin: ModulePin::new(&crate::THIS_MODULE)?,
                 },
                 GFP_KERNEL,
             )?;
