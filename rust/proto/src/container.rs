@@ -1143,9 +1143,9 @@ pub struct ContainerNode<T: Table<PageId, PageRecord>> {
     gens: Gens,
     /// Nodes the messaging layer reports up (connected) here.
     connected: NodeSet,
-    /// Nodes whose generation this node knows exactly (counted since boot,
-    /// or told by the node itself); others' come from other nodes' markers.
-    known: NodeSet,
+    /// Nodes whose generation a joining node has not learned yet (its 0 is
+    /// no knowledge).
+    guessed: NodeSet,
     /// [`Gens::digest`] of the latest marker of each node.
     peer_view: [Option<u64>; MAX_NODES],
     /// A fresh incarnation whose first recovery round has not finished.
@@ -1176,7 +1176,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             live: NodeSet::first(nodes),
             gens: Gens::default(),
             connected: NodeSet::first(nodes),
-            known: NodeSet::first(nodes),
+            guessed: NodeSet::EMPTY,
             peer_view: [None; MAX_NODES],
             joining: false,
             synced: true,
@@ -1200,7 +1200,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         let mut node = Self::new(me, nodes, records)?;
         node.live = NodeSet::single(me);
         node.connected = NodeSet::single(me);
-        node.known = NodeSet::EMPTY;
+        node.guessed = NodeSet::first(nodes).without(me);
         node.joining = true;
         node.synced = false;
         Ok(node)
@@ -1518,9 +1518,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             *v = None;
         }
         let old = (self.live, self.gens.digest());
-        // The incarnation this node knew died; of one it never knew, the
-        // other nodes' markers tell.
-        if self.known.contains(dead) && self.gens.is_up(dead) {
+        if self.synced && self.gens.is_up(dead) {
             self.gens.set(dead, self.gens.get(dead).wrapping_add(1));
         }
         let result = self.apply_view(old, out);
@@ -1548,7 +1546,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
         let old = (self.live, self.gens.digest());
         if self.synced && !self.gens.is_up(node) {
-            // The next incarnation (the node's own marker confirms it).
             self.gens.set(node, self.gens.get(node).wrapping_add(1));
         }
         let result = self.apply_view(old, out);
@@ -1567,43 +1564,44 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         let old = (self.live, self.gens.digest());
         if !self.synced {
             // The first marker of a joining node: the sender counts it up
-            // (it sends only to nodes it counts up) and knows its generation.
+            // (it sends only to nodes it counts up).
             if !gens.is_up(self.me) || gens.get(self.me) == 0 {
-                return Err(Error::Protocol);
+                // The sender does not know this incarnation yet (it joined
+                // too, and waits for this node's own marker): a node that
+                // does will send one.
+                return Ok(());
             }
-            self.gens.set(self.me, gens.get(self.me));
-            self.known.insert(self.me);
             self.synced = true;
             // Release ids of this incarnation above those of the earlier.
             self.next_release = (u32::from(gens.get(self.me)) << 24) | 1;
         }
         for i in 0..self.nodes {
             let node = NodeId(i as u8);
-            if node == self.me {
+            let (mine, theirs) = (self.gens.get(node), gens.get(node));
+            if node == from {
+                // What a node says of itself is knowledge.
+                self.guessed.remove(node);
+            }
+            if !later(theirs, mine) {
                 continue;
             }
-            let theirs = gens.get(node);
-            if node == from {
-                // A node knows its own generation exactly.
-                if gens.is_up(node) {
-                    self.gens.set(node, theirs);
-                    self.known.insert(node);
-                }
-            } else if self.known.contains(node) {
-                let mine = self.gens.get(node);
-                if self.gens.is_up(node) && theirs == mine.wrapping_add(1) {
-                    // The incarnation this node knows died: this counts as
-                    // its `node_down` (the messaging layer's, later, then
-                    // changes nothing).
-                    self.gens.set(node, theirs);
-                    self.connected.remove(node);
-                    if let Some(v) = self.peer_view.get_mut(node.index()) {
-                        *v = None;
-                    }
-                }
-            } else if !self.connected.contains(node) && later(theirs, self.gens.get(node)) {
-                // A node this one never knew: the others count it.
+            // Generations only grow, and a node takes one that agrees with
+            // what its messaging layer says of the node: up if connected
+            // (itself included), down if not. So every node ends with the
+            // highest generation of each node, and a view never comes back.
+            let connected = node == self.me || self.connected.contains(node);
+            if gens.is_up(node) == connected {
                 self.gens.set(node, theirs);
+                self.guessed.remove(node);
+            } else if connected && theirs == mine.wrapping_add(1) && !self.guessed.contains(node) {
+                // The incarnation this node is connected to died: this
+                // counts as its `node_down` (the messaging layer's, later,
+                // then changes nothing).
+                self.gens.set(node, theirs);
+                self.connected.remove(node);
+                if let Some(v) = self.peer_view.get_mut(node.index()) {
+                    *v = None;
+                }
             }
         }
         if let Some(v) = self.peer_view.get_mut(from.index()) {
@@ -1635,6 +1633,11 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
         let back = live.minus(old_live);
         self.live = live;
+        // The marker first: a joining node learns from it that this node is
+        // live, and drops what comes before.
+        if self.gens.digest() != old_digest {
+            self.start_round(out);
+        }
         for slot in 0..MAX_RELEASES {
             let Some(Some(c)) = self.coords.get(slot).copied() else {
                 continue;
@@ -1649,9 +1652,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 let (origin, id, range) = (c.origin, c.id, c.range);
                 self.send(node, PageMsg::Release { origin, id, range }, out);
             }
-        }
-        if self.gens.digest() != old_digest {
-            self.start_round(out);
         }
         result
     }
