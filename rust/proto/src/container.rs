@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Container coherence: cluster-wide pages, sequentially consistent,
 //! write-invalidate, with a fixed distributed manager; homed containers,
-//! cluster-wide release of ranges, and survival of node deaths.
+//! cluster-wide release of ranges, survival of node deaths, and nodes that
+//! come back.
 //!
 //! This is the protocol of the Containers report (Lottiaux, Morin, Vallee,
 //! INRIA RR-4384, sections 3.1 and 5.2) over Li and Hudak's fixed
@@ -99,15 +100,21 @@
 //! messaging layer drops the dead node's messages from then on; so does
 //! this module). The survivor removes the dead node from its copysets,
 //! awaited acknowledgements, queues, flushes and injections, and starts a
-//! recovery round:
+//! recovery round for its new *view* (see [`Gens`]: how many times each
+//! node was seen to die or come back; rounds are named by the view's
+//! [`Gens::digest`], so a round is never taken for an earlier one):
 //!
-//! 1. it sends [`PageMsg::Marker`] to every live node, itself included (so
-//!    its own messages in flight are part of the round); a marker naming a
-//!    death not yet known counts as its `node_down`. From its marker on, the
-//!    node as manager answers requests with [`PageMsg::Retry`] and flushes
-//!    with [`PageMsg::FlushCancel`]; its own flushes are [`Error::Busy`].
-//! 2. with every live node's marker (so every message sent before the
-//!    senders' markers has arrived), it sends one [`PageMsg::Report`] per
+//! 1. it sends [`PageMsg::Marker`], carrying its view, to every live node,
+//!    itself included (so its own messages in flight are part of the
+//!    round); a marker telling the death of the incarnation a node is
+//!    connected to counts as its `node_down`. From its marker on, the node
+//!    as manager answers requests with [`PageMsg::Retry`] and flushes with
+//!    [`PageMsg::FlushCancel`]; its own flushes are [`Error::Busy`]. A
+//!    request reaching a node that is not the page's manager in its view
+//!    (the two views differ) is answered [`PageMsg::Retry`] too.
+//! 2. with every live node's latest marker of its own view (so every
+//!    message sent before the senders' markers has arrived), it sends one
+//!    [`PageMsg::Report`] per
 //!    page it knows something of to the page's live manager: what it holds
 //!    ([`Holding`]), the hand-off it sent and has not had acknowledged
 //!    ([`PageMsg::TransferAck`], [`PageMsg::InjectAck`]) with its version,
@@ -130,19 +137,77 @@
 //!
 //! Pages whose manager died are managed by [`manager_of_live`]. A lost page
 //! answers every later request with [`PageMsg::Failed`] until it is
-//! released. A node that dies during a round restarts it.
+//! released. A node that dies or comes back during a round restarts it
+//! (the view changed).
+//!
+//! # Rejoin
+//!
+//! A node that died may come back as a fresh incarnation: the kernel module
+//! creates it with [`ContainerNode::rejoin`] (no records, no copies; its
+//! memory, and so its homes' backings, are gone). The messaging layer
+//! reports each node up to it ([`ContainerNode::node_up`]), and it up to
+//! every survivor. The module assumes of the messaging layer that it
+//! reports each peer's deaths and returns to every node in order, a
+//! peer's messages after its `node_up` and before its `node_down`, and
+//! that a message sent to a node up but not yet connected waits for the
+//! connection.
+//!
+//! *Views.* Each node keeps a generation per node ([`Gens`]): even while
+//! an incarnation is up, odd once it died; a boot node starts with 0 for
+//! every node ([`ContainerNode::new`]: all live and connected, so the
+//! `node_up` of every peer at module load changes nothing). `node_down`
+//! makes an even generation odd, `node_up` an odd one even. A marker
+//! carries its sender's view; generations only grow, and a node takes a
+//! higher one from a marker when it agrees with what its messaging layer
+//! says of that node (up if connected, down if not), so every node ends
+//! with the highest generation of each node. The fresh node knows nothing:
+//! it sends nothing until a marker reaches it (a survivor sends one when
+//! told the newcomer is up), learns its own generation from it, and the
+//! other nodes' as above; a node that died before it came is learnt dead
+//! from the markers, and its zero for a node is no knowledge (it takes no
+//! death from it). So it never counts live a node the others count dead
+//! once their views agree, and no round completes before they do.
+//!
+//! *Flow.* With nodes `S` (survivors) and `J` (the newcomer):
+//!
+//! 1. each survivor is told `node_up(J)`: `J` becomes live, and a round
+//!    starts: [`PageMsg::Marker`] to every live node, `J` included (first,
+//!    then a [`PageMsg::Release`] of each release the survivor coordinates,
+//!    which now awaits `J` too).
+//! 2. `J` takes its view from the first marker and sends its own markers.
+//!    Its faults and releases are [`Error::Busy`] until its first round is
+//!    over; as manager it answers [`PageMsg::Retry`] while recovering.
+//! 3. with every live node's marker of the same view, each node reports as
+//!    after a death; a node that managed a page the join moves to `J`
+//!    ([`manager_of_live`]: `J`'s own pages, and any the rendezvous now
+//!    gives it) reports that the page exists (`known`) if it had an owner
+//!    of record or had lost it. `J` reports nothing.
+//! 4. with every report end, the page's new manager (`J` or a survivor)
+//!    rebuilds it from the reports; old managers drop their manager records
+//!    of the pages they no longer manage. Requests in flight were answered
+//!    by recovering managers with retries, or are resolved like after a
+//!    death.
+//!
+//! A join racing a death, or two joins, change the view again: the round
+//! restarts for the new view (every node waits for every live node's
+//! marker of one view). A node that came back is no home and no original
+//! manager: the pages of a container homed at a node that ever died, and
+//! the pages no node knows of an unhomed container whose [`manager_of`]
+//! node ever died, fail as after its death (its memory is gone). The new
+//! incarnation's release ids start at its generation times `1 << 24`.
 //!
 //! Limits: the reports are taken when a node has every marker, not at its
 //! marker with the channel states recorded (a full Chandy-Lamport
 //! snapshot), so a hand-off racing the round can still be missed: the
-//! container simulator finds rare seeds (6 in 100,000 with up to 16 nodes,
-//! all with deaths) where a request is left waiting or a page not at risk
-//! is failed. An unhomed container's pages whose manager died are known only
-//! through the reports; one that no survivor knows of is failed (it may have
-//! existed only on the dead node), so its never-touched pages fail too; a
-//! homed container with a live home has no such limit. A flush may inject
-//! into a node whose fence is still up just after a release completed; the
-//! page is then dropped.
+//! container simulator finds rare seeds, all with deaths, where a request
+//! is left waiting or a page not at risk is failed. An unhomed container's
+//! pages whose manager died are known only through the reports; one that
+//! no survivor knows of is failed (it may have existed only on the dead
+//! node), so its never-touched pages fail too; a homed container with a
+//! live, never restarted home has no such limit. A flush may inject into a
+//! node whose fence is still up just after a release completed; the page is
+//! then dropped. Generations wrap after 256 changes of one node (128
+//! returns); a view could then repeat.
 //!
 //! Page contents never pass through this module: a [`PageAction::Send`] of
 //! a message whose [`PageMsg::carries_data`] is true carries the local copy,
@@ -1965,7 +2030,13 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             PageMsg::FlushGo { target, .. } => {
                 if !rec.flushing {
-                    return Err(Error::Protocol);
+                    // A membership change cancelled the flush (its manager
+                    // seemed to change) and the round under way rebuilds
+                    // the owner: a stale answer. Otherwise unexpected.
+                    return match self.recovery {
+                        Some(_) => Ok(()),
+                        None => Err(Error::Protocol),
+                    };
                 }
                 // Not the owner yet (the page left and comes back for a
                 // request of this node, and the manager counts on it): the
@@ -1984,7 +2055,11 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             PageMsg::FlushCancel { .. } => {
                 if !rec.flushing {
-                    return Err(Error::Protocol);
+                    // As for `FlushGo`.
+                    return match self.recovery {
+                        Some(_) => Ok(()),
+                        None => Err(Error::Protocol),
+                    };
                 }
                 rec.flushing = false;
                 rec.flush_go = None;
@@ -2534,6 +2609,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             c.done |= done;
         }
+        if done {
+            // A resumed release that had completed everywhere: this node's
+            // fence is stale, and would make a recovery round rebuild pages
+            // made since as released.
+            self.lower_fence(origin, id);
+        }
         self.maybe_complete(slot, out);
     }
 
@@ -2690,7 +2771,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                     rec.version
                 },
             };
-            rec.handed_to = None;
             if holding != Holding::Nothing
                 || next.is_some()
                 || queued[0].is_some()
@@ -2748,6 +2828,9 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             let Some(mut rec) = self.records.get(&page).copied() else {
                 continue;
             };
+            // The hand-off was reported in this round (a round that
+            // restarts reports it again).
+            rec.handed_to = None;
             if self.manager(page) == self.me
                 && (rec.rebuild.seen || rec.owner_of_record.is_some() || rec.lost)
             {
