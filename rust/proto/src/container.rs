@@ -405,7 +405,8 @@ impl Gens {
 
     /// Returns whether an incarnation of `node` is up in this view.
     pub fn is_up(&self, node: NodeId) -> bool {
-        self.get(node) % 2 == 0
+        // (no `is_multiple_of`: the kernel's rustc predates it)
+        self.get(node) & 1 == 0
     }
 
     /// The nodes up among the first `nodes`.
@@ -1545,7 +1546,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         // A marker comes over a connection, possibly from a node this one
         // does not count live yet (it learns the view from markers).
         let marker = matches!(msg, PageMsg::Marker { .. });
-        if !self.live.contains(from) && !(marker && self.connected.contains(from)) {
+        if !(self.live.contains(from) || marker && self.connected.contains(from)) {
             return Ok(());
         }
         msg.check(self.nodes)?;
@@ -3378,6 +3379,28 @@ mod tests {
             }
         }
 
+        /// Brings dead node `node` back as a fresh incarnation, told of
+        /// every live node, every live node told of it.
+        fn rejoin(&mut self, node: u8) {
+            let j = NodeId(node);
+            let n = self.nodes.len();
+            self.nodes[j.index()] = Node::rejoin(j, n, ArrayMap::new()).unwrap();
+            self.backing[j.index()] = Held::default();
+            self.dead.remove(j);
+            for i in 0..n {
+                let s = NodeId(i as u8);
+                if s == j || self.dead.contains(s) {
+                    continue;
+                }
+                let mut out = Vec::new();
+                self.nodes[j.index()].node_up(s, &mut out).unwrap();
+                self.take(j, out);
+                let mut out = Vec::new();
+                self.nodes[i].node_up(j, &mut out).unwrap();
+                self.take(s, out);
+            }
+        }
+
         fn holders(&self, page: PageId) -> Vec<(usize, Access)> {
             (0..self.nodes.len())
                 .filter(|&i| !self.dead.contains(NodeId(i as u8)))
@@ -3716,5 +3739,79 @@ mod tests {
         assert_eq!(c.holders(pages[2]), [(2, Access::Write)]);
         assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 0);
         assert!(c.quiet());
+    }
+
+    #[test]
+    fn boot_nodes_are_live_and_node_up_of_a_live_node_changes_nothing() {
+        let mut n = Node::new(NodeId(1), 4, ArrayMap::new()).unwrap();
+        let mut out = Vec::new();
+        for i in 0..4 {
+            n.node_up(NodeId(i), &mut out).unwrap();
+        }
+        assert!(out.is_empty());
+        assert_eq!(n.live(), NodeSet::first(4));
+        assert!(!n.is_recovering() && !n.is_joining());
+        assert_eq!(n.node_up(NodeId(4), &mut out), Err(Error::Invalid));
+    }
+
+    #[test]
+    fn a_node_that_comes_back_manages_its_pages_again() {
+        let mut c = Cluster::new(4);
+        let pages: Vec<PageId> = (0..)
+            .map(|i| page(homed(NodeId(0), 7), i))
+            .filter(|p| manager_of(*p, 4) == NodeId(3))
+            .take(2)
+            .collect();
+        c.access(1, pages[0], true);
+        c.access(2, pages[1], false);
+        c.kill(3);
+        c.run(None);
+        assert!(c.quiet());
+        let interim = c.nodes[0].manager(pages[0]);
+        assert_ne!(interim, NodeId(3));
+        // Node 3 comes back, fresh: it knows nothing until a marker.
+        c.rejoin(3);
+        assert!(c.nodes[3].is_joining());
+        assert_eq!(c.fault(3, pages[0], false), Err(Error::Busy));
+        c.run(None);
+        assert!(c.quiet());
+        for node in &c.nodes {
+            assert_eq!(node.live(), NodeSet::first(4));
+            assert_eq!(node.gens(), c.nodes[0].gens());
+            assert_eq!(node.manager(pages[0]), NodeId(3));
+        }
+        assert!(!c.nodes[3].is_joining());
+        // The records moved back: the new incarnation manages the pages, the
+        // interim manager forgot them, and no page was lost.
+        let rec = c.nodes[3].record(pages[0]).copied().unwrap_or_default();
+        assert_eq!(rec.owner_of_record, Some(NodeId(1)));
+        let old = c.nodes[interim.index()].record(pages[0]);
+        assert_eq!(old.and_then(|r| r.owner_of_record), None);
+        assert_eq!(c.holders(pages[0]), [(1, Access::Write)]);
+        // Request to the new manager, forward, copy.
+        assert_eq!(c.access(2, pages[0], false), 3);
+        assert_eq!(c.holders(pages[0]), [(1, Access::Read), (2, Access::Read)]);
+        c.access(3, pages[1], true);
+        assert_eq!(c.holders(pages[1]), [(3, Access::Write)]);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 0);
+        assert!(c.quiet());
+    }
+
+    #[test]
+    fn a_node_that_comes_back_is_no_home() {
+        // Its memory died with it: the pages of its container nobody took
+        // fail, as after its death.
+        let mut c = Cluster::new(3);
+        let p = page(homed(NodeId(2), 1), 0);
+        c.backing[2].0.insert(p);
+        c.kill(2);
+        c.run(None);
+        c.rejoin(2);
+        c.run(None);
+        assert!(c.quiet());
+        assert!(c.fault(0, p, false).is_ok());
+        c.run(None);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 1);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Adopt { .. })), 0);
     }
 }

@@ -55,7 +55,7 @@ fn usage() -> ExitCode {
          \n  --jobs J       worker threads; default: available cores\
          \n  --stats        print messages per acquisition and per fault for N = 2,4,8,16\
          \n  --runs R       runs per table cell with --stats; default 200\
-         \n  --containers   the container simulator (releases, node deaths)\
+         \n  --containers   the container simulator (releases, node deaths, rejoins)\
          \n  --keep-going   with --containers: count the failing seeds instead of stopping"
     );
     ExitCode::from(2)
