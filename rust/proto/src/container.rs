@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Container coherence: cluster-wide pages, sequentially consistent,
 //! write-invalidate, with a fixed distributed manager; homed containers,
-//! cluster-wide release of ranges, and survival of node deaths.
+//! cluster-wide release of ranges, survival of node deaths, and nodes that
+//! come back.
 //!
 //! This is the protocol of the Containers report (Lottiaux, Morin, Vallee,
 //! INRIA RR-4384, sections 3.1 and 5.2) over Li and Hudak's fixed
@@ -99,15 +100,21 @@
 //! messaging layer drops the dead node's messages from then on; so does
 //! this module). The survivor removes the dead node from its copysets,
 //! awaited acknowledgements, queues, flushes and injections, and starts a
-//! recovery round:
+//! recovery round for its new *view* (see [`Gens`]: how many times each
+//! node was seen to die or come back; rounds are named by the view's
+//! [`Gens::digest`], so a round is never taken for an earlier one):
 //!
-//! 1. it sends [`PageMsg::Marker`] to every live node, itself included (so
-//!    its own messages in flight are part of the round); a marker naming a
-//!    death not yet known counts as its `node_down`. From its marker on, the
-//!    node as manager answers requests with [`PageMsg::Retry`] and flushes
-//!    with [`PageMsg::FlushCancel`]; its own flushes are [`Error::Busy`].
-//! 2. with every live node's marker (so every message sent before the
-//!    senders' markers has arrived), it sends one [`PageMsg::Report`] per
+//! 1. it sends [`PageMsg::Marker`], carrying its view, to every live node,
+//!    itself included (so its own messages in flight are part of the
+//!    round); a marker telling the death of the incarnation a node is
+//!    connected to counts as its `node_down`. From its marker on, the node
+//!    as manager answers requests with [`PageMsg::Retry`] and flushes with
+//!    [`PageMsg::FlushCancel`]; its own flushes are [`Error::Busy`]. A
+//!    request reaching a node that is not the page's manager in its view
+//!    (the two views differ) is answered [`PageMsg::Retry`] too.
+//! 2. with every live node's latest marker of its own view (so every
+//!    message sent before the senders' markers has arrived), it sends one
+//!    [`PageMsg::Report`] per
 //!    page it knows something of to the page's live manager: what it holds
 //!    ([`Holding`]), the hand-off it sent and has not had acknowledged
 //!    ([`PageMsg::TransferAck`], [`PageMsg::InjectAck`]) with its version,
@@ -130,19 +137,77 @@
 //!
 //! Pages whose manager died are managed by [`manager_of_live`]. A lost page
 //! answers every later request with [`PageMsg::Failed`] until it is
-//! released. A node that dies during a round restarts it.
+//! released. A node that dies or comes back during a round restarts it
+//! (the view changed).
+//!
+//! # Rejoin
+//!
+//! A node that died may come back as a fresh incarnation: the kernel module
+//! creates it with [`ContainerNode::rejoin`] (no records, no copies; its
+//! memory, and so its homes' backings, are gone). The messaging layer
+//! reports each node up to it ([`ContainerNode::node_up`]), and it up to
+//! every survivor. The module assumes of the messaging layer that it
+//! reports each peer's deaths and returns to every node in order, a
+//! peer's messages after its `node_up` and before its `node_down`, and
+//! that a message sent to a node up but not yet connected waits for the
+//! connection.
+//!
+//! *Views.* Each node keeps a generation per node ([`Gens`]): even while
+//! an incarnation is up, odd once it died; a boot node starts with 0 for
+//! every node ([`ContainerNode::new`]: all live and connected, so the
+//! `node_up` of every peer at module load changes nothing). `node_down`
+//! makes an even generation odd, `node_up` an odd one even. A marker
+//! carries its sender's view; generations only grow, and a node takes a
+//! higher one from a marker when it agrees with what its messaging layer
+//! says of that node (up if connected, down if not), so every node ends
+//! with the highest generation of each node. The fresh node knows nothing:
+//! it sends nothing until a marker reaches it (a survivor sends one when
+//! told the newcomer is up), learns its own generation from it, and the
+//! other nodes' as above; a node that died before it came is learnt dead
+//! from the markers, and its zero for a node is no knowledge (it takes no
+//! death from it). So it never counts live a node the others count dead
+//! once their views agree, and no round completes before they do.
+//!
+//! *Flow.* With nodes `S` (survivors) and `J` (the newcomer):
+//!
+//! 1. each survivor is told `node_up(J)`: `J` becomes live, and a round
+//!    starts: [`PageMsg::Marker`] to every live node, `J` included (first,
+//!    then a [`PageMsg::Release`] of each release the survivor coordinates,
+//!    which now awaits `J` too).
+//! 2. `J` takes its view from the first marker and sends its own markers.
+//!    Its faults and releases are [`Error::Busy`] until its first round is
+//!    over; as manager it answers [`PageMsg::Retry`] while recovering.
+//! 3. with every live node's marker of the same view, each node reports as
+//!    after a death; a node that managed a page the join moves to `J`
+//!    ([`manager_of_live`]: `J`'s own pages, and any the rendezvous now
+//!    gives it) reports that the page exists (`known`) if it had an owner
+//!    of record or had lost it. `J` reports nothing.
+//! 4. with every report end, the page's new manager (`J` or a survivor)
+//!    rebuilds it from the reports; old managers drop their manager records
+//!    of the pages they no longer manage. Requests in flight were answered
+//!    by recovering managers with retries, or are resolved like after a
+//!    death.
+//!
+//! A join racing a death, or two joins, change the view again: the round
+//! restarts for the new view (every node waits for every live node's
+//! marker of one view). A node that came back is no home and no original
+//! manager: the pages of a container homed at a node that ever died, and
+//! the pages no node knows of an unhomed container whose [`manager_of`]
+//! node ever died, fail as after its death (its memory is gone). The new
+//! incarnation's release ids start at its generation times `1 << 24`.
 //!
 //! Limits: the reports are taken when a node has every marker, not at its
 //! marker with the channel states recorded (a full Chandy-Lamport
 //! snapshot), so a hand-off racing the round can still be missed: the
-//! container simulator finds rare seeds (6 in 100,000 with up to 16 nodes,
-//! all with deaths) where a request is left waiting or a page not at risk
-//! is failed. An unhomed container's pages whose manager died are known only
-//! through the reports; one that no survivor knows of is failed (it may have
-//! existed only on the dead node), so its never-touched pages fail too; a
-//! homed container with a live home has no such limit. A flush may inject
-//! into a node whose fence is still up just after a release completed; the
-//! page is then dropped.
+//! container simulator finds rare seeds, all with deaths, where a request
+//! is left waiting or a page not at risk is failed. An unhomed container's
+//! pages whose manager died are known only through the reports; one that
+//! no survivor knows of is failed (it may have existed only on the dead
+//! node), so its never-touched pages fail too; a homed container with a
+//! live, never restarted home has no such limit. A flush may inject into a
+//! node whose fence is still up just after a release completed; the page is
+//! then dropped. Generations wrap after 256 changes of one node (128
+//! returns); a view could then repeat.
 //!
 //! Page contents never pass through this module: a [`PageAction::Send`] of
 //! a message whose [`PageMsg::carries_data`] is true carries the local copy,
@@ -313,6 +378,66 @@ pub enum Holding {
     Released,
 }
 
+/// A membership view: for each node, how many times it was seen to die or
+/// come back (its *generation*): even while an incarnation of the node is
+/// up, odd once it died. Every node starts at 0 (see the module docs,
+/// "Rejoin"); a generation wraps after 256 changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gens(pub [u8; MAX_NODES]);
+
+impl Default for Gens {
+    fn default() -> Self {
+        Gens([0; MAX_NODES])
+    }
+}
+
+impl Gens {
+    /// The generation of `node` (0 for an id out of range).
+    pub fn get(&self, node: NodeId) -> u8 {
+        self.0.get(node.index()).copied().unwrap_or(0)
+    }
+
+    fn set(&mut self, node: NodeId, gen: u8) {
+        if let Some(g) = self.0.get_mut(node.index()) {
+            *g = gen;
+        }
+    }
+
+    /// Returns whether an incarnation of `node` is up in this view.
+    pub fn is_up(&self, node: NodeId) -> bool {
+        // (no `is_multiple_of`: the kernel's rustc predates it)
+        self.get(node) & 1 == 0
+    }
+
+    /// The nodes up among the first `nodes`.
+    pub fn live(&self, nodes: usize) -> NodeSet {
+        let mut set = NodeSet::EMPTY;
+        for i in 0..nodes.min(MAX_NODES) {
+            if self.is_up(NodeId(i as u8)) {
+                set.insert(NodeId(i as u8));
+            }
+        }
+        set
+    }
+
+    /// A 64-bit digest naming the view (rounds are told apart by it).
+    pub fn digest(&self) -> u64 {
+        let mut h = 0x6a09_e667_f3bc_c908u64;
+        for chunk in self.0.chunks_exact(8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            h = mix(h ^ u64::from_le_bytes(word)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        }
+        h
+    }
+}
+
+/// Returns whether generation `a` comes after `b` (wrapping).
+fn later(a: u8, b: u8) -> bool {
+    let d = a.wrapping_sub(b);
+    d != 0 && d < 128
+}
+
 /// A message between the container layers of two nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageMsg {
@@ -470,18 +595,18 @@ pub enum PageMsg {
         /// The pages.
         range: PageRange,
     },
-    /// Recovery round marker: the sender knows the nodes of `dead` are dead
-    /// and has sent everything it sent before learning it.
+    /// Recovery round marker: the sender's membership view changed to
+    /// `gens`, and it has sent everything it sent before.
     Marker {
-        /// Every node the sender knows dead.
-        dead: NodeSet,
+        /// The sender's view: how often it saw each node die or come back.
+        gens: Gens,
     },
     /// Survivor to the page's live manager: what it knows of the page.
     Report {
         /// The page.
         page: PageId,
-        /// The round (every node the sender knows dead).
-        dead: NodeSet,
+        /// The round ([`Gens::digest`] of the sender's view).
+        view: u64,
         /// The copy the sender holds.
         holding: Holding,
         /// The node the sender passes ownership to: a transfer or injection
@@ -497,22 +622,24 @@ pub enum PageMsg {
         queued: [Option<NodeId>; 2],
         /// Whether the sender waits for an answer or for the page.
         waiting: bool,
-        /// Whether the sender is the page's home and materialised it.
+        /// Whether the sender knows the page exists: it is the page's home
+        /// and materialised it, or it managed the page until this round
+        /// (a node joined) and had an owner of record or had lost it.
         known: bool,
         /// Version of the page the sender passed on (`sent`), or holds.
         version: u64,
     },
     /// Survivor to every live node: all its reports of the round are sent.
     ReportEnd {
-        /// The round.
-        dead: NodeSet,
+        /// The round ([`Gens::digest`]).
+        view: u64,
     },
     /// Manager to a waiting reporter: the page was rebuilt.
     Resolved {
         /// The page.
         page: PageId,
-        /// The round.
-        dead: NodeSet,
+        /// The round ([`Gens::digest`]).
+        view: u64,
         /// An answer, or the page, is still on its way to the reporter:
         /// keep waiting. Otherwise none will come.
         keep: bool,
@@ -598,18 +725,13 @@ impl PageMsg {
             PageMsg::ReleaseAck { origin, .. } | PageMsg::ReleaseDone { origin, .. } => {
                 node_ok(origin)
             }
-            PageMsg::Marker { dead } | PageMsg::ReportEnd { dead } => dead.is_subset(all),
-            PageMsg::Report {
-                dead, next, queued, ..
-            } => {
+            PageMsg::Marker { gens } => gens.0.iter().skip(nodes).all(|g| *g == 0),
+            PageMsg::Report { next, queued, .. } => {
                 // (no `Option::is_none_or`: the kernel's rustc predates it)
-                dead.is_subset(all)
-                    && next
-                        .into_iter()
-                        .chain(queued.into_iter().flatten())
-                        .all(node_ok)
+                next.into_iter()
+                    .chain(queued.into_iter().flatten())
+                    .all(node_ok)
             }
-            PageMsg::Resolved { dead, .. } => dead.is_subset(all),
             _ => true,
         };
         if ok {
@@ -984,8 +1106,8 @@ struct Coord {
 /// A recovery round in progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Recovery {
-    dead: NodeSet,
-    markers: NodeSet,
+    /// [`Gens::digest`] of the view the round is for.
+    view: u64,
     ends: NodeSet,
     reported: bool,
     /// Ranges released since the round started: reports about them may
@@ -1083,6 +1205,20 @@ pub struct ContainerNode<T: Table<PageId, PageRecord>> {
     nodes: usize,
     records: T,
     live: NodeSet,
+    /// The membership view (`live` is its nodes up, once `synced`).
+    gens: Gens,
+    /// Nodes the messaging layer reports up (connected) here.
+    connected: NodeSet,
+    /// Nodes whose generation a joining node has not learned yet (its 0 is
+    /// no knowledge).
+    guessed: NodeSet,
+    /// [`Gens::digest`] of the latest marker of each node.
+    peer_view: [Option<u64>; MAX_NODES],
+    /// A fresh incarnation whose first recovery round has not finished.
+    joining: bool,
+    /// This node knows its own generation (false for a joining node until
+    /// its first marker).
+    synced: bool,
     next_tag: u32,
     next_release: u32,
     recovery: Option<Recovery>,
@@ -1092,7 +1228,9 @@ pub struct ContainerNode<T: Table<PageId, PageRecord>> {
 }
 
 impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
-    /// Creates the container layer of node `me` in a cluster of `nodes`.
+    /// Creates the container layer of node `me` in a cluster of `nodes`
+    /// booting together: every node is live and connected, of generation 0
+    /// ([`ContainerNode::node_up`] for them changes nothing).
     pub fn new(me: NodeId, nodes: usize, records: T) -> Result<Self, Error> {
         if nodes == 0 || nodes > MAX_NODES || me.index() >= nodes {
             return Err(Error::Invalid);
@@ -1102,6 +1240,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             nodes,
             records,
             live: NodeSet::first(nodes),
+            gens: Gens::default(),
+            connected: NodeSet::first(nodes),
+            guessed: NodeSet::EMPTY,
+            peer_view: [None; MAX_NODES],
+            joining: false,
+            synced: true,
             next_tag: 1,
             next_release: 1,
             recovery: None,
@@ -1109,6 +1253,34 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             coords: [None; MAX_RELEASES],
             seen_release: [0; MAX_NODES],
         })
+    }
+
+    /// Creates the container layer of node `me` rejoining a running cluster
+    /// of `nodes` as a fresh incarnation (it remembers nothing of an earlier
+    /// one): it knows no view until the first [`PageMsg::Marker`] reaches
+    /// it, its faults and releases are [`Error::Busy`] until its first
+    /// recovery round is over, and the messaging layer reports each peer
+    /// that is up with [`ContainerNode::node_up`]. See the module docs,
+    /// "Rejoin".
+    pub fn rejoin(me: NodeId, nodes: usize, records: T) -> Result<Self, Error> {
+        let mut node = Self::new(me, nodes, records)?;
+        node.live = NodeSet::single(me);
+        node.connected = NodeSet::single(me);
+        node.guessed = NodeSet::first(nodes).without(me);
+        node.joining = true;
+        node.synced = false;
+        Ok(node)
+    }
+
+    /// Returns whether this node is a fresh incarnation that has not
+    /// finished joining (see [`ContainerNode::rejoin`]).
+    pub fn is_joining(&self) -> bool {
+        self.joining
+    }
+
+    /// The membership view of this node.
+    pub fn gens(&self) -> Gens {
+        self.gens
     }
 
     /// This node's id.
@@ -1196,7 +1368,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         write: bool,
         out: &mut dyn Sink<PageAction>,
     ) -> Result<Lookup, Error> {
-        if self.is_fenced(page) {
+        if self.is_fenced(page) || self.joining {
             return Err(Error::Busy);
         }
         let needed = if write { Access::Write } else { Access::Read };
@@ -1299,8 +1471,8 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
     /// module docs). Returns the release id; [`PageAction::Released`] with
     /// this node as origin and that id tells when it is complete.
     /// [`Error::Invalid`] for an empty range, [`Error::Busy`] when this node
-    /// coordinates [`MAX_RELEASES`] releases already, [`Error::NoSpace`]
-    /// when it holds [`MAX_FENCES`] fences.
+    /// coordinates [`MAX_RELEASES`] releases already or is joining,
+    /// [`Error::NoSpace`] when it holds [`MAX_FENCES`] fences.
     pub fn release(
         &mut self,
         container: u32,
@@ -1315,6 +1487,9 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         };
         if !range.is_valid() {
             return Err(Error::Invalid);
+        }
+        if self.joining {
+            return Err(Error::Busy);
         }
         let slot = self
             .coords
@@ -1368,7 +1543,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         if from.index() >= self.nodes {
             return Err(Error::Protocol);
         }
-        if !self.live.contains(from) {
+        // A marker comes over a connection, possibly from a node this one
+        // does not count live yet (it learns the view from markers).
+        let marker = matches!(msg, PageMsg::Marker { .. });
+        if !(self.live.contains(from) || marker && self.connected.contains(from)) {
             return Ok(());
         }
         msg.check(self.nodes)?;
@@ -1398,9 +1576,154 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         if dead.index() >= self.nodes || dead == self.me {
             return Err(Error::Invalid);
         }
-        if !self.live.contains(dead) {
+        if !self.connected.contains(dead) {
             return Ok(());
         }
+        self.connected.remove(dead);
+        if let Some(v) = self.peer_view.get_mut(dead.index()) {
+            *v = None;
+        }
+        let old = (self.live, self.gens.digest());
+        if self.synced && self.gens.is_up(dead) {
+            self.gens.set(dead, self.gens.get(dead).wrapping_add(1));
+        }
+        let result = self.apply_view(old, out);
+        self.check_fences(out);
+        result
+    }
+
+    /// The messaging layer reports `node` up: connected to this node, a
+    /// fresh incarnation if this node knew it dead. A node already live and
+    /// connected (every node of [`ContainerNode::new`], at boot) changes
+    /// nothing; a node coming back starts a recovery round that moves its
+    /// pages back to it (see the module docs, "Rejoin"). [`Error::Invalid`]
+    /// for an id out of range; [`Error::NoSpace`] as
+    /// [`ContainerNode::node_down`].
+    pub fn node_up(&mut self, node: NodeId, out: &mut dyn Sink<PageAction>) -> Result<(), Error> {
+        if node.index() >= self.nodes {
+            return Err(Error::Invalid);
+        }
+        if node == self.me || self.connected.contains(node) {
+            return Ok(());
+        }
+        self.connected.insert(node);
+        if let Some(v) = self.peer_view.get_mut(node.index()) {
+            *v = None;
+        }
+        let old = (self.live, self.gens.digest());
+        if self.synced && !self.gens.is_up(node) {
+            self.gens.set(node, self.gens.get(node).wrapping_add(1));
+        }
+        let result = self.apply_view(old, out);
+        self.check_fences(out);
+        result
+    }
+
+    /// A marker of `from` carrying its view `gens`: learns what it can of
+    /// the view, then reports if every live node's marker of this view came.
+    fn apply_marker(
+        &mut self,
+        from: NodeId,
+        gens: Gens,
+        out: &mut dyn Sink<PageAction>,
+    ) -> Result<(), Error> {
+        let old = (self.live, self.gens.digest());
+        if !self.synced {
+            // The first marker of a joining node: the sender counts it up
+            // (it sends only to nodes it counts up).
+            if !gens.is_up(self.me) || gens.get(self.me) == 0 {
+                // The sender does not know this incarnation yet (it joined
+                // too, and waits for this node's own marker): a node that
+                // does will send one.
+                return Ok(());
+            }
+            self.synced = true;
+            // Release ids of this incarnation above those of the earlier.
+            self.next_release = (u32::from(gens.get(self.me)) << 24) | 1;
+        }
+        for i in 0..self.nodes {
+            let node = NodeId(i as u8);
+            let (mine, theirs) = (self.gens.get(node), gens.get(node));
+            if node == from {
+                // What a node says of itself is knowledge.
+                self.guessed.remove(node);
+            }
+            if !later(theirs, mine) {
+                continue;
+            }
+            // Generations only grow, and a node takes one that agrees with
+            // what its messaging layer says of the node: up if connected
+            // (itself included), down if not. So every node ends with the
+            // highest generation of each node, and a view never comes back.
+            let connected = node == self.me || self.connected.contains(node);
+            if gens.is_up(node) == connected {
+                self.gens.set(node, theirs);
+                self.guessed.remove(node);
+            } else if connected && theirs == mine.wrapping_add(1) && !self.guessed.contains(node) {
+                // The incarnation this node is connected to died: this
+                // counts as its `node_down` (the messaging layer's, later,
+                // then changes nothing).
+                self.gens.set(node, theirs);
+                self.connected.remove(node);
+                if let Some(v) = self.peer_view.get_mut(node.index()) {
+                    *v = None;
+                }
+            }
+        }
+        if let Some(v) = self.peer_view.get_mut(from.index()) {
+            *v = Some(gens.digest());
+        }
+        let result = self.apply_view(old, out);
+        self.maybe_report(out);
+        result
+    }
+
+    /// After the view changed from `old` (live set, digest): forgets the
+    /// nodes gone, lets the nodes back into the releases coordinated here,
+    /// and starts a recovery round.
+    fn apply_view(
+        &mut self,
+        old: (NodeSet, u64),
+        out: &mut dyn Sink<PageAction>,
+    ) -> Result<(), Error> {
+        if !self.synced {
+            return Ok(());
+        }
+        let (old_live, old_digest) = old;
+        let live = self.gens.live(self.nodes);
+        let mut result = Ok(());
+        for dead in old_live.minus(live).iter() {
+            if let Err(e) = self.forget(dead, out) {
+                result = Err(e);
+            }
+        }
+        let back = live.minus(old_live);
+        self.live = live;
+        // The marker first: a joining node learns from it that this node is
+        // live, and drops what comes before.
+        if self.gens.digest() != old_digest {
+            self.start_round(out);
+        }
+        for slot in 0..MAX_RELEASES {
+            let Some(Some(c)) = self.coords.get(slot).copied() else {
+                continue;
+            };
+            if c.closing || c.done {
+                continue;
+            }
+            for node in back.iter() {
+                if let Some(Some(c)) = self.coords.get_mut(slot) {
+                    c.awaiting.insert(node);
+                }
+                let (origin, id, range) = (c.origin, c.id, c.range);
+                self.send(node, PageMsg::Release { origin, id, range }, out);
+            }
+        }
+        result
+    }
+
+    /// Forgets `dead` (just removed from `live`) in every record and release.
+    fn forget(&mut self, dead: NodeId, out: &mut dyn Sink<PageAction>) -> Result<(), Error> {
         let old_live = self.live;
         self.live.remove(dead);
         // Forget the dead node in every record.
@@ -1444,8 +1767,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 rec.promoting = None;
             }
             rec.promote_rest.remove(dead);
-            rec.rebuild = Rebuild::default();
-            rec.reported = false;
             self.finish_if_done(page, &mut rec, out);
             self.serve_queue(page, &mut rec, out);
             self.store(page, rec);
@@ -1476,31 +1797,45 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 self.send(leader, PageMsg::ReleaseResume { origin, id, range }, out);
             }
         }
-        // A new recovery round.
-        let dead_set = self.dead_set();
+        result
+    }
+
+    /// Starts a recovery round for the current view: every record forgets
+    /// the round before, and a marker goes to every live node (itself
+    /// included: its own messages in flight are part of the round).
+    fn start_round(&mut self, out: &mut dyn Sink<PageAction>) {
+        let mut cursor = Some(PageId {
+            container: 0,
+            index: 0,
+        });
+        while let Some(page) = cursor.and_then(|c| self.records.next_from(&c)) {
+            cursor = successor(page);
+            if let Some(rec) = self.records.get_mut(&page) {
+                rec.rebuild = Rebuild::default();
+                rec.reported = false;
+            }
+        }
         let (released, released_overflow) = match self.recovery {
             Some(r) => (r.released, r.released_overflow),
             None => ([None; MAX_ROUND_RELEASES], false),
         };
         self.recovery = Some(Recovery {
-            dead: dead_set,
-            markers: NodeSet::EMPTY,
+            view: self.gens.digest(),
             ends: NodeSet::EMPTY,
             reported: false,
             released,
             released_overflow,
         });
-        // To itself too: its own messages sent before (a forward to itself)
-        // are part of the snapshot like any other node's.
         for node in self.live.iter() {
-            self.send(node, PageMsg::Marker { dead: dead_set }, out);
+            self.send(node, PageMsg::Marker { gens: self.gens }, out);
         }
-        self.check_fences(out);
-        result
     }
 
-    fn dead_set(&self) -> NodeSet {
-        NodeSet::first(self.nodes).minus(self.live)
+    /// Returns whether every live node's latest marker is of view `view`.
+    fn markers_complete(&self, view: u64) -> bool {
+        self.live
+            .iter()
+            .all(|n| self.peer_view.get(n.index()).copied().flatten() == Some(view))
     }
 
     fn new_tag(&mut self) -> u32 {
@@ -1533,8 +1868,13 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         let fenced = self.is_fenced(page);
         match msg {
             PageMsg::Get { write, tag, .. } => {
-                self.require_manager(page)?;
-                self.serve_get(from, page, &mut rec, write, tag, fenced, out);
+                if self.manager(page) != self.me {
+                    // The requester's view differs (a node joined or died
+                    // that one of them does not know yet): it retries.
+                    self.send(from, PageMsg::Retry { page, tag }, out);
+                } else {
+                    self.serve_get(from, page, &mut rec, write, tag, fenced, out);
+                }
             }
             PageMsg::Forward {
                 requester,
@@ -1558,6 +1898,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         return Err(Error::Protocol);
                     }
                     if home_of(page.container) == Some(self.me)
+                        && self.original(self.me)
                         && !rec.home_known
                         && !rec.present
                         && !rec.is_owner
@@ -1671,11 +2012,11 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 self.serve_queue(page, &mut rec, out);
             }
             PageMsg::FlushRequest { target, .. } => {
-                self.require_manager(page)?;
                 if target == from {
                     return Err(Error::Protocol);
                 }
-                let allowed = self.recovery.is_none()
+                let allowed = self.manager(page) == self.me
+                    && self.recovery.is_none()
                     && !fenced
                     && !rec.lost
                     && rec.promoting.is_none()
@@ -1690,7 +2031,13 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             PageMsg::FlushGo { target, .. } => {
                 if !rec.flushing {
-                    return Err(Error::Protocol);
+                    // A membership change cancelled the flush (its manager
+                    // seemed to change) and the round under way rebuilds
+                    // the owner: a stale answer. Otherwise unexpected.
+                    return match self.recovery {
+                        Some(_) => Ok(()),
+                        None => Err(Error::Protocol),
+                    };
                 }
                 // Not the owner yet (the page left and comes back for a
                 // request of this node, and the manager counts on it): the
@@ -1709,7 +2056,11 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             PageMsg::FlushCancel { .. } => {
                 if !rec.flushing {
-                    return Err(Error::Protocol);
+                    // As for `FlushGo`.
+                    return match self.recovery {
+                        Some(_) => Ok(()),
+                        None => Err(Error::Protocol),
+                    };
                 }
                 rec.flushing = false;
                 rec.flush_go = None;
@@ -1758,7 +2109,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 }
             }
             PageMsg::Report {
-                dead,
+                view,
                 holding,
                 next,
                 sent,
@@ -1769,7 +2120,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 version,
                 ..
             } => {
-                if self.recovery.is_some_and(|r| r.dead == dead) {
+                if self.recovery.is_some_and(|r| r.view == view) {
                     self.require_manager(page)?;
                     let report = Report {
                         holding,
@@ -1785,9 +2136,9 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 }
             }
             PageMsg::Resolved {
-                dead, keep, lost, ..
+                view, keep, lost, ..
             } => {
-                if dead == self.dead_set() {
+                if view == self.gens.digest() {
                     self.apply_resolved(page, &mut rec, keep, lost, out);
                 }
             }
@@ -1842,27 +2193,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 Ok(())
             }
             PageMsg::ReleaseResume { origin, id, range } => self.resume(origin, id, range, out),
-            PageMsg::Marker { dead } => {
-                if dead.contains(self.me) {
-                    return Err(Error::Protocol);
-                }
-                let mut result = Ok(());
-                for node in dead.minus(self.dead_set()).iter() {
-                    if let Err(e) = self.node_down(node, out) {
-                        result = Err(e);
-                    }
-                }
+            PageMsg::Marker { gens } => self.apply_marker(from, gens, out),
+            PageMsg::ReportEnd { view } => {
                 if let Some(r) = self.recovery.as_mut() {
-                    if r.dead == dead {
-                        r.markers.insert(from);
-                    }
-                }
-                self.maybe_report(out);
-                result
-            }
-            PageMsg::ReportEnd { dead } => {
-                if let Some(r) = self.recovery.as_mut() {
-                    if r.dead == dead {
+                    if r.view == view {
                         r.ends.insert(from);
                     }
                 }
@@ -1897,14 +2231,15 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             Some(owner) => owner,
             None => match home_of(page.container) {
                 // The home holds the page or will create it.
-                Some(home) if self.live.contains(home) => home,
+                Some(home) if self.original(home) => home,
                 // The home died with its memory.
                 Some(_) => {
                     self.send(from, PageMsg::Failed { page, tag }, out);
                     return;
                 }
-                // The page may have existed only on a dead manager.
-                None if !self.live.contains(manager_of(page, self.nodes)) => {
+                // The page may have existed only on a dead manager (or on
+                // an earlier incarnation of it).
+                None if !self.original(manager_of(page, self.nodes)) => {
                     self.send(from, PageMsg::Failed { page, tag }, out);
                     return;
                 }
@@ -2275,6 +2610,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             }
             c.done |= done;
         }
+        if done {
+            // A resumed release that had completed everywhere: this node's
+            // fence is stale, and would make a recovery round rebuild pages
+            // made since as released.
+            self.lower_fence(origin, id);
+        }
         self.maybe_complete(slot, out);
     }
 
@@ -2388,7 +2729,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         let Some(round) = self.recovery else {
             return;
         };
-        if round.reported || !self.live.is_subset(round.markers) {
+        if round.reported || !self.markers_complete(round.view) {
             return;
         }
         let mut cursor = Some(PageId {
@@ -2413,6 +2754,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 _ => (None, false, false),
             };
             let queued = [rec.queued_write, rec.next_write.map(|(n, _)| n)];
+            let manager = self.manager(page);
+            // A manager the page leaves (a node joined) passes on that the
+            // page exists.
+            let handed_over = manager != self.me && (rec.owner_of_record.is_some() || rec.lost);
             let report = Report {
                 holding,
                 next,
@@ -2420,14 +2765,13 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 injected,
                 queued,
                 waiting: rec.is_waiter(),
-                known: rec.home_known,
+                known: rec.home_known || handed_over,
                 version: if sent {
                     rec.handed_version
                 } else {
                     rec.version
                 },
             };
-            rec.handed_to = None;
             if holding != Holding::Nothing
                 || next.is_some()
                 || queued[0].is_some()
@@ -2435,7 +2779,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 || report.known
             {
                 rec.reported = report.waiting;
-                let manager = self.manager(page);
                 if manager == self.me {
                     absorb(&mut rec.rebuild, self.me, &report);
                 } else {
@@ -2443,7 +2786,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                         manager,
                         PageMsg::Report {
                             page,
-                            dead: round.dead,
+                            view: round.view,
                             holding: report.holding,
                             next: report.next,
                             sent: report.sent,
@@ -2462,7 +2805,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         // To itself too, after the requests it sent meanwhile (which its
         // manager role must still answer as recovering).
         for node in self.live.iter() {
-            self.send(node, PageMsg::ReportEnd { dead: round.dead }, out);
+            self.send(node, PageMsg::ReportEnd { view: round.view }, out);
         }
         if let Some(r) = self.recovery.as_mut() {
             r.reported = true;
@@ -2486,16 +2829,28 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             let Some(mut rec) = self.records.get(&page).copied() else {
                 continue;
             };
+            // The hand-off was reported in this round (a round that
+            // restarts reports it again).
+            rec.handed_to = None;
             if self.manager(page) == self.me
                 && (rec.rebuild.seen || rec.owner_of_record.is_some() || rec.lost)
             {
-                self.resolve(page, &mut rec, round.dead, out);
+                self.resolve(page, &mut rec, round.view, out);
             } else {
                 rec.rebuild = Rebuild::default();
+                if self.manager(page) != self.me {
+                    // Managed elsewhere now (a node joined): its report
+                    // passed on what this node knew as manager.
+                    rec.owner_of_record = None;
+                    rec.lost = false;
+                    rec.promoting = None;
+                    rec.promote_rest = NodeSet::EMPTY;
+                }
             }
             self.store(page, rec);
         }
         self.recovery = None;
+        self.joining = false;
     }
 
     /// Manager, end of a round: the page's owner from the reports.
@@ -2503,7 +2858,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         &self,
         page: PageId,
         rec: &mut PageRecord,
-        dead: NodeSet,
+        view: u64,
         out: &mut dyn Sink<PageAction>,
     ) {
         let rb = rec.rebuild;
@@ -2520,7 +2875,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         // comes from its materialising it. Otherwise a record or a chain
         // says so.
         let existed = match home_of(page.container) {
-            Some(home) if self.live.contains(home) => rb.known || end != ChainEnd::None,
+            Some(home) if self.original(home) => rb.known || end != ChainEnd::None,
             _ => rec.owner_of_record.is_some() || rec.lost || rb.known || end != ChainEnd::None,
         };
         let outcome = match end {
@@ -2562,7 +2917,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                     waiter,
                     PageMsg::Resolved {
                         page,
-                        dead,
+                        view,
                         keep,
                         lost,
                     },
@@ -2587,6 +2942,13 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             },
             out,
         );
+    }
+
+    /// Returns whether `node` is live and its first incarnation: a node
+    /// that died and came back holds none of the pages of its earlier
+    /// incarnation, nor its memory.
+    fn original(&self, node: NodeId) -> bool {
+        self.live.contains(node) && self.gens.get(node) == 0
     }
 
     fn require_manager(&self, page: PageId) -> Result<(), Error> {
@@ -3017,6 +3379,28 @@ mod tests {
             }
         }
 
+        /// Brings dead node `node` back as a fresh incarnation, told of
+        /// every live node, every live node told of it.
+        fn rejoin(&mut self, node: u8) {
+            let j = NodeId(node);
+            let n = self.nodes.len();
+            self.nodes[j.index()] = Node::rejoin(j, n, ArrayMap::new()).unwrap();
+            self.backing[j.index()] = Held::default();
+            self.dead.remove(j);
+            for i in 0..n {
+                let s = NodeId(i as u8);
+                if s == j || self.dead.contains(s) {
+                    continue;
+                }
+                let mut out = Vec::new();
+                self.nodes[j.index()].node_up(s, &mut out).unwrap();
+                self.take(j, out);
+                let mut out = Vec::new();
+                self.nodes[i].node_up(j, &mut out).unwrap();
+                self.take(s, out);
+            }
+        }
+
         fn holders(&self, page: PageId) -> Vec<(usize, Access)> {
             (0..self.nodes.len())
                 .filter(|&i| !self.dead.contains(NodeId(i as u8)))
@@ -3100,10 +3484,17 @@ mod tests {
             write: false,
             tag: 1,
         };
+        // A request to a node that is not the manager (the requester's view
+        // differs) is retried, and leaves no record.
+        assert_eq!(n.on_message(NodeId(0), get, &b, &mut out), Ok(()));
         assert_eq!(
-            n.on_message(NodeId(0), get, &b, &mut out),
-            Err(Error::Protocol)
+            out.pop(),
+            Some(PageAction::Send {
+                to: NodeId(0),
+                msg: PageMsg::Retry { page: p, tag: 1 }
+            })
         );
+        assert!(n.record(p).is_none());
         let create = PageMsg::Create { page: p, tag: 1 };
         assert_eq!(
             n.on_message(NodeId(0), create, &b, &mut out),
@@ -3348,5 +3739,79 @@ mod tests {
         assert_eq!(c.holders(pages[2]), [(2, Access::Write)]);
         assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 0);
         assert!(c.quiet());
+    }
+
+    #[test]
+    fn boot_nodes_are_live_and_node_up_of_a_live_node_changes_nothing() {
+        let mut n = Node::new(NodeId(1), 4, ArrayMap::new()).unwrap();
+        let mut out = Vec::new();
+        for i in 0..4 {
+            n.node_up(NodeId(i), &mut out).unwrap();
+        }
+        assert!(out.is_empty());
+        assert_eq!(n.live(), NodeSet::first(4));
+        assert!(!n.is_recovering() && !n.is_joining());
+        assert_eq!(n.node_up(NodeId(4), &mut out), Err(Error::Invalid));
+    }
+
+    #[test]
+    fn a_node_that_comes_back_manages_its_pages_again() {
+        let mut c = Cluster::new(4);
+        let pages: Vec<PageId> = (0..)
+            .map(|i| page(homed(NodeId(0), 7), i))
+            .filter(|p| manager_of(*p, 4) == NodeId(3))
+            .take(2)
+            .collect();
+        c.access(1, pages[0], true);
+        c.access(2, pages[1], false);
+        c.kill(3);
+        c.run(None);
+        assert!(c.quiet());
+        let interim = c.nodes[0].manager(pages[0]);
+        assert_ne!(interim, NodeId(3));
+        // Node 3 comes back, fresh: it knows nothing until a marker.
+        c.rejoin(3);
+        assert!(c.nodes[3].is_joining());
+        assert_eq!(c.fault(3, pages[0], false), Err(Error::Busy));
+        c.run(None);
+        assert!(c.quiet());
+        for node in &c.nodes {
+            assert_eq!(node.live(), NodeSet::first(4));
+            assert_eq!(node.gens(), c.nodes[0].gens());
+            assert_eq!(node.manager(pages[0]), NodeId(3));
+        }
+        assert!(!c.nodes[3].is_joining());
+        // The records moved back: the new incarnation manages the pages, the
+        // interim manager forgot them, and no page was lost.
+        let rec = c.nodes[3].record(pages[0]).copied().unwrap_or_default();
+        assert_eq!(rec.owner_of_record, Some(NodeId(1)));
+        let old = c.nodes[interim.index()].record(pages[0]);
+        assert_eq!(old.and_then(|r| r.owner_of_record), None);
+        assert_eq!(c.holders(pages[0]), [(1, Access::Write)]);
+        // Request to the new manager, forward, copy.
+        assert_eq!(c.access(2, pages[0], false), 3);
+        assert_eq!(c.holders(pages[0]), [(1, Access::Read), (2, Access::Read)]);
+        c.access(3, pages[1], true);
+        assert_eq!(c.holders(pages[1]), [(3, Access::Write)]);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 0);
+        assert!(c.quiet());
+    }
+
+    #[test]
+    fn a_node_that_comes_back_is_no_home() {
+        // Its memory died with it: the pages of its container nobody took
+        // fail, as after its death.
+        let mut c = Cluster::new(3);
+        let p = page(homed(NodeId(2), 1), 0);
+        c.backing[2].0.insert(p);
+        c.kill(2);
+        c.run(None);
+        c.rejoin(2);
+        c.run(None);
+        assert!(c.quiet());
+        assert!(c.fault(0, p, false).is_ok());
+        c.run(None);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 1);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Adopt { .. })), 0);
     }
 }

@@ -15,7 +15,7 @@
 //! Field encodings: a page is `container u32, index u64` (12 bytes); a node
 //! a `u16` below [`MAX_NODES`]; an optional node a `u16`, [`NO_NODE`] for
 //! none; a node set a `u64`; a flag a `u8`, 0 or 1; a version a `u64`; a tag
-//! or a release id a `u32`; a range `container u32, first u64, end u64`
+//! or a release id a `u32`; a view ([`Gens::digest`]) a `u64`; a range `container u32, first u64, end u64`
 //! with `first < end`; a [`Holding`] a `u8`, 0 none, 1 read, 2 owner, 3
 //! released.
 //!
@@ -39,10 +39,10 @@
 //! | 16   | `ReleaseAck`     | origin, id, done flag                         |
 //! | 17   | `ReleaseDone`    | origin, id, ack flag                          |
 //! | 18   | `ReleaseResume`  | origin, id, range                             |
-//! | 19   | `Marker`         | dead set                                      |
-//! | 20   | `Report`         | page, dead set, holding, next (optional), sent flag, injected flag, 2 queued (optional), waiting flag, known flag, version |
-//! | 21   | `ReportEnd`      | dead set                                      |
-//! | 22   | `Resolved`       | page, dead set, keep flag, lost flag          |
+//! | 19   | `Marker`         | generations (64 bytes, one `u8` per node)     |
+//! | 20   | `Report`         | page, view, holding, next (optional), sent flag, injected flag, 2 queued (optional), waiting flag, known flag, version |
+//! | 21   | `ReportEnd`      | view                                          |
+//! | 22   | `Resolved`       | page, view, keep flag, lost flag              |
 //! | 23   | `Promote`        | page, copyset                                 |
 //! | 24   | `PromoteAck`     | page, ok flag                                 |
 //! | 25   | `TransferAck`    | page                                          |
@@ -53,7 +53,7 @@
 //! code panic. A page's contents cross the wire once per copy, transfer or
 //! injection, and never for any other message.
 
-use super::container::{Holding, PageId, PageMsg, PageRange};
+use super::container::{Gens, Holding, PageId, PageMsg, PageRange};
 use super::node::{NodeId, NodeSet, MAX_NODES};
 /// Size of a page: the contents a message carries.
 pub const PAGE_SIZE: usize = 4096;
@@ -63,12 +63,14 @@ use super::wire::{Reader, WireError, Writer};
 /// protocol's answers are messages of their own). `0x180..=0x18f` is
 /// gobelins' range of the upper layers' types.
 pub const MSG_CONTAINER: u16 = 0x180;
-/// The only version of this format.
-pub const VERSION: u8 = 1;
+/// The version of this format (2: markers carry generations, rounds are
+/// named by a view digest).
+pub const VERSION: u8 = 2;
 /// An absent optional node.
 pub const NO_NODE: u16 = 0xffff;
-/// Largest fields of any kind, in bytes (`Report`).
-pub const MAX_FIELDS_LEN: usize = 12 + 8 + 1 + 2 + 1 + 1 + 2 + 2 + 1 + 1 + 8;
+/// Largest fields of any kind, in bytes (`Marker`: one generation per
+/// node; `Report` takes `12 + 8 + 1 + 2 + 1 + 1 + 2 + 2 + 1 + 1 + 8`).
+pub const MAX_FIELDS_LEN: usize = MAX_NODES;
 /// Largest encoded message: header, fields and the page contents.
 pub const MAX_LEN: usize = 2 + MAX_FIELDS_LEN + PAGE_SIZE;
 
@@ -458,10 +460,11 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             w.u32(id)?;
             write_flag(w, ack)
         }
-        PageMsg::Marker { dead } | PageMsg::ReportEnd { dead } => write_set(w, dead),
+        PageMsg::Marker { gens } => w.bytes(&gens.0),
+        PageMsg::ReportEnd { view } => w.u64(view),
         PageMsg::Report {
             page,
-            dead,
+            view,
             holding,
             next,
             sent,
@@ -472,7 +475,7 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
             version,
         } => {
             write_page(w, page)?;
-            write_set(w, dead)?;
+            w.u64(view)?;
             write_holding(w, holding)?;
             write_opt_node(w, next)?;
             write_flag(w, sent)?;
@@ -485,12 +488,12 @@ fn write_msg(w: &mut Writer<'_>, msg: &PageMsg) -> Result<(), WireError> {
         }
         PageMsg::Resolved {
             page,
-            dead,
+            view,
             keep,
             lost,
         } => {
             write_page(w, page)?;
-            write_set(w, dead)?;
+            w.u64(view)?;
             write_flag(w, keep)?;
             write_flag(w, lost)
         }
@@ -590,11 +593,15 @@ fn read_fields(r: &mut Reader<'_>, kind: Kind) -> Result<PageMsg, WireError> {
             id: r.u32()?,
             ack: read_flag(r)?,
         },
-        Kind::Marker => PageMsg::Marker { dead: read_set(r)? },
-        Kind::ReportEnd => PageMsg::ReportEnd { dead: read_set(r)? },
+        Kind::Marker => {
+            let mut gens = Gens::default();
+            gens.0.copy_from_slice(r.bytes(MAX_NODES)?);
+            PageMsg::Marker { gens }
+        }
+        Kind::ReportEnd => PageMsg::ReportEnd { view: r.u64()? },
         Kind::Report => PageMsg::Report {
             page: read_page(r)?,
-            dead: read_set(r)?,
+            view: r.u64()?,
             holding: read_holding(r)?,
             next: read_opt_node(r)?,
             sent: read_flag(r)?,
@@ -606,7 +613,7 @@ fn read_fields(r: &mut Reader<'_>, kind: Kind) -> Result<PageMsg, WireError> {
         },
         Kind::Resolved => PageMsg::Resolved {
             page: read_page(r)?,
-            dead: read_set(r)?,
+            view: r.u64()?,
             keep: read_flag(r)?,
             lost: read_flag(r)?,
         },
@@ -708,10 +715,18 @@ mod tests {
                 id: 2,
                 range,
             },
-            PageMsg::Marker { dead: set },
+            PageMsg::Marker {
+                gens: Gens({
+                    let mut g = [0u8; MAX_NODES];
+                    g[1] = 3;
+                    g[4] = 2;
+                    g[63] = 255;
+                    g
+                }),
+            },
             PageMsg::Report {
                 page: p,
-                dead: set,
+                view: 0x1234_5678_9abc_def0,
                 holding: Holding::Owner,
                 next: Some(NodeId(3)),
                 sent: true,
@@ -723,7 +738,7 @@ mod tests {
             },
             PageMsg::Report {
                 page: p,
-                dead: set,
+                view: 0x1234_5678_9abc_def0,
                 holding: Holding::Read,
                 next: None,
                 sent: false,
@@ -733,10 +748,10 @@ mod tests {
                 known: false,
                 version: 0,
             },
-            PageMsg::ReportEnd { dead: set },
+            PageMsg::ReportEnd { view: u64::MAX },
             PageMsg::Resolved {
                 page: p,
-                dead: set,
+                view: 0x1234_5678_9abc_def0,
                 keep: true,
                 lost: false,
             },
@@ -858,7 +873,7 @@ mod tests {
             tag: 5,
         });
         let mut bad = get.clone();
-        bad[0] = 2;
+        bad[0] = VERSION + 1;
         assert_eq!(decode(&bad), Err(WireError::BadPayload));
         for kind in [0u8, 26, 255] {
             let mut bad = get.clone();

@@ -14,7 +14,13 @@
 //! Nodes die at random times: their messages in flight vanish (those from
 //! the dead node still reach a survivor until a random cut before it is
 //! told), their threads die, and each survivor is told after its own random
-//! delay.
+//! delay. A dead node may come back, once every survivor was told of its
+//! death, as a fresh incarnation (`ContainerNode::rejoin`: no records, no
+//! copies, no memory, new threads): it is told at once of every node up
+//! (`node_up`), each survivor after its own random delay, and its messages
+//! reach a survivor only once that one was told (the messaging layer
+//! connects first); messages of or to an earlier incarnation never reach
+//! the new one. A node that came back may die again.
 //!
 //! Checked at every step, against a reference memory updated at each
 //! access: at most one writer per page, or readers only; every copy on a
@@ -80,6 +86,8 @@ pub struct Config {
     pub deaths: usize,
     /// Deaths happen at a random time in `1..=death_horizon`.
     pub death_horizon: u64,
+    /// Percent of dead nodes that come back as a fresh incarnation.
+    pub rejoin_percent: u64,
 }
 
 impl Config {
@@ -104,6 +112,11 @@ impl Config {
             flush_percent: rng.range(0, 8),
             deaths,
             death_horizon: rng.range(5, 400),
+            rejoin_percent: if rng.chance(60) {
+                rng.range(30, 100)
+            } else {
+                0
+            },
         }
     }
 }
@@ -146,6 +159,8 @@ pub struct Stats {
     pub releases: u64,
     /// Nodes killed.
     pub deaths: u64,
+    /// Dead nodes come back as fresh incarnations.
+    pub rejoins: u64,
     /// Messages between different nodes.
     pub messages: u64,
     /// Page contents sent (copies, transfers, injections).
@@ -167,6 +182,7 @@ impl Stats {
         self.faults += o.faults;
         self.releases += o.releases;
         self.deaths += o.deaths;
+        self.rejoins += o.rejoins;
         self.messages += o.messages;
         self.data_messages += o.data_messages;
         self.first_touches += o.first_touches;
@@ -204,6 +220,9 @@ struct Thread {
 struct Message {
     from: NodeId,
     to: NodeId,
+    /// Incarnations of the sender and of the receiver.
+    from_inc: u32,
+    to_inc: u32,
     bytes: Vec<u8>,
     /// The page whose ownership the message carries (a transfer or an
     /// injection), for the loss checks. A copy in flight does not keep a
@@ -216,7 +235,20 @@ enum Event {
     Deliver(Message),
     Wake(usize),
     Kill(NodeId),
-    NodeDown { at: NodeId, dead: NodeId },
+    /// Incarnation `inc` of `at` is told `dead` died.
+    NodeDown {
+        at: NodeId,
+        inc: u32,
+        dead: NodeId,
+    },
+    /// The node comes back, fresh.
+    Rejoin(NodeId),
+    /// Incarnation `inc` of `at` is told `node` is up (a new incarnation).
+    NodeUp {
+        at: NodeId,
+        inc: u32,
+        node: NodeId,
+    },
 }
 
 struct Node {
@@ -224,6 +256,10 @@ struct Node {
     copies: BTreeMap<PageId, u64>,
     backing: BTreeMap<PageId, u64>,
     alive: bool,
+    /// Incarnation: 0 at boot, one more at each return.
+    inc: u32,
+    /// Deaths so far.
+    deaths: u32,
 }
 
 struct Held<'a>(&'a BTreeMap<PageId, u64>);
@@ -258,6 +294,14 @@ pub struct Sim {
     chan_last: Vec<u64>,
     /// `cut[s * n + d]`: messages from dead `d` reach `s` before this time.
     cut: Vec<u64>,
+    /// `up_at[s * n + d]`: `s` is told of `d`'s current incarnation then
+    /// (`d`'s messages reach `s` after it).
+    up_at: Vec<u64>,
+    /// Time every survivor has been told of the last death of a node.
+    down_done: Vec<u64>,
+    /// Nodes that died at least once (their current incarnation, if any,
+    /// is not the first).
+    scarred: NodeSet,
     nodes: Vec<Node>,
     threads: Vec<Thread>,
     containers: [u32; 3],
@@ -304,6 +348,9 @@ impl Sim {
             free: Vec::new(),
             chan_last: vec![0; n * n],
             cut: vec![0; n * n],
+            up_at: vec![0; n * n],
+            down_done: vec![0; n],
+            scarred: NodeSet::EMPTY,
             nodes: Vec::new(),
             threads: Vec::new(),
             containers,
@@ -327,6 +374,8 @@ impl Sim {
                 copies: BTreeMap::new(),
                 backing: BTreeMap::new(),
                 alive: true,
+                inc: 0,
+                deaths: 0,
             });
         }
         // The initial address space: its home's memory holds some pages.
@@ -440,6 +489,8 @@ impl Sim {
         let message = Message {
             from,
             to,
+            from_inc: self.nodes[from.index()].inc,
+            to_inc: self.nodes[to.index()].inc,
             bytes,
             data_page,
         };
@@ -453,7 +504,9 @@ impl Sim {
         }
         let chan = from.index() * self.cfg.nodes + to.index();
         let delay = self.rng.range(1, self.cfg.max_delay);
-        let at = (self.now + delay).max(self.chan_last[chan]);
+        // Not before the receiver was told the sender is up.
+        let up = self.up_at[to.index() * self.cfg.nodes + from.index()] + 1;
+        let at = (self.now + delay).max(self.chan_last[chan]).max(up);
         self.chan_last[chan] = at;
         self.schedule(at - self.now, Event::Deliver(message));
         Ok(())
@@ -476,7 +529,9 @@ impl Sim {
                 Event::Deliver(msg) => self.deliver(msg)?,
                 Event::Wake(t) => self.wake(t)?,
                 Event::Kill(node) => self.kill(node)?,
-                Event::NodeDown { at, dead } => self.node_down(at, dead)?,
+                Event::NodeDown { at, inc, dead } => self.node_down(at, inc, dead)?,
+                Event::Rejoin(node) => self.rejoin(node)?,
+                Event::NodeUp { at, inc, node } => self.node_up(at, inc, node)?,
             }
             self.check_deadlines()?;
         }
@@ -486,13 +541,15 @@ impl Sim {
     // ---------------------------------------------------------------- deaths
 
     fn kill(&mut self, victim: NodeId) -> Result<()> {
-        if self.dead.len() + 1 >= self.cfg.nodes {
+        if self.dead.len() + 1 >= self.cfg.nodes || !self.nodes[victim.index()].alive {
             return Ok(());
         }
         self.note(format!("node {} dies", victim.0));
         self.stats.deaths += 1;
         self.dead.insert(victim);
+        self.scarred.insert(victim);
         self.nodes[victim.index()].alive = false;
+        self.nodes[victim.index()].deaths += 1;
         for th in self.threads.iter_mut() {
             if th.node == victim && th.state != State::Done {
                 th.state = State::Dead;
@@ -509,17 +566,108 @@ impl Sim {
             if !self.nodes[s].alive {
                 continue;
             }
-            let delay = self.rng.range(1, 3 * self.cfg.max_delay + 1);
+            // After it was told the victim was up, if it was not yet.
+            let up = self.up_at[s * n + victim.index()] + 1;
+            let delay = self
+                .rng
+                .range(1, 3 * self.cfg.max_delay + 1)
+                .max(up.saturating_sub(self.now));
             self.cut[s * n + victim.index()] = self.now + self.rng.range(0, delay);
+            self.down_done[victim.index()] = self.down_done[victim.index()].max(self.now + delay);
+            let inc = self.nodes[s].inc;
             self.schedule(
                 delay,
                 Event::NodeDown {
                     at: NodeId(s as u8),
+                    inc,
                     dead: victim,
                 },
             );
         }
+        if self.rng.chance(self.cfg.rejoin_percent) {
+            // Once every survivor knows it died.
+            let at = self.down_done[victim.index()] + self.rng.range(1, 200);
+            self.schedule(at - self.now, Event::Rejoin(victim));
+        }
         Ok(())
+    }
+
+    /// A dead node comes back as a fresh incarnation.
+    fn rejoin(&mut self, node: NodeId) -> Result<()> {
+        let n = self.cfg.nodes;
+        let j = node.index();
+        if self.nodes[j].alive {
+            return Ok(());
+        }
+        self.note(format!("node {} comes back", node.0));
+        self.stats.rejoins += 1;
+        let container = ContainerNode::rejoin(node, n, MapTable::new(None))
+            .map_err(|e| self.failure(format!("rejoin: {e:?}")))?;
+        let inc = self.nodes[j].inc + 1;
+        let deaths = self.nodes[j].deaths;
+        self.nodes[j] = Node {
+            container,
+            copies: BTreeMap::new(),
+            backing: BTreeMap::new(),
+            alive: true,
+            inc,
+            deaths,
+        };
+        self.dead.remove(node);
+        // The messaging layer reports every node up to the newcomer at once,
+        // the newcomer to each node after its own delay.
+        for s in 0..n {
+            if s == j || !self.nodes[s].alive {
+                continue;
+            }
+            self.up_at[j * n + s] = self.now;
+            let mut out = Actions::new();
+            if let Err(e) = self.nodes[j].container.node_up(NodeId(s as u8), &mut out) {
+                return Err(self.failure(format!("node_up({s}) at {j}: {e:?}")));
+            }
+            self.actions(node, out, None)?;
+            let delay = self.rng.range(1, 3 * self.cfg.max_delay + 1);
+            self.up_at[s * n + j] = self.now + delay;
+            let at_inc = self.nodes[s].inc;
+            self.schedule(
+                delay,
+                Event::NodeUp {
+                    at: NodeId(s as u8),
+                    inc: at_inc,
+                    node,
+                },
+            );
+        }
+        for _ in 0..self.cfg.threads {
+            self.threads.push(Thread {
+                node,
+                state: State::Idle,
+                op: None,
+                ops_left: self.cfg.ops,
+                started: 0,
+            });
+            let t = self.threads.len() - 1;
+            let delay = self.rng.range(0, 10);
+            self.schedule(delay, Event::Wake(t));
+        }
+        // It may die again, racing its own join.
+        if deaths < 2 && self.rng.chance(self.cfg.rejoin_percent / 2) {
+            let at = self.rng.range(1, self.cfg.death_horizon);
+            self.schedule(at, Event::Kill(node));
+        }
+        Ok(())
+    }
+
+    fn node_up(&mut self, at: NodeId, inc: u32, node: NodeId) -> Result<()> {
+        if !self.nodes[at.index()].alive || self.nodes[at.index()].inc != inc {
+            return Ok(());
+        }
+        self.note(format!("node {} told node {} is up", at.0, node.0));
+        let mut out = Actions::new();
+        if let Err(e) = self.nodes[at.index()].container.node_up(node, &mut out) {
+            return Err(self.failure(format!("node_up({}) at {}: {e:?}", node.0, at.0)));
+        }
+        self.actions(at, out, None)
     }
 
     /// After a death: `page` is at risk if no survivor holds it, nor is a
@@ -555,8 +703,8 @@ impl Sim {
         }
     }
 
-    fn node_down(&mut self, at: NodeId, dead: NodeId) -> Result<()> {
-        if !self.nodes[at.index()].alive {
+    fn node_down(&mut self, at: NodeId, inc: u32, dead: NodeId) -> Result<()> {
+        if !self.nodes[at.index()].alive || self.nodes[at.index()].inc != inc {
             return Ok(());
         }
         self.note(format!("node {} told node {} died", at.0, dead.0));
@@ -578,11 +726,12 @@ impl Sim {
     }
 
     /// Whether the protocol may fail requests for `page` that no node knows:
-    /// its container's home died, or, unhomed, its manager did.
+    /// its container's home died (even if it came back: its memory did
+    /// not), or, unhomed, its manager did.
     fn orphaned(&self, page: PageId) -> bool {
         match home_of(page.container) {
-            Some(home) => self.dead.contains(home),
-            None => self.dead.contains(manager_of(page, self.cfg.nodes)),
+            Some(home) => self.scarred.contains(home),
+            None => self.scarred.contains(manager_of(page, self.cfg.nodes)),
         }
     }
 
@@ -776,10 +925,12 @@ impl Sim {
     fn deliver(&mut self, msg: Message) -> Result<()> {
         let (from, to) = (msg.from, msg.to);
         let n = self.cfg.nodes;
-        if !self.nodes[to.index()].alive {
+        if !self.nodes[to.index()].alive || self.nodes[to.index()].inc != msg.to_inc {
             return Ok(());
         }
-        if !self.nodes[from.index()].alive && self.now >= self.cut[to.index() * n + from.index()] {
+        let sender_gone =
+            !self.nodes[from.index()].alive || self.nodes[from.index()].inc != msg.from_inc;
+        if sender_gone && self.now >= self.cut[to.index() * n + from.index()] {
             return Ok(());
         }
         let (pm, data) = match decode(&msg.bytes) {
@@ -805,7 +956,7 @@ impl Sim {
         self.actions(to, out, value)?;
         match pm.page() {
             Some(page) => {
-                if !self.nodes[from.index()].alive {
+                if sender_gone {
                     // A message of the dead node, delivered late (an
                     // invalidation, a transfer): it may have taken the last
                     // surviving copy.
@@ -903,7 +1054,7 @@ impl Sim {
     fn failed(&mut self, node: NodeId, page: PageId) -> Result<()> {
         let exists = self.reference.values.contains_key(&page);
         let allowed = self.reference.at_risk.contains(&page) || (!exists && self.orphaned(page));
-        if !allowed || self.dead.is_empty() {
+        if !allowed || self.scarred.is_empty() {
             return Err(self.failure(format!(
                 "node {}: {page:?} failed but was not at risk (exists {exists}, dead {:?})",
                 node.0, self.dead
@@ -1019,12 +1170,29 @@ impl Sim {
                     _ => String::new(),
                 };
                 return Err(self.failure(format!(
-                    "operation did not complete: thread {i} {:?} in {:?} since t={}; record {record}",
-                    t.op, t.state, t.started
+                    "operation did not complete: thread {i} {:?} in {:?} since t={}; record {record}; views {}",
+                    t.op, t.state, t.started, self.views()
                 )));
             }
         }
         Ok(())
+    }
+
+    /// Each live node's view, for failure messages.
+    fn views(&self) -> String {
+        let mut text = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.alive {
+                let c = &node.container;
+                let gens = &c.gens().0[..self.cfg.nodes];
+                text += &format!(
+                    "[{i}: {gens:?} recovering {} joining {}] ",
+                    c.is_recovering(),
+                    c.is_joining()
+                );
+            }
+        }
+        text
     }
 
     fn check_end(&self) -> Result<()> {
@@ -1041,10 +1209,11 @@ impl Sim {
                 continue;
             }
             let c = &node.container;
-            if c.is_recovering() || c.releases_in_progress() != (0, 0) {
+            if c.is_recovering() || c.is_joining() || c.releases_in_progress() != (0, 0) {
                 return Err(self.failure(format!(
-                    "node {i}: recovery {} or releases {:?} left",
+                    "node {i}: recovery {}, joining {} or releases {:?} left",
                     c.is_recovering(),
+                    c.is_joining(),
                     c.releases_in_progress()
                 )));
             }
@@ -1054,6 +1223,22 @@ impl Sim {
                         "node {i}: request on {page:?} never completed: {rec:?}"
                     )));
                 }
+            }
+        }
+        // Every node ends with the same view: the nodes alive, up.
+        let alive = self.live();
+        let mut view = None;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.alive {
+                continue;
+            }
+            let c = &node.container;
+            if c.live() != alive || *view.get_or_insert(c.gens()) != c.gens() {
+                return Err(self.failure(format!(
+                    "node {i} ends with view {:?} (live {:?}), nodes alive {alive:?}",
+                    c.gens(),
+                    c.live()
+                )));
             }
         }
         for page in self.universe() {

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `--containers` runs the container simulator instead (container layers
-//! alone, with releases and node deaths; see `containers`).
+//! alone, with releases, node deaths and rejoins; see `containers`).
 //!
 //! Seed `s` runs on `A + s % (B - A + 1)` nodes (default 2..16) with the
 //! workload `Config::random(s)`, in each selected mode. The first failure
@@ -55,7 +55,7 @@ fn usage() -> ExitCode {
          \n  --jobs J       worker threads; default: available cores\
          \n  --stats        print messages per acquisition and per fault for N = 2,4,8,16\
          \n  --runs R       runs per table cell with --stats; default 200\
-         \n  --containers   the container simulator (releases, node deaths)\
+         \n  --containers   the container simulator (releases, node deaths, rejoins)\
          \n  --keep-going   with --containers: count the failing seeds instead of stopping"
     );
     ExitCode::from(2)
@@ -289,7 +289,7 @@ fn sweep_containers(args: &Args) -> ExitCode {
     }
     println!(
         "{} container runs passed in {:.1?}: {} reads and {} writes checked, {} faults, \
-         {} releases, {} deaths, {} failed accesses, {} messages ({} with a page)",
+         {} releases, {} deaths, {} rejoins, {} failed accesses, {} messages ({} with a page)",
         total.runs,
         start.elapsed(),
         total.reads,
@@ -297,6 +297,7 @@ fn sweep_containers(args: &Args) -> ExitCode {
         total.faults,
         total.releases,
         total.deaths,
+        total.rejoins,
         total.failed,
         total.messages,
         total.data_messages

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Seed sweep of the container simulator: homed containers, releases,
-//! flushes and node deaths, every message through the wire codec.
+//! flushes, node deaths and nodes coming back fresh, every message through
+//! the wire codec.
 //! `COHORT_SIM_SEEDS` sets the number of seeds (default 3000).
 
 use cohort_sim::containers::{self, Config};
@@ -20,6 +21,7 @@ fn containers_survive_releases_and_deaths() {
     };
     // The sweep exercises what it claims to.
     assert!(stats.deaths > 0 && stats.failed > 0 && stats.releases > 0);
+    assert!(stats.rejoins > 0);
     assert!(stats.adoptions > 0 && stats.first_touches > 0 && stats.data_messages > 0);
     assert!(stats.reads > 0 && stats.writes > 0);
 }
