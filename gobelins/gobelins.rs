@@ -22,6 +22,7 @@ use kernel::prelude::*;
 
 mod held;
 mod linker;
+mod member;
 mod records;
 mod stats;
 
@@ -31,6 +32,7 @@ mod stats;
 pub mod proto {
     pub mod container;
     pub mod container_held;
+    pub mod container_member;
     pub mod container_msg;
     pub mod crc;
     pub mod error;
@@ -64,6 +66,8 @@ struct Gobelins {
     _fault: Registration<FaultSlot<MemoryLinker>>,
     _handler: HandlerRegistration<ContainerHandler>,
     _held: HandlerRegistration<held::HeldHandler>,
+    _hello: HandlerRegistration<member::HelloHandler>,
+    _bye: HandlerRegistration<member::ByeHandler>,
     _membership: ListenerRegistration<Membership>,
     _executor: Thread,
     _state: GlobalGuard<Linker>,
@@ -115,12 +119,23 @@ impl FaultOps for MemoryLinker {
 struct Membership;
 
 impl MembershipListener for Membership {
-    fn node_up(_node: u32) {}
+    fn node_up(node: u32) {
+        if let (Some(linker), Ok(node)) = (LINKER.get(), u8::try_from(node)) {
+            linker.node_up(NodeId(node));
+        }
+    }
 
     fn node_down(node: u32) {
         if let (Some(linker), Ok(node)) = (LINKER.get(), u8::try_from(node)) {
             linker.node_down(NodeId(node));
         }
+    }
+}
+
+impl Drop for Gobelins {
+    fn drop(&mut self) {
+        // Before the handlers go: the peers count this node down.
+        member::stop();
     }
 }
 
@@ -137,8 +152,11 @@ impl kernel::Module for Gobelins {
         let membership = ListenerRegistration::register()?;
         let handler = HandlerRegistration::register(c_str!("gobelins"))?;
         let held = HandlerRegistration::register(c_str!("gobelins"))?;
+        let hello = HandlerRegistration::register(c_str!("gobelins"))?;
+        let bye = HandlerRegistration::register(c_str!("gobelins"))?;
+        member::start(&linker);
         let fault = Registration::register(c_str!("gobelins"))?;
-        let debugfs = Dir::new(c_str!("gobelins"), linker)?;
+        let debugfs = Dir::new(c_str!("gobelins"), linker.clone())?;
         debugfs.file::<stats::StatsFile>(c_str!("stats"), 0o444)?;
         pr_info!(
             "containers and memory linker on node {} of {}\n",
@@ -150,6 +168,8 @@ impl kernel::Module for Gobelins {
             _fault: fault,
             _handler: handler,
             _held: held,
+            _hello: hello,
+            _bye: bye,
             _membership: membership,
             _executor: executor,
             _state: state,

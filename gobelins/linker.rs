@@ -48,7 +48,7 @@ use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
 use crate::proto::error::Error as ProtoError;
-use crate::proto::node::{NodeId, MAX_NODES};
+use crate::proto::node::{NodeId, NodeSet, MAX_NODES};
 use crate::proto::sink::Sink;
 use crate::proto::table::Table;
 use crate::records::Records;
@@ -71,6 +71,9 @@ const PAGE_SHIFT: u32 = 12;
 /// How long a fault waits for its page before it gives up with `SIGBUS`
 /// (a dead peer ends the wait within kmsg's heartbeat time-out instead).
 const FAULT_TIMEOUT_MS: u64 = 30_000;
+/// How long a fault waits before it asks again for a page that was busy
+/// (a release or a recovery round under way).
+const BUSY_RETRY_MS: u64 = 10;
 /// How long a release may take to complete on every node.
 const RELEASE_TIMEOUT_MS: u64 = 20_000;
 /// One past the last page index of user space: a release of `0..LAST_INDEX`
@@ -87,6 +90,29 @@ const FAULT_FLAG_WRITE: u32 = bindings::fault_flag_FAULT_FLAG_WRITE;
 /// A page's contents.
 pub(crate) type PageBuf = KBox<[u8; PAGE_SIZE]>;
 
+/// A fresh incarnation's container layer for node `me` of `nodes`, in the
+/// heap. Built in a frame of its own, once, at load: later restarts happen
+/// in place (`ContainerNode::restart`).
+#[inline(never)]
+fn new_node(me: NodeId, nodes: usize) -> Result<KBox<ContainerNode<Records>>> {
+    let node = ContainerNode::new(me, nodes, Records::new()).map_err(|_| EINVAL)?;
+    let mut node = KBox::new(node, GFP_KERNEL)?;
+    node.restart(true);
+    Ok(node)
+}
+
+/// What a fault found, and does next.
+enum Step {
+    /// The access is allowed, decided at this epoch: map the page.
+    Hit(u64),
+    /// A request is under way: wait for the page's state to change.
+    Wait,
+    /// A release or a recovery round is under way: ask again soon.
+    Busy,
+    /// The page is lost (or the request failed): `SIGBUS`.
+    Lost,
+}
+
 /// An address space linked to a container on this node. The link keeps
 /// the `mm_struct`, not the address space: that ends with its process (or
 /// an exec), and the link then serves nothing.
@@ -99,9 +125,6 @@ struct Link {
     fetched: u64,
     /// Pages sent from this link since then.
     served: u64,
-    /// gobelins stays loaded while an address space is linked: unloaded,
-    /// the process's memory would stop being coherent.
-    _pin: ModulePin,
 }
 
 /// What the executor does, in the order the machine decided it.
@@ -153,7 +176,8 @@ impl Op {
 
 /// Everything `machine` protects.
 pub(crate) struct Machine {
-    node: ContainerNode<Records>,
+    /// In the heap: a node is several kilobytes (see `restart`).
+    node: KBox<ContainerNode<Records>>,
     links: KVec<Link>,
     /// Pages with queued operations, and how many.
     pending: KVec<(PageId, u32)>,
@@ -162,6 +186,9 @@ pub(crate) struct Machine {
     lost: KVec<PageId>,
     /// Releases this node asked for that completed, by id.
     released: KVec<u32>,
+    /// Held while this node keeps any page record or link: unloaded, the
+    /// container layer would lose pages other nodes count on it for.
+    pin: Option<ModulePin>,
 }
 
 impl Machine {
@@ -263,14 +290,18 @@ pub(crate) struct Linker {
     nr_links: AtomicUsize,
     /// Pid of the executor thread, whose faults are local.
     executor: AtomicI32,
+    /// Number of nodes in the cluster.
+    nodes: usize,
     /// Counters, shown in debugfs.
     pub(crate) stats: Stats,
 }
 
 impl Linker {
-    /// The container layer of node `me` in a cluster of `nodes`.
+    /// The container layer of node `me` in a cluster of `nodes`, a fresh
+    /// incarnation joining the others (see `proto::container_member`); it
+    /// becomes a node of a cluster booting together with [`Linker::boot`].
     pub(crate) fn new(me: NodeId, nodes: usize) -> Result<Arc<Self>> {
-        let node = ContainerNode::new(me, nodes, Records::new()).map_err(|_| EINVAL)?;
+        let node = new_node(me, nodes)?;
         Arc::pin_init(
             pin_init!(Linker {
                 machine <- new_mutex!(Machine {
@@ -279,6 +310,7 @@ impl Linker {
                     pending: KVec::new(),
                     lost: KVec::new(),
                     released: KVec::new(),
+                    pin: None,
                 }),
                 ops <- new_mutex!(KVec::new()),
                 ops_ready <- new_condvar!(),
@@ -287,6 +319,7 @@ impl Linker {
                 epoch: AtomicU64::new(0),
                 nr_links: AtomicUsize::new(0),
                 executor: AtomicI32::new(-1),
+                nodes,
                 stats: Stats::new(),
             }),
             GFP_KERNEL,
@@ -440,6 +473,52 @@ impl Linker {
         if wake {
             self.wake();
         }
+        Self::update_pin(m);
+    }
+
+    /// Pins the module while this node keeps page records or links.
+    fn update_pin(m: &mut Machine) {
+        let busy = m.node.records().len() != 0 || !m.links.is_empty();
+        if busy && m.pin.is_none() {
+            m.pin = ModulePin::new(&crate::THIS_MODULE).ok();
+        } else if !busy {
+            m.pin = None;
+        }
+    }
+
+    /// No peer runs the container layer: this node is one of a cluster
+    /// booting together (every node live, of generation 0).
+    pub(crate) fn boot(&self) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        m.node.restart(false);
+        m.lost = KVec::new();
+        Self::update_pin(m);
+    }
+
+    /// Whether this node's container layer is part of the cluster's view.
+    pub(crate) fn synced(&self) -> bool {
+        !self.machine.lock().node.is_joining()
+    }
+
+    /// Node `node`'s container layer started afresh: it died, for this
+    /// node's view, and came back (see `proto::container_member`).
+    pub(crate) fn restarted(&self, node: NodeId) {
+        self.node_down(node);
+        if cohort::node_online(u32::from(node.0)) {
+            self.node_up(node);
+        }
+    }
+
+    /// Node `node` came up (its transport connected).
+    pub(crate) fn node_up(&self, node: NodeId) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        let mut actions = Actions::new();
+        if let Err(e) = m.node.node_up(node, &mut actions) {
+            pr_err!("node {} up: {:?}\n", node.0, e);
+        }
+        self.carry_out(m, actions, None);
     }
 
     /// Queues `op` for the executor; its page is pending until it ran.
@@ -645,7 +724,6 @@ impl Linker {
                     active,
                     fetched: 0,
                     served: 0,
-                    _pin: ModulePin::new(&crate::THIS_MODULE)?,
                 },
                 GFP_KERNEL,
             )?;
@@ -759,6 +837,11 @@ impl Linker {
     }
 
     /// Node `dead` went down.
+    ///
+    /// When that leaves this node alone (its own transport went: every
+    /// peer counts it dead now), its container layer starts afresh, as a
+    /// node coming back, unless address spaces are linked here: their
+    /// memory is not coherent with the others' any more, which is logged.
     pub(crate) fn node_down(&self, dead: NodeId) {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
@@ -767,6 +850,20 @@ impl Linker {
             pr_err!("node {} down: {:?}\n", dead.0, e);
         }
         self.carry_out(m, actions, None);
+        let me = self.me();
+        if self.nodes > 1 && m.node.live() == NodeSet::single(me) {
+            if !m.links.is_empty() {
+                pr_warn!(
+                    "node {} lost every peer with {} address spaces linked: their memory is no longer coherent\n",
+                    me.0,
+                    m.links.len()
+                );
+                return;
+            }
+            m.node.restart(true);
+            m.lost = KVec::new();
+            Self::update_pin(m);
+        }
     }
 
     /// The fault hook's work for a fault in `vma` at `address`.
@@ -811,9 +908,9 @@ impl Linker {
                 let mut guard = self.machine.lock();
                 let m = &mut *guard;
                 if m.lost.iter().any(|p| *p == page) {
-                    Err(EIO)
+                    Step::Lost
                 } else if m.is_pending(page) {
-                    Ok(None)
+                    Step::Wait
                 } else {
                     let mut actions = Actions::new();
                     let lookup = if write {
@@ -824,17 +921,36 @@ impl Linker {
                     let seen = self.epoch.load(Ordering::Acquire);
                     self.carry_out(m, actions, None);
                     match lookup {
-                        Ok(Lookup::Hit) => Ok(Some(seen)),
-                        Ok(Lookup::Wait) | Err(ProtoError::Busy) => Ok(None),
+                        Ok(Lookup::Hit) => Step::Hit(seen),
+                        Ok(Lookup::Wait) => Step::Wait,
+                        // A release or a recovery round is under way:
+                        // nothing will say when it ends, ask again soon.
+                        Err(ProtoError::Busy) => Step::Busy,
                         Err(e) => {
                             pr_err!("page {}:{:#x}: {:?}\n", page.container, page.index, e);
-                            Err(EIO)
+                            Step::Lost
                         }
                     }
                 }
             };
             match step {
-                Ok(Some(seen)) => {
+                Step::Busy => {
+                    remote = true;
+                    let soon = cohort::now_ns().saturating_add(BUSY_RETRY_MS * 1_000_000);
+                    if !self.wait_change(gen, soon.min(deadline)) && cohort::now_ns() >= deadline {
+                        pr_warn!(
+                            "page {}:{:#x} stayed busy for {} ms: SIGBUS\n",
+                            page.container,
+                            page.index,
+                            FAULT_TIMEOUT_MS
+                        );
+                        return FaultAction::Handled(VM_FAULT_SIGBUS);
+                    }
+                    if migration::fatal_signal_pending() {
+                        return FaultAction::Handled(VM_FAULT_SIGBUS);
+                    }
+                }
+                Step::Hit(seen) => {
                     if remote {
                         self.stats.bump(Counter::RemoteFaults);
                     }
@@ -845,7 +961,7 @@ impl Linker {
                         None => return FaultAction::Local,
                     }
                 }
-                Ok(None) => {
+                Step::Wait => {
                     remote = true;
                     if !self.wait_change(gen, deadline) {
                         if !migration::fatal_signal_pending() {
@@ -859,7 +975,7 @@ impl Linker {
                         return FaultAction::Handled(VM_FAULT_SIGBUS);
                     }
                 }
-                Err(_) => {
+                Step::Lost => {
                     pr_warn!(
                         "page {}:{:#x} was lost with the node that held it: SIGBUS\n",
                         page.container,

@@ -1272,6 +1272,40 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         Ok(node)
     }
 
+    /// Starts this node afresh, in place: with `joining`, as
+    /// [`ContainerNode::rejoin`] creates it, else as [`ContainerNode::new`]
+    /// does; every record goes. The kernel keeps its node in the heap and
+    /// resets it so: a node is several kilobytes, too big to build on a
+    /// kernel stack beside its callers' frames.
+    pub fn restart(&mut self, joining: bool) {
+        let first = PageId {
+            container: 0,
+            index: 0,
+        };
+        while let Some(page) = self.records.next_from(&first) {
+            self.records.remove(&page);
+        }
+        let all = NodeSet::first(self.nodes);
+        let alone = NodeSet::single(self.me);
+        self.live = if joining { alone } else { all };
+        self.gens = Gens::default();
+        self.connected = if joining { alone } else { all };
+        self.guessed = if joining {
+            all.without(self.me)
+        } else {
+            NodeSet::EMPTY
+        };
+        self.peer_view = [None; MAX_NODES];
+        self.joining = joining;
+        self.synced = !joining;
+        self.next_tag = 1;
+        self.next_release = 1;
+        self.recovery = None;
+        self.fences = [None; MAX_FENCES];
+        self.coords = [None; MAX_RELEASES];
+        self.seen_release = [0; MAX_NODES];
+    }
+
     /// Returns whether this node is a fresh incarnation that has not
     /// finished joining (see [`ContainerNode::rejoin`]).
     pub fn is_joining(&self) -> bool {
@@ -3426,6 +3460,27 @@ mod tests {
 
     fn page(container: u32, index: u64) -> PageId {
         PageId { container, index }
+    }
+
+    #[test]
+    fn restart_is_new_or_rejoin() {
+        let mut a: ContainerNode<ArrayMap<PageId, PageRecord, 8>> =
+            ContainerNode::new(NodeId(1), 3, ArrayMap::new()).unwrap();
+        let mut out = std::vec::Vec::new();
+        let page = PageId {
+            container: homed(NodeId(0), 1),
+            index: 9,
+        };
+        let _ = a.get_page(page, &mut out);
+        assert!(a.records().len() > 0);
+        a.restart(true);
+        let b: ContainerNode<ArrayMap<PageId, PageRecord, 8>> =
+            ContainerNode::rejoin(NodeId(1), 3, ArrayMap::new()).unwrap();
+        assert_eq!(std::format!("{a:?}"), std::format!("{b:?}"));
+        a.restart(false);
+        let c: ContainerNode<ArrayMap<PageId, PageRecord, 8>> =
+            ContainerNode::new(NodeId(1), 3, ArrayMap::new()).unwrap();
+        assert_eq!(std::format!("{a:?}"), std::format!("{c:?}"));
     }
 
     #[test]

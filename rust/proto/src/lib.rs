@@ -30,6 +30,7 @@ extern crate std;
 
 pub mod container;
 pub mod container_held;
+pub mod container_member;
 pub mod container_msg;
 pub mod crc;
 pub mod error;
