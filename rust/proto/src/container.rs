@@ -952,6 +952,9 @@ pub struct PageRecord {
     /// Ownership transferred to this node, not yet acknowledged (or
     /// acknowledged by no one: the node died; kept for the recovery report).
     pub handed_to: Option<NodeId>,
+    /// `handed_to` names the target of an injection, acknowledged while a
+    /// recovery snapshot was pending (kept for the report).
+    pub handed_injected: bool,
     /// Version of the page handed (or injected) away.
     pub handed_version: u64,
     /// Owner role: tag of the queued write request.
@@ -1209,9 +1212,6 @@ pub struct ContainerNode<T: Table<PageId, PageRecord>> {
     gens: Gens,
     /// Nodes the messaging layer reports up (connected) here.
     connected: NodeSet,
-    /// Nodes whose generation a joining node has not learned yet (its 0 is
-    /// no knowledge).
-    guessed: NodeSet,
     /// [`Gens::digest`] of the latest marker of each node.
     peer_view: [Option<u64>; MAX_NODES],
     /// A fresh incarnation whose first recovery round has not finished.
@@ -1242,7 +1242,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             live: NodeSet::first(nodes),
             gens: Gens::default(),
             connected: NodeSet::first(nodes),
-            guessed: NodeSet::EMPTY,
             peer_view: [None; MAX_NODES],
             joining: false,
             synced: true,
@@ -1266,7 +1265,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         let mut node = Self::new(me, nodes, records)?;
         node.live = NodeSet::single(me);
         node.connected = NodeSet::single(me);
-        node.guessed = NodeSet::first(nodes).without(me);
         node.joining = true;
         node.synced = false;
         Ok(node)
@@ -1644,10 +1642,6 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         for i in 0..self.nodes {
             let node = NodeId(i as u8);
             let (mine, theirs) = (self.gens.get(node), gens.get(node));
-            if node == from {
-                // What a node says of itself is knowledge.
-                self.guessed.remove(node);
-            }
             if !later(theirs, mine) {
                 continue;
             }
@@ -1656,18 +1650,11 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             // (itself included), down if not. So every node ends with the
             // highest generation of each node, and a view never comes back.
             let connected = node == self.me || self.connected.contains(node);
+            // A death is learnt from the messaging layer only: a marker's
+            // generation may name another incarnation than the one this
+            // node is connected to.
             if gens.is_up(node) == connected {
                 self.gens.set(node, theirs);
-                self.guessed.remove(node);
-            } else if connected && theirs == mine.wrapping_add(1) && !self.guessed.contains(node) {
-                // The incarnation this node is connected to died: this
-                // counts as its `node_down` (the messaging layer's, later,
-                // then changes nothing).
-                self.gens.set(node, theirs);
-                self.connected.remove(node);
-                if let Some(v) = self.peer_view.get_mut(node.index()) {
-                    *v = None;
-                }
             }
         }
         if let Some(v) = self.peer_view.get_mut(from.index()) {
@@ -1831,6 +1818,18 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
     }
 
+    /// Returns whether a live node's latest marker is of another view.
+    fn views_differ(&self) -> bool {
+        let mine = self.gens.digest();
+        self.live.iter().any(|n| {
+            self.peer_view
+                .get(n.index())
+                .copied()
+                .flatten()
+                .is_some_and(|v| v != mine)
+        })
+    }
+
     /// Returns whether every live node's latest marker is of view `view`.
     fn markers_complete(&self, view: u64) -> bool {
         self.live
@@ -1942,6 +1941,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                     rec.version = rec.min_version.max(1);
                     rec.copyset = NodeSet::EMPTY;
                     rec.handed_to = None;
+                    rec.handed_injected = false;
                     out.push(PageAction::FirstTouch { page });
                     self.finish_if_done(page, &mut rec, out);
                     self.serve_queue(page, &mut rec, out);
@@ -2087,12 +2087,16 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 }
             }
             PageMsg::TransferAck { .. } => {
-                // Before this node's report, the hand-off stays part of its
-                // snapshot (the acknowledgement may come from after the
-                // receiver's report).
-                let snapshot_pending = self.recovery.is_some_and(|r| !r.reported);
+                // Before this node's report, or while another node is in
+                // another view (a round this node has not entered yet), the
+                // hand-off stays part of its snapshot (the acknowledgement
+                // may come from after the receiver's report, or from a node
+                // that died since).
+                let snapshot_pending =
+                    self.recovery.is_some_and(|r| !r.reported) || self.views_differ();
                 if rec.handed_to == Some(from) && !snapshot_pending {
                     rec.handed_to = None;
+                    rec.handed_injected = false;
                 }
             }
             PageMsg::InjectAck { .. } => {
@@ -2100,6 +2104,12 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                     return Err(Error::Protocol);
                 }
                 rec.inject_to = None;
+                // As for `TransferAck`: the injection stays part of the
+                // snapshot (its target may have reported before it came).
+                if self.recovery.is_some_and(|r| !r.reported) || self.views_differ() {
+                    rec.handed_to = Some(from);
+                    rec.handed_injected = true;
+                }
             }
             PageMsg::Retry { tag, .. } => self.apply_retry(page, &mut rec, tag, out),
             PageMsg::Failed { tag, .. } => {
@@ -2277,6 +2287,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         rec.version = rec.min_version.max(1);
         rec.copyset = NodeSet::EMPTY;
         rec.handed_to = None;
+        rec.handed_injected = false;
         if backing.holds(page) {
             out.push(PageAction::Adopt { page });
         } else {
@@ -2298,6 +2309,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         rec.min_version = rec.min_version.max(version);
         rec.copyset = NodeSet(copyset.without(self.me).0 & self.live.0);
         rec.handed_to = None;
+        rec.handed_injected = false;
         out.push(PageAction::Install { page });
     }
 
@@ -2382,6 +2394,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         rec.copyset = NodeSet(copyset.without(self.me).0 & self.live.0);
         rec.incoming = false;
         rec.handed_to = None;
+        rec.handed_injected = false;
         // The requests queued here waited for a page that will not come:
         // the manager told their requesters to retry.
         rec.queued_reads = NodeSet::EMPTY;
@@ -2523,6 +2536,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 });
             }
             rec.handed_to = None;
+            rec.handed_injected = false;
             rec.promote_rest = NodeSet::EMPTY;
             if rec.want != Want::Nothing {
                 rec.want = Want::Nothing;
@@ -2748,7 +2762,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 _ => Holding::Nothing,
             };
             let (next, sent, injected) = match (rec.handed_to, rec.inject_to, rec.flush_go) {
-                (Some(n), _, _) => (Some(n), true, false),
+                (Some(n), _, _) => (Some(n), true, rec.handed_injected),
                 (None, Some(n), _) => (Some(n), true, true),
                 (None, None, Some(n)) => (Some(n), false, false),
                 _ => (None, false, false),
@@ -2832,6 +2846,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             // The hand-off was reported in this round (a round that
             // restarts reports it again).
             rec.handed_to = None;
+            rec.handed_injected = false;
             if self.manager(page) == self.me
                 && (rec.rebuild.seen || rec.owner_of_record.is_some() || rec.lost)
             {
@@ -3060,6 +3075,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 rec.copyset = NodeSet::EMPTY;
                 rec.min_version = rec.min_version.max(version);
                 rec.handed_to = Some(writer);
+                rec.handed_injected = false;
                 // A second queued write waits for the page to come back.
                 if let Some((next, tag)) = rec.next_write.take() {
                     rec.queued_write = Some(next);
@@ -3198,7 +3214,12 @@ fn chain_end(rb: &Rebuild) -> (ChainEnd, NodeSet) {
     let start = match rb.owners.lowest() {
         Some(owner) => Some(owner),
         // The page is in flight: to the target of the latest hand-off.
-        None => match links().filter(|l| l.sent).max_by_key(|l| l.version) {
+        // (An injection passes the version on unchanged: it comes after the
+        // transfer that made that version.)
+        None => match links()
+            .filter(|l| l.sent)
+            .max_by_key(|l| (l.version, l.injected))
+        {
             // A transfer's target asked for the page and waits for it; one
             // that neither waits nor holds it passed it on, to a node that
             // died (a live one would have reported it).
