@@ -1221,6 +1221,9 @@ pub struct ContainerNode<T: Table<PageId, PageRecord>> {
     gens: Gens,
     /// Nodes the messaging layer reports up (connected) here.
     connected: NodeSet,
+    /// Nodes whose generation a joining node has not learnt yet (its 0 for
+    /// them is no knowledge).
+    guessed: NodeSet,
     /// [`Gens::digest`] of the latest marker of each node.
     peer_view: [Option<u64>; MAX_NODES],
     /// A fresh incarnation whose first recovery round has not finished.
@@ -1251,6 +1254,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             live: NodeSet::first(nodes),
             gens: Gens::default(),
             connected: NodeSet::first(nodes),
+            guessed: NodeSet::EMPTY,
             peer_view: [None; MAX_NODES],
             joining: false,
             synced: true,
@@ -1274,6 +1278,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         let mut node = Self::new(me, nodes, records)?;
         node.live = NodeSet::single(me);
         node.connected = NodeSet::single(me);
+        node.guessed = NodeSet::first(nodes).without(me);
         node.joining = true;
         node.synced = false;
         Ok(node)
@@ -1651,6 +1656,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         for i in 0..self.nodes {
             let node = NodeId(i as u8);
             let (mine, theirs) = (self.gens.get(node), gens.get(node));
+            if node == from {
+                // What a node says of itself is knowledge.
+                self.guessed.remove(node);
+            }
             if !later(theirs, mine) {
                 continue;
             }
@@ -1659,11 +1668,21 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             // (itself included), down if not. So every node ends with the
             // highest generation of each node, and a view never comes back.
             let connected = node == self.me || self.connected.contains(node);
-            // A death is learnt from the messaging layer only: a marker's
-            // generation may name another incarnation than the one this
-            // node is connected to.
             if gens.is_up(node) == connected {
                 self.gens.set(node, theirs);
+                self.guessed.remove(node);
+            } else if connected && mine == 0 && theirs == 1 && !self.guessed.contains(node) {
+                // The first incarnation of a node died: generation 0 names
+                // it on every node, so this counts as its `node_down` (the
+                // messaging layer's, later, then changes nothing). A later
+                // death is learnt from the messaging layer only: a marker's
+                // generation may name another incarnation than the one this
+                // node is connected to.
+                self.gens.set(node, theirs);
+                self.connected.remove(node);
+                if let Some(v) = self.peer_view.get_mut(node.index()) {
+                    *v = None;
+                }
             }
         }
         if let Some(v) = self.peer_view.get_mut(from.index()) {
