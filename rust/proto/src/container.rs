@@ -106,10 +106,13 @@
 //!
 //! 1. it sends [`PageMsg::Marker`], carrying its view, to every live node,
 //!    itself included (so its own messages in flight are part of the
-//!    round). A node learns deaths from its messaging layer only (a
-//!    marker's generations may name another incarnation); while a live
-//!    node's latest marker is of another view, the hand-offs this node sent
-//!    stay part of its snapshot even once acknowledged. From its marker on,
+//!    round). A marker telling the death of a node's first incarnation
+//!    (generation 0 to 1: 0 names it on every node) counts as its
+//!    `node_down`; later deaths are learnt from the messaging layer only (a
+//!    marker's generation may name another incarnation than the one the
+//!    receiver is connected to). While a live node's latest marker is of
+//!    another view, the hand-offs this node sent stay part of its snapshot
+//!    even once acknowledged. From its marker on,
 //!    the node as manager answers requests with [`PageMsg::Retry`] and
 //!    flushes with
 //!    [`PageMsg::FlushCancel`]; its own flushes are [`Error::Busy`]. A
@@ -167,7 +170,9 @@
 //! it sends nothing until a marker reaches it (a survivor sends one when
 //! told the newcomer is up), learns its own generation from it, and the
 //! other nodes' as above (a node that died before it came, and that it is
-//! not connected to, is learnt dead from the markers). So it never counts
+//! not connected to, is learnt dead from the markers; its zeros are no
+//! knowledge until learnt, so it takes no first death from them). So it
+//! never counts
 //! live a node the others count dead once their views agree, and no round
 //! completes before they do.
 //!
@@ -1224,6 +1229,8 @@ pub struct ContainerNode<T: Table<PageId, PageRecord>> {
     /// Nodes whose generation a joining node has not learnt yet (its 0 for
     /// them is no knowledge).
     guessed: NodeSet,
+    /// The highest generation of each node any marker carried.
+    hint: Gens,
     /// [`Gens::digest`] of the latest marker of each node.
     peer_view: [Option<u64>; MAX_NODES],
     /// A fresh incarnation whose first recovery round has not finished.
@@ -1255,6 +1262,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             gens: Gens::default(),
             connected: NodeSet::first(nodes),
             guessed: NodeSet::EMPTY,
+            hint: Gens::default(),
             peer_view: [None; MAX_NODES],
             joining: false,
             synced: true,
@@ -1596,8 +1604,8 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             *v = None;
         }
         let old = (self.live, self.gens.digest());
-        if self.synced && self.gens.is_up(dead) {
-            self.gens.set(dead, self.gens.get(dead).wrapping_add(1));
+        if self.synced {
+            self.count(dead, false);
         }
         let result = self.apply_view(old, out);
         self.check_fences(out);
@@ -1623,12 +1631,27 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
             *v = None;
         }
         let old = (self.live, self.gens.digest());
-        if self.synced && !self.gens.is_up(node) {
-            self.gens.set(node, self.gens.get(node).wrapping_add(1));
+        if self.synced {
+            self.count(node, true);
         }
         let result = self.apply_view(old, out);
         self.check_fences(out);
         result
+    }
+
+    /// The messaging layer reports `node` up or down: its generation turns
+    /// even or odd, or takes the highest one a marker carried if that agrees.
+    fn count(&mut self, node: NodeId, up: bool) {
+        let mut gen = self.gens.get(node);
+        if self.gens.is_up(node) != up {
+            gen = gen.wrapping_add(1);
+        }
+        let hint = self.hint.get(node);
+        if later(hint, gen) && self.hint.is_up(node) == up {
+            gen = hint;
+        }
+        self.gens.set(node, gen);
+        self.guessed.remove(node);
     }
 
     /// A marker of `from` carrying its view `gens`: learns what it can of
@@ -1656,6 +1679,9 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         for i in 0..self.nodes {
             let node = NodeId(i as u8);
             let (mine, theirs) = (self.gens.get(node), gens.get(node));
+            if later(theirs, self.hint.get(node)) {
+                self.hint.set(node, theirs);
+            }
             if node == from {
                 // What a node says of itself is knowledge.
                 self.guessed.remove(node);
