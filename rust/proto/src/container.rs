@@ -1551,8 +1551,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
 
     /// Handles a message from node `from` (possibly this node). `backing`
     /// answers for the pages of containers homed here ([`NoBacking`] on a
-    /// node that is home of nothing). A message from a node known dead is
-    /// dropped. [`Error::Protocol`] for a message the protocol never sends
+    /// node that is home of nothing). A message from a node not live here is
+    /// dropped, except a marker from a node the messaging layer reports
+    /// connected (a joining node learns the view from it).
+    /// [`Error::Protocol`] for a message the protocol never sends
     /// in this state (the state is then unchanged), [`Error::NoSpace`] when
     /// a table is full (deliver it again later).
     pub fn on_message(
