@@ -34,6 +34,10 @@ fn every_mutant_is_caught() {
             mutants::NO_VERSION_BUMP,
         ),
         ("release keeps the home's backing", mutants::KEEP_BACKING),
+        (
+            "a node that comes back serves faults early",
+            mutants::JOIN_EARLY,
+        ),
     ] {
         match first_caught(mutant) {
             Some((seed, why)) => eprintln!("mutant '{name}' caught at seed {seed}: {why}"),
