@@ -30,8 +30,10 @@ wait_lines() {
 pid=$(cx 0 "rm -f $OUT $OUT.pid $OUT.status
 	sh -c 'count $LIMIT 100 >$OUT 2>&1 </dev/null & echo \$! >$OUT.pid; wait \$!; echo \$? >$OUT.status' \
 		>/dev/null 2>&1 </dev/null &
-	sleep 0.3; cat $OUT.pid") || fail "cannot start count on node 0"
+	$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
 [ -n "$pid" ] || fail "count did not start on node 0"
+# Not while its shell still execs it (EBUSY).
+r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
 note "count $LIMIT 100 started on node 0 as pid $pid"
 wait_lines 5 20 || fail "count prints nothing on node 0"
 

@@ -34,8 +34,10 @@ bound_ms=$((2 * hb + REQUEST_TIMEOUT_MS + 5000))
 pid=$(cx 0 "rm -f $OUT.*
 	sh -c 'count 0 50 >$OUT.count 2>&1 </dev/null & echo \$! >$OUT.pid; wait \$!; echo \$? >$OUT.status' \
 		>/dev/null 2>&1 </dev/null &
-	sleep 0.3; cat $OUT.pid") || fail "cannot start count on node 0"
+	$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
 [ -n "$pid" ] || fail "count did not start on node 0"
+# Not while its shell still execs it (EBUSY).
+r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
 note "count started on node 0 as pid $pid"
 
 lines() { cx 0 "wc -l <$OUT.count" | tr -d ' '; }

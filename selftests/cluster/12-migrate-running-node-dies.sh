@@ -25,8 +25,10 @@ pid=$(cx 0 "rm -f $OUT.*
 	sh -c 'cat $OUT.fifo >/dev/null; echo eof >$OUT.eof' >/dev/null 2>&1 </dev/null &
 	sh -c 'count 0 100 >$OUT.count 2>$OUT.fifo </dev/null & echo \$! >$OUT.pid; wait \$!; echo \$? >$OUT.status' \
 		>/dev/null 2>&1 </dev/null &
-	sleep 0.3; cat $OUT.pid") || fail "cannot start count on node 0"
+	$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
 [ -n "$pid" ] || fail "count did not start on node 0"
+# Not while its shell still execs it (EBUSY).
+r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
 r=$(cx 0 "pcntl migrate $pid $victim" 2>&1) || fail "pcntl migrate $pid $victim: $r"
 w=$(cx 0 "pcntl where $pid" 2>&1)
 [ "$w" = "$victim" ] || fail "after migrating, pcntl where $pid says '$w'"
