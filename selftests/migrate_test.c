@@ -1564,13 +1564,22 @@ TEST_F_TIMEOUT(migrate, descriptor_calls_on_proxies, 90)
 /*
  * poll and epoll on a proxy of a pipe: not ready, then ready once the
  * test writes at the origin; a blocking read waits for the data.
+ *
+ * Before each wait the worker tells the test (a byte on its data pipe),
+ * and right after it tells it again (ready): the test checks that the
+ * wait has not ended NO_DATA_MS after it began, with nothing to read,
+ * then writes, and the wait must end. A wait that does not wait fails the
+ * test; one that does not wake up when the data comes too.
  */
+#define NO_DATA_MS	500
+
 static int poll_remote(void *varg)
 {
 	int *a = varg, ep, n;
 	struct pollfd pfd = { .fd = a[1], .events = POLLIN };
 	struct epoll_event ev = { .events = EPOLLIN }, out;
 	char c = 0;
+	ssize_t r;
 
 	WMIGRATE(a[0]);
 	n = poll(&pfd, 1, 100);
@@ -1580,21 +1589,45 @@ static int poll_remote(void *varg)
 	WCHECK(ep >= 0, "epoll_create1: %s", strerror(errno));
 	WCHECK(epoll_ctl(ep, EPOLL_CTL_ADD, a[1], &ev) == 0, "EPOLL_CTL_ADD of a proxy: %s",
 	       strerror(errno));
+	WCHECK(write(w_data, "e", 1) == 1, "data: %s", strerror(errno));
+	n = epoll_wait(ep, &out, 1, 20000);
 	wready();
-	n = epoll_wait(ep, &out, 1, 10000);
 	WCHECK(n == 1 && (out.events & EPOLLIN), "epoll_wait on node %d: %d (%#x)", a[0], n,
 	       n > 0 ? out.events : 0);
 	n = poll(&pfd, 1, 10000);
 	WCHECK(n == 1 && (pfd.revents & POLLIN), "poll on node %d: %d (%#x)", a[0], n,
 	       pfd.revents);
 	WCHECK(read(a[1], &c, 1) == 1 && c == 'p', "read: '%c' (%s)", c, strerror(errno));
-	/* Blocking read: the test writes after we told it we wait. */
+	/* Blocking read: the test writes once it has seen it wait. */
+	WCHECK(write(w_data, "b", 1) == 1, "data: %s", strerror(errno));
+	r = read(a[1], &c, 1);
 	wready();
-	WCHECK(read(a[1], &c, 1) == 1 && c == 'q', "blocking read: '%c' (%s)", c,
+	WCHECK(r == 1 && c == 'q', "blocking read on node %d: %zd '%c' (%s)", a[0], r, c,
 	       strerror(errno));
 	close(ep);
 	WMIGRATE(g_node);
 	return 0;
+}
+
+/*
+ * The worker @w is about to wait (it sent @what on its data pipe): it
+ * must still wait NO_DATA_MS later, then the test writes @data on @fd and
+ * the wait must end.
+ */
+static void wait_then_wake(struct __test_metadata *_metadata, struct kid *w, char what,
+			   int fd, const char *data)
+{
+	char c = 0;
+
+	ASSERT_EQ(1, read_within(w->data, &c, 1, 30000));
+	ASSERT_EQ(what, c);
+	EXPECT_FALSE(kid_ready(w, NO_DATA_MS)) {
+		TH_LOG("the worker's wait '%c' ended with nothing to read", what);
+	}
+	ASSERT_EQ(1, write(fd, data, 1));
+	EXPECT_TRUE(kid_ready(w, 20000)) {
+		TH_LOG("the worker's wait '%c' did not end when '%s' came", what, data);
+	}
 }
 
 TEST_F_TIMEOUT(migrate, poll_and_blocking_read_on_proxy, 60)
@@ -1608,13 +1641,8 @@ TEST_F_TIMEOUT(migrate, poll_and_blocking_read_on_proxy, 60)
 	a[1] = p[0];
 	start_kid(_metadata, &w, poll_remote, a);
 	close(p[0]);
-	ASSERT_TRUE(kid_ready(&w, 30000));
-	cohort_msleep(200);
-	ASSERT_EQ(1, write(p[1], "p", 1));
-	ASSERT_TRUE(kid_ready(&w, 20000));
-	ASSERT_TRUE(wait_state(w.pid, 'S', 5000));
-	cohort_msleep(200);
-	ASSERT_EQ(1, write(p[1], "q", 1));
+	wait_then_wake(_metadata, &w, 'e', p[1], "p");
+	wait_then_wake(_metadata, &w, 'b', p[1], "q");
 	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 	close(p[1]);
 }
