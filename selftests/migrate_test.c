@@ -2029,10 +2029,11 @@ static int tty_remote(void *varg)
 
 TEST_F_TIMEOUT(migrate, terminal_ioctls_on_proxy, 60)
 {
+	struct pollfd pfd;
 	struct termios t;
 	struct winsize ws;
 	struct kid w;
-	int m, a[2];
+	int m, a[2], n = -1;
 
 	NEED_PEERS(1);
 	m = posix_openpt(O_RDWR | O_NOCTTY);
@@ -2051,6 +2052,16 @@ TEST_F_TIMEOUT(migrate, terminal_ioctls_on_proxy, 60)
 	EXPECT_EQ(33, ws.ws_row);
 	EXPECT_EQ(77, ws.ws_col);
 	ASSERT_EQ(4, write(m, "abc\n", 4));
+	/*
+	 * The line reaches the slave's line discipline later, from a work
+	 * item (flush_to_ldisc): the worker asks FIONREAD only once the line
+	 * is there to read, as the origin sees it.
+	 */
+	pfd.fd = a[1];
+	pfd.events = POLLIN;
+	EXPECT_EQ(1, poll(&pfd, 1, 10000));
+	EXPECT_EQ(0, ioctl(a[1], FIONREAD, &n));
+	EXPECT_EQ(4, n);
 	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 	close(a[1]);
 	close(m);
