@@ -1166,7 +1166,8 @@ struct probe_arg {
 
 /*
  * On node @node, count the processes named @comm until there are @want
- * (within 5 s): a migrated worker forks there, and the child, whose calls
+ * (within 20 s: the end of a killed task there can take a while on a
+ * loaded host): a migrated worker forks there, and the child, whose calls
  * are that node's, reads its /proc. Reports the count.
  */
 static int probe(void *varg)
@@ -1181,7 +1182,7 @@ static int probe(void *varg)
 	pid = fork();
 	WCHECK(pid >= 0, "fork on node %d: %s", a->node, strerror(errno));
 	if (pid == 0) {
-		uint64_t deadline = now_ms() + 5000;
+		uint64_t deadline = now_ms() + 20000;
 
 		for (;;) {
 			n = count_comm(a->comm);
@@ -2701,7 +2702,8 @@ TEST_F_TIMEOUT(errors, ebusy_concurrent_requests, 120)
 		TH_LOG("second request: errno %ld (%s) after %llu ms", e, strerror(e),
 		       (unsigned long long)ms);
 	}
-	EXPECT_GE(1000, ms);
+	/* At once: the first request waits up to 15 s, a loaded host is slow. */
+	EXPECT_GE(5000, ms);
 	EXPECT_EQ(g_node, where(w.pid));
 	/* Free the worker: it reaches user space and the first request completes. */
 	t0 = now_ms();
@@ -2731,8 +2733,9 @@ TEST_F_TIMEOUT(errors, eagain_no_safe_point, 90)
 		TH_LOG("errno %ld (%s) after %llu ms", e, strerror(e), (unsigned long long)ms);
 	}
 	TH_LOG("PCNTL_MIGRATE returned after %llu ms", (unsigned long long)ms);
+	/* About 15 s: not at once, and not much more (a loaded host is slow). */
 	EXPECT_LE(10000, ms);
-	EXPECT_GE(25000, ms);
+	EXPECT_GE(40000, ms);
 	EXPECT_EQ(g_node, where(w.pid));
 	kill(child, SIGKILL);
 	EXPECT_EXITED(0, finish_kid(_metadata, &w, 20000));
