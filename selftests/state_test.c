@@ -292,8 +292,13 @@ static int interval_worker(void)
 	while (now_ms() - t0 < 2000)
 		usleep(20000);
 	n = alarms;
-	/* 10 expiries in 2 s; twice as many if the shadow's timer ran on. */
-	WCHECK(n >= 5 && n <= 13, "%d SIGALRM in 2 s of a 200 ms timer", n);
+	/*
+	 * 10 expiries in 2 s; twice as many if the shadow's timer ran on.
+	 * Expiries while a SIGALRM is still pending make one signal, and a
+	 * loaded host can leave the worker unscheduled for a while: at least
+	 * 2 says the timer runs here.
+	 */
+	WCHECK(n >= 2 && n <= 13, "%d SIGALRM in 2 s of a 200 ms timer", n);
 	WCHECK(setitimer(ITIMER_REAL, &off, NULL) == 0, "%s", strerror(errno));
 	WMIGRATE(g_home);
 	return 0;
