@@ -808,10 +808,15 @@ static int group_forker(void *arg)
 	WCHECK(pcntl(PCNTL_GROUP_JOIN, 0, g + 1, 0) == 0, "JOIN: %s", strerror(errno));
 	d = fork();
 	WCHECK(d >= 0, "fork: %s", strerror(errno));
-	if (d == 0)
-		_exit(0);
+	if (d == 0) {
+		/* Alive until stated: an exited child may already be gone. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
 	WCHECK(pcntl_stat_of(d, &st) >= 0, "PCNTL_STAT: %s", strerror(errno));
 	WCHECK(st.group == 0, "child of a plain member is in group %u", st.group);
+	kill(d, SIGKILL);
 	WCHECK(waitpid(d, &status, 0) == d, "waitpid");
 
 	WCHECK(pcntl(PCNTL_GROUP_JOIN, 0, g, PCNTL_GROUP_FORK) == 0, "JOIN FORK: %s",

@@ -292,8 +292,13 @@ static int interval_worker(void)
 	while (now_ms() - t0 < 2000)
 		usleep(20000);
 	n = alarms;
-	/* 10 expiries in 2 s; twice as many if the shadow's timer ran on. */
-	WCHECK(n >= 5 && n <= 13, "%d SIGALRM in 2 s of a 200 ms timer", n);
+	/*
+	 * 10 expiries in 2 s; twice as many if the shadow's timer ran on.
+	 * Expiries while a SIGALRM is still pending make one signal, and a
+	 * loaded host can leave the worker unscheduled for a while: at least
+	 * 2 says the timer runs here.
+	 */
+	WCHECK(n >= 2 && n <= 13, "%d SIGALRM in 2 s of a 200 ms timer", n);
 	WCHECK(setitimer(ITIMER_REAL, &off, NULL) == 0, "%s", strerror(errno));
 	WMIGRATE(g_home);
 	return 0;
@@ -620,18 +625,23 @@ static void check_clocks(void)
 {
 	clockid_t ids[] = { CLOCK_MONOTONIC, CLOCK_BOOTTIME };
 	int64_t *last[] = { &last_mono, &last_boot };
-	int64_t v, s, v2;
+	int64_t v, s, va, v2;
 	int k;
 
 	for (k = 0; k < 2; k++) {
+		/*
+		 * vDSO, system call, vDSO again: the system call's value lies
+		 * between the two others, however long the reads took.
+		 */
 		v = clock_ns(ids[k], false);
 		s = clock_ns(ids[k], true);
+		va = clock_ns(ids[k], false);
 		WCHECK(v >= *last[k] && s >= *last[k],
 		       "clock %d went back: vDSO %lld, syscall %lld, before %lld",
 		       ids[k], (long long)v, (long long)s, (long long)*last[k]);
-		WCHECK(llabs(v - s) < 200000000LL,
-		       "clock %d: vDSO %lld and syscall %lld differ", ids[k],
-		       (long long)v, (long long)s);
+		WCHECK(v <= s && s <= va,
+		       "clock %d: syscall %lld not between vDSO %lld and %lld", ids[k],
+		       (long long)s, (long long)v, (long long)va);
 		usleep(50000);
 		v2 = clock_ns(ids[k], false);
 		WCHECK(v2 - v >= 40000000LL && v2 - v < 5000000000LL,

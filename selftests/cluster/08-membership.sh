@@ -58,7 +58,9 @@ wait_nodes 0 "$without_victim" "$bound_ms" ||
 	fail "node 0 did not drop node $victim within $bound_ms ms"
 note "node 0 dropped node $victim $(($(now_ms) - t_kill)) ms after the kill (bound $bound_ms ms)"
 for s in $survivors; do
-	wait_nodes "$s" "$without_victim" 1000 || fail "node $s still lists node $victim"
+	# Node 0 dropped it; each other survivor does on its own heartbeat
+	# timer, which a loaded host can run a few seconds later.
+	wait_nodes "$s" "$without_victim" 5000 || fail "node $s still lists node $victim"
 done
 
 "$COHORT" start "$victim" >/dev/null || fail "cohort start $victim failed"

@@ -7,7 +7,9 @@
 # ones on node 0; count must exit 0 (its shell reports the status).
 . "$(dirname "$0")/lib.sh"
 
-LIMIT=100
+# 30 s of counting: long enough that count is still running when it comes
+# back, however slow the machine, so that its last lines are node 0's.
+LIMIT=300
 OUT=/tmp/migrate-demo.out
 
 mark_all migrate-demo
@@ -30,8 +32,10 @@ wait_lines() {
 pid=$(cx 0 "rm -f $OUT $OUT.pid $OUT.status
 	sh -c 'count $LIMIT 100 >$OUT 2>&1 </dev/null & echo \$! >$OUT.pid; wait \$!; echo \$? >$OUT.status' \
 		>/dev/null 2>&1 </dev/null &
-	sleep 0.3; cat $OUT.pid") || fail "cannot start count on node 0"
+	$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
 [ -n "$pid" ] || fail "count did not start on node 0"
+# Not while its shell still execs it (EBUSY).
+r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
 note "count $LIMIT 100 started on node 0 as pid $pid"
 wait_lines 5 20 || fail "count prints nothing on node 0"
 
@@ -48,9 +52,9 @@ w=$(cx 0 "pcntl where $pid" 2>&1)
 at0=$(cx 0 "wc -l <$OUT" | tr -d ' ')
 note "back on node 0 after line $at0"
 
-deadline=$(($(date +%s) + 30))
+deadline=$(($(date +%s) + 60))
 until cx 0 "[ -s $OUT.status ]" >/dev/null 2>&1; do
-	[ "$(date +%s)" -ge "$deadline" ] && fail "count did not finish within 30 s of coming back"
+	[ "$(date +%s)" -ge "$deadline" ] && fail "count did not finish within 60 s of coming back"
 	sleep 0.3
 done
 status=$(cx 0 "cat $OUT.status")

@@ -26,13 +26,19 @@ held=$(module_refs_held popcorn)
 [ -z "$held" ] ||
 	fail "before any migration here, a reference is held (leaked by an earlier scenario, or a distributed task still lives): $held"
 
+# Each count lives far longer (10 s, 5 s) than the moves take, even on a
+# loaded machine, and is only moved once it is count (its execve done): a
+# move of a shell still in execve() fails with EBUSY, and one of a process
+# that already ended with ESRCH.
 # There and back, exits on node 0.
-r=$(cx 0 "rm -f /tmp/mu.*; count 40 50 >/tmp/mu.a 2>&1 </dev/null & p=\$!; sleep 0.5
+r=$(cx 0 "rm -f /tmp/mu.*; count 200 50 >/tmp/mu.a 2>&1 </dev/null & p=\$!
+	$(comm_wait_sh '$p' count)
 	pcntl migrate \$p 1 && sleep 0.5 && pcntl migrate \$p 0 && wait \$p; echo status \$?" 2>&1)
 note "there and back: $r"
 echo "$r" | grep -q '^status 0$' || fail "the process that went to node 1 and back: $r"
 # Exits on node 1.
-r=$(cx 0 "count 20 50 >/tmp/mu.b 2>&1 </dev/null & p=\$!; sleep 0.3
+r=$(cx 0 "count 100 50 >/tmp/mu.b 2>&1 </dev/null & p=\$!
+	$(comm_wait_sh '$p' count)
 	pcntl migrate \$p 1 && wait \$p; echo status \$?" 2>&1)
 note "exit on node 1: $r"
 echo "$r" | grep -q '^status 0$' || fail "the process that ended on node 1: $r"

@@ -19,6 +19,10 @@ pid=$(cx 0 "B=\$(head -c $BIG /dev/zero | tr '\\0' x)
 	echo \$!") || fail "cannot start the process on node 0"
 [ -n "$pid" ] || fail "no pid"
 note "sleep with a $BIG-byte environment variable on node 0 as pid $pid"
+# It is env until env execs sleep: moving it in execve() fails with EBUSY,
+# and moved before, env would exec sleep on node 1 (fine) or the search
+# below could run before it is sleep there.
+r=$(wait_comm 0 "$pid" sleep) || fail "node 0: $r"
 r=$(cx 0 "pcntl migrate $pid 1" 2>&1) || fail "pcntl migrate $pid 1: $r"
 
 # Its pid on node 1: the only `sleep` there.

@@ -158,6 +158,28 @@ restore() {
 	wait_mesh 30 >/dev/null
 }
 
+# ---- waiting in a node's shell ----
+
+# file_wait_sh FILE: shell text for a node that waits, up to 20 s, until
+# FILE is not empty (a pid written by a shell started in the background),
+# and exits 1 with a message if it stays empty.
+file_wait_sh() {
+	printf 'i=0; until [ -s %s ]; do [ $i -ge 200 ] && { echo "%s still empty after 20 s" >&2; exit 1; }; sleep 0.1; i=$((i + 1)); done' "$1" "$1"
+}
+
+# comm_wait_sh PID NAME: shell text for a node that waits, up to 20 s,
+# until /proc/PID/comm is NAME (PID may be a shell expression such as
+# '$p'), and exits 1 with a message otherwise. A child started with `&`
+# is its shell until its execve() is done, and moving a process in the
+# middle of execve() fails with EBUSY.
+comm_wait_sh() {
+	printf 'i=0; until [ "$(cat /proc/%s/comm 2>/dev/null)" = %s ]; do [ $i -ge 200 ] && { echo "pid %s is '"'"'$(cat /proc/%s/comm 2>&1)'"'"', not %s, after 20 s"; exit 1; }; sleep 0.1; i=$((i + 1)); done' "$1" "$2" "$1" "$1" "$2"
+}
+
+# wait_comm NODE PID NAME: until /proc/PID/comm in NODE is NAME (20 s);
+# prints why not and fails otherwise.
+wait_comm() { cx "$1" "$(comm_wait_sh "$2" "$3")" 2>&1; }
+
 # ---- migration (popcorn) ----
 
 POPCORN_KO=/lib/modules/cohort/popcorn.ko
