@@ -594,14 +594,22 @@ TEST_F_TIMEOUT(mgmt, settings_need_kill_permission, 60)
 			_exit(14);
 		if (call_errno(PCNTL_FORBID, PCNTL_GPID(g_node, parent), 0, 0) != EPERM)
 			_exit(15);
-		/* Its own process: allowed. */
-		if (call_errno(PCNTL_FORBID, 0, 0, 0) || call_errno(PCNTL_ALLOW, getpid(), 0, 0))
+		if (call_errno(PCNTL_DEFAULT, parent, 0, 0) != EPERM)
 			_exit(16);
+		/* Already here: only the permission can refuse it. */
+		if (call_errno(PCNTL_PULL, parent, 0, 0) != EPERM)
+			_exit(17);
+		if (call_errno(PCNTL_PULL, PCNTL_GPID(g_node, parent), 0, 0) != EPERM)
+			_exit(18);
+		/* Its own process: allowed. */
+		if (call_errno(PCNTL_FORBID, 0, 0, 0) || call_errno(PCNTL_ALLOW, getpid(), 0, 0) ||
+		    call_errno(PCNTL_DEFAULT, 0, 0, 0))
+			_exit(19);
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		TH_LOG("wait status %#x; exit status 10: setuid failed, 11 to 15: a request for another user's process was not EPERM, 16: its own request failed",
+		TH_LOG("wait status %#x; exit status 10: setuid failed, 11 to 18: a request for another user's process was not EPERM, 19: its own request failed",
 		       status);
 	}
 	EXPECT_FALSE(stat_flags(_metadata, 1) & PCNTL_F_FORBIDDEN);
@@ -610,6 +618,7 @@ TEST_F_TIMEOUT(mgmt, settings_need_kill_permission, 60)
 	ASSERT_LT(0, gone);
 	EXPECT_EQ(ESRCH, call_errno(PCNTL_FORBID, gone, 0, 0));
 	EXPECT_EQ(ESRCH, call_errno(PCNTL_ALLOW, gone, 0, 0));
+	EXPECT_EQ(ESRCH, call_errno(PCNTL_DEFAULT, gone, 0, 0));
 	EXPECT_EQ(ESRCH, call_errno(PCNTL_GROUP_JOIN, gone, 5, 0));
 	EXPECT_EQ(ESRCH, call_errno(PCNTL_GROUP_LEAVE, gone, 0, 0));
 	EXPECT_EQ(ESRCH, call_errno(PCNTL_PULL, gone, 0, 0));

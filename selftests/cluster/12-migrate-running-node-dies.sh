@@ -6,9 +6,9 @@
 # shell sees status 137) within 2 x heartbeat_timeout_ms (+10 s for TCG
 # on a loaded host and polling through the agent), node 0's log must say
 # so in a popcorn: line, the pid must be gone, and no BUG/Oops/WARNING
-# logged. The process's
-# stderr is the only write end of a FIFO read at node 0: node 0 drops node
-# 1's hold on it, so the reader sees end of file within the same bound.
+# logged. The process's stderr is the only write end of a FIFO read at
+# node 0: node 0 drops node 1's hold on it, so the reader sees end of file
+# within the same bound.
 # Then node 1 is started again and the cluster is whole.
 . "$(dirname "$0")/lib.sh"
 
