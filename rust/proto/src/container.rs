@@ -46,7 +46,10 @@
 //! A container id ([`homed`], [`home_of`]) may name a home node: the node
 //! whose memory already holds the pages (a process's address space made a
 //! container without shipping anything, like the file containers of section
-//! 5.2.1 whose pages come from the node hosting the file). A page no node
+//! 5.2.1 whose pages come from the node hosting the file). The id also
+//! carries the home's generation when it was made ([`home_gen_of`]; a node
+//! makes its ids with [`ContainerNode::new_container_id`]): the container is
+//! homed at that incarnation of the node only. A page no node
 //! has a record of is held by the home if its [`Backing`] holds it, and does
 //! not exist yet otherwise. A manager with no record of a page of a homed
 //! container records the home as owner and forwards the request there
@@ -200,10 +203,15 @@
 //!
 //! A join racing a death, or two joins, change the view again: the round
 //! restarts for the new view (every node waits for every live node's
-//! marker of one view). A node that came back is no home and no original
-//! manager: the pages of a container homed at a node that ever died, and
-//! the pages no node knows of an unhomed container whose [`manager_of`]
-//! node ever died, fail as after its death (its memory is gone). The new
+//! marker of one view). A node that came back is no home of its earlier
+//! incarnations' containers and no original manager: the pages no node
+//! took of a container whose id names an earlier generation of its home
+//! ([`home_gen_of`] below the home's generation in the view), and the pages
+//! no node knows of an unhomed container whose [`manager_of`] node ever
+//! died, fail as after its death (its memory is gone). It is the home of
+//! the containers it makes once it finished joining: their ids carry its
+//! new generation ([`ContainerNode::new_container_id`], [`Error::Busy`]
+//! until then), which every live node's view holds by then. The new
 //! incarnation's release ids start at its generation times `1 << 24`.
 //!
 //! Limits: the reports are taken when a node has every marker, not at its
@@ -215,11 +223,12 @@
 //! request is left waiting or a page not at risk is failed. An unhomed container's
 //! pages whose manager died are known only through the reports; one that
 //! no survivor knows of is failed (it may have existed only on the dead
-//! node), so its never-touched pages fail too; a homed container with a
-//! live, never restarted home has no such limit. A flush may inject into a
-//! node whose fence is still up just after a release completed; the page is
-//! then dropped. Generations wrap after 256 changes of one node (128
-//! returns); a view could then repeat.
+//! node), so its never-touched pages fail too; a homed container whose
+//! home's incarnation that made it lives has no such limit. A flush may
+//! inject into a node whose fence is still up just after a release
+//! completed; the page is then dropped. Generations wrap after 256 changes
+//! of one node (128 returns); a view could then repeat, and a container id
+//! name a later incarnation of its home.
 //!
 //! Page contents never pass through this module: a [`PageAction::Send`] of
 //! a message whose [`PageMsg::carries_data`] is true carries the local copy,
@@ -244,19 +253,27 @@ pub struct PageId {
 }
 
 /// Shift of the home field of a container id: bits 24..32 hold the home
-/// node plus one (0: no home), bits 0..24 a serial.
+/// node plus one (0: no home).
 pub const HOME_SHIFT: u32 = 24;
-/// The serial bits of a container id.
-pub const SERIAL_MASK: u32 = (1 << HOME_SHIFT) - 1;
+/// Shift of the generation field of a homed container id: bits 16..24 hold
+/// the home's generation ([`Gens::get`]) when the container was made.
+pub const GEN_SHIFT: u32 = 16;
+/// The serial bits of a homed container id (bits 0..16).
+pub const SERIAL_MASK: u32 = (1 << GEN_SHIFT) - 1;
 
-/// The id of the container `serial` homed at `home`: the home's memory holds
-/// its pages at first. Only the low 24 bits of `serial` are kept; an
-/// invalid `home` gives an unhomed id.
-pub fn homed(home: NodeId, serial: u32) -> u32 {
+/// The id of the container `serial` homed at incarnation `gen` of `home`
+/// (its generation in the view of the node making it, [`Gens::get`]): the
+/// home's memory holds its pages at first. Layout: bits 24..32 the home
+/// plus one, bits 16..24 `gen`, bits 0..16 `serial`. So the containers of
+/// a node that died and came back are not those of its earlier
+/// incarnations. An invalid `home` gives the unhomed id `serial`. A node
+/// makes the ids of its own containers with
+/// [`ContainerNode::new_container_id`].
+pub fn homed(home: NodeId, gen: u8, serial: u16) -> u32 {
     if !home.is_valid() {
-        return serial & SERIAL_MASK;
+        return u32::from(serial);
     }
-    ((u32::from(home.0) + 1) << HOME_SHIFT) | (serial & SERIAL_MASK)
+    ((u32::from(home.0) + 1) << HOME_SHIFT) | (u32::from(gen) << GEN_SHIFT) | u32::from(serial)
 }
 
 /// The home node of `container`, if it has one (ids below `1 << 24` have
@@ -268,6 +285,13 @@ pub fn home_of(container: u32) -> Option<NodeId> {
     } else {
         Some(NodeId((field - 1) as u8))
     }
+}
+
+/// The generation of the home of `container` when the container was made
+/// (bits 16..24; meaningful only if [`home_of`] names a home): the
+/// container's pages are its home's only while that incarnation lives.
+pub fn home_gen_of(container: u32) -> u8 {
+    (container >> GEN_SHIFT) as u8
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -1344,6 +1368,27 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         self.me
     }
 
+    /// The id of a new container homed at this incarnation of this node:
+    /// [`homed`]`(me, gen, serial)`, `gen` this node's own generation, so
+    /// that the container outlives none of this incarnation's memory and
+    /// is not one of an earlier incarnation's. The caller allocates the
+    /// 16-bit `serial`, unique among the live containers it homes (an id
+    /// is in use until every release of its pages is complete; this module
+    /// keeps no list of containers).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] while this node is a fresh incarnation that has not
+    /// finished joining ([`ContainerNode::is_joining`]): it does not know
+    /// its own generation before its first marker, and could not serve
+    /// the container's pages before its first round is over. Retry later.
+    pub fn new_container_id(&self, serial: u16) -> Result<u32, Error> {
+        if self.joining || !self.synced {
+            return Err(Error::Busy);
+        }
+        Ok(homed(self.me, self.gens.get(self.me), serial))
+    }
+
     /// The nodes this node believes alive.
     pub fn live(&self) -> NodeSet {
         self.live
@@ -1988,8 +2033,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                     {
                         return Err(Error::Protocol);
                     }
-                    if home_of(page.container) == Some(self.me)
-                        && self.original(self.me)
+                    if self.live_home(page.container) == Some(self.me)
                         && !rec.home_known
                         && !rec.present
                         && !rec.is_owner
@@ -2332,13 +2376,16 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         let owner = match rec.owner_of_record {
             Some(owner) => owner,
             None => match home_of(page.container) {
-                // The home holds the page or will create it.
-                Some(home) if self.original(home) => home,
-                // The home died with its memory.
-                Some(_) => {
-                    self.send(from, PageMsg::Failed { page, tag }, out);
-                    return;
-                }
+                Some(_) => match self.live_home(page.container) {
+                    // The home holds the page or will create it.
+                    Some(home) => home,
+                    // The home died with its memory (the node may have
+                    // come back since: a later incarnation holds none of it).
+                    None => {
+                        self.send(from, PageMsg::Failed { page, tag }, out);
+                        return;
+                    }
+                },
                 // The page may have existed only on a dead manager (or on
                 // an earlier incarnation of it).
                 None if !self.original(manager_of(page, self.nodes)) => {
@@ -2589,7 +2636,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
                 None => round.released_overflow = true,
             }
         }
-        if home_of(range.container) == Some(self.me) && !mutant(MUTANT_KEEP_BACKING) {
+        if self.live_home(range.container) == Some(self.me) && !mutant(MUTANT_KEEP_BACKING) {
             out.push(PageAction::DropBacking {
                 container: range.container,
                 first: range.first,
@@ -2725,10 +2772,10 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         self.maybe_complete(slot, out);
     }
 
-    /// The container's home, if alive and not this node: the first to lower
-    /// its fence.
+    /// The container's home, if the incarnation that made it is alive and
+    /// is not this node: the first to lower its fence.
     fn other_home(&self, range: PageRange) -> Option<NodeId> {
-        home_of(range.container).filter(|h| *h != self.me && self.live.contains(*h))
+        self.live_home(range.container).filter(|h| *h != self.me)
     }
 
     fn maybe_complete(&mut self, slot: usize, out: &mut dyn Sink<PageAction>) {
@@ -2981,9 +3028,9 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         // A live home knows whether the page ever existed: every copy
         // comes from its materialising it. Otherwise a record or a chain
         // says so.
-        let existed = match home_of(page.container) {
-            Some(home) if self.original(home) => rb.known || end != ChainEnd::None,
-            _ => rec.owner_of_record.is_some() || rec.lost || rb.known || end != ChainEnd::None,
+        let existed = match self.live_home(page.container) {
+            Some(_) => rb.known || end != ChainEnd::None,
+            None => rec.owner_of_record.is_some() || rec.lost || rb.known || end != ChainEnd::None,
         };
         let outcome = match end {
             ChainEnd::Node(node) if self.live.contains(node) => Outcome::Owner(node),
@@ -3053,9 +3100,23 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
 
     /// Returns whether `node` is live and its first incarnation: a node
     /// that died and came back holds none of the pages of its earlier
-    /// incarnation, nor its memory.
+    /// incarnation, nor its memory. The rule for the [`manager_of`] node of
+    /// an unhomed container's page; a homed container's is
+    /// [`ContainerNode::live_home`].
     fn original(&self, node: NodeId) -> bool {
         self.live.contains(node) && self.gens.get(node) == 0
+    }
+
+    /// The home of `container` if the incarnation that made it is live
+    /// here ([`home_gen_of`] is the home's generation in this view): its
+    /// memory holds the pages no node took. `None` for an unhomed
+    /// container, a dead home, or one that came back since (a later
+    /// incarnation holds none of the earlier one's memory), and on a node
+    /// that does not know its view yet.
+    fn live_home(&self, container: u32) -> Option<NodeId> {
+        home_of(container).filter(|&home| {
+            self.synced && self.live.contains(home) && self.gens.get(home) == home_gen_of(container)
+        })
     }
 
     fn require_manager(&self, page: PageId) -> Result<(), Error> {
@@ -3547,7 +3608,7 @@ mod tests {
             ContainerNode::new(NodeId(1), 3, ArrayMap::new()).unwrap();
         let mut out = std::vec::Vec::new();
         let page = PageId {
-            container: homed(NodeId(0), 1),
+            container: homed(NodeId(0), 0, 1),
             index: 9,
         };
         let _ = a.get_page(page, &mut out);
@@ -3670,12 +3731,42 @@ mod tests {
 
     #[test]
     fn container_ids_name_their_home() {
-        assert_eq!(home_of(homed(NodeId(0), 5)), Some(NodeId(0)));
-        assert_eq!(home_of(homed(NodeId(63), SERIAL_MASK)), Some(NodeId(63)));
-        assert_eq!(homed(NodeId(2), 0x1ff_ffff) & SERIAL_MASK, 0xff_ffff);
+        assert_eq!(home_of(homed(NodeId(0), 0, 5)), Some(NodeId(0)));
+        assert_eq!(home_of(homed(NodeId(63), 255, u16::MAX)), Some(NodeId(63)));
         assert_eq!(home_of(7), None);
-        assert_eq!(home_of(homed(NodeId(64), 7)), None);
+        assert_eq!(home_of(homed(NodeId(64), 3, 7)), None);
         assert_eq!(home_of(u32::MAX), None);
+        // Bits 24..32 the home plus one, 16..24 its generation, 0..16 the
+        // serial.
+        assert_eq!(homed(NodeId(2), 4, 0x1234), 0x0304_1234);
+        assert_eq!(homed(NodeId(63), 255, u16::MAX), 0x40ff_ffff);
+        assert_eq!(home_gen_of(0x0304_1234), 4);
+        assert_eq!(0x0304_1234 & SERIAL_MASK, 0x1234);
+        assert_eq!(SERIAL_MASK, 0xffff);
+        assert_eq!((HOME_SHIFT, GEN_SHIFT), (24, 16));
+        // Generation 0 keeps the ids of the earlier layout.
+        assert_eq!(homed(NodeId(0), 0, 1), (1 << 24) | 1);
+        // An invalid home: the unhomed id, the serial alone.
+        assert_eq!(homed(NodeId(64), 9, 7), 7);
+        assert_eq!(home_of(homed(NodeId(64), 9, 7)), None);
+        // Two incarnations of a home name different containers.
+        assert_ne!(homed(NodeId(1), 0, 3), homed(NodeId(1), 2, 3));
+        // Ids cross the wire whole.
+        let msg = PageMsg::Get {
+            page: page(homed(NodeId(5), 6, 0xbeef), 9),
+            write: true,
+            tag: 3,
+        };
+        let mut buf = [0u8; super::super::container_msg::MAX_LEN];
+        let len = super::super::container_msg::encode(&msg, None, &mut buf).unwrap();
+        let (back, data) = super::super::container_msg::decode(&buf[..len]).unwrap();
+        assert!(data.is_none());
+        assert_eq!(back, msg);
+        let container = back.page().unwrap().container;
+        assert_eq!(
+            (home_of(container), home_gen_of(container), container as u16),
+            (Some(NodeId(5)), 6, 0xbeef)
+        );
     }
 
     #[test]
@@ -3709,8 +3800,8 @@ mod tests {
     fn the_home_adopts_its_pages_in_three_messages() {
         let mut c = Cluster::new(6);
         let home = NodeId(2);
-        let held = page(homed(home, 1), 40);
-        let fresh = page(homed(home, 1), 41);
+        let held = page(homed(home, 0, 1), 40);
+        let fresh = page(homed(home, 0, 1), 41);
         c.backing[2].0.insert(held);
         let reader = (0..6u8)
             .find(|&r| r != 2 && NodeId(r) != manager_of(held, 6))
@@ -3726,7 +3817,7 @@ mod tests {
         c.access(4, fresh, false);
         assert_eq!(c.count(|a| matches!(a, PageAction::FirstTouch { .. })), 1);
         // The home itself faults on a page it holds: adopted, no copy sent.
-        let own = page(homed(home, 1), 42);
+        let own = page(homed(home, 0, 1), 42);
         c.backing[2].0.insert(own);
         c.access(2, own, true);
         assert_eq!(c.holders(own), [(2, Access::Write)]);
@@ -3737,7 +3828,7 @@ mod tests {
     #[test]
     fn release_drops_every_copy_and_record_then_pages_are_fresh() {
         let mut c = Cluster::new(5);
-        let cont = homed(NodeId(1), 3);
+        let cont = homed(NodeId(1), 0, 3);
         for i in 0..6 {
             c.backing[1].0.insert(page(cont, i));
         }
@@ -3850,7 +3941,7 @@ mod tests {
     fn pages_of_a_dead_manager_are_rebuilt_from_reports() {
         let mut c = Cluster::new(5);
         let pages: Vec<PageId> = (0..)
-            .map(|i| page(homed(NodeId(0), 9), i))
+            .map(|i| page(homed(NodeId(0), 0, 9), i))
             .filter(|p| manager_of(*p, 5) == NodeId(4))
             .take(3)
             .collect();
@@ -3892,7 +3983,7 @@ mod tests {
     fn a_node_that_comes_back_manages_its_pages_again() {
         let mut c = Cluster::new(4);
         let pages: Vec<PageId> = (0..)
-            .map(|i| page(homed(NodeId(0), 7), i))
+            .map(|i| page(homed(NodeId(0), 0, 7), i))
             .filter(|p| manager_of(*p, 4) == NodeId(3))
             .take(2)
             .collect();
@@ -3936,7 +4027,7 @@ mod tests {
         // Its memory died with it: the pages of its container nobody took
         // fail, as after its death.
         let mut c = Cluster::new(3);
-        let p = page(homed(NodeId(2), 1), 0);
+        let p = page(homed(NodeId(2), 0, 1), 0);
         c.backing[2].0.insert(p);
         c.kill(2);
         c.run(None);
@@ -3947,5 +4038,95 @@ mod tests {
         c.run(None);
         assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 1);
         assert_eq!(c.count(|a| matches!(a, PageAction::Adopt { .. })), 0);
+    }
+
+    #[test]
+    fn a_node_that_comes_back_homes_the_containers_it_makes() {
+        let mut c = Cluster::new(3);
+        let home = NodeId(2);
+        // A container of the first incarnation: a page the home's memory
+        // holds and node 1 read, one it holds that nobody took, one never
+        // made.
+        let old = c.nodes[2].new_container_id(1).unwrap();
+        assert_eq!(old, homed(home, 0, 1));
+        let (kept, held, never) = (page(old, 0), page(old, 1), page(old, 2));
+        c.backing[2].0.insert(kept);
+        c.backing[2].0.insert(held);
+        c.access(1, kept, false);
+        c.kill(2);
+        c.run(None);
+        c.rejoin(2);
+        // Joining: it knows no generation of its own yet.
+        assert_eq!(c.nodes[2].new_container_id(1), Err(Error::Busy));
+        c.run(None);
+        assert!(c.quiet() && !c.nodes[2].is_joining());
+        for node in &c.nodes {
+            assert_eq!(node.gens().get(home), 2);
+        }
+        // Its new container: same serial, another id.
+        let new = c.nodes[2].new_container_id(1).unwrap();
+        assert_eq!(new, homed(home, 2, 1));
+        assert_ne!(new, old);
+        // (managed by the third node: every message crosses nodes)
+        let adopted = (0..)
+            .map(|i| page(new, i))
+            .find(|p| c.nodes[0].manager(*p) == NodeId(1))
+            .unwrap();
+        let fresh = page(new, adopted.index + 1);
+        c.backing[2].0.insert(adopted);
+        // Others read it from the home's memory (request, forward, copy)...
+        assert_eq!(c.access(0, adopted, false), 3);
+        // (the first adoption was of the earlier incarnation's page)
+        assert_eq!(c.count(|a| matches!(a, PageAction::Adopt { .. })), 2);
+        assert_eq!(c.holders(adopted), [(0, Access::Read), (2, Access::Read)]);
+        // ...write it (ownership moves, copies invalidated)...
+        c.access(1, adopted, true);
+        assert_eq!(c.holders(adopted), [(1, Access::Write)]);
+        // ...and the home creates the pages its memory lacks, once.
+        c.access(0, fresh, true);
+        assert_eq!(c.count(|a| matches!(a, PageAction::FirstTouch { .. })), 1);
+        assert_eq!(c.holders(fresh), [(0, Access::Write)]);
+        c.access(2, fresh, false);
+        c.access(2, adopted, true);
+        assert_eq!(c.holders(adopted), [(2, Access::Write)]);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Failed { .. })), 0);
+        // The earlier incarnation's container: the page a survivor held
+        // lives on, the others died with the home's memory.
+        c.access(0, kept, true);
+        assert_eq!(c.holders(kept), [(0, Access::Write)]);
+        for (node, p) in [(0, held), (1, never), (2, held)] {
+            assert!(c.fault(node, p, false).is_ok());
+            c.run(None);
+        }
+        let failed: Vec<PageId> = c
+            .done
+            .iter()
+            .filter_map(|(_, a)| match a {
+                PageAction::Failed { page } => Some(*page),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed, [held, never, held]);
+        assert_eq!(c.count(|a| matches!(a, PageAction::Adopt { .. })), 2);
+        // A release drops the backing of the incarnation that made the
+        // container only.
+        c.release(1, old, 0, 3);
+        c.run(None);
+        c.release(1, new, 0, fresh.index + 1);
+        c.run(None);
+        let dropped: Vec<(NodeId, u32)> = c
+            .done
+            .iter()
+            .filter_map(|(n, a)| match a {
+                PageAction::DropBacking { container, .. } => Some((*n, *container)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dropped, [(home, new)]);
+        assert!(c.quiet());
+        // The released pages are fresh: the home creates them again.
+        c.access(1, adopted, false);
+        assert_eq!(c.count(|a| matches!(a, PageAction::FirstTouch { .. })), 2);
+        assert!(c.quiet());
     }
 }

@@ -338,7 +338,7 @@ impl Sim {
         let mut rng = Rng::new(cfg.seed);
         let home0 = NodeId(rng.below(n as u64) as u8);
         let home2 = NodeId(rng.below(n as u64) as u8);
-        let containers = [homed(home0, 1), 2, homed(home2, 3)];
+        let containers = [homed(home0, 0, 1), 2, homed(home2, 0, 3)];
         let mut sim = Sim {
             rng,
             now: 0,

@@ -7,7 +7,7 @@ use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::table::{Actions, MapTable};
 use cohort_proto::container::{
-    home_of, homed, Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg, PageRange,
+    home_of, Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg, PageRange,
     PageRecord,
 };
 use cohort_proto::error::Error;
@@ -333,7 +333,7 @@ pub struct World {
     reference: Reference,
     holders: Vec<(NodeId, Ticket, LockKey)>,
     ts_keys: HashMap<Timestamp, LockKey>,
-    next_container: u32,
+    next_container: u16,
     next_value: u64,
     next_pid: u32,
     /// Releases in progress: (origin, id) to the waiting thread.
@@ -416,7 +416,10 @@ impl World {
         // The initial address space: pages 0..pages in container 1, homed
         // at node 0, whose memory holds some of them already.
         let initial = Mapping {
-            container: homed(NodeId(0), 1),
+            container: world.nodes[0]
+                .container
+                .new_container_id(1)
+                .map_err(|e| world.failure(format!("container id: {e:?}")))?,
             writable: true,
         };
         let mut view = BTreeMap::new();
@@ -965,8 +968,14 @@ impl World {
                 // A new container homed where it is mapped (its memory
                 // starts empty).
                 let node = self.threads[t].node;
-                let container = homed(node, self.next_container);
-                self.next_container += 1;
+                let serial = self.next_container;
+                self.next_container = self.next_container.wrapping_add(1);
+                // (no node of the world dies: its nodes never join, and
+                // know their generation)
+                let container = self.nodes[node.index()]
+                    .container
+                    .new_container_id(serial)
+                    .expect("a node that never joined makes container ids");
                 for vpn in start..start + len {
                     pending.insert(
                         vpn,
