@@ -80,6 +80,14 @@ pub fn now_ns() -> u64 {
     unsafe { bindings::ktime_get() as u64 }
 }
 
+/// A random 64-bit number from the kernel's random number generator
+/// (`get_random_u64()`: cryptographically secure once the generator is
+/// seeded).
+pub fn random_u64() -> u64 {
+    // SAFETY: No arguments; callable from any context.
+    unsafe { bindings::get_random_u64() }
+}
+
 /// Whether `node` is up: this node always is, others when the message
 /// transport says so.
 pub fn node_online(node: u32) -> bool {

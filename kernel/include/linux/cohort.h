@@ -149,8 +149,9 @@ enum cohort_fault_action {
  *	pages on this node (cohort_mm_link()); @active: the process uses this
  *	copy, and faults in it get their pages from the container; else a
  *	shadow keeps it, it serves pages and its own faults stay local. Linking
- *	an @mm linked to @container again changes only @active. A negative
- *	errno refuses.
+ *	an @mm linked to @container again changes only @active. @container 0
+ *	asks for a new container homed at this node: the return is its id
+ *	(positive, below 2^31). A negative errno refuses.
  * @unlink: this node's address space linked to @container, if any, leaves
  *	it; with @destroy, the container's pages are released on every node
  *	(cohort_container_unlink()). May sleep.

@@ -162,15 +162,17 @@ bool __cohort_syscall(struct pt_regs *regs, long nr)
 /**
  * cohort_mm_link - link the private memory of an address space to a container
  * @mm: the address space (a reference held by the caller)
- * @container: the container's cluster-wide id
+ * @container: the container's cluster-wide id, or 0 for a new container
+ *	homed at this node (the page layer chooses its id)
  * @active: the process uses this copy (else a shadow keeps it)
  *
  * Transparent huge pages are turned off in @mm for good: the page layer
  * keeps coherent copies of single pages, and a huge page made by a local
  * fault would map hundreds of pages no other node knows of.
  *
- * Return: 0, -ENOPROTOOPT when no page layer is loaded, or the page
- * layer's errno.
+ * Return: the container's id (positive; 0 from a page layer that gave
+ * none), -ENOPROTOOPT when no page layer is loaded, or the page layer's
+ * errno.
  */
 int cohort_mm_link(struct mm_struct *mm, u32 container, bool active)
 {

@@ -112,8 +112,9 @@ pub trait FaultOps {
 
     /// The private memory of `mm` is container `container`'s pages on this
     /// node from now on; `active` when the process uses this copy, else a
-    /// shadow keeps it ([`link`]).
-    fn link(_mm: MmGrab, _container: u32, _active: bool) -> Result {
+    /// shadow keeps it ([`link`]). `container` 0 asks for a new container
+    /// homed at this node. Returns the container's id, below `1 << 31`.
+    fn link(_mm: MmGrab, _container: u32, _active: bool) -> Result<u32> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -167,15 +168,21 @@ pub fn counts(container: u32) -> (u64, u64) {
 /// layer's [`FaultOps::link`]): `active` when the process uses this copy
 /// (its faults get pages from the container), else a shadow keeps it (it
 /// serves pages; its own faults stay local). Linking `mm` to its container
-/// again changes only `active`.
+/// again changes only `active`. `container` 0 makes a new container homed
+/// at this node. Returns the container's id.
 ///
 /// # Errors
 ///
 /// `ENOPROTOOPT` when no page layer is loaded, or the page layer's error
-/// (`EEXIST`: another address space here is linked to `container`).
-pub fn link(mm: &MmRef, container: u32, active: bool) -> Result {
+/// (`EEXIST`: another address space here is linked to `container`;
+/// `EAGAIN`: the page layer is not part of the cluster's view yet).
+pub fn link(mm: &MmRef, container: u32, active: bool) -> Result<u32> {
     // SAFETY: `mm` holds a reference for the call.
-    crate::error::to_result(unsafe { bindings::cohort_mm_link(mm.as_raw(), container, active) })
+    let ret = unsafe { bindings::cohort_mm_link(mm.as_raw(), container, active) };
+    crate::error::to_result(ret)?;
+    // A non-negative return is the container's id (0 only for a page
+    // layer that answered with no id: keep the one asked for).
+    Ok(if ret > 0 { ret as u32 } else { container })
 }
 
 /// Ends this node's link to `container`; with `destroy`, the container's
@@ -267,7 +274,8 @@ impl<T: FaultOps> FaultSlot<T> {
             return EINVAL.to_errno();
         };
         match T::link(mm, container, active) {
-            Ok(()) => 0,
+            // Ids are below `1 << 31` (`FaultOps::link`).
+            Ok(id) => crate::ffi::c_int::try_from(id).unwrap_or(EINVAL.to_errno()),
             Err(e) => e.to_errno(),
         }
     }
