@@ -85,7 +85,7 @@ impl FaultOps for MemoryLinker {
         }
     }
 
-    fn link(mm: MmGrab, container: u32, active: bool) -> Result {
+    fn link(mm: MmGrab, container: u32, active: bool) -> Result<u32> {
         LINKER
             .get()
             .ok_or_else(cohort::errno::ESHUTDOWN)?
@@ -115,13 +115,15 @@ impl FaultOps for MemoryLinker {
     }
 }
 
-/// Hears of nodes going down.
+/// Hears of peers' transports coming up and going down.
 struct Membership;
 
 impl MembershipListener for Membership {
+    /// A peer's transport is up: its container layer hears this one's
+    /// hello (and answers it, if it runs).
     fn node_up(node: u32) {
         if let (Some(linker), Ok(node)) = (LINKER.get(), u8::try_from(node)) {
-            linker.node_up(NodeId(node));
+            linker.say_hello(NodeId(node));
         }
     }
 

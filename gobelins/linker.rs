@@ -47,10 +47,12 @@
 use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
+use crate::proto::container_member::{Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO};
 use crate::proto::error::Error as ProtoError;
 use crate::proto::node::{NodeId, NodeSet, MAX_NODES};
 use crate::proto::sink::Sink;
 use crate::proto::table::Table;
+use crate::proto::wire::Payload;
 use crate::records::Records;
 use crate::stats::{Counter, Stats};
 use crate::LINKER;
@@ -140,6 +142,8 @@ enum Op {
     Discard { page: PageId },
     /// Keep the local copy, read-only.
     WriteProtect { page: PageId },
+    /// Send `hello` to `to` (see `proto::container_member`).
+    Hello { to: NodeId, hello: Hello },
     /// Drop pages `first..end` of `container` from the linked address
     /// space (a release, at the container's home).
     DropRange {
@@ -169,7 +173,7 @@ impl Op {
                 Some(*page)
             }
             Op::Send { msg, .. } | Op::Loopback { msg } if msg.carries_data() => msg.page(),
-            Op::DropRange { .. } | Op::Send { .. } | Op::Loopback { .. } => None,
+            Op::DropRange { .. } | Op::Send { .. } | Op::Loopback { .. } | Op::Hello { .. } => None,
         }
     }
 }
@@ -189,6 +193,13 @@ pub(crate) struct Machine {
     /// Held while this node keeps any page record or link: unloaded, the
     /// container layer would lose pages other nodes count on it for.
     pin: Option<ModulePin>,
+    /// The incarnations of the peers' container layers heard from.
+    members: Members,
+    /// A synced peer said hello to this fresh incarnation: it joins (and
+    /// does not boot with an undecided peer).
+    joins: bool,
+    /// The serial of the last container homed here that this node made.
+    serial: u16,
 }
 
 impl Machine {
@@ -292,6 +303,9 @@ pub(crate) struct Linker {
     executor: AtomicI32,
     /// Number of nodes in the cluster.
     nodes: usize,
+    /// This incarnation of the container layer (random, never 0; a new
+    /// one when the layer starts afresh).
+    incarnation: AtomicU64,
     /// Counters, shown in debugfs.
     pub(crate) stats: Stats,
 }
@@ -311,6 +325,9 @@ impl Linker {
                     lost: KVec::new(),
                     released: KVec::new(),
                     pin: None,
+                    members: Members::new(),
+                    joins: false,
+                    serial: 0,
                 }),
                 ops <- new_mutex!(KVec::new()),
                 ops_ready <- new_condvar!(),
@@ -320,6 +337,7 @@ impl Linker {
                 nr_links: AtomicUsize::new(0),
                 executor: AtomicI32::new(-1),
                 nodes,
+                incarnation: AtomicU64::new(cohort::random_u64().max(1)),
                 stats: Stats::new(),
             }),
             GFP_KERNEL,
@@ -486,14 +504,16 @@ impl Linker {
         }
     }
 
-    /// No peer runs the container layer: this node is one of a cluster
-    /// booting together (every node live, of generation 0).
-    pub(crate) fn boot(&self) {
-        let mut guard = self.machine.lock();
-        let m = &mut *guard;
-        m.node.restart(false);
-        m.lost = KVec::new();
-        Self::update_pin(m);
+    /// Where this node's container layer stands (see
+    /// `proto::container_member`).
+    fn standing(m: &Machine) -> Standing {
+        if !m.node.is_joining() {
+            Standing::Synced
+        } else if m.joins {
+            Standing::Joining
+        } else {
+            Standing::Undecided
+        }
     }
 
     /// Whether this node's container layer is part of the cluster's view.
@@ -501,19 +521,97 @@ impl Linker {
         !self.machine.lock().node.is_joining()
     }
 
-    /// Node `node`'s container layer started afresh: it died, for this
-    /// node's view, and came back (see `proto::container_member`).
-    pub(crate) fn restarted(&self, node: NodeId) {
-        self.node_down(node);
-        if cohort::node_online(u32::from(node.0)) {
-            self.node_up(node);
+    /// Says hello to `to` (its transport came up, or this layer started).
+    pub(crate) fn say_hello(&self, to: NodeId) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        let hello = Hello {
+            incarnation: self.incarnation.load(Ordering::Relaxed),
+            standing: Self::standing(m),
+            answer: false,
+        };
+        self.queue(m, Op::Hello { to, hello });
+    }
+
+    /// Starts as the only node of the cluster.
+    pub(crate) fn boot_alone(&self) {
+        let mut guard = self.machine.lock();
+        self.boot(&mut guard);
+    }
+
+    /// Node `from` said `hello`: answers it unless it is an answer, then
+    /// boots, joins or counts the peer up, as `proto::container_member`
+    /// says. The answer carries this node's standing before the hello.
+    pub(crate) fn heard(&self, from: NodeId, hello: Hello) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        let standing = Self::standing(m);
+        if !hello.answer {
+            let answer = Hello {
+                incarnation: self.incarnation.load(Ordering::Relaxed),
+                standing,
+                answer: true,
+            };
+            self.queue(
+                m,
+                Op::Hello {
+                    to: from,
+                    hello: answer,
+                },
+            );
+        }
+        // Whatever it decides, the peer's container layer runs and is
+        // connected: a joining node learns the view from its markers.
+        match m.members.heard(from, standing, hello) {
+            Verdict::Boot => {
+                pr_info!(
+                    "node {} boots the container layer with node {}\n",
+                    self.me().0,
+                    from.0
+                );
+                self.boot(m);
+            }
+            Verdict::Join => {
+                pr_info!(
+                    "node {} joins the container layer of node {}\n",
+                    self.me().0,
+                    from.0
+                );
+                m.joins = true;
+                self.node_up_locked(m, from);
+            }
+            Verdict::Restarted => {
+                self.node_down_locked(m, from);
+                self.node_up_locked(m, from);
+            }
+            Verdict::Up | Verdict::Nothing => self.node_up_locked(m, from),
         }
     }
 
-    /// Node `node` came up (its transport connected).
-    pub(crate) fn node_up(&self, node: NodeId) {
-        let mut guard = self.machine.lock();
-        let m = &mut *guard;
+    /// Node `node`'s container layer said bye: it is down, and its next
+    /// hello is a new incarnation's.
+    pub(crate) fn bye(&self, node: NodeId) {
+        self.machine.lock().members.forget(node);
+        self.node_down(node);
+    }
+
+    /// Starts as a node of a cluster booting together: every node is live
+    /// at generation 0, then the nodes whose transport is down count dead.
+    fn boot(&self, m: &mut Machine) {
+        m.node.restart(false);
+        m.lost = KVec::new();
+        m.joins = false;
+        for n in 0..self.nodes {
+            let node = NodeId(n as u8);
+            if node != self.me() && !cohort::node_online(n as u32) {
+                self.node_down_locked(m, node);
+            }
+        }
+        Self::update_pin(m);
+    }
+
+    /// Node `node`'s container layer is up (it said hello).
+    fn node_up_locked(&self, m: &mut Machine, node: NodeId) {
         let mut actions = Actions::new();
         if let Err(e) = m.node.node_up(node, &mut actions) {
             pr_err!("node {} up: {:?}\n", node.0, e);
@@ -641,6 +739,16 @@ impl Linker {
                 let mut m = self.machine.lock();
                 self.deliver(&mut m, self.me(), msg, Some(&data));
             }
+            Op::Hello { to, hello } => {
+                let mut buf = [0u8; Hello::LEN];
+                let sent = hello
+                    .encode(&mut buf)
+                    .map_err(|_| EINVAL)
+                    .and_then(|_| msg::send(u32::from(to.0), MSG_CONTAINER_HELLO, &buf));
+                if let Err(e) = sent {
+                    pr_warn!("hello to node {} not sent: {:?}\n", to.0, e);
+                }
+            }
             Op::DropRange {
                 container,
                 first,
@@ -706,34 +814,67 @@ impl Linker {
         }
     }
 
-    /// Links the private memory of `mm` to `container` on this node, or
-    /// changes whether the process uses it (`active`) when it is linked.
-    pub(crate) fn link(&self, mm: MmGrab, container: u32, active: bool) -> Result {
-        let mut m = self.machine.lock();
+    /// Links the private memory of `mm` to `container` on this node (0: a
+    /// new container homed here), or changes whether the process uses it
+    /// (`active`) when it is linked. Returns the container's id.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY`: `mm` is linked to another container; `EEXIST`: another
+    /// address space here is linked to `container`; `EAGAIN`: this node's
+    /// container layer has not joined the cluster's view yet; `ENOSPC`:
+    /// every container id of this node is in use; `ENOMEM`.
+    pub(crate) fn link(&self, mm: MmGrab, container: u32, active: bool) -> Result<u32> {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
         if let Some(link) = m.link_of(mm.id()) {
-            if link.container != container {
+            if container != 0 && link.container != container {
                 return Err(EBUSY);
             }
+            let container = link.container;
+            if let Some(link) = m.link_mut(container) {
+                link.active = active;
+            }
+            return Ok(container);
+        }
+        if m.node.is_joining() {
+            // Its faults would wait for the join round.
+            return Err(EAGAIN);
+        }
+        let container = if container == 0 {
+            Self::new_container(m)?
         } else if m.mm_of(container).is_some() {
             return Err(EEXIST);
         } else {
-            m.links.push(
-                Link {
-                    container,
-                    mm,
-                    active,
-                    fetched: 0,
-                    served: 0,
-                },
-                GFP_KERNEL,
-            )?;
-            self.nr_links.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            container
+        };
+        m.links.push(
+            Link {
+                container,
+                mm,
+                active,
+                fetched: 0,
+                served: 0,
+            },
+            GFP_KERNEL,
+        )?;
+        self.nr_links.fetch_add(1, Ordering::Relaxed);
+        Self::update_pin(m);
+        Ok(container)
+    }
+
+    /// The id of a new container homed here: the next serial that no
+    /// container linked here uses, with this incarnation's generation.
+    /// `ENOSPC` when every serial is in use, `EAGAIN` while joining.
+    fn new_container(m: &mut Machine) -> Result<u32> {
+        for _ in 0..=u16::MAX {
+            m.serial = m.serial.wrapping_add(1).max(1);
+            let id = m.node.new_container_id(m.serial).map_err(|_| EAGAIN)?;
+            if m.mm_of(id).is_none() {
+                return Ok(id);
+            }
         }
-        if let Some(link) = m.link_mut(container) {
-            link.active = active;
-        }
-        Ok(())
+        Err(ENOSPC)
     }
 
     /// Pages of `container` received and sent here since the last call.
@@ -766,6 +907,7 @@ impl Linker {
         };
         let link = kvec::swap_remove(&mut m.links, i);
         self.nr_links.fetch_sub(1, Ordering::Relaxed);
+        Self::update_pin(&mut m);
         drop(m);
         drop(link);
     }
@@ -836,34 +978,49 @@ impl Linker {
         }
     }
 
-    /// Node `dead` went down.
+    /// The messaging layer reports node `dead` down (or its container
+    /// layer said bye).
     ///
-    /// When that leaves this node alone (its own transport went: every
-    /// peer counts it dead now), its container layer starts afresh, as a
-    /// node coming back, unless address spaces are linked here: their
-    /// memory is not coherent with the others' any more, which is logged.
+    /// When that leaves this node alone (every peer died, or this node's
+    /// own transport went and every peer counts it dead now), its container
+    /// layer starts afresh as a new, undecided incarnation (see
+    /// `proto::container_member`), unless address spaces are linked here:
+    /// their pages held elsewhere are lost, which is logged, and the node
+    /// stays as it is.
     pub(crate) fn node_down(&self, dead: NodeId) {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
+        self.node_down_locked(m, dead);
+        let me = self.me();
+        if self.nodes == 1 || m.node.is_joining() || m.node.live() != NodeSet::single(me) {
+            return;
+        }
+        if m.links.is_empty() {
+            pr_info!(
+                "node {} lost every peer: its container layer starts afresh\n",
+                me.0
+            );
+            m.node.restart(true);
+            m.lost = KVec::new();
+            m.joins = false;
+            self.incarnation
+                .store(cohort::random_u64().max(1), Ordering::Relaxed);
+            Self::update_pin(m);
+        } else {
+            pr_warn!(
+                "node {} lost every peer with {} address spaces linked: their pages held elsewhere are lost\n",
+                me.0,
+                m.links.len()
+            );
+        }
+    }
+
+    fn node_down_locked(&self, m: &mut Machine, dead: NodeId) {
         let mut actions = Actions::new();
         if let Err(e) = m.node.node_down(dead, &mut actions) {
             pr_err!("node {} down: {:?}\n", dead.0, e);
         }
         self.carry_out(m, actions, None);
-        let me = self.me();
-        if self.nodes > 1 && m.node.live() == NodeSet::single(me) {
-            if !m.links.is_empty() {
-                pr_warn!(
-                    "node {} lost every peer with {} address spaces linked: their memory is no longer coherent\n",
-                    me.0,
-                    m.links.len()
-                );
-                return;
-            }
-            m.node.restart(true);
-            m.lost = KVec::new();
-            Self::update_pin(m);
-        }
     }
 
     /// The fault hook's work for a fault in `vma` at `address`.

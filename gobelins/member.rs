@@ -2,54 +2,69 @@
 
 //! Which nodes run the container layer (`proto::container_member`).
 //!
-//! At load, this node says hello to every peer that is up. A peer running
-//! the container layer answers, then counts this node as one that died and
-//! came back fresh, and runs the join round; this node started as such a
-//! fresh incarnation. When no peer answers that it is synced, this node is
-//! one of a cluster booting together: every node counts live. At unload it
-//! says bye: the peers count it down.
+//! At load, this node says hello to every peer whose transport is up, and
+//! to each peer whose transport comes up later (the membership listener);
+//! peers answer. A new container layer is undecided: it boots with the
+//! first undecided peer it hears from (a cluster booting together), or
+//! joins as a fresh incarnation when a synced peer says hello, and that
+//! peer runs the join round for it. Loading waits a little for that, so
+//! that a process can move as soon as `insmod` returns. At unload it says
+//! bye: the peers count it down.
 
 use crate::linker::Linker;
-use crate::proto::container_member::{HelloReply, MSG_CONTAINER_BYE, MSG_CONTAINER_HELLO};
+use crate::proto::container_member::{Hello, MSG_CONTAINER_BYE, MSG_CONTAINER_HELLO};
 use crate::proto::node::NodeId;
 use crate::proto::wire::Payload;
 use crate::LINKER;
 use kernel::cohort::{
     self,
     msg::{self, Message, MsgHandler},
+    thread,
 };
 use kernel::prelude::*;
 
-/// How long a peer may take to answer a hello.
-const HELLO_TIMEOUT_MS: u32 = 2_000;
+/// How long loading waits for the container layer to join or boot with
+/// the peers whose transport is up.
+const START_WAIT_MS: u32 = 3_000;
+/// How often loading looks whether it did.
+const START_POLL_MS: u32 = 10;
 
-/// Says hello to every peer that is up and starts this node's container
-/// layer accordingly.
+/// Says hello to every peer that is up, and waits (at most
+/// [`START_WAIT_MS`]) until this node's container layer is part of the
+/// cluster's view. A node alone in its cluster starts at once.
 pub(crate) fn start(linker: &Linker) {
     let me = cohort::node_id();
-    let mut synced = false;
-    for node in 0..cohort::nr_nodes() {
-        if node == me {
-            continue;
-        }
-        let mut reply = [0u8; HelloReply::LEN];
-        let answer = if cohort::node_online(node) {
-            msg::request_nointr(node, MSG_CONTAINER_HELLO, &[], &mut reply, HELLO_TIMEOUT_MS)
-                .ok()
-                .and_then(|n| HelloReply::decode(reply.get(..n)?).ok())
-        } else {
-            None
-        };
-        synced |= answer.is_some_and(|r| r.synced);
+    if cohort::nr_nodes() == 1 {
+        linker.boot_alone();
+        return;
     }
-    if synced {
-        pr_info!("node {} joins the container layer of its peers\n", me);
-    } else {
-        // Booting together: every node counts live. A peer that loads the
-        // container layer later says hello and joins; until then requests
-        // it manages go unanswered (the faults end with SIGBUS after
-        // their time-out), a documented limit.
-        linker.boot();
+    let mut asked = 0;
+    for node in 0..cohort::nr_nodes() {
+        if node != me && cohort::node_online(node) {
+            if let Ok(node) = u8::try_from(node) {
+                linker.say_hello(NodeId(node));
+                asked += 1;
+            }
+        }
+    }
+    if asked == 0 {
+        pr_info!(
+            "node {} waits for its peers to start the container layer\n",
+            me
+        );
+        return;
+    }
+    let mut waited = 0;
+    while !linker.synced() && waited < START_WAIT_MS {
+        thread::sleep_ms(START_POLL_MS);
+        waited += START_POLL_MS;
+    }
+    if !linker.synced() {
+        pr_info!(
+            "node {}: the container layer is not part of the cluster's view yet (after {} ms)\n",
+            me,
+            waited
+        );
     }
 }
 
@@ -69,7 +84,7 @@ fn sender(msg: &Message) -> Option<NodeId> {
         .map(NodeId)
 }
 
-/// `MSG_CONTAINER_HELLO`: a peer's container layer starts.
+/// `MSG_CONTAINER_HELLO`: a peer's container layer runs.
 pub(crate) struct HelloHandler;
 
 impl MsgHandler for HelloHandler {
@@ -77,17 +92,12 @@ impl MsgHandler for HelloHandler {
 
     fn handle(msg: &Message) {
         let (Some(linker), Some(node)) = (LINKER.get(), sender(msg)) else {
-            let _ = msg.reply_error(EINVAL);
             return;
         };
-        let mut reply = [0u8; HelloReply::LEN];
-        let synced = linker.synced();
-        if (HelloReply { synced }).encode(&mut reply).is_err() {
-            let _ = msg.reply_error(EINVAL);
-            return;
+        match Hello::decode(msg.data()) {
+            Ok(hello) => linker.heard(node, hello),
+            Err(e) => pr_warn!("bad hello from node {}: {:?}\n", node.0, e),
         }
-        let _ = msg.reply(&reply);
-        linker.restarted(node);
     }
 }
 
@@ -99,7 +109,7 @@ impl MsgHandler for ByeHandler {
 
     fn handle(msg: &Message) {
         if let (Some(linker), Some(node)) = (LINKER.get(), sender(msg)) {
-            linker.node_down(node);
+            linker.bye(node);
         }
     }
 }

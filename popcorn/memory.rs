@@ -17,26 +17,22 @@
 //! process leaves again, with a new container homed where it executed);
 //! the process ending destroys it.
 
-use crate::dist::{me, Dist};
-use crate::proto::container;
-use core::sync::atomic::{AtomicU32, Ordering};
+use crate::dist::Dist;
 use kernel::cohort::{fault, migration::MmRef};
 use kernel::prelude::*;
 
 /// End of user space.
 pub(crate) const USER_END: usize = crate::proto::task_msg::USER_END as usize;
 
-/// The last container serial given out on this node.
-static SERIAL: AtomicU32 = AtomicU32::new(0);
-
 /// The current task's address space.
 fn current_mm() -> Result<MmRef> {
     MmRef::of(kernel::current!()).ok_or(EINVAL)
 }
 
-/// Links the current task's address space to `container`; `active`: the
-/// process runs here, else this node's copy is a shadow's.
-fn link(container: u32, active: bool) -> Result {
+/// Links the current task's address space to `container` (0: a new one
+/// homed here); `active`: the process runs here, else this node's copy is
+/// a shadow's. Returns the container's id.
+fn link(container: u32, active: bool) -> Result<u32> {
     fault::link(&current_mm()?, container, active).inspect_err(|e| {
         if e.to_errno() == -(kernel::bindings::ENOPROTOOPT as i32) {
             pr_warn!("gobelins is not loaded: a process's memory cannot move\n");
@@ -50,18 +46,16 @@ fn link(container: u32, active: bool) -> Result {
 ///
 /// # Errors
 ///
-/// `ENOPROTOOPT` when gobelins is not loaded, or the link's error.
-///
-/// A node gives out 2^24 container ids; the 2^24th next one is the first
-/// again (see `proto::container::homed`).
+/// `ENOPROTOOPT` when gobelins is not loaded, or the link's error
+/// (`EAGAIN` while this node's container layer joins the cluster, `ENOSPC`
+/// when every container id of this node is in use). Gobelins gives the id
+/// (see `proto::container::homed`): it names this node's incarnation.
 pub(crate) fn container_of(dist: &Dist) -> Result<u32> {
     let known = dist.inner.lock().container;
     if known != 0 {
         return Ok(known);
     }
-    let serial = SERIAL.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-    let id = container::homed(me(), serial);
-    link(id, true)?;
+    let id = link(0, true)?;
     dist.inner.lock().container = id;
     Ok(id)
 }
@@ -71,7 +65,7 @@ pub(crate) fn container_of(dist: &Dist) -> Result<u32> {
 /// calls it runs for the process, stay local.
 pub(crate) fn left(dist: &Dist) -> Result {
     let container = dist.inner.lock().container;
-    link(container, false)
+    link(container, false).map(|_| ())
 }
 
 /// `dist` did not leave after all: it runs on here.
@@ -90,6 +84,9 @@ pub(crate) fn stayed(dist: &Dist) {
 /// `dist` arrived here (a new task) with `container`: links its address
 /// space.
 pub(crate) fn arrived(dist: &Dist, container: u32) -> Result {
+    if container == 0 {
+        return Err(EINVAL);
+    }
     link(container, true)?;
     dist.inner.lock().container = container;
     Ok(())
