@@ -6,9 +6,12 @@
 //! read and write pages of three containers (the initial address space,
 //! homed at a node whose memory holds some of its pages at start; an
 //! unhomed container; a container homed at another node, empty at start),
-//! release ranges (munmap, `MADV_DONTNEED`) and flush pages. Every message
-//! goes through the wire codec (`container_msg`), page contents included:
-//! a page of value `v` is 4096 bytes repeating `v`, checked on arrival.
+//! and of one container per node that came back, homed there (made once
+//! it finished joining, with `ContainerNode::new_container_id`; its memory
+//! holds some of the pages), release ranges (munmap, `MADV_DONTNEED`) and
+//! flush pages. Every message goes through the wire codec
+//! (`container_msg`), page contents included: a page of value `v` is 4096
+//! bytes repeating `v`, checked on arrival.
 //! Channels are FIFO per pair of nodes with random delays.
 //!
 //! Nodes die at random times: their messages in flight vanish (those from
@@ -29,15 +32,16 @@
 //! release) and never for a page the home holds. A request ends with
 //! [`PageAction::Failed`] only after a death, when no live node holds a copy
 //! and the page was at risk (every node holding it died, or it is an
-//! unknown page of a container whose manager or home died), and a failed
-//! page never comes back until released. Every operation completes within
-//! a deadline, and at the end no request, release or recovery is left.
+//! unknown page of a container whose manager died or whose home died since
+//! making it), and a failed page never comes back until released. Every
+//! operation completes within a deadline, and at the end no request,
+//! release or recovery is left.
 
 use crate::rng::Rng;
 use crate::table::{Actions, MapTable};
 use cohort_proto::container::{
-    home_of, homed, manager_of, Access, Backing, ContainerNode, Lookup, PageAction, PageId,
-    PageMsg, PageRange, PageRecord, Want,
+    home_of, manager_of, Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
+    PageRange, PageRecord, Want,
 };
 use cohort_proto::container_msg::{decode, encode, MAX_LEN};
 use cohort_proto::error::Error;
@@ -169,6 +173,10 @@ pub struct Stats {
     pub first_touches: u64,
     /// Pages adopted from a home's memory.
     pub adoptions: u64,
+    /// Containers made by nodes that came back.
+    pub made: u64,
+    /// Accesses to their pages by other nodes than their home.
+    pub made_accesses: u64,
     /// Runs added up.
     pub runs: u64,
 }
@@ -187,6 +195,8 @@ impl Stats {
         self.data_messages += o.data_messages;
         self.first_touches += o.first_touches;
         self.adoptions += o.adoptions;
+        self.made += o.made;
+        self.made_accesses += o.made_accesses;
         self.runs += o.runs;
     }
 }
@@ -260,6 +270,17 @@ struct Node {
     inc: u32,
     /// Deaths so far.
     deaths: u32,
+    /// This incarnation made its container.
+    made: bool,
+}
+
+/// A container the threads use.
+#[derive(Clone, Copy, Debug)]
+struct Made {
+    id: u32,
+    /// Its home (`None`: unhomed), and how many times the home had died
+    /// when it was made.
+    home: Option<(NodeId, u32)>,
 }
 
 struct Held<'a>(&'a BTreeMap<PageId, u64>);
@@ -304,7 +325,9 @@ pub struct Sim {
     scarred: NodeSet,
     nodes: Vec<Node>,
     threads: Vec<Thread>,
-    containers: [u32; 3],
+    containers: Vec<Made>,
+    /// Serial of the next container a node makes.
+    next_serial: u16,
     reference: Reference,
     dead: NodeSet,
     next_value: u64,
@@ -338,7 +361,6 @@ impl Sim {
         let mut rng = Rng::new(cfg.seed);
         let home0 = NodeId(rng.below(n as u64) as u8);
         let home2 = NodeId(rng.below(n as u64) as u8);
-        let containers = [homed(home0, 0, 1), 2, homed(home2, 0, 3)];
         let mut sim = Sim {
             rng,
             now: 0,
@@ -353,7 +375,8 @@ impl Sim {
             scarred: NodeSet::EMPTY,
             nodes: Vec::new(),
             threads: Vec::new(),
-            containers,
+            containers: Vec::new(),
+            next_serial: 4,
             reference: Reference::default(),
             dead: NodeSet::EMPTY,
             next_value: 1,
@@ -376,13 +399,24 @@ impl Sim {
                 alive: true,
                 inc: 0,
                 deaths: 0,
+                made: false,
             });
+        }
+        for (home, serial) in [(Some(home0), 1), (None, 2), (Some(home2), 3)] {
+            let made = match home {
+                Some(home) => sim.make_container(home, serial)?,
+                None => Made {
+                    id: u32::from(serial),
+                    home: None,
+                },
+            };
+            sim.containers.push(made);
         }
         // The initial address space: its home's memory holds some pages.
         for index in 0..sim.cfg.pages {
             if sim.rng.chance(60) {
                 let page = PageId {
-                    container: containers[0],
+                    container: sim.containers[0].id,
                     index,
                 };
                 let value = sim.new_value();
@@ -412,6 +446,55 @@ impl Sim {
             sim.schedule(at, Event::Kill(NodeId(victim as u8)));
         }
         Ok(sim)
+    }
+
+    /// The id of container `serial` homed at `home`, made there.
+    fn make_container(&mut self, home: NodeId, serial: u16) -> Result<Made> {
+        let node = &self.nodes[home.index()];
+        let id = node
+            .container
+            .new_container_id(serial)
+            .map_err(|e| self.failure(format!("container id at {}: {e:?}", home.0)))?;
+        Ok(Made {
+            id,
+            home: Some((home, node.deaths)),
+        })
+    }
+
+    /// A node that came back makes its container once it finished joining
+    /// (until then it cannot: [`ContainerNode::new_container_id`] is
+    /// `Busy`); its memory holds some of the pages.
+    fn maybe_make_container(&mut self, node: NodeId) -> Result<()> {
+        let me = node.index();
+        if self.nodes[me].inc == 0 || self.nodes[me].made {
+            return Ok(());
+        }
+        let joining = self.nodes[me].container.is_joining();
+        match self.nodes[me].container.new_container_id(self.next_serial) {
+            Err(Error::Busy) if joining => return Ok(()),
+            Ok(_) if joining => {
+                return Err(self.failure(format!("node {me} makes a container while joining")))
+            }
+            _ => {}
+        }
+        let made = self.make_container(node, self.next_serial)?;
+        self.next_serial = self.next_serial.wrapping_add(1);
+        self.nodes[me].made = true;
+        self.note(format!("node {me} makes container {:#x}", made.id));
+        for index in 0..self.cfg.pages {
+            if self.rng.chance(60) {
+                let page = PageId {
+                    container: made.id,
+                    index,
+                };
+                let value = self.new_value();
+                self.nodes[me].backing.insert(page, value);
+                self.reference.values.insert(page, value);
+            }
+        }
+        self.containers.push(made);
+        self.stats.made += 1;
+        Ok(())
     }
 
     fn new_value(&mut self) -> u64 {
@@ -612,6 +695,7 @@ impl Sim {
             alive: true,
             inc,
             deaths,
+            made: false,
         };
         self.dead.remove(node);
         // The messaging layer reports every node up to the newcomer at once,
@@ -717,22 +801,29 @@ impl Sim {
 
     fn universe(&self) -> Vec<PageId> {
         let mut pages = Vec::new();
-        for &container in &self.containers {
+        for made in &self.containers {
             for index in 0..self.cfg.pages {
-                pages.push(PageId { container, index });
+                pages.push(PageId {
+                    container: made.id,
+                    index,
+                });
             }
         }
         pages
     }
 
     /// Whether the protocol may fail requests for `page` that no node knows:
-    /// its container's home died (even if it came back: its memory did
-    /// not), or, unhomed, its manager did.
+    /// its container's home died since making it (even if it came back: its
+    /// memory did not), or, unhomed, its manager did.
     fn orphaned(&self, page: PageId) -> bool {
-        match home_of(page.container) {
-            Some(home) => self.scarred.contains(home),
+        match self.made(page.container).and_then(|m| m.home) {
+            Some((home, deaths)) => self.nodes[home.index()].deaths > deaths,
             None => self.scarred.contains(manager_of(page, self.cfg.nodes)),
         }
+    }
+
+    fn made(&self, container: u32) -> Option<Made> {
+        self.containers.iter().find(|m| m.id == container).copied()
     }
 
     // ---------------------------------------------------------------- threads
@@ -748,6 +839,8 @@ impl Sim {
                     self.threads[t].state = State::Done;
                     return Ok(());
                 }
+                let node = self.threads[t].node;
+                self.maybe_make_container(node)?;
                 let op = self.choose();
                 self.threads[t].op = Some(op);
                 self.threads[t].started = self.now;
@@ -760,7 +853,7 @@ impl Sim {
     }
 
     fn choose(&mut self) -> Op {
-        let container = self.containers[self.rng.below(3) as usize];
+        let container = self.containers[self.rng.below(self.containers.len() as u64) as usize].id;
         let index = self.rng.below(self.cfg.pages);
         let page = PageId { container, index };
         let roll = self.rng.below(100);
@@ -909,6 +1002,10 @@ impl Sim {
                 node.0
             )));
         }
+        let home = self.made(page.container).and_then(|m| m.home);
+        if home.is_some_and(|(home, deaths)| home != node && deaths > 0) {
+            self.stats.made_accesses += 1;
+        }
         if write {
             let v = self.new_value();
             self.nodes[node.index()].copies.insert(page, v);
@@ -985,7 +1082,10 @@ impl Sim {
                     self.stats.first_touches += 1;
                 }
                 PageAction::Adopt { page } => {
-                    if home_of(page.container) != Some(node) {
+                    let home = self.made(page.container).and_then(|m| m.home);
+                    if home_of(page.container) != Some(node)
+                        || home.is_none_or(|(_, deaths)| deaths != self.nodes[me].deaths)
+                    {
                         return Err(
                             self.failure(format!("node {me} adopts {page:?}, not its home"))
                         );

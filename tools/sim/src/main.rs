@@ -289,7 +289,8 @@ fn sweep_containers(args: &Args) -> ExitCode {
     }
     println!(
         "{} container runs passed in {:.1?}: {} reads and {} writes checked, {} faults, \
-         {} releases, {} deaths, {} rejoins, {} failed accesses, {} messages ({} with a page)",
+         {} releases, {} deaths, {} rejoins ({} containers made after, {} remote accesses to \
+         them), {} failed accesses, {} messages ({} with a page)",
         total.runs,
         start.elapsed(),
         total.reads,
@@ -298,6 +299,8 @@ fn sweep_containers(args: &Args) -> ExitCode {
         total.releases,
         total.deaths,
         total.rejoins,
+        total.made,
+        total.made_accesses,
         total.failed,
         total.messages,
         total.data_messages

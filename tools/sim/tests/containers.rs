@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Seed sweep of the container simulator: homed containers, releases,
-//! flushes, node deaths and nodes coming back fresh, every message through
-//! the wire codec.
+//! flushes, node deaths and nodes coming back fresh (and making containers
+//! homed there), every message through the wire codec.
 //! `COHORT_SIM_SEEDS` sets the number of seeds (default 3000).
 
 use cohort_sim::containers::{self, Config};
@@ -22,6 +22,8 @@ fn containers_survive_releases_and_deaths() {
     // The sweep exercises what it claims to.
     assert!(stats.deaths > 0 && stats.failed > 0 && stats.releases > 0);
     assert!(stats.rejoins > 0);
+    // Nodes that came back make containers, and others use their pages.
+    assert!(stats.made > 0 && stats.made_accesses > 0);
     assert!(stats.adoptions > 0 && stats.first_touches > 0 && stats.data_messages > 0);
     assert!(stats.reads > 0 && stats.writes > 0);
 }
