@@ -213,6 +213,11 @@ impl Machine {
         self.links.len()
     }
 
+    /// Whether this node's container layer is part of the cluster's view.
+    pub(crate) fn is_synced(&self) -> bool {
+        !self.node.is_joining()
+    }
+
     fn link_of(&self, mm_id: usize) -> Option<&Link> {
         self.links.iter().find(|l| l.mm.id() == mm_id)
     }

@@ -120,7 +120,10 @@ impl Stats {
 }
 
 /// `stats`: one `name value` line per counter; `sent_KIND` and
-/// `received_KIND` per page message kind.
+/// `received_KIND` per page message kind; then the state now: `records`
+/// (page records kept here), `pages_held` (of which a copy is here),
+/// `links` (address spaces linked here) and `synced` (1 once this node's
+/// container layer is part of the cluster's view).
 pub(crate) struct StatsFile;
 
 impl DebugFile for StatsFile {
@@ -144,6 +147,14 @@ impl DebugFile for StatsFile {
             "records {}",
             crate::proto::table::Table::len(m.records())
         )?;
-        writeln!(out, "links {}", m.links_len())
+        let mut held = 0u64;
+        crate::proto::table::Table::for_each(m.records(), &mut |_, rec| {
+            if rec.present {
+                held += 1;
+            }
+        });
+        writeln!(out, "pages_held {}", held)?;
+        writeln!(out, "links {}", m.links_len())?;
+        writeln!(out, "synced {}", u8::from(m.is_synced()))
     }
 }

@@ -83,4 +83,10 @@ for n in $readers; do
 	[ "$n" = "$writer" ] && continue
 	echo "$st" | grep -q "read B on node $n" || fail "node $n did not read the new value"
 done
+# The same counters for the cluster, from the host.
+st=$("$COHORT" stats 2>&1) || fail "cohort stats: $st"
+echo "$st" | sed 's/^/# /'
+for row in remote_faults sent_transfer synced; do
+	echo "$st" | grep -q "^$row " || fail "cohort stats shows no $row row"
+done
 check_dmesg containers

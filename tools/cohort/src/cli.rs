@@ -78,6 +78,18 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Ps(PsArgs),
 
+    /// Print gobelins' counters of every node, side by side
+    ///
+    /// Reads /sys/kernel/debug/gobelins/stats in every node whose QEMU
+    /// runs and prints one row per counter (faults by kind, installs,
+    /// discards, adoptions, page messages sent and received by kind,
+    /// records, pages held, links, synced), one column per node and the
+    /// total, then the page messages sent per remote fault. Rows that are
+    /// 0 everywhere are left out unless --all. A node that cannot be read
+    /// shows `-` (and a line on stderr); exits 1 if no node could be read.
+    #[command(verbatim_doc_comment)]
+    Stats(StatsArgs),
+
     /// Print a node's serial console log
     ///
     /// Prints NODE's serial console log (all of it, or its last N lines).
@@ -270,6 +282,17 @@ pub struct PsArgs {
 
     /// Kill `pcntl ps` after SECS
     #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Also the counters that are 0 on every node
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Give up on a node after SECS
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
 }
 

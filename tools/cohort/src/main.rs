@@ -11,6 +11,7 @@ mod modules;
 mod results;
 mod selftest;
 mod state;
+mod stats;
 mod sys;
 mod tap;
 mod up;
@@ -273,6 +274,10 @@ fn run(cli: Cli) -> Result<i32, Fail> {
             cmd_exec(&state()?, a.node, a.timeout, &cmd)
         }
         Command::Ps(a) => cmd_ps(&state()?, a.all, a.timeout),
+        Command::Stats(a) => {
+            stats::run(&state()?, a.all, a.timeout)?;
+            Ok(0)
+        }
         Command::Logs(a) => {
             cmd_logs(&state()?, a.node, a.tail)?;
             Ok(0)
