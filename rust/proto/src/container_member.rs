@@ -17,13 +17,16 @@
 //! container layer starts) and its [`Standing`]. [`Members::heard`] turns
 //! each hello into what the container layer does ([`Verdict`]):
 //!
-//! - A node that just started is [`Standing::Undecided`]. It boots with
-//!   the first undecided peer it hears from (a cluster booting together:
-//!   every node counts live, generation 0: `ContainerNode::new`), or joins
-//!   as a fresh incarnation when it hears from a synced peer
-//!   ([`Standing::Joining`] until its first recovery round is over).
-//!   A hello from a joining peer decides nothing: that peer's synced peers
-//!   will say hello too.
+//! - A node that just started is [`Standing::Undecided`]. It joins as a
+//!   fresh incarnation when it hears from a synced peer
+//!   ([`Standing::Joining`] until its first recovery round is over). It
+//!   boots as one of a cluster booting together (every node live,
+//!   generation 0: `ContainerNode::new`) once every other node of the
+//!   cluster said hello and each is undecided too ([`Members::may_boot`]),
+//!   or, when some stay silent (down, or no container layer there),
+//!   [`BOOT_WAIT_NS`] after the first undecided peer said hello. A joining
+//!   peer means a synced node exists: an undecided node then never boots,
+//!   and waits for that node's hello.
 //! - A synced node that hears a new incarnation of a peer counts the peer
 //!   dead and back (`ContainerNode::node_down` then `node_up`), which runs
 //!   the join round of `super::container` ("Rejoin"); a hello from the
@@ -33,14 +36,17 @@
 //! A container layer that stops tells every peer ([`MSG_CONTAINER_BYE`],
 //! one-way, no payload), which counts it down.
 //!
-//! Limits: two nodes that restart at the same time while the others run
-//! may boot together with each other before they hear from a synced peer;
-//! their views then differ until the synced peers' join round reaches
-//! them. A transport that drops and reconnects without either node
-//! restarting counts as a death and a return of the same incarnation (its
-//! pages at risk fail, as after a death).
+//! Limits: the silent nodes are counted dead at the boot when their
+//! transport is down then, live otherwise; nodes that boot at different
+//! moments of [`BOOT_WAIT_NS`] while a transport is still coming up may
+//! count a node differently, and a node whose transport to the synced
+//! nodes is not up, that hears only from undecided peers for
+//! [`BOOT_WAIT_NS`], boots with them while the synced nodes run on: their
+//! views then differ until the synced peers' join round reaches them. A transport that drops and
+//! reconnects while neither node restarts counts as a death and a return
+//! of the same incarnation (its pages at risk fail, as after a death).
 
-use super::node::{NodeId, MAX_NODES};
+use super::node::{NodeId, NodeSet, MAX_NODES};
 use super::wire::{Payload, Reader, WireError, Writer};
 
 /// One-way, a [`Hello`]: "my container layer runs".
@@ -106,13 +112,17 @@ impl Payload for Hello {
     }
 }
 
+/// How long an undecided node waits for silent peers after the first
+/// undecided peer said hello, before it boots with the peers it heard.
+pub const BOOT_WAIT_NS: u64 = 5_000_000_000;
+
 /// What the container layer does on a hello ([`Members::heard`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Nothing changes.
     Nothing,
     /// Start as a node of a cluster booting together (every node live,
-    /// generation 0).
+    /// generation 0; the nodes whose transport is down count dead).
     Boot,
     /// Stay a fresh incarnation and wait for the join round.
     Join,
@@ -122,10 +132,16 @@ pub enum Verdict {
     Up,
 }
 
-/// The incarnations of the peers this node heard from.
+/// The incarnations of the peers this node heard from, and what the peers
+/// said since this node's container layer started.
 #[derive(Clone, Copy, Debug)]
 pub struct Members {
     seen: [u64; MAX_NODES],
+    /// The standing each peer said in its latest hello since this node
+    /// started (see [`Members::restart`]).
+    said: [Option<Standing>; MAX_NODES],
+    /// When the first undecided peer said hello (ns, the caller's clock).
+    first_undecided: Option<u64>,
 }
 
 impl Default for Members {
@@ -139,26 +155,74 @@ impl Members {
     pub const fn new() -> Self {
         Members {
             seen: [0; MAX_NODES],
+            said: [None; MAX_NODES],
+            first_undecided: None,
         }
     }
 
-    /// Takes `hello` from `from`, this node being `me` (its standing now),
-    /// and says what to do. An id out of range is [`Verdict::Nothing`].
-    pub fn heard(&mut self, from: NodeId, me: Standing, hello: Hello) -> Verdict {
+    /// This node's container layer starts afresh: what peers said before
+    /// no longer decides how it starts (their incarnations stay known).
+    pub fn restart(&mut self) {
+        self.said = [None; MAX_NODES];
+        self.first_undecided = None;
+    }
+
+    /// Takes `hello` from `from`, this node being `me` (its standing now)
+    /// at `now_ns`, with `peers` every other node of the cluster, and says
+    /// what to do. An id out of range is [`Verdict::Nothing`].
+    pub fn heard(
+        &mut self,
+        from: NodeId,
+        me: Standing,
+        hello: Hello,
+        peers: NodeSet,
+        now_ns: u64,
+    ) -> Verdict {
         let Some(seen) = self.seen.get_mut(from.index()) else {
             return Verdict::Nothing;
         };
         let new = *seen != hello.incarnation;
         *seen = hello.incarnation;
+        if let Some(said) = self.said.get_mut(from.index()) {
+            *said = Some(hello.standing);
+        }
         match me {
-            Standing::Undecided => match hello.standing {
-                Standing::Undecided => Verdict::Boot,
-                Standing::Synced => Verdict::Join,
-                Standing::Joining => Verdict::Nothing,
-            },
+            Standing::Undecided if hello.standing == Standing::Synced => Verdict::Join,
+            Standing::Undecided => {
+                if hello.standing == Standing::Undecided && self.first_undecided.is_none() {
+                    self.first_undecided = Some(now_ns);
+                }
+                if self.may_boot(peers, now_ns) {
+                    Verdict::Boot
+                } else {
+                    Verdict::Nothing
+                }
+            }
             Standing::Joining => Verdict::Nothing,
             Standing::Synced if new => Verdict::Restarted,
             Standing::Synced => Verdict::Up,
+        }
+    }
+
+    /// Whether an undecided node may boot with the peers it heard, at
+    /// `now_ns`, `peers` being every other node of the cluster: when no
+    /// peer said it is joining or synced, and either every node of `peers`
+    /// said hello (undecided), or an undecided one did [`BOOT_WAIT_NS`] ago
+    /// or more.
+    pub fn may_boot(&self, peers: NodeSet, now_ns: u64) -> bool {
+        let all_heard = peers
+            .iter()
+            .all(|node| self.said.get(node.index()).copied().flatten().is_some());
+        if self
+            .said
+            .iter()
+            .any(|s| matches!(s, Some(Standing::Joining | Standing::Synced)))
+        {
+            return false;
+        }
+        match self.first_undecided {
+            None => false,
+            Some(first) => all_heard || now_ns.saturating_sub(first) >= BOOT_WAIT_NS,
         }
     }
 
@@ -167,6 +231,9 @@ impl Members {
     pub fn forget(&mut self, node: NodeId) {
         if let Some(seen) = self.seen.get_mut(node.index()) {
             *seen = 0;
+        }
+        if let Some(said) = self.said.get_mut(node.index()) {
+            *said = None;
         }
     }
 }
@@ -212,64 +279,98 @@ mod tests {
         assert!(Hello::decode(&[0u8; Hello::LEN + 1]).is_err());
     }
 
+    const S: u64 = 1_000_000_000;
+
+    fn set(nodes: &[u8]) -> NodeSet {
+        let mut s = NodeSet::EMPTY;
+        for &n in nodes {
+            s.insert(NodeId(n));
+        }
+        s
+    }
+
     #[test]
-    fn undecided_boots_with_undecided_and_joins_synced() {
-        let mut m = Members::default();
-        let (a, b, c) = (NodeId(1), NodeId(2), NodeId(3));
+    fn undecided_boots_once_every_peer_is_undecided() {
+        let mut m = Members::new();
+        let online = set(&[1, 2]);
+        let u = Standing::Undecided;
+        // One of two online peers heard: wait.
         assert_eq!(
-            m.heard(a, Standing::Undecided, hello(5, Standing::Joining)),
+            m.heard(NodeId(1), u, hello(5, u), online, 0),
+            Verdict::Nothing
+        );
+        // Both: boot.
+        assert_eq!(m.heard(NodeId(2), u, hello(6, u), online, S), Verdict::Boot);
+    }
+
+    #[test]
+    fn undecided_joins_a_synced_peer_and_never_boots_past_a_joining_one() {
+        let mut m = Members::new();
+        let online = set(&[1, 2, 3]);
+        let u = Standing::Undecided;
+        assert_eq!(
+            m.heard(NodeId(1), u, hello(5, u), online, 0),
             Verdict::Nothing
         );
         assert_eq!(
-            m.heard(b, Standing::Undecided, hello(6, Standing::Undecided)),
-            Verdict::Boot
+            m.heard(NodeId(2), u, hello(6, Standing::Joining), online, 0),
+            Verdict::Nothing
         );
+        // Everyone heard, long after: a joining peer means a synced node.
         assert_eq!(
-            m.heard(c, Standing::Undecided, hello(9, Standing::Synced)),
+            m.heard(NodeId(3), u, hello(7, u), online, 10 * S),
+            Verdict::Nothing
+        );
+        assert!(!m.may_boot(online, 100 * S));
+        assert_eq!(
+            m.heard(NodeId(3), u, hello(7, Standing::Synced), online, 10 * S),
             Verdict::Join
         );
         // A joining node waits for its round whatever it hears.
-        for s in [Standing::Undecided, Standing::Joining, Standing::Synced] {
+        for st in [Standing::Undecided, Standing::Joining, Standing::Synced] {
             assert_eq!(
-                m.heard(c, Standing::Joining, hello(10, s)),
+                m.heard(NodeId(3), Standing::Joining, hello(10, st), online, 0),
                 Verdict::Nothing
             );
         }
     }
 
     #[test]
+    fn a_silent_peer_delays_the_boot_by_the_wait_only() {
+        let mut m = Members::new();
+        let online = set(&[1, 2]);
+        let u = Standing::Undecided;
+        assert_eq!(
+            m.heard(NodeId(1), u, hello(5, u), online, S),
+            Verdict::Nothing
+        );
+        assert!(!m.may_boot(online, S + BOOT_WAIT_NS - 1));
+        assert!(m.may_boot(online, S + BOOT_WAIT_NS));
+        // A restart forgets what the peers said.
+        m.restart();
+        assert!(!m.may_boot(online, 100 * S));
+        // Nobody online, nobody heard: never.
+        assert!(!Members::new().may_boot(NodeSet::EMPTY, 100 * S));
+    }
+
+    #[test]
     fn synced_node_tells_a_restart_from_a_reconnection() {
-        let mut m = Members::default();
+        let mut m = Members::new();
         let a = NodeId(1);
-        // Booted together: the peer's incarnation was seen while undecided.
+        let online = set(&[1]);
+        let (u, sy) = (Standing::Undecided, Standing::Synced);
+        assert_eq!(m.heard(a, u, hello(5, u), online, 0), Verdict::Boot);
+        assert_eq!(m.heard(a, sy, hello(5, sy), online, 0), Verdict::Up);
+        assert_eq!(m.heard(a, sy, hello(8, u), online, 0), Verdict::Restarted);
         assert_eq!(
-            m.heard(a, Standing::Undecided, hello(5, Standing::Undecided)),
-            Verdict::Boot
-        );
-        assert_eq!(
-            m.heard(a, Standing::Synced, hello(5, Standing::Synced)),
-            Verdict::Up
-        );
-        assert_eq!(
-            m.heard(a, Standing::Synced, hello(8, Standing::Undecided)),
-            Verdict::Restarted
-        );
-        assert_eq!(
-            m.heard(a, Standing::Synced, hello(8, Standing::Joining)),
+            m.heard(a, sy, hello(8, Standing::Joining), online, 0),
             Verdict::Up
         );
         m.forget(a);
-        assert_eq!(
-            m.heard(a, Standing::Synced, hello(8, Standing::Undecided)),
-            Verdict::Restarted
-        );
+        assert_eq!(m.heard(a, sy, hello(8, u), online, 0), Verdict::Restarted);
         // Out of range.
         assert_eq!(
-            m.heard(
-                NodeId(MAX_NODES as u8),
-                Standing::Synced,
-                hello(1, Standing::Synced)
-            ),
+            m.heard(NodeId(MAX_NODES as u8), sy, hello(1, sy), online, 0),
             Verdict::Nothing
         );
     }
