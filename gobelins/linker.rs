@@ -81,6 +81,8 @@ const RELEASE_TIMEOUT_MS: u64 = 20_000;
 /// One past the last page index of user space: a release of `0..LAST_INDEX`
 /// is the whole container.
 const LAST_INDEX: u64 = (crate::USER_END >> PAGE_SHIFT) as u64;
+/// Most messages to itself one event may chain (see `carry_out`).
+const MAX_LOOPBACK_DEPTH: u32 = 16;
 /// How long the executor sleeps with nothing to do before it checks
 /// whether it is asked to stop.
 const IDLE_MS: u32 = 200;
@@ -193,6 +195,8 @@ pub(crate) struct Machine {
     /// Held while this node keeps any page record or link: unloaded, the
     /// container layer would lose pages other nodes count on it for.
     pin: Option<ModulePin>,
+    /// Messages to this node being delivered within one event, nested.
+    loopback_depth: u32,
     /// The incarnations of the peers' container layers heard from.
     members: Members,
     /// A synced peer said hello to this fresh incarnation: it joins (and
@@ -330,6 +334,7 @@ impl Linker {
                     lost: KVec::new(),
                     released: KVec::new(),
                     pin: None,
+                    loopback_depth: 0,
                     members: Members::new(),
                     joins: false,
                     serial: 0,
@@ -418,8 +423,21 @@ impl Linker {
                 PageAction::Send { to, msg } if to == self.me() => {
                     if msg.carries_data() {
                         self.queue(m, Op::Loopback { msg });
+                    } else if m.loopback_depth >= MAX_LOOPBACK_DEPTH {
+                        // The protocol never chains this many messages to
+                        // itself: a loop would hold the CPU (and the
+                        // stack) for good. Drop it; the request it served
+                        // times out.
+                        self.stats.bump(Counter::BadMessages);
+                        pr_err!(
+                            "page message {:?} to this node dropped: {} chained to itself\n",
+                            msg,
+                            MAX_LOOPBACK_DEPTH
+                        );
                     } else {
+                        m.loopback_depth += 1;
                         self.deliver(m, to, msg, None);
+                        m.loopback_depth -= 1;
                     }
                 }
                 PageAction::Send { to, msg } => {
@@ -521,6 +539,88 @@ impl Linker {
         }
     }
 
+    /// The peers whose transport is up.
+    fn online_peers(&self) -> NodeSet {
+        let mut online = NodeSet::EMPTY;
+        for n in 0..self.nodes {
+            if n as u32 != cohort::node_id() && cohort::node_online(n as u32) {
+                online.insert(NodeId(n as u8));
+            }
+        }
+        online
+    }
+
+    /// An undecided node whose silent peers had their time boots with the
+    /// undecided peers it heard (`proto::container_member::BOOT_WAIT_NS`).
+    /// Called by the executor when idle.
+    fn tick(&self) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        self.drop_dead_links(m);
+        if Self::standing(m) == Standing::Undecided
+            && m.members.may_boot(
+                NodeSet::first(self.nodes).without(self.me()),
+                cohort::now_ns(),
+            )
+        {
+            pr_info!(
+                "node {} boots the container layer with the peers that answered\n",
+                self.me().0
+            );
+            self.boot(m);
+        }
+    }
+
+    /// Drops the links whose address space ended although the process
+    /// layer did not unlink them (a path that forgot to): they serve
+    /// nothing, and would keep the module pinned. Logged, with the
+    /// container, so that the path can be found.
+    fn drop_dead_links(&self, m: &mut Machine) {
+        let mut i = 0;
+        let mut dropped = false;
+        while i < m.links.len() {
+            let Some(link) = m.links.get(i) else {
+                break;
+            };
+            if link.mm.get().is_some() {
+                i += 1;
+                continue;
+            }
+            pr_warn!(
+                "container {:#x}: the {} address space linked here ended without an unlink; link dropped\n",
+                link.container,
+                if link.active { "running" } else { "shadow's" }
+            );
+            let link = kvec::swap_remove(&mut m.links, i);
+            self.nr_links.fetch_sub(1, Ordering::Relaxed);
+            drop(link);
+            dropped = true;
+        }
+        if dropped {
+            Self::update_pin(m);
+        }
+    }
+
+    /// Starts this node's container layer afresh, as a new undecided
+    /// incarnation, and says hello to every peer that is up.
+    fn start_afresh(&self, m: &mut Machine) {
+        m.node.restart(true);
+        m.lost = KVec::new();
+        m.joins = false;
+        m.members.restart();
+        self.incarnation
+            .store(cohort::random_u64().max(1), Ordering::Relaxed);
+        Self::update_pin(m);
+        for node in self.online_peers().iter() {
+            let hello = Hello {
+                incarnation: self.incarnation.load(Ordering::Relaxed),
+                standing: Standing::Undecided,
+                answer: false,
+            };
+            self.queue(m, Op::Hello { to: node, hello });
+        }
+    }
+
     /// Whether this node's container layer is part of the cluster's view.
     pub(crate) fn synced(&self) -> bool {
         !self.machine.lock().node.is_joining()
@@ -550,6 +650,23 @@ impl Linker {
     pub(crate) fn heard(&self, from: NodeId, hello: Hello) {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
+        if self.nodes > 1
+            && Self::standing(m) == Standing::Synced
+            && hello.standing == Standing::Synced
+            && m.node.live() == NodeSet::single(self.me())
+        {
+            // This node lost every peer and carried on alone; the peer
+            // stayed in the cluster's view (it counts this node dead).
+            // The two views cannot be merged: this node starts afresh
+            // and joins the peer's.
+            pr_warn!(
+                "node {} was alone and node {} is synced: the container layer starts afresh ({} address spaces linked here lose their pages held elsewhere)\n",
+                self.me().0,
+                from.0,
+                m.links.len()
+            );
+            self.start_afresh(m);
+        }
         let standing = Self::standing(m);
         if !hello.answer {
             let answer = Hello {
@@ -567,7 +684,11 @@ impl Linker {
         }
         // Whatever it decides, the peer's container layer runs and is
         // connected: a joining node learns the view from its markers.
-        match m.members.heard(from, standing, hello) {
+        let peers = NodeSet::first(self.nodes).without(self.me());
+        match m
+            .members
+            .heard(from, standing, hello, peers, cohort::now_ns())
+        {
             Verdict::Boot => {
                 pr_info!(
                     "node {} boots the container layer with node {}\n",
@@ -669,6 +790,8 @@ impl Linker {
                         kernel::time::msecs_to_jiffies(IDLE_MS),
                     );
                     if ops.is_empty() {
+                        drop(ops);
+                        self.tick();
                         continue;
                     }
                 }
@@ -986,37 +1109,43 @@ impl Linker {
     /// The messaging layer reports node `dead` down (or its container
     /// layer said bye).
     ///
-    /// When that leaves this node alone (every peer died, or this node's
-    /// own transport went and every peer counts it dead now), its container
-    /// layer starts afresh as a new, undecided incarnation (see
-    /// `proto::container_member`), unless address spaces are linked here:
-    /// their pages held elsewhere are lost, which is logged, and the node
-    /// stays as it is.
+    /// A node that is not synced yet starts afresh (a peer it heard from,
+    /// maybe the one running its join round, is gone). A synced node that
+    /// this leaves alone (every peer died, or its own transport went and
+    /// every peer counts it dead now) starts afresh too, unless address
+    /// spaces are linked here: their pages held elsewhere are lost, which
+    /// is logged, and the node stays as it is.
     pub(crate) fn node_down(&self, dead: NodeId) {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
         self.node_down_locked(m, dead);
         let me = self.me();
-        if self.nodes == 1 || m.node.is_joining() || m.node.live() != NodeSet::single(me) {
+        if self.nodes == 1 {
             return;
         }
-        if m.links.is_empty() {
-            pr_info!(
-                "node {} lost every peer: its container layer starts afresh\n",
-                me.0
-            );
-            m.node.restart(true);
-            m.lost = KVec::new();
-            m.joins = false;
-            self.incarnation
-                .store(cohort::random_u64().max(1), Ordering::Relaxed);
-            Self::update_pin(m);
-        } else {
-            pr_warn!(
-                "node {} lost every peer with {} address spaces linked: their pages held elsewhere are lost\n",
-                me.0,
-                m.links.len()
-            );
+        if m.node.is_joining() {
+            if Self::standing(m) == Standing::Joining {
+                pr_info!(
+                    "node {}: node {} went down while this node joined: the container layer starts afresh\n",
+                    me.0,
+                    dead.0
+                );
+            }
+            self.start_afresh(m);
+        } else if m.node.live() == NodeSet::single(me) {
+            if m.links.is_empty() {
+                pr_info!(
+                    "node {} lost every peer: its container layer starts afresh\n",
+                    me.0
+                );
+                self.start_afresh(m);
+            } else {
+                pr_warn!(
+                    "node {} lost every peer with {} address spaces linked: their pages held elsewhere are lost\n",
+                    me.0,
+                    m.links.len()
+                );
+            }
         }
     }
 
