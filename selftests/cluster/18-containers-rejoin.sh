@@ -17,6 +17,10 @@
 #    join by the protocol's join round (its log says so). Then the same
 #    sharing as in 1, from a process started on the restarted node (homed
 #    there), and from one started on node 0 that moves to it.
+# 3. With 3 nodes or more, every node but 0 is killed at once and started
+#    again at once, while the process of 2 keeps node 0 synced: the nodes
+#    that come back must all join node 0's view (not boot one of their
+#    own together), and pages are shared again between node 0 and them.
 . "$(dirname "$0")/lib.sh"
 
 OUT=/tmp/pageshare.out
@@ -77,5 +81,28 @@ share "$LAST" 0
 note "a container homed at the restarted node $LAST is shared with node 0"
 share 0 "$LAST"
 note "a container homed at node 0 is shared with the restarted node $LAST"
+
+# 3. Every node but 0 killed and started again at once.
+if [ "$NODES" -ge 3 ]; then
+	for n in $others; do
+		"$COHORT" kill "$n" >/dev/null || fail "cohort kill $n failed"
+	done
+	sleep $(((2 * hb + 999) / 1000))
+	for n in $others; do
+		"$COHORT" start "$n" >/tmp/cr-$n.out 2>&1 &
+	done
+	wait
+	migrate_ready
+	for n in $others; do
+		r=$(cx "$n" "dmesg | grep 'container layer'" 2>&1)
+		echo "$r" | sed "s/^/# node $n: /"
+		echo "$r" | grep -q "joins the container layer of node" ||
+			fail "node $n did not join the synced node's view"
+		echo "$r" | grep -q "boots the container layer" &&
+			fail "node $n booted a view of its own while node 0 was synced"
+	done
+	share 0 $others
+	note "nodes $others, killed and back at once, joined node 0's view and share its pages"
+fi
 cx 0 "kill $holder" || fail "node 0: kill $holder"
 check_dmesg containers-rejoin

@@ -211,8 +211,8 @@ wait_pcntl_nodes() {
 	done
 }
 
-# migrate_ready: kmsg, gobelins and popcorn on every node, and every node lists
-# every node in `pcntl nodes` (within 30 s).
+# migrate_ready: kmsg, gobelins and popcorn on every node, every node lists
+# every node in `pcntl nodes` and its gobelins is synced (30 s each).
 migrate_ready() {
 	local n all
 	all=$(seq -s ' ' 0 $LAST)
@@ -224,6 +224,19 @@ migrate_ready() {
 	for n in $(seq 0 $LAST); do
 		wait_pcntl_nodes "$n" "$all" 30000 || fail "node $n does not list every node"
 	done
+	for n in $(seq 0 $LAST); do
+		wait_synced "$n" 30000 || fail "node $n: gobelins is not part of the cluster's view"
+	done
+}
+
+# wait_synced NODE MS: until NODE's container layer (gobelins) is part of
+# the cluster's view: a node that just loaded it, or came back, joins or
+# boots with its peers first (Documentation/gobelins.rst, Membership).
+wait_synced() {
+	cx "$1" "for i in \$(seq $(($2 / 100))); do
+		grep -q '^synced 1' /sys/kernel/debug/gobelins/stats && exit 0; sleep 0.1; done
+		grep synced /sys/kernel/debug/gobelins/stats; exit 1" 2>&1 | sed 's/^/# /'
+	return "${PIPESTATUS[0]}"
 }
 
 # bring_back NODE: start NODE's QEMU again, load kmsg and popcorn, wait for

@@ -255,6 +255,10 @@ mod tests {
     #[test]
     fn unload_takes_dependents_first() {
         let all = modules::load_order(&[Module::Gobelins, Module::Popcorn, Module::Kmsg]);
-        assert!(unload_cmd(&all).starts_with("for m in gobelins popcorn kmsg;"));
+        assert!(
+            unload_cmd(&all).starts_with("for m in popcorn gobelins kmsg;"),
+            "{}",
+            unload_cmd(&all)
+        );
     }
 }
