@@ -810,7 +810,7 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
             }
             Ok(total as isize)
         }
-        Command::Pull(target) => migrate_cmd(reg, target, me(), 0, &caller),
+        Command::Pull { target, refused } => migrate_cmd(reg, target, me(), refused, &caller),
         Command::Migrate {
             target,
             node,
