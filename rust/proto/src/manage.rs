@@ -266,23 +266,46 @@ impl Payload for PcntlReply {
 }
 
 /// [`MSG_NODE_INFO`]: the node's state, its admission decided for a
-/// process of `uid` (`u32::MAX`: for no uid in particular). Layout
-/// `uid u32` (4 bytes).
+/// process of `uid` (`u32::MAX`: for no uid in particular) and, with
+/// `back`, for that process: one the node keeps the shadow of is taken
+/// back whatever its settings. Layout `uid u32, has_back u8, back (6)`
+/// (11 bytes; `back` is zeros without one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeInfoReq {
     /// The uid admission is decided for.
     pub uid: u32,
+    /// The process admission is decided for, if any.
+    pub back: Option<TaskId>,
 }
 
 impl Payload for NodeInfoReq {
-    const LEN: usize = 4;
+    const LEN: usize = 4 + 1 + 6;
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        w.u32(self.uid)
+        w.u32(self.uid)?;
+        match self.back {
+            Some(task) => {
+                w.u8(1)?;
+                write_task(w, &task)
+            }
+            None => {
+                w.u8(0)?;
+                w.bytes(&[0; 6])
+            }
+        }
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(NodeInfoReq { uid: r.u32()? })
+        let uid = r.u32()?;
+        let back = match r.u8()? {
+            0 => {
+                check(r.array::<6>()? == [0; 6])?;
+                None
+            }
+            1 => Some(read_task(r)?),
+            _ => return Err(WireError::BadPayload),
+        };
+        Ok(NodeInfoReq { uid, back })
     }
 }
 
@@ -506,7 +529,20 @@ mod tests {
         round_trip(PcntlReply::Group(7));
         let mut buf = [0u8; PcntlReply::LEN];
         assert!(PcntlReply::Group(0).encode(&mut buf).is_err());
-        round_trip(NodeInfoReq { uid: 1000 });
+        round_trip(NodeInfoReq {
+            uid: 1000,
+            back: None,
+        });
+        round_trip(NodeInfoReq {
+            uid: 0,
+            back: Some(task(1, 42)),
+        });
+        let mut buf = [0u8; NodeInfoReq::LEN];
+        buf[4] = 2;
+        assert!(NodeInfoReq::decode(&buf).is_err());
+        buf[4] = 0;
+        buf[10] = 1;
+        assert!(NodeInfoReq::decode(&buf).is_err());
         round_trip(PsReq { max: MAX_PS });
         round_trip(GroupReq {
             group: 7,
