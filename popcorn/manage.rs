@@ -783,7 +783,8 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
             Ok(len as isize)
         }
         Command::Ps { node, buf, size } => {
-            let max = (size / Proc::SIZE).min(wire::MAX_PS as usize);
+            let room = size / Proc::SIZE;
+            let max = room.min(wire::MAX_PS as usize);
             let node = NodeId(node as u8);
             let mut out = KVVec::new();
             let total = if node == me() {
@@ -818,6 +819,9 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
                 }
                 total
             };
+            // More processes than one reply carries, with room for them
+            // all: E2BIG rather than a count above the records stored.
+            let total = wire::ps_count(total, out.len() / Proc::SIZE, room).map_err(|_| E2BIG)?;
             if !out.is_empty() {
                 UserSlice::new(buf, out.len()).writer().write_slice(&out)?;
             }

@@ -125,8 +125,10 @@ int pcntl_pull_group(pid_t pid, int *refused);
  * records, allocated with malloc() (free() it; it is never NULL on
  * success). The count can change between the calls this makes: it asks
  * again with a larger array while the node has more processes than fit.
- * Returns 0. Errors: EINVAL (no such node), EHOSTDOWN, EPROTONOSUPPORT,
- * ETIMEDOUT, ENOMEM; EAGAIN when the count kept growing.
+ * Returns 0; *@n is never more than the records stored. Errors: EINVAL
+ * (no such node), EHOSTDOWN, EPROTONOSUPPORT, ETIMEDOUT, ENOMEM; EAGAIN
+ * when the count kept growing; E2BIG when the node has more than 16384
+ * user processes (what one PCNTL_PS answer carries).
  */
 int pcntl_ps(unsigned int node, struct pcntl_proc **out, size_t *n);
 

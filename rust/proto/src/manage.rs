@@ -340,6 +340,26 @@ impl Payload for PsReq {
     }
 }
 
+/// `PCNTL_PS` cannot say how many processes a node has without lying about
+/// the records it stored (see [`ps_count`]): `E2BIG`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PsTooBig;
+
+/// What `PCNTL_PS` returns when the node has `total` user processes and
+/// `written` records were stored in the caller's array, which has room for
+/// `room`: `total`, so that a caller whose array was too small asks again
+/// with a larger one, and a count within `room` always means that many
+/// records were stored. More than [`MAX_PS`] processes cannot all be
+/// stored: with room for all of them that would be a lie, so `PsTooBig`.
+pub fn ps_count(total: u32, written: usize, room: usize) -> Result<u32, PsTooBig> {
+    let total_len = total as usize;
+    if written < total_len && room >= total_len {
+        Err(PsTooBig)
+    } else {
+        Ok(total)
+    }
+}
+
 /// Size of a [`MSG_PS`] reply carrying `n` records.
 pub const fn ps_len(n: usize) -> usize {
     8 + n * Proc::SIZE
@@ -549,6 +569,38 @@ mod tests {
             dest: NodeId(1),
             caller: ROOT,
         });
+    }
+
+    #[test]
+    fn ps_count_never_exceeds_what_was_stored() {
+        // Everything fits: the count, all stored.
+        assert_eq!(ps_count(5, 5, 10), Ok(5));
+        assert_eq!(
+            ps_count(MAX_PS, MAX_PS as usize, MAX_PS as usize),
+            Ok(MAX_PS)
+        );
+        // A small array (or none): the count, to ask again.
+        assert_eq!(ps_count(5, 0, 0), Ok(5));
+        assert_eq!(ps_count(20_000, 100, 100), Ok(20_000));
+        assert_eq!(
+            ps_count(20_000, MAX_PS as usize, MAX_PS as usize),
+            Ok(20_000)
+        );
+        // Room for all but only MAX_PS stored: never a count that says more.
+        assert_eq!(ps_count(MAX_PS + 1, MAX_PS as usize, 20_000), Err(PsTooBig));
+        assert_eq!(
+            ps_count(MAX_PS + 1, MAX_PS as usize, MAX_PS as usize + 1),
+            Err(PsTooBig)
+        );
+        // What a caller that trusts a count within its room reads is stored.
+        for total in [0, 1, MAX_PS - 1, MAX_PS, MAX_PS + 1, 40_000] {
+            for room in [0, 1, 100, MAX_PS as usize, MAX_PS as usize + 1, 50_000] {
+                let written = (total as usize).min(room).min(MAX_PS as usize);
+                if let Ok(count) = ps_count(total, written, room) {
+                    assert!(count as usize > room || count as usize == written);
+                }
+            }
+        }
     }
 
     #[test]
