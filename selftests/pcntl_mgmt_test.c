@@ -16,6 +16,7 @@
  * are cohort_cluster.h's.
  */
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +33,9 @@
 
 /* argv[1] of the test binary run again by exec (forbid_kept_across_exec). */
 #define EXEC_MODE	"--pcntl-mgmt-exec-check"
+/* argv[1] of the binary run by exec_is_ebusy's child: it exits EXEC_DONE. */
+#define EXEC_EXIT_MODE	"--pcntl-mgmt-exec-exit"
+#define EXEC_DONE	7
 #define COMM		"pcntl_mgmt_test"	/* 15 characters: all of comm */
 
 /* A pid no process can have (pid_max is at most PID_MAX_LIMIT). */
@@ -353,6 +357,112 @@ TEST_F_TIMEOUT(mgmt, traced_is_ebusy, 90)
 	EXPECT_EQ(0, migrate_errno(k.pid, self->other, NULL));
 	EXPECT_EQ(self->other, where(k.pid));
 	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
+}
+
+/* exec_is_ebusy's child: a second thread that sends its tid and waits. */
+static int exec_tid_fd = -1;
+
+static void *exec_sibling(void *arg)
+{
+	pid_t tid = gettid();
+
+	(void)arg;
+	if (write(exec_tid_fd, &tid, sizeof(tid)) != sizeof(tid))
+		_exit(90);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* Whether /proc/@pid/status says "TracerPid:\t0". */
+static bool untraced(pid_t pid)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = cohort_read_file(path, buf, sizeof(buf));
+	return n > 0 && strstr(buf, "\nTracerPid:\t0\n");
+}
+
+/*
+ * A process in the middle of an execve(2): EBUSY, though it is not traced.
+ * Its exec waits (de_thread()) for its second thread to exit, and that
+ * thread, the only one traced (PTRACE_O_TRACEEXIT), is held in its exit
+ * stop until the test lets it go: the exec window held open, not by
+ * tracing the process moved.
+ */
+TEST_F_TIMEOUT(mgmt, exec_is_ebusy, 90)
+{
+	int tidp[2], gop[2], status;
+	pid_t child, tid = 0;
+	pthread_t t;
+	char c = 0;
+	long e;
+
+	NEED_SETUP();
+	ASSERT_EQ(0, pipe(tidp));
+	ASSERT_EQ(0, pipe(gop));
+	fflush(stdout);
+	fflush(stderr);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close_kid_fds();
+		close(tidp[0]);
+		close(gop[1]);
+		exec_tid_fd = tidp[1];
+		if (pthread_create(&t, NULL, exec_sibling, NULL))
+			_exit(91);
+		if (read(gop[0], &c, 1) != 1)
+			_exit(92);
+		execl("/proc/self/exe", COMM, EXEC_EXIT_MODE, (char *)NULL);
+		_exit(93);
+	}
+	close(tidp[1]);
+	close(gop[0]);
+	ASSERT_EQ(sizeof(tid), read_within(tidp[0], &tid, sizeof(tid), 10000)) {
+		stop(child);
+	}
+	ASSERT_NE(child, tid);
+	ASSERT_EQ(0, ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACEEXIT)) {
+		TH_LOG("PTRACE_SEIZE of thread %d: %s", tid, strerror(errno));
+		stop(child);
+	}
+	/* Not traced itself, not in an exec: it may move (here, to home). */
+	EXPECT_TRUE(untraced(child));
+	EXPECT_EQ(0, migrate_errno(child, self->home, NULL));
+	/* The exec: the sibling is killed and stops on its way out. */
+	ASSERT_EQ(1, write(gop[1], "x", 1));
+	ASSERT_EQ(tid, waitpid(tid, &status, __WALL)) {
+		TH_LOG("waitpid(%d): %s", tid, strerror(errno));
+		stop(child);
+	}
+	ASSERT_TRUE(WIFSTOPPED(status) && status >> 8 == (SIGTRAP | PTRACE_EVENT_EXIT << 8)) {
+		TH_LOG("thread %d: wait status %#x, not its exit stop", tid, status);
+		stop(child);
+	}
+	/* Now in execve(2), waiting for the thread: EBUSY, and it stays. */
+	EXPECT_TRUE(untraced(child));
+	e = migrate_errno(child, self->home, NULL);
+	EXPECT_EQ(EBUSY, e) {
+		TH_LOG("PCNTL_MIGRATE of a process in execve(2), to its node: %s", strerror(e));
+	}
+	if (self->other >= 0) {
+		e = migrate_errno(child, self->other, NULL);
+		EXPECT_EQ(EBUSY, e) {
+			TH_LOG("PCNTL_MIGRATE of a process in execve(2), to node %d: %s",
+			       self->other, strerror(e));
+		}
+	}
+	EXPECT_EQ(self->home, where(child));
+	/* Let the thread go: the exec completes and the new image exits. */
+	EXPECT_EQ(0, ptrace(PTRACE_DETACH, tid, 0, 0));
+	EXPECT_EQ(0, wait_within(child, 30000, &status));
+	EXPECT_EXITED(EXEC_DONE, status);
+	close(tidp[0]);
+	close(gop[1]);
 }
 
 /* A kernel thread (kthreadd, pid 2): EPERM. */
@@ -1730,5 +1840,7 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], EXEC_MODE))
 		return exec_check(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], EXEC_EXIT_MODE))
+		return EXEC_DONE;
 	return cohort_cluster_main(argc, argv, "pcntl_mgmt_test");
 }
