@@ -535,18 +535,18 @@ fn migrate_group(
         }
     }
     // All or none: first every member's own refusal, then the
-    // destination's for each of their uids.
+    // destination's admission of each member that would arrive there,
+    // whichever node asks (the destination's own included): what
+    // `MSG_MIGRATE` would decide, so that none moves to be moved back.
     if let Some((node, m)) = members.iter().find(|(_, m)| m.refusal != 0) {
         let _ = report_refused(refused, Some((*node, m)));
         return Err(Error::from_errno(-(m.refusal as i32)));
     }
-    if dest != me() {
-        for (node, m) in members.iter() {
-            let info = node_info(dest, m.uid)?;
-            if info.flags & pcntl::NODE_REFUSED != 0 {
-                let _ = report_refused(refused, Some((*node, m)));
-                return Err(cohort::errno::ECONNREFUSED());
-            }
+    for (node, m) in members.iter().filter(|(node, _)| *node != dest) {
+        let info = node_info(dest, m.uid, Some(m.task))?;
+        if info.flags & pcntl::NODE_REFUSED != 0 {
+            let _ = report_refused(refused, Some((*node, m)));
+            return Err(cohort::errno::ECONNREFUSED());
         }
     }
     let mut own = None;
@@ -613,8 +613,10 @@ fn migrate_group(
 }
 
 /// This node's state, its admission decided for a process of `uid`
-/// (`u32::MAX`: any uid the node's uid list does not exclude).
-fn node_info_here(uid: u32) -> NodeInfo {
+/// (`u32::MAX`: any uid the node's uid list does not exclude) and, with
+/// `back`, for that process: one whose shadow this node keeps is taken
+/// back whatever the settings (as `MSG_MIGRATE` does).
+fn node_info_here(uid: u32, back: Option<TaskId>) -> NodeInfo {
     let raw = manage::node_info();
     let mut info = NodeInfo {
         flags: raw.flags,
@@ -629,12 +631,20 @@ fn node_info_here(uid: u32) -> NodeInfo {
         total_kb: raw.total_kb,
         min_free_kb: raw.min_free_kb,
     };
+    let reg = STATE.get();
     if uid != u32::MAX {
-        let why = manage::admission(uid);
+        let shadow_here = back
+            .and_then(|task| reg.as_ref()?.find(task))
+            .is_some_and(|dist| dist.inner.lock().role == Role::Shadow);
+        let why = if shadow_here {
+            0
+        } else {
+            manage::admission(uid)
+        };
         info.flags &= !(pcntl::NODE_ACCEPTS | pcntl::NODE_REFUSED);
         info.flags |= if why == 0 { pcntl::NODE_ACCEPTS } else { why };
     }
-    if let Some(reg) = STATE.get() {
+    if let Some(reg) = reg {
         reg.for_each(|dist| {
             if dist.inner.lock().role == Role::Running {
                 info.nr_distributed += 1;
@@ -647,10 +657,11 @@ fn node_info_here(uid: u32) -> NodeInfo {
     info
 }
 
-/// Node `node`'s state, asked there unless it is this one.
-fn node_info(node: NodeId, uid: u32) -> Result<NodeInfo> {
+/// Node `node`'s state, asked there unless it is this one (see
+/// [`node_info_here`]).
+fn node_info(node: NodeId, uid: u32, back: Option<TaskId>) -> Result<NodeInfo> {
     if node == me() {
-        return Ok(node_info_here(uid));
+        return Ok(node_info_here(uid, back));
     }
     if u32::from(node.0) >= cohort::nr_nodes() {
         return Err(EINVAL);
@@ -659,7 +670,9 @@ fn node_info(node: NodeId, uid: u32) -> Result<NodeInfo> {
         return Err(cohort::errno::EHOSTDOWN());
     }
     let mut req = [0u8; NodeInfoReq::LEN];
-    NodeInfoReq { uid }.encode(&mut req).map_err(|_| EINVAL)?;
+    NodeInfoReq { uid, back }
+        .encode(&mut req)
+        .map_err(|_| EINVAL)?;
     let mut out = [0u8; NodeInfo::SIZE];
     let n = msg::request(
         u32::from(node.0),
@@ -762,7 +775,7 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
             Ok(len as isize)
         }
         Command::NodeInfo { node, buf, size } => {
-            let bytes = node_info(NodeId(node as u8), u32::MAX)?.to_bytes();
+            let bytes = node_info(NodeId(node as u8), u32::MAX, None)?.to_bytes();
             let len = size.min(bytes.len());
             UserSlice::new(buf, len)
                 .writer()
@@ -770,7 +783,8 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
             Ok(len as isize)
         }
         Command::Ps { node, buf, size } => {
-            let max = (size / Proc::SIZE).min(wire::MAX_PS as usize);
+            let room = size / Proc::SIZE;
+            let max = room.min(wire::MAX_PS as usize);
             let node = NodeId(node as u8);
             let mut out = KVVec::new();
             let total = if node == me() {
@@ -805,12 +819,15 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
                 }
                 total
             };
+            // More processes than one reply carries, with room for them
+            // all: E2BIG rather than a count above the records stored.
+            let total = wire::ps_count(total, out.len() / Proc::SIZE, room).map_err(|_| E2BIG)?;
             if !out.is_empty() {
                 UserSlice::new(buf, out.len()).writer().write_slice(&out)?;
             }
             Ok(total as isize)
         }
-        Command::Pull(target) => migrate_cmd(reg, target, me(), 0, &caller),
+        Command::Pull { target, refused } => migrate_cmd(reg, target, me(), refused, &caller),
         Command::Migrate {
             target,
             node,
@@ -911,7 +928,7 @@ impl MsgHandler for NodeInfoHandler {
     fn handle(msg: &Message) {
         match NodeInfoReq::decode(msg.data()) {
             Ok(req) => {
-                let _ = msg.reply(&node_info_here(req.uid).to_bytes());
+                let _ = msg.reply(&node_info_here(req.uid, req.back).to_bytes());
             }
             Err(_) => {
                 let _ = msg.reply_error(eproto());

@@ -267,7 +267,10 @@ fn own_pid_is_caller(command: Command) -> Command {
             buf,
             size,
         },
-        Command::Pull(t) => Command::Pull(me(t)),
+        Command::Pull { target, refused } => Command::Pull {
+            target: me(target),
+            refused,
+        },
         other => other,
     }
 }

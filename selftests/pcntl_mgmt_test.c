@@ -16,6 +16,7 @@
  * are cohort_cluster.h's.
  */
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +33,9 @@
 
 /* argv[1] of the test binary run again by exec (forbid_kept_across_exec). */
 #define EXEC_MODE	"--pcntl-mgmt-exec-check"
+/* argv[1] of the binary run by exec_is_ebusy's child: it exits EXEC_DONE. */
+#define EXEC_EXIT_MODE	"--pcntl-mgmt-exec-exit"
+#define EXEC_DONE	7
 #define COMM		"pcntl_mgmt_test"	/* 15 characters: all of comm */
 
 /* A pid no process can have (pid_max is at most PID_MAX_LIMIT). */
@@ -353,6 +357,112 @@ TEST_F_TIMEOUT(mgmt, traced_is_ebusy, 90)
 	EXPECT_EQ(0, migrate_errno(k.pid, self->other, NULL));
 	EXPECT_EQ(self->other, where(k.pid));
 	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
+}
+
+/* exec_is_ebusy's child: a second thread that sends its tid and waits. */
+static int exec_tid_fd = -1;
+
+static void *exec_sibling(void *arg)
+{
+	pid_t tid = gettid();
+
+	(void)arg;
+	if (write(exec_tid_fd, &tid, sizeof(tid)) != sizeof(tid))
+		_exit(90);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* Whether /proc/@pid/status says "TracerPid:\t0". */
+static bool untraced(pid_t pid)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = cohort_read_file(path, buf, sizeof(buf));
+	return n > 0 && strstr(buf, "\nTracerPid:\t0\n");
+}
+
+/*
+ * A process in the middle of an execve(2): EBUSY, though it is not traced.
+ * Its exec waits (de_thread()) for its second thread to exit, and that
+ * thread, the only one traced (PTRACE_O_TRACEEXIT), is held in its exit
+ * stop until the test lets it go: the exec window held open, not by
+ * tracing the process moved.
+ */
+TEST_F_TIMEOUT(mgmt, exec_is_ebusy, 90)
+{
+	int tidp[2], gop[2], status;
+	pid_t child, tid = 0;
+	pthread_t t;
+	char c = 0;
+	long e;
+
+	NEED_SETUP();
+	ASSERT_EQ(0, pipe(tidp));
+	ASSERT_EQ(0, pipe(gop));
+	fflush(stdout);
+	fflush(stderr);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close_kid_fds();
+		close(tidp[0]);
+		close(gop[1]);
+		exec_tid_fd = tidp[1];
+		if (pthread_create(&t, NULL, exec_sibling, NULL))
+			_exit(91);
+		if (read(gop[0], &c, 1) != 1)
+			_exit(92);
+		execl("/proc/self/exe", COMM, EXEC_EXIT_MODE, (char *)NULL);
+		_exit(93);
+	}
+	close(tidp[1]);
+	close(gop[0]);
+	ASSERT_EQ(sizeof(tid), read_within(tidp[0], &tid, sizeof(tid), 10000)) {
+		stop(child);
+	}
+	ASSERT_NE(child, tid);
+	ASSERT_EQ(0, ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACEEXIT)) {
+		TH_LOG("PTRACE_SEIZE of thread %d: %s", tid, strerror(errno));
+		stop(child);
+	}
+	/* Not traced itself, not in an exec: it may move (here, to home). */
+	EXPECT_TRUE(untraced(child));
+	EXPECT_EQ(0, migrate_errno(child, self->home, NULL));
+	/* The exec: the sibling is killed and stops on its way out. */
+	ASSERT_EQ(1, write(gop[1], "x", 1));
+	ASSERT_EQ(tid, waitpid(tid, &status, __WALL)) {
+		TH_LOG("waitpid(%d): %s", tid, strerror(errno));
+		stop(child);
+	}
+	ASSERT_TRUE(WIFSTOPPED(status) && status >> 8 == (SIGTRAP | PTRACE_EVENT_EXIT << 8)) {
+		TH_LOG("thread %d: wait status %#x, not its exit stop", tid, status);
+		stop(child);
+	}
+	/* Now in execve(2), waiting for the thread: EBUSY, and it stays. */
+	EXPECT_TRUE(untraced(child));
+	e = migrate_errno(child, self->home, NULL);
+	EXPECT_EQ(EBUSY, e) {
+		TH_LOG("PCNTL_MIGRATE of a process in execve(2), to its node: %s", strerror(e));
+	}
+	if (self->other >= 0) {
+		e = migrate_errno(child, self->other, NULL);
+		EXPECT_EQ(EBUSY, e) {
+			TH_LOG("PCNTL_MIGRATE of a process in execve(2), to node %d: %s",
+			       self->other, strerror(e));
+		}
+	}
+	EXPECT_EQ(self->home, where(child));
+	/* Let the thread go: the exec completes and the new image exits. */
+	EXPECT_EQ(0, ptrace(PTRACE_DETACH, tid, 0, 0));
+	EXPECT_EQ(0, wait_within(child, 30000, &status));
+	EXPECT_EXITED(EXEC_DONE, status);
+	close(tidp[0]);
+	close(gop[1]);
 }
 
 /* A kernel thread (kthreadd, pid 2): EPERM. */
@@ -1254,6 +1364,198 @@ TEST_F_TIMEOUT(mgmt, min_free_kb_refuses, 120)
 	expect_admitted(_metadata, &k, g, self->home);
 }
 
+/* A uid that is not the test's: the second of kid_strangers()'s children. */
+#define OTHER_UID	4242
+
+/*
+ * Two processes new to home: a kid goes to NODE and forks two children
+ * there, the first of the test's uid, the second of OTHER_UID (it says so
+ * on a pipe before the kid reports); it sends both pids on the data pipe,
+ * in that order, and ends them when it is let go.
+ */
+static int kid_strangers(void *arg)
+{
+	pid_t c[2];
+	int p[2], status, i;
+	char ok;
+
+	WMIGRATE(*(int *)arg);
+	WCHECK(pipe(p) == 0, "pipe: %s", strerror(errno));
+	for (i = 0; i < 2; i++) {
+		c[i] = fork();
+		WCHECK(c[i] >= 0, "fork on node %d: %s", *(int *)arg, strerror(errno));
+		if (c[i] == 0) {
+			if (i == 1 && setresuid(OTHER_UID, OTHER_UID, OTHER_UID))
+				_exit(1);
+			if (i == 1 && write(p[1], "u", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+	}
+	WCHECK(read(p[0], &ok, 1) == 1, "the second child did not take uid %d", OTHER_UID);
+	wsend(c[0]);
+	wsend(c[1]);
+	wready();
+	wait_go();
+	for (i = 0; i < 2; i++) {
+		kill(c[i], SIGKILL);
+		waitpid(c[i], &status, 0);
+	}
+	return 0;
+}
+
+/* Each of the @n processes @g runs on @node and never migrated. */
+static void expect_unmoved(struct __test_metadata *_metadata, const int *g, int n,
+			   int node)
+{
+	struct pcntl_stat st;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(node, where(g[i])) {
+			TH_LOG("process %d:%d", PCNTL_GPID_NODE(g[i]), PCNTL_GPID_PID(g[i]));
+		}
+		ASSERT_EQ(PCNTL_STAT_SIZE_VER0, pcntl_stat_of(g[i], &st));
+		EXPECT_EQ(0, st.migrations) {
+			TH_LOG("process %d:%d moved %u times (there and back?)",
+			       PCNTL_GPID_NODE(g[i]), PCNTL_GPID_PID(g[i]), st.migrations);
+		}
+	}
+}
+
+/*
+ * A group asked here by the node that refuses (PCNTL_PULL, and
+ * PCNTL_MIGRATE run on the destination): admission is checked for the
+ * group as a whole before anything moves. Home takes only the test's uid;
+ * of two members new to home, the second (created second on the peer) is
+ * OTHER_UID's: ECONNREFUSED, *a2 names it, and neither member moved, not
+ * even there and back (PCNTL_STAT: 0 migrations).
+ */
+TEST_F_TIMEOUT(mgmt, group_admission_checked_before_any_move, 180)
+{
+	unsigned long g = group_id(7);
+	char uids[64];
+	int m[2], i, refused;
+	struct kid k;
+	pid_t c;
+	long e;
+
+	NEED_PEERS(1);
+	START_READY(&k, kid_strangers, &self->other);
+	for (i = 0; i < 2; i++) {
+		c = 0;
+		ASSERT_EQ(sizeof(c), read_within(k.data, &c, sizeof(c), 10000)) {
+			finish_kid(_metadata, &k, 1000);
+		}
+		m[i] = PCNTL_GPID(self->other, c);
+		EXPECT_EQ(0, pcntl(PCNTL_GROUP_JOIN, m[i], g, 0));
+	}
+	snprintf(uids, sizeof(uids), "%d", getuid());
+	SET(S_ACCEPT_UIDS, uids);
+	/* Pulled here, by the first member. */
+	refused = -1;
+	e = call_errno(PCNTL_PULL, m[0], 0, (unsigned long)&refused);
+	EXPECT_EQ(ECONNREFUSED, e) {
+		TH_LOG("pulling a group with a member of uid %d, accept_uids '%s': %s",
+		       OTHER_UID, uids, strerror(e));
+	}
+	EXPECT_EQ(m[1], refused) {
+		TH_LOG("*a2 %#x, expected the gpid %#x", refused, m[1]);
+	}
+	expect_unmoved(_metadata, m, 2, self->other);
+	/* Moved here by PCNTL_MIGRATE run here, by the other member's gpid. */
+	refused = -1;
+	e = migrate_errno(m[1], self->home, &refused);
+	EXPECT_EQ(ECONNREFUSED, e) {
+		TH_LOG("PCNTL_MIGRATE of the group to this refusing node: %s", strerror(e));
+	}
+	EXPECT_EQ(m[1], refused);
+	expect_unmoved(_metadata, m, 2, self->other);
+	/* a2 that cannot be written: EFAULT, nothing moves. */
+	EXPECT_EQ(EFAULT, call_errno(PCNTL_PULL, m[0], 0, 8));
+	expect_unmoved(_metadata, m, 2, self->other);
+	/* Both uids admitted: the group comes, *a2 stays 0; then back. */
+	snprintf(uids, sizeof(uids), "%d %d", getuid(), OTHER_UID);
+	SET(S_ACCEPT_UIDS, uids);
+	refused = -1;
+	EXPECT_EQ(0, call_errno(PCNTL_PULL, m[0], 0, (unsigned long)&refused));
+	EXPECT_EQ(0, refused);
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(self->home, where(m[i]));
+	EXPECT_EQ(0, migrate_errno(m[0], self->other, NULL));
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(self->other, where(m[i]));
+	EXPECT_EXITED(0, finish_kid(_metadata, &k, 30000));
+}
+
+/*
+ * A kid that moves itself to node @a->node, then asks from there
+ * PCNTL_MIGRATE of @a->gpid to @a->dest, and sends the errno (0 for
+ * success) and *a2.
+ */
+struct remote_move {
+	int node, gpid, dest;
+};
+
+static int kid_remote_move(void *arg)
+{
+	const struct remote_move *a = arg;
+	int refused = -1;
+	long e;
+
+	WMIGRATE(a->node);
+	e = migrate_errno(a->gpid, a->dest, &refused);
+	wsend(e);
+	wsend(refused);
+	wready();
+	wait_go();
+	return 0;
+}
+
+/*
+ * The same answer whichever node asks: home refuses every process
+ * (accept 0) but takes back those whose shadow it keeps, a group of
+ * home's processes included, whether asked from home or from the peer.
+ */
+TEST_F_TIMEOUT(mgmt, group_going_home_admitted_from_any_node, 180)
+{
+	unsigned long g = group_id(8);
+	struct kid k[2], asker;
+	struct remote_move a;
+	pid_t e = -1, refused = -1;
+	int i;
+
+	NEED_PEERS(1);
+	start_members(_metadata, k, 2);
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, pcntl(PCNTL_GROUP_JOIN, k[i].pid, g, 0));
+	EXPECT_EQ(0, migrate_errno(k[0].pid, self->other, NULL));
+	EXPECT_ALL_ON(k, 2, self->other);
+	SET(S_ACCEPT, "0");
+	/* Asked from home. */
+	EXPECT_EQ(0, migrate_errno(k[1].pid, self->home, NULL));
+	EXPECT_ALL_ON(k, 2, self->home);
+	SET(S_ACCEPT, "1");
+	EXPECT_EQ(0, migrate_errno(k[0].pid, self->other, NULL));
+	EXPECT_ALL_ON(k, 2, self->other);
+	SET(S_ACCEPT, "0");
+	/* Asked from the peer, by a process there. */
+	a.node = self->other;
+	a.gpid = PCNTL_GPID(self->home, k[1].pid);
+	a.dest = self->home;
+	START_READY(&asker, kid_remote_move, &a);
+	EXPECT_EQ(sizeof(e), read_within(asker.data, &e, sizeof(e), 10000));
+	EXPECT_EQ(sizeof(refused), read_within(asker.data, &refused, sizeof(refused), 10000));
+	EXPECT_EQ(0, e) {
+		TH_LOG("the group going home to accept=0, asked from node %d: %s (member %#x)",
+		       self->other, strerror(e), refused);
+	}
+	EXPECT_ALL_ON(k, 2, self->home);
+	EXPECT_EXITED(0, finish_kid(_metadata, &asker, 30000));
+	finish_members(_metadata, k, 2);
+}
+
 /* ---- PCNTL_NODE_INFO ---- */
 
 TEST_F_TIMEOUT(mgmt, node_info_this_node_and_a_peer, 60)
@@ -1538,5 +1840,7 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], EXEC_MODE))
 		return exec_check(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], EXEC_EXIT_MODE))
+		return EXEC_DONE;
 	return cohort_cluster_main(argc, argv, "pcntl_mgmt_test");
 }

@@ -94,6 +94,13 @@ int pcntl_pull(pid_t pid)
 	return pcntl(PCNTL_PULL, pid_arg(pid), 0, 0) < 0 ? -1 : 0;
 }
 
+int pcntl_pull_group(pid_t pid, int *refused)
+{
+	if (refused)
+		*refused = 0;
+	return pcntl(PCNTL_PULL, pid_arg(pid), 0, (unsigned long)refused) < 0 ? -1 : 0;
+}
+
 int pcntl_ps(unsigned int node, struct pcntl_proc **out, size_t *n)
 {
 	struct pcntl_proc *buf = NULL, *bigger;

@@ -112,12 +112,23 @@ int pcntl_node_info(unsigned int node, struct pcntl_node_info *info);
 int pcntl_pull(pid_t pid);
 
 /*
+ * pcntl_pull() that says which member of @pid's migration group refused,
+ * as pcntl_migrate_group() does: when @refused is not NULL, *@refused is
+ * set to 0 first and, on a failure a member caused, to that member's pid
+ * (its pid on the caller's node when it runs here, else its cluster-wide
+ * pid). Nothing moved when it fails. Errors: pcntl_pull()'s.
+ */
+int pcntl_pull_group(pid_t pid, int *refused);
+
+/*
  * The user processes running on node @node: *@out gets an array of *@n
  * records, allocated with malloc() (free() it; it is never NULL on
  * success). The count can change between the calls this makes: it asks
  * again with a larger array while the node has more processes than fit.
- * Returns 0. Errors: EINVAL (no such node), EHOSTDOWN, EPROTONOSUPPORT,
- * ETIMEDOUT, ENOMEM; EAGAIN when the count kept growing.
+ * Returns 0; *@n is never more than the records stored. Errors: EINVAL
+ * (no such node), EHOSTDOWN, EPROTONOSUPPORT, ETIMEDOUT, ENOMEM; EAGAIN
+ * when the count kept growing; E2BIG when the node has more than 16384
+ * user processes (what one PCNTL_PS answer carries).
  */
 int pcntl_ps(unsigned int node, struct pcntl_proc **out, size_t *n);
 

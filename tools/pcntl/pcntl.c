@@ -4,7 +4,7 @@
  *
  *	pcntl where [PID]		the node PID (default: this shell's parent) runs on
  *	pcntl migrate PID NODE		move process PID (and its group) to node NODE
- *	pcntl pull PID			move process PID to this node
+ *	pcntl pull PID			move process PID (and its group) to this node
  *	pcntl nodes [-v]		the nodes that are up; -v: a table of their state
  *	pcntl forbid PID		PID may never be migrated
  *	pcntl allow PID			PID may be migrated (by others under "opt-in")
@@ -173,9 +173,20 @@ static int cmd_where(int argc, char **argv)
 	return 0;
 }
 
+/* A failed move: errno's meaning, and the group member that refused if any. */
+static int fail_move(const char *what, int refused)
+{
+	char who[32], text[96];
+
+	if (!refused)
+		return fail(what);
+	pid_str(who, sizeof(who), refused);
+	snprintf(text, sizeof(text), "%s: member %s of the group refused", what, who);
+	return fail(text);
+}
+
 static int cmd_migrate(int argc, char **argv)
 {
-	char who[32], what[96];
 	unsigned int node;
 	int refused = 0;
 	pid_t pid;
@@ -192,16 +203,12 @@ static int cmd_migrate(int argc, char **argv)
 	}
 	if (!pcntl_migrate_group(pid, node, &refused))
 		return 0;
-	if (refused) {
-		pid_str(who, sizeof(who), refused);
-		snprintf(what, sizeof(what), "migrate: member %s of the group refused", who);
-		return fail(what);
-	}
-	return fail("migrate");
+	return fail_move("migrate", refused);
 }
 
 static int cmd_pull(int argc, char **argv)
 {
+	int refused = 0;
 	pid_t pid;
 
 	if (argc != 3)
@@ -210,9 +217,9 @@ static int cmd_pull(int argc, char **argv)
 		fprintf(stderr, "pcntl pull: '%s' is not a pid\n", argv[2]);
 		return 2;
 	}
-	if (pcntl_pull(pid))
-		return fail("pull");
-	return 0;
+	if (!pcntl_pull_group(pid, &refused))
+		return 0;
+	return fail_move("pull", refused);
 }
 
 /* How many nodes the cluster has (up or not), from sysfs or @online. */

@@ -266,23 +266,46 @@ impl Payload for PcntlReply {
 }
 
 /// [`MSG_NODE_INFO`]: the node's state, its admission decided for a
-/// process of `uid` (`u32::MAX`: for no uid in particular). Layout
-/// `uid u32` (4 bytes).
+/// process of `uid` (`u32::MAX`: for no uid in particular) and, with
+/// `back`, for that process: one the node keeps the shadow of is taken
+/// back whatever its settings. Layout `uid u32, has_back u8, back (6)`
+/// (11 bytes; `back` is zeros without one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeInfoReq {
     /// The uid admission is decided for.
     pub uid: u32,
+    /// The process admission is decided for, if any.
+    pub back: Option<TaskId>,
 }
 
 impl Payload for NodeInfoReq {
-    const LEN: usize = 4;
+    const LEN: usize = 4 + 1 + 6;
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        w.u32(self.uid)
+        w.u32(self.uid)?;
+        match self.back {
+            Some(task) => {
+                w.u8(1)?;
+                write_task(w, &task)
+            }
+            None => {
+                w.u8(0)?;
+                w.bytes(&[0; 6])
+            }
+        }
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(NodeInfoReq { uid: r.u32()? })
+        let uid = r.u32()?;
+        let back = match r.u8()? {
+            0 => {
+                check(r.array::<6>()? == [0; 6])?;
+                None
+            }
+            1 => Some(read_task(r)?),
+            _ => return Err(WireError::BadPayload),
+        };
+        Ok(NodeInfoReq { uid, back })
     }
 }
 
@@ -314,6 +337,26 @@ impl Payload for PsReq {
         let max = r.u32()?;
         check(max <= MAX_PS)?;
         Ok(PsReq { max })
+    }
+}
+
+/// `PCNTL_PS` cannot say how many processes a node has without lying about
+/// the records it stored (see [`ps_count`]): `E2BIG`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PsTooBig;
+
+/// What `PCNTL_PS` returns when the node has `total` user processes and
+/// `written` records were stored in the caller's array, which has room for
+/// `room`: `total`, so that a caller whose array was too small asks again
+/// with a larger one, and a count within `room` always means that many
+/// records were stored. More than [`MAX_PS`] processes cannot all be
+/// stored: with room for all of them that would be a lie, so `PsTooBig`.
+pub fn ps_count(total: u32, written: usize, room: usize) -> Result<u32, PsTooBig> {
+    let total_len = total as usize;
+    if written < total_len && room >= total_len {
+        Err(PsTooBig)
+    } else {
+        Ok(total)
     }
 }
 
@@ -506,13 +549,58 @@ mod tests {
         round_trip(PcntlReply::Group(7));
         let mut buf = [0u8; PcntlReply::LEN];
         assert!(PcntlReply::Group(0).encode(&mut buf).is_err());
-        round_trip(NodeInfoReq { uid: 1000 });
+        round_trip(NodeInfoReq {
+            uid: 1000,
+            back: None,
+        });
+        round_trip(NodeInfoReq {
+            uid: 0,
+            back: Some(task(1, 42)),
+        });
+        let mut buf = [0u8; NodeInfoReq::LEN];
+        buf[4] = 2;
+        assert!(NodeInfoReq::decode(&buf).is_err());
+        buf[4] = 0;
+        buf[10] = 1;
+        assert!(NodeInfoReq::decode(&buf).is_err());
         round_trip(PsReq { max: MAX_PS });
         round_trip(GroupReq {
             group: 7,
             dest: NodeId(1),
             caller: ROOT,
         });
+    }
+
+    #[test]
+    fn ps_count_never_exceeds_what_was_stored() {
+        // Everything fits: the count, all stored.
+        assert_eq!(ps_count(5, 5, 10), Ok(5));
+        assert_eq!(
+            ps_count(MAX_PS, MAX_PS as usize, MAX_PS as usize),
+            Ok(MAX_PS)
+        );
+        // A small array (or none): the count, to ask again.
+        assert_eq!(ps_count(5, 0, 0), Ok(5));
+        assert_eq!(ps_count(20_000, 100, 100), Ok(20_000));
+        assert_eq!(
+            ps_count(20_000, MAX_PS as usize, MAX_PS as usize),
+            Ok(20_000)
+        );
+        // Room for all but only MAX_PS stored: never a count that says more.
+        assert_eq!(ps_count(MAX_PS + 1, MAX_PS as usize, 20_000), Err(PsTooBig));
+        assert_eq!(
+            ps_count(MAX_PS + 1, MAX_PS as usize, MAX_PS as usize + 1),
+            Err(PsTooBig)
+        );
+        // What a caller that trusts a count within its room reads is stored.
+        for total in [0, 1, MAX_PS - 1, MAX_PS, MAX_PS + 1, 40_000] {
+            for room in [0, 1, 100, MAX_PS as usize, MAX_PS as usize + 1, 50_000] {
+                let written = (total as usize).min(room).min(MAX_PS as usize);
+                if let Ok(count) = ps_count(total, written, room) {
+                    assert!(count as usize > room || count as usize == written);
+                }
+            }
+        }
     }
 
     #[test]

@@ -210,8 +210,14 @@ pub enum Command {
         /// Room there, in bytes.
         size: usize,
     },
-    /// Move `target` to the caller's node.
-    Pull(Target),
+    /// Move `target`, and its migration group, to the caller's node.
+    Pull {
+        /// The process.
+        target: Target,
+        /// User address of an `int` for the pid of a group member that
+        /// refused, or 0 (as [`Command::Migrate`]'s).
+        refused: usize,
+    },
     /// Store the [`Proc`] records of node `node`'s user processes at `buf`
     /// (`size` bytes of room); returns how many there are.
     Ps {
@@ -296,7 +302,10 @@ pub fn decode(cmd: u32, args: [usize; 3]) -> Result<Command, Errno> {
             buf: args[1],
             size: args[2],
         }),
-        PCNTL_PULL => Ok(Command::Pull(decode_target(args[0])?)),
+        PCNTL_PULL => Ok(Command::Pull {
+            target: decode_target(args[0])?,
+            refused: args[2],
+        }),
         PCNTL_PS => Ok(Command::Ps {
             node: decode_node(args[0])?,
             buf: args[1],
@@ -773,7 +782,17 @@ mod tests {
         assert_eq!(decode(PCNTL_PS, [64, 0, 0]), Err(Errno::Inval));
         assert_eq!(
             decode(PCNTL_PULL, [9, 0, 0]),
-            Ok(Command::Pull(Target::Pid(9)))
+            Ok(Command::Pull {
+                target: Target::Pid(9),
+                refused: 0
+            })
+        );
+        assert_eq!(
+            decode(PCNTL_PULL, [9, 7, 0x1000]),
+            Ok(Command::Pull {
+                target: Target::Pid(9),
+                refused: 0x1000
+            })
         );
     }
 
