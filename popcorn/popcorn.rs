@@ -69,14 +69,14 @@ struct Stats {
     forks: AtomicU64,
     exits: AtomicU64,
     execs: AtomicU64,
-    layout: [AtomicU64; 5],
+    layout: [AtomicU64; 6],
 }
 
 static STATS: Stats = Stats {
     forks: AtomicU64::new(0),
     exits: AtomicU64::new(0),
     execs: AtomicU64::new(0),
-    layout: [const { AtomicU64::new(0) }; 5],
+    layout: [const { AtomicU64::new(0) }; 6],
 };
 
 /// The nodes that are up, bit n for node n, kept from the transport's
@@ -330,6 +330,7 @@ impl LayoutOps for Layout {
             Some(LayoutOp::Munmap) => 2,
             Some(LayoutOp::Mprotect) => 3,
             Some(LayoutOp::Mremap) => 4,
+            Some(LayoutOp::Madvise) => 5,
             // The hub and this module are built from one header, so this
             // cannot happen; refuse rather than let an unknown change pass.
             None => return Err(EINVAL),
@@ -367,6 +368,9 @@ impl LayoutOps for Layout {
             return;
         };
         const MAP_FIXED: usize = 0x10;
+        const MADV_DONTNEED: usize = 4;
+        const MADV_FREE: usize = 8;
+        const MADV_DONTNEED_LOCKED: usize = 24;
         let result = result as usize;
         match change.op() {
             Some(LayoutOp::Munmap) => {
@@ -384,6 +388,18 @@ impl LayoutOps for Layout {
             Some(LayoutOp::Brk) if result < change.cookie() => {
                 let page = migration::PAGE_SIZE;
                 memory::unmapped(&dist, (result + page - 1) & !(page - 1), change.cookie())
+            }
+            // The range's pages are dropped: the next access sees zeros (or
+            // the file) on every node.
+            Some(LayoutOp::Madvise)
+                if matches!(
+                    change.flags(),
+                    MADV_DONTNEED | MADV_FREE | MADV_DONTNEED_LOCKED
+                ) =>
+            {
+                let page = migration::PAGE_SIZE;
+                let end = change.start().saturating_add(change.len());
+                memory::unmapped(&dist, change.start(), (end + page - 1) & !(page - 1))
             }
             _ => {}
         }
@@ -430,7 +446,7 @@ impl Drop for Popcorn {
     fn drop(&mut self) {
         let l = &STATS.layout;
         pr_info!(
-            "unloading; saw {} forks, {} exits, {} execs; mmap {} brk {} munmap {} mprotect {} mremap {}\n",
+            "unloading; saw {} forks, {} exits, {} execs; mmap {} brk {} munmap {} mprotect {} mremap {} madvise {}\n",
             STATS.forks.load(Ordering::Relaxed),
             STATS.exits.load(Ordering::Relaxed),
             STATS.execs.load(Ordering::Relaxed),
@@ -438,7 +454,8 @@ impl Drop for Popcorn {
             l[1].load(Ordering::Relaxed),
             l[2].load(Ordering::Relaxed),
             l[3].load(Ordering::Relaxed),
-            l[4].load(Ordering::Relaxed)
+            l[4].load(Ordering::Relaxed),
+            l[5].load(Ordering::Relaxed)
         );
     }
 }

@@ -355,6 +355,69 @@ TEST_F_TIMEOUT(migrate, read_copies_stay, 120)
 	RUN_KID(read_copies_stay, &self->other, 90000);
 }
 
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+
+/*
+ * madvise(MADV_DONTNEED) and MADV_DONTNEED_LOCKED drop a range's pages on
+ * every node: pages written on the peer and read back home (so the peer
+ * keeps a copy) read as zeros afterwards on both nodes, a write to one of
+ * them keeps only what was written, and the pages around the range keep
+ * their data. (MADV_FREE drops them everywhere too, but Linux lets a
+ * freed page read as its old data until reclaim, so nothing is checked.)
+ */
+static int dontneed_drops_pages_everywhere(void *arg)
+{
+	int other = *(int *)arg;
+	size_t ps = 4096, n = 16, i;
+	static const int advice[] = { MADV_DONTNEED, MADV_DONTNEED_LOCKED };
+	char *buf;
+	int a;
+
+	buf = mmap(NULL, n * ps, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	WCHECK(buf != MAP_FAILED, "mmap: %s", strerror(errno));
+	for (a = 0; a < 2; a++) {
+		fill(buf, n * ps, 90 + a);
+		WMIGRATE(other);
+		fill(buf, n * ps, 92 + a);	/* the peer owns every page */
+		WMIGRATE(g_node);
+		/* Read copies here; the peer keeps its own. */
+		WCHECK(check(buf, n * ps, 92 + a) < 0, "pages written on node %d", other);
+		WCHECK(madvise(buf + 4 * ps, 8 * ps, advice[a]) == 0, "madvise %d: %s",
+		       advice[a], strerror(errno));
+		for (i = 4 * ps; i < 12 * ps; i++)
+			WCHECK(!buf[i], "advice %d: byte %zu is %#x here, expected 0",
+			       advice[a], i, buf[i] & 0xff);
+		WMIGRATE(other);
+		for (i = 4 * ps; i < 12 * ps; i++)
+			WCHECK(!buf[i], "advice %d: byte %zu is %#x on node %d, expected 0",
+			       advice[a], i, buf[i] & 0xff, other);
+		for (i = 0; i < n * ps / 8; i++) {
+			if (i == 4 * ps / 8)
+				i = 12 * ps / 8;
+			WCHECK(((uint64_t *)buf)[i] == pat(92 + a, i),
+			       "advice %d: word %zu outside the range changed on node %d",
+			       advice[a], i, other);
+		}
+		WMIGRATE(g_node);
+		/* A write after the drop keeps only what was written. */
+		buf[5 * ps] = 7;
+		for (i = 5 * ps + 1; i < 6 * ps; i++)
+			WCHECK(!buf[i], "advice %d: byte %zu is %#x after a write, expected 0",
+			       advice[a], i, buf[i] & 0xff);
+	}
+	WCHECK(munmap(buf, n * ps) == 0, "munmap: %s", strerror(errno));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, dontneed_drops_pages_everywhere, 120)
+{
+	NEED_PEERS(1);
+	RUN_KID(dontneed_drops_pages_everywhere, &self->other, 90000);
+}
+
 /* ---- MAP_PRIVATE file mappings ---- */
 
 #define FMAP_PAGES	16

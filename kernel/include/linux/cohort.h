@@ -75,6 +75,8 @@ struct cohort_task_ops {
  * @COHORT_LAYOUT_MUNMAP: munmap(2) and in-kernel vm_munmap()
  * @COHORT_LAYOUT_MPROTECT: mprotect(2) and pkey_mprotect(2)
  * @COHORT_LAYOUT_MREMAP: mremap(2)
+ * @COHORT_LAYOUT_MADVISE: madvise(2) of the caller's own address space (and
+ *	io_uring's IORING_OP_MADVISE)
  */
 enum cohort_layout_op {
 	COHORT_LAYOUT_MMAP,
@@ -82,6 +84,7 @@ enum cohort_layout_op {
 	COHORT_LAYOUT_MUNMAP,
 	COHORT_LAYOUT_MPROTECT,
 	COHORT_LAYOUT_MREMAP,
+	COHORT_LAYOUT_MADVISE,
 };
 
 /**
@@ -92,7 +95,7 @@ enum cohort_layout_op {
  * @new_addr: mremap: new address (MREMAP_FIXED)
  * @new_len: mremap: new length
  * @prot: mmap and mprotect: protection
- * @flags: mmap and mremap: flags
+ * @flags: mmap and mremap: flags; madvise: the advice
  * @pgoff: mmap: file offset in pages
  * @file: mmap: the file mapped, or NULL
  * @private: the module's cookie from begin() to end()

@@ -36,6 +36,8 @@ pub enum LayoutOp {
     Mprotect,
     /// mremap(2).
     Mremap,
+    /// madvise(2) of the caller's own address space.
+    Madvise,
 }
 
 /// One layout change as the caller asked for it (`struct cohort_layout_change`).
@@ -58,6 +60,7 @@ impl LayoutChange {
             bindings::cohort_layout_op_COHORT_LAYOUT_MUNMAP => Some(LayoutOp::Munmap),
             bindings::cohort_layout_op_COHORT_LAYOUT_MPROTECT => Some(LayoutOp::Mprotect),
             bindings::cohort_layout_op_COHORT_LAYOUT_MREMAP => Some(LayoutOp::Mremap),
+            bindings::cohort_layout_op_COHORT_LAYOUT_MADVISE => Some(LayoutOp::Madvise),
             _ => None,
         }
     }
@@ -92,7 +95,7 @@ impl LayoutChange {
         self.raw().prot as usize
     }
 
-    /// mmap and mremap: the flags.
+    /// mmap and mremap: the flags; madvise: the advice (`MADV_*`).
     pub fn flags(&self) -> usize {
         self.raw().flags as usize
     }
