@@ -11,36 +11,12 @@
 . "$(dirname "$0")/lib.sh"
 
 NSPIN=4
-ACCEPT=/sys/kernel/cohort/accept
 [ "$NODES" -ge 2 ] || fail "needs 2 nodes, the cluster has $NODES"
 
 mark_all balance
 migrate_ready
 
-pids=
-cleanup() {
-	local n
-	[ -n "$pids" ] && cx 0 "kill -9 $pids" >/dev/null 2>&1
-	for n in $(seq 2 $LAST); do
-		cx "$n" "echo 1 >$ACCEPT" >/dev/null 2>&1 ||
-			echo "# node $n: cannot write 1 to $ACCEPT again"
-	done
-}
-trap cleanup EXIT
-
-for n in $(seq 2 $LAST); do
-	r=$(cx "$n" "echo 0 >$ACCEPT" 2>&1) || fail "node $n: writing 0 to $ACCEPT: $r"
-done
-
-pids=$(cx 0 "for i in \$(seq $NSPIN); do
-		sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &
-		echo \$!
-	done" | tr '\n' ' ' | sed 's/ $//')
-set -- $pids
-[ $# -eq "$NSPIN" ] || fail "started '$pids', expected $NSPIN pids"
-for p in $pids; do
-	case $p in *[!0-9]*) fail "'$p' is not a pid (started: $pids)" ;; esac
-done
+balance_setup $NSPIN
 note "$NSPIN loops on node 0: $pids"
 
 # placement: "N0 N1" how many of the loops run on node 0 and on node 1;

@@ -14,37 +14,14 @@
 # loops are killed.
 . "$(dirname "$0")/lib.sh"
 
-ACCEPT=/sys/kernel/cohort/accept
 GROUP=770013
 [ "$NODES" -ge 2 ] || fail "needs 2 nodes, the cluster has $NODES"
 
 mark_all balance-rules
 migrate_ready
 
-pids=
-cleanup() {
-	local n
-	[ -n "$pids" ] && cx 0 "kill -9 $pids" >/dev/null 2>&1
-	for n in $(seq 2 $LAST); do
-		cx "$n" "echo 1 >$ACCEPT" >/dev/null 2>&1 ||
-			echo "# node $n: cannot write 1 to $ACCEPT again"
-	done
-}
-trap cleanup EXIT
-
-for n in $(seq 2 $LAST); do
-	r=$(cx "$n" "echo 0 >$ACCEPT" 2>&1) || fail "node $n: writing 0 to $ACCEPT: $r"
-done
-
-pids=$(cx 0 "for i in 1 2 3 4; do
-		sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &
-		echo \$!
-	done" | tr '\n' ' ' | sed 's/ $//')
+balance_setup 4
 set -- $pids
-[ $# -eq 4 ] || fail "started '$pids', expected 4 pids"
-for p in $pids; do
-	case $p in *[!0-9]*) fail "'$p' is not a pid (started: $pids)" ;; esac
-done
 F=$1 G1=$2 G2=$3 A=$4
 note "loops on node 0: forbidden $F, group $GROUP: $G1 $G2, alone $A"
 

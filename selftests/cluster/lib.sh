@@ -286,3 +286,35 @@ module_refs_held() {
 	done
 	[ ${#out[@]} -eq 0 ] || printf '%s; ' "${out[@]}" | sed 's/; $//'
 }
+
+# balance_setup N: for the balance scenarios: nodes 2 and up refuse
+# processes (so a balancer can only choose node 1) and N CPU-bound loops
+# start on node 0, their pids in $pids; on exit the loops are killed and
+# the nodes accept again.
+ACCEPT=/sys/kernel/cohort/accept
+balance_setup() {
+	local n want=$1 p
+	pids=
+	trap balance_cleanup EXIT
+	for n in $(seq 2 $LAST); do
+		r=$(cx "$n" "echo 0 >$ACCEPT" 2>&1) || fail "node $n: writing 0 to $ACCEPT: $r"
+	done
+	pids=$(cx 0 "for i in \$(seq $want); do
+			sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &
+			echo \$!
+		done" | tr '\n' ' ' | sed 's/ $//')
+	set -- $pids
+	[ $# -eq "$want" ] || fail "started '$pids', expected $want pids"
+	for p in $pids; do
+		case $p in *[!0-9]*) fail "'$p' is not a pid (started: $pids)" ;; esac
+	done
+}
+
+balance_cleanup() {
+	local n
+	[ -n "$pids" ] && cx 0 "kill -9 $pids" >/dev/null 2>&1
+	for n in $(seq 2 $LAST); do
+		cx "$n" "echo 1 >$ACCEPT" >/dev/null 2>&1 ||
+			echo "# node $n: cannot write 1 to $ACCEPT again"
+	done
+}
