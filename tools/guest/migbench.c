@@ -17,6 +17,13 @@
  *    its return;
  *  - the remote page fault: a process migrated to NODE touches pages that
  *    are still here, timed on NODE's clock by the process itself;
+ *  - the container layer's faults, FAULT_PAGES pages each, and the page
+ *    messages each costs (gobelins' sent_* counters of both nodes, read
+ *    where the process runs; the few faults of its own migrations
+ *    between the phases are in the count): a read fault on NODE of a page
+ *    owned here, a write fault on NODE of a page owned here and copied
+ *    nowhere else, and a write fault here of a page NODE holds a read
+ *    copy of (one invalidation);
  *  - end to end, for 1 MiB and 64 MiB working sets, E2E_REPS new processes
  *    each: the migration to NODE (as above), then the moved process reads
  *    its whole working set there, so every page moves (timed on NODE's
@@ -46,6 +53,7 @@
 #define FAULT_PAGES	512
 #define FRESH		5
 #define KMSG		"/sys/kernel/debug/kmsg/"
+#define GOBELINS_STATS	"/sys/kernel/debug/gobelins/stats"
 #define STREAM_BYTES	(32UL << 20)
 /* Longest a moved process may take to read 64 MiB page by page. */
 #define E2E_TIMEOUT_MS	600000
@@ -278,6 +286,131 @@ static double fault_ns(void)
 	return ns;
 }
 
+/* Page messages gobelins sent from the node this process runs on. */
+static double sent_here(void)
+{
+	FILE *f = fopen(GOBELINS_STATS, "r");
+	char name[64];
+	double sum = 0;
+	unsigned long long v;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %llu", name, &v) == 2)
+		if (!strncmp(name, "sent_", 5))
+			sum += v;
+	fclose(f);
+	return sum;
+}
+
+/* The container faults of one run: per page, ns and page messages. */
+struct cfaults {
+	double read_ns, write_ns, inval_ns;
+	double read_msgs, write_msgs, inval_msgs;
+	int ok;
+};
+
+/* Touches FAULT_PAGES pages from @mem, reading or adding 1; ns per page. */
+static double touch(volatile char *mem, int write)
+{
+	double t0 = now_ns();
+	int i;
+
+	for (i = 0; i < FAULT_PAGES; i++) {
+		if (write)
+			mem[i * PAGE] += 1;
+		else
+			(void)mem[i * PAGE];
+	}
+	return (now_ns() - t0) / FAULT_PAGES;
+}
+
+/* Runs in a child: see the header; reports through @fd. */
+static void __attribute__((noreturn)) cfaults_child(int fd)
+{
+	char *a = mmap(NULL, 2 * FAULT_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *b;
+	struct cfaults r = { 0 };
+	double h0, h1, h2, h3, n0, n1, n2, n3, n4;
+	int i;
+
+	if (a == MAP_FAILED)
+		_exit(2);
+	b = a + FAULT_PAGES * PAGE;
+	for (i = 0; i < 2 * FAULT_PAGES; i++)
+		a[i * PAGE] = (char)i;
+	/* Read on NODE: a read copy there of each page owned here. */
+	h0 = sent_here();
+	if (pcntl_migrate(0, there))
+		_exit(3);
+	n0 = sent_here();
+	r.read_ns = touch(a, 0);
+	n1 = sent_here();
+	if (pcntl_migrate(0, here))
+		_exit(3);
+	h1 = sent_here();
+	/* Written on NODE: ownership moves, no read copy to invalidate. */
+	if (pcntl_migrate(0, there))
+		_exit(3);
+	n2 = sent_here();
+	r.write_ns = touch(b, 1);
+	n3 = sent_here();
+	if (pcntl_migrate(0, here))
+		_exit(3);
+	h2 = sent_here();
+	/* Written here again: NODE's read copies of a are invalidated. */
+	r.inval_ns = touch(a, 1);
+	h3 = sent_here();
+	if (pcntl_migrate(0, there))
+		_exit(3);
+	n4 = sent_here();
+	if (pcntl_migrate(0, here))
+		_exit(3);
+	if (h0 < 0 || n0 < 0)
+		_exit(6);
+	r.read_msgs = (n1 - n0 + h1 - h0) / FAULT_PAGES;
+	r.write_msgs = (n3 - n2 + h2 - h1) / FAULT_PAGES;
+	r.inval_msgs = (h3 - h2 + n4 - n3) / FAULT_PAGES;
+	r.ok = 1;
+	for (i = 0; i < FAULT_PAGES; i++)
+		if (a[i * PAGE] != (char)(i + 1) ||
+		    b[i * PAGE] != (char)(FAULT_PAGES + i + 1))
+			r.ok = 0;
+	if (write(fd, &r, sizeof(r)) != sizeof(r))
+		_exit(4);
+	_exit(0);
+}
+
+/* The container faults, measured by a child; exits on failure. */
+static struct cfaults container_faults(void)
+{
+	struct cfaults r = { 0 };
+	int fds[2], status;
+	pid_t pid;
+
+	step = "container faults";
+	if (pipe(fds))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		close(fds[0]);
+		cfaults_child(fds[1]);
+	}
+	close(fds[1]);
+	if (read(fds[0], &r, sizeof(r)) != sizeof(r))
+		r.ok = 0;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (!r.ok)
+		fprintf(stderr, "migbench: container faults: child status %#x, %s\n",
+			status, r.read_ns > 0 ? "pages read back wrong" : "no report");
+	if (!r.ok)
+		exit(1);
+	return r;
+}
+
 /* What a moved process reports after reading its working set. */
 struct e2e_report {
 	double read_ns;		/* on the destination's clock */
@@ -457,7 +590,8 @@ int main(int argc, char **argv)
 {
 	int reps = argc > 2 ? atoi(argv[2]) : 10;
 	int e2e_reps = argc > 3 ? atoi(argv[3]) : 3;
-	double ping[2], hreq[2], bps[2], rtt, hrtt, tput, fault;
+	double ping[2], hreq[2], bps[2], rtt, hrtt, tput, fault, xfer;
+	struct cfaults cf;
 	double f1, o1, b1, f64, o64, b64;
 	struct moves small, big;
 	struct e2e e1, e64;
@@ -478,6 +612,7 @@ int main(int argc, char **argv)
 	fault = fault_ns();
 	if (fault < 0)
 		fail("remote fault: no report from the moved process");
+	cf = container_faults();
 	ping[1] = kmsg_rtt("ping", there, 1000);
 	hreq[1] = kmsg_rtt("hreq", there, 1000);
 	bps[1] = kmsg_bps(there, STREAM_BYTES);
@@ -495,6 +630,12 @@ int main(int argc, char **argv)
 	print_moves("1mib", &small, reps, &f1, &o1, &b1);
 	print_moves("64mib", &big, reps, &f64, &o64, &b64);
 	printf("fault_ns=%.0f\n", fault);
+	printf("read_fault_ns=%.0f\nwrite_fault_ns=%.0f\ninval_fault_ns=%.0f\n",
+	       cf.read_ns, cf.write_ns, cf.inval_ns);
+	printf("read_fault_msgs=%.2f\nwrite_fault_msgs=%.2f\ninval_fault_msgs=%.2f\n",
+	       cf.read_msgs, cf.write_msgs, cf.inval_msgs);
+	/* A 4 KiB transfer at kmsg's throughput. */
+	xfer = PAGE / tput * 1e9;
 	e1 = measure_e2e(1, e2e_reps, tput, hrtt);
 	e64 = measure_e2e(64, e2e_reps, tput, hrtt);
 
@@ -508,6 +649,16 @@ int main(int argc, char **argv)
 	row("back to the shadow here (1 MiB)", b1, rtt);
 	row("back to the shadow here (64 MiB)", b64, rtt);
 	row("remote page fault", fault, rtt);
+	row("read fault (container)", cf.read_ns, rtt);
+	row("write fault, no copy (container)", cf.write_ns, rtt);
+	row("write fault, 1 copy invalidated", cf.inval_ns, rtt);
+	printf("read fault / (RTT + 4 KiB at kmsg throughput) %.2f; "
+	       "write fault / read fault: no copy %.2f, 1 copy %.2f\n",
+	       cf.read_ns / (rtt + xfer), cf.write_ns / cf.read_ns,
+	       cf.inval_ns / cf.read_ns);
+	printf("page messages per fault: read %.2f, write %.2f, "
+	       "write invalidating 1 copy %.2f\n",
+	       cf.read_msgs, cf.write_msgs, cf.inval_msgs);
 	printf("64 MiB / 1 MiB: new task %.2f, to shadow %.2f, back %.2f\n",
 	       f64 / f1, o64 / o1, b64 / b1);
 	printf("kmsg throughput %.1f MB/s\n", tput / 1e6);

@@ -614,6 +614,12 @@ const MIGBENCH_MEASURES: &[&str] = &[
     "out_64mib_ns",
     "back_64mib_ns",
     "fault_ns",
+    "read_fault_ns",
+    "write_fault_ns",
+    "inval_fault_ns",
+    "read_fault_msgs",
+    "write_fault_msgs",
+    "inval_fault_msgs",
     "e2e_migrate_1mib_ns",
     "e2e_read_1mib_ns",
     "e2e_total_1mib_ns",
@@ -642,11 +648,20 @@ pub const FIRST_MIGRATION_TARGET: f64 = 3.0;
 /// node, "back" to the origin), in kmsg round trips at most.
 pub const SHADOW_MIGRATION_TARGET: f64 = 2.0;
 
+/// A read fault of the container layer, in (kmsg round trip + one 4 KiB
+/// transfer at kmsg's throughput) at most (issue #10, item 10).
+pub const READ_FAULT_TARGET: f64 = 1.3;
+/// A write fault that invalidates read copies, in read faults at most.
+pub const WRITE_FAULT_TARGET: f64 = 1.5;
+/// Page messages per fault at most, whatever the number of nodes.
+pub const MSGS_PER_FAULT_TARGET: f64 = 3.0;
+
 /// Ratio groups of `cohort bench migrate`, as the plot's panels.
 const MIG_RTT_GROUP: &str = "migration and remote fault / kmsg round trip (ping)";
 const MIG_SIZE_GROUP: &str = "64 MiB / 1 MiB";
 const MIG_E2E_GROUP: &str =
     "migrate + read the working set / (bytes / kmsg throughput + hub round trip)";
+const MIG_FAULT_GROUP: &str = "container faults (and page messages per fault)";
 
 /// The JSON record of a `cohort bench migrate` run from migbench's output;
 /// an error names what is missing or not positive.
@@ -734,6 +749,47 @@ pub fn migrate_record(
             v(&total),
             v(&model),
             None,
+        ));
+    }
+    // One 4 KiB transfer at kmsg's throughput, in ns.
+    let xfer = if v("kmsg") > 0.0 {
+        4096.0 / v("kmsg") * 1e9
+    } else {
+        0.0
+    };
+    ratios.push(Ratio::new(
+        MIG_FAULT_GROUP,
+        "read_fault",
+        "read_fault / (kmsg_rtt + 4 KiB / kmsg throughput)",
+        v("read_fault"),
+        v("kmsg_rtt") + xfer,
+        Some(Target::at_most(READ_FAULT_TARGET)),
+    ));
+    ratios.push(Ratio::new(
+        MIG_FAULT_GROUP,
+        "write_fault",
+        "write_fault / read_fault (no copy to invalidate)",
+        v("write_fault"),
+        v("read_fault"),
+        None,
+    ));
+    ratios.push(Ratio::new(
+        MIG_FAULT_GROUP,
+        "inval_fault",
+        "inval_fault / read_fault (one copy invalidated)",
+        v("inval_fault"),
+        v("read_fault"),
+        Some(Target::at_most(WRITE_FAULT_TARGET)),
+    ));
+    for kind in ["read", "write", "inval"] {
+        let name = format!("{kind}_fault_msgs");
+        ratios.push(Ratio::new(
+            MIG_FAULT_GROUP,
+            &name,
+            &format!("{name} (page messages per fault)"),
+            v(&name),
+            1.0,
+            Some(Target::at_most(MSGS_PER_FAULT_TARGET)),
         ));
     }
     r.ratios = ratios;
@@ -1004,6 +1060,13 @@ mod tests {
                 && x.group == MIG_RTT_GROUP
             {
                 Some(("<=", SHADOW_MIGRATION_TARGET))
+            } else if x.group == MIG_FAULT_GROUP {
+                match x.name.as_str() {
+                    "read_fault" => Some(("<=", READ_FAULT_TARGET)),
+                    "inval_fault" => Some(("<=", WRITE_FAULT_TARGET)),
+                    "write_fault" => None,
+                    _ => Some(("<=", MSGS_PER_FAULT_TARGET)),
+                }
             } else {
                 None
             };
@@ -1015,10 +1078,22 @@ mod tests {
             r.ratio("first_1mib").unwrap().result.as_deref(),
             Some("MISS")
         );
-        // e2e_total_64mib (17th) / e2e_model_64mib (18th).
-        assert_eq!(r.ratio("e2e_64mib").unwrap().value, Some(17.0 / 18.0));
+        // Each measure is 1000 times its place in MIGBENCH_MEASURES.
+        let place = |k: &str| (MIGBENCH_MEASURES.iter().position(|m| *m == k).unwrap() + 1) as f64;
+        assert_eq!(
+            r.ratio("e2e_64mib").unwrap().value,
+            Some(place("e2e_total_64mib_ns") / place("e2e_model_64mib_ns"))
+        );
+        assert_eq!(
+            r.ratio("inval_fault").unwrap().value,
+            Some(place("inval_fault_ns") / place("read_fault_ns"))
+        );
+        assert_eq!(
+            r.ratio("read_fault_msgs").unwrap().value,
+            Some(place("read_fault_msgs") * 1000.0)
+        );
         assert_eq!(r.ratio("out_64_over_1").unwrap().value, Some(8.0 / 5.0));
-        assert_eq!(r.ratios.len(), 8 + 3 + 2);
+        assert_eq!(r.ratios.len(), 8 + 3 + 2 + 6);
 
         let e = migrate_record(meta.clone(), [0, 1], 10, &migbench_text(Some("fault_ns")));
         assert_eq!(e.unwrap_err(), "migbench gave no positive fault_ns");
