@@ -81,6 +81,8 @@ const RELEASE_TIMEOUT_MS: u64 = 20_000;
 /// One past the last page index of user space: a release of `0..LAST_INDEX`
 /// is the whole container.
 const LAST_INDEX: u64 = (crate::USER_END >> PAGE_SHIFT) as u64;
+/// Most page messages held back for nodes whose transport is down.
+const MAX_HELD_BACK: usize = 4096;
 /// Most messages to itself one event may chain (see `carry_out`).
 const MAX_LOOPBACK_DEPTH: u32 = 16;
 /// How long the executor sleeps with nothing to do before it checks
@@ -146,6 +148,11 @@ enum Op {
     WriteProtect { page: PageId },
     /// Send `hello` to `to` (see `proto::container_member`).
     Hello { to: NodeId, hello: Hello },
+    /// Send the messages held back for `to` (its container layer said
+    /// hello: its transport is up).
+    Flush { to: NodeId },
+    /// Drop the messages held back for `to` (it went down).
+    Forget { to: NodeId },
     /// Drop pages `first..end` of `container` from the linked address
     /// space (a release, at the container's home).
     DropRange {
@@ -175,7 +182,12 @@ impl Op {
                 Some(*page)
             }
             Op::Send { msg, .. } | Op::Loopback { msg } if msg.carries_data() => msg.page(),
-            Op::DropRange { .. } | Op::Send { .. } | Op::Loopback { .. } | Op::Hello { .. } => None,
+            Op::DropRange { .. }
+            | Op::Send { .. }
+            | Op::Loopback { .. }
+            | Op::Hello { .. }
+            | Op::Flush { .. }
+            | Op::Forget { .. } => None,
         }
     }
 }
@@ -312,6 +324,12 @@ pub(crate) struct Linker {
     executor: AtomicI32,
     /// Number of nodes in the cluster.
     nodes: usize,
+    /// Encoded page messages to nodes whose transport was down when they
+    /// were sent, oldest first, with their destination: sent when the
+    /// node's container layer says hello, dropped when it goes down. Only
+    /// the executor touches it.
+    #[pin]
+    held_back: Mutex<KVec<(NodeId, KVec<u8>)>>,
     /// This incarnation of the container layer (random, never 0; a new
     /// one when the layer starts afresh).
     incarnation: AtomicU64,
@@ -340,6 +358,7 @@ impl Linker {
                     serial: 0,
                 }),
                 ops <- new_mutex!(KVec::new()),
+                held_back <- new_mutex!(KVec::new()),
                 ops_ready <- new_condvar!(),
                 generation <- new_mutex!(0),
                 changed <- new_condvar!(),
@@ -738,6 +757,7 @@ impl Linker {
 
     /// Node `node`'s container layer is up (it said hello).
     fn node_up_locked(&self, m: &mut Machine, node: NodeId) {
+        self.queue(m, Op::Flush { to: node });
         let mut actions = Actions::new();
         if let Err(e) = m.node.node_up(node, &mut actions) {
             pr_err!("node {} up: {:?}\n", node.0, e);
@@ -867,6 +887,8 @@ impl Linker {
                 let mut m = self.machine.lock();
                 self.deliver(&mut m, self.me(), msg, Some(&data));
             }
+            Op::Flush { to } => self.flush_held(to),
+            Op::Forget { to } => self.forget_held(to),
             Op::Hello { to, hello } => {
                 let mut buf = [0u8; Hello::LEN];
                 let sent = hello
@@ -933,12 +955,86 @@ impl Linker {
             }
         };
         self.stats.sent(msg);
-        if let Err(e) = msg::send(
+        let mut held = self.held_back.lock();
+        // After one held back, the later ones to that node wait too: the
+        // protocol counts on each channel keeping its order.
+        if held.iter().any(|(n, _)| *n == to) {
+            Self::hold(&mut held, to, &buf[..len]);
+            return;
+        }
+        match msg::send(
             u32::from(to.0),
             crate::proto::container_msg::MSG_CONTAINER,
             &buf[..len],
         ) {
-            pr_warn!("page message to node {} not sent: {:?}\n", to.0, e);
+            Ok(()) => {}
+            Err(e) if e == cohort::errno::EHOSTDOWN() || e == cohort::errno::ENOTCONN() => {
+                Self::hold(&mut held, to, &buf[..len]);
+            }
+            Err(e) => pr_warn!("page message to node {} not sent: {:?}\n", to.0, e),
+        }
+    }
+
+    /// Holds `bytes` back for `to` (at most [`MAX_HELD_BACK`] messages).
+    fn hold(held: &mut KVec<(NodeId, KVec<u8>)>, to: NodeId, bytes: &[u8]) {
+        if held.len() >= MAX_HELD_BACK {
+            pr_err!(
+                "page message to node {} dropped: {} held back for nodes not connected\n",
+                to.0,
+                MAX_HELD_BACK
+            );
+            return;
+        }
+        let mut copy = KVec::new();
+        if copy.extend_from_slice(bytes, GFP_KERNEL).is_err()
+            || held.push((to, copy), GFP_KERNEL).is_err()
+        {
+            pr_err!(
+                "out of memory holding a page message to node {} back\n",
+                to.0
+            );
+        }
+    }
+
+    /// Sends what was held back for `to`, in order (`Op::Flush`).
+    fn flush_held(&self, to: NodeId) {
+        let mut held = self.held_back.lock();
+        let all = core::mem::replace(&mut *held, KVec::new());
+        let mut down = false;
+        for (n, bytes) in all {
+            if n == to && !down {
+                match msg::send(
+                    u32::from(to.0),
+                    crate::proto::container_msg::MSG_CONTAINER,
+                    &bytes,
+                ) {
+                    Ok(()) => continue,
+                    // Down again: this one and the rest wait for the next
+                    // hello.
+                    Err(e) if e == cohort::errno::EHOSTDOWN() || e == cohort::errno::ENOTCONN() => {
+                        down = true
+                    }
+                    Err(e) => {
+                        pr_warn!("held page message to node {} not sent: {:?}\n", to.0, e);
+                        continue;
+                    }
+                }
+            }
+            // The vector had room for it before.
+            if held.push((n, bytes), GFP_KERNEL).is_err() {
+                pr_err!("out of memory keeping a page message held back\n");
+            }
+        }
+    }
+
+    /// Drops what was held back for `to` (`Op::Forget`).
+    fn forget_held(&self, to: NodeId) {
+        let mut held = self.held_back.lock();
+        let all = core::mem::replace(&mut *held, KVec::new());
+        for (n, bytes) in all {
+            if n != to && held.push((n, bytes), GFP_KERNEL).is_err() {
+                pr_err!("out of memory keeping a page message held back\n");
+            }
         }
     }
 
@@ -1150,6 +1246,7 @@ impl Linker {
     }
 
     fn node_down_locked(&self, m: &mut Machine, dead: NodeId) {
+        self.queue(m, Op::Forget { to: dead });
         let mut actions = Actions::new();
         if let Err(e) = m.node.node_down(dead, &mut actions) {
             pr_err!("node {} down: {:?}\n", dead.0, e);

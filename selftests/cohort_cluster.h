@@ -143,6 +143,22 @@ static inline bool cluster_load(const char *name, bool *loaded)
 	return true;
 }
 
+/* Whether gobelins' debugfs stats say its container layer is synced. */
+static inline bool gobelins_synced(void)
+{
+	char line[128];
+	bool synced = false;
+	FILE *f = fopen("/sys/kernel/debug/gobelins/stats", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strcmp(line, "synced 1\n"))
+			synced = true;
+	fclose(f);
+	return synced;
+}
+
 /* Reads the cluster, loads the modules here, waits for the peers. */
 static inline void cohort_cluster_setup(const char *prog)
 {
@@ -173,6 +189,17 @@ static inline void cohort_cluster_setup(const char *prog)
 	for (n = 0; n < COHORT_MAX_NODES; n++)
 		if (g_online & (1ULL << n))
 			g_nodes[g_nnodes++] = n;
+	/*
+	 * With peers up, gobelins joins (or boots with) them first: until
+	 * then a migration is EAGAIN. Alone, it waits for peers to come.
+	 */
+	if (g_nnodes > 1) {
+		deadline = now_ms() + 30000;
+		while (!gobelins_synced() && now_ms() < deadline)
+			cohort_msleep(100);
+		if (!gobelins_synced())
+			printf("# %s: gobelins not synced with its peers after 30 s\n", prog);
+	}
 	printf("# %s: node %d of %lu, online:", prog, g_node, g_nr_nodes);
 	for (n = 0; n < g_nnodes; n++)
 		printf(" %d", g_nodes[n]);
