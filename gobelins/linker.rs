@@ -209,6 +209,11 @@ pub(crate) struct Machine {
     pin: Option<ModulePin>,
     /// Messages to this node being delivered within one event, nested.
     loopback_depth: u32,
+    /// Peers whose container layer said hello since its transport last
+    /// went down: their page messages are delivered.
+    heard: NodeSet,
+    /// Page messages from peers not heard yet, in arrival order (encoded).
+    early: KVec<(NodeId, KVec<u8>)>,
     /// The incarnations of the peers' container layers heard from.
     members: Members,
     /// A synced peer said hello to this fresh incarnation: it joins (and
@@ -353,6 +358,8 @@ impl Linker {
                     released: KVec::new(),
                     pin: None,
                     loopback_depth: 0,
+                    heard: NodeSet::EMPTY,
+                    early: KVec::new(),
                     members: Members::new(),
                     joins: false,
                     serial: 0,
@@ -627,6 +634,8 @@ impl Linker {
         m.lost = KVec::new();
         m.joins = false;
         m.members.restart();
+        m.heard = NodeSet::EMPTY;
+        m.early = KVec::new();
         self.incarnation
             .store(cohort::random_u64().max(1), Ordering::Relaxed);
         Self::update_pin(m);
@@ -731,6 +740,57 @@ impl Linker {
             }
             Verdict::Up | Verdict::Nothing => self.node_up_locked(m, from),
         }
+        if !m.heard.contains(from) {
+            m.heard.insert(from);
+            self.deliver_early(m, from);
+        }
+    }
+
+    /// Keeps a page message from `from`, not heard yet (at most
+    /// [`MAX_HELD_BACK`]).
+    fn hold_early(m: &mut Machine, from: NodeId, bytes: &[u8]) {
+        if m.early.len() >= MAX_HELD_BACK {
+            pr_err!(
+                "page message from node {} dropped: {} wait for their senders' hello\n",
+                from.0,
+                MAX_HELD_BACK
+            );
+            return;
+        }
+        let mut copy = KVec::new();
+        if copy.extend_from_slice(bytes, GFP_KERNEL).is_err()
+            || m.early.push((from, copy), GFP_KERNEL).is_err()
+        {
+            pr_err!(
+                "out of memory keeping a page message from node {}\n",
+                from.0
+            );
+        }
+    }
+
+    /// Delivers, in order, the page messages `from` sent before its hello.
+    fn deliver_early(&self, m: &mut Machine, from: NodeId) {
+        let all = core::mem::replace(&mut m.early, KVec::new());
+        let mut rest = KVec::new();
+        for (n, bytes) in all {
+            if n != from {
+                if rest.push((n, bytes), GFP_KERNEL).is_err() {
+                    pr_err!("out of memory keeping a page message\n");
+                }
+                continue;
+            }
+            match crate::proto::container_msg::decode(&bytes) {
+                Ok((pm, data)) => self.deliver(m, from, pm, data),
+                Err(e) => pr_warn!("malformed page message from node {}: {:?}\n", from.0, e),
+            }
+        }
+        // Messages that arrived meanwhile (none: `machine` is held) stay.
+        for item in core::mem::replace(&mut m.early, KVec::new()) {
+            if rest.push(item, GFP_KERNEL).is_err() {
+                pr_err!("out of memory keeping a page message\n");
+            }
+        }
+        m.early = rest;
     }
 
     /// Node `node`'s container layer said bye: it is down, and its next
@@ -1214,6 +1274,15 @@ impl Linker {
     pub(crate) fn node_down(&self, dead: NodeId) {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
+        // What it sent from now on is a later incarnation's, or comes
+        // over a new transport: delivered after its next hello.
+        m.heard.remove(dead);
+        let early = core::mem::replace(&mut m.early, KVec::new());
+        for (n, bytes) in early {
+            if n != dead && m.early.push((n, bytes), GFP_KERNEL).is_err() {
+                pr_err!("out of memory keeping a page message\n");
+            }
+        }
         self.node_down_locked(m, dead);
         let me = self.me();
         if self.nodes == 1 {
@@ -1428,7 +1497,15 @@ impl MsgHandler for ContainerHandler {
             }
         };
         linker.stats.received(&pm);
+        let from = NodeId(src as u8);
         let mut m = linker.machine.lock();
-        linker.deliver(&mut m, NodeId(src as u8), pm, data);
+        if !m.heard.contains(from) {
+            // Sent before this node heard the sender's hello (its own
+            // went out after): delivered once it is heard, so that the
+            // machine knows the sender's incarnation first.
+            Linker::hold_early(&mut m, from, msg.data());
+            return;
+        }
+        linker.deliver(&mut m, from, pm, data);
     }
 }
