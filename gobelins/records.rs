@@ -86,4 +86,12 @@ impl Table<PageId, PageRecord> for Records {
             f(k, v);
         }
     }
+
+    /// One lookup, not the trait's scan of every record: the protocol
+    /// walks the whole table with it (a death, a round, a restart), which
+    /// the scan made quadratic in the number of records (minutes with tens
+    /// of thousands, a soft lockup and the node counted dead).
+    fn next_from(&mut self, from: &PageId) -> Option<PageId> {
+        self.tree.cursor_lower_bound(from).map(|c| *c.current().0)
+    }
 }

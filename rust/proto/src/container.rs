@@ -2724,7 +2724,7 @@ impl<T: Table<PageId, PageRecord>> ContainerNode<T> {
         }
     }
 
-    fn has_zombie(&self, range: PageRange) -> bool {
+    fn has_zombie(&mut self, range: PageRange) -> bool {
         let end = PageId {
             container: range.container,
             index: range.end,

@@ -42,9 +42,11 @@ pub trait Table<K: Copy + Eq, V> {
     /// The lowest key at or above `from`, if any: one step of a walk over a
     /// range of keys in order (a release walks the pages of a range this
     /// way, and may remove the key it is at before taking the next step).
-    /// The default scans every record; an ordered table (an rbtree, an
-    /// XArray) answers with one lookup.
-    fn next_from(&self, from: &K) -> Option<K>
+    /// The default scans every record, which makes a walk quadratic: an
+    /// ordered table (an rbtree, an XArray) answers with one lookup, and
+    /// must. `&mut`: the kernel's rbtree finds a bound with a cursor, which
+    /// borrows the tree mutably.
+    fn next_from(&mut self, from: &K) -> Option<K>
     where
         K: Ord,
     {
