@@ -23,6 +23,7 @@ use kernel::prelude::*;
 mod held;
 mod linker;
 mod member;
+mod parked;
 mod records;
 mod stats;
 

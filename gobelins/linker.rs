@@ -44,6 +44,7 @@
 //! reading a page in to send it, `/proc/PID/mem`) run locally: they see
 //! this node's copy as it is.
 
+use crate::parked::{Parked, MAX_PARKED};
 use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
@@ -81,8 +82,6 @@ const RELEASE_TIMEOUT_MS: u64 = 20_000;
 /// One past the last page index of user space: a release of `0..LAST_INDEX`
 /// is the whole container.
 const LAST_INDEX: u64 = (crate::USER_END >> PAGE_SHIFT) as u64;
-/// Most page messages held back for nodes whose transport is down.
-const MAX_HELD_BACK: usize = 4096;
 /// Most messages to itself one event may chain (see `carry_out`).
 const MAX_LOOPBACK_DEPTH: u32 = 16;
 /// How long the executor sleeps with nothing to do before it checks
@@ -212,8 +211,8 @@ pub(crate) struct Machine {
     /// Peers whose container layer said hello since its transport last
     /// went down: their page messages are delivered.
     heard: NodeSet,
-    /// Page messages from peers not heard yet, in arrival order (encoded).
-    early: KVec<(NodeId, KVec<u8>)>,
+    /// Page messages from peers not heard yet, in arrival order.
+    early: Parked,
     /// The incarnations of the peers' container layers heard from.
     members: Members,
     /// A synced peer said hello to this fresh incarnation: it joins (and
@@ -334,7 +333,7 @@ pub(crate) struct Linker {
     /// node's container layer says hello, dropped when it goes down. Only
     /// the executor touches it.
     #[pin]
-    held_back: Mutex<KVec<(NodeId, KVec<u8>)>>,
+    held_back: Mutex<Parked>,
     /// This incarnation of the container layer (random, never 0; a new
     /// one when the layer starts afresh).
     incarnation: AtomicU64,
@@ -359,13 +358,13 @@ impl Linker {
                     pin: None,
                     loopback_depth: 0,
                     heard: NodeSet::EMPTY,
-                    early: KVec::new(),
+                    early: Parked::new(),
                     members: Members::new(),
                     joins: false,
                     serial: 0,
                 }),
                 ops <- new_mutex!(KVec::new()),
-                held_back <- new_mutex!(KVec::new()),
+                held_back <- new_mutex!(Parked::new()),
                 ops_ready <- new_condvar!(),
                 generation <- new_mutex!(0),
                 changed <- new_condvar!(),
@@ -635,7 +634,7 @@ impl Linker {
         m.joins = false;
         m.members.restart();
         m.heard = NodeSet::EMPTY;
-        m.early = KVec::new();
+        m.early = Parked::new();
         self.incarnation
             .store(cohort::random_u64().max(1), Ordering::Relaxed);
         Self::update_pin(m);
@@ -747,50 +746,30 @@ impl Linker {
     }
 
     /// Keeps a page message from `from`, not heard yet (at most
-    /// [`MAX_HELD_BACK`]).
+    /// [`MAX_PARKED`]).
     fn hold_early(m: &mut Machine, from: NodeId, bytes: &[u8]) {
-        if m.early.len() >= MAX_HELD_BACK {
-            pr_err!(
+        match m.early.park_copy(from, bytes) {
+            Ok(()) => {}
+            Err(e) if e == ENOSPC => pr_err!(
                 "page message from node {} dropped: {} wait for their senders' hello\n",
                 from.0,
-                MAX_HELD_BACK
-            );
-            return;
-        }
-        let mut copy = KVec::new();
-        if copy.extend_from_slice(bytes, GFP_KERNEL).is_err()
-            || m.early.push((from, copy), GFP_KERNEL).is_err()
-        {
-            pr_err!(
+                MAX_PARKED
+            ),
+            Err(_) => pr_err!(
                 "out of memory keeping a page message from node {}\n",
                 from.0
-            );
+            ),
         }
     }
 
     /// Delivers, in order, the page messages `from` sent before its hello.
     fn deliver_early(&self, m: &mut Machine, from: NodeId) {
-        let all = core::mem::replace(&mut m.early, KVec::new());
-        let mut rest = KVec::new();
-        for (n, bytes) in all {
-            if n != from {
-                if rest.push((n, bytes), GFP_KERNEL).is_err() {
-                    pr_err!("out of memory keeping a page message\n");
-                }
-                continue;
-            }
+        for bytes in m.early.take(from) {
             match crate::proto::container_msg::decode(&bytes) {
                 Ok((pm, data)) => self.deliver(m, from, pm, data),
                 Err(e) => pr_warn!("malformed page message from node {}: {:?}\n", from.0, e),
             }
         }
-        // Messages that arrived meanwhile (none: `machine` is held) stay.
-        for item in core::mem::replace(&mut m.early, KVec::new()) {
-            if rest.push(item, GFP_KERNEL).is_err() {
-                pr_err!("out of memory keeping a page message\n");
-            }
-        }
-        m.early = rest;
     }
 
     /// Node `node`'s container layer said bye: it is down, and its next
@@ -1018,7 +997,7 @@ impl Linker {
         let mut held = self.held_back.lock();
         // After one held back, the later ones to that node wait too: the
         // protocol counts on each channel keeping its order.
-        if held.iter().any(|(n, _)| *n == to) {
+        if held.has(to) {
             Self::hold(&mut held, to, &buf[..len]);
             return;
         }
@@ -1035,34 +1014,28 @@ impl Linker {
         }
     }
 
-    /// Holds `bytes` back for `to` (at most [`MAX_HELD_BACK`] messages).
-    fn hold(held: &mut KVec<(NodeId, KVec<u8>)>, to: NodeId, bytes: &[u8]) {
-        if held.len() >= MAX_HELD_BACK {
-            pr_err!(
+    /// Holds `bytes` back for `to` (at most [`MAX_PARKED`] messages).
+    fn hold(held: &mut Parked, to: NodeId, bytes: &[u8]) {
+        match held.park_copy(to, bytes) {
+            Ok(()) => {}
+            Err(e) if e == ENOSPC => pr_err!(
                 "page message to node {} dropped: {} held back for nodes not connected\n",
                 to.0,
-                MAX_HELD_BACK
-            );
-            return;
-        }
-        let mut copy = KVec::new();
-        if copy.extend_from_slice(bytes, GFP_KERNEL).is_err()
-            || held.push((to, copy), GFP_KERNEL).is_err()
-        {
-            pr_err!(
+                MAX_PARKED
+            ),
+            Err(_) => pr_err!(
                 "out of memory holding a page message to node {} back\n",
                 to.0
-            );
+            ),
         }
     }
 
     /// Sends what was held back for `to`, in order (`Op::Flush`).
     fn flush_held(&self, to: NodeId) {
         let mut held = self.held_back.lock();
-        let all = core::mem::replace(&mut *held, KVec::new());
         let mut down = false;
-        for (n, bytes) in all {
-            if n == to && !down {
+        for bytes in held.take(to) {
+            if !down {
                 match msg::send(
                     u32::from(to.0),
                     crate::proto::container_msg::MSG_CONTAINER,
@@ -1080,8 +1053,8 @@ impl Linker {
                     }
                 }
             }
-            // The vector had room for it before.
-            if held.push((n, bytes), GFP_KERNEL).is_err() {
+            // It was parked a moment ago: there is room for it.
+            if held.park(to, bytes).is_err() {
                 pr_err!("out of memory keeping a page message held back\n");
             }
         }
@@ -1089,13 +1062,7 @@ impl Linker {
 
     /// Drops what was held back for `to` (`Op::Forget`).
     fn forget_held(&self, to: NodeId) {
-        let mut held = self.held_back.lock();
-        let all = core::mem::replace(&mut *held, KVec::new());
-        for (n, bytes) in all {
-            if n != to && held.push((n, bytes), GFP_KERNEL).is_err() {
-                pr_err!("out of memory keeping a page message held back\n");
-            }
-        }
+        self.held_back.lock().take(to);
     }
 
     /// Links the private memory of `mm` to `container` on this node (0: a
@@ -1277,12 +1244,7 @@ impl Linker {
         // What it sent from now on is a later incarnation's, or comes
         // over a new transport: delivered after its next hello.
         m.heard.remove(dead);
-        let early = core::mem::replace(&mut m.early, KVec::new());
-        for (n, bytes) in early {
-            if n != dead && m.early.push((n, bytes), GFP_KERNEL).is_err() {
-                pr_err!("out of memory keeping a page message\n");
-            }
-        }
+        m.early.take(dead);
         self.node_down_locked(m, dead);
         let me = self.me();
         if self.nodes == 1 {
