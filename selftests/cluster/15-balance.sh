@@ -86,13 +86,5 @@ out=$(CX_TIMEOUT=120 cx 0 "pcntl balance -i 2 -r 2 -n 3" 2>&1) ||
 at=$(placement) || fail "$at"
 [ "$at" = "$((NSPIN / 2)) $((NSPIN / 2))" ] || fail "the loops moved to ${at% *} and ${at#* } by themselves"
 
-cx 0 "kill -9 $pids" >/dev/null 2>&1 || fail "cannot kill the loops"
-deadline=$(($(date +%s) + 30))
-for p in $pids; do
-	while cx 0 "pcntl where $p" >/dev/null 2>&1; do
-		[ "$(date +%s)" -ge "$deadline" ] && fail "loop $p still runs 30 s after SIGKILL"
-		sleep 0.5
-	done
-done
-pids=
+balance_end
 check_dmesg balance

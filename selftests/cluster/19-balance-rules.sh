@@ -96,13 +96,5 @@ for run in 1 2 3; do
 done
 [ "$moved" = 1 ] || fail "after 3 runs of pcntl balance no loop runs on node 1"
 
-cx 0 "kill -9 $pids" >/dev/null 2>&1 || fail "cannot kill the loops"
-deadline=$(($(date +%s) + 30))
-for p in $pids; do
-	while cx 0 "pcntl where $p" >/dev/null 2>&1; do
-		[ "$(date +%s)" -ge "$deadline" ] && fail "loop $p still runs 30 s after SIGKILL"
-		sleep 0.5
-	done
-done
-pids=
+balance_end
 check_dmesg balance-rules

@@ -310,6 +310,21 @@ balance_setup() {
 	done
 }
 
+# balance_end: kills the loops of balance_setup and waits (30 s at most)
+# until no node runs any of them any more.
+balance_end() {
+	local p deadline
+	cx 0 "kill -9 $pids" >/dev/null 2>&1 || fail "cannot kill the loops"
+	deadline=$(($(date +%s) + 30))
+	for p in $pids; do
+		while cx 0 "pcntl where $p" >/dev/null 2>&1; do
+			[ "$(date +%s)" -ge "$deadline" ] && fail "loop $p still runs 30 s after SIGKILL"
+			sleep 0.5
+		done
+	done
+	pids=
+}
+
 balance_cleanup() {
 	local n
 	[ -n "$pids" ] && cx 0 "kill -9 $pids" >/dev/null 2>&1
