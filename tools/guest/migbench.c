@@ -325,13 +325,48 @@ static double touch(volatile char *mem, int write)
 	return (now_ns() - t0) / FAULT_PAGES;
 }
 
+/* Page messages this node sent; exits the child if they cannot be read. */
+static double sent_or_exit(void)
+{
+	double sent = sent_here();
+
+	if (sent < 0)
+		_exit(6);
+	return sent;
+}
+
+static void move_or_exit(unsigned int node)
+{
+	if (pcntl_migrate(0, node))
+		_exit(3);
+}
+
+/* NODE's page messages when the child last left NODE. */
+static double left_there;
+
+/*
+ * In a child: moves to NODE, touches @mem there (timed into *@ns), comes
+ * back; returns the page messages per page both nodes sent meanwhile.
+ */
+static double away(volatile char *mem, int write, double *ns)
+{
+	double h0 = sent_or_exit(), n0;
+
+	move_or_exit(there);
+	n0 = sent_or_exit();
+	*ns = touch(mem, write);
+	left_there = sent_or_exit();
+	move_or_exit(here);
+	return (left_there - n0 + sent_or_exit() - h0) / FAULT_PAGES;
+}
+
 /* Runs in a child: see the header; reports through @fd. */
 static void __attribute__((noreturn)) cfaults_child(int fd)
 {
 	char *a = mmap(NULL, 2 * FAULT_PAGES * PAGE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *b;
 	struct cfaults r = { 0 };
-	double h0, h1, h2, h3, n0, n1, n2, n3, n4;
+	double h0, h1, n;
 	int i;
 
 	if (a == MAP_FAILED)
@@ -340,37 +375,20 @@ static void __attribute__((noreturn)) cfaults_child(int fd)
 	for (i = 0; i < 2 * FAULT_PAGES; i++)
 		a[i * PAGE] = (char)i;
 	/* Read on NODE: a read copy there of each page owned here. */
-	h0 = sent_here();
-	if (pcntl_migrate(0, there))
-		_exit(3);
-	n0 = sent_here();
-	r.read_ns = touch(a, 0);
-	n1 = sent_here();
-	if (pcntl_migrate(0, here))
-		_exit(3);
-	h1 = sent_here();
+	r.read_msgs = away(a, 0, &r.read_ns);
 	/* Written on NODE: ownership moves, no read copy to invalidate. */
-	if (pcntl_migrate(0, there))
-		_exit(3);
-	n2 = sent_here();
-	r.write_ns = touch(b, 1);
-	n3 = sent_here();
-	if (pcntl_migrate(0, here))
-		_exit(3);
-	h2 = sent_here();
-	/* Written here again: NODE's read copies of a are invalidated. */
+	r.write_msgs = away(b, 1, &r.write_ns);
+	/*
+	 * Written here again: NODE's read copies of a are invalidated; its
+	 * acknowledgements are counted on a trip there after.
+	 */
+	h0 = sent_or_exit();
 	r.inval_ns = touch(a, 1);
-	h3 = sent_here();
-	if (pcntl_migrate(0, there))
-		_exit(3);
-	n4 = sent_here();
-	if (pcntl_migrate(0, here))
-		_exit(3);
-	if (h0 < 0 || n0 < 0)
-		_exit(6);
-	r.read_msgs = (n1 - n0 + h1 - h0) / FAULT_PAGES;
-	r.write_msgs = (n3 - n2 + h2 - h1) / FAULT_PAGES;
-	r.inval_msgs = (h3 - h2 + n4 - n3) / FAULT_PAGES;
+	h1 = sent_or_exit();
+	move_or_exit(there);
+	n = sent_or_exit();
+	move_or_exit(here);
+	r.inval_msgs = (h1 - h0 + n - left_there) / FAULT_PAGES;
 	r.ok = 1;
 	for (i = 0; i < FAULT_PAGES; i++)
 		if (a[i * PAGE] != (char)(i + 1) ||
