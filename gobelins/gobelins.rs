@@ -5,7 +5,8 @@
 //! Runs the container protocol of `rust/proto` (`proto::container`, the
 //! state machine `tools/sim` checks) over kmsg, and the memory linker: the
 //! private memory of the address spaces that the process layer links
-//! (those of migrated processes) is a container's pages, kept coherent
+//! (those of migrated processes), and the anonymous shared regions they
+//! map, are containers' pages, kept coherent
 //! between nodes (sequential consistency, write-invalidate, a fixed
 //! distributed manager). See `linker` and Documentation/gobelins.rst.
 
@@ -14,6 +15,7 @@ use kernel::cohort::{
     self,
     debugfs::Dir,
     migration::{Global, GlobalGuard, MmGrab},
+    share::SharedRegion,
     thread::Thread,
     FaultAction, FaultOps, FaultSlot, HandlerRegistration, ListenerRegistration,
     MembershipListener, Registration, Vma,
@@ -25,6 +27,7 @@ mod linker;
 mod member;
 mod parked;
 mod records;
+mod share;
 mod stats;
 
 /// Protocol logic shared with the host tests and the simulator (`rust/proto`).
@@ -35,6 +38,7 @@ pub mod proto {
     pub mod container_held;
     pub mod container_member;
     pub mod container_msg;
+    pub mod container_share;
     pub mod crc;
     pub mod error;
     pub mod node;
@@ -69,6 +73,7 @@ struct Gobelins {
     _held: HandlerRegistration<held::HeldHandler>,
     _hello: HandlerRegistration<member::HelloHandler>,
     _bye: HandlerRegistration<member::ByeHandler>,
+    _share: HandlerRegistration<share::ShareHandler>,
     _membership: ListenerRegistration<Membership>,
     _executor: Thread,
     _state: GlobalGuard<Linker>,
@@ -106,6 +111,17 @@ impl FaultOps for MemoryLinker {
         if let Some(linker) = LINKER.get() {
             linker.unlink(container, destroy);
         }
+    }
+
+    fn share_link(region: SharedRegion, container: u32) -> Result<u32> {
+        LINKER
+            .get()
+            .ok_or_else(cohort::errno::ESHUTDOWN)?
+            .share_link(region, container)
+    }
+
+    fn share_file(container: u32) -> Option<SharedRegion> {
+        LINKER.get()?.share_file(container)
     }
 
     fn release(mm_id: usize, start: usize, end: usize) -> Result {
@@ -157,6 +173,7 @@ impl kernel::Module for Gobelins {
         let held = HandlerRegistration::register(c_str!("gobelins"))?;
         let hello = HandlerRegistration::register(c_str!("gobelins"))?;
         let bye = HandlerRegistration::register(c_str!("gobelins"))?;
+        let share = HandlerRegistration::register(c_str!("gobelins"))?;
         member::start(&linker);
         let fault = Registration::register(c_str!("gobelins"))?;
         let debugfs = Dir::new(c_str!("gobelins"), linker.clone())?;
@@ -173,6 +190,7 @@ impl kernel::Module for Gobelins {
             _held: held,
             _hello: hello,
             _bye: bye,
+            _share: share,
             _membership: membership,
             _executor: executor,
             _state: state,

@@ -49,6 +49,7 @@ use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
 use crate::proto::container_member::{Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO};
+use crate::proto::container_share::{ShareMsg, Sharers};
 use crate::proto::error::Error as ProtoError;
 use crate::proto::node::{NodeId, NodeSet, MAX_NODES};
 use crate::proto::sink::Sink;
@@ -64,6 +65,7 @@ use kernel::cohort::{
     fault::PteState,
     migration::{self, MmGrab, MmRef, ModulePin, INSTALL_REPLACE, INSTALL_WRITE, PAGE_SIZE},
     msg::{self, Message, MsgHandler},
+    share::SharedRegion,
     thread, vec as kvec, FaultAction, Vma,
 };
 use kernel::prelude::*;
@@ -118,13 +120,50 @@ enum Step {
     Lost,
 }
 
-/// An address space linked to a container on this node. The link keeps
-/// the `mm_struct`, not the address space: that ends with its process (or
-/// an exec), and the link then serves nothing.
+/// How long attaching a shared region to its container may wait for the
+/// container's home.
+const ATTACH_TIMEOUT_MS: u64 = 10_000;
+
+/// Who decides how long a shared container lives (see
+/// `proto::container_share`).
+enum Sharing {
+    /// This node is its home.
+    Home {
+        sharers: Sharers,
+        /// Destroyed: the nodes to tell once its pages are released.
+        told: Option<NodeSet>,
+        /// The release under way, by id.
+        release: Option<u32>,
+    },
+    /// Another node is; attached (not idle) or not.
+    Attached(bool),
+}
+
+/// What holds a container's pages on this node.
+enum Store {
+    /// A process's private memory. The link keeps the `mm_struct`, not the
+    /// address space: that ends with its process (or an exec), and the
+    /// link then serves nothing.
+    Mm(MmGrab),
+    /// An anonymous shared region (see `proto::container_share`).
+    Region {
+        region: SharedRegion,
+        sharing: Sharing,
+    },
+}
+
+/// A reference to a store, taken to use it without `machine`.
+enum Local {
+    Mm(MmRef),
+    Region(SharedRegion),
+}
+
+/// A store linked to a container on this node.
 struct Link {
     container: u32,
-    mm: MmGrab,
-    /// The process uses this copy; else a shadow keeps it.
+    store: Store,
+    /// The process uses this copy; else a shadow keeps it (always true
+    /// for a shared region: every fault on it asks the container).
     active: bool,
     /// Pages received for this link since [`Linker::counts`] last took them.
     fetched: u64,
@@ -147,6 +186,8 @@ enum Op {
     WriteProtect { page: PageId },
     /// Send `hello` to `to` (see `proto::container_member`).
     Hello { to: NodeId, hello: Hello },
+    /// Send `msg` to `to` (see `proto::container_share`).
+    Share { to: NodeId, msg: ShareMsg },
     /// Send the messages held back for `to` (its container layer said
     /// hello: its transport is up).
     Flush { to: NodeId },
@@ -185,6 +226,7 @@ impl Op {
             | Op::Send { .. }
             | Op::Loopback { .. }
             | Op::Hello { .. }
+            | Op::Share { .. }
             | Op::Flush { .. }
             | Op::Forget { .. } => None,
         }
@@ -220,6 +262,10 @@ pub(crate) struct Machine {
     joins: bool,
     /// The serial of the last container homed here that this node made.
     serial: u16,
+    /// Attach requests this node waits on: (request, home, answer).
+    attaches: KVec<(u32, NodeId, Option<bool>)>,
+    /// The last attach request id.
+    attach_req: u32,
 }
 
 impl Machine {
@@ -239,7 +285,9 @@ impl Machine {
     }
 
     fn link_of(&self, mm_id: usize) -> Option<&Link> {
-        self.links.iter().find(|l| l.mm.id() == mm_id)
+        self.links
+            .iter()
+            .find(|l| matches!(&l.store, Store::Mm(mm) if mm.id() == mm_id))
     }
 
     fn link_mut(&mut self, container: u32) -> Option<&mut Link> {
@@ -250,7 +298,29 @@ impl Machine {
         self.links
             .iter()
             .find(|l| l.container == container)
-            .map(|l| &l.mm)
+            .and_then(|l| match &l.store {
+                Store::Mm(mm) => Some(mm),
+                Store::Region { .. } => None,
+            })
+    }
+
+    /// The container the shared region `key` is linked to here.
+    fn region_container(&self, key: usize) -> Option<u32> {
+        self.links
+            .iter()
+            .find(|l| matches!(&l.store, Store::Region { region, .. } if region.key() == key))
+            .map(|l| l.container)
+    }
+
+    /// Whether a link here uses `container`.
+    fn is_linked(&self, container: u32) -> bool {
+        self.links.iter().any(|l| l.container == container)
+    }
+
+    /// Ends the link to `container`, if any.
+    fn remove_link(&mut self, container: u32) -> Option<Link> {
+        let i = self.links.iter().position(|l| l.container == container)?;
+        kvec::swap_remove(&mut self.links, i)
     }
 
     fn is_pending(&self, page: PageId) -> bool {
@@ -362,6 +432,8 @@ impl Linker {
                     members: Members::new(),
                     joins: false,
                     serial: 0,
+                    attaches: KVec::new(),
+                    attach_req: 0,
                 }),
                 ops <- new_mutex!(KVec::new()),
                 held_back <- new_mutex!(Parked::new()),
@@ -386,6 +458,16 @@ impl Linker {
     /// The address space linked to `container` here, unless it ended.
     pub(crate) fn mm_of(&self, container: u32) -> Option<MmRef> {
         self.machine.lock().mm_of(container)?.get()
+    }
+
+    /// The store of `container` here, unless it ended.
+    fn local(&self, container: u32) -> Option<Local> {
+        let m = self.machine.lock();
+        let link = m.links.iter().find(|l| l.container == container)?;
+        match &link.store {
+            Store::Mm(mm) => mm.get().map(Local::Mm),
+            Store::Region { region, .. } => Some(Local::Region(region.clone())),
+        }
     }
 
     /// Adds to `pages` the indexes of the pages of `container` of which
@@ -582,6 +664,7 @@ impl Linker {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
         self.drop_dead_links(m);
+        self.share_tick(m);
         if Self::standing(m) == Standing::Undecided
             && m.members.may_boot(
                 NodeSet::first(self.nodes).without(self.me()),
@@ -607,7 +690,11 @@ impl Linker {
             let Some(link) = m.links.get(i) else {
                 break;
             };
-            if link.mm.get().is_some() {
+            let Store::Mm(mm) = &link.store else {
+                i += 1;
+                continue;
+            };
+            if mm.get().is_some() {
                 i += 1;
                 continue;
             }
@@ -867,11 +954,6 @@ impl Linker {
         }
     }
 
-    /// The address space backing `page` here, unless it ended.
-    fn mm_for(&self, page: PageId) -> Option<MmRef> {
-        self.mm_of(page.container)
-    }
-
     fn address(page: PageId) -> usize {
         (page.index << PAGE_SHIFT) as usize
     }
@@ -879,11 +961,15 @@ impl Linker {
     /// Reads the local copy of `page`, write-protecting it first so that
     /// no write can land after the read.
     fn read_local(&self, page: PageId) -> Result<PageBuf> {
-        let mm = self.mm_for(page).ok_or(ENOENT)?;
-        let addr = Self::address(page);
-        mm.wrprotect(addr)?;
         let mut buf = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL)?;
-        mm.read_page(addr, &mut buf)?;
+        match self.local(page.container).ok_or(ENOENT)? {
+            Local::Mm(mm) => {
+                let addr = Self::address(page);
+                mm.wrprotect(addr)?;
+                mm.read_page(addr, &mut buf)?;
+            }
+            Local::Region(region) => region.read(page.index, &mut buf)?,
+        }
         Ok(buf)
     }
 
@@ -928,6 +1014,7 @@ impl Linker {
             }
             Op::Flush { to } => self.flush_held(to),
             Op::Forget { to } => self.forget_held(to),
+            Op::Share { to, msg } => crate::share::send(to, &msg),
             Op::Hello { to, hello } => {
                 let mut buf = [0u8; Hello::LEN];
                 let sent = hello
@@ -943,42 +1030,53 @@ impl Linker {
                 first,
                 end,
             } => {
-                if let Some(mm) = self.mm_of(container) {
-                    let to_addr = |index: u64| -> usize {
-                        usize::try_from(index.saturating_mul(PAGE_SIZE as u64))
-                            .unwrap_or(usize::MAX)
-                            .min(crate::USER_END)
-                    };
-                    mm.zap(to_addr(first), to_addr(end));
+                match self.local(container) {
+                    Some(Local::Mm(mm)) => {
+                        let to_addr = |index: u64| -> usize {
+                            usize::try_from(index.saturating_mul(PAGE_SIZE as u64))
+                                .unwrap_or(usize::MAX)
+                                .min(crate::USER_END)
+                        };
+                        mm.zap(to_addr(first), to_addr(end));
+                    }
+                    Some(Local::Region(region)) => region.drop_range(first, end),
+                    None => {}
                 }
             }
             Op::Install { page, data } => {
                 if let Some(link) = self.machine.lock().link_mut(page.container) {
                     link.fetched += 1;
                 }
-                if let Some(mm) = self.mm_for(page) {
-                    self.stats.bump(Counter::Installs);
-                    if let Err(e) = mm.install_page(Self::address(page), false, &data) {
-                        pr_warn!(
-                            "page {}:{:#x} not installed: {:?}\n",
-                            page.container,
-                            page.index,
-                            e
-                        );
-                    }
+                let installed = match self.local(page.container) {
+                    Some(Local::Mm(mm)) => mm.install_page(Self::address(page), false, &data),
+                    Some(Local::Region(region)) => region.write(page.index, &data),
+                    None => Ok(()),
+                };
+                self.stats.bump(Counter::Installs);
+                if let Err(e) = installed {
+                    pr_warn!(
+                        "page {}:{:#x} not installed: {:?}\n",
+                        page.container,
+                        page.index,
+                        e
+                    );
                 }
             }
-            Op::Discard { page } => {
-                if let Some(mm) = self.mm_for(page) {
+            Op::Discard { page } => match self.local(page.container) {
+                Some(Local::Mm(mm)) => {
                     let addr = Self::address(page);
                     mm.zap(addr, addr + PAGE_SIZE);
                 }
-            }
-            Op::WriteProtect { page } => {
-                if let Some(mm) = self.mm_for(page) {
+                Some(Local::Region(region)) => region.drop_range(page.index, page.index + 1),
+                None => {}
+            },
+            Op::WriteProtect { page } => match self.local(page.container) {
+                Some(Local::Mm(mm)) => {
                     let _ = mm.wrprotect(Self::address(page));
                 }
-            }
+                Some(Local::Region(region)) => region.zap(page.index),
+                None => {}
+            },
         }
     }
 
@@ -1094,7 +1192,7 @@ impl Linker {
         }
         let container = if container == 0 {
             Self::new_container(m)?
-        } else if m.mm_of(container).is_some() {
+        } else if m.is_linked(container) {
             return Err(EEXIST);
         } else {
             container
@@ -1102,7 +1200,7 @@ impl Linker {
         m.links.push(
             Link {
                 container,
-                mm,
+                store: Store::Mm(mm),
                 active,
                 fetched: 0,
                 served: 0,
@@ -1121,7 +1219,7 @@ impl Linker {
         for _ in 0..=u16::MAX {
             m.serial = m.serial.wrapping_add(1).max(1);
             let id = m.node.new_container_id(m.serial).map_err(|_| EAGAIN)?;
-            if m.mm_of(id).is_none() {
+            if !m.is_linked(id) {
                 return Ok(id);
             }
         }
@@ -1245,6 +1343,7 @@ impl Linker {
         // over a new transport: delivered after its next hello.
         m.heard.remove(dead);
         m.early.take(dead);
+        self.fail_attaches(m, dead);
         self.node_down_locked(m, dead);
         let me = self.me();
         if self.nodes == 1 {
@@ -1287,7 +1386,16 @@ impl Linker {
 
     /// The fault hook's work for a fault in `vma` at `address`.
     pub(crate) fn fault(&self, vma: &Vma, address: usize, flags: u32) -> FaultAction {
-        if self.nr_links.load(Ordering::Relaxed) == 0 || vma.is_special() || !vma.is_private() {
+        if self.nr_links.load(Ordering::Relaxed) == 0 || vma.is_special() {
+            return FaultAction::Local;
+        }
+        if let Some((key, index)) = vma.shared_region(address) {
+            let Some(container) = self.machine.lock().region_container(key) else {
+                return FaultAction::Local;
+            };
+            return self.fault_shared(vma, address, flags, PageId { container, index });
+        }
+        if !vma.is_private() {
             return FaultAction::Local;
         }
         let current = kernel::current!();
@@ -1314,13 +1422,65 @@ impl Linker {
             index: (address >> PAGE_SHIFT) as u64,
         };
         let write = flags & FAULT_FLAG_WRITE != 0;
+        self.count_fault(write);
+        let deadline = cohort::now_ns().saturating_add(FAULT_TIMEOUT_MS * 1_000_000);
+        let mut remote = false;
+        loop {
+            let seen = match self.acquire(page, write, deadline, &mut remote) {
+                Ok(seen) => seen,
+                Err(action) => return action,
+            };
+            match self.finish(vma, address, flags, write, seen) {
+                Some(ret) if ret == VM_FAULT_NOPAGE => continue,
+                Some(ret) => return FaultAction::Handled(ret),
+                None => return FaultAction::Local,
+            }
+        }
+    }
+
+    fn count_fault(&self, write: bool) {
         self.stats.bump(if write {
             Counter::WriteFaults
         } else {
             Counter::ReadFaults
         });
+    }
+
+    /// A fault on a mapping of a shared region linked to a container: every
+    /// access asks the container first, whoever takes it. The page is then
+    /// mapped read-only, or writable when this node has the only copy; a
+    /// write to a read-only page the node now owns lets Linux make it
+    /// writable (the page is shared: no copy to make).
+    fn fault_shared(&self, vma: &Vma, address: usize, flags: u32, page: PageId) -> FaultAction {
+        let write = flags & FAULT_FLAG_WRITE != 0;
+        self.count_fault(write);
         let deadline = cohort::now_ns().saturating_add(FAULT_TIMEOUT_MS * 1_000_000);
         let mut remote = false;
+        loop {
+            let seen = match self.acquire(page, write, deadline, &mut remote) {
+                Ok(seen) => seen,
+                Err(action) => return action,
+            };
+            if vma.pte_state(address) != PteState::None {
+                return FaultAction::Local;
+            }
+            match vma.install_shared(address, flags, write, &self.epoch, seen) {
+                ret if ret == VM_FAULT_NOPAGE => continue,
+                ret => return FaultAction::Handled(ret),
+            }
+        }
+    }
+
+    /// Waits until this node holds `page` with the access a fault needs:
+    /// the epoch at which it was decided, or what the fault returns
+    /// (`SIGBUS` for a lost page, a time-out, a fatal signal).
+    fn acquire(
+        &self,
+        page: PageId,
+        write: bool,
+        deadline: u64,
+        remote: &mut bool,
+    ) -> core::result::Result<u64, FaultAction> {
         loop {
             let gen = self.generation();
             let step = {
@@ -1354,7 +1514,7 @@ impl Linker {
             };
             match step {
                 Step::Busy => {
-                    remote = true;
+                    *remote = true;
                     let soon = cohort::now_ns().saturating_add(BUSY_RETRY_MS * 1_000_000);
                     if !self.wait_change(gen, soon.min(deadline)) && cohort::now_ns() >= deadline {
                         pr_warn!(
@@ -1363,25 +1523,20 @@ impl Linker {
                             page.index,
                             FAULT_TIMEOUT_MS
                         );
-                        return FaultAction::Handled(VM_FAULT_SIGBUS);
+                        return Err(FaultAction::Handled(VM_FAULT_SIGBUS));
                     }
                     if migration::fatal_signal_pending() {
-                        return FaultAction::Handled(VM_FAULT_SIGBUS);
+                        return Err(FaultAction::Handled(VM_FAULT_SIGBUS));
                     }
                 }
                 Step::Hit(seen) => {
-                    if remote {
+                    if *remote {
                         self.stats.bump(Counter::RemoteFaults);
                     }
-                    let ret = self.finish(vma, address, flags, write, seen);
-                    match ret {
-                        Some(ret) if ret == VM_FAULT_NOPAGE => continue,
-                        Some(ret) => return FaultAction::Handled(ret),
-                        None => return FaultAction::Local,
-                    }
+                    return Ok(seen);
                 }
                 Step::Wait => {
-                    remote = true;
+                    *remote = true;
                     if !self.wait_change(gen, deadline) {
                         if !migration::fatal_signal_pending() {
                             pr_warn!(
@@ -1391,7 +1546,7 @@ impl Linker {
                                 FAULT_TIMEOUT_MS
                             );
                         }
-                        return FaultAction::Handled(VM_FAULT_SIGBUS);
+                        return Err(FaultAction::Handled(VM_FAULT_SIGBUS));
                     }
                 }
                 Step::Lost => {
@@ -1400,7 +1555,7 @@ impl Linker {
                         page.container,
                         page.index
                     );
-                    return FaultAction::Handled(VM_FAULT_SIGBUS);
+                    return Err(FaultAction::Handled(VM_FAULT_SIGBUS));
                 }
             }
         }
@@ -1426,6 +1581,375 @@ impl Linker {
                 let how = if write { INSTALL_WRITE } else { 0 };
                 Some(vma.install_page(address, flags, how, Some(&buf), epoch))
             }
+        }
+    }
+
+    /// Links the shared region `region` to `container` on this node (0: a
+    /// new container homed here) and makes sure the container's home
+    /// counts this node as a user. Returns the container's id.
+    ///
+    /// # Errors
+    ///
+    /// `EBUSY`: the region is linked to another container; `EEXIST`:
+    /// another store here is linked to `container`; `ENOENT`: the home
+    /// destroyed the container (or it was homed at an earlier incarnation
+    /// of this node); `EHOSTDOWN`/`ETIMEDOUT`: its home did not answer;
+    /// `EAGAIN`: this node's container layer has not joined yet; `ENOMEM`.
+    pub(crate) fn share_link(&self, region: SharedRegion, container: u32) -> Result<u32> {
+        let key = region.key();
+        let (id, fresh) = {
+            let mut guard = self.machine.lock();
+            let m = &mut *guard;
+            if let Some(linked) = m.region_container(key) {
+                if container != 0 && linked != container {
+                    return Err(EBUSY);
+                }
+                (linked, false)
+            } else {
+                if m.node.is_joining() {
+                    return Err(EAGAIN);
+                }
+                let (id, sharing) = if container == 0 {
+                    let id = Self::new_container(m)?;
+                    let sharing = Sharing::Home {
+                        sharers: Sharers::new(),
+                        told: None,
+                        release: None,
+                    };
+                    (id, sharing)
+                } else if m.is_linked(container) {
+                    return Err(EEXIST);
+                } else if crate::proto::container::home_of(container) == Some(self.me()) {
+                    // Homed here but not linked: destroyed, or an earlier
+                    // incarnation's.
+                    return Err(ENOENT);
+                } else {
+                    (container, Sharing::Attached(false))
+                };
+                m.links.push(
+                    Link {
+                        container: id,
+                        store: Store::Region { region, sharing },
+                        active: true,
+                        fetched: 0,
+                        served: 0,
+                    },
+                    GFP_KERNEL,
+                )?;
+                self.nr_links.fetch_add(1, Ordering::Relaxed);
+                Self::update_pin(m);
+                (id, true)
+            }
+        };
+        if let Err(e) = self.attach(id) {
+            if fresh {
+                let mut m = self.machine.lock();
+                let link = m.remove_link(id);
+                self.nr_links.fetch_sub(1, Ordering::Relaxed);
+                Self::update_pin(&mut m);
+                drop(m);
+                drop(link);
+            }
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// The shared region linked to `container` here, once the container's
+    /// home counts this node as a user again; `None` when there is none,
+    /// or the home refused (the link is then dropped).
+    pub(crate) fn share_file(&self, container: u32) -> Option<SharedRegion> {
+        let region = {
+            let m = self.machine.lock();
+            match m.links.iter().find(|l| l.container == container)?.store {
+                Store::Region { ref region, .. } => region.clone(),
+                Store::Mm(_) => return None,
+            }
+        };
+        match self.attach(container) {
+            Ok(()) => Some(region),
+            Err(e) => {
+                pr_warn!(
+                    "shared container {:#x} not attached again: {:?}\n",
+                    container,
+                    e
+                );
+                let mut m = self.machine.lock();
+                let link = m.remove_link(container);
+                if link.is_some() {
+                    self.nr_links.fetch_sub(1, Ordering::Relaxed);
+                }
+                Self::update_pin(&mut m);
+                None
+            }
+        }
+    }
+
+    /// Makes the home of shared `container` count this node as a user
+    /// (`proto::container_share`): at the home, marks it used; elsewhere,
+    /// asks the home unless attached already, and waits for the answer.
+    fn attach(&self, container: u32) -> Result {
+        let deadline = cohort::now_ns().saturating_add(ATTACH_TIMEOUT_MS * 1_000_000);
+        let (home, req) = {
+            let mut guard = self.machine.lock();
+            let m = &mut *guard;
+            let Some(link) = m.link_mut(container) else {
+                return Err(ENOENT);
+            };
+            let Store::Region { sharing, .. } = &mut link.store else {
+                return Err(EINVAL);
+            };
+            match sharing {
+                Sharing::Home { sharers, .. } => {
+                    return if sharers.home_use(true) {
+                        Ok(())
+                    } else {
+                        Err(ENOENT)
+                    };
+                }
+                Sharing::Attached(true) => return Ok(()),
+                Sharing::Attached(false) => {}
+            }
+            let home = crate::proto::container::home_of(container).ok_or(EINVAL)?;
+            if !m.node.live().contains(home) {
+                return Err(cohort::errno::EHOSTDOWN());
+            }
+            m.attach_req = m.attach_req.wrapping_add(1).max(1);
+            let req = m.attach_req;
+            m.attaches.push((req, home, None), GFP_KERNEL)?;
+            (home, req)
+        };
+        crate::share::send(home, &ShareMsg::Attach { container, req });
+        loop {
+            let gen = self.generation();
+            {
+                let mut guard = self.machine.lock();
+                let m = &mut *guard;
+                let i = m.attaches.iter().position(|a| a.0 == req).ok_or(EINVAL)?;
+                if let Some(live) = m.attaches[i].2 {
+                    kvec::swap_remove(&mut m.attaches, i);
+                    if !live {
+                        return Err(ENOENT);
+                    }
+                    if let Some(Link {
+                        store:
+                            Store::Region {
+                                sharing: Sharing::Attached(attached),
+                                ..
+                            },
+                        ..
+                    }) = m.link_mut(container)
+                    {
+                        *attached = true;
+                    }
+                    return Ok(());
+                }
+            }
+            if !self.wait_change(gen, deadline) {
+                let mut m = self.machine.lock();
+                if let Some(i) = m.attaches.iter().position(|a| a.0 == req) {
+                    kvec::swap_remove(&mut m.attaches, i);
+                }
+                return Err(if migration::fatal_signal_pending() {
+                    EINTR
+                } else {
+                    cohort::errno::ETIMEDOUT()
+                });
+            }
+        }
+    }
+
+    /// A [`ShareMsg`] from node `from`.
+    pub(crate) fn on_share(&self, from: NodeId, msg: ShareMsg) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        match msg {
+            ShareMsg::Attach { container, req } => {
+                let live = match m.link_mut(container) {
+                    Some(Link {
+                        store:
+                            Store::Region {
+                                sharing: Sharing::Home { sharers, .. },
+                                ..
+                            },
+                        ..
+                    }) => sharers.attach(from),
+                    _ => false,
+                };
+                let msg = ShareMsg::Attached {
+                    container,
+                    req,
+                    live,
+                };
+                self.queue(m, Op::Share { to: from, msg });
+            }
+            ShareMsg::Attached { req, live, .. } => {
+                if let Some(a) = m
+                    .attaches
+                    .iter_mut()
+                    .find(|a| a.0 == req && a.1 == from)
+                {
+                    a.2 = Some(live);
+                }
+                drop(guard);
+                self.wake();
+            }
+            ShareMsg::Idle { container } => {
+                if let Some(Link {
+                    store:
+                        Store::Region {
+                            sharing: Sharing::Home { sharers, .. },
+                            ..
+                        },
+                    ..
+                }) = m.link_mut(container)
+                {
+                    sharers.idle(from);
+                }
+            }
+            ShareMsg::Destroyed { container } => {
+                let busy = match m.link_mut(container) {
+                    Some(Link {
+                        store: Store::Region { region, sharing },
+                        ..
+                    }) if crate::proto::container::home_of(container) == Some(from) => {
+                        matches!(sharing, Sharing::Attached(true)) && !region.is_unused()
+                    }
+                    _ => return,
+                };
+                if busy {
+                    pr_warn!(
+                        "shared container {:#x} destroyed by node {} while mapped here: the region keeps what it holds, unshared\n",
+                        container,
+                        from.0
+                    );
+                }
+                let link = m.remove_link(container);
+                self.nr_links.fetch_sub(1, Ordering::Relaxed);
+                Self::update_pin(m);
+                drop(guard);
+                drop(link);
+            }
+        }
+    }
+
+    /// The shared regions' lifetimes, from the executor when idle: a node
+    /// whose region is mapped no more says so to the home (or, with the
+    /// home dead, drops it); the home destroys a container nobody uses
+    /// (releases its pages everywhere, then tells the nodes that attached).
+    fn share_tick(&self, m: &mut Machine) {
+        let live = m.node.live();
+        let me = self.me();
+        let mut i = 0;
+        while i < m.links.len() {
+            let container = m.links[i].container;
+            let home = crate::proto::container::home_of(container);
+            let Store::Region { region, sharing } = &mut m.links[i].store else {
+                i += 1;
+                continue;
+            };
+            let unused = region.is_unused();
+            let mut drop_link = false;
+            let mut to_send: Option<(NodeId, ShareMsg)> = None;
+            let mut start_release = false;
+            match sharing {
+                Sharing::Attached(attached) => match home {
+                    Some(home) if live.contains(home) => {
+                        if *attached && unused {
+                            *attached = false;
+                            to_send = Some((home, ShareMsg::Idle { container }));
+                        }
+                    }
+                    _ if unused => {
+                        pr_info!(
+                            "shared container {:#x}: its home is down and nothing maps it here; dropped\n",
+                            container
+                        );
+                        drop_link = true;
+                    }
+                    _ => {}
+                },
+                Sharing::Home {
+                    sharers,
+                    told,
+                    release,
+                } => {
+                    for node in NodeSet::first(self.nodes).without(me).iter() {
+                        if !live.contains(node) {
+                            sharers.node_down(node);
+                        }
+                    }
+                    if !sharers.is_destroyed() {
+                        sharers.home_use(!unused);
+                        *told = sharers.destroy();
+                    }
+                    match release {
+                        Some(id) => {
+                            if let Some(j) = m.released.iter().position(|r| *r == *id) {
+                                kvec::swap_remove(&mut m.released, j);
+                                drop_link = true;
+                            }
+                        }
+                        None if told.is_some() => start_release = true,
+                        None => {}
+                    }
+                }
+            }
+            if start_release {
+                let mut actions = Actions::new();
+                match m.node.release(container, 0, LAST_INDEX, &mut actions) {
+                    Ok(id) => {
+                        if let Store::Region {
+                            sharing: Sharing::Home { release, .. },
+                            ..
+                        } = &mut m.links[i].store
+                        {
+                            *release = Some(id);
+                        }
+                    }
+                    // Busy: tried again at the next tick.
+                    Err(e) => pr_debug!("shared container {:#x}: release: {:?}\n", container, e),
+                }
+                self.carry_out(m, actions, None);
+            }
+            if let Some((to, msg)) = to_send {
+                self.queue(m, Op::Share { to, msg });
+            }
+            if drop_link {
+                if let Store::Region {
+                    sharing: Sharing::Home { told: Some(told), .. },
+                    ..
+                } = &m.links[i].store
+                {
+                    for node in told.iter().filter(|n| live.contains(*n)) {
+                        self.queue(
+                            m,
+                            Op::Share {
+                                to: node,
+                                msg: ShareMsg::Destroyed { container },
+                            },
+                        );
+                    }
+                }
+                let link = kvec::swap_remove(&mut m.links, i);
+                self.nr_links.fetch_sub(1, Ordering::Relaxed);
+                drop(link);
+                Self::update_pin(m);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// Answers, as refused, the attach requests waiting on `dead`.
+    fn fail_attaches(&self, m: &mut Machine, dead: NodeId) {
+        let mut any = false;
+        for a in m.attaches.iter_mut().filter(|a| a.1 == dead && a.2.is_none()) {
+            a.2 = Some(false);
+            any = true;
+        }
+        if any {
+            self.wake();
         }
     }
 

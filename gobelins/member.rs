@@ -77,7 +77,7 @@ pub(crate) fn stop() {
     }
 }
 
-fn sender(msg: &Message) -> Option<NodeId> {
+pub(crate) fn sender(msg: &Message) -> Option<NodeId> {
     u8::try_from(msg.src())
         .ok()
         .filter(|n| u32::from(*n) < cohort::nr_nodes() && u32::from(*n) != cohort::node_id())

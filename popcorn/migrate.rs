@@ -446,6 +446,7 @@ fn pack(
             migration::VMA_VDSO => VmaKind::Vdso,
             migration::VMA_VVAR => VmaKind::Vvar,
             migration::VMA_FILE_ANON => VmaKind::FileAnon,
+            migration::VMA_SHARED => VmaKind::Shared,
             _ => return Err(cohort::errno::EOPNOTSUPP()),
         };
         descs.push(
@@ -456,6 +457,8 @@ fn pack(
                 pgoff: v.pgoff,
                 kind,
                 path: path_of(v),
+                container: v.container,
+                size: v.size,
             },
             GFP_KERNEL,
         )?;
@@ -525,7 +528,10 @@ fn load(bytes: &[u8], fresh: bool) -> Result<KBox<MigrateHead>> {
                 VmaKind::Vdso => migration::VMA_VDSO,
                 VmaKind::Vvar => migration::VMA_VVAR,
                 VmaKind::FileAnon => migration::VMA_FILE_ANON,
+                VmaKind::Shared => migration::VMA_SHARED,
             },
+            container: v.container,
+            size: v.size,
             path: [0; migration::VMA_PATH_MAX],
         };
         let path = desc.path.get_mut(..v.path.len()).ok_or(EINVAL)?;

@@ -418,6 +418,153 @@ TEST_F_TIMEOUT(migrate, dontneed_drops_pages_everywhere, 120)
 	RUN_KID(dontneed_drops_pages_everywhere, &self->other, 90000);
 }
 
+/* ---- Shared anonymous memory (gobelins' shared containers) ---- */
+
+/* The head of a shared region: a lock built from atomic instructions. */
+struct shm_counter {
+	uint32_t lock;
+	uint32_t pad;
+	uint64_t count;		/* under the lock */
+	uint64_t ready;		/* processes ready to count */
+	uint64_t done;		/* processes that finished counting */
+};
+
+#define SHM_ROUNDS	300
+#define SHM_PAGES	4
+
+struct shm_arg {
+	int nodes[2];		/* where the children go */
+	int n;			/* how many children */
+};
+
+/*
+ * Once the @procs processes are ready (or after 60 s), adds @rounds to
+ * @c->count, one at a time under the lock.
+ */
+static void shm_add(struct shm_counter *c, int rounds, uint64_t procs)
+{
+	int i, ms;
+
+	__atomic_fetch_add(&c->ready, 1, __ATOMIC_SEQ_CST);
+	for (ms = 0; __atomic_load_n(&c->ready, __ATOMIC_SEQ_CST) < procs && ms < 60000; ms++)
+		usleep(1000);
+	for (i = 0; i < rounds; i++) {
+		for (;;) {
+			/* Test and test-and-set: spin on a read copy. */
+			while (__atomic_load_n(&c->lock, __ATOMIC_RELAXED))
+				sched_yield();
+			if (!__atomic_exchange_n(&c->lock, 1, __ATOMIC_ACQUIRE))
+				break;
+		}
+		c->count++;
+		__atomic_store_n(&c->lock, 0, __ATOMIC_RELEASE);
+		/* Let the others take it: the page goes back and forth. */
+		usleep(100);
+	}
+	__atomic_fetch_add(&c->done, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * A MAP_SHARED | MAP_ANONYMOUS region is one memory on every node: the
+ * worker fills it, forks a child per node in @a, each child moves there,
+ * reads what the worker wrote, and all of them (the worker staying home)
+ * count at the same time under a spinlock in the region: the total is
+ * exact. The worker
+ * then moves to the first node, sees the count, writes there, and back
+ * home reads what it wrote.
+ */
+static int shared_anonymous_counter(void *varg)
+{
+	struct shm_arg *a = varg;
+	size_t ps = 4096, len = SHM_PAGES * ps;
+	uint64_t want = (uint64_t)(a->n + 1) * SHM_ROUNDS;
+	struct shm_counter *c;
+	pid_t kids[2];
+	int i, status, ms;
+	char *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	WCHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	c = (struct shm_counter *)p;
+	fill(p + ps, 2 * ps, 61);
+	for (i = 0; i < a->n; i++) {
+		kids[i] = fork();
+		WCHECK(kids[i] >= 0, "fork: %s", strerror(errno));
+		if (kids[i] == 0) {
+			if (pcntl(PCNTL_MIGRATE, 0, a->nodes[i], 0) != 0)
+				_exit(10);
+			if (where(0) != a->nodes[i])
+				_exit(11);
+			if (check(p + ps, 2 * ps, 61) >= 0)
+				_exit(12);
+			shm_add(c, SHM_ROUNDS, a->n + 1);
+			_exit(0);
+		}
+	}
+	shm_add(c, SHM_ROUNDS, a->n + 1);
+	for (ms = 0; __atomic_load_n(&c->done, __ATOMIC_SEQ_CST) < (uint64_t)a->n + 1 &&
+	     ms < 60000; ms += 10)
+		usleep(10000);
+	for (i = 0; i < a->n; i++) {
+		WCHECK(waitpid(kids[i], &status, 0) == kids[i], "waitpid: %s", strerror(errno));
+		WCHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+		       "child on node %d: status %#x (10: no move, 11: elsewhere, 12: data)",
+		       a->nodes[i], status);
+	}
+	WCHECK(c->done == (uint64_t)a->n + 1, "%lu of %d processes finished",
+	       (unsigned long)c->done, a->n + 1);
+	WCHECK(c->count == want, "count %lu, expected %lu",
+	       (unsigned long)c->count, (unsigned long)want);
+	WMIGRATE(a->nodes[0]);
+	WCHECK(c->count == want, "count %lu on node %d, expected %lu",
+	       (unsigned long)c->count, a->nodes[0], (unsigned long)want);
+	WCHECK_MEM(p + ps, 2 * ps, 61, "the region on node %d", a->nodes[0]);
+	fill(p + ps, 2 * ps, 62);
+	WMIGRATE(g_node);
+	WCHECK_MEM(p + ps, 2 * ps, 62, "written on node %d, read back home", a->nodes[0]);
+	WCHECK(munmap(p, len) == 0, "munmap: %s", strerror(errno));
+	return 0;
+}
+
+/*
+ * Runs shared_anonymous_counter() in a worker; once the worker is gone
+ * (its shadows too, which map the region where they are), nothing of the
+ * region is left: this node's links come back to what they were.
+ */
+static void shared_anonymous_test(struct __test_metadata *_metadata, struct shm_arg *a)
+{
+	long before, links;
+	int ms;
+
+	before = gobelins_counter("links");
+	ASSERT_LE(0, before);
+	RUN_KID(shared_anonymous_counter, a, 150000);
+	for (ms = 0; (links = gobelins_counter("links")) > before && ms < 20000; ms += 50)
+		usleep(50000);
+	EXPECT_EQ(before, links) {
+		TH_LOG("%ld links left here, %ld before: the region's container stayed", links,
+		       before);
+	}
+}
+
+TEST_F_TIMEOUT(migrate, shared_anonymous_counter, 180)
+{
+	struct shm_arg a = { .nodes = { self->other }, .n = 1 };
+
+	NEED_PEERS(1);
+	shared_anonymous_test(_metadata, &a);
+}
+
+TEST_F_TIMEOUT(migrate, shared_anonymous_three_nodes, 240)
+{
+	struct shm_arg a = { .n = 2 };
+
+	NEED_PEERS(2);
+	a.nodes[0] = peer(0);
+	a.nodes[1] = peer(1);
+	shared_anonymous_test(_metadata, &a);
+}
+
 /* ---- MAP_PRIVATE file mappings ---- */
 
 #define FMAP_PAGES	16
@@ -2637,29 +2784,29 @@ TEST_F_TIMEOUT(errors, joined_thread_does_not_count, 120)
 	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
+/*
+ * A shared writable mapping of a file: EOPNOTSUPP (its pages would need
+ * the file linker); unmapped, migration works. (An anonymous shared region
+ * migrates: see migrate.shared_anonymous_counter.)
+ */
 struct shared_arg {
 	int other;
-	bool file;
 	char path[64];
 };
 
-/* A shared writable mapping: EOPNOTSUPP; unmapped, migration works. */
-static int shared_mapping(void *varg)
+static int shared_file_mapping(void *varg)
 {
 	struct shared_arg *a = varg;
+	const char *path = a->path;
 	size_t len = 16 * 4096;
 	char *p;
 	long e;
-	int fd = -1;
+	int fd;
 
-	if (a->file) {
-		fd = open(a->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		WCHECK(fd >= 0, "open %s: %s", a->path, strerror(errno));
-		WCHECK(ftruncate(fd, len) == 0, "ftruncate: %s", strerror(errno));
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	} else {
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	}
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	WCHECK(fd >= 0, "open %s: %s", path, strerror(errno));
+	WCHECK(ftruncate(fd, len) == 0, "ftruncate: %s", strerror(errno));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	WCHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	memset(p, 1, len);
 	e = migrate_errno(0, a->other, 0);
@@ -2668,30 +2815,20 @@ static int shared_mapping(void *varg)
 	WCHECK(where(0) == g_node, "moved anyway: on node %ld", where(0));
 	WCHECK(p[len - 1] == 1, "the mapping changed");
 	munmap(p, len);
-	if (fd >= 0) {
-		close(fd);
-		unlink(a->path);
-	}
+	close(fd);
+	unlink(path);
 	WMIGRATE(a->other);
 	WMIGRATE(g_node);
 	return 0;
 }
 
-TEST_F_TIMEOUT(errors, eopnotsupp_shared_anonymous, 60)
+TEST_F_TIMEOUT(errors, eopnotsupp_shared_file_rw, 60)
 {
 	struct shared_arg a = { .other = self->other };
 
 	NEED_PEERS(1);
-	RUN_KID(shared_mapping, &a, 45000);
-}
-
-TEST_F_TIMEOUT(errors, eopnotsupp_shared_file_rw, 60)
-{
-	struct shared_arg a = { .other = self->other, .file = true };
-
-	NEED_PEERS(1);
 	snprintf(a.path, sizeof(a.path), "/tmp/migrate_test.shared.%d", getpid());
-	RUN_KID(shared_mapping, &a, 45000);
+	RUN_KID(shared_file_mapping, &a, 45000);
 	unlink(a.path);
 }
 

@@ -24,6 +24,7 @@ pub mod msg;
 pub mod net;
 mod pcntl;
 mod registration;
+pub mod share;
 pub mod sync_bh;
 mod task;
 pub mod thread;

@@ -166,6 +166,12 @@ enum cohort_fault_action {
  *	(cohort_container_populate()). May sleep.
  * @counts: pages of @container this node received (@fetched) and sent
  *	(@served) since the last call (cohort_container_counts()).
+ * @share_link: from then on the anonymous shared region of @file is
+ *	container @container's pages on this node (cohort_share_link());
+ *	@container 0 asks for a new container homed here. Returns the id or a
+ *	negative errno. May sleep.
+ * @share_file: the region linked to @container on this node, with a
+ *	reference, or NULL (cohort_share_file()).
  */
 struct cohort_fault_ops {
 	enum cohort_fault_action (*fault)(struct vm_area_struct *vma,
@@ -179,6 +185,8 @@ struct cohort_fault_ops {
 		       unsigned long end);
 	int (*populate)(u32 container);
 	void (*counts)(u32 container, u64 *fetched, u64 *served);
+	int (*share_link)(struct file *file, u32 container);
+	struct file *(*share_file)(u32 container);
 };
 
 /**
@@ -434,6 +442,8 @@ struct cohort_sched {
  * @COHORT_VMA_VVAR: the vDSO data
  * @COHORT_VMA_FILE_ANON: a private mapping of a file no path names (deleted,
  *	or a path too long): anonymous memory filled from the node it left
+ * @COHORT_VMA_SHARED: a MAP_SHARED mapping of an anonymous shared region,
+ *	whose pages are container @container's (see share.c)
  */
 enum cohort_vma_kind {
 	COHORT_VMA_ANON,
@@ -441,6 +451,7 @@ enum cohort_vma_kind {
 	COHORT_VMA_VDSO,
 	COHORT_VMA_VVAR,
 	COHORT_VMA_FILE_ANON,
+	COHORT_VMA_SHARED,
 };
 
 /**
@@ -450,6 +461,8 @@ enum cohort_vma_kind {
  * @flags: vm_flags (VM_READ, VM_WRITE, VM_EXEC, VM_GROWSDOWN, ...)
  * @pgoff: file offset in pages
  * @kind: an enum cohort_vma_kind
+ * @container: for COHORT_VMA_SHARED, the region's container
+ * @size: for COHORT_VMA_SHARED, the region's size in bytes
  * @path: the file's path for COHORT_VMA_FILE, NUL-terminated
  */
 struct cohort_vma {
@@ -458,6 +471,8 @@ struct cohort_vma {
 	u64 flags;
 	u64 pgoff;
 	u32 kind;
+	u32 container;
+	u64 size;
 	char path[COHORT_VMA_PATH_MAX];
 };
 
@@ -697,6 +712,21 @@ int cohort_mm_read_page(struct mm_struct *mm, unsigned long addr, void *buf);
 int cohort_vma_pte_state(struct vm_area_struct *vma, unsigned long addr);
 int cohort_vma_fresh_page(struct vm_area_struct *vma, unsigned long addr,
 			  void *buf);
+int cohort_share_link(struct file *file, u32 container);
+struct file *cohort_share_file(u32 container);
+bool cohort_file_is_shared_anon(struct file *file);
+struct file *cohort_vma_shared_file(struct vm_area_struct *vma);
+u64 cohort_vma_pgoff(struct vm_area_struct *vma, unsigned long address);
+unsigned long cohort_file_key(struct file *file);
+bool cohort_file_unused(struct file *file);
+struct file *cohort_share_new(u64 size, unsigned long vm_flags);
+void cohort_share_zap(struct file *file, u64 index);
+int cohort_share_read(struct file *file, u64 index, void *buf);
+int cohort_share_write(struct file *file, u64 index, const void *data);
+void cohort_share_drop(struct file *file, u64 first, u64 end);
+vm_fault_t cohort_share_fault_install(struct vm_area_struct *vma,
+				      unsigned long address, unsigned int flags,
+				      bool write, const u64 *epoch, u64 seen);
 
 long cohort_shadow_wait4(pid_t pid, int options, int *status, void *ru);
 int cohort_kill(pid_t pid, int sig);

@@ -24,12 +24,14 @@ static int cohort_vma_describe(struct vm_area_struct *vma,
 			       struct cohort_vma *out)
 {
 	char *path;
-	int kind;
+	int kind, ret;
 
 	out->start = vma->vm_start;
 	out->end = vma->vm_end;
 	out->flags = vma->vm_flags;
 	out->pgoff = 0;
+	out->container = 0;
+	out->size = 0;
 	out->path[0] = '\0';
 
 	kind = cohort_arch_vma_kind(vma);
@@ -46,7 +48,18 @@ static int cohort_vma_describe(struct vm_area_struct *vma,
 	}
 	if (!vma->vm_file)
 		return -EOPNOTSUPP;
-	/* A shared writable mapping would need its pages kept coherent. */
+	if (cohort_vma_shared_file(vma)) {
+		/* Its pages are a container's, wherever it is mapped. */
+		ret = cohort_share_link(vma->vm_file, 0);
+		if (ret < 0)
+			return ret;
+		out->kind = COHORT_VMA_SHARED;
+		out->container = ret;
+		out->pgoff = vma->vm_pgoff;
+		out->size = i_size_read(file_inode(vma->vm_file));
+		return 0;
+	}
+	/* Any other shared writable mapping would need its pages coherent. */
 	if ((vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE))
 		return -EOPNOTSUPP;
 	out->pgoff = vma->vm_pgoff;
@@ -71,9 +84,14 @@ static int cohort_vma_describe(struct vm_area_struct *vma,
  * @vmas: where to store the mappings, in address order
  * @max: room at @vmas
  *
+ * Anonymous shared regions mapped with MAP_SHARED are linked to containers
+ * on the way (cohort_share_link()), so that the task finds the same region
+ * wherever it goes.
+ *
  * Return: the number of mappings (more than @max: call again with room for
- * them), -EOPNOTSUPP for a mapping migration cannot carry (shared writable,
- * device, huge pages), or -EINTR.
+ * them), -EOPNOTSUPP for a mapping migration cannot carry (shared writable
+ * other than an anonymous shared region, device, huge pages), the page
+ * layer's errno for a region it cannot link, or -EINTR.
  */
 int cohort_mm_describe(struct cohort_mm_layout *layout,
 		       struct cohort_vma *vmas, unsigned int max)
@@ -300,6 +318,53 @@ out:
 	return ret;
 }
 
+/*
+ * Maps @v, a range of an anonymous shared region, with the region linked
+ * to @v->container here: the one this node has, or a new one linked now.
+ */
+static int cohort_vma_install_shared(const struct cohort_vma *v)
+{
+	unsigned long prot = cohort_vma_prot(v->flags);
+	unsigned long len = v->end - v->start;
+	struct vm_area_struct *vma;
+	struct file *file;
+	unsigned long addr;
+	bool same;
+	int ret;
+
+	if (!v->container)
+		return -EINVAL;
+	file = cohort_share_file(v->container);
+	if (!file) {
+		file = cohort_share_new(v->size, v->flags);
+		if (IS_ERR(file))
+			return PTR_ERR(file);
+		ret = cohort_share_link(file, v->container);
+		if (ret < 0)
+			goto out;
+	}
+	mmap_read_lock(current->mm);
+	vma = vma_lookup(current->mm, v->start);
+	same = vma && vma->vm_start <= v->start && vma->vm_end >= v->end &&
+	       vma->vm_file && file_inode(vma->vm_file) == file_inode(file) &&
+	       (vma->vm_flags & VM_SHARED) &&
+	       linear_page_index(vma, v->start) == v->pgoff;
+	mmap_read_unlock(current->mm);
+	if (same) {
+		ret = cohort_mprotect(v->start, len, prot);
+		goto out;
+	}
+	addr = vm_mmap(file, v->start, len, prot, MAP_SHARED | MAP_FIXED,
+		       v->pgoff << PAGE_SHIFT);
+	if (IS_ERR_VALUE(addr))
+		ret = addr;
+	else
+		ret = addr == v->start ? 0 : -EFAULT;
+out:
+	fput(file);
+	return ret;
+}
+
 static bool cohort_vdso_at(unsigned long addr)
 {
 	struct mm_struct *mm = current->mm;
@@ -372,6 +437,9 @@ int cohort_mm_install(const struct cohort_mm_layout *layout,
 		case COHORT_VMA_FILE:
 		case COHORT_VMA_FILE_ANON:
 			ret = cohort_vma_install(&vmas[i], !fresh);
+			break;
+		case COHORT_VMA_SHARED:
+			ret = cohort_vma_install_shared(&vmas[i]);
 			break;
 		case COHORT_VMA_VVAR:
 			ret = 0;

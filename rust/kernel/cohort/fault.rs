@@ -3,7 +3,9 @@
 //! Page faults.
 
 use super::{
+    files::File,
     migration::{MmGrab, MmRef},
+    share::SharedRegion,
     Slot,
 };
 use crate::{bindings, prelude::*, types::Opaque};
@@ -142,6 +144,18 @@ pub trait FaultOps {
     fn counts(_container: u32) -> (u64, u64) {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// From now on `region` is container `container`'s pages on this node
+    /// (0: a new container homed here). Returns the container's id, below
+    /// `1 << 31`. May sleep.
+    fn share_link(_region: SharedRegion, _container: u32) -> Result<u32> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The region linked to `container` on this node, if any.
+    fn share_file(_container: u32) -> Option<SharedRegion> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// Brings every page of `container`, which the current task's address
@@ -236,7 +250,56 @@ impl<T: FaultOps> FaultSlot<T> {
         } else {
             None
         },
+        share_link: if T::HAS_SHARE_LINK {
+            Some(Self::share_link)
+        } else {
+            None
+        },
+        share_file: if T::HAS_SHARE_FILE {
+            Some(Self::share_file)
+        } else {
+            None
+        },
     };
+
+    /// # Safety
+    ///
+    /// Called by the hub with a file the caller holds a reference on.
+    unsafe extern "C" fn share_link(file: *mut bindings::file, container: u32) -> crate::ffi::c_int {
+        // SAFETY: The caller holds a reference for the call: take one of
+        // our own for the region.
+        unsafe { bindings::cohort_file_get(file) };
+        // SAFETY: The reference just taken passes to the `File`.
+        let file = match unsafe { File::from_raw(file) } {
+            Ok(file) => file,
+            Err(e) => return e.to_errno(),
+        };
+        let region = match SharedRegion::new(file) {
+            Ok(region) => region,
+            Err(e) => return e.to_errno(),
+        };
+        match T::share_link(region, container) {
+            // Ids are below `1 << 31` (`FaultOps::share_link`).
+            Ok(id) => crate::ffi::c_int::try_from(id).unwrap_or(EINVAL.to_errno()),
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub; the returned reference passes to the caller.
+    unsafe extern "C" fn share_file(container: u32) -> *mut bindings::file {
+        match T::share_file(container) {
+            Some(region) => {
+                let file = region.into_file();
+                let raw = file.as_raw();
+                // The caller drops this reference with fput().
+                core::mem::forget(file);
+                raw
+            }
+            None => core::ptr::null_mut(),
+        }
+    }
 
     /// # Safety
     ///

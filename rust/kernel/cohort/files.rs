@@ -87,9 +87,14 @@ impl File {
     ///
     /// `ptr` is NULL, an `ERR_PTR`, or a file on which the caller owns a
     /// reference that passes to the result.
-    unsafe fn from_raw(ptr: *mut bindings::file) -> Result<File> {
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::file) -> Result<File> {
         let ptr = crate::error::from_err_ptr(ptr)?;
         NonNull::new(ptr).map(File).ok_or(ENOENT)
+    }
+
+    /// The raw pointer, for other abstractions; valid while `self` is.
+    pub fn as_raw(&self) -> *mut bindings::file {
+        self.0.as_ptr()
     }
 
     /// An identifier of the open file description, for comparisons while

@@ -67,6 +67,9 @@ pub const VMA_VDSO: u32 = bindings::cohort_vma_kind_COHORT_VMA_VDSO;
 pub const VMA_VVAR: u32 = bindings::cohort_vma_kind_COHORT_VMA_VVAR;
 /// [`VmaDesc::kind`]: a private mapping of a file no path names.
 pub const VMA_FILE_ANON: u32 = bindings::cohort_vma_kind_COHORT_VMA_FILE_ANON;
+/// [`VmaDesc::kind`]: a `MAP_SHARED` mapping of an anonymous shared region,
+/// whose pages are container [`VmaDesc::container`]'s.
+pub const VMA_SHARED: u32 = bindings::cohort_vma_kind_COHORT_VMA_SHARED;
 /// `VM_SHARED` of a mapping's flags.
 pub const VM_SHARED: u64 = bindings::VM_SHARED as u64;
 /// Size of a page.

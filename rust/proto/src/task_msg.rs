@@ -1377,6 +1377,10 @@ pub enum VmaKind {
     /// filled from the node the task left; a range the receiver maps from
     /// a file at the same offset keeps its pages.
     FileAnon = 4,
+    /// A `MAP_SHARED` mapping of an anonymous shared region, whose pages
+    /// are container [`VmaDesc::container`]'s: the receiver maps its own
+    /// region linked to that container (Gobelins' shared memory).
+    Shared = 5,
 }
 
 impl VmaKind {
@@ -1388,6 +1392,7 @@ impl VmaKind {
             2 => VmaKind::Vdso,
             3 => VmaKind::Vvar,
             4 => VmaKind::FileAnon,
+            5 => VmaKind::Shared,
             _ => return None,
         })
     }
@@ -1402,9 +1407,14 @@ impl VmaKind {
 /// flags u64, pgoff u64, kind u8, path_len u16`.
 pub const VMA_FIXED_LEN: usize = 4 * 8 + 1 + 2;
 
+/// Encoded size of the fields only a [`VmaKind::Shared`] VMA carries:
+/// `container u32, size u64`.
+pub const VMA_SHARED_LEN: usize = 4 + 8;
+
 /// One VMA of a migrating task. Layout `start u64, end u64, flags u64,
 /// pgoff u64, kind u8, path_len u16, path` ([`VMA_FIXED_LEN`] +
-/// `path_len` bytes).
+/// `path_len` bytes), then for [`VmaKind::Shared`] `container u32, size
+/// u64` ([`VMA_SHARED_LEN`] bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmaDesc<'a> {
     /// First address, page-aligned.
@@ -1420,6 +1430,11 @@ pub struct VmaDesc<'a> {
     /// For [`VmaKind::File`] the file's path (1 to [`MAX_VMA_PATH`] bytes),
     /// otherwise empty.
     pub path: &'a [u8],
+    /// For [`VmaKind::Shared`] the region's container (not 0), otherwise 0.
+    pub container: u32,
+    /// For [`VmaKind::Shared`] the region's size in bytes, page-aligned and
+    /// covering the pages the VMA maps; otherwise 0.
+    pub size: u64,
 }
 
 impl<'a> VmaDesc<'a> {
@@ -1428,22 +1443,41 @@ impl<'a> VmaDesc<'a> {
     pub fn validate(&self) -> Result<(), WireError> {
         let path_ok = match self.kind {
             VmaKind::File => !self.path.is_empty() && self.path.len() <= MAX_VMA_PATH,
-            VmaKind::Anon | VmaKind::Vdso | VmaKind::Vvar | VmaKind::FileAnon => {
-                self.path.is_empty()
+            VmaKind::Anon
+            | VmaKind::Vdso
+            | VmaKind::Vvar
+            | VmaKind::FileAnon
+            | VmaKind::Shared => self.path.is_empty(),
+        };
+        let shared_ok = match self.kind {
+            VmaKind::Shared => {
+                let pages = self.end.saturating_sub(self.start) / PAGE_SIZE as u64;
+                self.container != 0
+                    && page_aligned(self.size)
+                    && self.pgoff.saturating_add(pages) <= self.size / PAGE_SIZE as u64
             }
+            _ => self.container == 0 && self.size == 0,
         };
         check(
             page_aligned(self.start)
                 && page_aligned(self.end)
                 && self.start < self.end
                 && self.end <= USER_END
-                && path_ok,
+                && path_ok
+                && shared_ok,
         )
     }
 
     /// Bytes this VMA takes in a [`MSG_MIGRATE`].
     pub fn encoded_len(&self) -> usize {
-        VMA_FIXED_LEN.saturating_add(self.path.len())
+        let shared = if self.kind == VmaKind::Shared {
+            VMA_SHARED_LEN
+        } else {
+            0
+        };
+        VMA_FIXED_LEN
+            .saturating_add(self.path.len())
+            .saturating_add(shared)
     }
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
@@ -1453,7 +1487,12 @@ impl<'a> VmaDesc<'a> {
         w.u64(self.pgoff)?;
         w.u8(self.kind.as_u8())?;
         w.u16(u16::try_from(self.path.len()).map_err(|_| WireError::BadPayload)?)?;
-        w.bytes(self.path)
+        w.bytes(self.path)?;
+        if self.kind == VmaKind::Shared {
+            w.u32(self.container)?;
+            w.u64(self.size)?;
+        }
+        Ok(())
     }
 
     fn read(r: &mut Reader<'a>) -> Result<VmaDesc<'a>, WireError> {
@@ -1464,6 +1503,11 @@ impl<'a> VmaDesc<'a> {
         let kind = VmaKind::from_u8(r.u8()?).ok_or(WireError::BadPayload)?;
         let path_len = usize::from(r.u16()?);
         let path = r.bytes(path_len)?;
+        let (container, size) = if kind == VmaKind::Shared {
+            (r.u32()?, r.u64()?)
+        } else {
+            (0, 0)
+        };
         Ok(VmaDesc {
             start,
             end,
@@ -1471,6 +1515,8 @@ impl<'a> VmaDesc<'a> {
             pgoff,
             kind,
             path,
+            container,
+            size,
         })
     }
 }
@@ -2342,13 +2388,16 @@ mod tests {
     }
 
     fn vma(start: u64, end: u64, kind: VmaKind, path: &[u8]) -> VmaDesc<'_> {
+        let shared = kind == VmaKind::Shared;
         VmaDesc {
             start,
             end,
             flags: 0x73,
-            pgoff: start >> 12,
+            pgoff: if shared { 2 } else { start >> 12 },
             kind,
             path,
+            container: if shared { 0x0100_0007 } else { 0 },
+            size: if shared { end - start + 0x2000 } else { 0 },
         }
     }
 
@@ -2654,17 +2703,17 @@ mod tests {
         migrate_refused(&h, &many, &arch, "too many");
         // Unknown kind, and a count larger than the VMAs present.
         let mut raw = encode(&h, &[a], &arch).unwrap();
-        raw[MigrateHead::LEN + 4 + 32] = 5;
+        raw[MigrateHead::LEN + 4 + 32] = 6;
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
         let mut raw = encode(&h, &[a], &arch).unwrap();
         raw[MigrateHead::LEN..MigrateHead::LEN + 4].copy_from_slice(&2u32.to_le_bytes());
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
         raw[MigrateHead::LEN..MigrateHead::LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decode_migrate(&raw).err(), Some(WireError::BadPayload));
-        for v in 0..=4u8 {
+        for v in 0..=5u8 {
             assert_eq!(VmaKind::from_u8(v).map(VmaKind::as_u8), Some(v));
         }
-        assert_eq!(VmaKind::from_u8(5), None);
+        assert_eq!(VmaKind::from_u8(6), None);
         // A file without a name carries no path.
         let c = vma(0x5000, 0x6000, VmaKind::FileAnon, b"");
         check_decoded(
@@ -2679,6 +2728,42 @@ mod tests {
             &arch,
             "file-anon with a path",
         );
+    }
+
+    #[test]
+    fn migrate_shared_vma_round_trip() {
+        let h = head();
+        let arch = [7u8; 16];
+        let a = vma(0x1000, 0x3000, VmaKind::Anon, b"");
+        let s = vma(0x10000, 0x14000, VmaKind::Shared, b"");
+        assert_eq!(s.encoded_len(), VMA_FIXED_LEN + VMA_SHARED_LEN);
+        check_decoded(&encode(&h, &[a, s], &arch).unwrap(), &h, &[a, s], &arch);
+        // A shared VMA names its container, and its region covers it.
+        migrate_refused(
+            &h,
+            &[VmaDesc { container: 0, ..s }],
+            &arch,
+            "shared without a container",
+        );
+        migrate_refused(
+            &h,
+            &[VmaDesc { size: 0x4000, ..s }],
+            &arch,
+            "shared past its region's end",
+        );
+        migrate_refused(
+            &h,
+            &[VmaDesc { size: 0x6001, ..s }],
+            &arch,
+            "shared with an unaligned size",
+        );
+        // Only a shared VMA carries a container (on the wire too).
+        let anon = VmaDesc { container: 3, ..a };
+        assert_eq!(anon.validate(), Err(WireError::BadPayload));
+        assert_eq!(encode(&h, &[anon], &arch).err(), Some(WireError::BadPayload));
+        // A region exactly as large as the pages mapped is fine.
+        let exact = VmaDesc { size: 0x6000, ..s };
+        check_decoded(&encode(&h, &[exact], &arch).unwrap(), &h, &[exact], &arch);
     }
 
     #[test]

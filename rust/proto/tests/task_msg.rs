@@ -530,19 +530,27 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 if end > USER_END {
                     break;
                 }
-                let kind = VmaKind::from_u8(rng.below(5) as u8).unwrap();
+                let kind = VmaKind::from_u8(rng.below(6) as u8).unwrap();
                 let path: &[u8] = if kind == VmaKind::File {
                     &paths[..1 + rng.below(MAX_VMA_PATH as u64) as usize]
                 } else {
                     &[]
                 };
+                let shared = kind == VmaKind::Shared;
+                let pgoff = if shared { rng.below(4) } else { rng.edgy() };
                 vmas.push(VmaDesc {
                     start,
                     end,
                     flags: rng.edgy(),
-                    pgoff: rng.edgy(),
+                    pgoff,
                     kind,
                     path,
+                    container: if shared { 1 + rng.below(1 << 31) as u32 } else { 0 },
+                    size: if shared {
+                        end - start + ((pgoff + rng.below(8)) << 12)
+                    } else {
+                        0
+                    },
                 });
                 at = end;
             }
