@@ -124,6 +124,25 @@ impl FaultOps for MemoryLinker {
         LINKER.get()?.share_file(container)
     }
 
+    fn shmget(key: i32, size: &mut usize, shmflg: &mut i32) -> Result {
+        match LINKER.get() {
+            Some(linker) => linker.shmget(key, size, shmflg),
+            None => Ok(()),
+        }
+    }
+
+    fn shm_created(key: i32, shmid: i32, region: SharedRegion) {
+        if let Some(linker) = LINKER.get() {
+            linker.shm_created(key, shmid, region);
+        }
+    }
+
+    fn shm_removed(region: SharedRegion) {
+        if let Some(linker) = LINKER.get() {
+            linker.shm_removed(region);
+        }
+    }
+
     fn release(mm_id: usize, start: usize, end: usize) -> Result {
         match LINKER.get() {
             Some(linker) => linker.release_mm(mm_id, start, end),

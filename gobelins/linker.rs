@@ -49,7 +49,9 @@ use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
 use crate::proto::container_member::{Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO};
-use crate::proto::container_share::{ShareMsg, Sharers};
+use crate::proto::container_share::{
+    answer_lookup, key_manager, KeyAnswer, KeyEntry, ShareMsg, Sharers,
+};
 use crate::proto::error::Error as ProtoError;
 use crate::proto::node::{NodeId, NodeSet, MAX_NODES};
 use crate::proto::sink::Sink;
@@ -139,16 +141,48 @@ enum Sharing {
     Attached(bool),
 }
 
+/// This node's SysV segment of a key the cluster knows.
+struct Segment {
+    key: i32,
+    /// Its id here.
+    shmid: i32,
+    /// `IPC_RMID` removed it (here, or its key elsewhere).
+    removed: bool,
+}
+
+/// A SysV key whose segment this node is about to make (`shmget` asked
+/// the key's manager; the segment is linked when made).
+struct PendingKey {
+    key: i32,
+    container: u32,
+    /// This node makes the container (else it attached to it).
+    home: bool,
+    /// When it was asked, in ns: a segment not made within
+    /// [`ATTACH_TIMEOUT_MS`] is given up.
+    at_ns: u64,
+}
+
+/// A lookup of a SysV key this node waits on.
+enum KeyWait {
+    Waiting,
+    Answered(KeyAnswer),
+    /// The key's manager went down.
+    Failed,
+}
+
 /// What holds a container's pages on this node.
 enum Store {
     /// A process's private memory. The link keeps the `mm_struct`, not the
     /// address space: that ends with its process (or an exec), and the
     /// link then serves nothing.
     Mm(MmGrab),
-    /// An anonymous shared region (see `proto::container_share`).
+    /// An anonymous shared region or a SysV segment's file (see
+    /// `proto::container_share`).
     Region {
         region: SharedRegion,
         sharing: Sharing,
+        /// For a SysV segment, which.
+        segment: Option<Segment>,
     },
 }
 
@@ -188,6 +222,9 @@ enum Op {
     Hello { to: NodeId, hello: Hello },
     /// Send `msg` to `to` (see `proto::container_share`).
     Share { to: NodeId, msg: ShareMsg },
+    /// Remove this node's SysV segment of `container` (its key was removed
+    /// elsewhere).
+    RemoveSegment { container: u32 },
     /// Send the messages held back for `to` (its container layer said
     /// hello: its transport is up).
     Flush { to: NodeId },
@@ -227,6 +264,7 @@ impl Op {
             | Op::Loopback { .. }
             | Op::Hello { .. }
             | Op::Share { .. }
+            | Op::RemoveSegment { .. }
             | Op::Flush { .. }
             | Op::Forget { .. } => None,
         }
@@ -264,8 +302,14 @@ pub(crate) struct Machine {
     serial: u16,
     /// Attach requests this node waits on: (request, home, answer).
     attaches: KVec<(u32, NodeId, Option<bool>)>,
-    /// The last attach request id.
+    /// The last attach or key request id.
     attach_req: u32,
+    /// The SysV keys this node manages (`proto::container_share`).
+    keys: KVec<KeyEntry>,
+    /// SysV segments about to be made here.
+    pending_keys: KVec<PendingKey>,
+    /// Key lookups this node waits on: (request, manager, state).
+    key_waits: KVec<(u32, NodeId, KeyWait)>,
 }
 
 impl Machine {
@@ -312,9 +356,16 @@ impl Machine {
             .map(|l| l.container)
     }
 
-    /// Whether a link here uses `container`.
+    /// Whether a link here uses `container` (or a segment about to be
+    /// made here will).
     fn is_linked(&self, container: u32) -> bool {
         self.links.iter().any(|l| l.container == container)
+            || self.pending_keys.iter().any(|p| p.container == container)
+    }
+
+    fn next_req(&mut self) -> u32 {
+        self.attach_req = self.attach_req.wrapping_add(1).max(1);
+        self.attach_req
     }
 
     /// Ends the link to `container`, if any.
@@ -434,6 +485,9 @@ impl Linker {
                     serial: 0,
                     attaches: KVec::new(),
                     attach_req: 0,
+                    keys: KVec::new(),
+                    pending_keys: KVec::new(),
+                    key_waits: KVec::new(),
                 }),
                 ops <- new_mutex!(KVec::new()),
                 held_back <- new_mutex!(Parked::new()),
@@ -1015,6 +1069,29 @@ impl Linker {
             Op::Flush { to } => self.flush_held(to),
             Op::Forget { to } => self.forget_held(to),
             Op::Share { to, msg } => crate::share::send(to, &msg),
+            Op::RemoveSegment { container } => {
+                let found = {
+                    let m = self.machine.lock();
+                    m.links
+                        .iter()
+                        .find(|l| l.container == container)
+                        .and_then(|l| match &l.store {
+                            Store::Region {
+                                region,
+                                segment: Some(seg),
+                                ..
+                            } => Some((region.clone(), seg.shmid)),
+                            _ => None,
+                        })
+                };
+                if let Some((region, shmid)) = found {
+                    match region.remove_segment(shmid) {
+                        Ok(()) => {}
+                        Err(e) if e == EINVAL || e == cohort::errno::EIDRM() => {}
+                        Err(e) => pr_warn!("SysV segment {} not removed: {:?}\n", shmid, e),
+                    }
+                }
+            }
             Op::Hello { to, hello } => {
                 let mut buf = [0u8; Hello::LEN];
                 let sent = hello
@@ -1629,7 +1706,11 @@ impl Linker {
                 m.links.push(
                     Link {
                         container: id,
-                        store: Store::Region { region, sharing },
+                        store: Store::Region {
+                            region,
+                            sharing,
+                            segment: None,
+                        },
                         active: true,
                         fetched: 0,
                         served: 0,
@@ -1689,8 +1770,7 @@ impl Linker {
     /// (`proto::container_share`): at the home, marks it used; elsewhere,
     /// asks the home unless attached already, and waits for the answer.
     fn attach(&self, container: u32) -> Result {
-        let deadline = cohort::now_ns().saturating_add(ATTACH_TIMEOUT_MS * 1_000_000);
-        let (home, req) = {
+        {
             let mut guard = self.machine.lock();
             let m = &mut *guard;
             let Some(link) = m.link_mut(container) else {
@@ -1710,12 +1790,37 @@ impl Linker {
                 Sharing::Attached(true) => return Ok(()),
                 Sharing::Attached(false) => {}
             }
+        }
+        self.attach_remote(container)?;
+        if let Some(Link {
+            store:
+                Store::Region {
+                    sharing: Sharing::Attached(attached),
+                    ..
+                },
+            ..
+        }) = self.machine.lock().link_mut(container)
+        {
+            *attached = true;
+        }
+        Ok(())
+    }
+
+    /// Asks the home of `container` to count this node as a user, and
+    /// waits (at most [`ATTACH_TIMEOUT_MS`]) for its answer.
+    fn attach_remote(&self, container: u32) -> Result {
+        let deadline = cohort::now_ns().saturating_add(ATTACH_TIMEOUT_MS * 1_000_000);
+        let (home, req) = {
+            let mut guard = self.machine.lock();
+            let m = &mut *guard;
             let home = crate::proto::container::home_of(container).ok_or(EINVAL)?;
+            if home == self.me() {
+                return Err(ENOENT);
+            }
             if !m.node.live().contains(home) {
                 return Err(cohort::errno::EHOSTDOWN());
             }
-            m.attach_req = m.attach_req.wrapping_add(1).max(1);
-            let req = m.attach_req;
+            let req = m.next_req();
             m.attaches.push((req, home, None), GFP_KERNEL)?;
             (home, req)
         };
@@ -1728,21 +1833,7 @@ impl Linker {
                 let i = m.attaches.iter().position(|a| a.0 == req).ok_or(EINVAL)?;
                 if let Some(live) = m.attaches[i].2 {
                     kvec::swap_remove(&mut m.attaches, i);
-                    if !live {
-                        return Err(ENOENT);
-                    }
-                    if let Some(Link {
-                        store:
-                            Store::Region {
-                                sharing: Sharing::Attached(attached),
-                                ..
-                            },
-                        ..
-                    }) = m.link_mut(container)
-                    {
-                        *attached = true;
-                    }
-                    return Ok(());
+                    return if live { Ok(()) } else { Err(ENOENT) };
                 }
             }
             if !self.wait_change(gen, deadline) {
@@ -1756,6 +1847,251 @@ impl Linker {
                     cohort::errno::ETIMEDOUT()
                 });
             }
+        }
+    }
+
+    /// `shmget(2)` of SysV `key` with `shmflg` and `size` (see
+    /// `proto::container_share`): unless this node has a segment of the
+    /// key, asks the key's manager. A segment elsewhere makes this node
+    /// attach to its container and make its own segment of the same size
+    /// (`IPC_CREAT` set); a key unknown with `IPC_CREAT` is this node's.
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST` for `IPC_EXCL` and a key the cluster has, `EINVAL` for a
+    /// size larger than its segment's, `EHOSTDOWN`/`ETIMEDOUT` when the
+    /// manager or the container's home did not answer, `ENOENT` when the
+    /// home no longer has the container, `EAGAIN` while this node's
+    /// container layer joins, `ENOMEM`.
+    pub(crate) fn shmget(&self, key: i32, size: &mut usize, shmflg: &mut i32) -> Result {
+        let create = *shmflg & bindings::IPC_CREAT as i32 != 0;
+        let excl = *shmflg & bindings::IPC_EXCL as i32 != 0;
+        let deadline = cohort::now_ns().saturating_add(ATTACH_TIMEOUT_MS * 1_000_000);
+        let (manager, lookup) = {
+            let mut guard = self.machine.lock();
+            let m = &mut *guard;
+            let here = m.links.iter().any(|l| {
+                matches!(&l.store, Store::Region { segment: Some(s), .. } if s.key == key && !s.removed)
+            });
+            if here || m.pending_keys.iter().any(|p| p.key == key) {
+                // Linux finds this node's segment.
+                return Ok(());
+            }
+            if m.node.is_joining() {
+                return Err(EAGAIN);
+            }
+            let candidate = if create { Self::new_container(m)? } else { 0 };
+            let manager = key_manager(key, m.node.live()).ok_or(EINVAL)?;
+            let req = m.next_req();
+            m.key_waits.push((req, manager, KeyWait::Waiting), GFP_KERNEL)?;
+            let lookup = ShareMsg::KeyLookup {
+                key,
+                req,
+                size: *size as u64,
+                create,
+                container: candidate,
+            };
+            (manager, lookup)
+        };
+        let ShareMsg::KeyLookup {
+            req, container: candidate, ..
+        } = lookup
+        else {
+            return Err(EINVAL);
+        };
+        if manager == self.me() {
+            self.on_share(manager, lookup);
+        } else {
+            crate::share::send(manager, &lookup);
+        }
+        let answer = loop {
+            let gen = self.generation();
+            {
+                let mut guard = self.machine.lock();
+                let m = &mut *guard;
+                let i = m.key_waits.iter().position(|w| w.0 == req).ok_or(EINVAL)?;
+                match m.key_waits[i].2 {
+                    KeyWait::Waiting => {}
+                    KeyWait::Answered(answer) => {
+                        kvec::swap_remove(&mut m.key_waits, i);
+                        break answer;
+                    }
+                    KeyWait::Failed => {
+                        kvec::swap_remove(&mut m.key_waits, i);
+                        return Err(cohort::errno::EHOSTDOWN());
+                    }
+                }
+            }
+            if !self.wait_change(gen, deadline) {
+                let mut m = self.machine.lock();
+                if let Some(i) = m.key_waits.iter().position(|w| w.0 == req) {
+                    kvec::swap_remove(&mut m.key_waits, i);
+                }
+                pr_warn!("SysV key {:#x}: node {} did not answer\n", key, manager.0);
+                return Err(if migration::fatal_signal_pending() {
+                    EINTR
+                } else {
+                    cohort::errno::ETIMEDOUT()
+                });
+            }
+        };
+        let (container, home) = match answer {
+            KeyAnswer::NotFound => return Ok(()),
+            KeyAnswer::Created => (candidate, true),
+            KeyAnswer::Found { container, size: found } => {
+                if create && excl {
+                    return Err(EEXIST);
+                }
+                if *size as u64 > found {
+                    return Err(EINVAL);
+                }
+                if crate::proto::container::home_of(container) == Some(self.me()) {
+                    // This node's segment of the key was removed, and the
+                    // manager has not heard yet.
+                    return Err(EAGAIN);
+                }
+                self.attach_remote(container)?;
+                *size = usize::try_from(found).map_err(|_| EINVAL)?;
+                *shmflg |= bindings::IPC_CREAT as i32;
+                (container, false)
+            }
+        };
+        let mut m = self.machine.lock();
+        let pending = PendingKey {
+            key,
+            container,
+            home,
+            at_ns: cohort::now_ns(),
+        };
+        if let Err(e) = m.pending_keys.push(pending, GFP_KERNEL) {
+            drop(m);
+            self.give_up_key(key, container, home);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// A segment this node was to make for `key` was not: the manager
+    /// forgets the key if it was this node's, the home counts this node
+    /// idle otherwise.
+    fn give_up_key(&self, key: i32, container: u32, home: bool) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        if home {
+            self.remove_key(m, key, container);
+        } else if let Some(home) = crate::proto::container::home_of(container) {
+            self.queue(m, Op::Share {
+                to: home,
+                msg: ShareMsg::Idle { container },
+            });
+        }
+    }
+
+    /// Tells the manager of `key` to forget it (as `container`).
+    fn remove_key(&self, m: &mut Machine, key: i32, container: u32) {
+        match key_manager(key, m.node.live()) {
+            Some(manager) if manager == self.me() => Self::forget_key(m, key, container),
+            Some(manager) => self.queue(m, Op::Share {
+                to: manager,
+                msg: ShareMsg::KeyRemove { key, container },
+            }),
+            None => {}
+        }
+    }
+
+    /// The manager forgets `key` if it names `container`.
+    fn forget_key(m: &mut Machine, key: i32, container: u32) {
+        if let Some(i) = m
+            .keys
+            .iter()
+            .position(|e| e.key == key && e.container == container)
+        {
+            kvec::swap_remove(&mut m.keys, i);
+        }
+    }
+
+    /// This node made SysV segment `shmid` of `key`: links its file to the
+    /// container `shmget` decided on (nothing for a segment the cluster
+    /// does not share: `shmget` did not ask, or found nothing).
+    pub(crate) fn shm_created(&self, key: i32, shmid: i32, region: SharedRegion) {
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        let Some(i) = m.pending_keys.iter().position(|p| p.key == key) else {
+            return;
+        };
+        let Some(pending) = kvec::swap_remove(&mut m.pending_keys, i) else {
+            return;
+        };
+        let sharing = if pending.home {
+            Sharing::Home {
+                sharers: Sharers::new(),
+                told: None,
+                release: None,
+            }
+        } else {
+            Sharing::Attached(true)
+        };
+        let link = Link {
+            container: pending.container,
+            store: Store::Region {
+                region,
+                sharing,
+                segment: Some(Segment {
+                    key,
+                    shmid,
+                    removed: false,
+                }),
+            },
+            active: true,
+            fetched: 0,
+            served: 0,
+        };
+        if m.links.iter().any(|l| l.container == pending.container) || m.links.push(link, GFP_KERNEL).is_err() {
+            pr_err!(
+                "SysV segment {} (key {:#x}) not linked to container {:#x}: it stays this node's own\n",
+                shmid,
+                key,
+                pending.container
+            );
+            drop(guard);
+            self.give_up_key(key, pending.container, pending.home);
+            return;
+        }
+        self.nr_links.fetch_add(1, Ordering::Relaxed);
+        Self::update_pin(m);
+    }
+
+    /// `IPC_RMID` removed this node's segment whose file is `region`: the
+    /// key goes cluster-wide (the manager forgets it, every node removes
+    /// its segment).
+    pub(crate) fn shm_removed(&self, region: SharedRegion) {
+        let key = region.key();
+        let mut guard = self.machine.lock();
+        let m = &mut *guard;
+        let mut found = None;
+        for link in m.links.iter_mut() {
+            if let Store::Region {
+                region: r,
+                segment: Some(seg),
+                ..
+            } = &mut link.store
+            {
+                if r.key() == key && !seg.removed {
+                    seg.removed = true;
+                    found = Some((seg.key, link.container));
+                    break;
+                }
+            }
+        }
+        let Some((shm_key, container)) = found else {
+            return;
+        };
+        self.remove_key(m, shm_key, container);
+        for node in m.node.live().without(self.me()).iter() {
+            self.queue(m, Op::Share {
+                to: node,
+                msg: ShareMsg::Remove { container },
+            });
         }
     }
 
@@ -1807,10 +2143,58 @@ impl Linker {
                     sharers.idle(from);
                 }
             }
+            ShareMsg::KeyLookup {
+                key,
+                req,
+                size,
+                create,
+                container,
+            } => {
+                let found = m.keys.iter().find(|e| e.key == key).copied();
+                let (answer, entry) = answer_lookup(found, key, create, container, size);
+                if let Some(entry) = entry {
+                    if m.keys.push(entry, GFP_KERNEL).is_err() {
+                        pr_err!("out of memory recording SysV key {:#x}\n", key);
+                    }
+                }
+                if from == self.me() {
+                    Self::key_answered(m, from, req, answer);
+                    drop(guard);
+                    self.wake();
+                } else {
+                    let msg = ShareMsg::KeyAnswer { key, req, answer };
+                    self.queue(m, Op::Share { to: from, msg });
+                }
+            }
+            ShareMsg::KeyAnswer { req, answer, .. } => {
+                Self::key_answered(m, from, req, answer);
+                drop(guard);
+                self.wake();
+            }
+            ShareMsg::KeyRemove { key, container } => Self::forget_key(m, key, container),
+            ShareMsg::Remove { container } => {
+                let mut remove = false;
+                if let Some(Link {
+                    store:
+                        Store::Region {
+                            segment: Some(seg), ..
+                        },
+                    ..
+                }) = m.link_mut(container)
+                {
+                    remove = !seg.removed;
+                    seg.removed = true;
+                }
+                if remove {
+                    self.queue(m, Op::RemoveSegment { container });
+                }
+            }
             ShareMsg::Destroyed { container } => {
                 let busy = match m.link_mut(container) {
                     Some(Link {
-                        store: Store::Region { region, sharing },
+                        store: Store::Region {
+                            region, sharing, ..
+                        },
                         ..
                     }) if crate::proto::container::home_of(container) == Some(from) => {
                         matches!(sharing, Sharing::Attached(true)) && !region.is_unused()
@@ -1840,11 +2224,41 @@ impl Linker {
     fn share_tick(&self, m: &mut Machine) {
         let live = m.node.live();
         let me = self.me();
+        let now = cohort::now_ns();
+        let mut j = 0;
+        while j < m.pending_keys.len() {
+            let p = &m.pending_keys[j];
+            if now.saturating_sub(p.at_ns) < ATTACH_TIMEOUT_MS * 1_000_000 {
+                j += 1;
+                continue;
+            }
+            let (key, container, home) = (p.key, p.container, p.home);
+            kvec::swap_remove(&mut m.pending_keys, j);
+            pr_info!(
+                "SysV key {:#x}: no segment made here for container {:#x}; given up\n",
+                key,
+                container
+            );
+            if home {
+                self.remove_key(m, key, container);
+            } else if let Some(home) = crate::proto::container::home_of(container) {
+                self.queue(
+                    m,
+                    Op::Share {
+                        to: home,
+                        msg: ShareMsg::Idle { container },
+                    },
+                );
+            }
+        }
         let mut i = 0;
         while i < m.links.len() {
             let container = m.links[i].container;
             let home = crate::proto::container::home_of(container);
-            let Store::Region { region, sharing } = &mut m.links[i].store else {
+            let Store::Region {
+                region, sharing, ..
+            } = &mut m.links[i].store
+            else {
                 i += 1;
                 continue;
             };
@@ -1941,12 +2355,38 @@ impl Linker {
         }
     }
 
+    /// Records the answer of `from` to key lookup `req`.
+    fn key_answered(m: &mut Machine, from: NodeId, req: u32, answer: KeyAnswer) {
+        if let Some(w) = m
+            .key_waits
+            .iter_mut()
+            .find(|w| w.0 == req && w.1 == from)
+        {
+            w.2 = KeyWait::Answered(answer);
+        }
+    }
+
     /// Answers, as refused, the attach requests waiting on `dead`.
     fn fail_attaches(&self, m: &mut Machine, dead: NodeId) {
         let mut any = false;
         for a in m.attaches.iter_mut().filter(|a| a.1 == dead && a.2.is_none()) {
             a.2 = Some(false);
             any = true;
+        }
+        for w in m.key_waits.iter_mut().filter(|w| w.1 == dead) {
+            if let KeyWait::Waiting = w.2 {
+                w.2 = KeyWait::Failed;
+                any = true;
+            }
+        }
+        // The keys of containers homed there: their memory died with it.
+        let mut i = 0;
+        while i < m.keys.len() {
+            if crate::proto::container::home_of(m.keys[i].container) == Some(dead) {
+                kvec::swap_remove(&mut m.keys, i);
+            } else {
+                i += 1;
+            }
         }
         if any {
             self.wake();

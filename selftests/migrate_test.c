@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -435,6 +436,7 @@ struct shm_counter {
 struct shm_arg {
 	int nodes[2];		/* where the children go */
 	int n;			/* how many children */
+	key_t key;		/* SysV: the segment's key */
 };
 
 /*
@@ -563,6 +565,203 @@ TEST_F_TIMEOUT(migrate, shared_anonymous_three_nodes, 240)
 	a.nodes[0] = peer(0);
 	a.nodes[1] = peer(1);
 	shared_anonymous_test(_metadata, &a);
+}
+
+/* ---- SysV shared memory: cluster-wide keys ---- */
+
+#define SYSV_PAGES	3
+
+/* The worker's attachment, which its children detach first. */
+static void *g_shm_attached;
+
+/*
+ * Child of sysv_counter(): moves to @node, finds the segment of @key there
+ * (shmget without IPC_CREAT), checks the refusals of a second creation and
+ * of a larger size, attaches, reads what the worker wrote and counts with
+ * everyone. Exits with the number of the step that failed.
+ */
+static int sysv_child(int node, key_t key, int procs)
+{
+	size_t ps = 4096;
+	char *q;
+	int id;
+
+	/* The attachment fork copied: a process attached cannot move. */
+	if (shmdt(g_shm_attached))
+		return 9;
+	if (pcntl(PCNTL_MIGRATE, 0, node, 0) != 0 || where(0) != node)
+		return 10;
+	id = shmget(key, 0, 0600);
+	if (id < 0)
+		return 20;
+	if (shmget(key, SYSV_PAGES * ps, IPC_CREAT | IPC_EXCL | 0600) >= 0 || errno != EEXIST)
+		return 21;
+	if (shmget(key, (SYSV_PAGES + 1) * ps, 0600) >= 0 || errno != EINVAL)
+		return 22;
+	q = shmat(id, NULL, 0);
+	if (q == (void *)-1)
+		return 23;
+	if (check(q + ps, 2 * ps, 71) >= 0)
+		return 24;
+	shm_add((struct shm_counter *)q, SHM_ROUNDS, procs);
+	if (shmdt(q))
+		return 25;
+	return 0;
+}
+
+/* Child of sysv_counter(): on @node, removes the segment of @key. */
+static int sysv_remover(int node, key_t key)
+{
+	int id;
+
+	if (shmdt(g_shm_attached))
+		return 9;
+	if (pcntl(PCNTL_MIGRATE, 0, node, 0) != 0 || where(0) != node)
+		return 10;
+	id = shmget(key, 0, 0600);
+	if (id < 0)
+		return 30;
+	if (shmctl(id, IPC_RMID, NULL))
+		return 31;
+	return 0;
+}
+
+/* Child of sysv_counter(): on @node, the key is gone. */
+static int sysv_gone(int node, key_t key)
+{
+	int ms;
+
+	if (shmdt(g_shm_attached))
+		return 9;
+	if (pcntl(PCNTL_MIGRATE, 0, node, 0) != 0 || where(0) != node)
+		return 10;
+	for (ms = 0; shmget(key, 0, 0600) >= 0 && ms < 10000; ms += 20)
+		usleep(20000);
+	return errno == ENOENT ? 0 : 40;
+}
+
+/* Forks a child running @fn(node, key) and waits for its exit status. */
+static int sysv_run(int (*fn)(int, key_t), int node, key_t key)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0)
+		_exit(fn(node, key));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * A SysV key names one segment on every node. The worker makes a segment
+ * here and fills it; a child per node in @a moves there, finds the segment
+ * by key (its own segment of that node, the same memory), and everyone
+ * counts at the same time under a spinlock in it: the total is exact. A
+ * process attached to a segment cannot move (EOPNOTSUPP). IPC_RMID on the
+ * first node removes the key everywhere: the worker's shmget() here then
+ * fails with ENOENT (it stays attached to what it had), and so does one
+ * on the other nodes.
+ */
+static int sysv_counter(void *varg)
+{
+	struct shm_arg *a = varg;
+	size_t ps = 4096;
+	key_t key = a->key;
+	uint64_t want = (uint64_t)(a->n + 1) * SHM_ROUNDS;
+	struct shm_counter *c;
+	pid_t kids[2];
+	int i, id, ms, status, r;
+	long e;
+	char *p;
+
+	id = shmget(key, SYSV_PAGES * ps, IPC_CREAT | IPC_EXCL | 0600);
+	WCHECK(id >= 0, "shmget: %s", strerror(errno));
+	p = shmat(id, NULL, 0);
+	WCHECK(p != (void *)-1, "shmat: %s", strerror(errno));
+	g_shm_attached = p;
+	c = (struct shm_counter *)p;
+	fill(p + ps, 2 * ps, 71);
+	e = migrate_errno(0, a->nodes[0], 0);
+	WCHECK(e == EOPNOTSUPP, "attached to a SysV segment: errno %ld (%s), expected EOPNOTSUPP",
+	       e, strerror(e));
+	for (i = 0; i < a->n; i++) {
+		kids[i] = fork();
+		WCHECK(kids[i] >= 0, "fork: %s", strerror(errno));
+		if (kids[i] == 0)
+			_exit(sysv_child(a->nodes[i], key, a->n + 1));
+	}
+	shm_add(c, SHM_ROUNDS, a->n + 1);
+	for (ms = 0; __atomic_load_n(&c->done, __ATOMIC_SEQ_CST) < (uint64_t)a->n + 1 &&
+	     ms < 60000; ms += 10)
+		usleep(10000);
+	for (i = 0; i < a->n; i++) {
+		WCHECK(waitpid(kids[i], &status, 0) == kids[i], "waitpid: %s", strerror(errno));
+		WCHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+		       "child on node %d: status %#x (exit 9: shmdt of the copy, 10: no move, 20: not found, 21: created twice, 22: larger size, 23: shmat, 24: data, 25: shmdt)",
+		       a->nodes[i], status);
+	}
+	WCHECK(c->count == want, "count %lu, expected %lu",
+	       (unsigned long)c->count, (unsigned long)want);
+	r = sysv_run(sysv_remover, a->nodes[0], key);
+	WCHECK(r == 0, "IPC_RMID on node %d: %d (30: not found, 31: shmctl)", a->nodes[0], r);
+	for (ms = 0; shmget(key, 0, 0600) >= 0 && ms < 10000; ms += 20)
+		usleep(20000);
+	WCHECK(errno == ENOENT, "removed on node %d, the key is still here: %s",
+	       a->nodes[0], strerror(errno));
+	WCHECK(c->count == want, "count %lu after the removal, expected %lu",
+	       (unsigned long)c->count, (unsigned long)want);
+	r = sysv_run(sysv_gone, a->nodes[a->n - 1], key);
+	WCHECK(r == 0, "the removed key on node %d: %d", a->nodes[a->n - 1], r);
+	WCHECK(shmdt(p) == 0, "shmdt: %s", strerror(errno));
+	return 0;
+}
+
+/*
+ * Runs sysv_counter() in a worker; once every segment is gone, nothing of
+ * the container is left: this node's links come back to what they were.
+ */
+static void sysv_test(struct __test_metadata *_metadata, struct shm_arg *a)
+{
+	long before, links;
+	int ms;
+
+	int id;
+
+	a->key = 0x5c000000 | (getpid() & 0xfffff) | (a->n << 20);
+	before = gobelins_counter("links");
+	ASSERT_LE(0, before);
+	RUN_KID(sysv_counter, a, 150000);
+	/* A worker that failed before the removal left the segment. */
+	id = shmget(a->key, 0, 0600);
+	if (id >= 0) {
+		TH_LOG("segment of key %#x left: removed", a->key);
+		shmctl(id, IPC_RMID, NULL);
+	}
+	for (ms = 0; (links = gobelins_counter("links")) > before && ms < 20000; ms += 50)
+		usleep(50000);
+	EXPECT_EQ(before, links) {
+		TH_LOG("%ld links left here, %ld before: the segment's container stayed", links,
+		       before);
+	}
+}
+
+TEST_F_TIMEOUT(migrate, sysv_key_counter, 180)
+{
+	struct shm_arg a = { .nodes = { self->other }, .n = 1 };
+
+	NEED_PEERS(1);
+	sysv_test(_metadata, &a);
+}
+
+TEST_F_TIMEOUT(migrate, sysv_key_three_nodes, 240)
+{
+	struct shm_arg a = { .n = 2 };
+
+	NEED_PEERS(2);
+	a.nodes[0] = peer(0);
+	a.nodes[1] = peer(1);
+	sysv_test(_metadata, &a);
 }
 
 /* ---- MAP_PRIVATE file mappings ---- */

@@ -172,6 +172,14 @@ enum cohort_fault_action {
  *	negative errno. May sleep.
  * @share_file: the region linked to @container on this node, with a
  *	reference, or NULL (cohort_share_file()).
+ * @shmget: shmget(2) of @key (not IPC_PRIVATE) in the initial IPC
+ *	namespace, before the local lookup: may set IPC_CREAT in @shmflg and
+ *	the cluster's segment's size in @size so that this node's segment is
+ *	made for it, or return a negative errno to fail the call. May sleep.
+ * @shm_created: this node made segment @shmid of @key, whose shmem file is
+ *	@file (a reference held by the caller), under the IPC ids' rwsem.
+ * @shm_removed: IPC_RMID removed the segment of @file (a reference held by
+ *	the caller) on this node. May sleep.
  */
 struct cohort_fault_ops {
 	enum cohort_fault_action (*fault)(struct vm_area_struct *vma,
@@ -187,6 +195,9 @@ struct cohort_fault_ops {
 	void (*counts)(u32 container, u64 *fetched, u64 *served);
 	int (*share_link)(struct file *file, u32 container);
 	struct file *(*share_file)(u32 container);
+	int (*shmget)(key_t key, size_t *size, int *shmflg);
+	void (*shm_created)(key_t key, int shmid, struct file *file);
+	void (*shm_removed)(struct file *file);
 };
 
 /**
@@ -715,6 +726,8 @@ int cohort_vma_fresh_page(struct vm_area_struct *vma, unsigned long addr,
 int cohort_share_link(struct file *file, u32 container);
 struct file *cohort_share_file(u32 container);
 bool cohort_file_is_shared_anon(struct file *file);
+bool cohort_file_is_linkable(struct file *file);
+int cohort_shm_remove(int shmid, struct file *file);
 struct file *cohort_vma_shared_file(struct vm_area_struct *vma);
 u64 cohort_vma_pgoff(struct vm_area_struct *vma, unsigned long address);
 unsigned long cohort_file_key(struct file *file);
@@ -842,6 +855,14 @@ enum cohort_fault_action __cohort_fault(struct vm_area_struct *vma,
 					unsigned long address,
 					unsigned int flags,
 					struct pt_regs *regs, vm_fault_t *ret);
+struct ipc_namespace;
+int __cohort_shmget(struct ipc_namespace *ns, key_t key, size_t *size,
+		    int *shmflg);
+void __cohort_shm_created(struct ipc_namespace *ns, key_t key, int shmid,
+			  struct file *file);
+struct file *__cohort_shm_removing(struct ipc_namespace *ns,
+				   struct file *file);
+void __cohort_shm_removed(struct file *file);
 
 void cohort_proc_inherit(struct task_struct *parent,
 			 struct task_struct *child, u64 clone_flags);
@@ -917,6 +938,43 @@ cohort_fault(struct vm_area_struct *vma, unsigned long address,
 }
 
 /*
+ * SysV shared memory (ipc/shm.c): a segment's key names one segment on
+ * every node, whose pages the page layer keeps coherent.
+ */
+static inline int cohort_shmget(struct ipc_namespace *ns, key_t key,
+				size_t *size, int *shmflg)
+{
+	if (cohort_slot_active(COHORT_SLOT_FAULT))
+		return __cohort_shmget(ns, key, size, shmflg);
+	return 0;
+}
+
+static inline void cohort_shm_created(struct ipc_namespace *ns, key_t key,
+				      int shmid, struct file *file)
+{
+	if (cohort_slot_active(COHORT_SLOT_FAULT))
+		__cohort_shm_created(ns, key, shmid, file);
+}
+
+/*
+ * Under the segment's spinlock: only takes a reference on @file, for
+ * cohort_shm_removed() to hand to the page layer once it is dropped.
+ */
+static inline struct file *cohort_shm_removing(struct ipc_namespace *ns,
+					       struct file *file)
+{
+	if (cohort_slot_active(COHORT_SLOT_FAULT))
+		return __cohort_shm_removing(ns, file);
+	return NULL;
+}
+
+static inline void cohort_shm_removed(struct file *file)
+{
+	if (file)
+		__cohort_shm_removed(file);
+}
+
+/*
  * Called on system call entry of a task marked with cohort_task_forward();
  * true when the process layer served the call and set its return value.
  */
@@ -949,6 +1007,17 @@ cohort_fault(struct vm_area_struct *vma, unsigned long address,
 {
 	return COHORT_FAULT_LOCAL;
 }
+struct ipc_namespace;
+static inline int cohort_shmget(struct ipc_namespace *ns, key_t key,
+				size_t *size, int *shmflg) { return 0; }
+static inline void cohort_shm_created(struct ipc_namespace *ns, key_t key,
+				      int shmid, struct file *file) { }
+static inline struct file *cohort_shm_removing(struct ipc_namespace *ns,
+					       struct file *file)
+{
+	return NULL;
+}
+static inline void cohort_shm_removed(struct file *file) { }
 
 #endif /* CONFIG_COHORT_HOOKS */
 

@@ -7,7 +7,13 @@
  */
 
 #include <asm/syscall.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/ipc.h>
+#include <linux/ipc_namespace.h>
 #include <linux/sched/coredump.h>
+#include <linux/shm.h>
+#include <uapi/linux/shm.h>
 
 #include "internal.h"
 
@@ -282,3 +288,60 @@ void cohort_container_counts(u32 container, u64 *fetched, u64 *served)
 	srcu_read_unlock(&cohort_srcu, idx);
 }
 EXPORT_SYMBOL_GPL(cohort_container_counts);
+
+/*
+ * SysV shared memory: only the initial IPC namespace is the cluster's, and
+ * only segments in shmem (not SHM_HUGETLB) can be linked.
+ */
+int __cohort_shmget(struct ipc_namespace *ns, key_t key, size_t *size,
+		    int *shmflg)
+{
+	const struct cohort_fault_ops *ops;
+	int idx, ret = 0;
+
+	if (ns != &init_ipc_ns || key == IPC_PRIVATE || (*shmflg & SHM_HUGETLB))
+		return 0;
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->shmget)
+		ret = ops->shmget(key, size, shmflg);
+	srcu_read_unlock(&cohort_srcu, idx);
+	return ret;
+}
+
+void __cohort_shm_created(struct ipc_namespace *ns, key_t key, int shmid,
+			  struct file *file)
+{
+	const struct cohort_fault_ops *ops;
+	int idx;
+
+	if (ns != &init_ipc_ns || key == IPC_PRIVATE ||
+	    !cohort_file_is_linkable(file))
+		return;
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->shm_created)
+		ops->shm_created(key, shmid, file);
+	srcu_read_unlock(&cohort_srcu, idx);
+}
+
+struct file *__cohort_shm_removing(struct ipc_namespace *ns,
+				   struct file *file)
+{
+	if (ns != &init_ipc_ns || !cohort_file_is_linkable(file))
+		return NULL;
+	return get_file(file);
+}
+
+void __cohort_shm_removed(struct file *file)
+{
+	const struct cohort_fault_ops *ops;
+	int idx;
+
+	idx = srcu_read_lock(&cohort_srcu);
+	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
+	if (ops && ops->shm_removed)
+		ops->shm_removed(file);
+	srcu_read_unlock(&cohort_srcu, idx);
+	fput(file);
+}

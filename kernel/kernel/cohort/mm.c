@@ -48,7 +48,8 @@ static int cohort_vma_describe(struct vm_area_struct *vma,
 	}
 	if (!vma->vm_file)
 		return -EOPNOTSUPP;
-	if (cohort_vma_shared_file(vma)) {
+	if ((vma->vm_flags & VM_SHARED) &&
+	    cohort_file_is_shared_anon(vma->vm_file)) {
 		/* Its pages are a container's, wherever it is mapped. */
 		ret = cohort_share_link(vma->vm_file, 0);
 		if (ret < 0)

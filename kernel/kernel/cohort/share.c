@@ -2,10 +2,11 @@
 /*
  * Cohort hub: the memory linker's helpers for shared memory. An anonymous
  * shared region (mmap(MAP_SHARED | MAP_ANONYMOUS), a shmem file named
- * "dev/zero") that a migrated process maps is one container cluster-wide
- * (Gobelins; Containers report, section 4): on each node, the container's
- * local store is that region's shmem file, and the node's copy of page
- * @index is the file's page @index. Every fault on the region asks the
+ * "dev/zero") that a migrated process maps, and a SysV segment whose key
+ * is known cluster-wide, are one container each (Gobelins; Containers
+ * report, section 4): on each node, the container's local store is the
+ * region's or the segment's shmem file, and the node's copy of page @index
+ * is the file's page @index. Every fault on the region asks the
  * page layer for a copy first; the page layer then installs the page with
  * cohort_share_fault_install(), which maps it read-only unless the node has
  * the only, writable, copy.
@@ -41,17 +42,43 @@ bool cohort_file_is_shared_anon(struct file *file)
 }
 EXPORT_SYMBOL_GPL(cohort_file_is_shared_anon);
 
+/* Whether @file is (or is attached to) a SysV segment in shmem. */
+static bool cohort_file_is_sysv(struct file *file)
+{
+	const char *name;
+
+	if (!file || !shmem_file(file))
+		return false;
+	/* newseg() names it "SYSV" and the key in 8 hex digits. */
+	name = file->f_path.dentry->d_name.name;
+	return !strncmp(name, "SYSV", 4) && strlen(name) == 12;
+}
+
 /**
- * cohort_vma_shared_file - the file of a shared anonymous mapping
+ * cohort_file_is_linkable - whether a file's pages may be a container's
+ * @file: the file
+ *
+ * Return: true for an anonymous shared region and for the shmem file of a
+ * SysV segment (or the file of an attachment of one).
+ */
+bool cohort_file_is_linkable(struct file *file)
+{
+	return cohort_file_is_shared_anon(file) || cohort_file_is_sysv(file);
+}
+EXPORT_SYMBOL_GPL(cohort_file_is_linkable);
+
+/**
+ * cohort_vma_shared_file - the file of a shared mapping a container may back
  * @vma: the mapping, locked by the caller
  *
  * Return: @vma's file (no reference taken: it lives as long as @vma) when
- * @vma maps an anonymous shared region with MAP_SHARED, else NULL.
+ * @vma maps, with MAP_SHARED, an anonymous shared region or a SysV segment
+ * (shmat()), else NULL.
  */
 struct file *cohort_vma_shared_file(struct vm_area_struct *vma)
 {
 	if (!(vma->vm_flags & VM_SHARED) ||
-	    !cohort_file_is_shared_anon(vma->vm_file))
+	    !cohort_file_is_linkable(vma->vm_file))
 		return NULL;
 	return vma->vm_file;
 }
@@ -343,7 +370,7 @@ int cohort_share_link(struct file *file, u32 container)
 	const struct cohort_fault_ops *ops;
 	int idx, ret = -ENOPROTOOPT;
 
-	if (!cohort_file_is_shared_anon(file))
+	if (!cohort_file_is_linkable(file))
 		return -EINVAL;
 	idx = srcu_read_lock(&cohort_srcu);
 	ops = cohort_slot_ops(COHORT_SLOT_FAULT);

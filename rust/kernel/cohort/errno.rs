@@ -23,6 +23,7 @@ errno! {
     ENAMETOOLONG: "File name too long.",
     EOPNOTSUPP: "Operation not supported.",
     EHOSTDOWN: "Host is down.",
+    EIDRM: "Identifier removed.",
     EMSGSIZE: "Message too long.",
     EOVERFLOW: "Value too large for defined data type.",
     ENOTCONN: "Transport endpoint is not connected.",

@@ -156,6 +156,40 @@ pub trait FaultOps {
     fn share_file(_container: u32) -> Option<SharedRegion> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// `shmget(2)` of `key` (not `IPC_PRIVATE`) in the initial IPC
+    /// namespace, before the local lookup: may set `IPC_CREAT` in `shmflg`
+    /// and the cluster's segment's size in `size`, or fail the call. May
+    /// sleep.
+    fn shmget(_key: i32, _size: &mut usize, _shmflg: &mut i32) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// This node made SysV segment `shmid` of `key`, whose shmem file is
+    /// `region`.
+    fn shm_created(_key: i32, _shmid: i32, _region: SharedRegion) {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `IPC_RMID` removed the segment whose shmem file is `region`. May
+    /// sleep.
+    fn shm_removed(_region: SharedRegion) {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// Takes a reference of our own on a linkable file the caller holds one
+/// on, as a [`SharedRegion`].
+///
+/// # Safety
+///
+/// `file` is a live file the caller holds a reference on for the call.
+unsafe fn region_of(file: *mut bindings::file) -> Result<SharedRegion> {
+    // SAFETY: The caller holds a reference: take one of our own.
+    unsafe { bindings::cohort_file_get(file) };
+    // SAFETY: The reference just taken passes to the `File`.
+    let file = unsafe { File::from_raw(file) }?;
+    SharedRegion::new(file)
 }
 
 /// Brings every page of `container`, which the current task's address
@@ -260,21 +294,69 @@ impl<T: FaultOps> FaultSlot<T> {
         } else {
             None
         },
+        shmget: if T::HAS_SHMGET {
+            Some(Self::shmget)
+        } else {
+            None
+        },
+        shm_created: if T::HAS_SHM_CREATED {
+            Some(Self::shm_created)
+        } else {
+            None
+        },
+        shm_removed: if T::HAS_SHM_REMOVED {
+            Some(Self::shm_removed)
+        } else {
+            None
+        },
     };
+
+    /// # Safety
+    ///
+    /// Called by the hub with two pointers valid for reads and writes.
+    unsafe extern "C" fn shmget(
+        key: bindings::key_t,
+        size: *mut usize,
+        shmflg: *mut crate::ffi::c_int,
+    ) -> crate::ffi::c_int {
+        // SAFETY: The hub passes pointers to its locals, valid for the call.
+        let (size, shmflg) = unsafe { (&mut *size, &mut *shmflg) };
+        match T::shmget(key, size, shmflg) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with a file the caller holds a reference on.
+    unsafe extern "C" fn shm_created(
+        key: bindings::key_t,
+        shmid: crate::ffi::c_int,
+        file: *mut bindings::file,
+    ) {
+        // SAFETY: The caller holds a reference for the call.
+        if let Ok(region) = unsafe { region_of(file) } {
+            T::shm_created(key, shmid, region);
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with a file the caller holds a reference on.
+    unsafe extern "C" fn shm_removed(file: *mut bindings::file) {
+        // SAFETY: The caller holds a reference for the call.
+        if let Ok(region) = unsafe { region_of(file) } {
+            T::shm_removed(region);
+        }
+    }
 
     /// # Safety
     ///
     /// Called by the hub with a file the caller holds a reference on.
     unsafe extern "C" fn share_link(file: *mut bindings::file, container: u32) -> crate::ffi::c_int {
-        // SAFETY: The caller holds a reference for the call: take one of
-        // our own for the region.
-        unsafe { bindings::cohort_file_get(file) };
-        // SAFETY: The reference just taken passes to the `File`.
-        let file = match unsafe { File::from_raw(file) } {
-            Ok(file) => file,
-            Err(e) => return e.to_errno(),
-        };
-        let region = match SharedRegion::new(file) {
+        // SAFETY: The caller holds a reference for the call.
+        let region = match unsafe { region_of(file) } {
             Ok(region) => region,
             Err(e) => return e.to_errno(),
         };

@@ -3,10 +3,10 @@
 //! Anonymous shared regions as the memory linker's local stores.
 //!
 //! A `MAP_SHARED | MAP_ANONYMOUS` region (an internal shmem file named
-//! `dev/zero`) that a migrated process maps is one container cluster-wide
-//! (Gobelins; Containers report, section 4): on each node the container's
-//! local store is such a region, and the node's copy of page `index` is the
-//! region's page `index`.
+//! `dev/zero`) that a migrated process maps, and a SysV segment whose key
+//! the cluster knows, are one container each (Gobelins; Containers report,
+//! section 4): on each node the container's local store is such a region
+//! (or segment), and the node's copy of page `index` is its page `index`.
 //!
 //! C header: [`include/linux/cohort.h`](srctree/include/linux/cohort.h),
 //! implementation in `kernel/cohort/share.c`.
@@ -15,11 +15,12 @@ use super::{fault::Vma, files::File, migration::PAGE_SIZE};
 use crate::{bindings, error::to_result, prelude::*};
 use core::sync::atomic::AtomicU64;
 
-/// An anonymous shared region, held by a file reference.
+/// An anonymous shared region or a SysV segment's shmem file, held by a
+/// file reference.
 ///
 /// # Invariants
 ///
-/// The file is an anonymous shared region (`cohort_file_is_shared_anon()`).
+/// The file is linkable (`cohort_file_is_linkable()`).
 pub struct SharedRegion(File);
 
 impl Clone for SharedRegion {
@@ -33,7 +34,7 @@ impl SharedRegion {
     /// The region of `file`, or `EINVAL` when `file` is not one.
     pub fn new(file: File) -> Result<Self> {
         // SAFETY: `file` holds a reference for the call.
-        if unsafe { bindings::cohort_file_is_shared_anon(file.as_raw()) } {
+        if unsafe { bindings::cohort_file_is_linkable(file.as_raw()) } {
             Ok(SharedRegion(file))
         } else {
             Err(EINVAL)
@@ -106,6 +107,18 @@ impl SharedRegion {
     pub fn zap(&self, index: u64) {
         // SAFETY: The file is live.
         unsafe { bindings::cohort_share_zap(self.0.as_raw(), index) }
+    }
+
+    /// Removes this node's SysV segment `shmid`, whose file this is, as
+    /// `IPC_RMID` does (its key was removed on another node).
+    ///
+    /// # Errors
+    ///
+    /// `EIDRM` when `shmid` is no longer this file's segment or was removed
+    /// already, `EINVAL` for an id no segment has.
+    pub fn remove_segment(&self, shmid: i32) -> Result {
+        // SAFETY: The file is live; the call takes the IPC locks it needs.
+        to_result(unsafe { bindings::cohort_shm_remove(shmid, self.0.as_raw()) })
     }
 
     /// Drops pages `first..end` (clamped to the region's size): the next

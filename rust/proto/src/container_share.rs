@@ -26,10 +26,33 @@
 //!   and tells the nodes that attached ([`ShareMsg::Destroyed`]): each drops
 //!   its region.
 //!
+//! SysV shared memory adds *keys*: a key names one segment cluster-wide.
+//! Each node has a segment of its own for the key (its own id, owner and
+//! attach count), and the nodes' segments are one container, homed at the
+//! node that made the first. The key's *manager* ([`key_manager`], a
+//! rendezvous hash over the live nodes) keeps the key's entry
+//! ([`KeyEntry`]: container and size):
+//!
+//! - `shmget` of a key on a node with no segment for it asks the manager
+//!   ([`ShareMsg::KeyLookup`]), which answers ([`ShareMsg::KeyAnswer`],
+//!   [`answer_lookup`]): the segment exists (its container and size: this
+//!   node makes its own segment for it and attaches), or it was just
+//!   created for the asking node (with `IPC_CREAT`: the container the node
+//!   proposed, homed there), or there is none;
+//! - `IPC_RMID` on any node removes the key: the manager forgets it
+//!   ([`ShareMsg::KeyRemove`]) and every node removes its segment
+//!   ([`ShareMsg::Remove`]); each goes once its last process there
+//!   detaches, and the container once every node's went (as above: a
+//!   segment that exists, attached or not, is in use);
+//! - a manager that hears a node died forgets the keys of the containers
+//!   homed there (their memory died with it).
+//!
 //! Limits: a home that dies takes the container's lifetime with it: the
 //! other nodes keep their regions while they map them and drop them when
 //! idle, without releasing pages elsewhere (their records go with the
-//! regions' links).
+//! regions' links). A key manager that dies takes its keys with it: the
+//! segments stay, but `shmget` of those keys on a node without one makes a
+//! new segment (with `IPC_CREAT`) rather than finding them.
 
 use super::node::{NodeId, NodeSet};
 use super::wire::{Payload, Reader, WireError, Writer};
@@ -67,6 +90,113 @@ pub enum ShareMsg {
         /// The container.
         container: u32,
     },
+    /// To a key's manager: is there a segment of `key`? With `create`,
+    /// make it of `size` bytes as container `container` (homed at the
+    /// sender) if not.
+    KeyLookup {
+        /// The SysV key (not `IPC_PRIVATE`).
+        key: i32,
+        /// The sender's request id (not 0).
+        req: u32,
+        /// The size asked for, in bytes.
+        size: u64,
+        /// `IPC_CREAT`: `container` is the one to make (else 0).
+        create: bool,
+        /// The container proposed.
+        container: u32,
+    },
+    /// From a key's manager: the answer to [`ShareMsg::KeyLookup`] `req`.
+    KeyAnswer {
+        /// The key.
+        key: i32,
+        /// The request answered.
+        req: u32,
+        /// What the manager found or did.
+        answer: KeyAnswer,
+    },
+    /// To a key's manager: `IPC_RMID` removed the segment of `key`, whose
+    /// container is `container`.
+    KeyRemove {
+        /// The key.
+        key: i32,
+        /// Its container.
+        container: u32,
+    },
+    /// To every node: `IPC_RMID` removed `container`'s segments' key: remove
+    /// the segment of this node.
+    Remove {
+        /// The container.
+        container: u32,
+    },
+}
+
+/// A key manager's answer ([`ShareMsg::KeyAnswer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAnswer {
+    /// No segment has the key (and none was made).
+    NotFound,
+    /// A segment of the key exists: its container and size.
+    Found {
+        /// The container.
+        container: u32,
+        /// The segment's size in bytes.
+        size: u64,
+    },
+    /// The key is the asking node's, as the container it proposed.
+    Created,
+}
+
+/// A key manager's entry for a SysV key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// The key.
+    pub key: i32,
+    /// The container of the key's segments (homed at their creator).
+    pub container: u32,
+    /// The segment's size in bytes.
+    pub size: u64,
+}
+
+/// The manager's answer to a lookup of `key` that found `found`, and the
+/// entry to record if any (a lookup with `create` of a key no entry has
+/// makes one from `container` and `size`).
+pub fn answer_lookup(
+    found: Option<KeyEntry>,
+    key: i32,
+    create: bool,
+    container: u32,
+    size: u64,
+) -> (KeyAnswer, Option<KeyEntry>) {
+    match found {
+        Some(e) => (
+            KeyAnswer::Found {
+                container: e.container,
+                size: e.size,
+            },
+            None,
+        ),
+        None if create && container != 0 => (
+            KeyAnswer::Created,
+            Some(KeyEntry {
+                key,
+                container,
+                size,
+            }),
+        ),
+        None => (KeyAnswer::NotFound, None),
+    }
+}
+
+/// The manager of SysV key `key` among the `live` nodes (`None` when none
+/// is): the highest of a hash of key and node (rendezvous hashing), so that
+/// when a node dies only its keys move.
+pub fn key_manager(key: i32, live: NodeSet) -> Option<NodeId> {
+    live.iter().max_by_key(|node| {
+        let mut x = (u64::from(key as u32) << 8 | u64::from(node.0)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (x ^ (x >> 31), node.0)
+    })
 }
 
 impl ShareMsg {
@@ -76,51 +206,101 @@ impl ShareMsg {
             ShareMsg::Attach { container, .. }
             | ShareMsg::Attached { container, .. }
             | ShareMsg::Idle { container }
-            | ShareMsg::Destroyed { container } => container,
+            | ShareMsg::Destroyed { container }
+            | ShareMsg::KeyLookup { container, .. }
+            | ShareMsg::KeyRemove { container, .. }
+            | ShareMsg::Remove { container } => container,
+            ShareMsg::KeyAnswer { answer, .. } => match answer {
+                KeyAnswer::Found { container, .. } => container,
+                KeyAnswer::NotFound | KeyAnswer::Created => 0,
+            },
         }
     }
 }
 
-/// Layout `kind u8, container u32, req u32, live u8` (10 bytes; `req` and
-/// `live` 0 where the kind has none). A container id is never 0, nor is an
-/// [`ShareMsg::Attach`] request id.
+/// Layout `kind u8, container u32, req u32, flag u8, key u32, size u64`
+/// (22 bytes; fields a kind has not are 0). `flag` is `live` for
+/// [`ShareMsg::Attached`], `create` for [`ShareMsg::KeyLookup`], the answer
+/// (0 not found, 1 found, 2 created) for [`ShareMsg::KeyAnswer`]. A
+/// container id is never 0 (but in a lookup without `create` and an answer
+/// other than found), nor is a request id.
 impl Payload for ShareMsg {
-    const LEN: usize = 10;
+    const LEN: usize = 22;
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        let (kind, req, live) = match *self {
-            ShareMsg::Attach { req, .. } => (0u8, req, false),
-            ShareMsg::Attached { req, live, .. } => (1, req, live),
-            ShareMsg::Idle { .. } => (2, 0, false),
-            ShareMsg::Destroyed { .. } => (3, 0, false),
+        let (kind, req, flag, key, size) = match *self {
+            ShareMsg::Attach { req, .. } => (0u8, req, 0u8, 0i32, 0u64),
+            ShareMsg::Attached { req, live, .. } => (1, req, u8::from(live), 0, 0),
+            ShareMsg::Idle { .. } => (2, 0, 0, 0, 0),
+            ShareMsg::Destroyed { .. } => (3, 0, 0, 0, 0),
+            ShareMsg::KeyLookup {
+                key,
+                req,
+                size,
+                create,
+                ..
+            } => (4, req, u8::from(create), key, size),
+            ShareMsg::KeyAnswer { key, req, answer } => match answer {
+                KeyAnswer::NotFound => (5, req, 0, key, 0),
+                KeyAnswer::Found { size, .. } => (5, req, 1, key, size),
+                KeyAnswer::Created => (5, req, 2, key, 0),
+            },
+            ShareMsg::KeyRemove { key, .. } => (6, 0, 0, key, 0),
+            ShareMsg::Remove { .. } => (7, 0, 0, 0, 0),
         };
         w.u8(kind)?;
         w.u32(self.container())?;
         w.u32(req)?;
-        w.u8(u8::from(live))
+        w.u8(flag)?;
+        w.u32(key as u32)?;
+        w.u64(size)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let kind = r.u8()?;
         let container = r.u32()?;
         let req = r.u32()?;
-        let live = match r.u8()? {
-            0 => false,
-            1 => true,
-            _ => return Err(WireError::BadPayload),
-        };
-        if container == 0 {
+        let flag = r.u8()?;
+        let key = r.u32()? as i32;
+        let size = r.u64()?;
+        // Only lookups and answers carry a key (never IPC_PRIVATE, 0) and
+        // a size; only they may name no container.
+        let keyed = matches!(kind, 4..=6);
+        if keyed == (key == 0) || (!matches!(kind, 4 | 5) && size != 0) {
             return Err(WireError::BadPayload);
         }
-        let msg = match kind {
-            0 if req != 0 && !live => ShareMsg::Attach { container, req },
-            1 if req != 0 => ShareMsg::Attached {
+        let msg = match (kind, flag) {
+            (0, 0) if req != 0 && container != 0 => ShareMsg::Attach { container, req },
+            (1, 0 | 1) if req != 0 && container != 0 => ShareMsg::Attached {
                 container,
                 req,
-                live,
+                live: flag == 1,
             },
-            2 if req == 0 && !live => ShareMsg::Idle { container },
-            3 if req == 0 && !live => ShareMsg::Destroyed { container },
+            (2, 0) if req == 0 && container != 0 => ShareMsg::Idle { container },
+            (3, 0) if req == 0 && container != 0 => ShareMsg::Destroyed { container },
+            (4, 0 | 1) if req != 0 && (flag == 1) == (container != 0) => ShareMsg::KeyLookup {
+                key,
+                req,
+                size,
+                create: flag == 1,
+                container,
+            },
+            (5, 0 | 2) if req != 0 && container == 0 && size == 0 => ShareMsg::KeyAnswer {
+                key,
+                req,
+                answer: if flag == 0 {
+                    KeyAnswer::NotFound
+                } else {
+                    KeyAnswer::Created
+                },
+            },
+            (5, 1) if req != 0 && container != 0 => ShareMsg::KeyAnswer {
+                key,
+                req,
+                answer: KeyAnswer::Found { container, size },
+            },
+            (6, 0) if req == 0 && container != 0 => ShareMsg::KeyRemove { key, container },
+            (7, 0) if req == 0 && container != 0 => ShareMsg::Remove { container },
             _ => return Err(WireError::BadPayload),
         };
         Ok(msg)
@@ -235,6 +415,94 @@ mod tests {
         });
         round_trip(ShareMsg::Idle { container: 9 });
         round_trip(ShareMsg::Destroyed { container: 9 });
+        round_trip(ShareMsg::KeyLookup {
+            key: -5,
+            req: 3,
+            size: 1 << 20,
+            create: true,
+            container: 0x0100_0001,
+        });
+        round_trip(ShareMsg::KeyLookup {
+            key: 0x1234,
+            req: 3,
+            size: 0,
+            create: false,
+            container: 0,
+        });
+        for answer in [
+            KeyAnswer::NotFound,
+            KeyAnswer::Created,
+            KeyAnswer::Found {
+                container: 0x0200_0004,
+                size: 4096 * 3 + 1,
+            },
+        ] {
+            round_trip(ShareMsg::KeyAnswer {
+                key: 77,
+                req: 9,
+                answer,
+            });
+        }
+        round_trip(ShareMsg::KeyRemove {
+            key: i32::MIN,
+            container: 8,
+        });
+        round_trip(ShareMsg::Remove { container: 8 });
+    }
+
+    #[test]
+    fn key_lookups_find_or_make_one_entry() {
+        let entry = KeyEntry {
+            key: 42,
+            container: 0x0100_0002,
+            size: 8192,
+        };
+        // Found whatever the asker proposes or asks for.
+        assert_eq!(
+            answer_lookup(Some(entry), 42, true, 0x0200_0009, 4096),
+            (
+                KeyAnswer::Found {
+                    container: entry.container,
+                    size: 8192
+                },
+                None
+            )
+        );
+        assert_eq!(
+            answer_lookup(None, 42, true, 0x0200_0009, 4096),
+            (
+                KeyAnswer::Created,
+                Some(KeyEntry {
+                    key: 42,
+                    container: 0x0200_0009,
+                    size: 4096
+                })
+            )
+        );
+        assert_eq!(answer_lookup(None, 42, false, 0, 4096), (KeyAnswer::NotFound, None));
+        assert_eq!(answer_lookup(None, 42, true, 0, 4096), (KeyAnswer::NotFound, None));
+    }
+
+    #[test]
+    fn key_managers_are_live_and_move_only_when_theirs_dies() {
+        let all = NodeSet::first(5);
+        let mut moved = 0;
+        let mut per_node = [0u32; 5];
+        for key in 1..2000 {
+            let m = key_manager(key, all).unwrap();
+            per_node[usize::from(m.0)] += 1;
+            let without = all.without(NodeId(2));
+            let m2 = key_manager(key, without).unwrap();
+            assert!(without.contains(m2));
+            if m != NodeId(2) {
+                assert_eq!(m, m2, "key {key} moved though its manager lives");
+            } else {
+                moved += 1;
+            }
+        }
+        assert!(moved > 0);
+        assert!(per_node.iter().all(|n| *n > 250), "{per_node:?}");
+        assert_eq!(key_manager(1, NodeSet::EMPTY), None);
     }
 
     #[test]
@@ -246,12 +514,13 @@ mod tests {
         }
         .encode(&mut buf)
         .unwrap();
-        for (at, value) in [(0, 4u8), (9, 2), (9, 1)] {
+        for (at, value) in [(0, 8u8), (9, 2), (9, 1)] {
             let mut bad = buf;
             bad[at] = value;
             assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload), "{at}");
         }
-        // Container 0, request 0 for an attach, a request on an idle.
+        // Container 0, request 0 for an attach, a request on an idle, a
+        // key on an attach.
         let mut bad = buf;
         bad[1..5].copy_from_slice(&[0; 4]);
         assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
@@ -261,7 +530,30 @@ mod tests {
         let mut bad = buf;
         bad[0] = 2;
         assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
-        assert_eq!(ShareMsg::decode(&buf[..9]), Err(WireError::BadPayload));
+        let mut bad = buf;
+        bad[10] = 1;
+        assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
+        assert_eq!(ShareMsg::decode(&buf[..21]), Err(WireError::BadPayload));
+        // A lookup without a key, or proposing a container without create.
+        let mut look = [0u8; ShareMsg::LEN];
+        ShareMsg::KeyLookup {
+            key: 5,
+            req: 1,
+            size: 4096,
+            create: false,
+            container: 0,
+        }
+        .encode(&mut look)
+        .unwrap();
+        let mut bad = look;
+        bad[10..14].copy_from_slice(&[0; 4]);
+        assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
+        let mut bad = look;
+        bad[1] = 1;
+        assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
+        let mut bad = look;
+        bad[0] = 8;
+        assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
     }
 
     #[test]
