@@ -1106,20 +1106,18 @@ impl Linker {
                 container,
                 first,
                 end,
-            } => {
-                match self.local(container) {
-                    Some(Local::Mm(mm)) => {
-                        let to_addr = |index: u64| -> usize {
-                            usize::try_from(index.saturating_mul(PAGE_SIZE as u64))
-                                .unwrap_or(usize::MAX)
-                                .min(crate::USER_END)
-                        };
-                        mm.zap(to_addr(first), to_addr(end));
-                    }
-                    Some(Local::Region(region)) => region.drop_range(first, end),
-                    None => {}
+            } => match self.local(container) {
+                Some(Local::Mm(mm)) => {
+                    let to_addr = |index: u64| -> usize {
+                        usize::try_from(index.saturating_mul(PAGE_SIZE as u64))
+                            .unwrap_or(usize::MAX)
+                            .min(crate::USER_END)
+                    };
+                    mm.zap(to_addr(first), to_addr(end));
                 }
-            }
+                Some(Local::Region(region)) => region.drop_range(first, end),
+                None => {}
+            },
             Op::Install { page, data } => {
                 if let Some(link) = self.machine.lock().link_mut(page.container) {
                     link.fetched += 1;
@@ -1883,7 +1881,8 @@ impl Linker {
             let candidate = if create { Self::new_container(m)? } else { 0 };
             let manager = key_manager(key, m.node.live()).ok_or(EINVAL)?;
             let req = m.next_req();
-            m.key_waits.push((req, manager, KeyWait::Waiting), GFP_KERNEL)?;
+            m.key_waits
+                .push((req, manager, KeyWait::Waiting), GFP_KERNEL)?;
             let lookup = ShareMsg::KeyLookup {
                 key,
                 req,
@@ -1894,7 +1893,9 @@ impl Linker {
             (manager, lookup)
         };
         let ShareMsg::KeyLookup {
-            req, container: candidate, ..
+            req,
+            container: candidate,
+            ..
         } = lookup
         else {
             return Err(EINVAL);
@@ -1938,7 +1939,10 @@ impl Linker {
         let (container, home) = match answer {
             KeyAnswer::NotFound => return Ok(()),
             KeyAnswer::Created => (candidate, true),
-            KeyAnswer::Found { container, size: found } => {
+            KeyAnswer::Found {
+                container,
+                size: found,
+            } => {
                 if create && excl {
                     return Err(EEXIST);
                 }
@@ -1980,10 +1984,13 @@ impl Linker {
         if home {
             self.remove_key(m, key, container);
         } else if let Some(home) = crate::proto::container::home_of(container) {
-            self.queue(m, Op::Share {
-                to: home,
-                msg: ShareMsg::Idle { container },
-            });
+            self.queue(
+                m,
+                Op::Share {
+                    to: home,
+                    msg: ShareMsg::Idle { container },
+                },
+            );
         }
     }
 
@@ -1991,10 +1998,13 @@ impl Linker {
     fn remove_key(&self, m: &mut Machine, key: i32, container: u32) {
         match key_manager(key, m.node.live()) {
             Some(manager) if manager == self.me() => Self::forget_key(m, key, container),
-            Some(manager) => self.queue(m, Op::Share {
-                to: manager,
-                msg: ShareMsg::KeyRemove { key, container },
-            }),
+            Some(manager) => self.queue(
+                m,
+                Op::Share {
+                    to: manager,
+                    msg: ShareMsg::KeyRemove { key, container },
+                },
+            ),
             None => {}
         }
     }
@@ -2046,7 +2056,9 @@ impl Linker {
             fetched: 0,
             served: 0,
         };
-        if m.links.iter().any(|l| l.container == pending.container) || m.links.push(link, GFP_KERNEL).is_err() {
+        if m.links.iter().any(|l| l.container == pending.container)
+            || m.links.push(link, GFP_KERNEL).is_err()
+        {
             pr_err!(
                 "SysV segment {} (key {:#x}) not linked to container {:#x}: it stays this node's own\n",
                 shmid,
@@ -2088,10 +2100,13 @@ impl Linker {
         };
         self.remove_key(m, shm_key, container);
         for node in m.node.live().without(self.me()).iter() {
-            self.queue(m, Op::Share {
-                to: node,
-                msg: ShareMsg::Remove { container },
-            });
+            self.queue(
+                m,
+                Op::Share {
+                    to: node,
+                    msg: ShareMsg::Remove { container },
+                },
+            );
         }
     }
 
@@ -2120,11 +2135,7 @@ impl Linker {
                 self.queue(m, Op::Share { to: from, msg });
             }
             ShareMsg::Attached { req, live, .. } => {
-                if let Some(a) = m
-                    .attaches
-                    .iter_mut()
-                    .find(|a| a.0 == req && a.1 == from)
-                {
+                if let Some(a) = m.attaches.iter_mut().find(|a| a.0 == req && a.1 == from) {
                     a.2 = Some(live);
                 }
                 drop(guard);
@@ -2192,9 +2203,10 @@ impl Linker {
             ShareMsg::Destroyed { container } => {
                 let busy = match m.link_mut(container) {
                     Some(Link {
-                        store: Store::Region {
-                            region, sharing, ..
-                        },
+                        store:
+                            Store::Region {
+                                region, sharing, ..
+                            },
                         ..
                     }) if crate::proto::container::home_of(container) == Some(from) => {
                         matches!(sharing, Sharing::Attached(true)) && !region.is_unused()
@@ -2331,7 +2343,10 @@ impl Linker {
             }
             if drop_link {
                 if let Store::Region {
-                    sharing: Sharing::Home { told: Some(told), .. },
+                    sharing:
+                        Sharing::Home {
+                            told: Some(told), ..
+                        },
                     ..
                 } = &m.links[i].store
                 {
@@ -2357,11 +2372,7 @@ impl Linker {
 
     /// Records the answer of `from` to key lookup `req`.
     fn key_answered(m: &mut Machine, from: NodeId, req: u32, answer: KeyAnswer) {
-        if let Some(w) = m
-            .key_waits
-            .iter_mut()
-            .find(|w| w.0 == req && w.1 == from)
-        {
+        if let Some(w) = m.key_waits.iter_mut().find(|w| w.0 == req && w.1 == from) {
             w.2 = KeyWait::Answered(answer);
         }
     }
@@ -2369,7 +2380,11 @@ impl Linker {
     /// Answers, as refused, the attach requests waiting on `dead`.
     fn fail_attaches(&self, m: &mut Machine, dead: NodeId) {
         let mut any = false;
-        for a in m.attaches.iter_mut().filter(|a| a.1 == dead && a.2.is_none()) {
+        for a in m
+            .attaches
+            .iter_mut()
+            .filter(|a| a.1 == dead && a.2.is_none())
+        {
             a.2 = Some(false);
             any = true;
         }

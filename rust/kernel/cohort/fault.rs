@@ -354,7 +354,10 @@ impl<T: FaultOps> FaultSlot<T> {
     /// # Safety
     ///
     /// Called by the hub with a file the caller holds a reference on.
-    unsafe extern "C" fn share_link(file: *mut bindings::file, container: u32) -> crate::ffi::c_int {
+    unsafe extern "C" fn share_link(
+        file: *mut bindings::file,
+        container: u32,
+    ) -> crate::ffi::c_int {
         // SAFETY: The caller holds a reference for the call.
         let region = match unsafe { region_of(file) } {
             Ok(region) => region,

@@ -192,7 +192,8 @@ pub fn answer_lookup(
 /// when a node dies only its keys move.
 pub fn key_manager(key: i32, live: NodeSet) -> Option<NodeId> {
     live.iter().max_by_key(|node| {
-        let mut x = (u64::from(key as u32) << 8 | u64::from(node.0)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut x =
+            (u64::from(key as u32) << 8 | u64::from(node.0)).wrapping_add(0x9e37_79b9_7f4a_7c15);
         x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         (x ^ (x >> 31), node.0)
@@ -479,8 +480,14 @@ mod tests {
                 })
             )
         );
-        assert_eq!(answer_lookup(None, 42, false, 0, 4096), (KeyAnswer::NotFound, None));
-        assert_eq!(answer_lookup(None, 42, true, 0, 4096), (KeyAnswer::NotFound, None));
+        assert_eq!(
+            answer_lookup(None, 42, false, 0, 4096),
+            (KeyAnswer::NotFound, None)
+        );
+        assert_eq!(
+            answer_lookup(None, 42, true, 0, 4096),
+            (KeyAnswer::NotFound, None)
+        );
     }
 
     #[test]

@@ -1443,11 +1443,9 @@ impl<'a> VmaDesc<'a> {
     pub fn validate(&self) -> Result<(), WireError> {
         let path_ok = match self.kind {
             VmaKind::File => !self.path.is_empty() && self.path.len() <= MAX_VMA_PATH,
-            VmaKind::Anon
-            | VmaKind::Vdso
-            | VmaKind::Vvar
-            | VmaKind::FileAnon
-            | VmaKind::Shared => self.path.is_empty(),
+            VmaKind::Anon | VmaKind::Vdso | VmaKind::Vvar | VmaKind::FileAnon | VmaKind::Shared => {
+                self.path.is_empty()
+            }
         };
         let shared_ok = match self.kind {
             VmaKind::Shared => {
@@ -2760,7 +2758,10 @@ mod tests {
         // Only a shared VMA carries a container (on the wire too).
         let anon = VmaDesc { container: 3, ..a };
         assert_eq!(anon.validate(), Err(WireError::BadPayload));
-        assert_eq!(encode(&h, &[anon], &arch).err(), Some(WireError::BadPayload));
+        assert_eq!(
+            encode(&h, &[anon], &arch).err(),
+            Some(WireError::BadPayload)
+        );
         // A region exactly as large as the pages mapped is fine.
         let exact = VmaDesc { size: 0x6000, ..s };
         check_decoded(&encode(&h, &[exact], &arch).unwrap(), &h, &[exact], &arch);

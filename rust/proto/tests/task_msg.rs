@@ -545,7 +545,11 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                     pgoff,
                     kind,
                     path,
-                    container: if shared { 1 + rng.below(1 << 31) as u32 } else { 0 },
+                    container: if shared {
+                        1 + rng.below(1 << 31) as u32
+                    } else {
+                        0
+                    },
                     size: if shared {
                         end - start + ((pgoff + rng.below(8)) << 12)
                     } else {
