@@ -401,8 +401,13 @@ impl Cluster {
         let _whole_message = peer.send_lock.lock();
         while let Some(payload) = frames.next_frame(&mut header) {
             if let Err(e) = socket.send_all(&[&header, payload]) {
-                // A partial frame leaves the stream unusable.
+                // A partial frame leaves the stream unusable. A connection
+                // the other end reset fails here too, and nothing else
+                // tells the link thread (a reset does not call
+                // `data_ready`): without this the link stayed up until the
+                // heartbeat timeout.
                 socket.shutdown();
+                peer.break_link("send failed");
                 return Err(e);
             }
         }

@@ -12,7 +12,13 @@
 # by at most SLAB_MARGIN_KB once the attack was over (the attack's
 # connections are freed; migrations and the container layer keep some
 # slab); no kernel problem in any node's log, and kmemleak (on the debug
-# kernel) reports nothing. The seed is $COHORT_FUZZ_SEED, else the clock,
+# kernel) reports nothing.
+# Then, since a live peer's slot can no longer be taken, the frame parser
+# behind the Hello is fuzzed through a vacant one: node $LAST is killed and
+# the fuzzer claims its id for $VACANT_SECS s (Hellos and damaged frames);
+# node 0 must count bad frames from "node $LAST" (errors + drops up), and
+# the real node $LAST must rejoin, migrate and answer a ping afterwards.
+# The seed is $COHORT_FUZZ_SEED, else the clock,
 # and is printed so that a failure can be replayed.
 . "$(dirname "$0")/lib.sh"
 
@@ -21,6 +27,7 @@ SECS=${COHORT_FUZZ_SECS:-60}
 SEED=${COHORT_FUZZ_SEED:-$(date +%s)}
 SLAB_MARGIN_KB=4096
 OUT=/tmp/fuzz-count.out
+VACANT_SECS=20
 
 mark_all fuzz
 migrate_ready
@@ -105,6 +112,33 @@ slab1=$(slab 0)
 grow=$((slab1 - slab0))
 note "node 0: Slab ${slab0} -> ${slab1} kB ($grow kB, margin $SLAB_MARGIN_KB kB)"
 [ "$grow" -le "$SLAB_MARGIN_KB" ] || fail "node 0's slab grew by $grow kB under fuzzing"
+
+# ---- the parser, through a vacant node id ----
+"$COHORT" kill "$LAST" >/dev/null || fail "cohort kill $LAST failed"
+wait_state 0 "$LAST" down 10 || fail "node 0 still sees the killed node $LAST up"
+p0=$(peer_line 0 "$LAST")
+note "node $LAST killed; cohort fuzz --claim $LAST for $VACANT_SECS s"
+"$COHORT" fuzz --node 0 --duration "$VACANT_SECS" --seed "$((SEED + 1))" --claim "$LAST" \
+	--kinds hello,mutated,truncated --progress 10 >"$flog" 2>&1 ||
+	{ sed 's/^/# /' "$flog"; fail "cohort fuzz --claim $LAST failed"; }
+sed 's/^/# /' "$flog" | tail -n 8
+p1=$(peer_line 0 "$LAST")
+bad=$(($(field "$p1" errors) + $(field "$p1" drops) - $(field "$p0" errors) - $(field "$p0" drops)))
+took=$(($(field "$p1" ups) - $(field "$p0" ups)))
+note "the fuzzer held node $LAST's slot $took time(s); node 0 counted $bad bad frame(s) from it"
+[ "$took" -gt 0 ] || fail "the fuzzer never got node $LAST's vacant slot"
+[ "$bad" -gt 0 ] || fail "node 0 counted no bad frame from the fuzzer as node $LAST"
+bring_back "$LAST"
+r=$(kop 0 ping "$LAST 10") || fail "ping $LAST 10 from node 0 after node $LAST came back: $r"
+pid=$(cx 0 "rm -f $OUT $OUT.pid
+	sh -c 'count 100000 100 >$OUT 2>&1 </dev/null & echo \$! >$OUT.pid' >/dev/null 2>&1 </dev/null &
+	$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
+r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
+for to in "$LAST" 0; do
+	r=$(cx 0 "pcntl migrate $pid $to" 2>&1) || fail "after node $LAST came back, pcntl migrate $pid $to failed: $r"
+done
+cx 0 "kill $pid" >/dev/null 2>&1
+note "node $LAST rejoined; ping and a migration there and back work"
 
 out=$("$COHORT" logscan --kmemleak --since "${COHORT_MARKS_DIR:-$COHORT_STATE}/marks-fuzz" 2>&1) ||
 	{ echo "$out" | sed 's/^# //; s/^/# /'; fail "kernel log or kmemleak shows a problem (above)"; }
