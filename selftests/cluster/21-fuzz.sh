@@ -32,6 +32,16 @@ VACANT_SECS=20
 mark_all fuzz
 migrate_ready
 
+# start_count: starts `count` on node 0 (output in $OUT), sets $pid once
+# it runs the program (not its shell, which cannot move mid-exec).
+start_count() {
+	pid=$(cx 0 "rm -f $OUT $OUT.pid
+		sh -c 'count 100000 100 >$OUT 2>&1 </dev/null & echo \$! >$OUT.pid' >/dev/null 2>&1 </dev/null &
+		$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
+	[ -n "$pid" ] || fail "count did not start on node 0"
+	r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
+}
+
 slab() { cx "$1" "sed -n 's/^Slab: *\([0-9]*\) kB/\1/p' /proc/meminfo"; }
 listener() { cx 0 "cat $KD/listener"; }
 
@@ -40,11 +50,7 @@ lst0=$(listener)
 slab0=$(slab 0)
 note "node 0 before: $lst0; Slab ${slab0} kB"
 
-pid=$(cx 0 "rm -f $OUT $OUT.pid
-	sh -c 'count 100000 100 >$OUT 2>&1 </dev/null & echo \$! >$OUT.pid' >/dev/null 2>&1 </dev/null &
-	$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
-[ -n "$pid" ] || fail "count did not start on node 0"
-r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
+start_count
 
 flog=$(mktemp)
 trap 'rm -f "$flog"' EXIT
@@ -130,10 +136,7 @@ note "the fuzzer held node $LAST's slot $took time(s); node 0 counted $bad bad f
 [ "$bad" -gt 0 ] || fail "node 0 counted no bad frame from the fuzzer as node $LAST"
 bring_back "$LAST"
 r=$(kop 0 ping "$LAST 10") || fail "ping $LAST 10 from node 0 after node $LAST came back: $r"
-pid=$(cx 0 "rm -f $OUT $OUT.pid
-	sh -c 'count 100000 100 >$OUT 2>&1 </dev/null & echo \$! >$OUT.pid' >/dev/null 2>&1 </dev/null &
-	$(file_wait_sh $OUT.pid); cat $OUT.pid") || fail "cannot start count on node 0"
-r=$(wait_comm 0 "$pid" count) || fail "node 0: $r"
+start_count
 for to in "$LAST" 0; do
 	r=$(cx 0 "pcntl migrate $pid $to" 2>&1) || fail "after node $LAST came back, pcntl migrate $pid $to failed: $r"
 done
