@@ -26,7 +26,7 @@
 use crate::proto::node::NodeId;
 use crate::proto::wire::{
     self, Envelope, ErrorReply, Fragmenter, Header, Heartbeat, Hello, Payload, Ping, Pong,
-    Reassembler, StreamSync, HEADER_LEN,
+    Reassembler, Refusal, StreamSync, HEADER_LEN,
 };
 use crate::requests::Requests;
 use core::ops::Range;
@@ -52,8 +52,16 @@ const SEND_TIMEOUT_MS: u32 = 500;
 const CONNECT_TIMEOUT_MS: u32 = 1000;
 /// Pause between dial attempts.
 const REDIAL_MS: u32 = 500;
-/// How long a new connection has to introduce itself.
-const HELLO_TIMEOUT_MS: u32 = 2000;
+/// How long a new connection has, in all, to introduce itself. The
+/// listener serves one connection at a time, so this bounds how long a
+/// connection that never introduces itself (or trickles its bytes) keeps
+/// the others waiting.
+const HELLO_TIMEOUT_MS: u32 = 1000;
+/// Warnings about bad frames and connections a rogue sender can provoke:
+/// at most this many per [`WARN_WINDOW_MS`], then one line saying how many
+/// were left out.
+const WARN_BURST: u32 = 10;
+const WARN_WINDOW_MS: u64 = 5000;
 /// Largest message whose buffer is allocated in softirq context.
 const ATOMIC_MESSAGE_MAX: usize = 16 * 1024;
 
@@ -98,6 +106,54 @@ pub(crate) struct TypeCounters {
     pub(crate) rx_msgs: AtomicU64,
     pub(crate) tx_bytes: AtomicU64,
     pub(crate) rx_bytes: AtomicU64,
+}
+
+/// Counters of the listener, shown in debugfs `listener`: what became of
+/// the connections other hosts opened to this node.
+#[derive(Default)]
+pub(crate) struct ListenerCounters {
+    /// Connections accepted.
+    pub(crate) accepted: AtomicU64,
+    /// Connections handed to their peer's link after a valid `Hello`.
+    pub(crate) introduced: AtomicU64,
+    /// Connections that sent no valid `Hello` in time: closed, timed out,
+    /// or bytes that are not a well-formed `Hello` to this node.
+    pub(crate) malformed: AtomicU64,
+    /// Valid `Hello`s refused: a node that does not dial this one, another
+    /// cluster size, or a peer whose live connection is healthy (a
+    /// connection replaces a peer's only once the old one is found dead).
+    pub(crate) refused: AtomicU64,
+}
+
+/// Lets through at most [`WARN_BURST`] log lines per [`WARN_WINDOW_MS`].
+#[derive(Default)]
+pub(crate) struct Ratelimit {
+    window_start_ns: AtomicU64,
+    in_window: AtomicU64,
+}
+
+impl Ratelimit {
+    /// Whether a line may be logged now; from any context. The first line
+    /// of a new window reports how many the last one suppressed.
+    pub(crate) fn allow(&self) -> bool {
+        let now = cohort::now_ns();
+        let start = self.window_start_ns.load(Ordering::Relaxed);
+        if now.saturating_sub(start) >= WARN_WINDOW_MS * 1_000_000
+            && self
+                .window_start_ns
+                .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let seen = self.in_window.swap(0, Ordering::Relaxed);
+            if seen > u64::from(WARN_BURST) {
+                pr_warn!(
+                    "{} similar warnings suppressed\n",
+                    seen - u64::from(WARN_BURST)
+                );
+            }
+        }
+        self.in_window.fetch_add(1, Ordering::Relaxed) < u64::from(WARN_BURST)
+    }
 }
 
 /// A received message waiting for a handler.
@@ -233,6 +289,9 @@ pub(crate) struct Cluster {
     /// Set when the module unloads: nothing new starts.
     stopping: AtomicBool,
     listener: TcpSocket,
+    pub(crate) listener_counters: ListenerCounters,
+    /// Bounds the warnings that other hosts' bytes can provoke.
+    pub(crate) warnings: Ratelimit,
 }
 
 impl Cluster {
@@ -267,6 +326,8 @@ impl Cluster {
                 next_request: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
                 listener,
+                listener_counters: ListenerCounters::default(),
+                warnings: Ratelimit::default(),
             }),
             GFP_KERNEL,
         )
@@ -340,8 +401,13 @@ impl Cluster {
         let _whole_message = peer.send_lock.lock();
         while let Some(payload) = frames.next_frame(&mut header) {
             if let Err(e) = socket.send_all(&[&header, payload]) {
-                // A partial frame leaves the stream unusable.
+                // A partial frame leaves the stream unusable. A connection
+                // the other end reset fails here too, and nothing else
+                // tells the link thread (a reset does not call
+                // `data_ready`): without this the link stayed up until the
+                // heartbeat timeout.
                 socket.shutdown();
+                peer.break_link("send failed");
                 return Err(e);
             }
         }
@@ -451,39 +517,68 @@ impl Cluster {
         }
     }
 
-    /// Reads a new connection's `Hello` and hands it to its peer.
+    /// Fills `buf` from `socket` before `deadline_ns`, a byte at a time so
+    /// that no receive outlives the deadline however the bytes trickle in.
+    fn recv_before(socket: &TcpSocket, buf: &mut [u8], deadline_ns: u64) -> Result {
+        for byte in buf.chunks_mut(1) {
+            let left_ms = deadline_ns.saturating_sub(cohort::now_ns()) / 1_000_000;
+            if left_ms == 0 {
+                return Err(EAGAIN);
+            }
+            socket.set_recv_timeout(u32::try_from(left_ms).unwrap_or(HELLO_TIMEOUT_MS));
+            socket.recv_exact(byte)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a new connection's `Hello` (within `HELLO_TIMEOUT_MS` in all)
+    /// and hands the connection to its peer.
     fn introduce(&self, socket: TcpSocket) {
-        socket.set_recv_timeout(HELLO_TIMEOUT_MS);
+        let counters = &self.listener_counters;
+        bump(&counters.accepted, 1);
+        let me = NodeId(self.me as u8);
+        let deadline = cohort::now_ns() + u64::from(HELLO_TIMEOUT_MS) * 1_000_000;
         let mut header = [0u8; HEADER_LEN];
         let mut payload = [0u8; Hello::LEN];
-        let hello = socket
-            .recv_exact(&mut header)
-            .ok()
-            .and_then(|()| Header::decode(&header).ok())
-            .filter(|h| h.msg_type() == wire::MSG_HELLO && h.total_len() == Hello::LEN)
+        let hello = Self::recv_before(&socket, &mut header, deadline)
+            .map_err(|_| Refusal::Malformed(wire::WireError::Truncated))
+            .and_then(|()| wire::hello_header(&header, me))
             .and_then(|h| {
-                socket.recv_exact(&mut payload).ok()?;
-                wire::verify(&h, &payload).ok()?;
-                Hello::decode(&payload).ok()
+                Self::recv_before(&socket, &mut payload, deadline)
+                    .map_err(|_| Refusal::Malformed(wire::WireError::Truncated))?;
+                wire::admit_hello(&h, &payload, me, self.nr_nodes as u16)
             });
-        let Some(hello) = hello else {
-            pr_warn!("dropped a connection that did not introduce itself\n");
-            return;
+        let hello = match hello {
+            Ok(hello) => hello,
+            Err(refusal) => {
+                let counter = match refusal {
+                    Refusal::Malformed(_) => &counters.malformed,
+                    _ => &counters.refused,
+                };
+                bump(counter, 1);
+                if self.warnings.allow() {
+                    pr_warn!("refused a connection: {}\n", refusal.as_str());
+                }
+                return;
+            }
         };
         let node = u32::from(hello.node.0);
-        if node <= self.me || node >= self.nr_nodes || u32::from(hello.nr_nodes) != self.nr_nodes {
-            pr_warn!(
-                "refused a connection from node {node} of {} (this is node {} of {})\n",
-                hello.nr_nodes,
-                self.me,
-                self.nr_nodes
-            );
-            return;
-        }
-        socket.set_recv_timeout(0);
         let Some(peer) = self.peers.get(node as usize) else {
             return;
         };
+        // A peer's live connection is replaced only once it is known to be
+        // dead (closed, reset, silent past the heartbeat timeout): a peer
+        // that restarts finds it so within the heartbeat timeout, and
+        // anyone else who knows a node id cannot cut a live peer off.
+        if peer.is_up() && peer.work.lock().broken.is_none() {
+            bump(&counters.refused, 1);
+            if self.warnings.allow() {
+                pr_warn!("refused a second connection from node {node}: its first is alive\n");
+            }
+            return;
+        }
+        socket.set_recv_timeout(0);
+        bump(&counters.introduced, 1);
         // The peer reconnected: its old connection is dead.
         peer.shut("replaced by a new connection");
         peer.link.lock().handoff = Some(socket);
@@ -1058,11 +1153,13 @@ impl RxState {
             Ok(header) => header,
             Err(e) => {
                 bump(&peer.counters.errors, 1);
-                pr_warn!(
-                    "node {}: malformed frame ({}), resetting the connection\n",
-                    peer.id,
-                    e.as_str()
-                );
+                if self.cluster.warnings.allow() {
+                    pr_warn!(
+                        "node {}: malformed frame ({}), resetting the connection\n",
+                        peer.id,
+                        e.as_str()
+                    );
+                }
                 return self.fail("malformed frame");
             }
         };
@@ -1119,10 +1216,12 @@ impl RxState {
             }
             Err(_) => {
                 bump(&self.peer.counters.drops, 1);
-                pr_warn!(
-                    "node {}: dropped a frame with a bad checksum\n",
-                    self.peer.id
-                );
+                if self.cluster.warnings.allow() {
+                    pr_warn!(
+                        "node {}: dropped a frame with a bad checksum\n",
+                        self.peer.id
+                    );
+                }
             }
         }
     }

@@ -6,6 +6,7 @@
 //! - `params`: this node's settings.
 //! - `peers`: per node, state, address and counters.
 //! - `types`: per message type that carried traffic, counters.
+//! - `listener`: what became of the connections other hosts opened.
 //! - `ping`: write `NODE COUNT` to make COUNT ping round trips; read the
 //!   result (or the error and how long the last reply had been awaited).
 //! - `hreq`: as `ping`, but each round trip is a request through the hub's
@@ -97,6 +98,7 @@ impl Control {
         dir.file::<Params>(c_str!("params"), 0o444)?;
         dir.file::<Peers>(c_str!("peers"), 0o444)?;
         dir.file::<Types>(c_str!("types"), 0o444)?;
+        dir.file::<Listener>(c_str!("listener"), 0o444)?;
         dir.file::<PingFile>(c_str!("ping"), 0o600)?;
         dir.file::<HreqFile>(c_str!("hreq"), 0o600)?;
         dir.file::<EchoFile>(c_str!("echo"), 0o600)?;
@@ -180,6 +182,25 @@ impl DebugFile for Peers {
             )?;
         }
         Ok(())
+    }
+}
+
+struct Listener;
+
+impl DebugFile for Listener {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        let n = &c.cluster.listener_counters;
+        let get = |v: &core::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+        writeln!(
+            out,
+            "accepted={} introduced={} malformed={} refused={}",
+            get(&n.accepted),
+            get(&n.introduced),
+            get(&n.malformed),
+            get(&n.refused),
+        )
     }
 }
 

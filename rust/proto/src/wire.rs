@@ -1014,6 +1014,74 @@ impl Payload for Hello {
     }
 }
 
+/// Why a listening node refuses a new connection's introduction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The first frame is not a well-formed single-frame [`MSG_HELLO`]
+    /// request from its claimed node to this one, or its payload does not
+    /// decode or check.
+    Malformed(WireError),
+    /// The claimed node is not one that dials this node: a node id not above
+    /// this node's, or outside the cluster.
+    NotDialer,
+    /// The sender counts a different number of nodes.
+    WrongCluster,
+}
+
+impl Refusal {
+    /// A short name for logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Malformed(e) => e.as_str(),
+            Refusal::NotDialer => "not a node that dials this one",
+            Refusal::WrongCluster => "another cluster size",
+        }
+    }
+}
+
+/// Checks the header of the first frame on a new connection: it must
+/// decode and announce a single-frame [`Hello`] (a plain message, request
+/// id 0, [`Hello::LEN`] bytes, to `me`). Only then may the listener read
+/// its [`Hello::LEN`] payload bytes.
+pub fn hello_header(bytes: &[u8], me: NodeId) -> Result<Header, Refusal> {
+    let header = Header::decode(bytes).map_err(Refusal::Malformed)?;
+    let env = header.envelope();
+    if env.msg_type != MSG_HELLO
+        || env.flags != Flags::NONE
+        || env.request_id != 0
+        || env.dst != me
+        || header.total_len() != Hello::LEN
+        || header.frame_len() != Hello::LEN
+    {
+        return Err(Refusal::Malformed(WireError::BadPayload));
+    }
+    Ok(header)
+}
+
+/// Admits the node a new connection introduces, from the header
+/// [`hello_header`] passed and its payload: the checksum must hold, the
+/// [`Hello`] decode and name the header's source, a node above `me` (the
+/// higher id dials) in a cluster of `nr_nodes`.
+pub fn admit_hello(
+    header: &Header,
+    payload: &[u8],
+    me: NodeId,
+    nr_nodes: u16,
+) -> Result<Hello, Refusal> {
+    verify(header, payload).map_err(Refusal::Malformed)?;
+    let hello = Hello::decode(payload).map_err(Refusal::Malformed)?;
+    if hello.node != header.envelope().src {
+        return Err(Refusal::Malformed(WireError::BadPayload));
+    }
+    if hello.nr_nodes != nr_nodes {
+        return Err(Refusal::WrongCluster);
+    }
+    if hello.node.0 <= me.0 || u16::from(hello.node.0) >= nr_nodes {
+        return Err(Refusal::NotDialer);
+    }
+    Ok(hello)
+}
+
 /// [`MSG_HEARTBEAT`]: periodic liveness message. Layout: `incarnation u64,
 /// sent_ns u64` (16 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1128,6 +1196,81 @@ impl Payload for ErrorReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first frame of a connection as a dialer sends it.
+    fn hello_frame(src: u8, dst: u8, node: u8, nr: u16) -> ([u8; HEADER_LEN], [u8; Hello::LEN]) {
+        let mut payload = [0u8; Hello::LEN];
+        Hello {
+            node: NodeId(node),
+            nr_nodes: nr,
+            incarnation: 9,
+        }
+        .encode(&mut payload)
+        .unwrap();
+        let env = Envelope::new(MSG_HELLO, NodeId(src), NodeId(dst), 0);
+        let mut frames = Fragmenter::new(env, &payload).unwrap();
+        let mut hdr = [0u8; HEADER_LEN];
+        frames.next_frame(&mut hdr).unwrap();
+        (hdr, payload)
+    }
+
+    fn admit(hdr: &[u8], payload: &[u8], me: u8, nr: u16) -> Result<Hello, Refusal> {
+        let h = hello_header(hdr, NodeId(me))?;
+        admit_hello(&h, payload, NodeId(me), nr)
+    }
+
+    #[test]
+    fn hello_admits_a_higher_node_of_the_cluster() {
+        let (h, p) = hello_frame(2, 0, 2, 3);
+        assert_eq!(admit(&h, &p, 0, 3).unwrap().node, NodeId(2));
+        let (h, p) = hello_frame(2, 1, 2, 3);
+        assert_eq!(admit(&h, &p, 1, 3).unwrap().node, NodeId(2));
+    }
+
+    #[test]
+    fn hello_refusals() {
+        // A lower or equal id, or one outside the cluster.
+        let (h, p) = hello_frame(0, 1, 0, 3);
+        assert_eq!(admit(&h, &p, 1, 3), Err(Refusal::NotDialer));
+        let (h, p) = hello_frame(1, 1, 1, 3);
+        assert_eq!(admit(&h, &p, 1, 3), Err(Refusal::NotDialer));
+        let (h, p) = hello_frame(5, 0, 5, 8);
+        assert_eq!(admit(&h, &p, 0, 8).unwrap().node, NodeId(5));
+        assert_eq!(admit(&h, &p, 0, 5), Err(Refusal::WrongCluster));
+        // Another cluster size.
+        let (h, p) = hello_frame(1, 0, 1, 4);
+        assert_eq!(admit(&h, &p, 0, 2), Err(Refusal::WrongCluster));
+        // Addressed to another node.
+        let (h, p) = hello_frame(1, 2, 1, 3);
+        assert!(matches!(admit(&h, &p, 0, 3), Err(Refusal::Malformed(_))));
+        // The header's source is not the node the Hello names.
+        let (h, p) = hello_frame(2, 0, 1, 3);
+        assert!(matches!(admit(&h, &p, 0, 3), Err(Refusal::Malformed(_))));
+        // A damaged payload fails the checksum.
+        let (h, mut p) = hello_frame(1, 0, 1, 2);
+        p[11] ^= 1;
+        assert_eq!(
+            admit(&h, &p, 0, 2),
+            Err(Refusal::Malformed(WireError::BadChecksum))
+        );
+        // Not a Hello: a heartbeat, a reply, a longer message.
+        let env = Envelope::new(MSG_HEARTBEAT, NodeId(1), NodeId(0), 0);
+        let mut frames = Fragmenter::new(env, &[0u8; 16]).unwrap();
+        let mut hdr = [0u8; HEADER_LEN];
+        frames.next_frame(&mut hdr).unwrap();
+        assert!(hello_header(&hdr, NodeId(0)).is_err());
+        let env = Envelope::new(MSG_HELLO, NodeId(1), NodeId(0), 7).reply(false);
+        let mut frames = Fragmenter::new(env, &[0u8; Hello::LEN]).unwrap();
+        frames.next_frame(&mut hdr).unwrap();
+        assert!(hello_header(&hdr, NodeId(1)).is_err());
+        let env = Envelope::new(MSG_HELLO, NodeId(1), NodeId(0), 0);
+        let mut frames = Fragmenter::new(env, &[0u8; 13]).unwrap();
+        frames.next_frame(&mut hdr).unwrap();
+        assert!(hello_header(&hdr, NodeId(0)).is_err());
+        // Garbage and short input never panic.
+        assert!(hello_header(&[0xff; HEADER_LEN], NodeId(0)).is_err());
+        assert!(hello_header(&[], NodeId(0)).is_err());
+    }
     use std::vec;
     use std::vec::Vec;
 

@@ -160,6 +160,26 @@ pub enum Command {
     #[command(subcommand, verbatim_doc_comment)]
     Bench(BenchCommand),
 
+    /// Attack a node's kmsg as a rogue peer on the switch, for a bounded time
+    ///
+    /// Plugs into the cluster's VDE switch (with vde_plug) as address
+    /// 169.254.42.250, runs a user-space TCP/IP stack (smoltcp), and for
+    /// --duration opens connections to NODE's kmsg port only, each a case
+    /// of one of --kinds: random bytes; valid kmsg frames built with
+    /// rust/proto's encoder, then damaged (bad lengths, types, node ids,
+    /// huge declared sizes, truncation, bogus request ids and replies); a
+    /// valid Hello claiming a node id followed by valid frames; frames cut
+    /// short then reset, closed or trickled a byte at a time; floods of
+    /// connections held open. Every case and byte comes from --seed (the
+    /// seed is printed), so a seed replays the same sequence. Prints
+    /// progress every --progress seconds and a summary: cases,
+    /// connections, how many the node accepted, left unanswered or closed,
+    /// and bytes, per kind. The frame format has no MAC field yet, so
+    /// there is no bad-MAC kind. Checking the node is the caller's job
+    /// (selftests/cluster/21-fuzz.sh). Exits 1 if it cannot plug in.
+    #[command(verbatim_doc_comment)]
+    Fuzz(FuzzArgs),
+
     /// Scan every node's kernel log for BUG, WARNING, lockdep, hung tasks...
     ///
     /// Checks every node's kernel log (its serial console, nodeN.log in the
@@ -457,6 +477,47 @@ pub struct BenchPlotArgs {
     /// Directory of the JSON Lines records; the plots go beside them
     #[arg(long, value_name = "DIR", default_value = "build/bench")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// The node attacked
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub node: u32,
+
+    /// How long to attack, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub duration: u64,
+
+    /// Seed of the generator (default: from the clock; printed)
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+
+    /// Kinds of cases, drawn at random among these
+    #[arg(
+        long,
+        value_name = "KIND,...",
+        value_delimiter = ',',
+        default_value = "random,mutated,hello,truncated,flood"
+    )]
+    pub kinds: Vec<crate::fuzz::Kind>,
+
+    /// Node id the frames claim to come from (default: any id, including
+    /// real peers' and ids outside the cluster)
+    #[arg(long, value_name = "ID")]
+    pub claim: Option<u16>,
+
+    /// kmsg's port on the node
+    #[arg(long, value_name = "P", default_value_t = 7777)]
+    pub port: u16,
+
+    /// Connections per flood case
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub flood: usize,
+
+    /// Seconds between progress lines
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub progress: u64,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod bench;
 mod checks;
 mod cli;
 mod frame;
+mod fuzz;
 mod logscan;
 mod modules;
 mod results;
@@ -324,6 +325,26 @@ fn run(cli: Cli) -> Result<i32, Fail> {
         }
         Command::Start(a) => {
             up::start_node(&state()?, a.node, a.timeout, a.modules_timeout)?;
+            Ok(0)
+        }
+        Command::Fuzz(a) => {
+            let seed = a.seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+            let cfg = fuzz::FuzzConfig {
+                node: a.node,
+                duration: Duration::from_secs(a.duration),
+                seed,
+                kinds: a.kinds,
+                claim: a.claim,
+                port: a.port,
+                flood: a.flood,
+                progress: Duration::from_secs(a.progress.max(1)),
+            };
+            fuzz::run(&state()?, &cfg)?;
             Ok(0)
         }
         Command::Bench(BenchCommand::Plot(a)) => bench::plot(&a.dir),
