@@ -24,6 +24,11 @@
  *    owned here, a write fault on NODE of a page owned here and copied
  *    nowhere else, and a write fault here of a page NODE holds a read
  *    copy of (one invalidation);
+ *  - a page ping-ponged between two writers, this process here and a child
+ *    on NODE, through a MAP_SHARED | MAP_ANONYMOUS region (gobelins'
+ *    shared memory): PINGPONG_ROUNDS rounds, each writer waiting for the
+ *    other's write; per handoff (one write on one node seen by the other),
+ *    ns on this node's clock and the page messages both nodes sent;
  *  - end to end, for 1 MiB and 64 MiB working sets, E2E_REPS new processes
  *    each: the migration to NODE (as above), then the moved process reads
  *    its whole working set there, so every page moves (timed on NODE's
@@ -36,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +57,9 @@
 #define MIB		(1UL << 20)
 #define PAGE		4096UL
 #define FAULT_PAGES	512
+#define PINGPONG_ROUNDS	200
+/* Longest a ping-pong may take. */
+#define PINGPONG_TIMEOUT_NS	120e9
 #define FRESH		5
 #define KMSG		"/sys/kernel/debug/kmsg/"
 #define GOBELINS_STATS	"/sys/kernel/debug/gobelins/stats"
@@ -429,6 +438,77 @@ static struct cfaults container_faults(void)
 	return r;
 }
 
+/* The shared page of the ping-pong. */
+struct pingpong_page {
+	volatile uint32_t turn;		/* 2i + 1: here wrote round i; 2i + 2: NODE */
+	volatile uint32_t ready;	/* the child is on NODE */
+	volatile double child_sent;	/* page messages NODE sent meanwhile */
+	volatile uint32_t reported;
+};
+
+/* Waits until *@word is @value, yielding; 0 on a time-out. */
+static int await(volatile uint32_t *word, uint32_t value, double deadline)
+{
+	while (*word != value) {
+		if (now_ns() > deadline)
+			return 0;
+		sched_yield();
+	}
+	return 1;
+}
+
+/*
+ * A page ping-ponged between two writers: this process and a child moved
+ * to NODE; ns and page messages (both nodes) per handoff. Exits on
+ * failure.
+ */
+static void pingpong(double *ns, double *msgs)
+{
+	struct pingpong_page *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	double deadline = now_ns() + PINGPONG_TIMEOUT_NS, t0, h0, h1, n0;
+	uint32_t i;
+	int status;
+	pid_t pid;
+
+	step = "ping-pong";
+	if (p == MAP_FAILED)
+		die("mmap");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		move_or_exit(there);
+		n0 = sent_or_exit();
+		p->ready = 1;
+		for (i = 0; i < PINGPONG_ROUNDS; i++) {
+			if (!await(&p->turn, 2 * i + 1, deadline))
+				_exit(5);
+			p->turn = 2 * i + 2;
+		}
+		p->child_sent = sent_or_exit() - n0;
+		p->reported = 1;
+		_exit(0);
+	}
+	if (!await(&p->ready, 1, deadline))
+		fail("ping-pong: the child did not reach NODE");
+	h0 = sent_here();
+	t0 = now_ns();
+	for (i = 0; i < PINGPONG_ROUNDS; i++) {
+		p->turn = 2 * i + 1;
+		if (!await(&p->turn, 2 * i + 2, deadline))
+			fail("ping-pong: NODE stopped answering");
+	}
+	*ns = (now_ns() - t0) / (2.0 * PINGPONG_ROUNDS);
+	h1 = sent_here();
+	if (!await(&p->reported, 1, deadline))
+		fail("ping-pong: no count from NODE");
+	*msgs = (h1 - h0 + p->child_sent) / (2.0 * PINGPONG_ROUNDS);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		fail("ping-pong: the child failed");
+	munmap((void *)p, PAGE);
+}
+
 /* What a moved process reports after reading its working set. */
 struct e2e_report {
 	double read_ns;		/* on the destination's clock */
@@ -609,6 +689,7 @@ int main(int argc, char **argv)
 	int reps = argc > 2 ? atoi(argv[2]) : 10;
 	int e2e_reps = argc > 3 ? atoi(argv[3]) : 3;
 	double ping[2], hreq[2], bps[2], rtt, hrtt, tput, fault, xfer;
+	double pp_ns, pp_msgs;
 	struct cfaults cf;
 	double f1, o1, b1, f64, o64, b64;
 	struct moves small, big;
@@ -631,6 +712,7 @@ int main(int argc, char **argv)
 	if (fault < 0)
 		fail("remote fault: no report from the moved process");
 	cf = container_faults();
+	pingpong(&pp_ns, &pp_msgs);
 	ping[1] = kmsg_rtt("ping", there, 1000);
 	hreq[1] = kmsg_rtt("hreq", there, 1000);
 	bps[1] = kmsg_bps(there, STREAM_BYTES);
@@ -652,6 +734,7 @@ int main(int argc, char **argv)
 	       cf.read_ns, cf.write_ns, cf.inval_ns);
 	printf("read_fault_msgs=%.2f\nwrite_fault_msgs=%.2f\ninval_fault_msgs=%.2f\n",
 	       cf.read_msgs, cf.write_msgs, cf.inval_msgs);
+	printf("pingpong_ns=%.0f\npingpong_msgs=%.2f\n", pp_ns, pp_msgs);
 	/* A 4 KiB transfer at kmsg's throughput. */
 	xfer = PAGE / tput * 1e9;
 	e1 = measure_e2e(1, e2e_reps, tput, hrtt);
@@ -670,13 +753,15 @@ int main(int argc, char **argv)
 	row("read fault (container)", cf.read_ns, rtt);
 	row("write fault, no copy (container)", cf.write_ns, rtt);
 	row("write fault, 1 copy invalidated", cf.inval_ns, rtt);
+	row("ping-pong handoff (shared page)", pp_ns, rtt);
 	printf("read fault / (RTT + 4 KiB at kmsg throughput) %.2f; "
 	       "write fault / read fault: no copy %.2f, 1 copy %.2f\n",
 	       cf.read_ns / (rtt + xfer), cf.write_ns / cf.read_ns,
 	       cf.inval_ns / cf.read_ns);
 	printf("page messages per fault: read %.2f, write %.2f, "
-	       "write invalidating 1 copy %.2f\n",
-	       cf.read_msgs, cf.write_msgs, cf.inval_msgs);
+	       "write invalidating 1 copy %.2f; per ping-pong handoff %.2f\n",
+	       cf.read_msgs, cf.write_msgs, cf.inval_msgs, pp_msgs);
+	printf("ping-pong handoff / read fault %.2f\n", pp_ns / cf.read_ns);
 	printf("64 MiB / 1 MiB: new task %.2f, to shadow %.2f, back %.2f\n",
 	       f64 / f1, o64 / o1, b64 / b1);
 	printf("kmsg throughput %.1f MB/s\n", tput / 1e6);

@@ -620,6 +620,8 @@ const MIGBENCH_MEASURES: &[&str] = &[
     "read_fault_msgs",
     "write_fault_msgs",
     "inval_fault_msgs",
+    "pingpong_ns",
+    "pingpong_msgs",
     "e2e_migrate_1mib_ns",
     "e2e_read_1mib_ns",
     "e2e_total_1mib_ns",
@@ -780,6 +782,22 @@ pub fn migrate_record(
         v("inval_fault"),
         v("read_fault"),
         Some(Target::at_most(WRITE_FAULT_TARGET)),
+    ));
+    ratios.push(Ratio::new(
+        MIG_FAULT_GROUP,
+        "pingpong",
+        "pingpong / read_fault (one handoff of a page two writers share)",
+        v("pingpong"),
+        v("read_fault"),
+        None,
+    ));
+    ratios.push(Ratio::new(
+        MIG_FAULT_GROUP,
+        "pingpong_msgs",
+        "pingpong_msgs (page messages per handoff)",
+        v("pingpong_msgs"),
+        1.0,
+        None,
     ));
     for kind in ["read", "write", "inval"] {
         let name = format!("{kind}_fault_msgs");
@@ -1064,7 +1082,7 @@ mod tests {
                 match x.name.as_str() {
                     "read_fault" => Some(("<=", READ_FAULT_TARGET)),
                     "inval_fault" => Some(("<=", WRITE_FAULT_TARGET)),
-                    "write_fault" => None,
+                    "write_fault" | "pingpong" | "pingpong_msgs" => None,
                     _ => Some(("<=", MSGS_PER_FAULT_TARGET)),
                 }
             } else {
@@ -1093,7 +1111,7 @@ mod tests {
             Some(place("read_fault_msgs") * 1000.0)
         );
         assert_eq!(r.ratio("out_64_over_1").unwrap().value, Some(8.0 / 5.0));
-        assert_eq!(r.ratios.len(), 8 + 3 + 2 + 6);
+        assert_eq!(r.ratios.len(), 8 + 3 + 2 + 8);
 
         let e = migrate_record(meta.clone(), [0, 1], 10, &migbench_text(Some("fault_ns")));
         assert_eq!(e.unwrap_err(), "migbench gave no positive fault_ns");
