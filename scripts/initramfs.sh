@@ -44,6 +44,9 @@ gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 # One page read on several nodes and written on one (scenario containers).
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-o "$root/usr/bin/pageshare" "$COHORT_ROOT/tools/guest/pageshare.c"
+# A SysV segment used by key from several nodes (scenario shared-node-dies).
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-o "$root/usr/bin/shmkey" "$COHORT_ROOT/tools/guest/shmkey.c"
 
 # libpcntl (header and static library, in $COHORT_BUILD/pcntl for programs
 # built for the nodes) and the pcntl command built on it, against the
