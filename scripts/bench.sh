@@ -28,8 +28,9 @@ mkdir -p "$out"
 "$cohort" down >/dev/null 2>&1 || true
 trap '"$cohort" down >/dev/null 2>&1 || true' EXIT
 # kmsg and popcorn on both nodes, in dependency order, and the mesh
-# complete before any benchmark starts.
-"$cohort" up -n 2 --kernel "$COHORT_BUILD/images/bzImage" \
+# complete before any benchmark starts. 2 GiB each: migbench moves a
+# process holding 1 GiB.
+"$cohort" up -n 2 --mem 2048 --kernel "$COHORT_BUILD/images/bzImage" \
 	--initrd "$COHORT_BUILD/images/initramfs.cpio.gz" --modules kmsg,gobelins,popcorn
 
 failed=()

@@ -2,14 +2,15 @@
 /*
  * migbench: migration figures, all from one run on the origin node.
  *
- *	migbench NODE [REPS [E2E_REPS]]
+ *	migbench NODE [REPS [E2E_REPS [BIG_MIB]]]
  *
  * With kmsg and popcorn loaded on this node and on NODE, measures:
  *  - the yardsticks, before and after the rest: kmsg's round trip to NODE
  *    by its link-thread ping (debugfs `ping`) and through the hub's message
  *    API (debugfs `hreq`, the path page requests take), and kmsg's
  *    throughput to NODE (debugfs `stream`, 32 MiB);
- *  - for processes with 1 MiB and with 64 MiB resident: the first
+ *  - for processes with 1 MiB, 64 MiB and (when BIG_MIB is given, 1024
+ *    for 1 GiB: the nodes need the room) BIG_MIB resident: the first
  *    migration here -> NODE (a task is created there; 5 new processes),
  *    then REPS times here -> NODE (its shadow there is reused) and
  *    NODE -> here (back to the shadow here); each timed on this node's
@@ -144,23 +145,39 @@ static double kmsg_bps(unsigned int node, unsigned long bytes)
 	return bytes * 1e9 / ns;
 }
 
-/* A child holding @mib MiB, touched, sleeping until killed. */
+/*
+ * A child holding @mib MiB, touched, sleeping until killed; returns once
+ * it touched every page.
+ */
 static pid_t holder(unsigned long mib)
 {
-	pid_t pid = fork();
+	int fds[2];
 	unsigned long i;
-	char *mem;
+	char *mem, c = 0;
+	pid_t pid;
 
+	if (pipe(fds))
+		die("pipe");
+	pid = fork();
 	if (pid < 0)
 		die("fork");
-	if (pid)
+	if (pid) {
+		close(fds[1]);
+		if (read(fds[0], &c, 1) != 1)
+			fail("a holder died before touching its memory");
+		close(fds[0]);
 		return pid;
+	}
+	close(fds[0]);
 	mem = mmap(NULL, mib * MIB, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		_exit(2);
 	for (i = 0; i < mib * MIB; i += PAGE)
 		mem[i] = (char)i;
+	if (write(fds[1], &c, 1) != 1)
+		_exit(2);
+	close(fds[1]);
 	for (;;)
 		pause();
 }
@@ -228,7 +245,7 @@ static void measure_moves(struct moves *m, unsigned long mib, int reps)
 	m->back = calloc(reps, sizeof(double));
 	if (!m->out || !m->back)
 		die("calloc");
-	step = mib > 1 ? "first migrations (64 MiB)" : "first migrations (1 MiB)";
+	step = "first migrations";
 	/* A new process each time: the first migration creates its task. */
 	for (i = 0; i < FRESH; i++) {
 		if (pid) {
@@ -236,12 +253,10 @@ static void measure_moves(struct moves *m, unsigned long mib, int reps)
 			waitpid(pid, NULL, 0);
 		}
 		pid = holder(mib);
-		usleep(300000 + mib * 20000);	/* let it touch its memory */
 		m->first[i] = timed_migrate(pid, there);
 		timed_migrate(pid, here);
 	}
-	step = mib > 1 ? "to the shadows and back (64 MiB)" :
-			 "to the shadows and back (1 MiB)";
+	step = "to the shadows and back";
 	/* Then back and forth: the shadows are reused on both sides. */
 	for (i = 0; i < reps; i++) {
 		m->out[i] = timed_migrate(pid, there);
@@ -688,6 +703,10 @@ int main(int argc, char **argv)
 {
 	int reps = argc > 2 ? atoi(argv[2]) : 10;
 	int e2e_reps = argc > 3 ? atoi(argv[3]) : 3;
+	unsigned long big_mib = argc > 4 ? strtoul(argv[4], NULL, 0) : 0;
+	double fbig = 0, obig = 0, bbig = 0;
+	struct moves huge;
+	char big_label[32];
 	double ping[2], hreq[2], bps[2], rtt, hrtt, tput, fault, xfer;
 	double pp_ns, pp_msgs;
 	struct cfaults cf;
@@ -695,8 +714,8 @@ int main(int argc, char **argv)
 	struct moves small, big;
 	struct e2e e1, e64;
 
-	if (argc < 2 || argc > 4 || reps < 1 || e2e_reps < 1) {
-		fprintf(stderr, "usage: migbench NODE [REPS [E2E_REPS]]\n");
+	if (argc < 2 || argc > 5 || reps < 1 || e2e_reps < 1) {
+		fprintf(stderr, "usage: migbench NODE [REPS [E2E_REPS [BIG_MIB]]]\n");
 		return 2;
 	}
 	there = atoi(argv[1]);
@@ -708,6 +727,8 @@ int main(int argc, char **argv)
 	bps[0] = kmsg_bps(there, STREAM_BYTES);
 	measure_moves(&small, 1, reps);
 	measure_moves(&big, 64, reps);
+	if (big_mib)
+		measure_moves(&huge, big_mib, reps);
 	fault = fault_ns();
 	if (fault < 0)
 		fail("remote fault: no report from the moved process");
@@ -729,6 +750,13 @@ int main(int argc, char **argv)
 	       tput, bps[0], bps[1]);
 	print_moves("1mib", &small, reps, &f1, &o1, &b1);
 	print_moves("64mib", &big, reps, &f64, &o64, &b64);
+	if (big_mib) {
+		if (big_mib % 1024)
+			snprintf(big_label, sizeof(big_label), "%lumib", big_mib);
+		else
+			snprintf(big_label, sizeof(big_label), "%lugib", big_mib / 1024);
+		print_moves(big_label, &huge, reps, &fbig, &obig, &bbig);
+	}
 	printf("fault_ns=%.0f\n", fault);
 	printf("read_fault_ns=%.0f\nwrite_fault_ns=%.0f\ninval_fault_ns=%.0f\n",
 	       cf.read_ns, cf.write_ns, cf.inval_ns);
@@ -764,6 +792,9 @@ int main(int argc, char **argv)
 	printf("ping-pong handoff / read fault %.2f\n", pp_ns / cf.read_ns);
 	printf("64 MiB / 1 MiB: new task %.2f, to shadow %.2f, back %.2f\n",
 	       f64 / f1, o64 / o1, b64 / b1);
+	if (big_mib)
+		printf("%lu MiB / 1 MiB: new task %.2f, to shadow %.2f, back %.2f\n",
+		       big_mib, fbig / f1, obig / o1, bbig / b1);
 	printf("kmsg throughput %.1f MB/s\n", tput / 1e6);
 	printf("end to end (medians: migrate, then read everything there; "
 	       "total) against bytes / throughput + hub RTT:\n");

@@ -613,6 +613,9 @@ const MIGBENCH_MEASURES: &[&str] = &[
     "first_64mib_ns",
     "out_64mib_ns",
     "back_64mib_ns",
+    "first_1gib_ns",
+    "out_1gib_ns",
+    "back_1gib_ns",
     "fault_ns",
     "read_fault_ns",
     "write_fault_ns",
@@ -661,6 +664,13 @@ pub const MSGS_PER_FAULT_TARGET: f64 = 3.0;
 /// Ratio groups of `cohort bench migrate`, as the plot's panels.
 const MIG_RTT_GROUP: &str = "migration and remote fault / kmsg round trip (ping)";
 const MIG_SIZE_GROUP: &str = "64 MiB / 1 MiB";
+/// Issue #10: migrating with 1 GiB of container memory costs what it
+/// costs with 1 MiB, within 10 %.
+const MIG_GIB_GROUP: &str = "1 GiB / 1 MiB";
+/// The most a 1 GiB migration may cost over a 1 MiB one.
+const GIB_TARGET: f64 = 1.1;
+/// The big size migbench moves (MiB): 1 GiB; the nodes need 2 GiB each.
+pub const BIG_MIB: usize = 1024;
 const MIG_E2E_GROUP: &str =
     "migrate + read the working set / (bytes / kmsg throughput + hub round trip)";
 const MIG_FAULT_GROUP: &str = "container faults (and page messages per fault)";
@@ -740,6 +750,15 @@ pub fn migrate_record(
             v(&big),
             v(&small),
             None,
+        ));
+        let gib = format!("{kind}_1gib");
+        ratios.push(Ratio::new(
+            MIG_GIB_GROUP,
+            &format!("{kind}_1g_over_1"),
+            &format!("{gib} / {small}"),
+            v(&gib),
+            v(&small),
+            Some(Target::at_most(GIB_TARGET)),
         ));
     }
     for size in ["1mib", "64mib"] {
@@ -838,7 +857,7 @@ pub fn migrate(state: &State, a: u32, b: u32, reps: usize, out: &Path) -> Result
         state,
         a,
         "migbench",
-        &format!("migbench {b} {reps} {E2E_REPS}"),
+        &format!("migbench {b} {reps} {E2E_REPS} {BIG_MIB}"),
     )?;
     print!("{text}");
     let record =
@@ -1078,6 +1097,8 @@ mod tests {
                 && x.group == MIG_RTT_GROUP
             {
                 Some(("<=", SHADOW_MIGRATION_TARGET))
+            } else if x.group == MIG_GIB_GROUP {
+                Some(("<=", GIB_TARGET))
             } else if x.group == MIG_FAULT_GROUP {
                 match x.name.as_str() {
                     "read_fault" => Some(("<=", READ_FAULT_TARGET)),
@@ -1111,13 +1132,17 @@ mod tests {
             Some(place("read_fault_msgs") * 1000.0)
         );
         assert_eq!(r.ratio("out_64_over_1").unwrap().value, Some(8.0 / 5.0));
-        assert_eq!(r.ratios.len(), 8 + 3 + 2 + 8);
+        assert_eq!(r.ratios.len(), 8 + 3 + 3 + 2 + 8);
 
         let e = migrate_record(meta.clone(), [0, 1], 10, &migbench_text(Some("fault_ns")));
         assert_eq!(e.unwrap_err(), "migbench gave no positive fault_ns");
-        let zero = migbench_text(None).replace("\nfault_ns=10000\n", "\nfault_ns=0\n");
+        let fault = place("fault_ns") as u64 * 1000;
+        let zero = migbench_text(None).replace(&format!("\nfault_ns={fault}\n"), "\nfault_ns=0\n");
         assert!(migrate_record(meta.clone(), [0, 1], 10, &zero).is_err());
-        let bad = migbench_text(None).replace("fault_ns_samples=9999,", "fault_ns_samples=x,");
+        let bad = migbench_text(None).replace(
+            &format!("fault_ns_samples={},", fault - 1),
+            "fault_ns_samples=x,",
+        );
         assert!(migrate_record(meta, [0, 1], 10, &bad)
             .unwrap_err()
             .starts_with("bad fault_ns_samples"));
