@@ -1272,19 +1272,23 @@ impl Linker {
         } else {
             container
         };
-        m.links.push(
-            Link {
-                container,
-                store: Store::Mm(mm),
-                active,
-                fetched: 0,
-                served: 0,
-            },
-            GFP_KERNEL,
-        )?;
+        self.add_link(m, container, Store::Mm(mm), active)?;
+        Ok(container)
+    }
+
+    /// Links `store` to `container` here.
+    fn add_link(&self, m: &mut Machine, container: u32, store: Store, active: bool) -> Result {
+        let link = Link {
+            container,
+            store,
+            active,
+            fetched: 0,
+            served: 0,
+        };
+        m.links.push(link, GFP_KERNEL)?;
         self.nr_links.fetch_add(1, Ordering::Relaxed);
         Self::update_pin(m);
-        Ok(container)
+        Ok(())
     }
 
     /// The id of a new container homed here: the next serial that no
@@ -1496,8 +1500,26 @@ impl Linker {
             container,
             index: (address >> PAGE_SHIFT) as u64,
         };
+        self.serve(page, flags, |write, seen| {
+            self.finish(vma, address, flags, write, seen)
+        })
+    }
+
+    /// Gets `page` the access a fault with `flags` needs, then `map(write,
+    /// seen)` maps it: `None` lets Linux do it, `VM_FAULT_NOPAGE` asks the
+    /// container again (the epoch moved), any other value is the fault's.
+    fn serve(
+        &self,
+        page: PageId,
+        flags: u32,
+        mut map: impl FnMut(bool, u64) -> Option<u32>,
+    ) -> FaultAction {
         let write = flags & FAULT_FLAG_WRITE != 0;
-        self.count_fault(write);
+        self.stats.bump(if write {
+            Counter::WriteFaults
+        } else {
+            Counter::ReadFaults
+        });
         let deadline = cohort::now_ns().saturating_add(FAULT_TIMEOUT_MS * 1_000_000);
         let mut remote = false;
         loop {
@@ -1505,20 +1527,12 @@ impl Linker {
                 Ok(seen) => seen,
                 Err(action) => return action,
             };
-            match self.finish(vma, address, flags, write, seen) {
+            match map(write, seen) {
                 Some(ret) if ret == VM_FAULT_NOPAGE => continue,
                 Some(ret) => return FaultAction::Handled(ret),
                 None => return FaultAction::Local,
             }
         }
-    }
-
-    fn count_fault(&self, write: bool) {
-        self.stats.bump(if write {
-            Counter::WriteFaults
-        } else {
-            Counter::ReadFaults
-        });
     }
 
     /// A fault on a mapping of a shared region linked to a container: every
@@ -1527,23 +1541,12 @@ impl Linker {
     /// write to a read-only page the node now owns lets Linux make it
     /// writable (the page is shared: no copy to make).
     fn fault_shared(&self, vma: &Vma, address: usize, flags: u32, page: PageId) -> FaultAction {
-        let write = flags & FAULT_FLAG_WRITE != 0;
-        self.count_fault(write);
-        let deadline = cohort::now_ns().saturating_add(FAULT_TIMEOUT_MS * 1_000_000);
-        let mut remote = false;
-        loop {
-            let seen = match self.acquire(page, write, deadline, &mut remote) {
-                Ok(seen) => seen,
-                Err(action) => return action,
-            };
+        self.serve(page, flags, |write, seen| {
             if vma.pte_state(address) != PteState::None {
-                return FaultAction::Local;
+                return None;
             }
-            match vma.install_shared(address, flags, write, &self.epoch, seen) {
-                ret if ret == VM_FAULT_NOPAGE => continue,
-                ret => return FaultAction::Handled(ret),
-            }
-        }
+            Some(vma.install_shared(address, flags, write, &self.epoch, seen))
+        })
     }
 
     /// Waits until this node holds `page` with the access a fault needs:
@@ -1701,22 +1704,12 @@ impl Linker {
                 } else {
                     (container, Sharing::Attached(false))
                 };
-                m.links.push(
-                    Link {
-                        container: id,
-                        store: Store::Region {
-                            region,
-                            sharing,
-                            segment: None,
-                        },
-                        active: true,
-                        fetched: 0,
-                        served: 0,
-                    },
-                    GFP_KERNEL,
-                )?;
-                self.nr_links.fetch_add(1, Ordering::Relaxed);
-                Self::update_pin(m);
+                let store = Store::Region {
+                    region,
+                    sharing,
+                    segment: None,
+                };
+                self.add_link(m, id, store, true)?;
                 (id, true)
             }
         };
@@ -1980,7 +1973,10 @@ impl Linker {
     /// idle otherwise.
     fn give_up_key(&self, key: i32, container: u32, home: bool) {
         let mut guard = self.machine.lock();
-        let m = &mut *guard;
+        self.give_up_key_locked(&mut guard, key, container, home);
+    }
+
+    fn give_up_key_locked(&self, m: &mut Machine, key: i32, container: u32, home: bool) {
         if home {
             self.remove_key(m, key, container);
         } else if let Some(home) = crate::proto::container::home_of(container) {
@@ -2041,23 +2037,17 @@ impl Linker {
         } else {
             Sharing::Attached(true)
         };
-        let link = Link {
-            container: pending.container,
-            store: Store::Region {
-                region,
-                sharing,
-                segment: Some(Segment {
-                    key,
-                    shmid,
-                    removed: false,
-                }),
-            },
-            active: true,
-            fetched: 0,
-            served: 0,
+        let store = Store::Region {
+            region,
+            sharing,
+            segment: Some(Segment {
+                key,
+                shmid,
+                removed: false,
+            }),
         };
         if m.links.iter().any(|l| l.container == pending.container)
-            || m.links.push(link, GFP_KERNEL).is_err()
+            || self.add_link(m, pending.container, store, true).is_err()
         {
             pr_err!(
                 "SysV segment {} (key {:#x}) not linked to container {:#x}: it stays this node's own\n",
@@ -2065,12 +2055,8 @@ impl Linker {
                 key,
                 pending.container
             );
-            drop(guard);
-            self.give_up_key(key, pending.container, pending.home);
-            return;
+            self.give_up_key_locked(m, key, pending.container, pending.home);
         }
-        self.nr_links.fetch_add(1, Ordering::Relaxed);
-        Self::update_pin(m);
     }
 
     /// `IPC_RMID` removed this node's segment whose file is `region`: the
@@ -2251,17 +2237,7 @@ impl Linker {
                 key,
                 container
             );
-            if home {
-                self.remove_key(m, key, container);
-            } else if let Some(home) = crate::proto::container::home_of(container) {
-                self.queue(
-                    m,
-                    Op::Share {
-                        to: home,
-                        msg: ShareMsg::Idle { container },
-                    },
-                );
-            }
+            self.give_up_key_locked(m, key, container, home);
         }
         let mut i = 0;
         while i < m.links.len() {

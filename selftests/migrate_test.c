@@ -467,13 +467,37 @@ static void shm_add(struct shm_counter *c, int rounds, uint64_t procs)
 }
 
 /*
+ * In a worker that counted with its @a->n children (@kids): waits (60 s)
+ * until every process counted, reaps the children (@codes says what their
+ * exit statuses mean) and checks the total.
+ */
+static void shm_finish(struct shm_counter *c, pid_t *kids, struct shm_arg *a,
+		       const char *codes)
+{
+	uint64_t want = (uint64_t)(a->n + 1) * SHM_ROUNDS;
+	int i, ms, status;
+
+	for (ms = 0; __atomic_load_n(&c->done, __ATOMIC_SEQ_CST) < (uint64_t)a->n + 1 &&
+	     ms < 60000; ms += 10)
+		usleep(10000);
+	for (i = 0; i < a->n; i++) {
+		WCHECK(waitpid(kids[i], &status, 0) == kids[i], "waitpid: %s", strerror(errno));
+		WCHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+		       "child on node %d: status %#x (exit %s)", a->nodes[i], status, codes);
+	}
+	WCHECK(c->done == (uint64_t)a->n + 1, "%lu of %d processes finished",
+	       (unsigned long)c->done, a->n + 1);
+	WCHECK(c->count == want, "count %lu, expected %lu",
+	       (unsigned long)c->count, (unsigned long)want);
+}
+
+/*
  * A MAP_SHARED | MAP_ANONYMOUS region is one memory on every node: the
  * worker fills it, forks a child per node in @a, each child moves there,
  * reads what the worker wrote, and all of them (the worker staying home)
  * count at the same time under a spinlock in the region: the total is
- * exact. The worker
- * then moves to the first node, sees the count, writes there, and back
- * home reads what it wrote.
+ * exact. The worker then moves to the first node, sees the count, writes
+ * there, and back home reads what it wrote.
  */
 static int shared_anonymous_counter(void *varg)
 {
@@ -482,7 +506,7 @@ static int shared_anonymous_counter(void *varg)
 	uint64_t want = (uint64_t)(a->n + 1) * SHM_ROUNDS;
 	struct shm_counter *c;
 	pid_t kids[2];
-	int i, status, ms;
+	int i;
 	char *p;
 
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -504,19 +528,7 @@ static int shared_anonymous_counter(void *varg)
 		}
 	}
 	shm_add(c, SHM_ROUNDS, a->n + 1);
-	for (ms = 0; __atomic_load_n(&c->done, __ATOMIC_SEQ_CST) < (uint64_t)a->n + 1 &&
-	     ms < 60000; ms += 10)
-		usleep(10000);
-	for (i = 0; i < a->n; i++) {
-		WCHECK(waitpid(kids[i], &status, 0) == kids[i], "waitpid: %s", strerror(errno));
-		WCHECK(WIFEXITED(status) && !WEXITSTATUS(status),
-		       "child on node %d: status %#x (10: no move, 11: elsewhere, 12: data)",
-		       a->nodes[i], status);
-	}
-	WCHECK(c->done == (uint64_t)a->n + 1, "%lu of %d processes finished",
-	       (unsigned long)c->done, a->n + 1);
-	WCHECK(c->count == want, "count %lu, expected %lu",
-	       (unsigned long)c->count, (unsigned long)want);
+	shm_finish(c, kids, a, "10: no move, 11: elsewhere, 12: data");
 	WMIGRATE(a->nodes[0]);
 	WCHECK(c->count == want, "count %lu on node %d, expected %lu",
 	       (unsigned long)c->count, a->nodes[0], (unsigned long)want);
@@ -529,22 +541,30 @@ static int shared_anonymous_counter(void *varg)
 }
 
 /*
- * Runs shared_anonymous_counter() in a worker; once the worker is gone
- * (its shadows too, which map the region where they are), nothing of the
- * region is left: this node's links come back to what they were.
+ * Runs @fn (shared_anonymous_counter() or sysv_counter()) in a worker.
+ * Then, once the worker is gone (its shadows too, which map a region
+ * where they are) and a segment of @a->key it may have left is removed,
+ * nothing of the shared memory is left: this node's links come back to
+ * what they were.
  */
-static void shared_anonymous_test(struct __test_metadata *_metadata, struct shm_arg *a)
+static void shm_test(struct __test_metadata *_metadata, int (*fn)(void *),
+		     struct shm_arg *a)
 {
 	long before, links;
-	int ms;
+	int ms, id;
 
 	before = gobelins_counter("links");
 	ASSERT_LE(0, before);
-	RUN_KID(shared_anonymous_counter, a, 150000);
+	RUN_KID(fn, a, 150000);
+	id = a->key ? shmget(a->key, 0, 0600) : -1;
+	if (id >= 0) {
+		TH_LOG("segment of key %#x left: removed", a->key);
+		shmctl(id, IPC_RMID, NULL);
+	}
 	for (ms = 0; (links = gobelins_counter("links")) > before && ms < 20000; ms += 50)
 		usleep(50000);
 	EXPECT_EQ(before, links) {
-		TH_LOG("%ld links left here, %ld before: the region's container stayed", links,
+		TH_LOG("%ld links left here, %ld before: the shared memory stayed", links,
 		       before);
 	}
 }
@@ -554,7 +574,7 @@ TEST_F_TIMEOUT(migrate, shared_anonymous_counter, 180)
 	struct shm_arg a = { .nodes = { self->other }, .n = 1 };
 
 	NEED_PEERS(1);
-	shared_anonymous_test(_metadata, &a);
+	shm_test(_metadata, shared_anonymous_counter, &a);
 }
 
 TEST_F_TIMEOUT(migrate, shared_anonymous_three_nodes, 240)
@@ -564,7 +584,7 @@ TEST_F_TIMEOUT(migrate, shared_anonymous_three_nodes, 240)
 	NEED_PEERS(2);
 	a.nodes[0] = peer(0);
 	a.nodes[1] = peer(1);
-	shared_anonymous_test(_metadata, &a);
+	shm_test(_metadata, shared_anonymous_counter, &a);
 }
 
 /* ---- SysV shared memory: cluster-wide keys ---- */
@@ -575,6 +595,20 @@ TEST_F_TIMEOUT(migrate, shared_anonymous_three_nodes, 240)
 static void *g_shm_attached;
 
 /*
+ * In a child of sysv_counter(): detaches the attachment fork copied (a
+ * process attached cannot move) and moves to @node. Returns 0, or the
+ * exit status of the step that failed (9, 10).
+ */
+static int sysv_move(int node)
+{
+	if (shmdt(g_shm_attached))
+		return 9;
+	if (pcntl(PCNTL_MIGRATE, 0, node, 0) != 0 || where(0) != node)
+		return 10;
+	return 0;
+}
+
+/*
  * Child of sysv_counter(): moves to @node, finds the segment of @key there
  * (shmget without IPC_CREAT), checks the refusals of a second creation and
  * of a larger size, attaches, reads what the worker wrote and counts with
@@ -583,14 +617,12 @@ static void *g_shm_attached;
 static int sysv_child(int node, key_t key, int procs)
 {
 	size_t ps = 4096;
+	int id, r;
 	char *q;
-	int id;
 
-	/* The attachment fork copied: a process attached cannot move. */
-	if (shmdt(g_shm_attached))
-		return 9;
-	if (pcntl(PCNTL_MIGRATE, 0, node, 0) != 0 || where(0) != node)
-		return 10;
+	r = sysv_move(node);
+	if (r)
+		return r;
 	id = shmget(key, 0, 0600);
 	if (id < 0)
 		return 20;
@@ -612,12 +644,10 @@ static int sysv_child(int node, key_t key, int procs)
 /* Child of sysv_counter(): on @node, removes the segment of @key. */
 static int sysv_remover(int node, key_t key)
 {
-	int id;
+	int id, r = sysv_move(node);
 
-	if (shmdt(g_shm_attached))
-		return 9;
-	if (pcntl(PCNTL_MIGRATE, 0, node, 0) != 0 || where(0) != node)
-		return 10;
+	if (r)
+		return r;
 	id = shmget(key, 0, 0600);
 	if (id < 0)
 		return 30;
@@ -629,12 +659,10 @@ static int sysv_remover(int node, key_t key)
 /* Child of sysv_counter(): on @node, the key is gone. */
 static int sysv_gone(int node, key_t key)
 {
-	int ms;
+	int ms, r = sysv_move(node);
 
-	if (shmdt(g_shm_attached))
-		return 9;
-	if (pcntl(PCNTL_MIGRATE, 0, node, 0) != 0 || where(0) != node)
-		return 10;
+	if (r)
+		return r;
 	for (ms = 0; shmget(key, 0, 0600) >= 0 && ms < 10000; ms += 20)
 		usleep(20000);
 	return errno == ENOENT ? 0 : 40;
@@ -671,7 +699,7 @@ static int sysv_counter(void *varg)
 	uint64_t want = (uint64_t)(a->n + 1) * SHM_ROUNDS;
 	struct shm_counter *c;
 	pid_t kids[2];
-	int i, id, ms, status, r;
+	int i, id, ms, r;
 	long e;
 	char *p;
 
@@ -692,17 +720,8 @@ static int sysv_counter(void *varg)
 			_exit(sysv_child(a->nodes[i], key, a->n + 1));
 	}
 	shm_add(c, SHM_ROUNDS, a->n + 1);
-	for (ms = 0; __atomic_load_n(&c->done, __ATOMIC_SEQ_CST) < (uint64_t)a->n + 1 &&
-	     ms < 60000; ms += 10)
-		usleep(10000);
-	for (i = 0; i < a->n; i++) {
-		WCHECK(waitpid(kids[i], &status, 0) == kids[i], "waitpid: %s", strerror(errno));
-		WCHECK(WIFEXITED(status) && !WEXITSTATUS(status),
-		       "child on node %d: status %#x (exit 9: shmdt of the copy, 10: no move, 20: not found, 21: created twice, 22: larger size, 23: shmat, 24: data, 25: shmdt)",
-		       a->nodes[i], status);
-	}
-	WCHECK(c->count == want, "count %lu, expected %lu",
-	       (unsigned long)c->count, (unsigned long)want);
+	shm_finish(c, kids, a,
+		   "9: shmdt of the copy, 10: no move, 20: not found, 21: created twice, 22: larger size, 23: shmat, 24: data, 25: shmdt");
 	r = sysv_run(sysv_remover, a->nodes[0], key);
 	WCHECK(r == 0, "IPC_RMID on node %d: %d (30: not found, 31: shmctl)", a->nodes[0], r);
 	for (ms = 0; shmget(key, 0, 0600) >= 0 && ms < 10000; ms += 20)
@@ -717,33 +736,10 @@ static int sysv_counter(void *varg)
 	return 0;
 }
 
-/*
- * Runs sysv_counter() in a worker; once every segment is gone, nothing of
- * the container is left: this node's links come back to what they were.
- */
-static void sysv_test(struct __test_metadata *_metadata, struct shm_arg *a)
+/* A key of this test process's own for @a's segment. */
+static key_t sysv_key(struct shm_arg *a)
 {
-	long before, links;
-	int ms;
-
-	int id;
-
-	a->key = 0x5c000000 | (getpid() & 0xfffff) | (a->n << 20);
-	before = gobelins_counter("links");
-	ASSERT_LE(0, before);
-	RUN_KID(sysv_counter, a, 150000);
-	/* A worker that failed before the removal left the segment. */
-	id = shmget(a->key, 0, 0600);
-	if (id >= 0) {
-		TH_LOG("segment of key %#x left: removed", a->key);
-		shmctl(id, IPC_RMID, NULL);
-	}
-	for (ms = 0; (links = gobelins_counter("links")) > before && ms < 20000; ms += 50)
-		usleep(50000);
-	EXPECT_EQ(before, links) {
-		TH_LOG("%ld links left here, %ld before: the segment's container stayed", links,
-		       before);
-	}
+	return 0x5c000000 | (getpid() & 0xfffff) | (a->n << 20);
 }
 
 TEST_F_TIMEOUT(migrate, sysv_key_counter, 180)
@@ -751,7 +747,8 @@ TEST_F_TIMEOUT(migrate, sysv_key_counter, 180)
 	struct shm_arg a = { .nodes = { self->other }, .n = 1 };
 
 	NEED_PEERS(1);
-	sysv_test(_metadata, &a);
+	a.key = sysv_key(&a);
+	shm_test(_metadata, sysv_counter, &a);
 }
 
 TEST_F_TIMEOUT(migrate, sysv_key_three_nodes, 240)
@@ -761,7 +758,8 @@ TEST_F_TIMEOUT(migrate, sysv_key_three_nodes, 240)
 	NEED_PEERS(2);
 	a.nodes[0] = peer(0);
 	a.nodes[1] = peer(1);
-	sysv_test(_metadata, &a);
+	a.key = sysv_key(&a);
+	shm_test(_metadata, sysv_counter, &a);
 }
 
 /* ---- MAP_PRIVATE file mappings ---- */
