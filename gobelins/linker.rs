@@ -2169,6 +2169,21 @@ impl Linker {
                 self.wake();
             }
             ShareMsg::KeyRemove { key, container } => Self::forget_key(m, key, container),
+            ShareMsg::KeyHandover { entry } => match m.keys.iter().find(|e| e.key == entry.key) {
+                Some(e) if e.container != entry.container => pr_warn!(
+                    "SysV key {:#x}: node {} handed over container {:#x}, this node has {:#x}: kept\n",
+                    entry.key,
+                    from.0,
+                    entry.container,
+                    e.container
+                ),
+                Some(_) => {}
+                None => {
+                    if m.keys.push(entry, GFP_KERNEL).is_err() {
+                        pr_err!("out of memory recording SysV key {:#x}\n", entry.key);
+                    }
+                }
+            },
             ShareMsg::Remove { container } => {
                 let mut remove = false;
                 if let Some(Link {
@@ -2223,6 +2238,25 @@ impl Linker {
         let live = m.node.live();
         let me = self.me();
         let now = cohort::now_ns();
+        // The keys the hash gives another node since the live nodes
+        // changed go there.
+        let mut k = 0;
+        while k < m.keys.len() {
+            let entry = m.keys[k];
+            match key_manager(entry.key, live) {
+                Some(manager) if manager != me => {
+                    kvec::swap_remove(&mut m.keys, k);
+                    self.queue(
+                        m,
+                        Op::Share {
+                            to: manager,
+                            msg: ShareMsg::KeyHandover { entry },
+                        },
+                    );
+                }
+                _ => k += 1,
+            }
+        }
         let mut j = 0;
         while j < m.pending_keys.len() {
             let p = &m.pending_keys[j];

@@ -7,8 +7,10 @@
 # 0..7 as 'a' and gets SIGBUS on pages 8..15 (lost with the node), within
 # 2 x heartbeat_timeout_ms (+10 s for TCG) of the kill; node 0's log says
 # which pages were lost. IPC_RMID on node 0 then removes the segment, and
-# once its last process detaches node 0 keeps no link of it. The node
-# comes back, and a new key is shared between node 0 and it again.
+# once its last process detaches node 0 keeps no link of it. A key made
+# on node 0 while the node is down is found there once it is back (its
+# entry moves to it if the hash now names it manager), and a key made
+# after is shared between node 0 and it too.
 . "$(dirname "$0")/lib.sh"
 
 STATS=/sys/kernel/debug/gobelins/stats
@@ -16,6 +18,10 @@ victim=$LAST
 OUT=/tmp/shared-nd
 key=$((0x5d000000 + $$ % 65536))
 key2=$((key + 65536))
+# A key node $victim manages when every node is up: made while it is
+# down, its entry moves to it when it comes back.
+key3=$((key + 2 * 65536))
+until [ "$(cx 0 "shmkey manager $key3 $NODES")" = "$victim" ]; do key3=$((key3 + 1)); done
 
 mark_all shared-node-dies
 migrate_ready
@@ -76,12 +82,20 @@ done
 note "segment removed; node 0 is back to $links0 links"
 
 check_dmesg shared-node-dies
+maker3=$(cx 0 "shmkey make $key3 2 >$OUT.make3 2>&1 </dev/null & echo \$!") ||
+	fail "cannot start shmkey make on node 0"
+wait_out 0 $OUT.make3 made
 bring_back "$victim"
+r=$(cx "$victim" "shmkey check $key3 aa" 2>&1) ||
+	fail "node $victim does not find key $key3, made while it was down: $r"
+note "node $victim is back and finds key $key3, made while it was down: $r"
 maker=$(cx 0 "shmkey make $key2 4 >$OUT.make 2>&1 </dev/null & echo \$!") ||
 	fail "cannot start shmkey make on node 0"
 wait_out 0 $OUT.make made
 r=$(cx "$victim" "shmkey check $key2 aaaa" 2>&1) || fail "node $victim after coming back: $r"
-note "node $victim is back and finds key $key2: $r"
-r=$(cx "$victim" "shmkey rm $key2" 2>&1) || fail "IPC_RMID on node $victim: $r"
-cx 0 "kill $maker" >/dev/null 2>&1
+note "node $victim finds key $key2, made after: $r"
+for k in $key2 $key3; do
+	r=$(cx "$victim" "shmkey rm $k" 2>&1) || fail "IPC_RMID of $k on node $victim: $r"
+done
+cx 0 "kill $maker $maker3" >/dev/null 2>&1
 check_dmesg shared-node-dies

@@ -17,12 +17,17 @@
  *				a node, which must raise SIGBUS; prints one
  *				line, "ok ..." or "FAIL ...", exits 0 or 1
  *	shmkey rm KEY		IPC_RMID
+ *	shmkey manager KEY NODES
+ *				print the node that manages KEY when nodes
+ *				0..NODES-1 are live (proto::container_share::
+ *				key_manager, the same hash)
  *
  * Every line it prints ends with the node it runs on.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +135,26 @@ static int check(key_t key, const char *spec)
 	return 0;
 }
 
+/* proto::container_share::key_manager() over nodes 0..@nodes-1. */
+static unsigned int key_manager(key_t key, unsigned int nodes)
+{
+	uint64_t best = 0, x;
+	unsigned int n, manager = 0;
+
+	for (n = 0; n < nodes; n++) {
+		x = ((uint64_t)(uint32_t)key << 8 | n) + 0x9e3779b97f4a7c15ULL;
+		x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+		x ^= x >> 31;
+		/* The highest score, the highest node on a tie. */
+		if (!n || x >= best) {
+			best = x;
+			manager = n;
+		}
+	}
+	return manager;
+}
+
 int main(int argc, char **argv)
 {
 	key_t key;
@@ -165,6 +190,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "check") && argc == 4)
 		return check(key, argv[3]);
+	if (!strcmp(argv[1], "manager") && argc == 4) {
+		printf("%u\n", key_manager(key, strtoul(argv[3], NULL, 0)));
+		return 0;
+	}
 	if (!strcmp(argv[1], "rm") && argc == 3) {
 		id = shmget(key, 0, 0600);
 		if (id < 0 || shmctl(id, IPC_RMID, NULL))
@@ -173,6 +202,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 usage:
-	fprintf(stderr, "usage: shmkey make KEY PAGES | write KEY FIRST END | check KEY SPEC | rm KEY\n");
+	fprintf(stderr, "usage: shmkey make KEY PAGES | write KEY FIRST END | check KEY SPEC | rm KEY | manager KEY NODES\n");
 	return 2;
 }

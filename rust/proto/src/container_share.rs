@@ -45,7 +45,10 @@
 //!   detaches, and the container once every node's went (as above: a
 //!   segment that exists, attached or not, is in use);
 //! - a manager that hears a node died forgets the keys of the containers
-//!   homed there (their memory died with it).
+//!   homed there (their memory died with it);
+//! - when the live nodes change (a node comes back), the keys the hash now
+//!   gives another node move there ([`ShareMsg::KeyHandover`]): a lookup
+//!   that reaches the new manager before its keys may miss them.
 //!
 //! Limits: a home that dies takes the container's lifetime with it: the
 //! other nodes keep their regions while they map them and drop them when
@@ -127,6 +130,13 @@ pub enum ShareMsg {
     Remove {
         /// The container.
         container: u32,
+    },
+    /// To a key's manager, from the node that managed it before the live
+    /// nodes changed (a node came back: the keys the hash now gives it
+    /// move there): keep this entry.
+    KeyHandover {
+        /// The entry.
+        entry: KeyEntry,
     },
 }
 
@@ -210,7 +220,10 @@ impl ShareMsg {
             | ShareMsg::Destroyed { container }
             | ShareMsg::KeyLookup { container, .. }
             | ShareMsg::KeyRemove { container, .. }
-            | ShareMsg::Remove { container } => container,
+            | ShareMsg::Remove { container }
+            | ShareMsg::KeyHandover {
+                entry: KeyEntry { container, .. },
+            } => container,
             ShareMsg::KeyAnswer { answer, .. } => match answer {
                 KeyAnswer::Found { container, .. } => container,
                 KeyAnswer::NotFound | KeyAnswer::Created => 0,
@@ -248,6 +261,7 @@ impl Payload for ShareMsg {
             },
             ShareMsg::KeyRemove { key, .. } => (6, 0, 0, key, 0),
             ShareMsg::Remove { .. } => (7, 0, 0, 0, 0),
+            ShareMsg::KeyHandover { entry } => (8, 0, 0, entry.key, entry.size),
         };
         w.u8(kind)?;
         w.u32(self.container())?;
@@ -266,8 +280,8 @@ impl Payload for ShareMsg {
         let size = r.u64()?;
         // Only lookups and answers carry a key (never IPC_PRIVATE, 0) and
         // a size; only they may name no container.
-        let keyed = matches!(kind, 4..=6);
-        if keyed == (key == 0) || (!matches!(kind, 4 | 5) && size != 0) {
+        let keyed = matches!(kind, 4..=6 | 8);
+        if keyed == (key == 0) || (!matches!(kind, 4 | 5 | 8) && size != 0) {
             return Err(WireError::BadPayload);
         }
         let msg = match (kind, flag) {
@@ -302,6 +316,13 @@ impl Payload for ShareMsg {
             },
             (6, 0) if req == 0 && container != 0 => ShareMsg::KeyRemove { key, container },
             (7, 0) if req == 0 && container != 0 => ShareMsg::Remove { container },
+            (8, 0) if req == 0 && container != 0 => ShareMsg::KeyHandover {
+                entry: KeyEntry {
+                    key,
+                    container,
+                    size,
+                },
+            },
             _ => return Err(WireError::BadPayload),
         };
         Ok(msg)
@@ -449,6 +470,13 @@ mod tests {
             container: 8,
         });
         round_trip(ShareMsg::Remove { container: 8 });
+        round_trip(ShareMsg::KeyHandover {
+            entry: KeyEntry {
+                key: 3,
+                container: 0x0300_0002,
+                size: 12345,
+            },
+        });
     }
 
     #[test]
@@ -510,6 +538,12 @@ mod tests {
         assert!(moved > 0);
         assert!(per_node.iter().all(|n| *n > 250), "{per_node:?}");
         assert_eq!(key_manager(1, NodeSet::EMPTY), None);
+        // tools/guest/shmkey.c computes the same (its `manager` command):
+        // these values pin both.
+        for (key, two, three) in [(1, 1, 1), (3, 1, 2), (1000, 0, 0), (-5, 0, 2)] {
+            assert_eq!(key_manager(key, NodeSet::first(2)), Some(NodeId(two)));
+            assert_eq!(key_manager(key, NodeSet::first(3)), Some(NodeId(three)));
+        }
     }
 
     #[test]
