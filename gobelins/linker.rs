@@ -1943,9 +1943,18 @@ impl Linker {
                     return Err(EINVAL);
                 }
                 if crate::proto::container::home_of(container) == Some(self.me()) {
-                    // This node's segment of the key was removed, and the
-                    // manager has not heard yet.
-                    return Err(EAGAIN);
+                    // Another shmget here made the key this node's a
+                    // moment ago (Linux finds the segment, or this call
+                    // makes it for that pending key); else this node's
+                    // segment of the key was removed and the manager has
+                    // not heard yet.
+                    let m = self.machine.lock();
+                    let ours = m
+                        .pending_keys
+                        .iter()
+                        .any(|p| p.key == key && p.container == container)
+                        || m.is_linked(container);
+                    return if ours { Ok(()) } else { Err(EAGAIN) };
                 }
                 self.attach_remote(container)?;
                 *size = usize::try_from(found).map_err(|_| EINVAL)?;
@@ -1954,6 +1963,12 @@ impl Linker {
             }
         };
         let mut m = self.machine.lock();
+        if m.pending_keys.iter().any(|p| p.key == key) {
+            // Another shmget here got there first: its pending key stands
+            // for this one too (this node attached once more, which the
+            // home counts once).
+            return Ok(());
+        }
         let pending = PendingKey {
             key,
             container,
@@ -2266,6 +2281,10 @@ impl Linker {
             }
             let (key, container, home) = (p.key, p.container, p.home);
             kvec::swap_remove(&mut m.pending_keys, j);
+            if m.links.iter().any(|l| l.container == container) {
+                // Linked all the same: the link's lifetime rules.
+                continue;
+            }
             pr_info!(
                 "SysV key {:#x}: no segment made here for container {:#x}; given up\n",
                 key,

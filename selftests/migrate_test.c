@@ -762,6 +762,68 @@ TEST_F_TIMEOUT(migrate, sysv_key_three_nodes, 240)
 	shm_test(_metadata, sysv_counter, &a);
 }
 
+#define SHMGET_RACERS	6
+
+/*
+ * Processes of one node calling shmget(key, IPC_CREAT) at the same time,
+ * the key unknown to the cluster: each gets the same segment (no EAGAIN
+ * from the race of their lookups at the key's manager), and once it is
+ * removed nothing of it is left here.
+ */
+TEST_F_TIMEOUT(migrate, sysv_concurrent_shmget, 90)
+{
+	key_t key = 0x5b000000 | (getpid() & 0xffffff);
+	int go[2], ids[2], i, id, status, ms;
+	pid_t pids[SHMGET_RACERS];
+	long before, links;
+	char c;
+
+	NEED_PEERS(1);
+	before = gobelins_counter("links");
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(ids));
+	for (i = 0; i < SHMGET_RACERS; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (!pids[i]) {
+			close(go[1]);
+			if (read(go[0], &c, 1) != 0)
+				_exit(1);
+			id = shmget(key, 4 * 4096, IPC_CREAT | 0600);
+			if (id < 0)
+				id = -errno;
+			_exit(write(ids[1], &id, sizeof(id)) == sizeof(id) ? 0 : 2);
+		}
+	}
+	close(go[0]);
+	close(ids[1]);
+	/* All of them at once: the pipe's end of file releases them. */
+	close(go[1]);
+	id = -1;
+	for (i = 0; i < SHMGET_RACERS; i++) {
+		int got;
+
+		ASSERT_EQ((ssize_t)sizeof(got), read(ids[0], &got, sizeof(got)));
+		EXPECT_LE(0, got) {
+			TH_LOG("racer %d: shmget: %s", i, strerror(-got));
+		}
+		if (id < 0)
+			id = got;
+		EXPECT_EQ(id, got);
+	}
+	close(ids[0]);
+	for (i = 0; i < SHMGET_RACERS; i++) {
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+		EXPECT_EQ(0, status);
+	}
+	if (id >= 0)
+		EXPECT_EQ(0, shmctl(id, IPC_RMID, NULL));
+	for (ms = 0; (links = gobelins_counter("links")) > before && ms < 20000; ms += 50)
+		usleep(50000);
+	EXPECT_EQ(before, links);
+}
+
 /* ---- MAP_PRIVATE file mappings ---- */
 
 #define FMAP_PAGES	16
