@@ -172,7 +172,11 @@ impl MembershipListener for Membership {
 
 impl Drop for Gobelins {
     fn drop(&mut self) {
-        // Before the handlers go: the peers count this node down.
+        // Before the handlers go: the keys it manages go to the others,
+        // then the peers count this node down.
+        if let Some(linker) = LINKER.get() {
+            linker.hand_over_keys();
+        }
         member::stop();
     }
 }

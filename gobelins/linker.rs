@@ -2406,6 +2406,19 @@ impl Linker {
         }
     }
 
+    /// Hands the SysV keys this node manages to the managers the hash
+    /// names without it: its container layer stops (module unload).
+    pub(crate) fn hand_over_keys(&self) {
+        let mut m = self.machine.lock();
+        let others = m.node.live().without(self.me());
+        for entry in core::mem::replace(&mut m.keys, KVec::new()) {
+            match key_manager(entry.key, others) {
+                Some(manager) => crate::share::send(manager, &ShareMsg::KeyHandover { entry }),
+                None => pr_info!("SysV key {:#x}: no other node to manage it\n", entry.key),
+            }
+        }
+    }
+
     /// Answers, as refused, the attach requests waiting on `dead`.
     fn fail_attaches(&self, m: &mut Machine, dead: NodeId) {
         let mut any = false;
