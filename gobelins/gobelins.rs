@@ -15,7 +15,7 @@ use kernel::cohort::{
     self,
     debugfs::Dir,
     migration::{Global, GlobalGuard, MmGrab},
-    share::SharedRegion,
+    share::{SharedRegion, ShmOwner},
     thread::Thread,
     FaultAction, FaultOps, FaultSlot, HandlerRegistration, ListenerRegistration,
     MembershipListener, Registration, Vma,
@@ -131,10 +131,8 @@ impl FaultOps for MemoryLinker {
         }
     }
 
-    fn shm_created(key: i32, shmid: i32, region: SharedRegion) {
-        if let Some(linker) = LINKER.get() {
-            linker.shm_created(key, shmid, region);
-        }
+    fn shm_created(key: i32, shmid: i32, region: SharedRegion) -> Option<ShmOwner> {
+        LINKER.get()?.shm_created(key, shmid, region)
     }
 
     fn shm_removed(region: SharedRegion) {

@@ -50,7 +50,7 @@ use crate::proto::container::{
 };
 use crate::proto::container_member::{Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO};
 use crate::proto::container_share::{
-    answer_lookup, key_manager, KeyAnswer, KeyEntry, ShareMsg, Sharers,
+    answer_lookup, key_manager, KeyAnswer, KeyEntry, Owner, ShareMsg, Sharers,
 };
 use crate::proto::error::Error as ProtoError;
 use crate::proto::node::{NodeId, NodeSet, MAX_NODES};
@@ -67,7 +67,7 @@ use kernel::cohort::{
     fault::PteState,
     migration::{self, MmGrab, MmRef, ModulePin, INSTALL_REPLACE, INSTALL_WRITE, PAGE_SIZE},
     msg::{self, Message, MsgHandler},
-    share::SharedRegion,
+    share::{SharedRegion, ShmOwner},
     thread, vec as kvec, FaultAction, Vma,
 };
 use kernel::prelude::*;
@@ -81,6 +81,13 @@ const FAULT_TIMEOUT_MS: u64 = 30_000;
 /// How long a fault waits before it asks again for a page that was busy
 /// (a release or a recovery round under way).
 const BUSY_RETRY_MS: u64 = 10;
+/// How many times in a row a fault may look at its page again at once
+/// (the page's state moved, without the page coming) before it sleeps
+/// between looks: on a node of one CPU, a fault that keeps asking would
+/// starve the heartbeats that end a dead peer's requests.
+const QUICK_LOOKS: u32 = 8;
+/// The longest sleep between two looks of such a fault, in ms.
+const MAX_BACKOFF_MS: u32 = 32;
 /// How long a release may take to complete on every node.
 const RELEASE_TIMEOUT_MS: u64 = 20_000;
 /// One past the last page index of user space: a release of `0..LAST_INDEX`
@@ -157,6 +164,16 @@ struct PendingKey {
     container: u32,
     /// This node makes the container (else it attached to it).
     home: bool,
+    /// The manager answered (else the container is only proposed: a
+    /// lookup with `IPC_CREAT` waits for its answer).
+    confirmed: bool,
+    /// For a container this node makes: the nodes that attached to it
+    /// before its segment was made here (they found the key at its
+    /// manager meanwhile).
+    attached: NodeSet,
+    /// For a container made elsewhere: the owner and mode the segment
+    /// takes here.
+    owner: Option<Owner>,
     /// When it was asked, in ns: a segment not made within
     /// [`ATTACH_TIMEOUT_MS`] is given up.
     at_ns: u64,
@@ -310,6 +327,9 @@ pub(crate) struct Machine {
     pending_keys: KVec<PendingKey>,
     /// Key lookups this node waits on: (request, manager, state).
     key_waits: KVec<(u32, NodeId, KeyWait)>,
+    /// Releases nobody waits for (of shared containers whose home died),
+    /// by id: their completion is dropped.
+    unwaited: KVec<u32>,
 }
 
 impl Machine {
@@ -361,6 +381,13 @@ impl Machine {
     fn is_linked(&self, container: u32) -> bool {
         self.links.iter().any(|l| l.container == container)
             || self.pending_keys.iter().any(|p| p.container == container)
+    }
+
+    /// The home of `container` if the incarnation that made it is up.
+    fn live_home(&self, container: u32) -> Option<NodeId> {
+        let home = crate::proto::container::home_of(container)?;
+        let gen = crate::proto::container::home_gen_of(container);
+        (self.node.live().contains(home) && self.node.gens().get(home) == gen).then_some(home)
     }
 
     fn next_req(&mut self) -> u32 {
@@ -488,6 +515,7 @@ impl Linker {
                     keys: KVec::new(),
                     pending_keys: KVec::new(),
                     key_waits: KVec::new(),
+                    unwaited: KVec::new(),
                 }),
                 ops <- new_mutex!(KVec::new()),
                 held_back <- new_mutex!(Parked::new()),
@@ -1559,7 +1587,13 @@ impl Linker {
         deadline: u64,
         remote: &mut bool,
     ) -> core::result::Result<u64, FaultAction> {
+        let mut quick = 0u32;
         loop {
+            let looked = cohort::now_ns();
+            if quick > QUICK_LOOKS {
+                // Backing off: 1, 2, 4 ... MAX_BACKOFF_MS ms.
+                thread::msleep((1u32 << (quick - QUICK_LOOKS - 1).min(5)).min(MAX_BACKOFF_MS));
+            }
             let gen = self.generation();
             let step = {
                 let mut guard = self.machine.lock();
@@ -1635,6 +1669,11 @@ impl Linker {
                     );
                     return Err(FaultAction::Handled(VM_FAULT_SIGBUS));
                 }
+            }
+            if cohort::now_ns().saturating_sub(looked) < 1_000_000 {
+                quick = quick.saturating_add(1);
+            } else {
+                quick = 0;
             }
         }
     }
@@ -1808,7 +1847,8 @@ impl Linker {
             if home == self.me() {
                 return Err(ENOENT);
             }
-            if !m.node.live().contains(home) {
+            if m.live_home(container).is_none() {
+                // Down, or back as a new incarnation: the container died.
                 return Err(cohort::errno::EHOSTDOWN());
             }
             let req = m.next_req();
@@ -1858,13 +1898,13 @@ impl Linker {
         let create = *shmflg & bindings::IPC_CREAT as i32 != 0;
         let excl = *shmflg & bindings::IPC_EXCL as i32 != 0;
         let deadline = cohort::now_ns().saturating_add(ATTACH_TIMEOUT_MS * 1_000_000);
-        let (manager, lookup) = {
+        let (manager, req, candidate) = {
             let mut guard = self.machine.lock();
             let m = &mut *guard;
             let here = m.links.iter().any(|l| {
                 matches!(&l.store, Store::Region { segment: Some(s), .. } if s.key == key && !s.removed)
             });
-            if here || m.pending_keys.iter().any(|p| p.key == key) {
+            if here || m.pending_keys.iter().any(|p| p.key == key && p.confirmed) {
                 // Linux finds this node's segment.
                 return Ok(());
             }
@@ -1876,29 +1916,132 @@ impl Linker {
             let req = m.next_req();
             m.key_waits
                 .push((req, manager, KeyWait::Waiting), GFP_KERNEL)?;
-            let lookup = ShareMsg::KeyLookup {
-                key,
-                req,
-                size: *size as u64,
-                create,
-                container: candidate,
-            };
-            (manager, lookup)
+            if create {
+                // Reserved until the manager answers: a node that finds
+                // the key there may attach before the answer arrives.
+                let reserved = PendingKey {
+                    key,
+                    container: candidate,
+                    home: true,
+                    confirmed: false,
+                    attached: NodeSet::EMPTY,
+                    owner: None,
+                    at_ns: cohort::now_ns(),
+                };
+                if let Err(e) = m.pending_keys.push(reserved, GFP_KERNEL) {
+                    if let Some(i) = m.key_waits.iter().position(|w| w.0 == req) {
+                        kvec::swap_remove(&mut m.key_waits, i);
+                    }
+                    return Err(e.into());
+                }
+            }
+            (manager, req, candidate)
         };
-        let ShareMsg::KeyLookup {
+        let owner = if create {
+            let me = ShmOwner::current((*shmflg & 0o777) as u16);
+            Owner {
+                uid: me.uid,
+                gid: me.gid,
+                mode: me.mode,
+            }
+        } else {
+            Owner::default()
+        };
+        let lookup = ShareMsg::KeyLookup {
+            key,
             req,
+            size: *size as u64,
+            create,
             container: candidate,
-            ..
-        } = lookup
-        else {
-            return Err(EINVAL);
+            owner,
         };
         if manager == self.me() {
             self.on_share(manager, lookup);
         } else {
             crate::share::send(manager, &lookup);
         }
-        let answer = loop {
+        let answer = self.key_answer(req, manager, key, deadline);
+        let confirmed = matches!(answer, Ok(KeyAnswer::Created));
+        {
+            let mut m = self.machine.lock();
+            if let Some(p) = m
+                .pending_keys
+                .iter()
+                .position(|p| create && p.container == candidate && !p.confirmed)
+            {
+                if confirmed {
+                    m.pending_keys[p].confirmed = true;
+                } else {
+                    kvec::swap_remove(&mut m.pending_keys, p);
+                }
+            }
+        }
+        let (container, found, owner) = match answer? {
+            KeyAnswer::NotFound | KeyAnswer::Created => return Ok(()),
+            KeyAnswer::Found {
+                container,
+                size,
+                owner,
+            } => (container, size, owner),
+        };
+        if create && excl {
+            return Err(EEXIST);
+        }
+        let theirs = ShmOwner {
+            uid: owner.uid,
+            gid: owner.gid,
+            mode: owner.mode,
+        };
+        if !theirs.allows_current(*shmflg & 0o777) {
+            // As shmget() of a segment of this node so owned.
+            return Err(EACCES);
+        }
+        if *size as u64 > found {
+            return Err(EINVAL);
+        }
+        if crate::proto::container::home_of(container) == Some(self.me()) {
+            // Another shmget here made the key this node's a moment ago
+            // (Linux finds the segment, or this call makes it for that
+            // pending key); else this node's segment of the key was
+            // removed and the manager has not heard yet.
+            let m = self.machine.lock();
+            return if m.is_linked(container) {
+                Ok(())
+            } else {
+                Err(EAGAIN)
+            };
+        }
+        self.attach_remote(container)?;
+        *size = usize::try_from(found).map_err(|_| EINVAL)?;
+        *shmflg |= bindings::IPC_CREAT as i32;
+        let mut m = self.machine.lock();
+        if m.pending_keys.iter().any(|p| p.key == key && p.confirmed) {
+            // Another shmget here got there first: its pending key stands
+            // for this one too (this node attached once more, which the
+            // home counts once).
+            return Ok(());
+        }
+        let pending = PendingKey {
+            key,
+            container,
+            home: false,
+            confirmed: true,
+            attached: NodeSet::EMPTY,
+            owner: Some(owner),
+            at_ns: cohort::now_ns(),
+        };
+        if let Err(e) = m.pending_keys.push(pending, GFP_KERNEL) {
+            drop(m);
+            self.give_up_key(key, container, false);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Waits (until `deadline`) for the answer of `manager` to key lookup
+    /// `req` about `key`.
+    fn key_answer(&self, req: u32, manager: NodeId, key: i32, deadline: u64) -> Result<KeyAnswer> {
+        loop {
             let gen = self.generation();
             {
                 let mut guard = self.machine.lock();
@@ -1908,7 +2051,7 @@ impl Linker {
                     KeyWait::Waiting => {}
                     KeyWait::Answered(answer) => {
                         kvec::swap_remove(&mut m.key_waits, i);
-                        break answer;
+                        return Ok(answer);
                     }
                     KeyWait::Failed => {
                         kvec::swap_remove(&mut m.key_waits, i);
@@ -1928,59 +2071,7 @@ impl Linker {
                     cohort::errno::ETIMEDOUT()
                 });
             }
-        };
-        let (container, home) = match answer {
-            KeyAnswer::NotFound => return Ok(()),
-            KeyAnswer::Created => (candidate, true),
-            KeyAnswer::Found {
-                container,
-                size: found,
-            } => {
-                if create && excl {
-                    return Err(EEXIST);
-                }
-                if *size as u64 > found {
-                    return Err(EINVAL);
-                }
-                if crate::proto::container::home_of(container) == Some(self.me()) {
-                    // Another shmget here made the key this node's a
-                    // moment ago (Linux finds the segment, or this call
-                    // makes it for that pending key); else this node's
-                    // segment of the key was removed and the manager has
-                    // not heard yet.
-                    let m = self.machine.lock();
-                    let ours = m
-                        .pending_keys
-                        .iter()
-                        .any(|p| p.key == key && p.container == container)
-                        || m.is_linked(container);
-                    return if ours { Ok(()) } else { Err(EAGAIN) };
-                }
-                self.attach_remote(container)?;
-                *size = usize::try_from(found).map_err(|_| EINVAL)?;
-                *shmflg |= bindings::IPC_CREAT as i32;
-                (container, false)
-            }
-        };
-        let mut m = self.machine.lock();
-        if m.pending_keys.iter().any(|p| p.key == key) {
-            // Another shmget here got there first: its pending key stands
-            // for this one too (this node attached once more, which the
-            // home counts once).
-            return Ok(());
         }
-        let pending = PendingKey {
-            key,
-            container,
-            home,
-            at_ns: cohort::now_ns(),
-        };
-        if let Err(e) = m.pending_keys.push(pending, GFP_KERNEL) {
-            drop(m);
-            self.give_up_key(key, container, home);
-            return Err(e.into());
-        }
-        Ok(())
     }
 
     /// A segment this node was to make for `key` was not: the manager
@@ -2033,19 +2124,34 @@ impl Linker {
 
     /// This node made SysV segment `shmid` of `key`: links its file to the
     /// container `shmget` decided on (nothing for a segment the cluster
-    /// does not share: `shmget` did not ask, or found nothing).
-    pub(crate) fn shm_created(&self, key: i32, shmid: i32, region: SharedRegion) {
+    /// does not share: `shmget` did not ask, or found nothing). Returns the
+    /// owner and mode the segment takes: those of the key's segment on the
+    /// other nodes, for a segment made for a key found there.
+    pub(crate) fn shm_created(
+        &self,
+        key: i32,
+        shmid: i32,
+        region: SharedRegion,
+    ) -> Option<ShmOwner> {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
-        let Some(i) = m.pending_keys.iter().position(|p| p.key == key) else {
-            return;
-        };
-        let Some(pending) = kvec::swap_remove(&mut m.pending_keys, i) else {
-            return;
-        };
+        let i = m
+            .pending_keys
+            .iter()
+            .position(|p| p.key == key && p.confirmed)?;
+        let pending = kvec::swap_remove(&mut m.pending_keys, i)?;
+        let owner = pending.owner.map(|o| ShmOwner {
+            uid: o.uid,
+            gid: o.gid,
+            mode: o.mode,
+        });
         let sharing = if pending.home {
+            let mut sharers = Sharers::new();
+            for node in pending.attached.iter() {
+                sharers.attach(node);
+            }
             Sharing::Home {
-                sharers: Sharers::new(),
+                sharers,
                 told: None,
                 release: None,
             }
@@ -2071,7 +2177,9 @@ impl Linker {
                 pending.container
             );
             self.give_up_key_locked(m, key, pending.container, pending.home);
+            return None;
         }
+        owner
     }
 
     /// `IPC_RMID` removed this node's segment whose file is `region`: the
@@ -2126,7 +2234,19 @@ impl Linker {
                             },
                         ..
                     }) => sharers.attach(from),
-                    _ => false,
+                    Some(_) => false,
+                    // Its segment is being made here: counted once it is.
+                    None => match m
+                        .pending_keys
+                        .iter_mut()
+                        .find(|p| p.home && p.container == container)
+                    {
+                        Some(p) => {
+                            p.attached.insert(from);
+                            true
+                        }
+                        None => false,
+                    },
                 };
                 let msg = ShareMsg::Attached {
                     container,
@@ -2161,9 +2281,10 @@ impl Linker {
                 size,
                 create,
                 container,
+                owner,
             } => {
                 let found = m.keys.iter().find(|e| e.key == key).copied();
-                let (answer, entry) = answer_lookup(found, key, create, container, size);
+                let (answer, entry) = answer_lookup(found, key, create, container, size, owner);
                 if let Some(entry) = entry {
                     if m.keys.push(entry, GFP_KERNEL).is_err() {
                         pr_err!("out of memory recording SysV key {:#x}\n", key);
@@ -2279,11 +2400,21 @@ impl Linker {
                 j += 1;
                 continue;
             }
-            let (key, container, home) = (p.key, p.container, p.home);
+            let (key, container, home, attached) = (p.key, p.container, p.home, p.attached);
             kvec::swap_remove(&mut m.pending_keys, j);
             if m.links.iter().any(|l| l.container == container) {
                 // Linked all the same: the link's lifetime rules.
                 continue;
+            }
+            for node in attached.iter().filter(|n| live.contains(*n)) {
+                // They attached to a segment that was never made here.
+                self.queue(
+                    m,
+                    Op::Share {
+                        to: node,
+                        msg: ShareMsg::Destroyed { container },
+                    },
+                );
             }
             pr_info!(
                 "SysV key {:#x}: no segment made here for container {:#x}; given up\n",
@@ -2292,10 +2423,22 @@ impl Linker {
             );
             self.give_up_key_locked(m, key, container, home);
         }
+        // Releases nobody waits for: their completion is dropped.
+        let mut r = 0;
+        while r < m.unwaited.len() {
+            let id = m.unwaited[r];
+            match m.released.iter().position(|x| *x == id) {
+                Some(j) => {
+                    kvec::swap_remove(&mut m.released, j);
+                    kvec::swap_remove(&mut m.unwaited, r);
+                }
+                None => r += 1,
+            }
+        }
         let mut i = 0;
         while i < m.links.len() {
             let container = m.links[i].container;
-            let home = crate::proto::container::home_of(container);
+            let home = m.live_home(container);
             let Store::Region {
                 region, sharing, ..
             } = &mut m.links[i].store
@@ -2309,20 +2452,23 @@ impl Linker {
             let mut start_release = false;
             match sharing {
                 Sharing::Attached(attached) => match home {
-                    Some(home) if live.contains(home) => {
+                    Some(home) => {
                         if *attached && unused {
                             *attached = false;
                             to_send = Some((home, ShareMsg::Idle { container }));
                         }
                     }
-                    _ if unused => {
+                    None if unused => {
                         pr_info!(
-                            "shared container {:#x}: its home is down and nothing maps it here; dropped\n",
+                            "shared container {:#x}: its home is gone and nothing maps it here; dropped, with its pages\n",
                             container
                         );
+                        // Nobody else will release its pages: this node
+                        // drops its records, and every node its copies.
+                        start_release = true;
                         drop_link = true;
                     }
-                    _ => {}
+                    None => {}
                 },
                 Sharing::Home {
                     sharers,
@@ -2360,10 +2506,15 @@ impl Linker {
                         } = &mut m.links[i].store
                         {
                             *release = Some(id);
+                        } else if m.unwaited.push(id, GFP_KERNEL).is_err() {
+                            pr_err!("out of memory recording a release\n");
                         }
                     }
                     // Busy: tried again at the next tick.
-                    Err(e) => pr_debug!("shared container {:#x}: release: {:?}\n", container, e),
+                    Err(e) => {
+                        pr_debug!("shared container {:#x}: release: {:?}\n", container, e);
+                        drop_link = false;
+                    }
                 }
                 self.carry_out(m, actions, None);
             }

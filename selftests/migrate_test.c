@@ -824,6 +824,213 @@ TEST_F_TIMEOUT(migrate, sysv_concurrent_shmget, 90)
 	EXPECT_EQ(before, links);
 }
 
+/*
+ * A read copy stays read-only through mprotect(PROT_READ) then
+ * mprotect(PROT_READ | PROT_WRITE): the write after faults, so the page
+ * layer takes the only copy and the other node sees it. @shared: a
+ * MAP_SHARED | MAP_ANONYMOUS region, read and written by a child on the
+ * peer while the worker stays home; else the worker's private memory,
+ * read and written by the worker on the peer.
+ */
+struct kid_arg_mp {
+	int other;
+	bool shared;
+};
+
+static int mprotect_then_write(char *page, char expect)
+{
+	if (page[0] != expect)
+		return 20;
+	if (mprotect(page, 4096, PROT_READ))
+		return 21;
+	if (mprotect(page, 4096, PROT_READ | PROT_WRITE))
+		return 22;
+	page[0] = 0x77;
+	return 0;
+}
+
+static int mprotect_read_copy(struct kid_arg_mp *a)
+{
+	size_t ps = 4096;
+	char *p = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE,
+		       (a->shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
+	int status, r;
+	pid_t pid;
+
+	WCHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(p, 'e', 4 * ps);
+	if (a->shared) {
+		pid = fork();
+		WCHECK(pid >= 0, "fork: %s", strerror(errno));
+		if (!pid) {
+			if (pcntl(PCNTL_MIGRATE, 0, a->other, 0))
+				_exit(10);
+			_exit(mprotect_then_write(p + ps, 'e'));
+		}
+		WCHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+		WCHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+		       "child on node %d: status %#x (10: no move, 20: data, 21, 22: mprotect)",
+		       a->other, status);
+	} else {
+		WMIGRATE(a->other);
+		r = mprotect_then_write(p + ps, 'e');
+		WCHECK(!r, "on node %d: step %d (20: data, 21, 22: mprotect)", a->other, r);
+		WMIGRATE(g_node);
+	}
+	WCHECK(p[ps] == 0x77, "the byte written on node %d after mprotect reads %#x here",
+	       a->other, p[ps] & 0xff);
+	WCHECK(p[0] == 'e' && p[2 * ps] == 'e', "the pages around changed");
+	munmap(p, 4 * ps);
+	return 0;
+}
+
+static int mprotect_read_copy_kid(void *varg)
+{
+	return mprotect_read_copy(varg);
+}
+
+TEST_F_TIMEOUT(migrate, mprotect_keeps_read_copies_read_only_shared, 90)
+{
+	struct kid_arg_mp a = { .other = self->other, .shared = true };
+
+	NEED_PEERS(1);
+	RUN_KID(mprotect_read_copy_kid, &a, 60000);
+}
+
+TEST_F_TIMEOUT(migrate, mprotect_keeps_read_copies_read_only_private, 90)
+{
+	struct kid_arg_mp a = { .other = self->other, .shared = false };
+
+	NEED_PEERS(1);
+	RUN_KID(mprotect_read_copy_kid, &a, 60000);
+}
+
+#define CREATE_ROUNDS	10
+
+/* Two processes meeting in a shared region, one per node. */
+struct create_race {
+	uint32_t arrived[CREATE_ROUNDS];
+	int32_t ids[CREATE_ROUNDS][2];
+};
+
+/* Round @k of @who (0 home, 1 peer): meets the other, then shmget(). */
+static void create_round(struct create_race *r, key_t base, int k, int who)
+{
+	int ms;
+
+	__atomic_fetch_add(&r->arrived[k], 1, __ATOMIC_SEQ_CST);
+	for (ms = 0; __atomic_load_n(&r->arrived[k], __ATOMIC_SEQ_CST) < 2 && ms < 20000; ms++)
+		usleep(1000);
+	r->ids[k][who] = shmget(base + k, 4096, IPC_CREAT | 0600);
+	if (r->ids[k][who] < 0)
+		r->ids[k][who] = -errno;
+}
+
+/*
+ * shmget(key, IPC_CREAT) of a new key on two nodes at the same moment,
+ * 10 keys: both calls succeed every time (one node makes the key, the
+ * other finds it, even before the maker linked its segment), and what
+ * one writes the other reads.
+ */
+static int sysv_create_race(void *varg)
+{
+	int other = *(int *)varg, k, status;
+	key_t base = 0x5a000000 | ((getpid() & 0xffff) << 8);
+	struct create_race *r;
+	pid_t pid;
+	char *p;
+
+	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	WCHECK(r != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(r, 0, sizeof(*r));
+	pid = fork();
+	WCHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		if (pcntl(PCNTL_MIGRATE, 0, other, 0))
+			_exit(10);
+		for (k = 0; k < CREATE_ROUNDS; k++)
+			create_round(r, base, k, 1);
+		_exit(0);
+	}
+	for (k = 0; k < CREATE_ROUNDS; k++)
+		create_round(r, base, k, 0);
+	WCHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	WCHECK(WIFEXITED(status) && !WEXITSTATUS(status), "child: status %#x", status);
+	for (k = 0; k < CREATE_ROUNDS; k++) {
+		WCHECK(r->ids[k][0] >= 0 && r->ids[k][1] >= 0,
+		       "key %#x: shmget(IPC_CREAT) gave %d here, %d on node %d",
+		       base + k, r->ids[k][0], r->ids[k][1], other);
+		p = shmat(r->ids[k][0], NULL, 0);
+		WCHECK(p != (void *)-1, "shmat: %s", strerror(errno));
+		WCHECK(shmctl(r->ids[k][0], IPC_RMID, NULL) == 0, "IPC_RMID: %s", strerror(errno));
+		shmdt(p);
+	}
+	munmap(r, sizeof(*r));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, sysv_create_race_across_nodes, 120)
+{
+	NEED_PEERS(1);
+	RUN_KID(sysv_create_race, &self->other, 90000);
+}
+
+/*
+ * A segment made here by root with mode 0600 keeps that owner and mode on
+ * the peer: root there sees them (IPC_STAT); an unprivileged process there
+ * finds the key (shmget asking for no access) but may neither ask for
+ * read-write access (EACCES) nor attach (EACCES).
+ */
+static int sysv_owner_child(int other, key_t key)
+{
+	struct shmid_ds ds;
+	int id;
+
+	if (pcntl(PCNTL_MIGRATE, 0, other, 0) != 0 || where(0) != other)
+		return 10;
+	id = shmget(key, 0, 0);
+	if (id < 0)
+		return 20;
+	if (shmctl(id, IPC_STAT, &ds))
+		return 21;
+	if (ds.shm_perm.uid != 0 || (ds.shm_perm.mode & 0777) != 0600)
+		return 22;
+	if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+		return 23;
+	if (shmat(id, NULL, 0) != (void *)-1 || errno != EACCES)
+		return 24;
+	if (shmget(key, 0, 0600) >= 0 || errno != EACCES)
+		return 25;
+	return 0;
+}
+
+static int sysv_owner(void *varg)
+{
+	int other = *(int *)varg, id, status;
+	key_t key = 0x59000000 | (getpid() & 0xffffff);
+	pid_t pid;
+
+	WCHECK(getuid() == 0, "runs as root");
+	id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600);
+	WCHECK(id >= 0, "shmget: %s", strerror(errno));
+	pid = fork();
+	WCHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid)
+		_exit(sysv_owner_child(other, key));
+	WCHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	shmctl(id, IPC_RMID, NULL);
+	WCHECK(WIFEXITED(status) && !WEXITSTATUS(status),
+	       "child on node %d: status %#x (10: no move, 20: not found, 21: IPC_STAT, 22: owner or mode, 23: setuid, 24: attached, 25: shmget 0600)",
+	       other, status);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, sysv_owner_and_mode_everywhere, 90)
+{
+	NEED_PEERS(1);
+	RUN_KID(sysv_owner, &self->other, 60000);
+}
+
 /* ---- MAP_PRIVATE file mappings ---- */
 
 #define FMAP_PAGES	16

@@ -144,6 +144,20 @@ enum cohort_fault_action {
 };
 
 /**
+ * struct cohort_shm_owner - who a SysV segment belongs to
+ * @set: the fields below are to be used
+ * @uid: owner and creator, in the initial user namespace
+ * @gid: group and creator's group, in the initial user namespace
+ * @mode: permission bits (0777)
+ */
+struct cohort_shm_owner {
+	bool set;
+	u32 uid;
+	u32 gid;
+	u16 mode;
+};
+
+/**
  * struct cohort_fault_ops - page faults, and the memory linker's address spaces
  * @fault: called from handle_mm_fault() after the access checks, with the
  *	mmap lock or the VMA lock held (FAULT_FLAG_VMA_LOCK); stores the result
@@ -177,7 +191,9 @@ enum cohort_fault_action {
  *	the cluster's segment's size in @size so that this node's segment is
  *	made for it, or return a negative errno to fail the call. May sleep.
  * @shm_created: this node made segment @shmid of @key, whose shmem file is
- *	@file (a reference held by the caller), under the IPC ids' rwsem.
+ *	@file (a reference held by the caller), under the IPC ids' rwsem; it
+ *	may fill @owner with the owner and mode the segment takes (those of
+ *	the cluster's segment of that key).
  * @shm_removed: IPC_RMID removed the segment of @file (a reference held by
  *	the caller) on this node. May sleep.
  */
@@ -196,7 +212,8 @@ struct cohort_fault_ops {
 	int (*share_link)(struct file *file, u32 container);
 	struct file *(*share_file)(u32 container);
 	int (*shmget)(key_t key, size_t *size, int *shmflg);
-	void (*shm_created)(key_t key, int shmid, struct file *file);
+	void (*shm_created)(key_t key, int shmid, struct file *file,
+			    struct cohort_shm_owner *owner);
 	void (*shm_removed)(struct file *file);
 };
 
@@ -727,6 +744,8 @@ int cohort_share_link(struct file *file, u32 container);
 struct file *cohort_share_file(u32 container);
 bool cohort_file_is_shared_anon(struct file *file);
 bool cohort_file_is_linkable(struct file *file);
+void cohort_current_egids(u32 *uid, u32 *gid);
+bool cohort_ipc_may(u32 uid, u32 gid, u16 mode, int flag);
 int cohort_shm_remove(int shmid, struct file *file);
 struct file *cohort_vma_shared_file(struct vm_area_struct *vma);
 u64 cohort_vma_pgoff(struct vm_area_struct *vma, unsigned long address);
@@ -858,11 +877,13 @@ enum cohort_fault_action __cohort_fault(struct vm_area_struct *vma,
 struct ipc_namespace;
 int __cohort_shmget(struct ipc_namespace *ns, key_t key, size_t *size,
 		    int *shmflg);
+struct kern_ipc_perm;
 void __cohort_shm_created(struct ipc_namespace *ns, key_t key, int shmid,
-			  struct file *file);
+			  struct file *file, struct kern_ipc_perm *perm);
 struct file *__cohort_shm_removing(struct ipc_namespace *ns,
 				   struct file *file);
 void __cohort_shm_removed(struct file *file);
+bool cohort_vma_wants_writenotify(struct vm_area_struct *vma);
 
 void cohort_proc_inherit(struct task_struct *parent,
 			 struct task_struct *child, u64 clone_flags);
@@ -950,10 +971,11 @@ static inline int cohort_shmget(struct ipc_namespace *ns, key_t key,
 }
 
 static inline void cohort_shm_created(struct ipc_namespace *ns, key_t key,
-				      int shmid, struct file *file)
+				      int shmid, struct file *file,
+				      struct kern_ipc_perm *perm)
 {
 	if (cohort_slot_active(COHORT_SLOT_FAULT))
-		__cohort_shm_created(ns, key, shmid, file);
+		__cohort_shm_created(ns, key, shmid, file, perm);
 }
 
 /*
@@ -1010,14 +1032,20 @@ cohort_fault(struct vm_area_struct *vma, unsigned long address,
 struct ipc_namespace;
 static inline int cohort_shmget(struct ipc_namespace *ns, key_t key,
 				size_t *size, int *shmflg) { return 0; }
+struct kern_ipc_perm;
 static inline void cohort_shm_created(struct ipc_namespace *ns, key_t key,
-				      int shmid, struct file *file) { }
+				      int shmid, struct file *file,
+				      struct kern_ipc_perm *perm) { }
 static inline struct file *cohort_shm_removing(struct ipc_namespace *ns,
 					       struct file *file)
 {
 	return NULL;
 }
 static inline void cohort_shm_removed(struct file *file) { }
+static inline bool cohort_vma_wants_writenotify(struct vm_area_struct *vma)
+{
+	return false;
+}
 
 #endif /* CONFIG_COHORT_HOOKS */
 

@@ -310,9 +310,12 @@ int __cohort_shmget(struct ipc_namespace *ns, key_t key, size_t *size,
 }
 
 void __cohort_shm_created(struct ipc_namespace *ns, key_t key, int shmid,
-			  struct file *file)
+			  struct file *file, struct kern_ipc_perm *perm)
 {
+	struct cohort_shm_owner owner = {};
 	const struct cohort_fault_ops *ops;
+	kuid_t uid;
+	kgid_t gid;
 	int idx;
 
 	if (ns != &init_ipc_ns || key == IPC_PRIVATE ||
@@ -321,8 +324,22 @@ void __cohort_shm_created(struct ipc_namespace *ns, key_t key, int shmid,
 	idx = srcu_read_lock(&cohort_srcu);
 	ops = cohort_slot_ops(COHORT_SLOT_FAULT);
 	if (ops && ops->shm_created)
-		ops->shm_created(key, shmid, file);
+		ops->shm_created(key, shmid, file, &owner);
 	srcu_read_unlock(&cohort_srcu, idx);
+	if (!owner.set)
+		return;
+	/* The segment of the key elsewhere: its owner and mode here too. */
+	uid = make_kuid(&init_user_ns, owner.uid);
+	gid = make_kgid(&init_user_ns, owner.gid);
+	if (!uid_valid(uid) || !gid_valid(gid))
+		return;
+	spin_lock(&perm->lock);
+	perm->uid = uid;
+	perm->cuid = uid;
+	perm->gid = gid;
+	perm->cgid = gid;
+	perm->mode = (perm->mode & ~0777) | (owner.mode & 0777);
+	spin_unlock(&perm->lock);
 }
 
 struct file *__cohort_shm_removing(struct ipc_namespace *ns,
@@ -344,4 +361,21 @@ void __cohort_shm_removed(struct file *file)
 		ops->shm_removed(file);
 	srcu_read_unlock(&cohort_srcu, idx);
 	fput(file);
+}
+
+/**
+ * cohort_vma_wants_writenotify - whether a shared mapping must write-fault
+ * @vma: a shared writable mapping (vma_wants_writenotify())
+ *
+ * Pages of anonymous shared regions and SysV segments may be copies the
+ * page layer keeps coherent between nodes: a read copy must never become
+ * writable without a fault (mprotect() rebuilds PTEs from vm_page_prot).
+ * True for every such mapping, with or without a page layer loaded, so
+ * that vm_page_prot does not depend on when the mapping was made.
+ *
+ * Return: true when @vma maps such memory.
+ */
+bool cohort_vma_wants_writenotify(struct vm_area_struct *vma)
+{
+	return cohort_vma_shared_file(vma);
 }

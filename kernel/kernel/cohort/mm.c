@@ -14,8 +14,10 @@
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/mmu_notifier.h>
 #include <linux/pagemap.h>
 #include <linux/pagewalk.h>
+#include <linux/rmap.h>
 #include <linux/sched/mm.h>
 
 #include "internal.h"
@@ -819,8 +821,27 @@ static int cohort_wrprotect_pte(pte_t *pte, unsigned long addr,
 				unsigned long next, struct mm_walk *walk)
 {
 	pte_t old = ptep_get(pte);
+	struct page *page;
 
-	if (pte_present(old) && pte_write(old)) {
+	if (!pte_present(old))
+		return 0;
+	page = vm_normal_page(walk->vma, addr, old);
+	if (page && PageAnon(page) && PageAnonExclusive(page)) {
+		/*
+		 * Another node may now read a copy: the page must not be
+		 * exclusive, or mprotect() would make it writable again
+		 * without a fault. As KSM's write_protect_page(): clear
+		 * the PTE, share the page unless it is pinned, map it back
+		 * read-only.
+		 */
+		old = ptep_clear_flush(walk->vma, addr, pte);
+		if (folio_try_share_anon_rmap_pte(page_folio(page), page))
+			pr_warn_ratelimited("cohort: a pinned page at %#lx stays exclusive\n",
+					    addr);
+		set_pte_at(walk->mm, addr, pte, pte_wrprotect(old));
+		return 0;
+	}
+	if (pte_write(old)) {
 		ptep_set_wrprotect(walk->mm, addr, pte);
 		flush_tlb_page(walk->vma, addr);
 	}
@@ -838,14 +859,17 @@ static const struct mm_walk_ops cohort_wrprotect_ops = {
  * @addr: an address in the page
  *
  * The page stays mapped, so that reads go on without a fault, and the
- * next write faults. A page swapped out is read in first (a fault that
- * was reading it in finds the page table changed and starts again); a
- * huge page mapping there is split.
+ * next write faults; an anonymous page is no longer exclusive, so that
+ * mprotect() cannot make it writable again (unless it is pinned, with a
+ * log line). A page swapped out is read in first (a fault that was
+ * reading it in finds the page table changed and starts again); a huge
+ * page mapping there is split.
  *
  * Return: 0 (also when nothing is mapped there), or -EINTR.
  */
 int cohort_mm_wrprotect(struct mm_struct *mm, unsigned long addr)
 {
+	struct mmu_notifier_range range;
 	struct vm_area_struct *vma;
 	struct page *page;
 
@@ -858,8 +882,12 @@ int cohort_mm_wrprotect(struct mm_struct *mm, unsigned long addr)
 		    get_user_pages_remote(mm, addr, 1, FOLL_FORCE, &page,
 					  NULL) == 1)
 			put_page(page);
+		mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_PAGE, 0,
+					mm, addr, addr + PAGE_SIZE);
+		mmu_notifier_invalidate_range_start(&range);
 		walk_page_range_vma(vma, addr, addr + PAGE_SIZE,
 				    &cohort_wrprotect_ops, NULL);
+		mmu_notifier_invalidate_range_end(&range);
 	}
 	mmap_read_unlock(mm);
 	return 0;

@@ -11,6 +11,8 @@
  * cohort_share_fault_install(), which maps it read-only unless the node has
  * the only, writable, copy.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -403,3 +405,44 @@ struct file *cohort_share_file(u32 container)
 	return file;
 }
 EXPORT_SYMBOL_GPL(cohort_share_file);
+
+/**
+ * cohort_current_egids - current's effective ids, as a SysV segment takes them
+ * @uid: set to the effective uid, in the initial user namespace
+ * @gid: set to the effective gid, in the initial user namespace
+ */
+void cohort_current_egids(u32 *uid, u32 *gid)
+{
+	*uid = from_kuid_munged(&init_user_ns, current_euid());
+	*gid = from_kgid_munged(&init_user_ns, current_egid());
+}
+EXPORT_SYMBOL_GPL(cohort_current_egids);
+
+/**
+ * cohort_ipc_may - whether current may access a SysV object so owned
+ * @uid: the object's owner, in the initial user namespace
+ * @gid: its group, in the initial user namespace
+ * @mode: its permission bits
+ * @flag: the access asked for (S_IRUGO, S_IWUGO, or shmget()'s low bits)
+ *
+ * The rule of ipcperms() (ipc/util.c) for an object of another node,
+ * whose owner and creator are @uid and @gid; CAP_IPC_OWNER in the initial
+ * user namespace overrides it. The LSM hooks run on this node's object.
+ *
+ * Return: true when the access is allowed.
+ */
+bool cohort_ipc_may(u32 uid, u32 gid, u16 mode, int flag)
+{
+	kuid_t owner = make_kuid(&init_user_ns, uid);
+	kgid_t group = make_kgid(&init_user_ns, gid);
+	int requested = (flag >> 6) | (flag >> 3) | flag;
+	int granted = mode;
+
+	if (uid_eq(current_euid(), owner))
+		granted >>= 6;
+	else if (in_group_p(group))
+		granted >>= 3;
+	/* Is there some bit set in requested_mode but not in granted_mode? */
+	return !((requested & ~granted & 0007) && !capable(CAP_IPC_OWNER));
+}
+EXPORT_SYMBOL_GPL(cohort_ipc_may);

@@ -5,7 +5,7 @@
 use super::{
     files::File,
     migration::{MmGrab, MmRef},
-    share::SharedRegion,
+    share::{SharedRegion, ShmOwner},
     Slot,
 };
 use crate::{bindings, prelude::*, types::Opaque};
@@ -166,8 +166,9 @@ pub trait FaultOps {
     }
 
     /// This node made SysV segment `shmid` of `key`, whose shmem file is
-    /// `region`.
-    fn shm_created(_key: i32, _shmid: i32, _region: SharedRegion) {
+    /// `region`; returns the owner and mode the segment takes, if not its
+    /// creator's.
+    fn shm_created(_key: i32, _shmid: i32, _region: SharedRegion) -> Option<ShmOwner> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -334,10 +335,23 @@ impl<T: FaultOps> FaultSlot<T> {
         key: bindings::key_t,
         shmid: crate::ffi::c_int,
         file: *mut bindings::file,
+        owner: *mut bindings::cohort_shm_owner,
     ) {
         // SAFETY: The caller holds a reference for the call.
-        if let Ok(region) = unsafe { region_of(file) } {
-            T::shm_created(key, shmid, region);
+        let Ok(region) = (unsafe { region_of(file) }) else {
+            return;
+        };
+        if let Some(o) = T::shm_created(key, shmid, region) {
+            // SAFETY: The hub passes a pointer to its local, valid for the
+            // call.
+            unsafe {
+                *owner = bindings::cohort_shm_owner {
+                    set: true,
+                    uid: o.uid,
+                    gid: o.gid,
+                    mode: o.mode,
+                }
+            };
         }
     }
 

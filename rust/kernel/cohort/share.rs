@@ -15,6 +15,36 @@ use super::{fault::Vma, files::File, migration::PAGE_SIZE};
 use crate::{bindings, error::to_result, prelude::*};
 use core::sync::atomic::AtomicU64;
 
+/// Who a SysV segment belongs to: owner and group in the initial user
+/// namespace, and its permission bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShmOwner {
+    /// Owner (and creator).
+    pub uid: u32,
+    /// Group (and creator's group).
+    pub gid: u32,
+    /// Permission bits (`S_IRWXUGO`).
+    pub mode: u16,
+}
+
+impl ShmOwner {
+    /// The current task's effective ids, with `mode`.
+    pub fn current(mode: u16) -> Self {
+        let (mut uid, mut gid) = (0u32, 0u32);
+        // SAFETY: Both pointers are valid for writes for the call.
+        unsafe { bindings::cohort_current_egids(&mut uid, &mut gid) };
+        ShmOwner { uid, gid, mode }
+    }
+
+    /// Whether the current task may access a segment so owned with `flag`
+    /// (`S_IRUGO`, `S_IWUGO`, or `shmget()`'s permission bits), by the rule
+    /// of `ipcperms()`.
+    pub fn allows_current(&self, flag: i32) -> bool {
+        // SAFETY: No pointers; reads the current task's credentials.
+        unsafe { bindings::cohort_ipc_may(self.uid, self.gid, self.mode, flag) }
+    }
+}
+
 /// An anonymous shared region or a SysV segment's shmem file, held by a
 /// file reference.
 ///

@@ -31,6 +31,14 @@ pub fn sleep_ms(ms: u32) {
     unsafe { bindings::schedule_timeout_interruptible(crate::time::msecs_to_jiffies(ms) as _) };
 }
 
+/// Sleeps at least `ms` milliseconds whatever signals are pending
+/// (`msleep()`): a task that must not spin gives the CPU away. Process
+/// context only.
+pub fn msleep(ms: u32) {
+    // SAFETY: Callable from process context.
+    unsafe { bindings::msleep(ms) };
+}
+
 impl Thread {
     /// Starts a kernel thread called `name` that runs `f`.
     pub fn spawn<F: FnOnce() + Send + 'static>(name: &CStr, f: F) -> Result<Self> {

@@ -107,6 +107,8 @@ pub enum ShareMsg {
         create: bool,
         /// The container proposed.
         container: u32,
+        /// With `create`, who the segment belongs to (else zeros).
+        owner: Owner,
     },
     /// From a key's manager: the answer to [`ShareMsg::KeyLookup`] `req`.
     KeyAnswer {
@@ -151,6 +153,8 @@ pub enum KeyAnswer {
         container: u32,
         /// The segment's size in bytes.
         size: u64,
+        /// Who it belongs to.
+        owner: Owner,
     },
     /// The key is the asking node's, as the container it proposed.
     Created,
@@ -165,23 +169,40 @@ pub struct KeyEntry {
     pub container: u32,
     /// The segment's size in bytes.
     pub size: u64,
+    /// Who the segment belongs to: each node's segment of the key takes
+    /// this owner and mode, and permissions are checked against them.
+    pub owner: Owner,
+}
+
+/// Who a SysV segment belongs to: owner and group (those of the process
+/// that made it, in the initial user namespace) and permission bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// Owner (and creator) uid.
+    pub uid: u32,
+    /// Group (and creator's group) gid.
+    pub gid: u32,
+    /// Permission bits, at most `0o777`.
+    pub mode: u16,
 }
 
 /// The manager's answer to a lookup of `key` that found `found`, and the
 /// entry to record if any (a lookup with `create` of a key no entry has
-/// makes one from `container` and `size`).
+/// makes one from `container`, `size` and `owner`).
 pub fn answer_lookup(
     found: Option<KeyEntry>,
     key: i32,
     create: bool,
     container: u32,
     size: u64,
+    owner: Owner,
 ) -> (KeyAnswer, Option<KeyEntry>) {
     match found {
         Some(e) => (
             KeyAnswer::Found {
                 container: e.container,
                 size: e.size,
+                owner: e.owner,
             },
             None,
         ),
@@ -191,6 +212,7 @@ pub fn answer_lookup(
                 key,
                 container,
                 size,
+                owner,
             }),
         ),
         None => (KeyAnswer::NotFound, None),
@@ -232,43 +254,49 @@ impl ShareMsg {
     }
 }
 
-/// Layout `kind u8, container u32, req u32, flag u8, key u32, size u64`
-/// (22 bytes; fields a kind has not are 0). `flag` is `live` for
+/// Layout `kind u8, container u32, req u32, flag u8, key u32, size u64,
+/// uid u32, gid u32, mode u16` (32 bytes; fields a kind has not are 0; the
+/// owner only in a lookup with `create`, a found answer and a handover). `flag` is `live` for
 /// [`ShareMsg::Attached`], `create` for [`ShareMsg::KeyLookup`], the answer
 /// (0 not found, 1 found, 2 created) for [`ShareMsg::KeyAnswer`]. A
 /// container id is never 0 (but in a lookup without `create` and an answer
 /// other than found), nor is a request id.
 impl Payload for ShareMsg {
-    const LEN: usize = 22;
+    const LEN: usize = 32;
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
-        let (kind, req, flag, key, size) = match *self {
-            ShareMsg::Attach { req, .. } => (0u8, req, 0u8, 0i32, 0u64),
-            ShareMsg::Attached { req, live, .. } => (1, req, u8::from(live), 0, 0),
-            ShareMsg::Idle { .. } => (2, 0, 0, 0, 0),
-            ShareMsg::Destroyed { .. } => (3, 0, 0, 0, 0),
+        let none = Owner::default();
+        let (kind, req, flag, key, size, owner) = match *self {
+            ShareMsg::Attach { req, .. } => (0u8, req, 0u8, 0i32, 0u64, none),
+            ShareMsg::Attached { req, live, .. } => (1, req, u8::from(live), 0, 0, none),
+            ShareMsg::Idle { .. } => (2, 0, 0, 0, 0, none),
+            ShareMsg::Destroyed { .. } => (3, 0, 0, 0, 0, none),
             ShareMsg::KeyLookup {
                 key,
                 req,
                 size,
                 create,
+                owner,
                 ..
-            } => (4, req, u8::from(create), key, size),
+            } => (4, req, u8::from(create), key, size, owner),
             ShareMsg::KeyAnswer { key, req, answer } => match answer {
-                KeyAnswer::NotFound => (5, req, 0, key, 0),
-                KeyAnswer::Found { size, .. } => (5, req, 1, key, size),
-                KeyAnswer::Created => (5, req, 2, key, 0),
+                KeyAnswer::NotFound => (5, req, 0, key, 0, none),
+                KeyAnswer::Found { size, owner, .. } => (5, req, 1, key, size, owner),
+                KeyAnswer::Created => (5, req, 2, key, 0, none),
             },
-            ShareMsg::KeyRemove { key, .. } => (6, 0, 0, key, 0),
-            ShareMsg::Remove { .. } => (7, 0, 0, 0, 0),
-            ShareMsg::KeyHandover { entry } => (8, 0, 0, entry.key, entry.size),
+            ShareMsg::KeyRemove { key, .. } => (6, 0, 0, key, 0, none),
+            ShareMsg::Remove { .. } => (7, 0, 0, 0, 0, none),
+            ShareMsg::KeyHandover { entry } => (8, 0, 0, entry.key, entry.size, entry.owner),
         };
         w.u8(kind)?;
         w.u32(self.container())?;
         w.u32(req)?;
         w.u8(flag)?;
         w.u32(key as u32)?;
-        w.u64(size)
+        w.u64(size)?;
+        w.u32(owner.uid)?;
+        w.u32(owner.gid)?;
+        w.u16(owner.mode)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -278,6 +306,16 @@ impl Payload for ShareMsg {
         let flag = r.u8()?;
         let key = r.u32()? as i32;
         let size = r.u64()?;
+        let owner = Owner {
+            uid: r.u32()?,
+            gid: r.u32()?,
+            mode: r.u16()?,
+        };
+        // An owner only where one is carried; permission bits only.
+        let owned = matches!((kind, flag), (4, 1) | (5, 1) | (8, 0));
+        if owner.mode > 0o777 || (!owned && owner != Owner::default()) {
+            return Err(WireError::BadPayload);
+        }
         // Only lookups and answers carry a key (never IPC_PRIVATE, 0) and
         // a size; only they may name no container.
         let keyed = matches!(kind, 4..=6 | 8);
@@ -299,6 +337,7 @@ impl Payload for ShareMsg {
                 size,
                 create: flag == 1,
                 container,
+                owner,
             },
             (5, 0 | 2) if req != 0 && container == 0 && size == 0 => ShareMsg::KeyAnswer {
                 key,
@@ -312,7 +351,11 @@ impl Payload for ShareMsg {
             (5, 1) if req != 0 && container != 0 => ShareMsg::KeyAnswer {
                 key,
                 req,
-                answer: KeyAnswer::Found { container, size },
+                answer: KeyAnswer::Found {
+                    container,
+                    size,
+                    owner,
+                },
             },
             (6, 0) if req == 0 && container != 0 => ShareMsg::KeyRemove { key, container },
             (7, 0) if req == 0 && container != 0 => ShareMsg::Remove { container },
@@ -321,6 +364,7 @@ impl Payload for ShareMsg {
                     key,
                     container,
                     size,
+                    owner,
                 },
             },
             _ => return Err(WireError::BadPayload),
@@ -437,12 +481,18 @@ mod tests {
         });
         round_trip(ShareMsg::Idle { container: 9 });
         round_trip(ShareMsg::Destroyed { container: 9 });
+        let owner = Owner {
+            uid: 1000,
+            gid: 100,
+            mode: 0o640,
+        };
         round_trip(ShareMsg::KeyLookup {
             key: -5,
             req: 3,
             size: 1 << 20,
             create: true,
             container: 0x0100_0001,
+            owner,
         });
         round_trip(ShareMsg::KeyLookup {
             key: 0x1234,
@@ -450,6 +500,7 @@ mod tests {
             size: 0,
             create: false,
             container: 0,
+            owner: Owner::default(),
         });
         for answer in [
             KeyAnswer::NotFound,
@@ -457,6 +508,7 @@ mod tests {
             KeyAnswer::Found {
                 container: 0x0200_0004,
                 size: 4096 * 3 + 1,
+                owner,
             },
         ] {
             round_trip(ShareMsg::KeyAnswer {
@@ -475,45 +527,59 @@ mod tests {
                 key: 3,
                 container: 0x0300_0002,
                 size: 12345,
+                owner,
             },
         });
     }
 
     #[test]
     fn key_lookups_find_or_make_one_entry() {
+        let owner = Owner {
+            uid: 7,
+            gid: 8,
+            mode: 0o600,
+        };
+        let other = Owner {
+            uid: 9,
+            gid: 9,
+            mode: 0o666,
+        };
         let entry = KeyEntry {
             key: 42,
             container: 0x0100_0002,
             size: 8192,
+            owner,
         };
-        // Found whatever the asker proposes or asks for.
+        // Found whatever the asker proposes or asks for: with its owner.
         assert_eq!(
-            answer_lookup(Some(entry), 42, true, 0x0200_0009, 4096),
+            answer_lookup(Some(entry), 42, true, 0x0200_0009, 4096, other),
             (
                 KeyAnswer::Found {
                     container: entry.container,
-                    size: 8192
+                    size: 8192,
+                    owner
                 },
                 None
             )
         );
         assert_eq!(
-            answer_lookup(None, 42, true, 0x0200_0009, 4096),
+            answer_lookup(None, 42, true, 0x0200_0009, 4096, other),
             (
                 KeyAnswer::Created,
                 Some(KeyEntry {
                     key: 42,
                     container: 0x0200_0009,
-                    size: 4096
+                    size: 4096,
+                    owner: other
                 })
             )
         );
         assert_eq!(
-            answer_lookup(None, 42, false, 0, 4096),
+            answer_lookup(None, 42, false, 0, 4096, Owner::default()),
             (KeyAnswer::NotFound, None)
         );
         assert_eq!(
-            answer_lookup(None, 42, true, 0, 4096),
+            answer_lookup(None, 42, true, 0, 4096, other),
             (KeyAnswer::NotFound, None)
         );
     }
@@ -574,7 +640,11 @@ mod tests {
         let mut bad = buf;
         bad[10] = 1;
         assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
-        assert_eq!(ShareMsg::decode(&buf[..21]), Err(WireError::BadPayload));
+        assert_eq!(ShareMsg::decode(&buf[..31]), Err(WireError::BadPayload));
+        // An owner on an attach.
+        let mut bad = buf;
+        bad[23] = 1;
+        assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
         // A lookup without a key, or proposing a container without create.
         let mut look = [0u8; ShareMsg::LEN];
         ShareMsg::KeyLookup {
@@ -583,6 +653,7 @@ mod tests {
             size: 4096,
             create: false,
             container: 0,
+            owner: Owner::default(),
         }
         .encode(&mut look)
         .unwrap();
@@ -595,6 +666,28 @@ mod tests {
         let mut bad = look;
         bad[0] = 8;
         assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
+        // An owner on a lookup without create; mode bits past 0o777.
+        let mut bad = look;
+        bad[26] = 1;
+        assert_eq!(ShareMsg::decode(&bad), Err(WireError::BadPayload));
+        let mut handover = [0u8; ShareMsg::LEN];
+        ShareMsg::KeyHandover {
+            entry: KeyEntry {
+                key: 1,
+                container: 2,
+                size: 3,
+                owner: Owner {
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o777,
+                },
+            },
+        }
+        .encode(&mut handover)
+        .unwrap();
+        assert!(ShareMsg::decode(&handover).is_ok());
+        handover[30..32].copy_from_slice(&0o1000u16.to_le_bytes());
+        assert_eq!(ShareMsg::decode(&handover), Err(WireError::BadPayload));
     }
 
     #[test]
