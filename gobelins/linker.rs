@@ -1415,16 +1415,34 @@ impl Linker {
                 EINVAL
             })?
         };
+        self.await_answer(
+            deadline,
+            |m| {
+                let i = m.released.iter().position(|r| *r == id)?;
+                kvec::swap_remove(&mut m.released, i);
+                Some(Ok(()))
+            },
+            |_| {},
+        )
+    }
+
+    /// Waits, until `deadline`, for `answer` to give the outcome of a
+    /// request, looking again whenever the state of a page or a request
+    /// moves. On a time-out or a fatal signal `cancel` forgets the request,
+    /// and the result is `ETIMEDOUT` or `EINTR`.
+    fn await_answer<T>(
+        &self,
+        deadline: u64,
+        mut answer: impl FnMut(&mut Machine) -> Option<Result<T>>,
+        cancel: impl FnOnce(&mut Machine),
+    ) -> Result<T> {
         loop {
             let gen = self.generation();
-            {
-                let mut m = self.machine.lock();
-                if let Some(i) = m.released.iter().position(|r| *r == id) {
-                    kvec::swap_remove(&mut m.released, i);
-                    return Ok(());
-                }
+            if let Some(outcome) = answer(&mut self.machine.lock()) {
+                return outcome;
             }
             if !self.wait_change(gen, deadline) {
+                cancel(&mut self.machine.lock());
                 return Err(if migration::fatal_signal_pending() {
                     EINTR
                 } else {
@@ -1450,7 +1468,7 @@ impl Linker {
         // over a new transport: delivered after its next hello.
         m.heard.remove(dead);
         m.early.take(dead);
-        self.fail_attaches(m, dead);
+        self.shares_node_down(m, dead);
         self.node_down_locked(m, dead);
         let me = self.me();
         if self.nodes == 1 {
@@ -1856,29 +1874,22 @@ impl Linker {
             (home, req)
         };
         crate::share::send(home, &ShareMsg::Attach { container, req });
-        loop {
-            let gen = self.generation();
-            {
-                let mut guard = self.machine.lock();
-                let m = &mut *guard;
-                let i = m.attaches.iter().position(|a| a.0 == req).ok_or(EINVAL)?;
-                if let Some(live) = m.attaches[i].2 {
-                    kvec::swap_remove(&mut m.attaches, i);
-                    return if live { Ok(()) } else { Err(ENOENT) };
-                }
-            }
-            if !self.wait_change(gen, deadline) {
-                let mut m = self.machine.lock();
+        self.await_answer(
+            deadline,
+            |m| {
+                let Some(i) = m.attaches.iter().position(|a| a.0 == req) else {
+                    return Some(Err(EINVAL));
+                };
+                let live = m.attaches[i].2?;
+                kvec::swap_remove(&mut m.attaches, i);
+                Some(if live { Ok(()) } else { Err(ENOENT) })
+            },
+            |m| {
                 if let Some(i) = m.attaches.iter().position(|a| a.0 == req) {
                     kvec::swap_remove(&mut m.attaches, i);
                 }
-                return Err(if migration::fatal_signal_pending() {
-                    EINTR
-                } else {
-                    cohort::errno::ETIMEDOUT()
-                });
-            }
-        }
+            },
+        )
     }
 
     /// `shmget(2)` of SysV `key` with `shmflg` and `size` (see
@@ -1938,12 +1949,7 @@ impl Linker {
             (manager, req, candidate)
         };
         let owner = if create {
-            let me = ShmOwner::current((*shmflg & 0o777) as u16);
-            Owner {
-                uid: me.uid,
-                gid: me.gid,
-                mode: me.mode,
-            }
+            Owner::from(ShmOwner::current((*shmflg & 0o777) as u16))
         } else {
             Owner::default()
         };
@@ -1987,12 +1993,7 @@ impl Linker {
         if create && excl {
             return Err(EEXIST);
         }
-        let theirs = ShmOwner {
-            uid: owner.uid,
-            gid: owner.gid,
-            mode: owner.mode,
-        };
-        if !theirs.allows_current(*shmflg & 0o777) {
+        if !ShmOwner::from(owner).allows_current(*shmflg & 0o777) {
             // As shmget() of a segment of this node so owned.
             return Err(EACCES);
         }
@@ -2041,37 +2042,27 @@ impl Linker {
     /// Waits (until `deadline`) for the answer of `manager` to key lookup
     /// `req` about `key`.
     fn key_answer(&self, req: u32, manager: NodeId, key: i32, deadline: u64) -> Result<KeyAnswer> {
-        loop {
-            let gen = self.generation();
-            {
-                let mut guard = self.machine.lock();
-                let m = &mut *guard;
-                let i = m.key_waits.iter().position(|w| w.0 == req).ok_or(EINVAL)?;
-                match m.key_waits[i].2 {
-                    KeyWait::Waiting => {}
-                    KeyWait::Answered(answer) => {
-                        kvec::swap_remove(&mut m.key_waits, i);
-                        return Ok(answer);
-                    }
-                    KeyWait::Failed => {
-                        kvec::swap_remove(&mut m.key_waits, i);
-                        return Err(cohort::errno::EHOSTDOWN());
-                    }
-                }
-            }
-            if !self.wait_change(gen, deadline) {
-                let mut m = self.machine.lock();
+        self.await_answer(
+            deadline,
+            |m| {
+                let Some(i) = m.key_waits.iter().position(|w| w.0 == req) else {
+                    return Some(Err(EINVAL));
+                };
+                let outcome = match m.key_waits[i].2 {
+                    KeyWait::Waiting => return None,
+                    KeyWait::Answered(answer) => Ok(answer),
+                    KeyWait::Failed => Err(cohort::errno::EHOSTDOWN()),
+                };
+                kvec::swap_remove(&mut m.key_waits, i);
+                Some(outcome)
+            },
+            |m| {
                 if let Some(i) = m.key_waits.iter().position(|w| w.0 == req) {
                     kvec::swap_remove(&mut m.key_waits, i);
                 }
                 pr_warn!("SysV key {:#x}: node {} did not answer\n", key, manager.0);
-                return Err(if migration::fatal_signal_pending() {
-                    EINTR
-                } else {
-                    cohort::errno::ETIMEDOUT()
-                });
-            }
-        }
+            },
+        )
     }
 
     /// A segment this node was to make for `key` was not: the manager
@@ -2140,11 +2131,7 @@ impl Linker {
             .iter()
             .position(|p| p.key == key && p.confirmed)?;
         let pending = kvec::swap_remove(&mut m.pending_keys, i)?;
-        let owner = pending.owner.map(|o| ShmOwner {
-            uid: o.uid,
-            gid: o.gid,
-            mode: o.mode,
-        });
+        let owner = pending.owner.map(ShmOwner::from);
         let sharing = if pending.home {
             let mut sharers = Sharers::new();
             for node in pending.attached.iter() {
@@ -2570,8 +2557,9 @@ impl Linker {
         }
     }
 
-    /// Answers, as refused, the attach requests waiting on `dead`.
-    fn fail_attaches(&self, m: &mut Machine, dead: NodeId) {
+    /// Shared memory forgets `dead`: the attach requests and key lookups
+    /// waiting on it fail, and the keys of containers homed there go.
+    fn shares_node_down(&self, m: &mut Machine, dead: NodeId) {
         let mut any = false;
         for a in m
             .attaches

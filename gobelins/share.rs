@@ -6,13 +6,38 @@
 //! the executor's tick).
 
 use crate::member::sender;
-use crate::proto::container_share::{ShareMsg, MSG_CONTAINER_SHARE};
+use crate::proto::container_share::{Owner, ShareMsg, MSG_CONTAINER_SHARE};
 use crate::proto::node::NodeId;
 use crate::proto::wire::Payload;
 use crate::stats::Counter;
 use crate::LINKER;
-use kernel::cohort::msg::{self, Message, MsgHandler};
+use kernel::cohort::{
+    msg::{self, Message, MsgHandler},
+    share::ShmOwner,
+};
 use kernel::prelude::*;
+
+/// A key's owner as the protocol carries it, from the kernel's.
+impl From<ShmOwner> for Owner {
+    fn from(o: ShmOwner) -> Self {
+        Owner {
+            uid: o.uid,
+            gid: o.gid,
+            mode: o.mode,
+        }
+    }
+}
+
+/// A key's owner as the kernel takes it, from the protocol's.
+impl From<Owner> for ShmOwner {
+    fn from(o: Owner) -> Self {
+        ShmOwner {
+            uid: o.uid,
+            gid: o.gid,
+            mode: o.mode,
+        }
+    }
+}
 
 /// Sends `share` to `to`; a node that is down is dealt with by the
 /// membership listener (an attach waiting on it fails).
