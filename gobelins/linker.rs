@@ -48,7 +48,9 @@ use crate::parked::{Parked, MAX_PARKED};
 use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
-use crate::proto::container_member::{Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO};
+use crate::proto::container_member::{
+    gives_way, Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO,
+};
 use crate::proto::container_share::{
     answer_lookup, key_manager, KeyAnswer, KeyEntry, Owner, ShareMsg, Sharers,
 };
@@ -728,6 +730,14 @@ impl Linker {
         }
     }
 
+    /// Whether this node is synced and counts every peer dead (it carried
+    /// on alone).
+    fn alone(&self, m: &Machine) -> bool {
+        self.nodes > 1
+            && Self::standing(m) == Standing::Synced
+            && m.node.live() == NodeSet::single(self.me())
+    }
+
     /// The peers whose transport is up.
     fn online_peers(&self) -> NodeSet {
         let mut online = NodeSet::EMPTY;
@@ -812,6 +822,7 @@ impl Linker {
                 incarnation: self.incarnation.load(Ordering::Relaxed),
                 standing: Standing::Undecided,
                 answer: false,
+                alone: false,
             };
             self.queue(m, Op::Hello { to: node, hello });
         }
@@ -830,6 +841,7 @@ impl Linker {
             incarnation: self.incarnation.load(Ordering::Relaxed),
             standing: Self::standing(m),
             answer: false,
+            alone: self.alone(m),
         };
         self.queue(m, Op::Hello { to, hello });
     }
@@ -846,15 +858,11 @@ impl Linker {
     pub(crate) fn heard(&self, from: NodeId, hello: Hello) {
         let mut guard = self.machine.lock();
         let m = &mut *guard;
-        if self.nodes > 1
-            && Self::standing(m) == Standing::Synced
-            && hello.standing == Standing::Synced
-            && m.node.live() == NodeSet::single(self.me())
-        {
+        if gives_way(self.me(), self.alone(m), from, &hello) {
             // This node lost every peer and carried on alone; the peer
-            // stayed in the cluster's view (it counts this node dead).
-            // The two views cannot be merged: this node starts afresh
-            // and joins the peer's.
+            // kept a view too (it counts this node dead). The two views
+            // cannot be merged: this node starts afresh and joins the
+            // peer's.
             pr_warn!(
                 "node {} was alone and node {} is synced: the container layer starts afresh ({} address spaces linked here lose their pages held elsewhere)\n",
                 self.me().0,
@@ -869,6 +877,7 @@ impl Linker {
                 incarnation: self.incarnation.load(Ordering::Relaxed),
                 standing,
                 answer: true,
+                alone: self.alone(m),
             };
             self.queue(
                 m,

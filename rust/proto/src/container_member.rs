@@ -67,7 +67,8 @@ pub enum Standing {
 }
 
 /// A hello. Layout (10 bytes, as `super::wire` writes them):
-/// `incarnation u64, standing u8, answer u8` (0 or 1).
+/// `incarnation u64, standing u8, flags u8` (bit 0: `answer`, bit 1:
+/// `alone`; no other bit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hello {
     /// The sender's incarnation: drawn when its container layer started,
@@ -77,6 +78,20 @@ pub struct Hello {
     pub standing: Standing,
     /// This hello answers one: it is not answered.
     pub answer: bool,
+    /// The sender is synced and counts every peer dead: it carried on
+    /// alone (see [`gives_way`]).
+    pub alone: bool,
+}
+
+/// Whether a synced node that carried on alone (`alone`: it counts every
+/// peer dead) must start afresh and join the view of `from`, which said
+/// `hello`: the two views cannot be merged, so one side gives way. It does
+/// when the peer is synced and either kept the view with other nodes (not
+/// alone), or is alone too and has the lower id: of two nodes that lost
+/// each other, exactly one gives way (both did once, and each then waited
+/// for the other's view forever).
+pub fn gives_way(me: NodeId, alone: bool, from: NodeId, hello: &Hello) -> bool {
+    alone && hello.standing == Standing::Synced && (!hello.alone || from.0 < me.0)
 }
 
 impl Payload for Hello {
@@ -85,7 +100,7 @@ impl Payload for Hello {
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
         w.u64(self.incarnation)?;
         w.u8(self.standing as u8)?;
-        w.u8(u8::from(self.answer))
+        w.u8(u8::from(self.answer) | u8::from(self.alone) << 1)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -96,18 +111,18 @@ impl Payload for Hello {
             2 => Standing::Synced,
             _ => return Err(WireError::BadPayload),
         };
-        let answer = match r.u8()? {
-            0 => false,
-            1 => true,
-            _ => return Err(WireError::BadPayload),
-        };
+        let flags = r.u8()?;
+        if flags & !3 != 0 {
+            return Err(WireError::BadPayload);
+        }
         if incarnation == 0 {
             return Err(WireError::BadPayload);
         }
         Ok(Hello {
             incarnation,
             standing,
-            answer,
+            answer: flags & 1 != 0,
+            alone: flags & 2 != 0,
         })
     }
 }
@@ -247,17 +262,19 @@ mod tests {
             incarnation,
             standing,
             answer: false,
+            alone: false,
         }
     }
 
     #[test]
     fn hello_round_trip_and_refusals() {
         for standing in [Standing::Undecided, Standing::Joining, Standing::Synced] {
-            for answer in [false, true] {
+            for (answer, alone) in [(false, false), (true, false), (false, true), (true, true)] {
                 let h = Hello {
                     incarnation: 0x0102_0304_0506_0708,
                     standing,
                     answer,
+                    alone,
                 };
                 let mut buf = [0u8; Hello::LEN];
                 h.encode(&mut buf).unwrap();
@@ -270,7 +287,7 @@ mod tests {
         bad[8] = 3;
         assert!(Hello::decode(&bad).is_err());
         let mut bad = buf;
-        bad[9] = 2;
+        bad[9] = 4;
         assert!(Hello::decode(&bad).is_err());
         let mut zero = [0u8; Hello::LEN];
         zero[8] = 2;
@@ -280,6 +297,31 @@ mod tests {
     }
 
     const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn of_two_nodes_that_lost_each_other_exactly_one_gives_way() {
+        let synced = |alone| Hello {
+            alone,
+            ..hello(9, Standing::Synced)
+        };
+        // Two nodes, each alone: the higher id gives way, whichever hears
+        // first (before: both did, and neither was synced again).
+        let (a, b) = (NodeId(0), NodeId(1));
+        assert!(!gives_way(a, true, b, &synced(true)));
+        assert!(gives_way(b, true, a, &synced(true)));
+        // A node alone meeting nodes that kept the view gives way, even
+        // with the lower id; they never do.
+        assert!(gives_way(a, true, b, &synced(false)));
+        assert!(!gives_way(b, false, a, &synced(true)));
+        // Only synced peers are given way to.
+        for standing in [Standing::Undecided, Standing::Joining] {
+            let h = Hello {
+                alone: true,
+                ..hello(9, standing)
+            };
+            assert!(!gives_way(b, true, a, &h));
+        }
+    }
 
     fn set(nodes: &[u8]) -> NodeSet {
         let mut s = NodeSet::EMPTY;
