@@ -25,6 +25,7 @@ pub mod net;
 mod pcntl;
 mod registration;
 pub mod share;
+pub mod shrinker;
 pub mod sync_bh;
 mod task;
 pub mod thread;

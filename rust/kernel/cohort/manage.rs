@@ -107,6 +107,15 @@ pub fn opt_in() -> bool {
     unsafe { bindings::cohort_policy_opt_in() }
 }
 
+/// Memory available on this node for new allocations without swapping
+/// (`si_mem_available()`, as `MemAvailable` in `/proc/meminfo`), in KiB.
+/// Cheap: a few counters, no walk.
+pub fn available_kb() -> u64 {
+    // SAFETY: No preconditions.
+    let pages = unsafe { bindings::si_mem_available() };
+    (pages.max(0) as u64) * (crate::page::PAGE_SIZE as u64 / 1024)
+}
+
 /// This node's load and admission state (`nr_distributed` left 0).
 pub fn node_info() -> bindings::pcntl_node_info {
     let mut info = bindings::pcntl_node_info::default();
