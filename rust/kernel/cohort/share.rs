@@ -71,23 +71,6 @@ impl SharedRegion {
         }
     }
 
-    /// A new region of `size` bytes (`vm_flags`: `VM_NORESERVE` when the
-    /// region it stands for was made so).
-    ///
-    /// # Errors
-    ///
-    /// `EINVAL` for a size of 0 or past the largest file, `ENOMEM`.
-    pub fn create(size: u64, vm_flags: u64) -> Result<Self> {
-        // SAFETY: No pointers; the return is a new reference or an ERR_PTR.
-        let file = unsafe { File::from_raw(bindings::cohort_share_new(size, vm_flags as _))? };
-        Ok(SharedRegion(file))
-    }
-
-    /// The file, for the hub.
-    pub fn file(&self) -> &File {
-        &self.0
-    }
-
     /// Gives the file reference back.
     pub fn into_file(self) -> File {
         self.0
