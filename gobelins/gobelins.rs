@@ -16,6 +16,7 @@ use kernel::cohort::{
     debugfs::Dir,
     migration::{Global, GlobalGuard, MmGrab},
     share::{SharedRegion, ShmOwner},
+    shrinker::Shrinker,
     thread::Thread,
     FaultAction, FaultOps, FaultSlot, HandlerRegistration, ListenerRegistration,
     MembershipListener, Registration, Vma,
@@ -26,6 +27,8 @@ mod held;
 mod linker;
 mod member;
 mod parked;
+mod pool;
+mod pressure;
 mod records;
 mod share;
 mod stats;
@@ -38,6 +41,7 @@ pub mod proto {
     pub mod container_held;
     pub mod container_member;
     pub mod container_msg;
+    pub mod container_room;
     pub mod container_share;
     pub mod crc;
     pub mod error;
@@ -68,13 +72,16 @@ pub(crate) static LINKER: Global<Linker> = Global::new();
 /// calls go first, then the executor, and the state last.
 struct Gobelins {
     _debugfs: Dir<Linker>,
+    _shrinker: Shrinker<Linker>,
     _fault: Registration<FaultSlot<MemoryLinker>>,
     _handler: HandlerRegistration<ContainerHandler>,
     _held: HandlerRegistration<held::HeldHandler>,
     _hello: HandlerRegistration<member::HelloHandler>,
     _bye: HandlerRegistration<member::ByeHandler>,
     _share: HandlerRegistration<share::ShareHandler>,
+    _room: HandlerRegistration<pressure::RoomHandler>,
     _membership: ListenerRegistration<Membership>,
+    _flusher: Thread,
     _executor: Thread,
     _state: GlobalGuard<Linker>,
 }
@@ -189,16 +196,23 @@ impl kernel::Module for Gobelins {
             let linker = linker.clone();
             Thread::spawn(c_str!("gobelins"), move || linker.run())?
         };
+        let flusher = {
+            let linker = linker.clone();
+            Thread::spawn(c_str!("gobelins-flush"), move || linker.run_flusher())?
+        };
         let membership = ListenerRegistration::register()?;
         let handler = HandlerRegistration::register(c_str!("gobelins"))?;
         let held = HandlerRegistration::register(c_str!("gobelins"))?;
         let hello = HandlerRegistration::register(c_str!("gobelins"))?;
         let bye = HandlerRegistration::register(c_str!("gobelins"))?;
         let share = HandlerRegistration::register(c_str!("gobelins"))?;
+        let room = HandlerRegistration::register(c_str!("gobelins"))?;
         member::start(&linker);
         let fault = Registration::register(c_str!("gobelins"))?;
         let debugfs = Dir::new(c_str!("gobelins"), linker.clone())?;
         debugfs.file::<stats::StatsFile>(c_str!("stats"), 0o444)?;
+        debugfs.file::<pressure::PressureFile>(c_str!("pressure"), 0o644)?;
+        let shrinker = Shrinker::register(c_str!("gobelins"), linker.clone(), 2)?;
         pr_info!(
             "containers and memory linker on node {} of {}\n",
             me.0,
@@ -206,13 +220,16 @@ impl kernel::Module for Gobelins {
         );
         Ok(Gobelins {
             _debugfs: debugfs,
+            _shrinker: shrinker,
             _fault: fault,
             _handler: handler,
             _held: held,
             _hello: hello,
             _bye: bye,
             _share: share,
+            _room: room,
             _membership: membership,
+            _flusher: flusher,
             _executor: executor,
             _state: state,
         })

@@ -45,6 +45,8 @@
 //! this node's copy as it is.
 
 use crate::parked::{Parked, MAX_PARKED};
+use crate::pool::Pool;
+use crate::pressure::Pressure;
 use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
@@ -293,7 +295,7 @@ impl Op {
 /// Everything `machine` protects.
 pub(crate) struct Machine {
     /// In the heap: a node is several kilobytes (see `restart`).
-    node: KBox<ContainerNode<Records>>,
+    pub(crate) node: KBox<ContainerNode<Records>>,
     links: KVec<Link>,
     /// Pages with queued operations, and how many.
     pending: KVec<(PageId, u32)>,
@@ -403,7 +405,7 @@ impl Machine {
         kvec::swap_remove(&mut self.links, i)
     }
 
-    fn is_pending(&self, page: PageId) -> bool {
+    pub(crate) fn is_pending(&self, page: PageId) -> bool {
         self.pending.iter().any(|(p, _)| *p == page)
     }
 
@@ -428,14 +430,14 @@ impl Machine {
 }
 
 /// The actions of one event, collected for [`Linker::carry_out`].
-struct Actions {
+pub(crate) struct Actions {
     list: KVec<PageAction>,
     /// An action could not be recorded (no memory).
     overflow: bool,
 }
 
 impl Actions {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Actions {
             list: KVec::new(),
             overflow: false,
@@ -489,6 +491,14 @@ pub(crate) struct Linker {
     incarnation: AtomicU64,
     /// Counters, shown in debugfs.
     pub(crate) stats: Stats,
+    /// Pages injected here that no store here holds (see `pool`). Taken
+    /// after `machine` when both are held; nothing else is taken while
+    /// holding it.
+    #[pin]
+    pub(crate) pool: Mutex<Pool>,
+    /// Memory pressure: the flusher's state (see `pressure`).
+    #[pin]
+    pub(crate) pressure: Pressure,
 }
 
 impl Linker {
@@ -530,6 +540,8 @@ impl Linker {
                 nodes,
                 incarnation: AtomicU64::new(cohort::random_u64().max(1)),
                 stats: Stats::new(),
+                pool <- new_mutex!(Pool::new()),
+                pressure <- Pressure::new(),
             }),
             GFP_KERNEL,
         )
@@ -574,18 +586,18 @@ impl Linker {
     }
 
     /// Tells faulting tasks to look again.
-    fn wake(&self) {
+    pub(crate) fn wake(&self) {
         *self.generation.lock() += 1;
         self.changed.notify_all();
     }
 
-    fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         *self.generation.lock()
     }
 
     /// Waits until the generation moves past `seen` or `deadline_ns`;
     /// false on a time-out or a fatal signal.
-    fn wait_change(&self, seen: u64, deadline_ns: u64) -> bool {
+    pub(crate) fn wait_change(&self, seen: u64, deadline_ns: u64) -> bool {
         let mut gen = self.generation.lock();
         while *gen == seen {
             let now = cohort::now_ns();
@@ -604,7 +616,12 @@ impl Linker {
     /// `machine`: queues the operations, delivers messages to this node
     /// at once, wakes faulting tasks. `data` is the page carried by the
     /// message being handled, for [`PageAction::Install`].
-    fn carry_out(&self, m: &mut Machine, actions: Actions, data: Option<&[u8; PAGE_SIZE]>) {
+    pub(crate) fn carry_out(
+        &self,
+        m: &mut Machine,
+        actions: Actions,
+        data: Option<&[u8; PAGE_SIZE]>,
+    ) {
         if actions.overflow {
             pr_err!("out of memory recording the actions of a page event\n");
         }
@@ -699,7 +716,15 @@ impl Linker {
                     }
                     wake = true;
                 }
-                PageAction::Ready { .. } | PageAction::Flushed { .. } => wake = true,
+                PageAction::Flushed { .. } => {
+                    let _ = self.pressure.in_flight.fetch_update(
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                        |n| n.checked_sub(1),
+                    );
+                    wake = true;
+                }
+                PageAction::Ready { .. } => wake = true,
             }
         }
         if wake {
@@ -728,6 +753,17 @@ impl Linker {
         } else {
             Standing::Undecided
         }
+    }
+
+    /// Number of nodes in the cluster.
+    pub(crate) fn nr_nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// The peers whose container layer said hello since their transport
+    /// last came up.
+    pub(crate) fn heard_peers(&self) -> NodeSet {
+        self.machine.lock().heard
     }
 
     /// Whether this node is synced and counts every peer dead (it carried
@@ -809,6 +845,8 @@ impl Linker {
     /// incarnation, and says hello to every peer that is up.
     fn start_afresh(&self, m: &mut Machine) {
         m.node.restart(true);
+        // The records that said where these copies are went.
+        self.pool.lock().clear();
         m.lost = KVec::new();
         m.joins = false;
         m.members.restart();
@@ -961,6 +999,7 @@ impl Linker {
     /// at generation 0, then the nodes whose transport is down count dead.
     fn boot(&self, m: &mut Machine) {
         m.node.restart(false);
+        self.pool.lock().clear();
         m.lost = KVec::new();
         m.joins = false;
         for n in 0..self.nodes {
@@ -1052,6 +1091,9 @@ impl Linker {
     /// Reads the local copy of `page`, write-protecting it first so that
     /// no write can land after the read.
     fn read_local(&self, page: PageId) -> Result<PageBuf> {
+        if let Some(copy) = self.pool.lock().copy(page) {
+            return copy;
+        }
         let mut buf = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL)?;
         match self.local(page.container).ok_or(ENOENT)? {
             Local::Mm(mm) => {
@@ -1070,6 +1112,11 @@ impl Linker {
     fn contents(&self, page: PageId) -> Option<PageBuf> {
         match self.read_local(page) {
             Ok(buf) => Some(buf),
+            // No mapping at the page's address in the address space linked
+            // here (a shadow's lacks the mappings its process made after it
+            // left): the page was never written here, and zeros are what
+            // the home's memory holds for it.
+            Err(e) if e == EFAULT => KBox::new([0u8; PAGE_SIZE], GFP_KERNEL).ok(),
             Err(e) => {
                 pr_err!(
                     "page {}:{:#x} unreadable here ({:?}): sending zeros\n",
@@ -1143,18 +1190,21 @@ impl Linker {
                 container,
                 first,
                 end,
-            } => match self.local(container) {
-                Some(Local::Mm(mm)) => {
-                    let to_addr = |index: u64| -> usize {
-                        usize::try_from(index.saturating_mul(PAGE_SIZE as u64))
-                            .unwrap_or(usize::MAX)
-                            .min(crate::USER_END)
-                    };
-                    mm.zap(to_addr(first), to_addr(end));
+            } => {
+                self.pool.lock().remove_range(container, first, end);
+                match self.local(container) {
+                    Some(Local::Mm(mm)) => {
+                        let to_addr = |index: u64| -> usize {
+                            usize::try_from(index.saturating_mul(PAGE_SIZE as u64))
+                                .unwrap_or(usize::MAX)
+                                .min(crate::USER_END)
+                        };
+                        mm.zap(to_addr(first), to_addr(end));
+                    }
+                    Some(Local::Region(region)) => region.drop_range(first, end),
+                    None => {}
                 }
-                Some(Local::Region(region)) => region.drop_range(first, end),
-                None => {}
-            },
+            }
             Op::Install { page, data } => {
                 if let Some(link) = self.machine.lock().link_mut(page.container) {
                     link.fetched += 1;
@@ -1162,26 +1212,46 @@ impl Linker {
                 let installed = match self.local(page.container) {
                     Some(Local::Mm(mm)) => mm.install_page(Self::address(page), false, &data),
                     Some(Local::Region(region)) => region.write(page.index, &data),
-                    None => Ok(()),
+                    // Injected here, where nothing is linked to it.
+                    None => Err(ENOENT),
                 };
                 self.stats.bump(Counter::Installs);
-                if let Err(e) = installed {
-                    pr_warn!(
+                let mut pool = self.pool.lock();
+                match installed {
+                    Ok(()) => {
+                        pool.remove(page);
+                    }
+                    // No store here holds the page (none linked, or no
+                    // mapping at its address in a shadow's address
+                    // space): the pool does, as the record says.
+                    Err(e) if e == ENOENT || e == EFAULT => {
+                        if pool.insert(page, data).is_err() {
+                            pr_err!(
+                                "page {}:{:#x} lost: no memory to keep it\n",
+                                page.container,
+                                page.index
+                            );
+                        }
+                    }
+                    Err(e) => pr_warn!(
                         "page {}:{:#x} not installed: {:?}\n",
                         page.container,
                         page.index,
                         e
-                    );
+                    ),
                 }
             }
-            Op::Discard { page } => match self.local(page.container) {
-                Some(Local::Mm(mm)) => {
-                    let addr = Self::address(page);
-                    mm.zap(addr, addr + PAGE_SIZE);
+            Op::Discard { page } => {
+                self.pool.lock().remove(page);
+                match self.local(page.container) {
+                    Some(Local::Mm(mm)) => {
+                        let addr = Self::address(page);
+                        mm.zap(addr, addr + PAGE_SIZE);
+                    }
+                    Some(Local::Region(region)) => region.drop_range(page.index, page.index + 1),
+                    None => {}
                 }
-                Some(Local::Region(region)) => region.drop_range(page.index, page.index + 1),
-                None => {}
-            },
+            }
             Op::WriteProtect { page } => match self.local(page.container) {
                 Some(Local::Mm(mm)) => {
                     let _ = mm.wrprotect(Self::address(page));
@@ -1477,6 +1547,7 @@ impl Linker {
         // over a new transport: delivered after its next hello.
         m.heard.remove(dead);
         m.early.take(dead);
+        self.pressure.rooms.lock().forget(dead);
         self.shares_node_down(m, dead);
         self.node_down_locked(m, dead);
         let me = self.me();
@@ -1555,8 +1626,9 @@ impl Linker {
             container,
             index: (address >> PAGE_SHIFT) as u64,
         };
+        self.throttle();
         self.serve(page, flags, |write, seen| {
-            self.finish(vma, address, flags, write, seen)
+            self.finish(vma, address, flags, write, seen, page)
         })
     }
 
@@ -1596,12 +1668,33 @@ impl Linker {
     /// write to a read-only page the node now owns lets Linux make it
     /// writable (the page is shared: no copy to make).
     fn fault_shared(&self, vma: &Vma, address: usize, flags: u32, page: PageId) -> FaultAction {
+        self.throttle();
         self.serve(page, flags, |write, seen| {
             if vma.pte_state(address) != PteState::None {
                 return None;
             }
+            // A copy injected before the region was linked here goes into
+            // the region first.
+            if let Err(e) = self.unpool_region(page) {
+                return Some(e);
+            }
             Some(vma.install_shared(address, flags, write, &self.epoch, seen))
         })
+    }
+
+    /// Moves the pooled copy of `page`, if any, into the shared region
+    /// linked here; `Err` is what the fault returns.
+    fn unpool_region(&self, page: PageId) -> core::result::Result<(), u32> {
+        let Some(copy) = self.pool.lock().copy(page) else {
+            return Ok(());
+        };
+        let data = copy.map_err(|_| bindings::vm_fault_reason_VM_FAULT_OOM)?;
+        if let Some(Local::Region(region)) = self.local(page.container) {
+            if region.write(page.index, &data).is_ok() {
+                self.pool.lock().remove(page);
+            }
+        }
+        Ok(())
     }
 
     /// Waits until this node holds `page` with the access a fault needs:
@@ -1707,7 +1800,15 @@ impl Linker {
 
     /// Maps the page once the container gave this node the access a fault
     /// needs (see the module documentation); `None`: let Linux do it.
-    fn finish(&self, vma: &Vma, address: usize, flags: u32, write: bool, seen: u64) -> Option<u32> {
+    fn finish(
+        &self,
+        vma: &Vma,
+        address: usize,
+        flags: u32,
+        write: bool,
+        seen: u64,
+        page: PageId,
+    ) -> Option<u32> {
         let epoch = Some((&self.epoch, seen));
         match vma.pte_state(address) {
             PteState::Other => None,
@@ -1716,13 +1817,27 @@ impl Linker {
                 Some(vma.install_page(address, flags, INSTALL_WRITE | INSTALL_REPLACE, None, epoch))
             }
             PteState::None => {
-                let Ok(mut buf) = KBox::new([0u8; PAGE_SIZE], GFP_KERNEL) else {
+                let how = if write { INSTALL_WRITE } else { 0 };
+                // The copy may be in the pool (injected before the process
+                // came, or where its shadow had no mapping).
+                let pooled = self.pool.lock().copy(page);
+                let buf = match pooled {
+                    Some(Ok(buf)) => {
+                        let ret = vma.install_page(address, flags, how, Some(&buf), epoch);
+                        if ret != VM_FAULT_NOPAGE {
+                            self.pool.lock().remove(page);
+                        }
+                        return Some(ret);
+                    }
+                    Some(Err(_)) => return Some(bindings::vm_fault_reason_VM_FAULT_OOM),
+                    None => KBox::new([0u8; PAGE_SIZE], GFP_KERNEL),
+                };
+                let Ok(mut buf) = buf else {
                     return Some(bindings::vm_fault_reason_VM_FAULT_OOM);
                 };
                 if vma.fresh_page(address, &mut buf).is_err() {
                     return Some(VM_FAULT_SIGBUS);
                 }
-                let how = if write { INSTALL_WRITE } else { 0 };
                 Some(vma.install_page(address, flags, how, Some(&buf), epoch))
             }
         }

@@ -28,9 +28,15 @@ pub(crate) enum Counter {
     BadMessages,
     /// Pages of the home's memory that became the container's copy.
     Adoptions,
+    /// Local copies the flusher started to give up (memory pressure).
+    Flushes,
+    /// Rounds of the flusher that started flushes.
+    FlushRounds,
+    /// Faults that waited for the flusher.
+    Throttled,
 }
 
-const COUNTERS: usize = 8;
+const COUNTERS: usize = 11;
 const COUNTER_NAMES: [&str; COUNTERS] = [
     "read_faults",
     "write_faults",
@@ -40,6 +46,9 @@ const COUNTER_NAMES: [&str; COUNTERS] = [
     "discards",
     "bad_messages",
     "adoptions",
+    "flushes",
+    "flush_rounds",
+    "throttled",
 ];
 
 /// Kinds of page messages, by `Kind` value (0 unused).
@@ -122,7 +131,8 @@ impl Stats {
 /// `stats`: one `name value` line per counter; `sent_KIND` and
 /// `received_KIND` per page message kind; then the state now: `records`
 /// (page records kept here), `pages_held` (of which a copy is here),
-/// `links` (address spaces linked here) and `synced` (1 once this node's
+/// `links` (address spaces linked here), `pooled` (copies kept by
+/// gobelins itself, see `pool`) and `synced` (1 once this node's
 /// container layer is part of the cluster's view).
 pub(crate) struct StatsFile;
 
@@ -155,6 +165,9 @@ impl DebugFile for StatsFile {
         });
         writeln!(out, "pages_held {}", held)?;
         writeln!(out, "links {}", m.links_len())?;
-        writeln!(out, "synced {}", u8::from(m.is_synced()))
+        let synced = m.is_synced();
+        drop(m);
+        writeln!(out, "pooled {}", l.pool.lock().len())?;
+        writeln!(out, "synced {}", u8::from(synced))
     }
 }

@@ -47,6 +47,10 @@ gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 # A SysV segment used by key from several nodes (scenario shared-node-dies).
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-o "$root/usr/bin/shmkey" "$COHORT_ROOT/tools/guest/shmkey.c"
+# A node filled past its memory by a migrated process (scenario
+# memory-pressure).
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-o "$root/usr/bin/memfill" "$COHORT_ROOT/tools/guest/memfill.c"
 
 # libpcntl (header and static library, in $COHORT_BUILD/pcntl for programs
 # built for the nodes) and the pcntl command built on it, against the

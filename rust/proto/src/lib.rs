@@ -32,6 +32,7 @@ pub mod container;
 pub mod container_held;
 pub mod container_member;
 pub mod container_msg;
+pub mod container_room;
 pub mod container_share;
 pub mod crc;
 pub mod error;
