@@ -23,7 +23,7 @@
 //! last one stopped (container, then index): roughly the oldest pages of a
 //! process that fills memory in order go first.
 
-use crate::linker::Linker;
+use crate::linker::{Linker, Machine};
 use crate::member::sender;
 use crate::proto::container::PageId;
 use crate::proto::container_room::{Room, Rooms, Watermarks, MSG_CONTAINER_ROOM, ROOM_EVERY_NS};
@@ -286,7 +286,9 @@ impl Linker {
     }
 
     /// Drops pooled copies whose record says this node has none (the
-    /// record went with a restart, a release, a lost node), refreshes the
+    /// record went with a restart, a release, a lost node) and that no
+    /// queued operation still needs (a copy given away is sent from the
+    /// pool by the executor after the record changed), refreshes the
     /// count the shrinker gives and the number of flushes under way.
     fn sweep(&self) {
         let mut pooled = KVec::new();
@@ -311,8 +313,7 @@ impl Linker {
             {
                 let m = self.machine.lock();
                 for page in pooled.iter() {
-                    let present = m.records().get(page).is_some_and(|r| r.present);
-                    if !present && stale.push(*page, GFP_KERNEL).is_err() {
+                    if Self::unneeded(&m, *page) && stale.push(*page, GFP_KERNEL).is_err() {
                         break;
                     }
                 }
@@ -324,7 +325,7 @@ impl Linker {
                 let m = self.machine.lock();
                 let mut pool = self.pool.lock();
                 for page in stale.iter() {
-                    if !m.records().get(page).is_some_and(|r| r.present) {
+                    if Self::unneeded(&m, *page) {
                         pool.remove(*page);
                     }
                 }
@@ -348,6 +349,12 @@ impl Linker {
         self.pressure.held.store(held, Ordering::Relaxed);
         // A flush that a node's death cancelled says nothing more.
         self.pressure.in_flight.store(flushing, Ordering::Release);
+    }
+
+    /// Whether a pooled copy of `page` is of no use: its record says this
+    /// node has no copy, and no queued operation reads or drops it.
+    fn unneeded(m: &Machine, page: PageId) -> bool {
+        !m.records().get(&page).is_some_and(|r| r.present) && !m.is_pending(page)
     }
 
     /// Waits, at most [`THROTTLE_MS`], while this node is below its
