@@ -77,8 +77,10 @@ pub const MAX_LOW_KB: u64 = 256 * 1024;
 impl Watermarks {
     /// The watermarks of a node with `total_kb` of memory: `low_kb` is
     /// `low_override_kb` when not 0, else 1/16 of the memory within
-    /// [`MIN_LOW_KB`]..=[`MAX_LOW_KB`]; `high_kb` is 1.5 × low, `critical_kb`
-    /// half of low.
+    /// [`MIN_LOW_KB`]..=[`MAX_LOW_KB`]; `high_kb` is 1.25 × low (as Linux's
+    /// own high watermark is 1.25 × its low one: a flusher that frees far
+    /// above what it needs sends pages away that the process then fetches
+    /// back), `critical_kb` half of low.
     pub fn new(total_kb: u64, low_override_kb: u64) -> Self {
         let low = if low_override_kb != 0 {
             low_override_kb
@@ -88,7 +90,7 @@ impl Watermarks {
         Watermarks {
             critical_kb: low / 2,
             low_kb: low,
-            high_kb: low + low / 2,
+            high_kb: low + low / 4,
         }
     }
 
@@ -211,10 +213,10 @@ mod tests {
 
     #[test]
     fn watermarks_follow_memory_size() {
-        // 512 MiB: low 32 MiB, high 48, critical 16.
+        // 512 MiB: low 32 MiB, high 40, critical 16.
         let w = Watermarks::new(512 * MIB, 0);
         assert_eq!(w.low_kb, 32 * MIB);
-        assert_eq!(w.high_kb, 48 * MIB);
+        assert_eq!(w.high_kb, 40 * MIB);
         assert_eq!(w.critical_kb, 16 * MIB);
         // Small and large nodes are clamped.
         assert_eq!(Watermarks::new(64 * MIB, 0).low_kb, MIN_LOW_KB);
@@ -228,8 +230,8 @@ mod tests {
         let w = Watermarks::new(512 * MIB, 0);
         assert!(!w.pressure(32 * MIB));
         assert!(w.pressure(32 * MIB - 1));
-        assert_eq!(w.pages_to_free(40 * MIB), 8 * MIB / PAGE_KB);
-        assert_eq!(w.pages_to_free(60 * MIB), 0);
+        assert_eq!(w.pages_to_free(36 * MIB), 4 * MIB / PAGE_KB);
+        assert_eq!(w.pages_to_free(40 * MIB), 0);
         assert!(w.critical(16 * MIB - 1));
         assert!(!w.critical(16 * MIB));
     }
@@ -237,10 +239,10 @@ mod tests {
     #[test]
     fn room_keeps_the_receivers_own_margin() {
         let w = Watermarks::new(512 * MIB, 0);
-        // high 48 + low 32: 80 MiB before it takes anything.
-        assert_eq!(w.room(80 * MIB).spare_kb, 0);
+        // high 40 + low 32: 72 MiB before it takes anything.
+        assert_eq!(w.room(72 * MIB).spare_kb, 0);
         assert_eq!(w.room(10 * MIB).spare_kb, 0);
-        assert_eq!(w.room(100 * MIB).spare_kb, 20 * MIB);
+        assert_eq!(w.room(100 * MIB).spare_kb, 28 * MIB);
     }
 
     #[test]
