@@ -61,20 +61,7 @@ impl Pool {
 
     /// Drops the copies of pages `first..end` of `container`.
     pub(crate) fn remove_range(&mut self, container: u32, first: u64, end: u64) {
-        let from = PageId {
-            container,
-            index: first,
-        };
-        let mut cursor = self.pages.cursor_lower_bound(&from);
-        while let Some(c) = cursor {
-            let (key, _) = c.current();
-            if key.container != container || key.index >= end {
-                break;
-            }
-            let (next, _node) = c.remove_current();
-            self.count -= 1;
-            cursor = next;
-        }
+        self.count -= crate::records::remove_range(&mut self.pages, container, first, end);
     }
 
     /// The pages kept, in order, from `from` on, at most `max` of them.

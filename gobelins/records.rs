@@ -25,29 +25,33 @@ impl Records {
             count: 0,
         }
     }
+}
 
-    /// Removes the records of pages `first..end` of `container`; returns
-    /// how many there were.
-    #[allow(dead_code)]
-    pub(crate) fn remove_range(&mut self, container: u32, first: u64, end: u64) -> usize {
-        let mut removed = 0;
-        let from = PageId {
-            container,
-            index: first,
-        };
-        let mut cursor = self.tree.cursor_lower_bound(&from);
-        while let Some(c) = cursor {
-            let (key, _) = c.current();
-            if key.container != container || key.index >= end {
-                break;
-            }
-            let (next, _node) = c.remove_current();
-            removed += 1;
-            self.count -= 1;
-            cursor = next;
+/// Removes the entries of pages `first..end` of `container` from `tree`
+/// (ordered by container and index: one lower-bound search, then the
+/// range); returns how many there were.
+pub(crate) fn remove_range<V>(
+    tree: &mut RBTree<PageId, V>,
+    container: u32,
+    first: u64,
+    end: u64,
+) -> usize {
+    let mut removed = 0;
+    let from = PageId {
+        container,
+        index: first,
+    };
+    let mut cursor = tree.cursor_lower_bound(&from);
+    while let Some(c) = cursor {
+        let (key, _) = c.current();
+        if key.container != container || key.index >= end {
+            break;
         }
-        removed
+        let (next, _node) = c.remove_current();
+        removed += 1;
+        cursor = next;
     }
+    removed
 }
 
 impl Table<PageId, PageRecord> for Records {
