@@ -47,10 +47,6 @@ gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 # A SysV segment used by key from several nodes (scenario shared-node-dies).
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-o "$root/usr/bin/shmkey" "$COHORT_ROOT/tools/guest/shmkey.c"
-# A node filled past its memory by a migrated process (scenario
-# memory-pressure).
-gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
-	-o "$root/usr/bin/memfill" "$COHORT_ROOT/tools/guest/memfill.c"
 
 # libpcntl (header and static library, in $COHORT_BUILD/pcntl for programs
 # built for the nodes) and the pcntl command built on it, against the
@@ -67,6 +63,11 @@ gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-L "$lib" -lpcntl
 gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
 	-I "$lib" -o "$root/usr/bin/migbench" "$COHORT_ROOT/tools/guest/migbench.c" \
+	-L "$lib" -lpcntl
+# A node filled past its memory by a migrated process (scenario
+# memory-pressure).
+gcc -static -O2 -Wall -Wextra -Werror -isystem "$KERNEL_OBJ/usr/include" \
+	-I "$lib" -o "$root/usr/bin/memfill" "$COHORT_ROOT/tools/guest/memfill.c" \
 	-L "$lib" -lpcntl
 
 # The shared cases of kinds of state a migration must keep (each a small

@@ -9,14 +9,14 @@
  *		waits to be killed. It asks the OOM killer to spare it, so that
  *		a node that runs out kills the filler instead.
  *
- *	memfill fill NODE MIB
+ *	memfill fill NODE MIB [EVERY]
  *		Maps MIB MiB of private anonymous memory, moves to NODE, maps
  *		MIB / 4 MiB more there (a mapping its shadow does not have),
  *		writes a pattern that names every 8-byte word of every page of
- *		both, checks every page on NODE, moves back and checks every
- *		page again. Prints its progress, then "ok PAGES pages checked on
- *		node NODE and node HOME"; exits 1 with a FAIL line naming the
- *		first wrong word otherwise.
+ *		both, checks every EVERY-th page (default 1: all) on NODE, moves
+ *		back and checks every page. Prints its progress, then "ok PAGES
+ *		pages checked on node HOME" (and how many on NODE); exits 1 with
+ *		a FAIL line naming the first wrong word otherwise.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,22 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/cohort.h>
-
-#ifndef __NR_pcntl
-#define __NR_pcntl 463
-#endif
+#include "libpcntl.h"
 
 #define PAGE 4096
 #define WORDS (PAGE / sizeof(uint64_t))
 
 static long where(void)
 {
-	return syscall(__NR_pcntl, PCNTL_WHERE, 0, 0, 0);
+	return pcntl_where(0);
 }
 
 static double now_s(void)
@@ -52,12 +47,9 @@ static double now_s(void)
 
 static void move_to(long node)
 {
-	if (syscall(__NR_pcntl, PCNTL_MIGRATE, 0, node, 0)) {
-		printf("FAIL migrating to node %ld: %s\n", node, strerror(errno));
-		exit(1);
-	}
-	if (where() != node) {
-		printf("FAIL on node %ld after migrating to node %ld\n", where(), node);
+	if (pcntl_migrate(0, node) || where() != node) {
+		printf("FAIL migrating to node %ld: %s (on node %ld)\n", node, strerror(errno),
+		       where());
 		exit(1);
 	}
 }
@@ -123,11 +115,12 @@ static void fill(uint64_t *p, uint64_t first, uint64_t pages)
 			p[n * WORDS + i] = word(first + n, i);
 }
 
-static void check(const uint64_t *p, uint64_t first, uint64_t pages, const char *when)
+static void check(const uint64_t *p, uint64_t first, uint64_t pages, uint64_t every,
+		  const char *when)
 {
 	uint64_t n, i;
 
-	for (n = 0; n < pages; n++)
+	for (n = 0; n < pages; n += every)
 		for (i = 0; i < WORDS; i++)
 			if (p[n * WORDS + i] != word(first + n, i)) {
 				printf("FAIL %s, on node %ld: page %llu word %llu is %#llx, expected %#llx\n",
@@ -139,15 +132,15 @@ static void check(const uint64_t *p, uint64_t first, uint64_t pages, const char 
 			}
 }
 
-static int fill_on(long node, long mib)
+static int fill_on(long node, long mib, long every)
 {
 	uint64_t pages = (uint64_t)mib << 20 >> 12, more = pages / 4;
 	long home = where();
 	uint64_t *a, *b;
 	double t;
 
-	if (home < 0) {
-		printf("FAIL PCNTL_WHERE: %s\n", strerror(errno));
+	if (home < 0 || mib < 1 || every < 1) {
+		printf("FAIL PCNTL_WHERE (%s), or MIB or EVERY below 1\n", strerror(errno));
 		return 1;
 	}
 	a = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -172,17 +165,19 @@ static int fill_on(long node, long mib)
 	printf("wrote in %.1f s, %ld KiB available\n", now_s() - t, available_kb());
 	fflush(stdout);
 	t = now_s();
-	check(a, 0, pages, "after writing");
-	check(b, pages, more, "after writing");
-	printf("checked on node %ld in %.1f s\n", node, now_s() - t);
+	check(a, 0, pages, every, "after writing");
+	check(b, pages, more, every, "after writing");
+	printf("checked every %ld%s page on node %ld in %.1f s\n", every,
+	       every == 1 ? "st" : "th", node, now_s() - t);
 	fflush(stdout);
 	move_to(home);
 	t = now_s();
-	check(a, 0, pages, "back home");
-	check(b, pages, more, "back home");
+	check(a, 0, pages, 1, "back home");
+	check(b, pages, more, 1, "back home");
 	printf("checked on node %ld in %.1f s\n", home, now_s() - t);
-	printf("ok %llu pages checked on node %ld and node %ld\n",
-	       (unsigned long long)(pages + more), node, home);
+	printf("ok %llu pages checked on node %ld (every %ld%s on node %ld)\n",
+	       (unsigned long long)(pages + more), home, every, every == 1 ? "st" : "th",
+	       node);
 	return 0;
 }
 
@@ -191,8 +186,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 3 && !strcmp(argv[1], "hog"))
 		return hog(atol(argv[2]));
-	if (argc == 4 && !strcmp(argv[1], "fill"))
-		return fill_on(atol(argv[2]), atol(argv[3]));
-	fprintf(stderr, "usage: memfill hog KIB_LEFT | memfill fill NODE MIB\n");
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "fill"))
+		return fill_on(atol(argv[2]), atol(argv[3]), argc == 5 ? atol(argv[4]) : 1);
+	fprintf(stderr, "usage: memfill hog KIB_LEFT | memfill fill NODE MIB [EVERY]\n");
 	return 2;
 }
