@@ -512,6 +512,22 @@ impl FileOps for Proxies {
         Ok(r)
     }
 
+    fn readdir(p: &Proxy, buf: &mut [u8]) -> Result<usize> {
+        let len = buf.len().min(FILE_MAX_DATA);
+        let (n, got) = request(p, FileOp::Readdir, 0, len as u64, 0, &[], &mut buf[..len])?;
+        if n as usize != got {
+            return Err(eproto());
+        }
+        Ok(got)
+    }
+
+    fn truncate(p: &Proxy, len: i64) -> Result {
+        if len < 0 {
+            return Err(EINVAL);
+        }
+        request(p, FileOp::Truncate, 0, len as u64, 0, &[], &mut []).map(|_| ())
+    }
+
     fn arm(p: &Proxy) -> Result<u32> {
         Ok(request(p, FileOp::Poll, 0, 0, 0, &[], &mut [])?.0 as u32)
     }
@@ -582,6 +598,13 @@ fn serve(
             Ok(0)
         }
         FileOp::Fsync => file.fsync(req.a == 1).map(|_| 0),
+        FileOp::Readdir => {
+            data.extend_with(req.a as usize, 0, GFP_KERNEL)?;
+            let n = file.readdir(data)?;
+            kvec::truncate(data, n);
+            Ok(n as i64)
+        }
+        FileOp::Truncate => file.truncate(req.a as i64).map(|_| 0),
         FileOp::Poll => exports.arm(req.id, src).map(i64::from),
         FileOp::Ioctl => {
             let mut out = [0u8; IOCTL_MAX_DATA];

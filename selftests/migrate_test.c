@@ -2761,6 +2761,148 @@ TEST_F_TIMEOUT(migrate, path_calls_resolve_at_origin, 60)
 }
 
 /*
+ * Directories and ftruncate through proxies: a directory of the origin
+ * with more entries than one request to the home brings back (1500 names
+ * of 60 bytes), read on the peer through a descriptor opened before the
+ * move with a getdents64 buffer that holds a few entries at a time (every
+ * entry the caller had no room for comes first next time), and through
+ * opendir() after the move (the path resolves at the origin): each name
+ * exactly once. rewinddir() reads them all again; seekdir() to a
+ * telldir() reads the same entry again. ftruncate() of a file opened for
+ * writing at the origin changes its size there; of one opened read-only
+ * it fails with EINVAL as locally; fchmod() of a proxy fails with
+ * EOPNOTSUPP (documented) rather than changing the proxy alone.
+ */
+#define DIR_ENTRIES 1500
+
+static int dir_entry_index(const char *name)
+{
+	int i;
+
+	if (sscanf(name, "entry-%d-", &i) != 1 || i < 0 || i >= DIR_ENTRIES)
+		return -1;
+	return i;
+}
+
+/* Counts each entry of @fd read with getdents64 into a @size-byte buffer. */
+static int getdents_all(int fd, size_t size, unsigned char *seen)
+{
+	char buf[4096];
+	long n, at;
+	int others = 0;
+
+	memset(seen, 0, DIR_ENTRIES);
+	while ((n = syscall(SYS_getdents64, fd, buf, size)) > 0) {
+		for (at = 0; at < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + at);
+			int i = dir_entry_index(d->d_name);
+
+			if (i < 0)
+				others++;
+			else
+				seen[i]++;
+			at += d->d_reclen;
+		}
+	}
+	return n < 0 ? -errno : others;
+}
+
+static int dirs_remote(void *arg)
+{
+	char dir[64], path[160], pad[61], name[256] = "", again[256] = "";
+	static unsigned char seen[DIR_ENTRIES];
+	int other = *(int *)arg, dfd, rw, ro, i, r, count;
+	struct dirent *e;
+	struct stat st;
+	long where_at;
+	DIR *d;
+
+	memset(pad, 'x', 60);
+	pad[60] = 0;
+	snprintf(dir, sizeof(dir), "/tmp/migrate_test.dirs.%d", getpid());
+	WCHECK(mkdir(dir, 0755) == 0, "mkdir %s: %s", dir, strerror(errno));
+	for (i = 0; i < DIR_ENTRIES; i++) {
+		snprintf(path, sizeof(path), "%s/entry-%04d-%s", dir, i, pad);
+		r = open(path, O_CREAT | O_WRONLY, 0644);
+		WCHECK(r >= 0, "create %s: %s", path, strerror(errno));
+		close(r);
+	}
+	snprintf(path, sizeof(path), "%s/entry-0000-%s", dir, pad);
+	rw = open(path, O_RDWR);
+	ro = open(path, O_RDONLY);
+	WCHECK(rw >= 0 && ro >= 0 && write(rw, "0123456789", 10) == 10, "open %s: %s", path,
+	       strerror(errno));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	WCHECK(dfd >= 0, "open %s: %s", dir, strerror(errno));
+
+	WMIGRATE(other);
+	r = getdents_all(dfd, 300, seen);
+	WCHECK(r == 2, "getdents64 of a proxy directory on node %d: %d (. and .. expected)",
+	       other, r);
+	for (i = 0; i < DIR_ENTRIES; i++)
+		WCHECK(seen[i] == 1, "entry %d read %d times through a 300-byte buffer on node %d",
+		       i, seen[i], other);
+	d = opendir(dir);
+	WCHECK(d, "opendir of a directory of the origin, on node %d: %s", other, strerror(errno));
+	for (r = 0; r < 2; r++) {
+		memset(seen, 0, DIR_ENTRIES);
+		count = 0;
+		errno = 0;
+		while ((e = readdir(d))) {
+			i = dir_entry_index(e->d_name);
+			if (i >= 0)
+				seen[i]++;
+			if (++count == 700) {
+				where_at = telldir(d);
+				snprintf(name, sizeof(name), "%s", readdir(d)->d_name);
+				seekdir(d, where_at);
+			}
+			if (count == 701)
+				snprintf(again, sizeof(again), "%s", e->d_name);
+		}
+		WCHECK(errno == 0, "readdir on node %d: %s", other, strerror(errno));
+		WCHECK(count == DIR_ENTRIES + 2, "pass %d: readdir gave %d entries, want %d", r,
+		       count, DIR_ENTRIES + 2);
+		for (i = 0; i < DIR_ENTRIES; i++)
+			WCHECK(seen[i] == 1, "pass %d: entry %d read %d times", r, i, seen[i]);
+		WCHECK(name[0] && !strcmp(name, again),
+		       "seekdir to a telldir read '%s', then '%s'", name, again);
+		rewinddir(d);
+	}
+	closedir(d);
+
+	WCHECK(ftruncate(rw, 3) == 0, "ftruncate of a proxy on node %d: %s", other,
+	       strerror(errno));
+	WCHECK(fstat(rw, &st) == 0 && st.st_size == 3, "size after ftruncate on node %d: %lld",
+	       other, (long long)st.st_size);
+	errno = 0;
+	WCHECK(ftruncate(ro, 1) == -1 && errno == EINVAL,
+	       "ftruncate of a read-only proxy on node %d: errno %d, want EINVAL", other, errno);
+	errno = 0;
+	WCHECK(fchmod(rw, 0600) == -1 && errno == EOPNOTSUPP,
+	       "fchmod of a proxy on node %d: errno %d, want EOPNOTSUPP", other, errno);
+
+	WMIGRATE(g_node);
+	WCHECK(stat(path, &st) == 0 && st.st_size == 3 && (st.st_mode & 0777) == 0644,
+	       "back home %s: size %lld mode %o", path, (long long)st.st_size, st.st_mode & 0777);
+	close(rw);
+	close(ro);
+	close(dfd);
+	for (i = 0; i < DIR_ENTRIES; i++) {
+		snprintf(path, sizeof(path), "%s/entry-%04d-%s", dir, i, pad);
+		unlink(path);
+	}
+	WCHECK(rmdir(dir) == 0, "clean up %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, directories_and_ftruncate_on_proxies, 120)
+{
+	NEED_PEERS(1);
+	RUN_KID(dirs_remote, &self->other, 100000);
+}
+
+/*
  * A terminal opened at the origin stays a terminal on the peer: isatty,
  * tcgetattr/tcsetattr, the window size and FIONREAD are forwarded ioctls,
  * and what they change is the one terminal's state.

@@ -284,6 +284,26 @@ struct cohort_stat {
 	u64 btime, btime_nsec, result_mask;
 };
 
+/**
+ * struct cohort_dirent - a directory entry, as a proxy reads them
+ * @ino: the entry's inode number
+ * @pos: the directory position of the entry itself (seeking there reads
+ *	it again)
+ * @type: its DT_* type
+ * @namelen: length of @name, which follows, not NUL-terminated
+ *
+ * Entries are packed one after another, each starting 8-byte aligned.
+ */
+struct cohort_dirent {
+	u64 ino;
+	s64 pos;
+	u8 type;
+	u8 pad;
+	u16 namelen;
+	u32 pad2;
+	char name[];
+};
+
 struct cohort_watch;
 
 /**
@@ -303,6 +323,10 @@ struct cohort_watch;
  * @ioctl: ioctl(2) @cmd with the argument @value (a command without a
  *	buffer), or the @in_len bytes it reads at @in and the @out_len bytes
  *	it writes to @out (at most COHORT_IOCTL_MAX_DATA each).
+ * @readdir: read the entries of the directory from its position at the
+ *	home into @buf (struct cohort_dirent, at most @len bytes), moving the
+ *	position past them; return the bytes written (0 at the end).
+ * @truncate: ftruncate(2) to @len bytes.
  * @arm: have the home report changes of the file's poll mask; return the
  *	mask now, or a negative errno.
  * @release: the last reference to the proxy file is gone.
@@ -320,6 +344,8 @@ struct cohort_file_ops {
 	long (*ioctl)(struct cohort_proxy *p, unsigned int cmd,
 		      unsigned long value, const void *in, size_t in_len,
 		      void *out, size_t out_len);
+	ssize_t (*readdir)(struct cohort_proxy *p, void *buf, size_t len);
+	int (*truncate)(struct cohort_proxy *p, loff_t len);
 	int (*arm)(struct cohort_proxy *p);
 	void (*release)(struct cohort_proxy *p);
 	void (*fired)(u64 cookie);
@@ -795,6 +821,8 @@ ssize_t cohort_file_write(struct file *file, const void *buf, size_t len,
 loff_t cohort_file_llseek(struct file *file, loff_t offset, int whence);
 int cohort_file_getattr(struct file *file, struct cohort_stat *st);
 int cohort_file_fsync(struct file *file, int datasync);
+ssize_t cohort_file_readdir(struct file *file, void *buf, size_t len);
+int cohort_file_truncate(struct file *file, loff_t len);
 long cohort_file_ioctl(struct file *file, unsigned int cmd,
 		       unsigned long value, const void *in, size_t in_len,
 		       void *out, size_t out_len);

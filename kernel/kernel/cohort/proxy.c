@@ -35,6 +35,7 @@
 #include <linux/poll.h>
 #include <linux/pseudo_fs.h>
 #include <linux/sched/signal.h>
+#include <linux/security.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
 #include <linux/termios.h>
@@ -343,6 +344,79 @@ static int proxy_fsync(struct file *file, loff_t start, loff_t end,
 	return ret;
 }
 
+/* Most bytes of entries one readdir request to the home brings back. */
+#define PROXY_READDIR_MAX	(32 * 1024)
+
+/*
+ * getdents(2) on a proxy of a directory. The position is the home's (a
+ * proxy is a stream): the home reads entries from it and moves it past
+ * them. Each entry is emitted at its position there, and a batch ends
+ * with the position after it (an entry without a name), so the d_off
+ * values the caller sees are the home's: telldir() and seekdir() work. An
+ * entry the caller has no room for sends the home's position back to that
+ * entry, so that the next call reads it again.
+ */
+static int proxy_iterate(struct file *file, struct dir_context *ctx)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	ssize_t len, at;
+	int idx, ret = 0;
+	void *buf;
+
+	buf = kvmalloc(PROXY_READDIR_MAX, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (READ_ONCE(p->dead)) {
+			ret = -EIO;
+			break;
+		}
+		ops = proxy_ops_get(&idx);
+		if (!ops) {
+			ret = -EIO;
+			break;
+		}
+		len = ops->readdir(p, buf, PROXY_READDIR_MAX);
+		proxy_ops_put(idx);
+		if (len <= 0) {
+			ret = len;
+			break;
+		}
+		for (at = 0; at < len;) {
+			struct cohort_dirent *d = buf + at;
+			size_t rec = ALIGN(sizeof(*d) + d->namelen, 8);
+
+			if (at + rec > len) {
+				ret = -EPROTO;
+				goto out;
+			}
+			ctx->pos = d->pos;
+			if (!d->namelen) {
+				/* The end of the batch. */
+				at += rec;
+				continue;
+			}
+			if (!dir_emit(ctx, d->name, d->namelen, d->ino, d->type)) {
+				/* No room: this entry comes first next time. */
+				ops = proxy_ops_get(&idx);
+				if (!ops) {
+					ret = -EIO;
+					goto out;
+				}
+				ret = ops->llseek(p, d->pos, SEEK_SET);
+				proxy_ops_put(idx);
+				ret = ret < 0 ? ret : 0;
+				goto out;
+			}
+			at += rec;
+		}
+	}
+out:
+	kvfree(buf);
+	return ret;
+}
+
 static int proxy_release(struct inode *inode, struct file *file)
 {
 	struct cohort_proxy *p = proxy_of(file);
@@ -458,6 +532,7 @@ static const struct file_operations cohort_proxy_fops = {
 	.llseek		= proxy_llseek,
 	.poll		= proxy_poll,
 	.fsync		= proxy_fsync,
+	.iterate_shared	= proxy_iterate,
 	.unlocked_ioctl	= proxy_ioctl,
 	.release	= proxy_release,
 };
@@ -506,11 +581,27 @@ static int proxy_getattr(struct mnt_idmap *idmap, const struct path *path,
 	return 0;
 }
 
-/* The file lives at its home: changing its size here would lie. */
+/*
+ * The file lives at its home: ftruncate(2) is sent there (the home checks
+ * it as ftruncate does); any other change here would lie.
+ */
 static int proxy_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 			 struct iattr *attr)
 {
-	return -EOPNOTSUPP;
+	struct cohort_proxy *p = d_inode(dentry)->i_private;
+	const struct cohort_file_ops *ops;
+	int idx, ret;
+
+	if (!(attr->ia_valid & ATTR_SIZE) || !(attr->ia_valid & ATTR_FILE))
+		return -EOPNOTSUPP;
+	if (!p || READ_ONCE(p->dead))
+		return -EIO;
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return -EIO;
+	ret = ops->truncate(p, attr->ia_size);
+	proxy_ops_put(idx);
+	return ret;
 }
 
 static const struct inode_operations cohort_proxy_iops = {
@@ -1134,6 +1225,103 @@ int cohort_file_fsync(struct file *file, int datasync)
 	return vfs_fsync(file, datasync);
 }
 EXPORT_SYMBOL_GPL(cohort_file_fsync);
+
+struct readdir_buf {
+	struct dir_context ctx;
+	void *buf;
+	size_t len, used;
+};
+
+static bool readdir_actor(struct dir_context *ctx, const char *name,
+			  int namelen, loff_t pos, u64 ino, unsigned int type)
+{
+	struct readdir_buf *rb = container_of(ctx, struct readdir_buf, ctx);
+	size_t rec = ALIGN(sizeof(struct cohort_dirent) + namelen, 8);
+	struct cohort_dirent *d;
+
+	if (namelen <= 0 || namelen > U16_MAX || rb->used + rec > rb->len)
+		return false;
+	d = rb->buf + rb->used;
+	memset(d, 0, rec);
+	d->ino = ino;
+	d->pos = pos;
+	d->type = type;
+	d->namelen = namelen;
+	memcpy(d->name, name, namelen);
+	rb->used += rec;
+	return true;
+}
+
+/**
+ * cohort_file_readdir - directory entries of a file for a proxy
+ * @file: the directory
+ * @buf: where to write them (struct cohort_dirent)
+ * @len: room at @buf
+ *
+ * Reads from the file's position and moves it past the entries written;
+ * unless there were none (the end), the last entry has no name and holds
+ * the position after the others.
+ *
+ * Return: the bytes written (0 at the end), or a negative errno: -ENOTDIR
+ * for a file that is no directory, -EINVAL when @len is too small for an
+ * entry.
+ */
+ssize_t cohort_file_readdir(struct file *file, void *buf, size_t len)
+{
+	size_t end = sizeof(struct cohort_dirent);
+	struct readdir_buf rb = {
+		.ctx.actor = readdir_actor,
+		.buf = buf,
+	};
+	struct cohort_dirent *d;
+	int ret;
+
+	if (len < end + ALIGN(end + NAME_MAX, 8))
+		return -EINVAL;
+	rb.len = len - end;
+	ret = iterate_dir(file, &rb.ctx);
+	if (ret)
+		return ret;
+	if (!rb.used)
+		return 0;
+	d = buf + rb.used;
+	memset(d, 0, end);
+	d->pos = file->f_pos;
+	return rb.used + end;
+}
+EXPORT_SYMBOL_GPL(cohort_file_readdir);
+
+/**
+ * cohort_file_truncate - ftruncate(2) of a file for a proxy
+ * @file: the file
+ * @len: the new size
+ *
+ * Checked as ftruncate checks it: a regular file opened for writing, not
+ * append-only.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cohort_file_truncate(struct file *file, loff_t len)
+{
+	struct dentry *dentry = file->f_path.dentry;
+	struct inode *inode = dentry->d_inode;
+	int ret;
+
+	if (len < 0)
+		return -EINVAL;
+	if (!S_ISREG(inode->i_mode) || !(file->f_mode & FMODE_WRITE))
+		return -EINVAL;
+	if (IS_APPEND(file_inode(file)))
+		return -EPERM;
+	sb_start_write(inode->i_sb);
+	ret = security_file_truncate(file);
+	if (!ret)
+		ret = do_truncate(file_mnt_idmap(file), dentry, len,
+				  ATTR_MTIME | ATTR_CTIME, file);
+	sb_end_write(inode->i_sb);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_file_truncate);
 
 /* Wait queues one watch can follow (a pipe uses two). */
 #define WATCH_MAX_QUEUES 4

@@ -190,6 +190,28 @@ impl File {
         to_result(unsafe { bindings::cohort_file_fsync(self.0.as_ptr(), i32::from(datasync)) })
     }
 
+    /// Reads directory entries from the file's position into `buf`
+    /// (`struct cohort_dirent`, packed; the last one, without a name,
+    /// holds the position after the others), moving the position past
+    /// them; returns the bytes written, 0 at the end.
+    ///
+    /// # Errors
+    ///
+    /// `ENOTDIR` for a file that is no directory, `EINVAL` when `buf` has
+    /// no room for one entry, or the directory's own errors.
+    pub fn readdir(&self, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: The file is live and `buf` is writable for its length.
+        to_len(unsafe {
+            bindings::cohort_file_readdir(self.0.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        })
+    }
+
+    /// `ftruncate(2)` to `len` bytes, checked as ftruncate checks it.
+    pub fn truncate(&self, len: i64) -> Result {
+        // SAFETY: The file is live.
+        to_result(unsafe { bindings::cohort_file_truncate(self.0.as_ptr(), len) })
+    }
+
     /// `ioctl(2)` command `cmd` with `value` (a command without a buffer)
     /// or the bytes it reads (`input`) and writes (`output`, at most
     /// [`IOCTL_MAX_DATA`] each).
@@ -396,6 +418,17 @@ pub trait FileOps {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Reads directory entries from the home's position into `buf`
+    /// (see [`File::readdir`]); returns the bytes, 0 at the end.
+    fn readdir(_p: &Proxy, _buf: &mut [u8]) -> Result<usize> {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `ftruncate(2)` to `len` bytes.
+    fn truncate(_p: &Proxy, _len: i64) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Has the home report changes of the poll mask; returns the mask now.
     fn arm(_p: &Proxy) -> Result<u32> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
@@ -434,6 +467,8 @@ impl<T: FileOps> FilesSlot<T> {
         getattr: Some(Self::getattr),
         fsync: Some(Self::fsync),
         ioctl: Some(Self::ioctl),
+        readdir: Some(Self::readdir),
+        truncate: Some(Self::truncate),
         arm: Some(Self::arm),
         release: Some(Self::release),
         fired: Some(Self::fired),
@@ -561,6 +596,34 @@ impl<T: FileOps> FilesSlot<T> {
         match T::ioctl(unsafe { Self::proxy(p) }, cmd, value as u64, input, output) {
             Ok(v) => v as crate::ffi::c_long,
             Err(e) => e.to_errno() as crate::ffi::c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with a live proxy and a buffer writable for `len`.
+    unsafe extern "C" fn readdir(
+        p: *mut bindings::cohort_proxy,
+        buf: *mut c_void,
+        len: usize,
+    ) -> isize {
+        // SAFETY: Per this function's contract.
+        let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        // SAFETY: Per this function's contract.
+        ret_len(T::readdir(unsafe { Self::proxy(p) }, buf))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with a live proxy.
+    unsafe extern "C" fn truncate(
+        p: *mut bindings::cohort_proxy,
+        len: bindings::loff_t,
+    ) -> crate::ffi::c_int {
+        // SAFETY: Per this function's contract.
+        match T::truncate(unsafe { Self::proxy(p) }, len) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
         }
     }
 

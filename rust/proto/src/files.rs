@@ -241,6 +241,12 @@ pub enum FileOp {
     /// the size of what it writes (at most [`IOCTL_MAX_DATA`]), which the
     /// reply's data carry.
     Ioctl,
+    /// Read directory entries from the file position, at most `a` bytes
+    /// of them (at most [`FILE_MAX_DATA`]): the reply's data are the
+    /// hub's `struct cohort_dirent` records, which only the hub reads.
+    Readdir,
+    /// `ftruncate` to `a` bytes (at most `i64::MAX`).
+    Truncate,
 }
 
 /// Most bytes a forwarded ioctl reads or writes.
@@ -256,6 +262,8 @@ impl FileOp {
             FileOp::Fsync => 5,
             FileOp::Poll => 6,
             FileOp::Ioctl => 7,
+            FileOp::Readdir => 8,
+            FileOp::Truncate => 9,
         }
     }
 
@@ -268,6 +276,8 @@ impl FileOp {
             5 => FileOp::Fsync,
             6 => FileOp::Poll,
             7 => FileOp::Ioctl,
+            8 => FileOp::Readdir,
+            9 => FileOp::Truncate,
             _ => return None,
         })
     }
@@ -313,6 +323,8 @@ impl<'a> FileReq<'a> {
                         && self.flags as usize <= IOCTL_MAX_DATA
                         && (no_data || self.b == 0)
                 }
+                FileOp::Readdir => no_data && self.a <= FILE_MAX_DATA as u64 && self.b == 0,
+                FileOp::Truncate => no_data && self.a <= i64::MAX as u64 && self.b == 0,
             };
         check(ok)
     }
@@ -767,6 +779,46 @@ mod tests {
             ..req
         };
         assert!(seek.validate().is_err());
+        // Readdir: a bounded size, no data, no second argument.
+        let readdir = FileReq {
+            op: FileOp::Readdir,
+            a: 32 * 1024,
+            b: 0,
+            data: &[],
+            ..req
+        };
+        let n = readdir.encode(&mut buf).unwrap();
+        assert_eq!(FileReq::decode(&buf[..n]).unwrap(), readdir);
+        for bad in [
+            FileReq {
+                a: FILE_MAX_DATA as u64 + 1,
+                ..readdir
+            },
+            FileReq { b: 1, ..readdir },
+            FileReq {
+                data: &data,
+                ..readdir
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        // Truncate: a length that is an off_t.
+        let truncate = FileReq {
+            op: FileOp::Truncate,
+            a: 3,
+            b: 0,
+            data: &[],
+            ..req
+        };
+        let n = truncate.encode(&mut buf).unwrap();
+        assert_eq!(FileReq::decode(&buf[..n]).unwrap(), truncate);
+        assert!(FileReq {
+            a: i64::MAX as u64 + 1,
+            ..truncate
+        }
+        .validate()
+        .is_err());
+        assert!(FileReq { b: 1, ..truncate }.validate().is_err());
         // Truncated and over-long inputs are refused.
         let n = req.encode(&mut buf).unwrap();
         assert!(FileReq::decode(&buf[..n - 1]).is_err());

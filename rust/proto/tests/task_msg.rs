@@ -461,7 +461,9 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Fsync,
                 FileOp::Poll,
                 FileOp::Ioctl,
-            ][rng.below(7) as usize];
+                FileOp::Readdir,
+                FileOp::Truncate,
+            ][rng.below(9) as usize];
             let len = rng.below(paths.len() as u64) as usize;
             let pos = if rng.chance(1, 2) {
                 POS_CURRENT
@@ -476,6 +478,8 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Fsync => (rng.below(2), 0, &[]),
                 FileOp::Poll => (rng.below(u64::from(u32::MAX) + 1), 0, &[]),
                 FileOp::Ioctl => (rng.next() & u64::from(u32::MAX), 0, &paths[..len.min(256)]),
+                FileOp::Readdir => (rng.below(FILE_MAX_DATA as u64 + 1), 0, &[]),
+                FileOp::Truncate => (rng.below(i64::MAX as u64 + 1), 0, &[]),
             };
             let req = FileReq {
                 id: 1 + rng.below(u64::MAX - 1),
