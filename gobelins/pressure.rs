@@ -386,7 +386,12 @@ impl Reclaim for Linker {
         self.pressure.held.load(Ordering::Relaxed)
     }
 
+    /// Only below the high watermark: reclaim also calls shrinkers when
+    /// nothing presses (`drop_caches`), and a process's pages are no cache.
     fn scan(&self, nr: usize) -> Option<usize> {
+        if !self.marks().pressure(manage::available_kb()) {
+            return None;
+        }
         self.pressure.flush_wanted.fetch_add(nr, Ordering::AcqRel);
         self.kick_flusher();
         None
@@ -420,7 +425,8 @@ impl MsgHandler for RoomHandler {
 /// `pressure`: the node's memory and watermarks (KiB), the pages pooled
 /// here and the flushes under way, then `room_N` for each peer (KiB it
 /// can take, as last heard). Writing `low_kb N` sets the low watermark
-/// (the others follow from it; 0: chosen from the memory size).
+/// (the others follow from it; 0: chosen from the memory size; `EINVAL`
+/// above the node's memory).
 pub(crate) struct PressureFile;
 
 impl DebugFile for PressureFile {
@@ -456,8 +462,14 @@ impl DebugFile for PressureFile {
 
     fn store(l: &Linker, input: &[u8]) -> Result {
         let text = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
-        let value = text.strip_prefix("low_kb").ok_or(EINVAL)?.trim();
-        let kb: u64 = value.parse().map_err(|_| EINVAL)?;
+        let mut words = text.split_ascii_whitespace();
+        if words.next() != Some("low_kb") {
+            return Err(EINVAL);
+        }
+        let kb: u64 = words.next().ok_or(EINVAL)?.parse().map_err(|_| EINVAL)?;
+        if words.next().is_some() || kb > l.pressure.total_kb {
+            return Err(EINVAL);
+        }
         l.pressure.low_override_kb.store(kb, Ordering::Relaxed);
         pr_info!(
             "node {}: low watermark {} KiB\n",

@@ -81,16 +81,18 @@ impl Watermarks {
     /// own high watermark is 1.25 × its low one: a flusher that frees far
     /// above what it needs sends pages away that the process then fetches
     /// back), `critical_kb` half of low.
+    /// An override above `total_kb` is taken as `total_kb` (the node is
+    /// then always under pressure).
     pub fn new(total_kb: u64, low_override_kb: u64) -> Self {
         let low = if low_override_kb != 0 {
-            low_override_kb
+            low_override_kb.min(total_kb.max(1))
         } else {
             (total_kb / 16).clamp(MIN_LOW_KB, MAX_LOW_KB)
         };
         Watermarks {
             critical_kb: low / 2,
             low_kb: low,
-            high_kb: low + low / 4,
+            high_kb: low.saturating_add(low / 4),
         }
     }
 
@@ -114,7 +116,7 @@ impl Watermarks {
     /// without falling below its high watermark plus its low one.
     pub fn room(&self, available_kb: u64) -> Room {
         Room {
-            spare_kb: available_kb.saturating_sub(self.high_kb + self.low_kb),
+            spare_kb: available_kb.saturating_sub(self.high_kb.saturating_add(self.low_kb)),
         }
     }
 }
@@ -221,8 +223,15 @@ mod tests {
         // Small and large nodes are clamped.
         assert_eq!(Watermarks::new(64 * MIB, 0).low_kb, MIN_LOW_KB);
         assert_eq!(Watermarks::new(64 * 1024 * MIB, 0).low_kb, MAX_LOW_KB);
-        // An override wins.
+        // An override wins, up to the memory size; no overflow anywhere
+        // (a debugfs write of u64::MAX panicked a node).
         assert_eq!(Watermarks::new(512 * MIB, 10 * MIB).low_kb, 10 * MIB);
+        assert_eq!(Watermarks::new(512 * MIB, u64::MAX).low_kb, 512 * MIB);
+        for total in [0, 1, u64::MAX] {
+            let w = Watermarks::new(total, u64::MAX);
+            assert!(w.critical_kb <= w.low_kb && w.low_kb <= w.high_kb);
+            let _ = (w.room(u64::MAX), w.pages_to_free(0), w.pressure(0));
+        }
     }
 
     #[test]
