@@ -51,7 +51,7 @@ use crate::proto::container::{
     Access, Backing, ContainerNode, Lookup, PageAction, PageId, PageMsg,
 };
 use crate::proto::container_member::{
-    gives_way, Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO,
+    gives_way, must_tell, Hello, Members, Standing, Verdict, MSG_CONTAINER_HELLO,
 };
 use crate::proto::container_share::{
     answer_lookup, key_manager, KeyAnswer, KeyEntry, Owner, ShareMsg, Sharers,
@@ -431,7 +431,9 @@ impl Machine {
 
 /// The actions of one event, collected for [`Linker::carry_out`].
 pub(crate) struct Actions {
-    list: KVec<PageAction>,
+    /// A vmalloc fallback: a release of a large range records thousands
+    /// (an order-6 kmalloc failed under memory pressure).
+    list: KVVec<PageAction>,
     /// An action could not be recorded (no memory).
     overflow: bool,
 }
@@ -439,7 +441,7 @@ pub(crate) struct Actions {
 impl Actions {
     pub(crate) fn new() -> Self {
         Actions {
-            list: KVec::new(),
+            list: KVVec::new(),
             overflow: false,
         }
     }
@@ -910,7 +912,7 @@ impl Linker {
             self.start_afresh(m);
         }
         let standing = Self::standing(m);
-        if !hello.answer {
+        if !hello.answer || must_tell(standing, self.alone(m), &hello) {
             let answer = Hello {
                 incarnation: self.incarnation.load(Ordering::Relaxed),
                 standing,
@@ -1824,7 +1826,10 @@ impl Linker {
                 let buf = match pooled {
                     Some(Ok(buf)) => {
                         let ret = vma.install_page(address, flags, how, Some(&buf), epoch);
-                        if ret != VM_FAULT_NOPAGE {
+                        // Only once mapped: a fault retried (the epoch
+                        // moved, no anon_vma without the mmap lock, no
+                        // memory) finds the copy still here.
+                        if ret == 0 {
                             self.pool.lock().remove(page);
                         }
                         return Some(ret);

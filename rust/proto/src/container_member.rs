@@ -94,6 +94,17 @@ pub fn gives_way(me: NodeId, alone: bool, from: NodeId, hello: &Hello) -> bool {
     alone && hello.standing == Standing::Synced && (!hello.alone || from.0 < me.0)
 }
 
+/// Whether a node standing `me` (synced or not), `alone` or not, that heard
+/// `hello` must tell the peer where it stands now (a hello of its own, even
+/// in answer to an answer): the peer is synced and alone, and this node is
+/// synced and no longer alone. The peer may have kept its view on an older
+/// hello of this node, sent while this node was alone too with a higher
+/// id; a node that came back and joined this one since would leave the two
+/// views apart for good. Told, the peer gives way ([`gives_way`]).
+pub fn must_tell(me: Standing, alone: bool, hello: &Hello) -> bool {
+    me == Standing::Synced && !alone && hello.standing == Standing::Synced && hello.alone
+}
+
 impl Payload for Hello {
     const LEN: usize = 10;
 
@@ -313,6 +324,15 @@ mod tests {
         // with the lower id; they never do.
         assert!(gives_way(a, true, b, &synced(false)));
         assert!(!gives_way(b, false, a, &synced(true)));
+        // Node 1 said "alone" to node 0, which kept its view (lower id);
+        // node 2 then joined node 1: node 1, no longer alone, must tell
+        // node 0, which then gives way. Nobody tells a node that is not
+        // alone, and a node alone tells nobody.
+        assert!(must_tell(Standing::Synced, false, &synced(true)));
+        assert!(gives_way(a, true, b, &synced(false)));
+        assert!(!must_tell(Standing::Synced, false, &synced(false)));
+        assert!(!must_tell(Standing::Synced, true, &synced(true)));
+        assert!(!must_tell(Standing::Joining, false, &synced(true)));
         // Only synced peers are given way to.
         for standing in [Standing::Undecided, Standing::Joining] {
             let h = Hello {
