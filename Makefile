@@ -6,10 +6,11 @@
 #   make bench    benchmarks on 2 nodes: results in build/bench/*.jsonl, plots *.svg
 #   make check-debug   the tests on a kernel with lock validation
 #   make          build everything (kernel cached in /var/cache/cohort)
+#   make deb      the kernel and the node's modules and tools as Debian packages, in build/deb
 #
 # Each step installs or builds what it needs (run as root on Debian 12).
 
-.PHONY: all deps kernel modules initramfs cli check check-debug demo bench host-test clean
+.PHONY: all deps kernel modules initramfs cli check check-debug demo bench host-test clean deb
 
 all:
 	scripts/build-all.sh
@@ -28,6 +29,9 @@ initramfs: modules
 
 cli:
 	cargo build --release -p cohort
+
+deb: deps
+	scripts/deb.sh
 
 host-test:
 	cargo test --workspace --release

@@ -10,6 +10,10 @@
 //! between nodes (sequential consistency, write-invalidate, a fixed
 //! distributed manager). See `linker` and Documentation/gobelins.rst.
 
+// The pin-initializer of `Linker` has more fields than the default macro
+// recursion limit allows.
+#![recursion_limit = "256"]
+
 use kernel::c_str;
 use kernel::cohort::{
     self,
@@ -37,6 +41,7 @@ mod stats;
 #[forbid(unsafe_code)]
 #[path = "../rust/proto/src"]
 pub mod proto {
+    pub mod auth;
     pub mod container;
     pub mod container_held;
     pub mod container_member;

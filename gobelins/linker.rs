@@ -64,7 +64,7 @@ use crate::proto::wire::Payload;
 use crate::records::Records;
 use crate::stats::{Counter, Stats};
 use crate::LINKER;
-use core::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::cohort::{
     self,
@@ -491,6 +491,10 @@ pub(crate) struct Linker {
     /// This incarnation of the container layer (random, never 0; a new
     /// one when the layer starts afresh).
     incarnation: AtomicU64,
+    /// Set when the container layer says bye (the module unloads): from
+    /// then on it neither says hello nor answers one, so that no peer
+    /// joins an incarnation that is going away.
+    leaving: AtomicBool,
     /// Counters, shown in debugfs.
     pub(crate) stats: Stats,
     /// Pages injected here that no store here holds (see `pool`). Taken
@@ -541,6 +545,7 @@ impl Linker {
                 executor: AtomicI32::new(-1),
                 nodes,
                 incarnation: AtomicU64::new(cohort::random_u64().max(1)),
+                leaving: AtomicBool::new(false),
                 stats: Stats::new(),
                 pool <- new_mutex!(Pool::new()),
                 pressure <- Pressure::new(),
@@ -875,6 +880,9 @@ impl Linker {
 
     /// Says hello to `to` (its transport came up, or this layer started).
     pub(crate) fn say_hello(&self, to: NodeId) {
+        if self.leaving.load(Ordering::Acquire) {
+            return;
+        }
         let mut guard = self.machine.lock();
         let m = &mut *guard;
         let hello = Hello {
@@ -884,6 +892,12 @@ impl Linker {
             alone: self.alone(m),
         };
         self.queue(m, Op::Hello { to, hello });
+    }
+
+    /// The container layer says bye: it neither says hello nor answers
+    /// one from now on (see `member::stop`).
+    pub(crate) fn leave(&self) {
+        self.leaving.store(true, Ordering::Release);
     }
 
     /// Starts as the only node of the cluster.
@@ -896,6 +910,9 @@ impl Linker {
     /// boots, joins or counts the peer up, as `proto::container_member`
     /// says. The answer carries this node's standing before the hello.
     pub(crate) fn heard(&self, from: NodeId, hello: Hello) {
+        if self.leaving.load(Ordering::Acquire) {
+            return;
+        }
         let mut guard = self.machine.lock();
         let m = &mut *guard;
         if gives_way(self.me(), self.alone(m), from, &hello) {
@@ -930,10 +947,20 @@ impl Linker {
         // Whatever it decides, the peer's container layer runs and is
         // connected: a joining node learns the view from its markers.
         let peers = NodeSet::first(self.nodes).without(self.me());
-        match m
-            .members
-            .heard(from, standing, hello, peers, cohort::now_ns())
-        {
+        let now = cohort::now_ns();
+        let mut verdict = m.members.heard(from, standing, hello, peers, now);
+        if verdict == Verdict::Afresh {
+            pr_info!(
+                "node {}: node {} restarted while this node joined: the container layer starts afresh\n",
+                self.me().0,
+                from.0
+            );
+            self.start_afresh(m);
+            verdict = m
+                .members
+                .heard(from, Standing::Undecided, hello, peers, now);
+        }
+        match verdict {
             Verdict::Boot => {
                 pr_info!(
                     "node {} boots the container layer with node {}\n",
@@ -955,7 +982,7 @@ impl Linker {
                 self.node_down_locked(m, from);
                 self.node_up_locked(m, from);
             }
-            Verdict::Up | Verdict::Nothing => self.node_up_locked(m, from),
+            Verdict::Up | Verdict::Nothing | Verdict::Afresh => self.node_up_locked(m, from),
         }
         if !m.heard.contains(from) {
             m.heard.insert(from);

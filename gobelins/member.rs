@@ -68,8 +68,13 @@ pub(crate) fn start(linker: &Linker) {
     }
 }
 
-/// Says bye to every peer that is up.
+/// Says bye to every peer that is up. Before that, the container layer
+/// stops saying and answering hellos: a peer that starts afresh on the bye
+/// must not join this incarnation, which is going away.
 pub(crate) fn stop() {
+    if let Some(linker) = LINKER.get() {
+        linker.leave();
+    }
     for node in 0..cohort::nr_nodes() {
         if node != cohort::node_id() && cohort::node_online(node) {
             let _ = msg::send(node, MSG_CONTAINER_BYE, &[]);

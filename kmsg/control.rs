@@ -7,6 +7,8 @@
 //! - `peers`: per node, state, address and counters.
 //! - `types`: per message type that carried traffic, counters.
 //! - `listener`: what became of the connections other hosts opened.
+//! - `shm`: the shared-memory region, and per node its pipe and the
+//!   transport of its connection.
 //! - `ping`: write `NODE COUNT` to make COUNT ping round trips; read the
 //!   result (or the error and how long the last reply had been awaited).
 //! - `hreq`: as `ping`, but each round trip is a request through the hub's
@@ -17,9 +19,11 @@
 //! - `stream`: write `NODE BYTES` to stream BYTES one way and check the peer
 //!   received them all.
 //! - `inject`: write `NODE KIND` to send one malformed frame (`bad-checksum`,
-//!   `bad-magic`, `bad-length`, `bad-node`).
+//!   `bad-magic`, `bad-length`, `bad-node`) or, on an authenticated
+//!   connection, one whose tag is wrong (`bad-tag`), a frame twice
+//!   (`replay`) or two frames in the wrong order (`reorder`).
 
-use crate::cluster::{Cluster, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, REQUEST_TIMEOUT_MS};
+use crate::cluster::{Cluster, HEARTBEAT_INTERVAL_MS};
 use crate::proto::wire::{self, BenchPing, Payload, MAX_MESSAGE};
 use core::fmt::Write;
 use core::sync::atomic::Ordering;
@@ -99,6 +103,7 @@ impl Control {
         dir.file::<Peers>(c_str!("peers"), 0o444)?;
         dir.file::<Types>(c_str!("types"), 0o444)?;
         dir.file::<Listener>(c_str!("listener"), 0o444)?;
+        dir.file::<ShmFile>(c_str!("shm"), 0o444)?;
         dir.file::<PingFile>(c_str!("ping"), 0o600)?;
         dir.file::<HreqFile>(c_str!("hreq"), 0o600)?;
         dir.file::<EchoFile>(c_str!("echo"), 0o600)?;
@@ -126,10 +131,6 @@ fn node_arg(value: u64) -> Result<u32> {
     u32::try_from(value).map_err(|_| EINVAL)
 }
 
-fn ipv4(addr: u32) -> [u8; 4] {
-    addr.to_ne_bytes()
-}
-
 struct Params;
 
 impl DebugFile for Params {
@@ -139,8 +140,14 @@ impl DebugFile for Params {
         let cl = &c.cluster;
         writeln!(
             out,
-            "node={} nr_nodes={} port={} heartbeat_interval_ms={} heartbeat_timeout_ms={} request_timeout_ms={}",
-            cl.me, cl.nr_nodes, cl.port, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TIMEOUT_MS, REQUEST_TIMEOUT_MS
+            "node={} nr_nodes={} port={} heartbeat_interval_ms={} heartbeat_timeout_ms={} request_timeout_ms={} auth={}",
+            cl.me,
+            cl.nr_nodes,
+            cl.port,
+            HEARTBEAT_INTERVAL_MS,
+            cl.heartbeat_timeout_ms,
+            cl.request_timeout_ms,
+            cl.auth.as_str()
         )
     }
 }
@@ -153,7 +160,7 @@ impl DebugFile for Peers {
     fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
         writeln!(
             out,
-            "# node state ip tx_msgs rx_msgs tx_bytes rx_bytes errors drops resets ups rtt_ns"
+            "# node state ip tx_msgs rx_msgs tx_bytes rx_bytes errors drops resets ups rtt_ns bad_tags auth_failures"
         )?;
         for peer in c.cluster.peers.iter() {
             let state = if peer.id == c.cluster.me {
@@ -163,13 +170,13 @@ impl DebugFile for Peers {
             } else {
                 "down"
             };
-            let [a, b, d, e] = ipv4(peer.addr);
             let n = &peer.counters;
             let get = |v: &core::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
             writeln!(
                 out,
-                "{} {state} {a}.{b}.{d}.{e} tx_msgs={} rx_msgs={} tx_bytes={} rx_bytes={} errors={} drops={} resets={} ups={} rtt_ns={}",
+                "{} {state} {} tx_msgs={} rx_msgs={} tx_bytes={} rx_bytes={} errors={} drops={} resets={} ups={} rtt_ns={} bad_tags={} auth_failures={}",
                 peer.id,
+                peer.addr,
                 get(&n.tx_msgs),
                 get(&n.rx_msgs),
                 get(&n.tx_bytes),
@@ -179,6 +186,8 @@ impl DebugFile for Peers {
                 get(&n.resets),
                 get(&n.ups),
                 get(&n.rtt_ns),
+                get(&n.bad_tags),
+                get(&n.auth_failures),
             )?;
         }
         Ok(())
@@ -195,12 +204,50 @@ impl DebugFile for Listener {
         let get = |v: &core::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
         writeln!(
             out,
-            "accepted={} introduced={} malformed={} refused={}",
+            "accepted={} introduced={} malformed={} refused={} auth_mismatch={} auth_failed={}",
             get(&n.accepted),
             get(&n.introduced),
             get(&n.malformed),
             get(&n.refused),
+            get(&n.auth_mismatch),
+            get(&n.auth_failed),
         )
+    }
+}
+
+struct ShmFile;
+
+impl DebugFile for ShmFile {
+    type Data = Control;
+
+    fn show(c: &Control, out: &mut Output) -> core::fmt::Result {
+        let cl = &c.cluster;
+        let Some(shm) = &cl.shm else {
+            return writeln!(out, "none");
+        };
+        writeln!(
+            out,
+            "region_kib={} ring_kib={} incarnation={}",
+            shm.layout.region_size() >> 10,
+            shm.layout.ring_size() >> 10,
+            shm.incarnation
+        )?;
+        writeln!(out, "# node joined transport gen session accepted")?;
+        for peer in cl.peers.iter().filter(|p| p.id != cl.me) {
+            let (gen, session, accepted) = cl
+                .pipes
+                .get(peer.id as usize)
+                .and_then(Option::as_ref)
+                .map_or((0, 0, 0), |pipe| pipe.show());
+            writeln!(
+                out,
+                "{} joined={} transport={} gen={gen:#x} session={session} accepted={accepted}",
+                peer.id,
+                u8::from(shm.joined(peer.id)),
+                cl.transport(peer),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -216,6 +263,8 @@ fn type_name(ty: u16) -> &'static str {
         wire::MSG_ECHO => "echo",
         wire::MSG_STREAM_DATA => "stream-data",
         wire::MSG_STREAM_SYNC => "stream-sync",
+        wire::MSG_AUTH_CHALLENGE => "auth-challenge",
+        wire::MSG_AUTH_PROOF => "auth-proof",
         msg::ECHO => "kmsg-echo",
         wire::MSG_BENCH_PING => "bench-ping",
         _ => "-",
@@ -347,21 +396,16 @@ impl DebugFile for PingFile {
     }
 }
 
-/// One bench ping through the hub's message API; returns its round trip.
-fn hub_round_trip(node: u32, nonce: u64) -> Result<u64> {
+/// One bench ping through the hub's message API, waiting `timeout_ms` at
+/// most; returns its round trip.
+fn hub_round_trip(node: u32, nonce: u64, timeout_ms: u32) -> Result<u64> {
     let mut payload = [0u8; BenchPing::LEN];
     BenchPing { nonce }
         .encode(&mut payload)
         .map_err(|_| EINVAL)?;
     let mut reply = [0u8; BenchPing::LEN];
     let start = cohort::now_ns();
-    let len = msg::request(
-        node,
-        wire::MSG_BENCH_PING,
-        &payload,
-        &mut reply,
-        REQUEST_TIMEOUT_MS,
-    )?;
+    let len = msg::request(node, wire::MSG_BENCH_PING, &payload, &mut reply, timeout_ms)?;
     let rtt = cohort::now_ns().saturating_sub(start);
     match reply.get(..len).map(BenchPing::decode) {
         Some(Ok(pong)) if pong.nonce == nonce => Ok(rtt),
@@ -379,7 +423,10 @@ impl DebugFile for HreqFile {
     }
 
     fn store(c: &Control, input: &[u8]) -> Result {
-        let outcome = round_trips(c, input, hub_round_trip);
+        let timeout_ms = c.cluster.request_timeout_ms;
+        let outcome = round_trips(c, input, |node, nonce| {
+            hub_round_trip(node, nonce, timeout_ms)
+        });
         record(&mut c.results.lock().hreq, outcome)
     }
 }
@@ -413,7 +460,7 @@ impl DebugFile for EchoFile {
             data.push((i.wrapping_mul(131) ^ (i >> 8)) as u8, GFP_KERNEL)?;
         }
         let mut reply = KVVec::from_elem(0u8, size, GFP_KERNEL)?;
-        let timeout = REQUEST_TIMEOUT_MS + (size / 1024) as u32 * 10;
+        let timeout = c.cluster.request_timeout_ms + (size / 1024) as u32 * 10;
         let start = cohort::now_ns();
         for _ in 0..count {
             if c.cluster.stopping() {

@@ -23,14 +23,18 @@ use kernel::sync::Arc;
 mod cluster;
 mod control;
 mod requests;
+mod shm;
 
 /// Protocol logic shared with the host tests (`rust/proto`).
 #[forbid(unsafe_code)]
 #[path = "../rust/proto/src"]
 pub mod proto {
+    pub mod auth;
     pub mod crc;
     pub mod error;
+    pub mod liveness;
     pub mod node;
+    pub mod shm_ring;
     pub mod wire;
 }
 

@@ -8,9 +8,13 @@
 //! ([`Requests::expire`]) settles it. Sleeping without a timer of its own
 //! keeps timer set-up off the round trip; the sweep runs every heartbeat
 //! interval, so a request fails at most that much after its deadline.
+//! Deadlines run on this node's running time: time the heartbeat thread
+//! found this node not running ([`Requests::stalled`]) does not count, as
+//! a reply that came meanwhile may not have been read yet.
 //! Replies move their buffer into the entry: nothing is copied on the
 //! receive path.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::alloc::KVVec;
 use kernel::cohort::sync_bh::SpinLockBh;
 use kernel::cohort::{self, errno};
@@ -36,6 +40,8 @@ pub(crate) struct Requests {
     pending: SpinLockBh<KVec<Pending>>,
     #[pin]
     settled: CondVar,
+    /// Time this node did not run, in ns, since the module loaded.
+    stalled_ns: AtomicU64,
 }
 
 impl Requests {
@@ -43,13 +49,16 @@ impl Requests {
         pin_init!(Self {
             pending <- new_spinlock_bh!(KVec::new()),
             settled <- new_condvar!(),
+            stalled_ns: AtomicU64::new(0),
         })
     }
 
     /// Parks request `id` to `node`, due within `timeout_ms`; call before
     /// sending it.
     pub(crate) fn park(&self, id: u64, node: u32, timeout_ms: u32) -> Result {
-        let deadline_ns = cohort::now_ns().saturating_add(u64::from(timeout_ms) * 1_000_000);
+        let deadline_ns = self
+            .running_ns(cohort::now_ns())
+            .saturating_add(u64::from(timeout_ms) * 1_000_000);
         self.pending.lock().push(
             Pending {
                 id,
@@ -62,8 +71,21 @@ impl Requests {
         Ok(())
     }
 
-    /// Fails the requests whose deadline passed with `ETIMEDOUT`.
+    /// The running time at monotonic time `now_ns`: `now_ns` less the
+    /// time this node did not run.
+    fn running_ns(&self, now_ns: u64) -> u64 {
+        now_ns.saturating_sub(self.stalled_ns.load(Ordering::Relaxed))
+    }
+
+    /// This node did not run for `ns`: no deadline runs meanwhile.
+    pub(crate) fn stalled(&self, ns: u64) {
+        self.stalled_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Fails the requests whose deadline passed at monotonic time `now_ns`
+    /// with `ETIMEDOUT`.
     pub(crate) fn expire(&self, now_ns: u64) {
+        let now_ns = self.running_ns(now_ns);
         let mut pending = self.pending.lock();
         let mut expired = false;
         for entry in pending.iter_mut() {

@@ -6,9 +6,9 @@
 
 use crate::dist::me;
 use crate::proto::files::{
-    FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, Holds, FILE_MAX_DATA,
-    FILE_REPLY_HEAD_LEN, IOCTL_MAX_DATA, MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY, MSG_FILE_REQ,
-    POS_CURRENT,
+    FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, Holds, LockConflict,
+    LockKind, LockSpec, LockType, FILE_MAX_DATA, FILE_REPLY_HEAD_LEN, IOCTL_MAX_DATA, LOCK_TO_END,
+    MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY, MSG_FILE_REQ, POS_CURRENT,
 };
 use crate::proto::node::NodeId;
 use crate::proto::wire::Payload;
@@ -17,7 +17,7 @@ use kernel::cohort::migration::Global;
 use kernel::cohort::msg::{self, Message, MsgHandler};
 use kernel::cohort::{
     self,
-    files::{self, File, FileOps, Info, Proxy, Stat, Watch},
+    files::{self, File, FileOps, Info, Lock, LockKind as Kind, Proxy, Stat, Watch},
     vec as kvec,
 };
 use kernel::prelude::*;
@@ -374,6 +374,14 @@ pub(crate) fn install_opened(d: &FileDesc) -> Result<i64> {
     Ok(i64::from(files::install_new(file, d.cloexec)?))
 }
 
+/// How a request for a proxy failed.
+enum Failed {
+    /// The home answered with this error.
+    Home(Error),
+    /// No valid answer came (the transport's or this node's error).
+    NoAnswer(Error),
+}
+
 /// Sends one request for a proxy; copies the reply's data into `out` and
 /// returns the result and the bytes copied.
 fn request(
@@ -385,6 +393,22 @@ fn request(
     data: &[u8],
     out: &mut [u8],
 ) -> Result<(i64, usize)> {
+    request_answered(p, op, flags, a, b, data, out).map_err(|f| match f {
+        Failed::Home(e) | Failed::NoAnswer(e) => e,
+    })
+}
+
+/// As [`request`], but tells the home's error from a request that got no
+/// valid answer.
+fn request_answered(
+    p: &Proxy,
+    op: FileOp,
+    flags: u32,
+    a: u64,
+    b: u64,
+    data: &[u8],
+    out: &mut [u8],
+) -> core::result::Result<(i64, usize), Failed> {
     let req = FileReq {
         id: p.id(),
         op,
@@ -393,14 +417,21 @@ fn request(
         b,
         data,
     };
-    let mut buf = KVVec::from_elem(0u8, req.encoded_len(), GFP_KERNEL)?;
-    req.encode(&mut buf).map_err(|_| EINVAL)?;
-    let mut reply = KVVec::from_elem(0u8, FILE_REPLY_HEAD_LEN + out.len(), GFP_KERNEL)?;
-    let n = msg::request_nointr(p.home(), MSG_FILE_REQ, &buf, &mut reply, FILE_TIMEOUT_MS)?;
-    let answer = FileReply::decode(reply.get(..n).ok_or(eproto())?).map_err(|_| eproto())?;
+    let sent = (|| -> Result<(KVVec<u8>, usize)> {
+        let mut buf = KVVec::from_elem(0u8, req.encoded_len(), GFP_KERNEL)?;
+        req.encode(&mut buf).map_err(|_| EINVAL)?;
+        let mut reply = KVVec::from_elem(0u8, FILE_REPLY_HEAD_LEN + out.len(), GFP_KERNEL)?;
+        let n = msg::request_nointr(p.home(), MSG_FILE_REQ, &buf, &mut reply, FILE_TIMEOUT_MS)?;
+        Ok((reply, n))
+    })();
+    let (reply, n) = sent.map_err(Failed::NoAnswer)?;
+    let answer = reply
+        .get(..n)
+        .and_then(|r| FileReply::decode(r).ok())
+        .ok_or(Failed::NoAnswer(eproto()))?;
     p.set_mask(answer.mask);
     if answer.result < 0 {
-        return Err(Error::from_errno(answer.result as i32));
+        return Err(Failed::Home(Error::from_errno(answer.result as i32)));
     }
     let len = answer.data.len().min(out.len());
     out[..len].copy_from_slice(&answer.data[..len]);
@@ -528,6 +559,60 @@ impl FileOps for Proxies {
         request(p, FileOp::Truncate, 0, len as u64, 0, &[], &mut []).map(|_| ())
     }
 
+    fn lock(p: &Proxy, lock: &mut Lock) -> Result {
+        let spec = LockSpec {
+            test: lock.test,
+            kind: match lock.kind {
+                Kind::Ofd => LockKind::Ofd,
+                Kind::Flock => LockKind::Flock,
+                Kind::Posix => LockKind::Posix,
+            },
+            ltype: LockType::from_raw(lock.ltype).ok_or(EINVAL)?,
+        };
+        if lock.start < 0 || lock.end < lock.start {
+            return Err(EINVAL);
+        }
+        // Recorded with the pid the process has cluster-wide.
+        let pid = crate::STATE
+            .get()
+            .and_then(|reg| crate::dist::current_running(&reg))
+            .map_or(lock.pid, |d| d.id.pid as i32);
+        let mut raw = [0u8; LockConflict::LEN];
+        // What the home answered, or ENOLCK ("a remote locking protocol
+        // failed") when no answer came: a transport's EAGAIN must not read
+        // as a lock held elsewhere.
+        let (_, got) = request_answered(
+            p,
+            FileOp::Lock,
+            spec.flags(),
+            lock.start as u64,
+            lock.end as u64,
+            &pid.to_le_bytes(),
+            if spec.test { &mut raw[..] } else { &mut [] },
+        )
+        .map_err(|f| match f {
+            Failed::Home(e) => e,
+            Failed::NoAnswer(_) => cohort::errno::ENOLCK(),
+        })?;
+        if !spec.test {
+            return Ok(());
+        }
+        if got != raw.len() {
+            return Err(eproto());
+        }
+        let c = LockConflict::decode(&raw).map_err(|_| eproto())?;
+        if c.kind == 0 {
+            lock.ltype = LockType::Unlock.as_raw();
+        } else {
+            lock.ltype = c.ltype;
+            lock.conflict_ofd = c.kind == 2;
+            lock.pid = c.pid;
+            lock.start = c.start as i64;
+            lock.end = c.end as i64;
+        }
+        Ok(())
+    }
+
     fn arm(p: &Proxy) -> Result<u32> {
         Ok(request(p, FileOp::Poll, 0, 0, 0, &[], &mut [])?.0 as u32)
     }
@@ -605,6 +690,44 @@ fn serve(
             Ok(n as i64)
         }
         FileOp::Truncate => file.truncate(req.a as i64).map(|_| 0),
+        FileOp::Lock => {
+            let spec = LockSpec::from_flags(req.flags).ok_or(EINVAL)?;
+            let pid = req
+                .data
+                .try_into()
+                .map(i32::from_le_bytes)
+                .map_err(|_| EINVAL)?;
+            let mut lock = Lock {
+                test: spec.test,
+                kind: match spec.kind {
+                    LockKind::Ofd => Kind::Ofd,
+                    LockKind::Flock => Kind::Flock,
+                    LockKind::Posix => Kind::Posix,
+                },
+                ltype: spec.ltype.as_raw(),
+                conflict_ofd: false,
+                pid,
+                start: req.a as i64,
+                end: req.b as i64,
+            };
+            file.lock(&mut lock)?;
+            if spec.test {
+                let c = if lock.ltype == LockType::Unlock.as_raw() {
+                    LockConflict::NONE
+                } else {
+                    LockConflict {
+                        kind: if lock.conflict_ofd { 2 } else { 1 },
+                        ltype: lock.ltype,
+                        start: lock.start as u64,
+                        end: (lock.end as u64).min(LOCK_TO_END),
+                        pid: lock.pid,
+                    }
+                };
+                data.extend_with(LockConflict::LEN, 0, GFP_KERNEL)?;
+                c.encode(data).map_err(|_| EINVAL)?;
+            }
+            Ok(0)
+        }
         FileOp::Poll => exports.arm(req.id, src).map(i64::from),
         FileOp::Ioctl => {
             let mut out = [0u8; IOCTL_MAX_DATA];

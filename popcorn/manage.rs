@@ -434,7 +434,7 @@ fn local_members(
         let own = own_ok && is_current(&task);
         // Everything that would refuse it later, so that none moves.
         let check = may_move(&task, caller, own).and_then(|()| {
-            if !migration::may_migrate(&task) {
+            if !migration::may_migrate(&task) || migration::holds_posix_locks(&task) {
                 Err(cohort::errno::EOPNOTSUPP())
             } else if reg.migrating(&task) {
                 Err(EBUSY)

@@ -607,6 +607,10 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     if !migration::may_migrate(&task) {
         return Err(cohort::errno::EOPNOTSUPP());
     }
+    // Checked when asked too; a lock taken since must not be dropped.
+    if migration::holds_posix_locks(&task) {
+        return Err(cohort::errno::EOPNOTSUPP());
+    }
     // A thread joined just before is still being released.
     migration::await_lone_thread(LONE_THREAD_MS)?;
     let dist = match reg.find_task(&task) {
@@ -1436,7 +1440,7 @@ pub(crate) fn migrate(reg: &Registry, task: ARef<Task>, own: bool, dest: NodeId)
     if dest == me() {
         return Ok(0);
     }
-    if !migration::may_migrate(&task) {
+    if !migration::may_migrate(&task) || migration::holds_posix_locks(&task) {
         return Err(cohort::errno::EOPNOTSUPP());
     }
     reg.start_migration(&task)?;

@@ -35,6 +35,7 @@ mod migrate;
 #[forbid(unsafe_code)]
 #[path = "../rust/proto/src"]
 pub mod proto {
+    pub mod auth;
     pub mod container;
     pub mod crc;
     pub mod error;

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# `make check`: lints and host tests, then two cluster rounds:
+# `make check`: lints and host tests, then three cluster rounds:
 #
-#   1. 3 nodes with 2 vCPUs each, on the Cohort kernel;
-#   2. 2 nodes with 1 vCPU each, on the debug kernel (config/debug.config:
+#   1. 3 nodes with 2 vCPUs each, on the Cohort kernel, over TCP;
+#   2. 2 nodes with 2 vCPUs each, on the Cohort kernel, over shared memory
+#      (`cohort up --transport shm`: kmsg between them uses the rings of an
+#      ivshmem-doorbell region, Documentation/shm-transport.rst);
+#   3. 2 nodes with 1 vCPU each, on the debug kernel (config/debug.config:
 #      lockdep, atomic-sleep checks, kmemleak, debug objects).
 #
 # A round boots the cluster, runs the selftests of every node with the
@@ -13,13 +16,13 @@
 # build/results.tsv; `cohort report` merges them by test name and ends
 # with `N passed, N failed, N skipped` over distinct tests.
 #
-# ROUNDS="3 2" picks rounds by node count (e.g. ROUNDS=3 for a quick run).
+# ROUNDS="3 shm 2" picks rounds (e.g. ROUNDS=3 for a quick run).
 . "$(dirname "$0")/lib.sh"
 
 cohort=$COHORT_ROOT/target/release/cohort
 export COHORT_STATE=$COHORT_BUILD/cluster
 export COHORT_RESULTS=$COHORT_BUILD/results.tsv
-ROUNDS=${ROUNDS:-3 2}
+ROUNDS=${ROUNDS:-3 shm 2}
 
 "$COHORT_ROOT/scripts/build-all.sh"
 cd "$COHORT_ROOT"
@@ -31,18 +34,26 @@ record() {
 	"$cohort" record --place "${4:-host}" -- "$1" "$2" "$3"
 }
 
-# lint NAME CMD...: one result for a whole lint, its output as the detail.
-lint() {
+# step NAME CMD...: one result NAME for a whole command, the end of its
+# output as the detail when it fails.
+step() {
 	local name=$1 out rc=0
 	shift
-	log check "lint: $name"
+	log check "$name"
 	out=$("$@" 2>&1) || rc=$?
 	if [ "$rc" -eq 0 ]; then
-		record pass "lint: $name" ""
+		record pass "$name" ""
 	else
 		echo "$out" | tail -n 40 >&2
-		record fail "lint: $name" "$(echo "$out" | tail -n 40)"
+		record fail "$name" "$(echo "$out" | tail -n 40)"
 	fi
+}
+
+# lint NAME CMD...: one result for a whole lint.
+lint() {
+	local name=$1
+	shift
+	step "lint: $name" "$@"
 }
 
 lint "rustfmt (host crates)" cargo fmt --all --check
@@ -85,20 +96,55 @@ if [ "$rc" -ne 0 ] && ! grep -q '^fail	host: ' "$COHORT_RESULTS"; then
 	record fail "host: cargo test" "cargo test exited $rc without a failing test (a build error?); see $COHORT_BUILD/host-tests.log"
 fi
 
+# make deb: the packages are built from the cached kernel tree (a relink)
+# and hold what a real node needs; the configuration tool in the package
+# accepts the example it ships. One result.
+deb_check() {
+	local out=$COHORT_BUILD/deb krel pkg x
+	"$COHORT_ROOT/scripts/deb.sh" || { echo "scripts/deb.sh failed"; return 1; }
+	krel=$(cat "$COHORT_BUILD/images/release") || return 1
+	for pkg in linux-image-"$krel" linux-headers-"$krel" linux-libc-dev cohort-node; do
+		ls "$out/${pkg}"_*.deb >/dev/null 2>&1 || { echo "no $pkg package in $out"; return 1; }
+	done
+	# (The listing first: grep -q would end dpkg-deb with SIGPIPE.)
+	x=$(dpkg-deb -c "$out"/linux-image-"$krel"_*.deb) || return 1
+	echo "$x" | grep -q "/boot/vmlinuz-$krel\$" ||
+		{ echo "linux-image-$krel has no /boot/vmlinuz-$krel"; return 1; }
+	pkg=$(ls "$out"/cohort-node_*.deb)
+	dpkg-deb -f "$pkg" Depends | grep -q "linux-image-$krel" ||
+		{ echo "cohort-node does not depend on linux-image-$krel"; return 1; }
+	x=$(mktemp -d)
+	dpkg-deb -x "$pkg" "$x"
+	for f in lib/modules/"$krel"/updates/cohort/{kmsg,gobelins,popcorn}.ko usr/sbin/cohort-node \
+		lib/systemd/system/cohort.service usr/bin/pcntl usr/lib/x86_64-linux-gnu/libpcntl.a \
+		usr/include/libpcntl.h usr/share/doc/cohort-node/cohort.conf.example; do
+		[ -s "$x/$f" ] || { echo "cohort-node has no $f"; rm -rf "$x"; return 1; }
+	done
+	modinfo -F vermagic "$x/lib/modules/$krel/updates/cohort/kmsg.ko" | grep -q "^$krel " ||
+		{ echo "kmsg.ko in cohort-node is not built for $krel"; rm -rf "$x"; return 1; }
+	"$x/usr/sbin/cohort-node" check "$x/usr/share/doc/cohort-node/cohort.conf.example" ||
+		{ echo "cohort-node check refuses the example it ships"; rm -rf "$x"; return 1; }
+	rm -rf "$x"
+}
+step "host: make deb: packages" deb_check
+
 "$cohort" down >/dev/null 2>&1 || true
 trap '"$cohort" down >/dev/null 2>&1 || true' EXIT
 
-# cluster_round N SMP KERNEL-NAME IMAGES: boot N nodes with SMP vCPUs
-# from IMAGES (bzImage, initramfs.cpio.gz) with kmsg and popcorn loaded,
-# run the selftests and the scenarios, check the logs at teardown, tear
-# down. Output goes to build/round-N.log as well.
+# cluster_round NAME N SMP KERNEL-NAME IMAGES TRANSPORT: boot N nodes with
+# SMP vCPUs from IMAGES (bzImage, initramfs.cpio.gz) with kmsg and popcorn
+# loaded, talking over TRANSPORT (tcp or shm), run the selftests and the
+# scenarios, check the logs at teardown, tear down. Output goes to
+# build/round-NAME.log as well.
 cluster_round() {
-	local n=$1 smp=$2 kname=$3 images=$4 rlog=$COHORT_BUILD/round-$1.log t0=$SECONDS
-	export COHORT_ROUND="$n nodes ($kname kernel, $smp vCPU)"
+	local name=$1 n=$2 smp=$3 kname=$4 images=$5 transport=$6
+	local rlog=$COHORT_BUILD/round-$name.log t0=$SECONDS
+	export COHORT_ROUND="$n nodes ($kname kernel, $smp vCPU, $transport)"
 	log check "round: $COHORT_ROUND"
 	"$cohort" down >/dev/null 2>&1 || true
 	if ! "$cohort" up -n "$n" --smp "$smp" --kernel "$images/bzImage" \
-		--initrd "$images/initramfs.cpio.gz" --modules kmsg,gobelins,popcorn 2>&1 | tee "$rlog"; then
+		--initrd "$images/initramfs.cpio.gz" --transport "$transport" \
+		--modules kmsg,gobelins,popcorn 2>&1 | tee "$rlog"; then
 		record fail "cluster: boot" "$n nodes did not come up: $(tail -n 20 "$rlog")" "$COHORT_ROUND"
 		"$cohort" down >/dev/null 2>&1 || true
 		return
@@ -118,14 +164,19 @@ for r in $ROUNDS; do
 	3)
 		kname=Cohort
 		[ "${COHORT_DEBUG:-0}" = 1 ] && kname=debug
-		cluster_round 3 2 "$kname" "$COHORT_BUILD/images"
+		cluster_round 3 3 2 "$kname" "$COHORT_BUILD/images" tcp
+		;;
+	shm)
+		kname=Cohort
+		[ "${COHORT_DEBUG:-0}" = 1 ] && kname=debug
+		cluster_round shm 2 2 "$kname" "$COHORT_BUILD/images" shm
 		;;
 	2)
 		log check "building the debug kernel, its modules and initramfs"
 		COHORT_DEBUG=1 "$COHORT_ROOT/scripts/build-all.sh"
-		cluster_round 2 1 debug "$COHORT_DEBUG_BUILD/images"
+		cluster_round 2 2 1 debug "$COHORT_DEBUG_BUILD/images" tcp
 		;;
-	*) die "ROUNDS: unknown round '$r' (3 or 2)" ;;
+	*) die "ROUNDS: unknown round '$r' (3, shm or 2)" ;;
 	esac
 done
 

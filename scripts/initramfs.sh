@@ -20,6 +20,8 @@ ln -sf bin/busybox "$root/init"
 cp "$COHORT_ROOT/tools/guest/rc" "$root/etc/rc"
 cp "$COHORT_ROOT/tools/guest/inittab" "$root/etc/inittab"
 chmod 755 "$root/etc/rc"
+# The node configuration tool, as the cohort-node package installs it.
+install -m 755 "$COHORT_ROOT/tools/node/cohort-node" "$root/usr/sbin/cohort-node"
 echo 'root::0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 mknod -m 600 "$root/dev/console" c 5 1

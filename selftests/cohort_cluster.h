@@ -60,21 +60,45 @@ static inline uint64_t now_ms(void)
 
 /* Loads @name unless it is loaded; false (with g_setup_error) on failure. */
 /* Read exactly @len bytes from @fd within @ms; returns bytes read. */
+/* Why the last read_within() returned short, for a test's log. */
+static char g_read_within_why[96];
+
 static inline size_t read_within(int fd, void *buf, size_t len, int ms)
 {
-	uint64_t deadline = now_ms() + ms;
+	uint64_t start = now_ms(), deadline = start + ms;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t got = 0;
 	ssize_t n;
+	int r;
 
+	g_read_within_why[0] = 0;
 	while (got < len) {
 		int64_t left = deadline - now_ms();
 
-		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+		if (left <= 0) {
+			snprintf(g_read_within_why, sizeof(g_read_within_why),
+				 "no data within %d ms (%llu ms passed)", ms,
+				 (unsigned long long)(now_ms() - start));
 			break;
+		}
+		r = poll(&pfd, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(g_read_within_why, sizeof(g_read_within_why),
+				 "poll: %d (%s) after %llu ms", r, r ? strerror(errno) : "time-out",
+				 (unsigned long long)(now_ms() - start));
+			break;
+		}
 		n = read(fd, (char *)buf + got, len - got);
-		if (n <= 0)
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(g_read_within_why, sizeof(g_read_within_why),
+				 "read: %zd (%s) after %llu ms", n, n ? strerror(errno) : "end of file",
+				 (unsigned long long)(now_ms() - start));
 			break;
+		}
 		got += n;
 	}
 	return got;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kmsg on one node: it loads and registers the msg slot, its debugfs view
- * matches the node's identity, bad commands fail with EINVAL, a ping to a
+ * matches the node's identity and heartbeat timeout (which cannot change
+ * under it), bad commands fail with EINVAL, a ping to a
  * peer that is up succeeds and one to a peer that is down fails at once
  * instead of waiting. The runner loads kmsg on every other node and sets
  * COHORT_REQUIRE_PEERS=1: then every peer must come up. Tests that need
@@ -19,6 +20,7 @@
 #include "cohort_test.h"
 
 #define KMSG_DIR "/sys/kernel/debug/kmsg"
+#define HEARTBEAT_PARAM "/sys/module/cohort/parameters/heartbeat_timeout_ms"
 
 /* Write @cmd to a kmsg command file; 0 or -errno. */
 static int kmsg_command(const char *file, const char *cmd)
@@ -88,14 +90,38 @@ TEST_F(kmsg, registers_msg_slot)
 
 TEST_F(kmsg, params_match_identity)
 {
-	unsigned long node, nr;
-	char buf[512];
+	unsigned long node = 0, nr = 0, hb = 0;
+	char buf[512], want[64];
 
 	ASSERT_LT(0, cohort_read_file(KMSG_DIR "/params", buf, sizeof(buf)));
 	ASSERT_EQ(2, sscanf(buf, "node=%lu nr_nodes=%lu", &node, &nr));
+	ASSERT_EQ(0, cohort_read_ulong(HEARTBEAT_PARAM, &hb));
+	snprintf(want, sizeof(want), "heartbeat_timeout_ms=%lu ", hb);
 	EXPECT_EQ(self->node, node);
 	EXPECT_EQ(self->nr_nodes, nr);
-	EXPECT_NE(NULL, strstr(buf, "heartbeat_timeout_ms=2000"));
+	EXPECT_NE(NULL, strstr(buf, want)) {
+		TH_LOG("params: %s, want %s (cohort.heartbeat_timeout_ms)", buf, want);
+	}
+}
+
+/*
+ * cohort.heartbeat_timeout_ms cannot change under kmsg (what kmsg runs
+ * with is always what the parameter shows), and a value out of 1000 to
+ * 600000 ms is refused with EINVAL, loaded or not.
+ */
+TEST_F(kmsg, heartbeat_timeout_param_is_checked)
+{
+	unsigned long hb = 0, after = 0;
+	char val[32];
+
+	ASSERT_EQ(0, cohort_read_ulong(HEARTBEAT_PARAM, &hb));
+	snprintf(val, sizeof(val), "%lu\n", hb + 1000);
+	EXPECT_EQ(-EBUSY, cohort_write_file(HEARTBEAT_PARAM, val));
+	EXPECT_EQ(-EINVAL, cohort_write_file(HEARTBEAT_PARAM, "999\n"));
+	EXPECT_EQ(-EINVAL, cohort_write_file(HEARTBEAT_PARAM, "600001\n"));
+	EXPECT_EQ(-EINVAL, cohort_write_file(HEARTBEAT_PARAM, "soon\n"));
+	ASSERT_EQ(0, cohort_read_ulong(HEARTBEAT_PARAM, &after));
+	EXPECT_EQ(hb, after);
 }
 
 TEST_F_TIMEOUT(kmsg, peers_match_command_line, 60)

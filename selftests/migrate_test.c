@@ -23,6 +23,7 @@
 #include <termios.h>
 #include <ucontext.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -3382,6 +3383,7 @@ TEST_F_TIMEOUT(errors, joined_thread_does_not_count, 120)
 		int to = i % 2 ? g_node : self->other;
 
 		ASSERT_TRUE(kid_ready(&w, 60000)) {
+			TH_LOG("round %d: the kid is not ready: %s", i, g_read_within_why);
 			finish_kid(_metadata, &w, 1000);
 		}
 		EXPECT_EQ(0, migrate_errno(w.pid, to, 0)) {
@@ -3390,6 +3392,221 @@ TEST_F_TIMEOUT(errors, joined_thread_does_not_count, 120)
 		EXPECT_EQ(to, where(w.pid));
 	}
 	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
+}
+
+/*
+ * Locks of an open file description through a proxy: flock(2) and OFD
+ * record locks are taken at the file's home, on the file the proxy stands
+ * for, so they conflict with the locks of processes there. A flock taken
+ * before the move stays held; a lock that must wait waits on the remote
+ * node until the home grants it, and a signal ends the wait (EINTR without
+ * SA_RESTART). A POSIX record lock on a proxy fails with ENOLCK instead of
+ * being taken on the proxy alone; releasing one succeeds, and F_GETLK is
+ * answered by the home. The test, at the origin, holds and
+ * releases the other side of each conflict through its own open of the
+ * file; once the worker is gone, its locks are.
+ */
+struct lock_arg {
+	int other;
+	char path[64];
+};
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int ofd_lock(int fd, int cmd, short type, off_t start, off_t len)
+{
+	struct flock fl = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = start,
+		.l_len = len,
+	};
+
+	return fcntl(fd, cmd, &fl);
+}
+
+static int locks_at_the_home(void *varg)
+{
+	struct lock_arg *a = varg;
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 10 };
+	uint64_t end;
+	int fd, r;
+
+	fd = open(a->path, O_RDWR);
+	WCHECK(fd >= 0, "open %s: %s", a->path, strerror(errno));
+	WCHECK(flock(fd, LOCK_EX | LOCK_NB) == 0, "flock before the move: %s", strerror(errno));
+	WMIGRATE(a->other);
+	WCHECK(ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 10, 10) == 0,
+	       "F_OFD_SETLK on node %d: %s", a->other, strerror(errno));
+	wready();
+	/* The test holds bytes 100-109 and lets them go after a while. */
+	WCHECK(ofd_lock(fd, F_OFD_SETLKW, F_WRLCK, 100, 10) == 0,
+	       "F_OFD_SETLKW: %s", strerror(errno));
+	WCHECK(flock(fd, LOCK_UN) == 0, "flock(LOCK_UN): %s", strerror(errno));
+	wready();
+	/* The test takes the flock now. */
+	for (end = now_ms() + 10000; (r = flock(fd, LOCK_EX | LOCK_NB)) == 0 && now_ms() < end;) {
+		WCHECK(flock(fd, LOCK_UN) == 0, "flock(LOCK_UN): %s", strerror(errno));
+		usleep(10000);
+	}
+	WCHECK(r == -1 && errno == EWOULDBLOCK,
+	       "flock(LOCK_EX|LOCK_NB) while the test holds it: %d (%s)", r, strerror(errno));
+	WCHECK(sigaction(SIGALRM, &sa, NULL) == 0, "sigaction: %s", strerror(errno));
+	alarm(1);
+	r = flock(fd, LOCK_EX);
+	WCHECK(r == -1 && errno == EINTR, "a blocking flock and SIGALRM: %d (%s), expected EINTR",
+	       r, strerror(errno));
+	wready();
+	/* The test lets the flock go. */
+	WCHECK(flock(fd, LOCK_EX) == 0, "blocking flock: %s", strerror(errno));
+	/* Locks of one open file description do not conflict. */
+	fl.l_len = 200;
+	WCHECK(fcntl(fd, F_OFD_GETLK, &fl) == 0, "F_OFD_GETLK: %s", strerror(errno));
+	WCHECK(fl.l_type == F_UNLCK, "F_OFD_GETLK finds its own lock (type %d)", fl.l_type);
+	/*
+	 * A process's own record lock cannot be taken through a proxy, so it
+	 * holds none there: releasing one does nothing, and F_GETLK finds the
+	 * locks of others at the home (the test's, with its pid), as well as
+	 * this description's OFD locks, whose owner is not the process.
+	 */
+	r = ofd_lock(fd, F_SETLK, F_WRLCK, 0, 1);
+	WCHECK(r == -1 && errno == ENOLCK, "F_SETLK on a proxy: %d (%s), expected ENOLCK",
+	       r, strerror(errno));
+	WCHECK(ofd_lock(fd, F_SETLK, F_UNLCK, 0, 1) == 0, "F_SETLK(F_UNLCK) on a proxy: %s",
+	       strerror(errno));
+	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 300, .l_len = 10 };
+	WCHECK(fcntl(fd, F_GETLK, &fl) == 0, "F_GETLK: %s", strerror(errno));
+	WCHECK(fl.l_type == F_WRLCK && fl.l_start == 300 && fl.l_len == 10 && fl.l_pid == getppid(),
+	       "F_GETLK on a proxy: type %d, %lld+%lld, pid %d; expected the test's (pid %d) write lock on 300-309",
+	       fl.l_type, (long long)fl.l_start, (long long)fl.l_len, fl.l_pid, (int)getppid());
+	fl = (struct flock){ .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 50 };
+	WCHECK(fcntl(fd, F_GETLK, &fl) == 0, "F_GETLK: %s", strerror(errno));
+	WCHECK(fl.l_type == F_WRLCK && fl.l_start == 10 && fl.l_pid == -1,
+	       "F_GETLK over its own OFD lock: type %d, start %lld, pid %d; expected the OFD lock at 10",
+	       fl.l_type, (long long)fl.l_start, fl.l_pid);
+	WCHECK(where(0) == a->other, "on node %ld", where(0));
+	wait_go();
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, locks_at_the_home, 120)
+{
+	struct lock_arg a = { .other = self->other };
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 200 };
+	struct kid w;
+	uint64_t end;
+	int fd, r;
+
+	NEED_PEERS(1);
+	snprintf(a.path, sizeof(a.path), "/tmp/cohort-locks-%d", (int)getpid());
+	fd = open(a.path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	/* What the worker will wait for, held from the start. */
+	ASSERT_EQ(0, ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 100, 10));
+	/* A record lock of this process, which the worker's F_GETLK finds. */
+	ASSERT_EQ(0, ofd_lock(fd, F_SETLK, F_WRLCK, 300, 10));
+	start_kid(_metadata, &w, locks_at_the_home, &a);
+	ASSERT_TRUE(kid_ready(&w, 60000)) {
+		finish_kid(_metadata, &w, 1000);
+	}
+	/* The worker's flock travelled, its OFD lock is at the home. */
+	r = flock(fd, LOCK_EX | LOCK_NB);
+	EXPECT_TRUE(r == -1 && errno == EWOULDBLOCK) {
+		TH_LOG("flock here while the worker holds it: %d (%s)", r, strerror(errno));
+	}
+	EXPECT_EQ(0, fcntl(fd, F_OFD_GETLK, &fl));
+	EXPECT_EQ(F_WRLCK, fl.l_type);
+	EXPECT_EQ(10, fl.l_start);
+	EXPECT_EQ(10, fl.l_len);
+	EXPECT_EQ(-1, fl.l_pid);
+	r = ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 15, 2);
+	EXPECT_TRUE(r == -1 && errno == EAGAIN) {
+		TH_LOG("F_OFD_SETLK over the worker's lock: %d (%s)", r, strerror(errno));
+	}
+	/* Let go what the worker waits for, once it waits. */
+	usleep(300000);
+	EXPECT_EQ(self->other, where(w.pid));
+	EXPECT_EQ(0, ofd_lock(fd, F_OFD_SETLK, F_UNLCK, 100, 10));
+	ASSERT_TRUE(kid_ready(&w, 30000)) {
+		finish_kid(_metadata, &w, 1000);
+	}
+	/* The worker has bytes 100-109 and let the flock go. */
+	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 10 };
+	EXPECT_EQ(0, fcntl(fd, F_OFD_GETLK, &fl));
+	EXPECT_EQ(F_WRLCK, fl.l_type);
+	EXPECT_EQ(100, fl.l_start);
+	/* Blocking: the worker takes and drops it until it sees it held. */
+	EXPECT_EQ(0, flock(fd, LOCK_EX));
+	ASSERT_TRUE(kid_ready(&w, 30000)) {
+		finish_kid(_metadata, &w, 1000);
+	}
+	usleep(300000);
+	EXPECT_EQ(0, flock(fd, LOCK_UN));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
+	/*
+	 * Its last descriptor closed: its locks go with the file at the home,
+	 * once the remote node's release of its hold arrives.
+	 */
+	close(fd);
+	fd = open(a.path, O_RDWR);
+	ASSERT_LE(0, fd);
+	for (end = now_ms() + 10000; (r = flock(fd, LOCK_EX | LOCK_NB)) && now_ms() < end;)
+		usleep(10000);
+	EXPECT_EQ(0, r) {
+		TH_LOG("the worker's flock outlived it: %s", strerror(errno));
+	}
+	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 0 };
+	EXPECT_EQ(0, fcntl(fd, F_OFD_GETLK, &fl));
+	EXPECT_EQ(F_UNLCK, fl.l_type);
+	close(fd);
+	unlink(a.path);
+}
+
+/*
+ * POSIX record locks belong to the descriptor table, which migration
+ * closes where the process leaves: a process holding one is refused
+ * (EOPNOTSUPP, before anything moves) rather than moved without it; once
+ * it let the lock go it moves. OFD and flock locks do not stop it.
+ */
+static int posix_lock_stays(void *varg)
+{
+	struct lock_arg *a = varg;
+	long e;
+	int fd;
+
+	fd = open(a->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	WCHECK(fd >= 0, "open %s: %s", a->path, strerror(errno));
+	WCHECK(ofd_lock(fd, F_SETLK, F_WRLCK, 0, 10) == 0, "F_SETLK: %s", strerror(errno));
+	e = migrate_errno(0, a->other, 0);
+	WCHECK(e == EOPNOTSUPP, "holding a record lock: errno %ld (%s), expected EOPNOTSUPP",
+	       e, strerror(e));
+	WCHECK(where(0) == g_node, "moved anyway: on node %ld", where(0));
+	WCHECK(lockf(fd, F_ULOCK, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0, "unlock");
+	WCHECK(lockf(fd, F_TLOCK, 10) == 0, "lockf: %s", strerror(errno));
+	e = migrate_errno(0, a->other, 0);
+	WCHECK(e == EOPNOTSUPP, "holding a lockf lock: errno %ld (%s), expected EOPNOTSUPP",
+	       e, strerror(e));
+	WCHECK(lockf(fd, F_ULOCK, 10) == 0, "lockf(F_ULOCK): %s", strerror(errno));
+	WCHECK(ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 0, 10) == 0, "F_OFD_SETLK: %s", strerror(errno));
+	WCHECK(flock(fd, LOCK_SH) == 0, "flock: %s", strerror(errno));
+	WMIGRATE(a->other);
+	WMIGRATE(g_node);
+	close(fd);
+	unlink(a->path);
+	return 0;
+}
+
+TEST_F_TIMEOUT(errors, eopnotsupp_posix_lock, 60)
+{
+	struct lock_arg a = { .other = self->other };
+
+	NEED_PEERS(1);
+	snprintf(a.path, sizeof(a.path), "/tmp/cohort-posix-lock-%d", (int)getpid());
+	RUN_KID(posix_lock_stays, &a, 50000);
 }
 
 /*

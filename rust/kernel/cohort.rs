@@ -18,6 +18,7 @@ pub mod errno;
 pub mod fault;
 pub mod files;
 mod layout;
+pub mod mac;
 pub mod manage;
 pub mod migration;
 pub mod msg;
@@ -25,6 +26,7 @@ pub mod net;
 mod pcntl;
 mod registration;
 pub mod share;
+pub mod shm;
 pub mod shrinker;
 pub mod sync_bh;
 mod task;
@@ -47,7 +49,8 @@ use crate::prelude::*;
 /// Most nodes a cluster can have.
 pub const MAX_NODES: u32 = bindings::COHORT_MAX_NODES;
 
-/// This node's id, from `cohort.node_id=` on the kernel command line.
+/// This node's id, from `cohort.node_id=` (the kernel command line, or set
+/// at run time before any module registered).
 pub fn node_id() -> u32 {
     // SAFETY: The hub is built in and this function has no preconditions.
     unsafe { bindings::cohort_node_id() }
@@ -59,21 +62,32 @@ pub fn nr_nodes() -> u32 {
     unsafe { bindings::cohort_nr_nodes() }
 }
 
-/// Node `node`'s IPv4 address (network byte order), from `cohort.peers=`.
+/// Node `node`'s address (IPv4 or IPv6; one family for the whole cluster),
+/// from `cohort.peers=`.
 ///
-/// Fails with `EINVAL` for a node out of range and `ENOENT` when the
-/// command line gave no valid address list.
-pub fn peer_addr(node: u32) -> Result<net::Ipv4> {
-    let mut addr = 0;
-    // SAFETY: `addr` is a valid place for the result.
-    crate::error::to_result(unsafe { bindings::cohort_peer_addr(node, &mut addr) })?;
-    Ok(addr)
+/// Fails with `EINVAL` for a node out of range and `ENOENT` when
+/// `cohort.peers=` does not name one address per node.
+pub fn peer_addr(node: u32) -> Result<net::IpAddr> {
+    // SAFETY: All-zero is a valid `cohort_ip`.
+    let mut ip: bindings::cohort_ip = unsafe { core::mem::zeroed() };
+    // SAFETY: `ip` is a valid place for the result.
+    crate::error::to_result(unsafe { bindings::cohort_peer_addr(node, &mut ip) })?;
+    net::IpAddr::from_raw(&ip).ok_or(EINVAL)
 }
 
 /// TCP port of the message transport, from `cohort.port=`.
 pub fn port() -> u16 {
     // SAFETY: No preconditions.
     unsafe { bindings::cohort_port() }
+}
+
+/// Silence, in ms of this node's running time, after which the transport
+/// declares a peer down, from `cohort.heartbeat_timeout_ms=` (1000 to
+/// 600000, default 2000). The parameter cannot change while the transport
+/// is loaded.
+pub fn heartbeat_timeout_ms() -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { bindings::cohort_heartbeat_timeout_ms() }
 }
 
 /// Nanoseconds of the monotonic clock.

@@ -8,16 +8,25 @@
 # not move); ping and a 64 KiB echo from node 0 to node 1 work; every
 # migration succeeded (at least 5 round trips) and the program's output
 # has no gap; node 0's listener counted the bad connections (`accepted`
-# and `malformed` + `refused` went up); node 0's Slab (/proc/meminfo) grew
+# and `malformed` + `refused` + `auth_failed` went up) and let none of
+# them in (the fuzzer has no key: it never gets past the handshake);
+# node 0's Slab (/proc/meminfo) grew
 # by at most SLAB_MARGIN_KB once the attack was over (the attack's
 # connections are freed; migrations and the container layer keep some
 # slab); no kernel problem in any node's log, and kmemleak (on the debug
 # kernel) reports nothing.
 # Then, since a live peer's slot can no longer be taken, the frame parser
-# behind the Hello is fuzzed through a vacant one: node $LAST is killed and
-# the fuzzer claims its id for $VACANT_SECS s (Hellos and damaged frames);
-# node 0 must count bad frames from "node $LAST" (errors + drops up), and
-# the real node $LAST must rejoin, migrate and answer a ping afterwards.
+# behind the handshake is fuzzed through a vacant one: node $LAST is killed
+# and the fuzzer, given the cluster's key ($COHORT_STATE/cluster.key),
+# claims its id for $VACANT_SECS s: it completes the handshake as node
+# $LAST and sends valid frames, damaged frames with good tags, bad tags,
+# replays and reorders (kinds insider, bad-mac, auth-proof). The fuzzer
+# fails if node 0's proof or a tag of node 0's frames is wrong; node 0
+# must have counted node $LAST up (the handshakes worked), bad tags
+# (`bad_tags`) and bad frames (`errors` + `drops`) from it. On a cluster
+# without authentication (`cohort up --no-auth`, no key) the old phase
+# runs instead: Hellos and damaged frames, errors + drops up. The real
+# node $LAST must rejoin, migrate and answer a ping afterwards.
 # The seed is $COHORT_FUZZ_SEED, else the clock,
 # and is printed so that a failure can be replayed.
 . "$(dirname "$0")/lib.sh"
@@ -27,7 +36,8 @@ SECS=${COHORT_FUZZ_SECS:-60}
 SEED=${COHORT_FUZZ_SEED:-$(date +%s)}
 SLAB_MARGIN_KB=4096
 OUT=/tmp/fuzz-count.out
-VACANT_SECS=20
+VACANT_SECS=30
+KEY=$COHORT_STATE/cluster.key
 
 mark_all fuzz
 migrate_ready
@@ -104,8 +114,17 @@ note "count printed $(echo "$text" | wc -l) lines without a gap, $(echo "$text" 
 
 lst1=$(listener)
 note "node 0 after: $lst1"
-acc=$(($(kv "$lst1" accepted) - $(kv "$lst0" accepted)))
-bad=$(($(kv "$lst1" malformed) + $(kv "$lst1" refused) - $(kv "$lst0" malformed) - $(kv "$lst0" refused)))
+# lkv TEXT KEY: KEY's value in a listener line, 0 if it has none.
+lkv() {
+	local v
+	v=$(kv "$1" "$2")
+	echo "${v:-0}"
+}
+acc=$(($(lkv "$lst1" accepted) - $(lkv "$lst0" accepted)))
+bad=0
+for k in malformed refused auth_failed; do
+	bad=$((bad + $(lkv "$lst1" $k) - $(lkv "$lst0" $k)))
+done
 [ "$acc" -gt 0 ] || fail "node 0 accepted no connection from the fuzzer"
 [ "$bad" -gt 0 ] || fail "node 0 counted no bad connection"
 intro=$(($(kv "$lst1" introduced) - $(kv "$lst0" introduced)))
@@ -123,17 +142,35 @@ note "node 0: Slab ${slab0} -> ${slab1} kB ($grow kB, margin $SLAB_MARGIN_KB kB)
 "$COHORT" kill "$LAST" >/dev/null || fail "cohort kill $LAST failed"
 wait_state 0 "$LAST" down 10 || fail "node 0 still sees the killed node $LAST up"
 p0=$(peer_line 0 "$LAST")
-note "node $LAST killed; cohort fuzz --claim $LAST for $VACANT_SECS s"
+if [ -f "$KEY" ]; then
+	how="--key $KEY --kinds insider,bad-mac,auth-proof"
+else
+	how="--kinds hello,mutated,truncated"
+	note "no $KEY (a cluster without authentication): Hellos and damaged frames only"
+fi
+note "node $LAST killed; cohort fuzz --claim $LAST $how for $VACANT_SECS s"
+# shellcheck disable=SC2086 # $how is words
 "$COHORT" fuzz --node 0 --duration "$VACANT_SECS" --seed "$((SEED + 1))" --claim "$LAST" \
-	--kinds hello,mutated,truncated --progress 10 >"$flog" 2>&1 ||
-	{ sed 's/^/# /' "$flog"; fail "cohort fuzz --claim $LAST failed"; }
-sed 's/^/# /' "$flog" | tail -n 8
+	$how --progress 10 >"$flog" 2>&1 ||
+	{ sed 's/^/# /' "$flog"; fail "cohort fuzz --claim $LAST failed (a wrong proof or tag from node 0 is shown above)"; }
+sed 's/^/# /' "$flog" | tail -n 12
 p1=$(peer_line 0 "$LAST")
-bad=$(($(field "$p1" errors) + $(field "$p1" drops) - $(field "$p0" errors) - $(field "$p0" drops)))
-took=$(($(field "$p1" ups) - $(field "$p0" ups)))
-note "the fuzzer held node $LAST's slot $took time(s); node 0 counted $bad bad frame(s) from it"
+# pf KEY: how much node 0's KEY about node $LAST went up (0 if absent).
+pf() {
+	local a b
+	a=$(field "$p1" "$1")
+	b=$(field "$p0" "$1")
+	echo $((${a:-0} - ${b:-0}))
+}
+bad=$(($(pf errors) + $(pf drops)))
+took=$(pf ups)
+tags=$(pf bad_tags)
+note "the fuzzer held node $LAST's slot $took time(s); node 0 counted $bad bad frame(s) and $tags bad tag(s) from it"
 [ "$took" -gt 0 ] || fail "the fuzzer never got node $LAST's vacant slot"
 [ "$bad" -gt 0 ] || fail "node 0 counted no bad frame from the fuzzer as node $LAST"
+if [ -f "$KEY" ]; then
+	[ "$tags" -gt 0 ] || fail "node 0 counted no bad tag from the fuzzer as node $LAST"
+fi
 bring_back "$LAST"
 r=$(kop 0 ping "$LAST 10") || fail "ping $LAST 10 from node 0 after node $LAST came back: $r"
 start_count

@@ -27,6 +27,17 @@ struct pt_regs;
 struct task_struct;
 
 /**
+ * struct cohort_ip - a node's address on the transport's network
+ * @family: AF_INET or AF_INET6; every node of a cluster has the same
+ * @addr: the address, network byte order: the first 4 bytes for AF_INET,
+ *	all 16 for AF_INET6
+ */
+struct cohort_ip {
+	u16 family;
+	u8 addr[16];
+};
+
+/**
  * enum cohort_slot - the kinds of ops table a module can register
  * @COHORT_SLOT_TASK: task life cycle (&struct cohort_task_ops)
  * @COHORT_SLOT_LAYOUT: address-space layout changes (&struct cohort_layout_ops)
@@ -306,6 +317,37 @@ struct cohort_dirent {
 
 struct cohort_watch;
 
+/* What a struct cohort_lock asks. */
+#define COHORT_LOCK_SET		0	/* take or drop it */
+#define COHORT_LOCK_TEST	1	/* F_OFD_GETLK */
+/* Which lock: the first two belong to an open file description. */
+#define COHORT_LOCK_OFD		0	/* an OFD record lock */
+#define COHORT_LOCK_FLOCK	1	/* a flock(2) lock */
+#define COHORT_LOCK_POSIX	2	/* a POSIX record lock: tested only */
+
+/**
+ * struct cohort_lock - a lock a proxy forwards to its home
+ * @cmd: COHORT_LOCK_SET or COHORT_LOCK_TEST
+ * @kind: COHORT_LOCK_OFD, COHORT_LOCK_FLOCK (the whole file; never tested)
+ *	or COHORT_LOCK_POSIX (only tested, as an owner that holds none)
+ * @type: F_RDLCK, F_WRLCK or F_UNLCK; after a test, the conflicting
+ *	lock's, F_UNLCK for none
+ * @conflict_ofd: after a test, whether the conflicting lock is an OFD lock
+ * @start: first byte
+ * @end: last byte (OFFSET_MAX: to the end of the file)
+ * @pid: the pid the lock is recorded with; after a test, the conflicting
+ *	lock's
+ */
+struct cohort_lock {
+	u8 cmd;
+	u8 kind;
+	u8 type;
+	bool conflict_ofd;
+	s32 pid;
+	s64 start;
+	s64 end;
+};
+
 /**
  * struct cohort_file_ops - proxy files (see kernel/cohort/proxy.c)
  *
@@ -327,6 +369,9 @@ struct cohort_watch;
  *	home into @buf (struct cohort_dirent, at most @len bytes), moving the
  *	position past them; return the bytes written (0 at the end).
  * @truncate: ftruncate(2) to @len bytes.
+ * @lock: take, drop or test a lock of the home's open file description
+ *	(struct cohort_lock) without waiting; -EAGAIN when it is held
+ *	elsewhere.
  * @arm: have the home report changes of the file's poll mask; return the
  *	mask now, or a negative errno.
  * @release: the last reference to the proxy file is gone.
@@ -346,6 +391,7 @@ struct cohort_file_ops {
 		      void *out, size_t out_len);
 	ssize_t (*readdir)(struct cohort_proxy *p, void *buf, size_t len);
 	int (*truncate)(struct cohort_proxy *p, loff_t len);
+	int (*lock)(struct cohort_proxy *p, struct cohort_lock *lk);
 	int (*arm)(struct cohort_proxy *p);
 	void (*release)(struct cohort_proxy *p);
 	void (*fired)(u64 cookie);
@@ -663,9 +709,63 @@ int cohort_register(enum cohort_slot slot, const void *ops, const char *owner);
 void cohort_unregister(enum cohort_slot slot, const void *ops);
 unsigned int cohort_node_id(void);
 unsigned int cohort_nr_nodes(void);
-int cohort_peer_addr(unsigned int node, __be32 *addr);
+int cohort_peer_addr(unsigned int node, struct cohort_ip *addr);
 u16 cohort_port(void);
+#define COHORT_HEARTBEAT_TIMEOUT_DEFAULT_MS	2000
+#define COHORT_HEARTBEAT_TIMEOUT_MIN_MS		1000
+#define COHORT_HEARTBEAT_TIMEOUT_MAX_MS		600000
+unsigned int cohort_heartbeat_timeout_ms(void);
 bool cohort_node_online(unsigned int node);
+
+/* Authenticating the transport's peers (kernel/cohort/auth.c). */
+#define COHORT_MAC_LEN	32	/* bytes of a hmac(sha256) */
+struct cohort_mac;
+struct kvec;
+bool cohort_auth_enabled(void);
+ssize_t cohort_read_key_file(u8 *buf, size_t size, char *path,
+			     size_t path_size);
+struct cohort_mac *cohort_mac_new(const u8 *key, unsigned int len);
+void cohort_mac_free(struct cohort_mac *mac);
+int cohort_mac_digest(struct cohort_mac *mac, const struct kvec *parts,
+		      unsigned int nr, u8 *out);
+int cohort_mac_begin(struct cohort_mac *mac);
+int cohort_mac_update(struct cohort_mac *mac, const void *data, size_t len);
+int cohort_mac_finish(struct cohort_mac *mac, u8 *out);
+void cohort_random_bytes(void *buf, size_t len);
+void cohort_wipe(void *buf, size_t len);
+
+/* Memory shared by partitions of one host (kernel/cohort/ivshmem.c). */
+
+/**
+ * struct cohort_shm_client - the user of the shared memory
+ * @doorbell: called in interrupt context when a peer rings this node
+ * @data: passed to @doorbell
+ */
+struct cohort_shm_client {
+	void (*doorbell)(void *data);
+	void *data;
+};
+
+/**
+ * struct cohort_shm_info - the shared memory, as attached
+ * @size: bytes of the region
+ * @position: this node's ivshmem peer id (what peers ring it with)
+ */
+struct cohort_shm_info {
+	size_t size;
+	u16 position;
+};
+
+int cohort_shm_attach(struct cohort_shm_client *client,
+		      struct cohort_shm_info *info);
+void cohort_shm_detach(struct cohort_shm_client *client);
+u64 cohort_shm_poll_ns(void);
+void cohort_shm_ring(u32 value);
+u64 cohort_shm_load_acquire(size_t off);
+void cohort_shm_store_release(size_t off, u64 val);
+void cohort_shm_read(size_t off, void *buf, size_t len);
+void cohort_shm_write(size_t off, const void *buf, size_t len);
+void cohort_shm_fence(void);
 
 int cohort_msg_send(unsigned int node, u16 type, const void *data, size_t len);
 long cohort_msg_request(unsigned int node, u16 type, const void *data,
@@ -823,6 +923,8 @@ int cohort_file_getattr(struct file *file, struct cohort_stat *st);
 int cohort_file_fsync(struct file *file, int datasync);
 ssize_t cohort_file_readdir(struct file *file, void *buf, size_t len);
 int cohort_file_truncate(struct file *file, loff_t len);
+int cohort_file_lock(struct file *file, struct cohort_lock *lk);
+bool cohort_task_posix_locks(struct task_struct *tsk);
 long cohort_file_ioctl(struct file *file, unsigned int cmd,
 		       unsigned long value, const void *in, size_t in_len,
 		       void *out, size_t out_len);

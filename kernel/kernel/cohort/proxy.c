@@ -21,6 +21,7 @@
 #define pr_fmt(fmt) "cohort: " fmt
 
 #include <linux/dnotify.h>
+#include <linux/fcntl.h>
 #include <linux/fdtable.h>
 #include <linux/filelock.h>
 #include <linux/file.h>
@@ -526,6 +527,107 @@ static long proxy_ioctl(struct file *file, unsigned int cmd,
 	return ret;
 }
 
+/* Longest sleep between two tries of a lock that must wait, in ms. */
+#define PROXY_LOCK_POLL_MAX_MS	100
+
+/*
+ * Sends @lk to the home; a lock that must wait (@wait) is tried again,
+ * sleeping between tries (1 ms, doubling up to PROXY_LOCK_POLL_MAX_MS),
+ * until it is granted or a signal comes: -ERESTARTSYS then, as a local
+ * wait for a lock ends.
+ */
+static int proxy_lock_send(struct file *file, struct cohort_lock *lk, bool wait)
+{
+	struct cohort_proxy *p = proxy_of(file);
+	const struct cohort_file_ops *ops;
+	unsigned int delay_ms = 1;
+	int idx, ret;
+
+	for (;;) {
+		if (READ_ONCE(p->dead))
+			return -EIO;
+		ops = proxy_ops_get(&idx);
+		if (!ops)
+			return -EIO;
+		ret = ops->lock(p, lk);
+		proxy_ops_put(idx);
+		if (ret != -EAGAIN || !wait)
+			return ret;
+		/* An early wake-up without a signal is not an interruption. */
+		schedule_timeout_interruptible(msecs_to_jiffies(delay_ms));
+		if (signal_pending(current))
+			return -ERESTARTSYS;
+		delay_ms = min(delay_ms * 2, PROXY_LOCK_POLL_MAX_MS);
+	}
+}
+
+/*
+ * fcntl(2) locks. An OFD lock belongs to an open file description, and a
+ * proxy's is the home's: it is taken there, on the home's file, where it
+ * conflicts with every lock of the inode as one taken at the home would. A
+ * POSIX record lock belongs to a process (its files_struct), which nothing
+ * at the home stands for: taking one is refused with -ENOLCK rather than
+ * done on the proxy alone, where no other process would see it. So the
+ * process holds none through a proxy: releasing one succeeds and does
+ * nothing, and F_GETLK asks the home which lock conflicts with one, as the
+ * lock of an owner that holds none there.
+ */
+static int proxy_lock(struct file *file, int cmd, struct file_lock *fl)
+{
+	struct cohort_lock lk = {
+		.kind = COHORT_LOCK_OFD,
+		.type = fl->c.flc_type,
+		.pid = fl->c.flc_pid,
+		.start = fl->fl_start,
+		.end = fl->fl_end,
+	};
+	int ret;
+
+	if (!IS_GETLK(cmd) && !IS_SETLK(cmd) && !IS_SETLKW(cmd))
+		return -EINVAL;
+	if (!(fl->c.flc_flags & FL_OFDLCK)) {
+		if (!IS_GETLK(cmd))
+			return fl->c.flc_type == F_UNLCK ? 0 : -ENOLCK;
+		lk.kind = COHORT_LOCK_POSIX;
+	}
+	if (IS_GETLK(cmd)) {
+		lk.cmd = COHORT_LOCK_TEST;
+		ret = proxy_lock_send(file, &lk, false);
+		if (ret)
+			return ret;
+		fl->c.flc_type = lk.type;
+		if (lk.type != F_UNLCK) {
+			fl->c.flc_flags = FL_POSIX |
+					  (lk.conflict_ofd ? FL_OFDLCK : 0);
+			fl->c.flc_pid = lk.pid;
+			fl->fl_start = lk.start;
+			fl->fl_end = lk.end;
+		}
+		return 0;
+	}
+	lk.cmd = COHORT_LOCK_SET;
+	return proxy_lock_send(file, &lk, IS_SETLKW(cmd));
+}
+
+/*
+ * flock(2): a lock of the open file description, taken at the home like an
+ * OFD lock. It goes when the home's file is closed for good, that is once
+ * every proxy of it and every descriptor at the home are closed.
+ */
+static int proxy_flock(struct file *file, int cmd, struct file_lock *fl)
+{
+	struct cohort_lock lk = {
+		.cmd = COHORT_LOCK_SET,
+		.kind = COHORT_LOCK_FLOCK,
+		.type = fl->c.flc_type,
+		.pid = fl->c.flc_pid,
+		.start = 0,
+		.end = OFFSET_MAX,
+	};
+
+	return proxy_lock_send(file, &lk, IS_SETLKW(cmd));
+}
+
 static const struct file_operations cohort_proxy_fops = {
 	.read		= proxy_read,
 	.write		= proxy_write,
@@ -534,6 +636,8 @@ static const struct file_operations cohort_proxy_fops = {
 	.fsync		= proxy_fsync,
 	.iterate_shared	= proxy_iterate,
 	.unlocked_ioctl	= proxy_ioctl,
+	.lock		= proxy_lock,
+	.flock		= proxy_flock,
 	.release	= proxy_release,
 };
 
@@ -1322,6 +1426,140 @@ int cohort_file_truncate(struct file *file, loff_t len)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cohort_file_truncate);
+
+/**
+ * cohort_file_lock - take, drop or test a lock for a proxy
+ * @file: the file (the proxy's open file description)
+ * @lk: the lock; a test stores the conflicting lock in it
+ *
+ * The lock is @file's, as the proxy's own fcntl(2) or flock(2) on @file
+ * would take it, checked as they check it (the file's access mode, the
+ * security hook); recorded with @lk->pid. A POSIX lock is only tested, as
+ * the lock of an owner that holds none. Never blocks.
+ *
+ * Return: 0, -EAGAIN when a conflicting lock is held, or a negative errno.
+ */
+int cohort_file_lock(struct file *file, struct cohort_lock *lk)
+{
+	struct file_lock *fl;
+	int ret;
+
+	if (lk->type != F_RDLCK && lk->type != F_WRLCK && lk->type != F_UNLCK)
+		return -EINVAL;
+	if (lk->start < 0 || lk->end < lk->start)
+		return -EINVAL;
+	fl = locks_alloc_lock();
+	if (!fl)
+		return -ENOLCK;
+	fl->c.flc_file = file;
+	fl->c.flc_owner = file;
+	fl->c.flc_pid = lk->pid;
+	fl->c.flc_type = lk->type;
+	fl->fl_start = lk->start;
+	fl->fl_end = lk->end;
+	if (lk->kind == COHORT_LOCK_FLOCK) {
+		ret = -EINVAL;
+		if (lk->cmd != COHORT_LOCK_SET || lk->start || lk->end != OFFSET_MAX)
+			goto out;
+		ret = -EBADF;
+		if (lk->type != F_UNLCK && !(file->f_mode & (FMODE_READ | FMODE_WRITE)))
+			goto out;
+		fl->c.flc_flags = FL_FLOCK;
+		ret = security_file_lock(file, fl->c.flc_type);
+		if (ret)
+			goto out;
+		/* Without FL_SLEEP neither waits. */
+		if (file->f_op->flock)
+			ret = file->f_op->flock(file, F_SETLK, fl);
+		else
+			ret = locks_lock_file_wait(file, fl);
+		goto out;
+	}
+	ret = -EINVAL;
+	if (lk->kind == COHORT_LOCK_POSIX) {
+		/* A test only, as an owner holding nothing: this request. */
+		if (lk->cmd != COHORT_LOCK_TEST)
+			goto out;
+		fl->c.flc_flags = FL_POSIX;
+		fl->c.flc_owner = fl;
+	} else if (lk->kind == COHORT_LOCK_OFD) {
+		fl->c.flc_flags = FL_POSIX | FL_OFDLCK;
+	} else {
+		goto out;
+	}
+	if (lk->cmd == COHORT_LOCK_TEST) {
+		ret = vfs_test_lock(file, fl);
+		if (ret)
+			goto out;
+		lk->type = fl->c.flc_type;
+		if (fl->c.flc_type != F_UNLCK) {
+			lk->conflict_ofd = fl->c.flc_flags & FL_OFDLCK;
+			lk->pid = fl->c.flc_pid;
+			lk->start = fl->fl_start;
+			lk->end = fl->fl_end;
+		}
+		goto out;
+	}
+	ret = -EINVAL;
+	if (lk->cmd != COHORT_LOCK_SET)
+		goto out;
+	ret = -EBADF;
+	if ((lk->type == F_RDLCK && !(file->f_mode & FMODE_READ)) ||
+	    (lk->type == F_WRLCK && !(file->f_mode & FMODE_WRITE)))
+		goto out;
+	ret = security_file_lock(file, fl->c.flc_type);
+	if (!ret)
+		ret = vfs_lock_file(file, F_SETLK, fl, NULL);
+out:
+	locks_free_lock(fl);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_file_lock);
+
+static int posix_locks_of(const void *owner, struct file *file, unsigned int fd)
+{
+	struct file_lock_context *ctx = locks_inode_context(file_inode(file));
+	struct file_lock *fl;
+	int found = 0;
+
+	if (!ctx || list_empty_careful(&ctx->flc_posix))
+		return 0;
+	spin_lock(&ctx->flc_lock);
+	for_each_file_lock(fl, &ctx->flc_posix) {
+		if (fl->c.flc_owner == owner) {
+			found = 1;
+			break;
+		}
+	}
+	spin_unlock(&ctx->flc_lock);
+	return found;
+}
+
+/**
+ * cohort_task_posix_locks - whether a process holds POSIX record locks
+ * @tsk: a task of the process
+ *
+ * Record locks (fcntl(2) F_SETLK, lockf(3)) belong to the descriptor
+ * table: migration, which closes the process's descriptors on the node it
+ * leaves, would drop them while the process goes on as if it held them.
+ *
+ * Return: true when a lock owned by @tsk's descriptor table is held on a
+ * file of that table.
+ */
+bool cohort_task_posix_locks(struct task_struct *tsk)
+{
+	struct files_struct *files;
+	bool found = false;
+
+	task_lock(tsk);
+	files = tsk->files;
+	/* exit_files() clears tsk->files under task_lock() before freeing. */
+	if (files)
+		found = iterate_fd(files, 0, posix_locks_of, files);
+	task_unlock(tsk);
+	return found;
+}
+EXPORT_SYMBOL_GPL(cohort_task_posix_locks);
 
 /* Wait queues one watch can follow (a pipe uses two). */
 #define WATCH_MAX_QUEUES 4

@@ -212,6 +212,23 @@ impl File {
         to_result(unsafe { bindings::cohort_file_truncate(self.0.as_ptr(), len) })
     }
 
+    /// Takes, drops or tests `lock` as this file's own (an OFD or
+    /// `flock(2)` lock of this open file description; a POSIX lock is only
+    /// tested), without waiting; a test stores the conflicting lock in
+    /// `lock`.
+    ///
+    /// # Errors
+    ///
+    /// `EAGAIN` when a conflicting lock is held, `EBADF` when the file's
+    /// access mode does not allow the lock, `EINVAL` for a bad lock.
+    pub fn lock(&self, lock: &mut Lock) -> Result {
+        let mut raw = lock.to_raw();
+        // SAFETY: The file is live and `raw` is a valid lock for the call.
+        to_result(unsafe { bindings::cohort_file_lock(self.0.as_ptr(), &mut raw) })?;
+        *lock = Lock::from_raw(&raw);
+        Ok(())
+    }
+
     /// `ioctl(2)` command `cmd` with `value` (a command without a buffer)
     /// or the bytes it reads (`input`) and writes (`output`, at most
     /// [`IOCTL_MAX_DATA`] each).
@@ -383,6 +400,80 @@ impl Drop for Watch {
     }
 }
 
+/// Which lock a [`Lock`] is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LockKind {
+    /// An OFD record lock, of the open file description.
+    #[default]
+    Ofd,
+    /// A `flock(2)` lock, of the open file description: bytes 0 to
+    /// `i64::MAX`, never tested.
+    Flock,
+    /// A POSIX record lock, only tested, as the lock of an owner that holds
+    /// none.
+    Posix,
+}
+
+/// A lock a proxy sends to its home (`struct cohort_lock`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lock {
+    /// Test for a conflicting lock (`F_GETLK`, `F_OFD_GETLK`) instead of
+    /// taking it.
+    pub test: bool,
+    /// Which lock.
+    pub kind: LockKind,
+    /// `F_RDLCK` (0), `F_WRLCK` (1) or `F_UNLCK` (2); after a test, the
+    /// conflicting lock's, `F_UNLCK` for none.
+    pub ltype: u8,
+    /// After a test: the conflicting lock is an OFD lock (else POSIX).
+    pub conflict_ofd: bool,
+    /// The pid the lock is recorded with; after a test, the conflicting
+    /// lock's.
+    pub pid: i32,
+    /// First byte.
+    pub start: i64,
+    /// Last byte (`i64::MAX`: to the end of the file).
+    pub end: i64,
+}
+
+impl Lock {
+    fn to_raw(self) -> bindings::cohort_lock {
+        bindings::cohort_lock {
+            cmd: if self.test {
+                bindings::COHORT_LOCK_TEST as u8
+            } else {
+                bindings::COHORT_LOCK_SET as u8
+            },
+            kind: match self.kind {
+                LockKind::Ofd => bindings::COHORT_LOCK_OFD as u8,
+                LockKind::Flock => bindings::COHORT_LOCK_FLOCK as u8,
+                LockKind::Posix => bindings::COHORT_LOCK_POSIX as u8,
+            },
+            type_: self.ltype,
+            conflict_ofd: self.conflict_ofd,
+            pid: self.pid,
+            start: self.start,
+            end: self.end,
+        }
+    }
+
+    fn from_raw(raw: &bindings::cohort_lock) -> Lock {
+        Lock {
+            test: u32::from(raw.cmd) == bindings::COHORT_LOCK_TEST,
+            kind: match u32::from(raw.kind) {
+                bindings::COHORT_LOCK_FLOCK => LockKind::Flock,
+                bindings::COHORT_LOCK_POSIX => LockKind::Posix,
+                _ => LockKind::Ofd,
+            },
+            ltype: raw.type_,
+            conflict_ofd: raw.conflict_ofd,
+            pid: raw.pid,
+            start: raw.start,
+            end: raw.end,
+        }
+    }
+}
+
 /// The operations of proxy files (see `struct cohort_file_ops`).
 #[vtable]
 pub trait FileOps {
@@ -429,6 +520,13 @@ pub trait FileOps {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Sends `lock` to the home, which takes, drops or tests it without
+    /// waiting (`EAGAIN` when it is held elsewhere); a test's answer is
+    /// stored in `lock`.
+    fn lock(_p: &Proxy, _lock: &mut Lock) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Has the home report changes of the poll mask; returns the mask now.
     fn arm(_p: &Proxy) -> Result<u32> {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
@@ -469,6 +567,7 @@ impl<T: FileOps> FilesSlot<T> {
         ioctl: Some(Self::ioctl),
         readdir: Some(Self::readdir),
         truncate: Some(Self::truncate),
+        lock: Some(Self::lock),
         arm: Some(Self::arm),
         release: Some(Self::release),
         fired: Some(Self::fired),
@@ -623,6 +722,27 @@ impl<T: FileOps> FilesSlot<T> {
         // SAFETY: Per this function's contract.
         match T::truncate(unsafe { Self::proxy(p) }, len) {
             Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with a live proxy and a valid lock.
+    unsafe extern "C" fn lock(
+        p: *mut bindings::cohort_proxy,
+        lk: *mut bindings::cohort_lock,
+    ) -> crate::ffi::c_int {
+        // SAFETY: Per this function's contract `lk` is valid, and only this
+        // call uses it.
+        let raw = unsafe { &mut *lk };
+        let mut lock = Lock::from_raw(raw);
+        // SAFETY: Per this function's contract.
+        match T::lock(unsafe { Self::proxy(p) }, &mut lock) {
+            Ok(()) => {
+                *raw = lock.to_raw();
+                0
+            }
             Err(e) => e.to_errno(),
         }
     }

@@ -604,6 +604,15 @@ pub fn forward(task: &Task, on: bool) {
     unsafe { bindings::cohort_task_forward(task.0.get(), on) };
 }
 
+/// Whether `task`'s process holds POSIX record locks (`fcntl(2)`
+/// `F_SETLK`, `lockf(3)`) on files of its descriptor table. They belong to
+/// the table, which migration closes on the node the process leaves: they
+/// would be dropped while the process goes on as if it held them.
+pub fn holds_posix_locks(task: &Task) -> bool {
+    // SAFETY: `task` is live.
+    unsafe { bindings::cohort_task_posix_locks(task.0.get()) }
+}
+
 /// Whether `task` is a user process with one live thread, of a kind
 /// migration handles; threads that began to exit (joined ones) do not count.
 pub fn may_migrate(task: &Task) -> bool {

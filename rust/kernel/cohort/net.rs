@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! In-kernel TCP/IPv4 sockets for the message transport.
+//! In-kernel TCP sockets, over IPv4 or IPv6, for the message transport.
 //!
 //! A [`TcpSocket`] may be used by several threads: sends must be serialised
 //! by the caller (one message at a time), receives come from one thread, and
@@ -8,12 +8,100 @@
 
 use super::errno;
 use crate::{bindings, error::to_result, prelude::*, sync::Arc};
+use core::fmt;
 use core::ptr;
 
-/// An IPv4 address in network byte order, as `cohort.peers=` gives it.
-pub type Ipv4 = u32;
+/// An address family: what [`TcpSocket::listen`] listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 (`AF_INET`).
+    V4,
+    /// IPv6 (`AF_INET6`).
+    V6,
+}
 
-/// A kernel TCP socket over IPv4 in the initial network namespace.
+impl Family {
+    fn raw(self) -> i32 {
+        match self {
+            Family::V4 => bindings::AF_INET as i32,
+            Family::V6 => bindings::AF_INET6 as i32,
+        }
+    }
+}
+
+/// An IPv4 or IPv6 address, its bytes in network order, as `cohort.peers=`
+/// gives it. Displays as `192.0.2.1` or `2001:db8::1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpAddr {
+    /// An IPv4 address.
+    V4([u8; 4]),
+    /// An IPv6 address (global or unique local: no scope id, so not
+    /// link-local).
+    V6([u8; 16]),
+}
+
+impl IpAddr {
+    /// The hub's `struct cohort_ip`; `None` for an unknown family.
+    pub fn from_raw(ip: &bindings::cohort_ip) -> Option<Self> {
+        match u32::from(ip.family) {
+            bindings::AF_INET => Some(IpAddr::V4([ip.addr[0], ip.addr[1], ip.addr[2], ip.addr[3]])),
+            bindings::AF_INET6 => Some(IpAddr::V6(ip.addr)),
+            _ => None,
+        }
+    }
+
+    /// The address's family.
+    pub fn family(&self) -> Family {
+        match self {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+impl fmt::Display for IpAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpAddr::V4([a, b, c, d]) => write!(f, "{a}.{b}.{c}.{d}"),
+            IpAddr::V6(bytes) => {
+                let mut words = [0u16; 8];
+                for (i, w) in words.iter_mut().enumerate() {
+                    *w = u16::from_be_bytes([bytes[2 * i], bytes[2 * i + 1]]);
+                }
+                // The longest run of two or more zero words becomes `::`
+                // (RFC 5952), the first such run on a tie.
+                let (mut best, mut best_len, mut run) = (0, 0, 0);
+                for i in 0..8 {
+                    run = if words[i] == 0 { run + 1 } else { 0 };
+                    if run > best_len {
+                        best = i + 1 - run;
+                        best_len = run;
+                    }
+                }
+                if best_len < 2 {
+                    best_len = 0;
+                    best = 8;
+                }
+                let mut i = 0;
+                while i < 8 {
+                    if i == best {
+                        f.write_str(if i == 0 { "::" } else { ":" })?;
+                        i += best_len;
+                        continue;
+                    }
+                    write!(f, "{:x}", words[i])?;
+                    if i < 7 {
+                        f.write_str(":")?;
+                    }
+                    i += 1;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A kernel TCP socket over IPv4 or IPv6 in the initial network namespace.
 pub struct TcpSocket {
     sock: *mut bindings::socket,
 }
@@ -24,13 +112,58 @@ unsafe impl Send for TcpSocket {}
 // SAFETY: As above; `&self` methods only call thread-safe socket functions.
 unsafe impl Sync for TcpSocket {}
 
-fn sockaddr(addr: Ipv4, port: u16) -> bindings::sockaddr_in {
-    // SAFETY: All-zero is a valid `sockaddr_in` (as `= {}` in C).
-    let mut sa: bindings::sockaddr_in = unsafe { core::mem::zeroed() };
-    sa.sin_family = bindings::AF_INET as u16;
-    sa.sin_port = port.to_be();
-    sa.sin_addr.s_addr = addr;
-    sa
+/// A socket address of either family, laid out as the socket calls take
+/// it.
+enum SockAddr {
+    V4(bindings::sockaddr_in),
+    V6(bindings::sockaddr_in6),
+}
+
+impl SockAddr {
+    /// `addr:port`.
+    fn new(addr: IpAddr, port: u16) -> Self {
+        match addr {
+            IpAddr::V4(bytes) => {
+                // SAFETY: All-zero is a valid `sockaddr_in` (as `= {}` in C).
+                let mut sa: bindings::sockaddr_in = unsafe { core::mem::zeroed() };
+                sa.sin_family = bindings::AF_INET as u16;
+                sa.sin_port = port.to_be();
+                sa.sin_addr.s_addr = u32::from_ne_bytes(bytes);
+                SockAddr::V4(sa)
+            }
+            IpAddr::V6(bytes) => {
+                // SAFETY: All-zero is a valid `sockaddr_in6` (as `= {}` in
+                // C): no flow label, scope 0.
+                let mut sa: bindings::sockaddr_in6 = unsafe { core::mem::zeroed() };
+                sa.sin6_family = bindings::AF_INET6 as u16;
+                sa.sin6_port = port.to_be();
+                sa.sin6_addr.in6_u.u6_addr8 = bytes;
+                SockAddr::V6(sa)
+            }
+        }
+    }
+
+    /// Every local address of `family` (`0.0.0.0` or `::`), `port`.
+    fn any(family: Family, port: u16) -> Self {
+        match family {
+            Family::V4 => Self::new(IpAddr::V4([0; 4]), port),
+            Family::V6 => Self::new(IpAddr::V6([0; 16]), port),
+        }
+    }
+
+    /// The address as the socket calls take it, and its size.
+    fn as_raw(&mut self) -> (*mut bindings::sockaddr, i32) {
+        match self {
+            SockAddr::V4(sa) => (
+                ptr::from_mut(sa).cast(),
+                core::mem::size_of::<bindings::sockaddr_in>() as i32,
+            ),
+            SockAddr::V6(sa) => (
+                ptr::from_mut(sa).cast(),
+                core::mem::size_of::<bindings::sockaddr_in6>() as i32,
+            ),
+        }
+    }
 }
 
 fn ms_to_jiffies(ms: u32) -> crate::ffi::c_long {
@@ -38,13 +171,13 @@ fn ms_to_jiffies(ms: u32) -> crate::ffi::c_long {
 }
 
 impl TcpSocket {
-    fn create() -> Result<Self> {
+    fn create(family: Family) -> Result<Self> {
         let mut sock = ptr::null_mut();
         // SAFETY: `init_net` lives forever; `sock` receives the new socket.
         to_result(unsafe {
             bindings::sock_create_kern(
                 ptr::addr_of_mut!(bindings::init_net),
-                bindings::AF_INET as i32,
+                family.raw(),
                 bindings::sock_type_SOCK_STREAM as i32,
                 bindings::IPPROTO_TCP as i32,
                 &mut sock,
@@ -58,20 +191,16 @@ impl TcpSocket {
         unsafe { (*self.sock).sk }
     }
 
-    /// A socket listening on `port` on every local address.
-    pub fn listen(port: u16, backlog: i32) -> Result<Self> {
-        let socket = Self::create()?;
+    /// A socket listening on `port` on every local address of `family`.
+    pub fn listen(family: Family, port: u16, backlog: i32) -> Result<Self> {
+        let socket = Self::create(family)?;
         // SAFETY: `sk` is valid while `socket` lives.
         unsafe { bindings::sock_set_reuseaddr(socket.sk()) };
-        let mut sa = sockaddr(0, port);
-        // SAFETY: `sa` is a valid `sockaddr_in` of the size passed.
-        to_result(unsafe {
-            bindings::kernel_bind(
-                socket.sock,
-                ptr::addr_of_mut!(sa).cast(),
-                core::mem::size_of::<bindings::sockaddr_in>() as i32,
-            )
-        })?;
+        let mut sa = SockAddr::any(family, port);
+        let (sa, len) = sa.as_raw();
+        // SAFETY: `sa` points to a valid socket address of `len` bytes of
+        // the socket's family, alive for the call.
+        to_result(unsafe { bindings::kernel_bind(socket.sock, sa, len) })?;
         // SAFETY: The socket is bound.
         to_result(unsafe { bindings::kernel_listen(socket.sock, backlog) })?;
         Ok(socket)
@@ -88,19 +217,14 @@ impl TcpSocket {
     }
 
     /// Connects to `addr:port`, giving up after `timeout_ms`.
-    pub fn connect(addr: Ipv4, port: u16, timeout_ms: u32) -> Result<Self> {
-        let socket = Self::create()?;
+    pub fn connect(addr: IpAddr, port: u16, timeout_ms: u32) -> Result<Self> {
+        let socket = Self::create(addr.family())?;
         socket.set_send_timeout(timeout_ms);
-        let mut sa = sockaddr(addr, port);
-        // SAFETY: `sa` is a valid `sockaddr_in` of the size passed.
-        to_result(unsafe {
-            bindings::kernel_connect(
-                socket.sock,
-                ptr::addr_of_mut!(sa).cast(),
-                core::mem::size_of::<bindings::sockaddr_in>() as i32,
-                0,
-            )
-        })?;
+        let mut sa = SockAddr::new(addr, port);
+        let (sa, len) = sa.as_raw();
+        // SAFETY: `sa` points to a valid socket address of `len` bytes of
+        // the socket's family, alive for the call.
+        to_result(unsafe { bindings::kernel_connect(socket.sock, sa, len, 0) })?;
         socket.set_nodelay();
         Ok(socket)
     }

@@ -9,14 +9,28 @@ use core::ffi::c_void;
 ///
 /// The closure should return when [`should_stop`] says so (checking it at
 /// least every few hundred milliseconds, or being woken by whatever it
-/// blocks on); stopping waits for it to return.
+/// blocks on); stopping waits for it to return. A thread stopped before it
+/// ever ran never calls the closure: the closure is then dropped when the
+/// handle is, so that what it owns (references counted, a device
+/// attachment) is released either way.
+///
+/// # Invariants
+///
+/// `task` is a kthread created by [`Thread::spawn`] whose task reference
+/// the handle holds. `data` is the `KBox<F>` the thread's function takes
+/// ownership of when it runs, and `drop_data` frees it as that type; the
+/// thread's function never returns `-EINTR`, which `kthread_stop` returns
+/// only for a thread stopped before its function was called.
 pub struct Thread {
     task: *mut bindings::task_struct,
+    data: *mut c_void,
+    drop_data: unsafe fn(*mut c_void),
 }
 
-// SAFETY: The handle only stops the thread, which any thread may do.
+// SAFETY: The handle only stops the thread, which any thread may do, and
+// may drop the closure, which is `Send`.
 unsafe impl Send for Thread {}
-// SAFETY: The handle has no `&self` methods that mutate.
+// SAFETY: The handle has no `&self` methods.
 unsafe impl Sync for Thread {}
 
 /// Whether the current kernel thread has been asked to stop.
@@ -37,6 +51,21 @@ pub fn sleep_ms(ms: u32) {
 pub fn msleep(ms: u32) {
     // SAFETY: Callable from process context.
     unsafe { bindings::msleep(ms) };
+}
+
+/// Gives the CPU to another task that needs it, if one does
+/// (`cond_resched()`). Process context only. A kernel thread that loops
+/// without sleeping (a receiver that always finds bytes) calls it on each
+/// turn: on a kernel without preemption nothing else runs on its CPU until
+/// it does, not even the heartbeats that say the node is alive.
+pub fn cond_resched() {
+    // Under full preemption the scheduler preempts the loop itself, and
+    // there is no `__cond_resched()` to call.
+    #[cfg(any(not(CONFIG_PREEMPTION), CONFIG_PREEMPT_DYNAMIC))]
+    // SAFETY: Callable from process context, which the caller is in.
+    unsafe {
+        bindings::__cond_resched()
+    };
 }
 
 impl Thread {
@@ -65,7 +94,23 @@ impl Thread {
             bindings::get_task_struct(task);
             bindings::wake_up_process(task);
         }
-        Ok(Self { task })
+        // INVARIANT: `data` is the `KBox<F>` that `run::<F>` takes, and
+        // `drop_box::<F>` frees it as that type.
+        Ok(Self {
+            task,
+            data: data.cast(),
+            drop_data: Self::drop_box::<F>,
+        })
+    }
+
+    /// Frees the closure of a thread that never ran.
+    ///
+    /// # Safety
+    ///
+    /// `data` is a `KBox<F>` turned into a raw pointer, owned by the caller.
+    unsafe fn drop_box<F>(data: *mut c_void) {
+        // SAFETY: As the function's safety requirements say.
+        drop(unsafe { KBox::from_raw(data.cast::<F>()) });
     }
 
     unsafe extern "C" fn run<F: FnOnce() + Send + 'static>(data: *mut c_void) -> core::ffi::c_int {
@@ -85,9 +130,15 @@ impl Drop for Thread {
         // SAFETY: `spawn` holds a task reference, so `kthread_stop` is valid
         // whether or not the thread still runs; the reference is dropped
         // after it.
-        unsafe {
-            bindings::kthread_stop(self.task);
+        let ret = unsafe {
+            let ret = bindings::kthread_stop(self.task);
             bindings::put_task_struct(self.task);
+            ret
+        };
+        if ret == -(bindings::EINTR as i32) {
+            // SAFETY: By the type invariants, `-EINTR` means the thread was
+            // stopped before `run` took `data`: it is still the handle's.
+            unsafe { (self.drop_data)(self.data) };
         }
     }
 }

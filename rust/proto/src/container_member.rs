@@ -27,6 +27,12 @@
 //!   [`BOOT_WAIT_NS`] after the first undecided peer said hello. A joining
 //!   peer means a synced node exists: an undecided node then never boots,
 //!   and waits for that node's hello.
+//! - A joining node that hears a new incarnation of a peer it knew under
+//!   another one starts afresh ([`Verdict::Afresh`]), as when a peer dies
+//!   while it joins: the old incarnation may have been the synced node
+//!   that would run its join round (for example a container layer that
+//!   answered its hello while unloading), and waiting for it would be
+//!   waiting forever.
 //! - A synced node that hears a new incarnation of a peer counts the peer
 //!   dead and back (`ContainerNode::node_down` then `node_up`), which runs
 //!   the join round of `super::container` ("Rejoin"); a hello from the
@@ -154,6 +160,12 @@ pub enum Verdict {
     Join,
     /// The peer is a new incarnation: count it dead, then up.
     Restarted,
+    /// This node was joining and the peer came back as a new incarnation:
+    /// the view this node was joining may have gone with the old one (it
+    /// may even have been the node that would run the join round). Start
+    /// afresh, as after a peer's death while joining, then take the hello
+    /// again as an undecided node.
+    Afresh,
     /// The peer reconnected: count it up (nothing if it is).
     Up,
 }
@@ -208,6 +220,8 @@ impl Members {
             return Verdict::Nothing;
         };
         let new = *seen != hello.incarnation;
+        // A peer this node knew under another incarnation restarted.
+        let restarted = new && *seen != 0;
         *seen = hello.incarnation;
         if let Some(said) = self.said.get_mut(from.index()) {
             *said = Some(hello.standing);
@@ -224,6 +238,7 @@ impl Members {
                     Verdict::Nothing
                 }
             }
+            Standing::Joining if restarted => Verdict::Afresh,
             Standing::Joining => Verdict::Nothing,
             Standing::Synced if new => Verdict::Restarted,
             Standing::Synced => Verdict::Up,
@@ -388,13 +403,47 @@ mod tests {
             m.heard(NodeId(3), u, hello(7, Standing::Synced), online, 10 * S),
             Verdict::Join
         );
-        // A joining node waits for its round whatever it hears.
+        // A joining node waits for its round whatever the incarnations it
+        // knows say, and whatever new peers say.
         for st in [Standing::Undecided, Standing::Joining, Standing::Synced] {
             assert_eq!(
-                m.heard(NodeId(3), Standing::Joining, hello(10, st), online, 0),
+                m.heard(NodeId(3), Standing::Joining, hello(7, st), online, 0),
                 Verdict::Nothing
             );
         }
+        let mut fresh = m;
+        fresh.forget(NodeId(3));
+        assert_eq!(
+            fresh.heard(NodeId(3), Standing::Joining, hello(10, u), online, 0),
+            Verdict::Nothing
+        );
+    }
+
+    #[test]
+    fn joining_node_starts_afresh_when_a_known_peer_restarts() {
+        // Node 1's container layer said bye (forgotten), node 0 started
+        // afresh and heard the unloading layer's answer (incarnation 5,
+        // synced): it joins. Node 1 comes back as incarnation 8, undecided:
+        // nobody will run node 0's join round, so it starts afresh.
+        let mut m = Members::new();
+        let online = set(&[1]);
+        let (u, sy, j) = (Standing::Undecided, Standing::Synced, Standing::Joining);
+        m.forget(NodeId(1));
+        assert_eq!(
+            m.heard(NodeId(1), u, hello(5, sy), online, 0),
+            Verdict::Join
+        );
+        assert_eq!(
+            m.heard(NodeId(1), j, hello(5, sy), online, 0),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            m.heard(NodeId(1), j, hello(8, u), online, S),
+            Verdict::Afresh
+        );
+        // Afresh, the same hello boots the two undecided nodes together.
+        m.restart();
+        assert_eq!(m.heard(NodeId(1), u, hello(8, u), online, S), Verdict::Boot);
     }
 
     #[test]

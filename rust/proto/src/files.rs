@@ -247,6 +247,188 @@ pub enum FileOp {
     Readdir,
     /// `ftruncate` to `a` bytes (at most `i64::MAX`).
     Truncate,
+    /// Take, drop or test a lock of the file's open file description: an
+    /// OFD record lock on bytes `a` to `b` (inclusive; `b` =
+    /// [`LOCK_TO_END`] runs to the end of the file whatever its size) or
+    /// a `flock(2)` lock (`a` = 0, `b` = [`LOCK_TO_END`]). `flags` are a
+    /// [`LockSpec`] ([`LockSpec::flags`]); `data` the pid the lock is
+    /// recorded with (4 bytes, `i32`). Never blocks: `EAGAIN` when
+    /// another holds a conflicting lock. A test's reply data are a
+    /// [`LockConflict`].
+    Lock,
+}
+
+/// The last byte of a lock that runs to the end of the file (`OFFSET_MAX`).
+pub const LOCK_TO_END: u64 = i64::MAX as u64;
+
+/// The locks a proxy forwards (see [`FileOp::Lock`]). POSIX record locks
+/// belong to a process, not to an open file description: a proxy never
+/// takes one, and only asks which lock would conflict with one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockKind {
+    /// An open file description lock (`F_OFD_SETLK` and friends).
+    Ofd,
+    /// A `flock(2)` lock; never tested.
+    Flock,
+    /// A POSIX record lock (`F_GETLK`), of an owner holding none at the
+    /// home; only tested.
+    Posix,
+}
+
+/// A lock's type, with Linux's numbers (`F_RDLCK` 0, `F_WRLCK` 1,
+/// `F_UNLCK` 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockType {
+    /// Shared.
+    Read,
+    /// Exclusive.
+    Write,
+    /// Released.
+    Unlock,
+}
+
+impl LockType {
+    /// Linux's number.
+    pub fn as_raw(self) -> u8 {
+        match self {
+            LockType::Read => 0,
+            LockType::Write => 1,
+            LockType::Unlock => 2,
+        }
+    }
+
+    /// The type of Linux's number `v`.
+    pub fn from_raw(v: u8) -> Option<LockType> {
+        Some(match v {
+            0 => LockType::Read,
+            1 => LockType::Write,
+            2 => LockType::Unlock,
+            _ => return None,
+        })
+    }
+}
+
+/// What a [`FileOp::Lock`] does. Packed into the request's `flags`: bit 0
+/// `test`, bits 4 and 5 the kind (0 OFD, 1 flock, 2 POSIX), bits 8 and 9
+/// the type; no other bit. A flock is never tested, a POSIX lock always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockSpec {
+    /// Test for a conflicting lock (`F_OFD_GETLK`) instead of taking it.
+    pub test: bool,
+    /// Which kind of lock.
+    pub kind: LockKind,
+    /// Its type.
+    pub ltype: LockType,
+}
+
+impl LockSpec {
+    /// The request's `flags`.
+    pub fn flags(self) -> u32 {
+        u32::from(self.test)
+            | match self.kind {
+                LockKind::Ofd => 0,
+                LockKind::Flock => 1 << 4,
+                LockKind::Posix => 2 << 4,
+            }
+            | u32::from(self.ltype.as_raw()) << 8
+    }
+
+    /// The spec packed in `flags`, if they are one.
+    pub fn from_flags(flags: u32) -> Option<LockSpec> {
+        if flags & !0x331 != 0 {
+            return None;
+        }
+        let kind = match (flags >> 4) & 3 {
+            0 => LockKind::Ofd,
+            1 => LockKind::Flock,
+            2 => LockKind::Posix,
+            _ => return None,
+        };
+        let spec = LockSpec {
+            test: flags & 1 != 0,
+            kind,
+            ltype: LockType::from_raw((flags >> 8) as u8)?,
+        };
+        match kind {
+            LockKind::Ofd => Some(spec),
+            LockKind::Flock => (!spec.test).then_some(spec),
+            LockKind::Posix => spec.test.then_some(spec),
+        }
+    }
+}
+
+/// Reply data of a [`FileOp::Lock`] test: the lock that conflicts, if
+/// any. Layout (22 bytes): `kind u8` (0: none, 1: a POSIX record lock, 2:
+/// an OFD lock), `ltype u8`, `start u64`, `end u64`, `pid i32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockConflict {
+    /// 0: no lock conflicts (the rest is 0); 1: a POSIX lock; 2: an OFD
+    /// lock.
+    pub kind: u8,
+    /// Its type ([`LockType::as_raw`]); never `Unlock` when `kind` is not 0.
+    pub ltype: u8,
+    /// Its first byte.
+    pub start: u64,
+    /// Its last byte ([`LOCK_TO_END`]: to the end of the file).
+    pub end: u64,
+    /// The pid it is recorded with (at the home).
+    pub pid: i32,
+}
+
+impl LockConflict {
+    /// Encoded size.
+    pub const LEN: usize = 1 + 1 + 8 + 8 + 4;
+
+    /// Checks the fields.
+    pub fn validate(&self) -> Result<(), WireError> {
+        check(match self.kind {
+            0 => *self == LockConflict::NONE,
+            1 | 2 => {
+                matches!(
+                    LockType::from_raw(self.ltype),
+                    Some(LockType::Read | LockType::Write)
+                ) && self.start <= self.end
+                    && self.end <= LOCK_TO_END
+            }
+            _ => false,
+        })
+    }
+
+    /// No conflicting lock.
+    pub const NONE: LockConflict = LockConflict {
+        kind: 0,
+        ltype: 0,
+        start: 0,
+        end: 0,
+        pid: 0,
+    };
+
+    /// Encodes into the start of `out`.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        self.validate()?;
+        let mut w = Writer::new(out);
+        w.u8(self.kind)?;
+        w.u8(self.ltype)?;
+        w.u64(self.start)?;
+        w.u64(self.end)?;
+        w.u32(self.pid as u32)?;
+        Ok(w.written())
+    }
+
+    /// Decodes and validates exactly [`LockConflict::LEN`] bytes.
+    pub fn decode(bytes: &[u8]) -> Result<LockConflict, WireError> {
+        let mut r = Reader::new(bytes);
+        let c = LockConflict {
+            kind: r.u8()?,
+            ltype: r.u8()?,
+            start: r.u64()?,
+            end: r.u64()?,
+            pid: r.u32()? as i32,
+        };
+        r.finish()?;
+        c.validate()?;
+        Ok(c)
+    }
 }
 
 /// Most bytes a forwarded ioctl reads or writes.
@@ -264,6 +446,7 @@ impl FileOp {
             FileOp::Ioctl => 7,
             FileOp::Readdir => 8,
             FileOp::Truncate => 9,
+            FileOp::Lock => 10,
         }
     }
 
@@ -278,6 +461,7 @@ impl FileOp {
             7 => FileOp::Ioctl,
             8 => FileOp::Readdir,
             9 => FileOp::Truncate,
+            10 => FileOp::Lock,
             _ => return None,
         })
     }
@@ -325,6 +509,20 @@ impl<'a> FileReq<'a> {
                 }
                 FileOp::Readdir => no_data && self.a <= FILE_MAX_DATA as u64 && self.b == 0,
                 FileOp::Truncate => no_data && self.a <= i64::MAX as u64 && self.b == 0,
+                FileOp::Lock => {
+                    self.data.len() == 4
+                        && match LockSpec::from_flags(self.flags) {
+                            Some(LockSpec {
+                                kind: LockKind::Ofd | LockKind::Posix,
+                                ..
+                            }) => self.a <= self.b && self.b <= LOCK_TO_END,
+                            Some(LockSpec {
+                                kind: LockKind::Flock,
+                                ..
+                            }) => self.a == 0 && self.b == LOCK_TO_END,
+                            None => false,
+                        }
+                }
             };
         check(ok)
     }
@@ -893,5 +1091,126 @@ mod tests {
         assert_eq!(h.put(NodeId(3), 1), Err(HoldError::Unheld));
         h.grant(NodeId(1), u32::MAX).unwrap();
         assert_eq!(h.grant(NodeId(1), 1), Err(HoldError::Overflow));
+    }
+
+    #[test]
+    fn lock_specs_round_trip_and_bad_ones_are_refused() {
+        for test in [false, true] {
+            for kind in [LockKind::Ofd, LockKind::Flock, LockKind::Posix] {
+                for ltype in [LockType::Read, LockType::Write, LockType::Unlock] {
+                    let spec = LockSpec { test, kind, ltype };
+                    let back = LockSpec::from_flags(spec.flags());
+                    match kind {
+                        LockKind::Flock if test => assert_eq!(back, None, "{spec:?}"),
+                        LockKind::Posix if !test => assert_eq!(back, None, "{spec:?}"),
+                        _ => assert_eq!(back, Some(spec)),
+                    }
+                }
+            }
+        }
+        // Unknown bits and types.
+        assert_eq!(LockSpec::from_flags(1 << 2), None);
+        assert_eq!(LockSpec::from_flags(3 << 8), None);
+        assert_eq!(LockSpec::from_flags(1 << 12), None);
+        assert_eq!(LockSpec::from_flags(3 << 4 | 1), None);
+    }
+
+    #[test]
+    fn lock_requests_are_checked() {
+        let pid = 42i32.to_le_bytes();
+        let ofd = FileReq {
+            id: 7,
+            op: FileOp::Lock,
+            flags: LockSpec {
+                test: false,
+                kind: LockKind::Ofd,
+                ltype: LockType::Write,
+            }
+            .flags(),
+            a: 10,
+            b: 19,
+            data: &pid,
+        };
+        let mut buf = [0u8; 64];
+        let n = ofd.encode(&mut buf).unwrap();
+        assert_eq!(FileReq::decode(&buf[..n]).unwrap(), ofd);
+        // To the end of the file; a one-byte lock.
+        assert!(FileReq {
+            b: LOCK_TO_END,
+            ..ofd
+        }
+        .validate()
+        .is_ok());
+        assert!(FileReq { a: 19, ..ofd }.validate().is_ok());
+        // Ranges that are not: reversed, past OFFSET_MAX.
+        assert!(FileReq { a: 20, ..ofd }.validate().is_err());
+        assert!(FileReq {
+            b: LOCK_TO_END + 1,
+            ..ofd
+        }
+        .validate()
+        .is_err());
+        // The pid is exactly 4 bytes.
+        assert!(FileReq { data: &[], ..ofd }.validate().is_err());
+        assert!(FileReq {
+            data: &[0; 5],
+            ..ofd
+        }
+        .validate()
+        .is_err());
+        // flock: always the whole file.
+        let flock = FileReq {
+            flags: LockSpec {
+                test: false,
+                kind: LockKind::Flock,
+                ltype: LockType::Read,
+            }
+            .flags(),
+            a: 0,
+            b: LOCK_TO_END,
+            ..ofd
+        };
+        assert!(flock.validate().is_ok());
+        assert!(FileReq { b: 100, ..flock }.validate().is_err());
+        assert!(FileReq { a: 1, ..flock }.validate().is_err());
+        assert!(FileReq {
+            flags: 1 << 5,
+            ..flock
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn lock_conflicts_round_trip_and_are_checked() {
+        let c = LockConflict {
+            kind: 1,
+            ltype: LockType::Write.as_raw(),
+            start: 5,
+            end: LOCK_TO_END,
+            pid: 300,
+        };
+        let mut buf = [0u8; LockConflict::LEN];
+        assert_eq!(c.encode(&mut buf).unwrap(), LockConflict::LEN);
+        assert_eq!(LockConflict::decode(&buf).unwrap(), c);
+        let mut none = [0u8; LockConflict::LEN];
+        LockConflict::NONE.encode(&mut none).unwrap();
+        assert_eq!(LockConflict::decode(&none).unwrap(), LockConflict::NONE);
+        for bad in [
+            LockConflict { kind: 3, ..c },
+            LockConflict { ltype: 2, ..c },
+            LockConflict {
+                start: 6,
+                end: 5,
+                ..c
+            },
+            LockConflict {
+                pid: 1,
+                ..LockConflict::NONE
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        assert!(LockConflict::decode(&buf[..LockConflict::LEN - 1]).is_err());
     }
 }

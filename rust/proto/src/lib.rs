@@ -28,6 +28,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod auth;
 pub mod container;
 pub mod container_held;
 pub mod container_member;
@@ -39,11 +40,13 @@ pub mod error;
 pub mod files;
 pub mod fwd;
 pub mod lamport;
+pub mod liveness;
 pub mod manage;
 pub mod migration;
 pub mod node;
 pub mod pathcall;
 pub mod pcntl;
+pub mod shm_ring;
 pub mod sink;
 pub mod table;
 pub mod task_msg;

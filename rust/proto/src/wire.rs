@@ -51,13 +51,14 @@
 
 use core::ops::Range;
 
+use super::auth::AuthMode;
 use super::crc::Crc32c;
 use super::node::{NodeId, MAX_NODES};
 
 /// `magic`: the bytes `C` `H` `R` `T` read as a little-endian `u32`.
 pub const MAGIC: u32 = 0x5452_4843;
 /// The only wire format version this code speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Size of a frame header in bytes.
 pub const HEADER_LEN: usize = 40;
 /// Bytes of the header covered by the checksum (everything before it).
@@ -73,7 +74,8 @@ pub const MAX_ERRNO: i32 = 4095;
 pub const MSG_INVALID: u16 = 0;
 /// Largest message type reserved for kmsg itself; upper layers use the rest.
 pub const MSG_KMSG_MAX: u16 = 0x00ff;
-/// [`Hello`]: the first message on a connection, in both directions.
+/// [`Hello`]: the dialer's first message on a new connection; the listener
+/// answers with [`MSG_AUTH_CHALLENGE`].
 pub const MSG_HELLO: u16 = 1;
 /// [`Heartbeat`]: periodic liveness message, no reply.
 pub const MSG_HEARTBEAT: u16 = 2;
@@ -89,6 +91,13 @@ pub const MSG_STREAM_DATA: u16 = 6;
 /// [`StreamSync`]: a request carrying the bytes sent so far; the reply (same
 /// type) carries the bytes received.
 pub const MSG_STREAM_SYNC: u16 = 7;
+/// The listener's answer to a [`Hello`]: its nonce and proof of the
+/// cluster key ([`super::auth::Challenge`]).
+pub const MSG_AUTH_CHALLENGE: u16 = 8;
+/// The dialer's proof of the cluster key ([`super::auth::Proof`]).
+pub const MSG_AUTH_PROOF: u16 = 9;
+/// Bytes of a handshake nonce ([`Hello::nonce`], [`super::auth::Challenge`]).
+pub const NONCE_LEN: usize = 32;
 
 /// [`BenchPing`]: a request through the hub's message API (the path
 /// popcorn's requests take, not kmsg's link threads) to kmsg's handler on
@@ -980,7 +989,8 @@ pub trait Payload: Sized {
 }
 
 /// [`MSG_HELLO`]: who is at the other end of a new connection. Layout:
-/// `node u16, nr_nodes u16, incarnation u64` (12 bytes).
+/// `node u16, nr_nodes u16, incarnation u64, auth u8, reserved [3] (zero),
+/// nonce [32]` (48 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hello {
     /// The sender's node id, below `nr_nodes`.
@@ -989,15 +999,22 @@ pub struct Hello {
     pub nr_nodes: u16,
     /// Changes at every boot of the sender, so that peers notice a restart.
     pub incarnation: u64,
+    /// Whether the sender authenticates its connections.
+    pub auth: AuthMode,
+    /// The dialer's fresh nonce (zero without authentication).
+    pub nonce: [u8; NONCE_LEN],
 }
 
 impl Payload for Hello {
-    const LEN: usize = 12;
+    const LEN: usize = 48;
 
     fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
         w.u16(u16::from(self.node.0))?;
         w.u16(self.nr_nodes)?;
-        w.u64(self.incarnation)
+        w.u64(self.incarnation)?;
+        w.u8(self.auth.to_wire())?;
+        w.bytes(&[0; 3])?;
+        w.bytes(&self.nonce)
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -1006,10 +1023,17 @@ impl Payload for Hello {
         if nr_nodes == 0 || usize::from(nr_nodes) > MAX_NODES || u16::from(node.0) >= nr_nodes {
             return Err(WireError::BadPayload);
         }
+        let incarnation = r.u64()?;
+        let auth = AuthMode::from_wire(r.u8()?)?;
+        if r.array::<3>()? != [0; 3] {
+            return Err(WireError::BadPayload);
+        }
         Ok(Hello {
             node,
             nr_nodes,
-            incarnation: r.u64()?,
+            incarnation,
+            auth,
+            nonce: r.array()?,
         })
     }
 }
@@ -1026,6 +1050,9 @@ pub enum Refusal {
     NotDialer,
     /// The sender counts a different number of nodes.
     WrongCluster,
+    /// One end authenticates its connections and the other does not
+    /// ([`super::auth::AuthMode`]).
+    AuthMismatch,
 }
 
 impl Refusal {
@@ -1035,6 +1062,7 @@ impl Refusal {
             Refusal::Malformed(e) => e.as_str(),
             Refusal::NotDialer => "not a node that dials this one",
             Refusal::WrongCluster => "another cluster size",
+            Refusal::AuthMismatch => "one end authenticates, the other does not",
         }
     }
 }
@@ -1061,12 +1089,14 @@ pub fn hello_header(bytes: &[u8], me: NodeId) -> Result<Header, Refusal> {
 /// Admits the node a new connection introduces, from the header
 /// [`hello_header`] passed and its payload: the checksum must hold, the
 /// [`Hello`] decode and name the header's source, a node above `me` (the
-/// higher id dials) in a cluster of `nr_nodes`.
+/// higher id dials) in a cluster of `nr_nodes`, authenticating as `auth`
+/// does.
 pub fn admit_hello(
     header: &Header,
     payload: &[u8],
     me: NodeId,
     nr_nodes: u16,
+    auth: AuthMode,
 ) -> Result<Hello, Refusal> {
     verify(header, payload).map_err(Refusal::Malformed)?;
     let hello = Hello::decode(payload).map_err(Refusal::Malformed)?;
@@ -1078,6 +1108,9 @@ pub fn admit_hello(
     }
     if hello.node.0 <= me.0 || u16::from(hello.node.0) >= nr_nodes {
         return Err(Refusal::NotDialer);
+    }
+    if hello.auth != auth {
+        return Err(Refusal::AuthMismatch);
     }
     Ok(hello)
 }
@@ -1204,6 +1237,8 @@ mod tests {
             node: NodeId(node),
             nr_nodes: nr,
             incarnation: 9,
+            auth: AuthMode::HmacSha256,
+            nonce: [0x5a; NONCE_LEN],
         }
         .encode(&mut payload)
         .unwrap();
@@ -1216,7 +1251,24 @@ mod tests {
 
     fn admit(hdr: &[u8], payload: &[u8], me: u8, nr: u16) -> Result<Hello, Refusal> {
         let h = hello_header(hdr, NodeId(me))?;
-        admit_hello(&h, payload, NodeId(me), nr)
+        admit_hello(&h, payload, NodeId(me), nr, AuthMode::HmacSha256)
+    }
+
+    #[test]
+    fn hello_refuses_another_auth_mode_and_bad_fields() {
+        let (h, p) = hello_frame(1, 0, 1, 2);
+        let header = hello_header(&h, NodeId(0)).unwrap();
+        assert_eq!(
+            admit_hello(&header, &p, NodeId(0), 2, AuthMode::None),
+            Err(Refusal::AuthMismatch)
+        );
+        // An unknown mode or non-zero reserved bytes do not decode.
+        let mut bad = p;
+        bad[12] = 7;
+        assert_eq!(Hello::decode(&bad), Err(WireError::BadPayload));
+        let mut bad = p;
+        bad[14] = 1;
+        assert_eq!(Hello::decode(&bad), Err(WireError::BadPayload));
     }
 
     #[test]
@@ -1347,7 +1399,8 @@ mod tests {
         let (hdr, payload) = &f[0];
         assert_eq!(payload, msg);
         assert_eq!(&hdr[0..4], b"CHRT");
-        assert_eq!(hdr[4], 1);
+        assert_eq!(hdr[4], VERSION);
+        assert_eq!(hdr[4], 2);
         assert_eq!(hdr[5], 0);
         assert_eq!(&hdr[6..8], &[0x34, 0x12]);
         assert_eq!(&hdr[8..10], &[1, 0]);
@@ -1404,7 +1457,8 @@ mod tests {
         check(&|b| b[0] ^= 1, WireError::BadMagic);
         check(&|b| b[3] = b'S', WireError::BadMagic);
         check(&|b| b[4] = 0, WireError::BadVersion);
-        check(&|b| b[4] = 2, WireError::BadVersion);
+        check(&|b| b[4] = 1, WireError::BadVersion);
+        check(&|b| b[4] = 3, WireError::BadVersion);
         check(&|b| b[5] = 4, WireError::BadFlags);
         check(&|b| b[5] = 0x80, WireError::BadFlags);
         check(&|b| b[5] = Flags::ERROR_BIT, WireError::BadFlags);
@@ -1666,7 +1720,7 @@ mod tests {
     }
 
     fn round_trip<P: Payload + PartialEq + core::fmt::Debug + Copy>(p: P) {
-        let mut buf = [0u8; 32];
+        let mut buf = [0u8; 64];
         assert_eq!(p.encode(&mut buf), Ok(P::LEN));
         assert_eq!(P::decode(&buf[..P::LEN]), Ok(p));
         // Any other length is refused.
@@ -1686,11 +1740,14 @@ mod tests {
             node: NodeId(3),
             nr_nodes: 4,
             incarnation: 0x0102_0304_0506_0708,
+            auth: AuthMode::HmacSha256,
+            nonce: [0xee; NONCE_LEN],
         };
         round_trip(hello);
         let mut buf = [0u8; Hello::LEN];
         hello.encode(&mut buf).unwrap();
-        assert_eq!(buf, [3, 0, 4, 0, 8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(buf[..16], [3, 0, 4, 0, 8, 7, 6, 5, 4, 3, 2, 1, 1, 0, 0, 0]);
+        assert_eq!(buf[16..], [0xee; NONCE_LEN]);
         round_trip(Heartbeat {
             incarnation: 1,
             sent_ns: u64::MAX,

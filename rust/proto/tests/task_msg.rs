@@ -13,7 +13,8 @@
 //! and `TASK_MSG_FUZZ_CASES=<n>` changes the number of cases of each kind.
 
 use cohort_proto::files::{
-    FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FILE_MAX_DATA, POS_CURRENT,
+    FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, LockKind, LockSpec,
+    LockType, FILE_MAX_DATA, LOCK_TO_END, POS_CURRENT,
 };
 use cohort_proto::migration::TaskId;
 use cohort_proto::node::{NodeId, NodeSet};
@@ -463,8 +464,10 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Ioctl,
                 FileOp::Readdir,
                 FileOp::Truncate,
-            ][rng.below(9) as usize];
+                FileOp::Lock,
+            ][rng.below(10) as usize];
             let len = rng.below(paths.len() as u64) as usize;
+            let lock_flock = rng.chance(1, 2);
             let pos = if rng.chance(1, 2) {
                 POS_CURRENT
             } else {
@@ -480,12 +483,31 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Ioctl => (rng.next() & u64::from(u32::MAX), 0, &paths[..len.min(256)]),
                 FileOp::Readdir => (rng.below(FILE_MAX_DATA as u64 + 1), 0, &[]),
                 FileOp::Truncate => (rng.below(i64::MAX as u64 + 1), 0, &[]),
+                FileOp::Lock if lock_flock => (0, LOCK_TO_END, &[1, 0, 0, 0]),
+                FileOp::Lock => {
+                    let a = rng.below(LOCK_TO_END + 1);
+                    (a, a + rng.below(LOCK_TO_END - a + 1), &[1, 0, 0, 0])
+                }
             };
             let req = FileReq {
                 id: 1 + rng.below(u64::MAX - 1),
                 op,
                 flags: if op == FileOp::Ioctl {
                     rng.below(257) as u32
+                } else if op == FileOp::Lock {
+                    let posix = !lock_flock && rng.chance(1, 3);
+                    LockSpec {
+                        test: posix || (!lock_flock && rng.chance(1, 2)),
+                        kind: if lock_flock {
+                            LockKind::Flock
+                        } else if posix {
+                            LockKind::Posix
+                        } else {
+                            LockKind::Ofd
+                        },
+                        ltype: LockType::from_raw(rng.below(3) as u8).unwrap(),
+                    }
+                    .flags()
                 } else {
                     rng.next() as u32
                 },

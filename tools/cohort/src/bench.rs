@@ -9,13 +9,19 @@
 //! - `cohort bench migrate`: migbench (migration, remote faults, and a
 //!   migration followed by reading the whole working set) on the same two
 //!   nodes.
+//! - `cohort bench auth`: kmsg's round trips and throughput with and
+//!   without authentication, on the same two nodes ([`auth`]).
+//! - `cohort bench transport`: kmsg over shared memory, kmsg over TCP and
+//!   user-space TCP, on the same two nodes ([`transport`]).
 //! - `cohort bench plot`: one SVG per JSON Lines file.
 //!
 //! A measurement that cannot run is an error (exit status 1); a ratio
 //! missing its target is printed and recorded as MISS, not an error.
 
+pub mod auth;
 mod plot;
 mod record;
+pub mod transport;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -389,6 +395,23 @@ fn ensure_kmsg(state: &State, node: u32) -> Result<(), Fail> {
     run_ok(state, node, "loading kmsg", &cmd).map(|_| ())
 }
 
+/// The shell text that reloads kmsg with hub parameters set: unload it
+/// (retried while it is busy, 10 s at most), write each `(file, value)`,
+/// and load it again.
+pub fn reload_command(params: &[(&str, &str)]) -> String {
+    let mut cmd = String::from(
+        "i=0; while grep -q '^kmsg ' /proc/modules; do \
+           rmmod kmsg 2>/tmp/bench-rmmod.err && break; i=$((i + 1)); \
+           [ $i -ge 50 ] && { cat /tmp/bench-rmmod.err; exit 1; }; sleep 0.2; \
+         done; ",
+    );
+    for (file, value) in params {
+        let _ = write!(cmd, "echo {value} >{file} || exit 1; ");
+    }
+    let _ = write!(cmd, "insmod {KMSG_KO} || {{ dmesg | tail -n 5; exit 1; }}");
+    cmd
+}
+
 /// Wait until `node`'s kmsg shows `peer` up.
 fn wait_peer_up(state: &State, node: u32, peer: u32) -> Result<(), Fail> {
     let start = Instant::now();
@@ -467,6 +490,28 @@ impl Runner<'_> {
             kv_u64(&kv, "bytes").unwrap_or(0),
             kv_u64(&kv, "total_ns").unwrap_or(0),
         ))
+    }
+
+    /// Request/reply throughput of user-space TCP: COUNT round trips of
+    /// SIZE-byte messages (tcpbench's ping-pong), SIZE × COUNT bytes per
+    /// second (each payload counted once).
+    fn tcp_echo_bps(&self, size: u64, count: u64) -> Result<f64, Fail> {
+        let c = self.cfg;
+        let cmd = format!("tcpbench pingpong {} {} {count} {size}", self.ip_b, c.port);
+        let kv = measure(self.state, c.a, "tcpbench pingpong", &cmd, "total_ns")?;
+        Ok(rate(size * count, kv_u64(&kv, "total_ns").unwrap_or(0)))
+    }
+
+    /// Request/reply throughput of kmsg: COUNT echo requests of SIZE bytes
+    /// through the hub (debugfs `echo`), counted as [`Self::tcp_echo_bps`].
+    fn kmsg_echo_bps(&self, size: u64, count: u64) -> Result<f64, Fail> {
+        let c = self.cfg;
+        let cmd = format!(
+            "echo '{} {size} {count}' >{KMSG_DEBUGFS}/echo; r=$?; cat {KMSG_DEBUGFS}/echo; exit $r",
+            c.b
+        );
+        let kv = measure(self.state, c.a, "kmsg echo", &cmd, "total_ns")?;
+        Ok(rate(size * count, kv_u64(&kv, "total_ns").unwrap_or(0)))
     }
 
     fn kmsg_bps(&self, bytes: u64) -> Result<f64, Fail> {

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
 use crate::modules::Module;
+use crate::up::Transport;
 
 /// Boots Cohort nodes (QEMU guests on a VDE switch) and runs commands in them.
 #[derive(Debug, Parser)]
@@ -45,6 +46,24 @@ pub enum Command {
     /// (insmod's error and the end of the node's dmesg are shown) or a
     /// mesh not complete within --modules-timeout fails `up`. The list is
     /// recorded in the state dir so that `cohort start` loads it too.
+    ///
+    /// kmsg authenticates its connections with a cluster key: `up` writes
+    /// a new one from the OS's random number generator to
+    /// STATE/cluster.key (64 hex digits, mode 0600) and hands it to every
+    /// node through QEMU's fw_cfg (entry opt/org.cohort/cluster.key, which
+    /// the node's /etc/rc copies to /etc/cohort/cluster.key). With
+    /// --no-auth there is no key and the nodes boot with cohort.auth=0.
+    ///
+    /// --transport shm also gives the nodes one region of shared memory
+    /// with doorbells (QEMU's ivshmem-doorbell device, one MSI-X vector):
+    /// `up` starts `cohort ivshmem-server` in its own process group
+    /// (STATE/ivshmem.sock, ivshmem.pid, ivshmem.log; `down` stops it),
+    /// formatted for N nodes with --shm-size bytes (default: 8 MiB, or the
+    /// power of two that gives every ring 64 KiB), and boots every node
+    /// with the device and cohort.shm=1. kmsg's shared-memory transport
+    /// runs over it (Documentation/shm-transport.rst). The transport is
+    /// recorded in STATE/cluster; `cohort start` reconnects a node to the
+    /// same server and region.
     #[command(verbatim_doc_comment)]
     Up(UpArgs),
 
@@ -152,11 +171,19 @@ pub enum Command {
     /// nodes is complete again, as `up` does. If the node does not come up
     /// (or its modules fail) in time, its QEMU is stopped and the end of
     /// its log shown.
+    ///
+    /// --key FILE boots it with the key in FILE instead of the cluster's,
+    /// --no-auth without authentication (cohort.auth=0), for this boot
+    /// only: such a node is not meant to join, so its modules are loaded
+    /// but the mesh is not waited for. The next plain `cohort start` boots
+    /// it with the cluster's key again.
     #[command(verbatim_doc_comment)]
     Start(StartArgs),
 
     /// Benchmarks: `cohort bench kmsg` (kmsg against user-space TCP),
-    /// `cohort bench migrate` (migration and remote faults)
+    /// `cohort bench migrate` (migration and remote faults), `cohort bench
+    /// auth` (kmsg with and without authentication), `cohort bench
+    /// transport` (kmsg over shared memory and over TCP, and user-space TCP)
     #[command(subcommand, verbatim_doc_comment)]
     Bench(BenchCommand),
 
@@ -168,15 +195,30 @@ pub enum Command {
     /// of one of --kinds: random bytes; valid kmsg frames built with
     /// rust/proto's encoder, then damaged (bad lengths, types, node ids,
     /// huge declared sizes, truncation, bogus request ids and replies); a
-    /// valid Hello claiming a node id followed by valid frames; frames cut
-    /// short then reset, closed or trickled a byte at a time; floods of
-    /// connections held open. Every case and byte comes from --seed (the
-    /// seed is printed), so a seed replays the same sequence. Prints
-    /// progress every --progress seconds and a summary: cases,
+    /// valid Hello claiming a node id followed by valid frames (which the
+    /// node reads as the handshake's proof); frames cut short then reset,
+    /// closed or trickled a byte at a time; floods of connections held
+    /// open; a Hello then wrong, random, reflected, replayed or truncated
+    /// proofs, or frames before the proof (auth-proof); frames with tags
+    /// that cannot be right (bad-mac).
+    ///
+    /// With --key FILE (the cluster's, STATE/cluster.key) the fuzzer holds
+    /// the key: kind `insider` (which needs --claim, a node id above NODE
+    /// that no running node has) completes the handshake as that node and
+    /// then sends valid frames with good tags, damaged frames with good
+    /// tags (the parser behind the MAC), and frames with bad tags,
+    /// replayed or reordered; every bad tag costs the connection, so each
+    /// case is a new one. It checks the node's proof and the tags of the
+    /// frames the node sends it, and counts any that are wrong.
+    ///
+    /// Every case and byte comes from --seed (the seed is printed), so a
+    /// seed replays the same sequence (what the node answers aside).
+    /// Prints progress every --progress seconds and a summary: cases,
     /// connections, how many the node accepted, left unanswered or closed,
-    /// and bytes, per kind. The frame format has no MAC field yet, so
-    /// there is no bad-MAC kind. Checking the node is the caller's job
-    /// (selftests/cluster/21-fuzz.sh). Exits 1 if it cannot plug in.
+    /// and bytes, per kind; handshakes completed and the node's frames
+    /// whose tags were checked. Checking the node is the caller's job
+    /// (selftests/cluster/21-fuzz.sh). Exits 1 if it cannot plug in, or
+    /// if the node sent a wrong proof or tag to a fuzzer holding the key.
     #[command(verbatim_doc_comment)]
     Fuzz(FuzzArgs),
 
@@ -222,6 +264,25 @@ pub enum Command {
     /// not set. Put `--` before the arguments when DETAIL may start with -.
     #[command(verbatim_doc_comment)]
     Record(RecordArgs),
+
+    /// Serve shared memory and doorbells to QEMU's ivshmem-doorbell devices
+    ///
+    /// QEMU's ivshmem server protocol (docs/specs/ivshmem-spec.rst in
+    /// QEMU): listens on the UNIX socket --socket; creates --size bytes
+    /// of shared memory (a sealed memfd; a power of two, as it becomes a
+    /// PCI BAR) and, with --nodes N, formats it for N Cohort nodes; gives
+    /// every client (a QEMU started with `-chardev
+    /// socket,path=SOCKET,id=ivshmem -device
+    /// ivshmem-doorbell,chardev=ivshmem,vectors=V`) an id, the memory,
+    /// one eventfd per vector for itself and for every other client, and
+    /// tells the others when a client comes or goes. At most
+    /// --max-clients at once; a client that sends anything, or leaves too
+    /// many messages unread, is dropped.
+    /// Runs in the foreground until SIGTERM or SIGINT, logging to stdout;
+    /// --pidfile is written once the socket listens. `cohort up
+    /// --transport shm` starts it.
+    #[command(verbatim_doc_comment)]
+    IvshmemServer(IvshmemServerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +333,60 @@ pub struct UpArgs {
     /// seconds
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub modules_timeout: u64,
+
+    /// No cluster key: kmsg's connections are not authenticated
+    /// (cohort.auth=0 on every node's command line)
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// Silence after which a node declares a peer down, in ms
+    /// (cohort.heartbeat_timeout_ms on every node's command line). Longer
+    /// than the kernel's 2000 because a TCG guest under load stops running
+    /// for seconds at a time (measured: up to 16 s)
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = crate::up::HEARTBEAT_TIMEOUT_MS,
+        value_parser = clap::value_parser!(u32).range(1000..=600_000)
+    )]
+    pub heartbeat_timeout_ms: u32,
+
+    /// kmsg's transport between the nodes: tcp, or shm (shared memory
+    /// with doorbells, and TCP where a peer does not share it)
+    #[arg(long, value_name = "T", value_enum, default_value_t = Transport::Tcp)]
+    pub transport: Transport,
+
+    /// Shared memory for --transport shm, e.g. 16M (default: 8 MiB, or
+    /// more for 64 KiB rings)
+    #[arg(long, value_name = "SIZE", value_parser = crate::ivshmem::parse_size)]
+    pub shm_size: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct IvshmemServerArgs {
+    /// The UNIX socket to listen on
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// Bytes of shared memory, a power of two (K, M, G suffixes)
+    #[arg(long, value_name = "SIZE", default_value = "8M", value_parser = crate::ivshmem::parse_size)]
+    pub size: usize,
+
+    /// Interrupt vectors per client (the devices' vectors=)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub vectors: u16,
+
+    /// Clients served at once
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_clients: u32,
+
+    /// Format the memory for N Cohort nodes (shm_ring's layout)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub nodes: Option<u32>,
+
+    /// Write the server's pid here once it listens
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -423,6 +538,23 @@ pub struct StartArgs {
     /// take, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub modules_timeout: u64,
+
+    /// Boot with the key in FILE (64 hex digits) instead of the cluster's,
+    /// this time only
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// Boot without authentication (cohort.auth=0), this time only
+    #[arg(long, conflicts_with = "key")]
+    pub no_auth: bool,
+
+    /// Boot with the node configuration in FILE (cohort-node's format:
+    /// node_id, peers, port...), handed through fw_cfg as
+    /// opt/org.cohort/cohort.conf, which the node's /etc/rc applies, and
+    /// with no cohort.node_id/nr_nodes/peers/port on the kernel command
+    /// line; this time only
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -463,6 +595,51 @@ pub enum BenchCommand {
     #[command(verbatim_doc_comment)]
     Migrate(BenchMigrateArgs),
 
+    /// kmsg's round trips and throughput with and without authentication
+    ///
+    /// On the same two nodes in one run, of a cluster that authenticates:
+    /// kmsg's round trip (debugfs `ping` and `hreq`, 8-byte payload) and
+    /// throughput (debugfs `stream`) with authentication (every frame
+    /// tagged with HMAC-SHA-256) and without. Between the two, kmsg is
+    /// unloaded on A and B, the hub's parameter
+    /// /sys/module/cohort/parameters/auth set, and kmsg loaded again (any
+    /// other node keeps authenticating and refuses A and B meanwhile); the
+    /// modes alternate from one repetition to the next, after one warm-up,
+    /// and A and B end with authentication on. The medians are compared:
+    /// round trips with/without (target <= 1.1), each marked PASS or MISS,
+    /// and throughput with/without. Each run appends one JSON record to
+    /// FILE, as `bench kmsg` does; exits 1 when a measurement could not be
+    /// run.
+    #[command(verbatim_doc_comment)]
+    Auth(BenchAuthArgs),
+
+    /// kmsg over shared memory, kmsg over TCP and user-space TCP, in one run
+    ///
+    /// On two nodes of a cluster booted with `cohort up --transport shm`
+    /// (kmsg reaching the peer over shared memory), in one run, three
+    /// modes: kmsg over shared memory, kmsg over TCP, and user-space TCP
+    /// (tcpbench). Each measures round trips of 8-byte messages (kmsg:
+    /// debugfs `ping`, its link thread, and `hreq`, through the hub; user
+    /// space: a ping-pong), request/reply throughput for 8-byte and 4 KiB
+    /// messages (kmsg: debugfs `echo` through the hub; user space: a
+    /// ping-pong of that size; SIZE x COUNT bytes over the time taken), and
+    /// throughput of a one-way stream of 1 MiB messages (debugfs `stream`,
+    /// tcpbench `stream`). Between the kmsg modes, kmsg is unloaded on A
+    /// and B, /sys/module/cohort/parameters/shm set to 1 or 0 (with
+    /// .../auth at the run's authentication), kmsg loaded again, and the
+    /// peers' transport read back from debugfs `shm`. The kmsg modes
+    /// alternate (one reload per repetition) and user space takes each
+    /// place in turn, after one warm-up per mode; A and B end over shared
+    /// memory with the cluster's authentication. The medians are compared:
+    /// round trips shm/TCP (target <= 0.5), throughput shm/TCP (target at
+    /// least 2), round trips kmsg over TCP / user-space TCP (target <= 1.0),
+    /// each PASS or MISS; and, without targets, throughput kmsg over TCP /
+    /// user space and shm / user space. Each run appends one JSON record to
+    /// FILE, as `bench kmsg` does; exits 1 when a measurement could not be
+    /// run.
+    #[command(verbatim_doc_comment)]
+    Transport(BenchTransportArgs),
+
     /// Plots: DIR/NAME.svg from each DIR/NAME.jsonl, history across runs
     ///
     /// Draws the history of each benchmark's ratios, one panel per group,
@@ -498,7 +675,7 @@ pub struct FuzzArgs {
         long,
         value_name = "KIND,...",
         value_delimiter = ',',
-        default_value = "random,mutated,hello,truncated,flood"
+        default_value = "random,mutated,hello,truncated,flood,auth-proof,bad-mac"
     )]
     pub kinds: Vec<crate::fuzz::Kind>,
 
@@ -506,6 +683,11 @@ pub struct FuzzArgs {
     /// real peers' and ids outside the cluster)
     #[arg(long, value_name = "ID")]
     pub claim: Option<u16>,
+
+    /// The cluster key (STATE/cluster.key): complete handshakes as the
+    /// --claim node (kind `insider`)
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 
     /// kmsg's port on the node
     #[arg(long, value_name = "P", default_value_t = 7777)]
@@ -544,6 +726,79 @@ pub struct BenchKmsgArgs {
 
     /// Results file
     #[arg(long, value_name = "FILE", default_value = "build/bench/kmsg.jsonl")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAuthArgs {
+    /// The two nodes, A sends
+    #[arg(long, value_name = "A,B", value_parser = bench::parse_pair, default_value = "0,1")]
+    pub nodes: (u32, u32),
+
+    /// Round trips per RTT measurement
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub count: u64,
+
+    /// Bytes per throughput measurement (default 33554432, 32 MiB)
+    #[arg(long, value_name = "B", default_value_t = 32 << 20, hide_default_value = true)]
+    pub bytes: u64,
+
+    /// Measurements of each kind in each mode
+    #[arg(long, value_name = "R", default_value_t = 5)]
+    pub reps: usize,
+
+    /// Results file
+    #[arg(long, value_name = "FILE", default_value = "build/bench/auth.jsonl")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTransportArgs {
+    /// The two nodes, A sends
+    #[arg(long, value_name = "A,B", value_parser = bench::parse_pair, default_value = "0,1")]
+    pub nodes: (u32, u32),
+
+    /// Round trips per RTT measurement
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub count: u64,
+
+    /// Round trips per 8-byte throughput measurement
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub echo_count: u64,
+
+    /// Round trips per 4 KiB throughput measurement
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub page_count: u64,
+
+    /// Bytes per 1 MiB-message stream (default 33554432, 32 MiB)
+    #[arg(long, value_name = "B", default_value_t = 32 << 20, hide_default_value = true)]
+    pub bytes: u64,
+
+    /// Measurements of each kind in each mode
+    #[arg(long, value_name = "R", default_value_t = 5)]
+    pub reps: usize,
+
+    /// tcpbench server port on B
+    #[arg(long, value_name = "P", default_value_t = 7070)]
+    pub port: u16,
+
+    /// Measure kmsg without authentication (the cluster's is put back at
+    /// the end); its ratios are named *_noauth
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// Shared-memory receivers poll this long after their last bytes
+    /// (cohort.shm_poll_us on both nodes during the run, then put back);
+    /// with more than 0 the ratios are named *_poll
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    pub shm_poll_us: u32,
+
+    /// Results file
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "build/bench/transport.jsonl"
+    )]
     pub out: PathBuf,
 }
 
@@ -621,7 +876,64 @@ mod tests {
         assert_eq!(a.append, "");
         assert!(a.modules.is_empty());
         assert_eq!(a.modules_timeout, 60);
+        assert!(!a.no_auth);
+        assert_eq!(a.transport, Transport::Tcp);
+        assert_eq!(a.shm_size, None);
         assert_eq!(c.state, None);
+    }
+
+    #[test]
+    fn transport_and_ivshmem_server() {
+        let c = parse(&["up", "-n", "2", "--transport", "shm", "--shm-size", "16M"]).unwrap();
+        let Command::Up(a) = c.command else {
+            panic!("not up")
+        };
+        assert_eq!((a.transport, a.shm_size), (Transport::Shm, Some(16 << 20)));
+        assert_eq!(
+            err(&["up", "-n", "2", "--transport", "udp"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            err(&["up", "-n", "2", "--shm-size", "lots"]),
+            ErrorKind::ValueValidation
+        );
+        let c = parse(&["ivshmem-server", "--socket", "/s/ivshmem.sock"]).unwrap();
+        let Command::IvshmemServer(a) = c.command else {
+            panic!("not ivshmem-server")
+        };
+        assert_eq!(a.socket, PathBuf::from("/s/ivshmem.sock"));
+        assert_eq!((a.size, a.vectors, a.max_clients), (8 << 20, 1, 64));
+        assert_eq!((a.nodes, a.pidfile), (None, None));
+        let c = parse(&[
+            "ivshmem-server",
+            "--socket",
+            "/x",
+            "--size",
+            "1G",
+            "--vectors",
+            "4",
+            "--nodes",
+            "3",
+            "--max-clients",
+            "7",
+            "--pidfile",
+            "/p",
+        ])
+        .unwrap();
+        let Command::IvshmemServer(a) = c.command else {
+            panic!("not ivshmem-server")
+        };
+        assert_eq!((a.size, a.vectors, a.max_clients), (1 << 30, 4, 7));
+        assert_eq!((a.nodes, a.pidfile), (Some(3), Some(PathBuf::from("/p"))));
+        assert_eq!(err(&["ivshmem-server"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            err(&["ivshmem-server", "--socket", "/x", "--vectors", "0"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            err(&["ivshmem-server", "--socket", "/x", "--nodes", "65"]),
+            ErrorKind::ValueValidation
+        );
     }
 
     #[test]
@@ -743,6 +1055,56 @@ mod tests {
             panic!("not start")
         };
         assert_eq!((a.node, a.timeout, a.modules_timeout), (1, 180, 60));
+        assert_eq!((a.key, a.no_auth), (None, false));
+        let Command::Start(a) = parse(&["start", "2", "--key", "/k"]).unwrap().command else {
+            panic!("not start")
+        };
+        assert_eq!((a.node, a.key), (2, Some(PathBuf::from("/k"))));
+        let Command::Start(a) = parse(&["start", "2", "--no-auth"]).unwrap().command else {
+            panic!("not start")
+        };
+        assert!(a.no_auth);
+        assert_eq!(
+            err(&["start", "2", "--no-auth", "--key", "/k"]),
+            ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn auth_options() {
+        let Command::Up(a) = parse(&["up", "-n", "2"]).unwrap().command else {
+            panic!("not up")
+        };
+        assert!(!a.no_auth);
+        let Command::Up(a) = parse(&["up", "-n", "2", "--no-auth"]).unwrap().command else {
+            panic!("not up")
+        };
+        assert!(a.no_auth);
+        let Command::Fuzz(a) = parse(&["fuzz"]).unwrap().command else {
+            panic!("not fuzz")
+        };
+        assert_eq!(a.key, None);
+        assert!(a.kinds.contains(&crate::fuzz::Kind::AuthProof));
+        assert!(a.kinds.contains(&crate::fuzz::Kind::BadMac));
+        assert!(!a.kinds.contains(&crate::fuzz::Kind::Insider));
+        let c = parse(&[
+            "fuzz",
+            "--key",
+            "/s/cluster.key",
+            "--claim",
+            "2",
+            "--kinds",
+            "insider,bad-mac",
+        ])
+        .unwrap();
+        let Command::Fuzz(a) = c.command else {
+            panic!("not fuzz")
+        };
+        assert_eq!(a.key, Some(PathBuf::from("/s/cluster.key")));
+        assert_eq!(
+            a.kinds,
+            [crate::fuzz::Kind::Insider, crate::fuzz::Kind::BadMac]
+        );
     }
 
     #[test]
@@ -777,6 +1139,15 @@ mod tests {
             (2000, 32 << 20, 3, 7070)
         );
         assert_eq!(a.out, PathBuf::from("build/bench/kmsg.jsonl"));
+        let c = parse(&["bench", "auth", "--reps", "2"]).unwrap();
+        let Command::Bench(BenchCommand::Auth(a)) = c.command else {
+            panic!("not bench auth")
+        };
+        assert_eq!(
+            (a.nodes, a.count, a.bytes, a.reps),
+            ((0, 1), 2000, 32 << 20, 2)
+        );
+        assert_eq!(a.out, PathBuf::from("build/bench/auth.jsonl"));
         let c = parse(&["bench", "migrate"]).unwrap();
         let Command::Bench(BenchCommand::Migrate(a)) = c.command else {
             panic!("not bench migrate")

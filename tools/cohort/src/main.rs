@@ -7,6 +7,8 @@ mod checks;
 mod cli;
 mod frame;
 mod fuzz;
+mod ivshmem;
+mod key;
 mod logscan;
 mod modules;
 mod results;
@@ -226,6 +228,18 @@ fn cmd_status(state: &State) -> Result<(), Fail> {
             healthy = false;
         }
     }
+    if state
+        .cluster()
+        .is_some_and(|c| c.transport == up::Transport::Shm)
+    {
+        match state.ivshmem_pid() {
+            Some(pid) => println!("shared memory: ivshmem server pid {pid} running"),
+            None => {
+                println!("shared memory: ivshmem server not running");
+                healthy = false;
+            }
+        }
+    }
     if healthy {
         Ok(())
     } else {
@@ -265,6 +279,10 @@ fn run(cli: Cli) -> Result<i32, Fail> {
                 append: a.append,
                 modules: a.modules,
                 modules_timeout_s: a.modules_timeout,
+                auth: !a.no_auth,
+                heartbeat_timeout_ms: a.heartbeat_timeout_ms,
+                transport: a.transport,
+                shm_size: a.shm_size,
             };
             up::up(&mut state()?, cfg)?;
             Ok(0)
@@ -324,7 +342,19 @@ fn run(cli: Cli) -> Result<i32, Fail> {
             Ok(0)
         }
         Command::Start(a) => {
-            up::start_node(&state()?, a.node, a.timeout, a.modules_timeout)?;
+            let auth = match (a.key, a.no_auth) {
+                (Some(file), _) => up::NodeAuth::Key(file),
+                (None, true) => up::NodeAuth::Off,
+                (None, false) => up::NodeAuth::Recorded,
+            };
+            up::start_node(
+                &state()?,
+                a.node,
+                a.timeout,
+                a.modules_timeout,
+                &auth,
+                a.config.as_deref(),
+            )?;
             Ok(0)
         }
         Command::Fuzz(a) => {
@@ -340,6 +370,7 @@ fn run(cli: Cli) -> Result<i32, Fail> {
                 seed,
                 kinds: a.kinds,
                 claim: a.claim,
+                key: a.key,
                 port: a.port,
                 flood: a.flood,
                 progress: Duration::from_secs(a.progress.max(1)),
@@ -347,10 +378,53 @@ fn run(cli: Cli) -> Result<i32, Fail> {
             fuzz::run(&state()?, &cfg)?;
             Ok(0)
         }
+        Command::IvshmemServer(a) => {
+            let cfg = ivshmem::ServerConfig {
+                socket: a.socket,
+                size: a.size,
+                vectors: a.vectors,
+                max_clients: a.max_clients as usize,
+                nodes: a.nodes.map(|n| n as usize),
+            };
+            ivshmem::run(&cfg, a.pidfile.as_deref())?;
+            Ok(0)
+        }
         Command::Bench(BenchCommand::Plot(a)) => bench::plot(&a.dir),
         Command::Bench(BenchCommand::Migrate(a)) => {
             let (a_node, b_node) = a.nodes;
             bench::migrate(&state()?, a_node, b_node, a.reps, &a.out)?;
+            Ok(0)
+        }
+        Command::Bench(BenchCommand::Auth(a)) => {
+            let cfg = bench::BenchConfig {
+                a: a.nodes.0,
+                b: a.nodes.1,
+                count: a.count,
+                bytes: a.bytes,
+                reps: a.reps,
+                port: 0,
+                out: a.out,
+            };
+            bench::auth::run(&state()?, &cfg)?;
+            Ok(0)
+        }
+        Command::Bench(BenchCommand::Transport(a)) => {
+            let cfg = bench::transport::TransportConfig {
+                base: bench::BenchConfig {
+                    a: a.nodes.0,
+                    b: a.nodes.1,
+                    count: a.count,
+                    bytes: a.bytes,
+                    reps: a.reps,
+                    port: a.port,
+                    out: a.out,
+                },
+                echo_count: a.echo_count,
+                page_count: a.page_count,
+                no_auth: a.no_auth,
+                shm_poll_us: a.shm_poll_us,
+            };
+            bench::transport::run(&state()?, &cfg)?;
             Ok(0)
         }
         Command::Bench(BenchCommand::Kmsg(a)) => {

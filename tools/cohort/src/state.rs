@@ -7,6 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::sys;
+use crate::up::{Transport, IVSHMEM_LOG, IVSHMEM_PID, IVSHMEM_SOCK};
 
 /// Longest unix socket path (sun_path is 108 bytes with the NUL).
 const SUN_PATH_MAX: usize = 107;
@@ -21,13 +22,19 @@ pub struct ClusterInfo {
     pub nodes: u32,
     pub kernel: String,
     pub initrd: String,
+    /// kmsg's transport (`transport tcp|shm`; a file without the line is
+    /// from before shared memory: tcp).
+    pub transport: Transport,
 }
 
 impl ClusterInfo {
     pub fn render(&self) -> String {
         format!(
-            "nodes {}\nkernel {}\ninitrd {}\n",
-            self.nodes, self.kernel, self.initrd
+            "nodes {}\nkernel {}\ninitrd {}\ntransport {}\n",
+            self.nodes,
+            self.kernel,
+            self.initrd,
+            self.transport.as_str()
         )
     }
 
@@ -35,11 +42,13 @@ impl ClusterInfo {
         let mut nodes = None;
         let mut kernel = String::new();
         let mut initrd = String::new();
+        let mut transport = Some(Transport::Tcp);
         for line in text.lines() {
             match line.split_once(' ') {
                 Some(("nodes", v)) => nodes = v.trim().parse().ok(),
                 Some(("kernel", v)) => kernel = v.to_string(),
                 Some(("initrd", v)) => initrd = v.to_string(),
+                Some(("transport", v)) => transport = Transport::parse(v.trim()),
                 _ => {}
             }
         }
@@ -47,6 +56,7 @@ impl ClusterInfo {
             nodes: nodes?,
             kernel,
             initrd,
+            transport: transport?,
         })
     }
 }
@@ -161,6 +171,12 @@ impl State {
         self.is_ours(pid).then_some(pid)
     }
 
+    /// Pid of the cluster's `cohort ivshmem-server` if it is running.
+    pub fn ivshmem_pid(&self) -> Option<u32> {
+        let pid = Self::read_pid(&self.path(IVSHMEM_PID))?;
+        self.is_ours(pid).then_some(pid)
+    }
+
     /// Every live process of ours: (what, pid).
     pub fn live_processes(&self) -> Vec<(String, u32)> {
         let mut out = vec![];
@@ -171,6 +187,9 @@ impl State {
         }
         if let Some(pid) = self.switch_pid() {
             out.push(("vde_switch".to_string(), pid));
+        }
+        if let Some(pid) = self.ivshmem_pid() {
+            out.push(("ivshmem server".to_string(), pid));
         }
         out
     }
@@ -256,6 +275,11 @@ impl State {
             }
         }
         let _ = fs::remove_file(self.path("switch.pid"));
+        let _ = fs::remove_file(self.path(IVSHMEM_PID));
+        let _ = fs::remove_file(self.path(IVSHMEM_SOCK));
+        if all {
+            let _ = fs::remove_file(self.path(IVSHMEM_LOG));
+        }
         let _ = fs::remove_file(self.path("cluster"));
         let _ = fs::remove_file(self.path("modules"));
         let sw = self.switch_dir();
@@ -336,9 +360,14 @@ mod tests {
             nodes: 3,
             kernel: "/k/bz Image".into(),
             initrd: "/i".into(),
+            transport: Transport::Shm,
         };
         assert_eq!(ClusterInfo::parse(&c.render()), Some(c));
         assert_eq!(ClusterInfo::parse("kernel x\n"), None);
+        // Written before the transport was recorded: TCP.
+        let old = ClusterInfo::parse("nodes 2\nkernel k\ninitrd i\n").unwrap();
+        assert_eq!(old.transport, Transport::Tcp);
+        assert_eq!(ClusterInfo::parse("nodes 2\ntransport udp\n"), None);
     }
 
     #[test]

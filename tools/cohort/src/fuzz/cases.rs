@@ -4,6 +4,7 @@
 //! Everything here draws from one seeded generator, so a seed gives the
 //! same sequence of cases on every run.
 
+use cohort_proto::auth::{AuthMode, Challenge, Proof};
 use cohort_proto::crc::Crc32c;
 use cohort_proto::node::NodeId;
 use cohort_proto::wire::{
@@ -22,6 +23,8 @@ pub struct Route {
     pub target: u16,
     /// The cluster's size.
     pub nr_nodes: u16,
+    /// Whether the cluster authenticates (what a Hello should announce).
+    pub auth: AuthMode,
 }
 
 /// A byte stream made of frames, with where each frame's header starts.
@@ -46,23 +49,58 @@ impl Stream {
     }
 }
 
-/// A `Hello` from `claim` for a cluster of `nr_nodes`, as a dialer sends it.
-pub fn hello(rng: &mut ChaCha8Rng, route: Route, nr_nodes: u16) -> Stream {
-    let mut payload = [0u8; Hello::LEN];
+/// The payload of a `Hello` from `claim` for a cluster of `nr_nodes`
+/// announcing `auth`, with a fresh nonce (zero without authentication).
+pub fn hello_payload(
+    rng: &mut ChaCha8Rng,
+    route: Route,
+    nr_nodes: u16,
+    auth: AuthMode,
+) -> [u8; Hello::LEN] {
+    let mut nonce = [0u8; wire::NONCE_LEN];
+    if auth != AuthMode::None {
+        rng.fill(&mut nonce[..]);
+    }
     let hello = Hello {
-        node: NodeId(route.claim as u8),
+        node: node(route.claim),
         nr_nodes,
         incarnation: rng.gen(),
+        auth,
+        nonce,
     };
+    let mut payload = [0u8; Hello::LEN];
+    // Fails only for a node id or size out of range: then the bytes stay
+    // zero, a Hello the node must refuse as well.
+    let _ = hello.encode(&mut payload);
+    payload
+}
+
+/// A `Hello` frame carrying `payload`, from `claim` to the target.
+pub fn hello_frame(route: Route, payload: &[u8; Hello::LEN]) -> Stream {
     let mut stream = Stream::default();
-    if hello.encode(&mut payload).is_ok() {
-        let env = Envelope::new(wire::MSG_HELLO, node(route.claim), node(route.target), 0);
-        stream.push_message(env, &payload, MAX_FRAME_PAYLOAD);
-    }
+    let env = Envelope::new(wire::MSG_HELLO, node(route.claim), node(route.target), 0);
+    stream.push_message(env, payload, MAX_FRAME_PAYLOAD);
     stream
 }
 
-fn node(id: u16) -> NodeId {
+/// A `Hello` from `claim` for a cluster of `nr_nodes`, as a dialer sends
+/// it: announcing the cluster's authentication mode, now and then the
+/// other one (which the node must refuse).
+pub fn hello(rng: &mut ChaCha8Rng, route: Route, nr_nodes: u16) -> Stream {
+    let auth = if rng.gen_bool(0.9) {
+        route.auth
+    } else {
+        match route.auth {
+            AuthMode::None => AuthMode::HmacSha256,
+            AuthMode::HmacSha256 => AuthMode::None,
+        }
+    };
+    let payload = hello_payload(rng, route, nr_nodes, auth);
+    hello_frame(route, &payload)
+}
+
+/// The node id `id` names (ids past a byte become 255, which no node has).
+pub fn node(id: u16) -> NodeId {
     NodeId(u8::try_from(id).unwrap_or(u8::MAX))
 }
 
@@ -70,9 +108,9 @@ fn node(id: u16) -> NodeId {
 /// layers' range (popcorn's and gobelins' handlers decode those).
 fn any_type(rng: &mut ChaCha8Rng) -> u16 {
     match rng.gen_range(0..10) {
-        0..=5 => rng.gen_range(wire::MSG_HELLO..=wire::MSG_STREAM_SYNC),
+        0..=5 => rng.gen_range(wire::MSG_HELLO..=wire::MSG_AUTH_PROOF),
         6 => wire::MSG_BENCH_PING,
-        7 => rng.gen_range(8..=wire::MSG_KMSG_MAX),
+        7 => rng.gen_range(wire::MSG_AUTH_PROOF + 1..=wire::MSG_KMSG_MAX),
         8 => rng.gen_range(0x100..0x400),
         _ => rng.gen_range(1..=u16::MAX),
     }
@@ -83,6 +121,12 @@ fn any_type(rng: &mut ChaCha8Rng) -> u16 {
 /// id the node never sent; of 0 bytes to 256 KiB, cut into frames of a
 /// random size.
 pub fn message(rng: &mut ChaCha8Rng, route: Route, stream: &mut Stream) {
+    let (env, payload, frame) = draw_message(rng, route);
+    stream.push_message(env, &payload, frame);
+}
+
+/// A message as [`message`] draws it: its envelope, payload and frame size.
+pub fn draw_message(rng: &mut ChaCha8Rng, route: Route) -> (Envelope, Vec<u8>, usize) {
     let ty = any_type(rng);
     let request_id = match rng.gen_range(0..4) {
         0 => 0,
@@ -91,11 +135,9 @@ pub fn message(rng: &mut ChaCha8Rng, route: Route, stream: &mut Stream) {
     };
     let mut env = Envelope::new(ty, node(route.claim), node(route.target), request_id);
     let mut payload = match ty {
-        wire::MSG_HELLO => encoded(&Hello {
-            node: node(route.claim),
-            nr_nodes: route.nr_nodes,
-            incarnation: rng.gen(),
-        }),
+        wire::MSG_HELLO => hello_payload(rng, route, route.nr_nodes, route.auth).to_vec(),
+        wire::MSG_AUTH_CHALLENGE => random_bytes(rng, Challenge::LEN, Challenge::LEN),
+        wire::MSG_AUTH_PROOF => random_bytes(rng, Proof::LEN, Proof::LEN),
         wire::MSG_HEARTBEAT => encoded(&Heartbeat {
             incarnation: rng.gen(),
             sent_ns: rng.gen(),
@@ -127,7 +169,7 @@ pub fn message(rng: &mut ChaCha8Rng, route: Route, stream: &mut Stream) {
         0 => rng.gen_range(1..=4096),
         _ => MAX_FRAME_PAYLOAD,
     };
-    stream.push_message(env, &payload, frame);
+    (env, payload, frame)
 }
 
 /// A kmsg payload as its encoder writes it.
@@ -138,7 +180,7 @@ fn encoded<P: Payload>(p: &P) -> Vec<u8> {
 }
 
 /// Field of a header, by byte range.
-const FIELDS: [(&str, usize, usize); 11] = [
+pub const FIELDS: [(&str, usize, usize); 11] = [
     ("magic", 0, 4),
     ("version", 4, 5),
     ("flags", 5, 6),
@@ -153,7 +195,7 @@ const FIELDS: [(&str, usize, usize); 11] = [
 ];
 
 /// Values that sit on the edges of the framing rules.
-fn edge_value(rng: &mut ChaCha8Rng) -> u64 {
+pub fn edge_value(rng: &mut ChaCha8Rng) -> u64 {
     const EDGES: [u64; 12] = [
         0,
         1,
@@ -179,7 +221,7 @@ fn edge_value(rng: &mut ChaCha8Rng) -> u64 {
 /// sender that means it would: over the header's first 32 bytes and the
 /// payload its (possibly damaged) `frame_len` names, as far as the stream
 /// has it.
-fn reseal(bytes: &mut [u8], at: usize) {
+pub fn reseal(bytes: &mut [u8], at: usize) {
     let Some(hdr) = bytes.get(at..at + HEADER_LEN) else {
         return;
     };
@@ -282,6 +324,7 @@ mod tests {
         claim: 1,
         target: 0,
         nr_nodes: 2,
+        auth: AuthMode::HmacSha256,
     };
 
     /// Splits a clean stream back into messages with the node's own
@@ -311,6 +354,29 @@ mod tests {
             message(&mut rng, ROUTE, &mut s);
         }
         assert_eq!(decode_all(&s.bytes), 201);
+    }
+
+    #[test]
+    fn hellos_are_version_2_and_admitted() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut modes = std::collections::BTreeMap::new();
+        for _ in 0..200 {
+            let s = hello(&mut rng, ROUTE, 2);
+            assert_eq!(s.bytes.len(), HEADER_LEN + Hello::LEN);
+            let h = wire::hello_header(&s.bytes[..HEADER_LEN], NodeId(0)).unwrap();
+            let payload = &s.bytes[HEADER_LEN..];
+            let got = wire::admit_hello(&h, payload, NodeId(0), 2, AuthMode::HmacSha256);
+            match got {
+                Ok(hello) => {
+                    assert_ne!(hello.nonce, [0; wire::NONCE_LEN]);
+                    *modes.entry("same").or_insert(0) += 1;
+                }
+                Err(wire::Refusal::AuthMismatch) => *modes.entry("other").or_insert(0) += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        // Mostly the cluster's mode, now and then the other.
+        assert!(modes["same"] > 150 && modes["other"] > 5, "{modes:?}");
     }
 
     #[test]

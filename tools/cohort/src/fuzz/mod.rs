@@ -9,11 +9,19 @@
 //! is one kind of attack ([`Kind`]); the cases and every byte they send
 //! come from a ChaCha8 generator seeded with `--seed`, so a seed names a
 //! run (how many cases fit into `--duration` depends on the machine).
+//!
+//! kmsg authenticates its connections ([`auth`]): without the cluster key
+//! the fuzzer only reaches the handshake (the Hello, then what the node
+//! reads as the proof). With `--key` it completes the handshake as the
+//! vacant node `--claim` names, checks the node's proof and the tags of
+//! the node's frames, and reaches the frame parser behind the MAC.
 
+mod auth;
 mod cases;
 mod vde;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
@@ -23,8 +31,13 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address};
 
+use cohort_proto::auth::{AuthMode, Challenge, Sequence, TAG_LEN};
+use cohort_proto::wire::{self, Header, HEADER_LEN};
+
+use crate::key::{self, HostMac};
 use crate::state::State;
 use crate::{require_cluster, Fail};
+use auth::{Memory, Reply};
 use cases::{Route, Stream};
 
 /// The fuzzer's address on the switch: in the nodes' subnet
@@ -52,6 +65,17 @@ pub enum Kind {
     /// Many connections at once, silent or with part of a header, held
     /// open, then reset.
     Flood,
+    /// A valid Hello, then a proof that cannot be right (random, the
+    /// node's own reflected, replayed, of another transcript), a proof
+    /// truncated, cut short or with a bad header, or a frame in its place.
+    AuthProof,
+    /// Frames whose tags cannot be right: after a made-up proof, or (with
+    /// --key) after a real handshake.
+    BadMac,
+    /// With --key and --claim: the handshake completed as the vacant node,
+    /// then valid frames, damaged frames with good tags, bad tags, replays,
+    /// reorders and frames of an earlier connection.
+    Insider,
 }
 
 /// What `cohort fuzz` was asked to do.
@@ -62,6 +86,8 @@ pub struct FuzzConfig {
     pub kinds: Vec<Kind>,
     /// Node id to claim in frames (default: any, real peers' ids included).
     pub claim: Option<u16>,
+    /// The cluster key's file: handshakes completed as `claim`.
+    pub key: Option<PathBuf>,
     pub port: u16,
     pub flood: usize,
     pub progress: Duration,
@@ -78,17 +104,67 @@ struct KindStats {
     bytes: u64,
 }
 
+/// What the node answered on connections that waited for its Challenge.
+#[derive(Default)]
+struct HandshakeStats {
+    /// Valid Challenges received.
+    challenges: u64,
+    /// Connections the node closed, or left silent, instead.
+    no_challenge: u64,
+    /// Handshakes completed with the key (the node's proof was right).
+    completed: u64,
+    /// Frames from the node whose tags were checked and right.
+    node_frames: u64,
+    /// What the node got wrong: a Challenge that is not one, a wrong
+    /// proof, a frame with a wrong tag. Each one fails the run.
+    node_errors: Vec<String>,
+}
+
 #[derive(Default)]
 struct Stats {
     kinds: BTreeMap<Kind, KindStats>,
     mutations: BTreeMap<&'static str, u64>,
+    /// Auth cases by name (and the choices their replies made).
+    auth_cases: BTreeMap<&'static str, u64>,
+    handshakes: HandshakeStats,
 }
 
 /// How a connection ends once its bytes are out and its hold time passed.
 #[derive(Clone, Copy, PartialEq)]
-enum Ending {
+pub enum Ending {
     Close,
     Reset,
+}
+
+/// What one connection of a case sends and how it ends.
+pub struct Script {
+    pub data: Vec<u8>,
+    /// Send one byte per interval instead of all at once.
+    pub trickle: Option<Duration>,
+    /// How long to stay connected after the last byte went out.
+    pub hold: Duration,
+    pub ending: Ending,
+    /// What to send once the node's Challenge is in (`data` being the
+    /// Hello): the connection waits for it, up to [`CHALLENGE_TIMEOUT`].
+    pub reply: Option<Reply>,
+}
+
+impl Script {
+    fn blind(data: Vec<u8>, trickle: Option<Duration>, hold: Duration, ending: Ending) -> Script {
+        Script {
+            data,
+            trickle,
+            hold,
+            ending,
+            reply: None,
+        }
+    }
+}
+
+/// Checks the tags of the frames the node sends after a handshake.
+struct RxCheck {
+    mac: HostMac,
+    seq: Sequence,
 }
 
 /// One scripted connection.
@@ -96,15 +172,20 @@ struct Conn {
     handle: SocketHandle,
     data: Vec<u8>,
     sent: usize,
-    /// Send one byte per interval instead of all at once.
     trickle: Option<Duration>,
     next_byte: Instant,
-    /// How long to stay connected after the last byte went out.
     hold: Duration,
     ending: Ending,
     done_at: Option<Instant>,
     established: bool,
     finished: bool,
+    reply: Option<Reply>,
+    /// When all of `data` was out while a reply waited for the Challenge.
+    waiting_since: Option<Instant>,
+    /// What the node sent that is still to be read: its Challenge, then
+    /// (with `rx`) its frames.
+    inbox: Vec<u8>,
+    rx: Option<RxCheck>,
 }
 
 /// The TCP/IP stack on the switch.
@@ -168,6 +249,34 @@ pub fn run(state: &State, cfg: &FuzzConfig) -> Result<(), Fail> {
     if cfg.kinds.is_empty() {
         return Err(Fail::usage("no --kinds"));
     }
+    let key = match &cfg.key {
+        Some(path) => {
+            let Some(claim) = cfg.claim else {
+                return Err(Fail::usage(
+                    "--key needs --claim: the vacant node id to complete handshakes as",
+                ));
+            };
+            if u32::from(claim) <= cfg.node || u32::from(claim) >= cluster.nodes {
+                return Err(Fail::usage(&format!(
+                    "--claim {claim}: with --key, a node id above --node {} in a cluster of {} \
+                     (the higher id dials)",
+                    cfg.node, cluster.nodes
+                )));
+            }
+            Some(HostMac::new(&key::read(path).map_err(|e| Fail::new(1, e))?))
+        }
+        None if cfg.kinds.contains(&Kind::Insider) => {
+            return Err(Fail::usage("kind insider needs --key (and --claim)"));
+        }
+        None => None,
+    };
+    // What the Hellos announce: the cluster's mode, which `cohort up`
+    // records by writing a key or not.
+    let auth_mode = if state.path(key::KEY_FILE).exists() || key.is_some() {
+        AuthMode::HmacSha256
+    } else {
+        AuthMode::None
+    };
     // The only address the fuzzer ever sends to: the target node's, as
     // `cohort up` set it (up::node_ip), on the cluster's own switch.
     let target: Ipv4Address = crate::up::node_ip(cfg.node)
@@ -194,7 +303,7 @@ pub fn run(state: &State, cfg: &FuzzConfig) -> Result<(), Fail> {
     };
 
     println!(
-        "[fuzz] seed {} node {} ({target}:{}) for {} s as {}.{}.{}.{}; kinds {:?}",
+        "[fuzz] seed {} node {} ({target}:{}) for {} s as {}.{}.{}.{}; kinds {:?}; {}",
         cfg.seed,
         cfg.node,
         cfg.port,
@@ -203,22 +312,49 @@ pub fn run(state: &State, cfg: &FuzzConfig) -> Result<(), Fail> {
         ROGUE_IP[1],
         ROGUE_IP[2],
         ROGUE_IP[3],
-        cfg.kinds
+        cfg.kinds,
+        match (&key, cfg.claim) {
+            (Some(_), Some(c)) => format!("holding the cluster key, as node {c}"),
+            _ => format!("without the key (Hellos announce {})", auth_mode.as_str()),
+        }
     );
     let mut stats = Stats::default();
+    let mut memory = Memory::default();
     let end = origin + cfg.duration;
     let mut next_report = origin + cfg.progress;
+    let target_id = cfg.node as u16;
     while Instant::now() < end {
         let kind = cfg.kinds[rng.gen_range(0..cfg.kinds.len())];
-        let route = Route {
-            claim: cfg.claim.unwrap_or_else(|| rng.gen_range(0..nr_nodes + 2)),
-            target: cfg.node as u16,
-            nr_nodes,
+        let claim = match cfg.claim {
+            Some(c) => c,
+            // The handshake is only reached by a Hello from a node that
+            // dials the target and is down (kmsg refuses a second
+            // connection from a live peer before it challenges): mostly
+            // one of those ids for the auth kinds, in case it is down.
+            None if matches!(kind, Kind::AuthProof | Kind::BadMac)
+                && target_id + 1 < nr_nodes
+                && rng.gen_bool(0.8) =>
+            {
+                rng.gen_range(target_id + 1..nr_nodes)
+            }
+            None => rng.gen_range(0..nr_nodes + 2),
         };
-        let conns = plan(&mut rng, kind, route, cfg.flood, &mut stats);
-        run_case(
-            &mut net, origin, target, cfg.port, kind, conns, end, &mut stats,
-        )?;
+        let route = Route {
+            claim,
+            target: target_id,
+            nr_nodes,
+            auth: auth_mode,
+        };
+        let conns = plan(&mut rng, kind, route, cfg.flood, key.as_ref(), &mut stats);
+        let ctx = Case {
+            origin,
+            target,
+            port: cfg.port,
+            kind,
+            route,
+            end,
+        };
+        run_case(&mut net, &ctx, conns, &mut memory, &mut stats)?;
         if Instant::now() >= next_report {
             println!(
                 "[fuzz] {:>4} s: {}",
@@ -230,11 +366,23 @@ pub fn run(state: &State, cfg: &FuzzConfig) -> Result<(), Fail> {
     }
     println!("[fuzz] done after {:.1} s", origin.elapsed().as_secs_f64());
     summary(&stats, &net);
+    let errors = &stats.handshakes.node_errors;
+    if !errors.is_empty() {
+        return Err(Fail::new(
+            1,
+            format!(
+                "node {} got the handshake or a tag wrong {} time(s); first: {}",
+                cfg.node,
+                errors.len(),
+                errors[0]
+            ),
+        ));
+    }
     Ok(())
 }
 
-/// The connections of one case, as (bytes, trickle, hold, ending).
-type Plan = Vec<(Vec<u8>, Option<Duration>, Duration, Ending)>;
+/// The connections of one case.
+type Plan = Vec<Script>;
 
 fn ending(rng: &mut ChaCha8Rng) -> Ending {
     if rng.gen_bool(0.5) {
@@ -249,12 +397,31 @@ fn ms(rng: &mut ChaCha8Rng, max: u64) -> Duration {
 }
 
 /// Draws the connections of one case of `kind`.
-fn plan(rng: &mut ChaCha8Rng, kind: Kind, route: Route, flood: usize, stats: &mut Stats) -> Plan {
+fn plan(
+    rng: &mut ChaCha8Rng,
+    kind: Kind,
+    route: Route,
+    flood: usize,
+    key: Option<&HostMac>,
+    stats: &mut Stats,
+) -> Plan {
     let mut out = Plan::new();
+    let auth_case = |(script, name): (Script, &'static str), out: &mut Plan, stats: &mut Stats| {
+        *stats.auth_cases.entry(name).or_default() += 1;
+        out.push(script);
+    };
     match kind {
+        Kind::AuthProof => auth_case(auth::auth_proof(rng, route, key), &mut out, stats),
+        Kind::BadMac => auth_case(auth::bad_mac(rng, route, key), &mut out, stats),
+        Kind::Insider => {
+            // `run` refuses the kind without a key.
+            if let Some(k) = key {
+                auth_case(auth::insider(rng, route, k), &mut out, stats);
+            }
+        }
         Kind::Random => {
             let bytes = cases::random_bytes(rng, 1, 8192);
-            out.push((bytes, None, ms(rng, 200), ending(rng)));
+            out.push(Script::blind(bytes, None, ms(rng, 200), ending(rng)));
         }
         Kind::Mutated => {
             let mut s = if rng.gen_bool(0.6) {
@@ -271,7 +438,7 @@ fn plan(rng: &mut ChaCha8Rng, kind: Kind, route: Route, flood: usize, stats: &mu
                     .entry(cases::mutate(rng, &mut s))
                     .or_default() += 1;
             }
-            out.push((s.bytes, None, ms(rng, 500), ending(rng)));
+            out.push(Script::blind(s.bytes, None, ms(rng, 500), ending(rng)));
         }
         Kind::Hello => {
             let nr = if rng.gen_bool(0.9) {
@@ -283,7 +450,7 @@ fn plan(rng: &mut ChaCha8Rng, kind: Kind, route: Route, flood: usize, stats: &mu
             for _ in 0..rng.gen_range(0..=20) {
                 cases::message(rng, route, &mut s);
             }
-            out.push((s.bytes, None, ms(rng, 1500), ending(rng)));
+            out.push(Script::blind(s.bytes, None, ms(rng, 1500), ending(rng)));
         }
         Kind::Truncated => {
             let mut s = if rng.gen_bool(0.5) {
@@ -295,13 +462,18 @@ fn plan(rng: &mut ChaCha8Rng, kind: Kind, route: Route, flood: usize, stats: &mu
             let cut = rng.gen_range(0..s.bytes.len().max(1));
             s.bytes.truncate(cut);
             match rng.gen_range(0..3) {
-                0 => out.push((s.bytes, None, Duration::ZERO, Ending::Reset)),
-                1 => out.push((s.bytes, None, Duration::ZERO, Ending::Close)),
+                0 => out.push(Script::blind(s.bytes, None, Duration::ZERO, Ending::Reset)),
+                1 => out.push(Script::blind(s.bytes, None, Duration::ZERO, Ending::Close)),
                 _ => {
                     // Slowloris: a byte every 400 ms for up to 3 s.
                     let every = Duration::from_millis(400);
                     s.bytes.truncate(8);
-                    out.push((s.bytes, Some(every), ms(rng, 1000), Ending::Reset));
+                    out.push(Script::blind(
+                        s.bytes,
+                        Some(every),
+                        ms(rng, 1000),
+                        Ending::Reset,
+                    ));
                 }
             }
         }
@@ -314,7 +486,7 @@ fn plan(rng: &mut ChaCha8Rng, kind: Kind, route: Route, flood: usize, stats: &mu
                     let cut = rng.gen_range(1..wire_header_len());
                     s.bytes[..cut].to_vec()
                 };
-                out.push((bytes, None, ms(rng, 2000), Ending::Reset));
+                out.push(Script::blind(bytes, None, ms(rng, 2000), Ending::Reset));
             }
         }
     }
@@ -327,46 +499,189 @@ fn wire_header_len() -> usize {
 
 /// How long a connection may take to be accepted.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a connection waits for the node's Challenge once its Hello is
+/// out (TCG is slow, and the node may be busy refusing other cases).
+pub const CHALLENGE_TIMEOUT: Duration = Duration::from_millis(3000);
 
-/// Runs the connections of one case to their end (or the run's).
-#[allow(clippy::too_many_arguments)]
-fn run_case(
-    net: &mut Net,
+/// What every connection of a case shares.
+struct Case {
     origin: Instant,
     target: Ipv4Address,
     port: u16,
     kind: Kind,
-    plan: Plan,
+    route: Route,
+    /// The end of the run.
     end: Instant,
+}
+
+/// Reads the node's Challenge from the front of `inbox`: `None` while it
+/// is incomplete, `Some(Err)` if the first frame is not a well-formed
+/// Challenge from the target to the claimed node.
+fn take_challenge(inbox: &mut Vec<u8>, route: Route) -> Option<Result<Challenge, String>> {
+    let len = HEADER_LEN + Challenge::LEN;
+    if inbox.len() < HEADER_LEN {
+        return None;
+    }
+    let header = match cohort_proto::auth::handshake_header(
+        &inbox[..HEADER_LEN],
+        wire::MSG_AUTH_CHALLENGE,
+        cases::node(route.target),
+        cases::node(route.claim),
+        Challenge::LEN,
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            let h = Header::decode(&inbox[..HEADER_LEN]).map(|h| {
+                format!(
+                    "type {} from {} to {}, {} bytes",
+                    h.msg_type(),
+                    h.src().0,
+                    h.dst().0,
+                    h.total_len()
+                )
+            });
+            return Some(Err(format!(
+                "its answer to a Hello from node {} is not a Challenge ({}: {:?})",
+                route.claim,
+                e.as_str(),
+                h
+            )));
+        }
+    };
+    if inbox.len() < len {
+        return None;
+    }
+    let payload = &inbox[HEADER_LEN..len];
+    let result = wire::verify(&header, payload)
+        .and_then(|()| Challenge::decode(payload))
+        .map_err(|e| {
+            format!(
+                "its Challenge to node {} is damaged: {}",
+                route.claim,
+                e.as_str()
+            )
+        });
+    inbox.drain(..len);
+    Some(result)
+}
+
+/// Checks the tags of the whole frames at the front of `inbox` and drops
+/// them; an error names the first wrong one (the check then stops).
+fn check_frames(inbox: &mut Vec<u8>, rx: &mut RxCheck, ok: &mut u64) -> Result<(), String> {
+    while inbox.len() >= HEADER_LEN {
+        let header = Header::decode(&inbox[..HEADER_LEN])
+            .map_err(|e| format!("its frame header does not decode: {}", e.as_str()))?;
+        let end = HEADER_LEN + header.frame_len();
+        if inbox.len() < end + TAG_LEN {
+            return Ok(());
+        }
+        let seq = rx.seq.advance().map_err(|e| e.as_str().to_string())?;
+        let Ok(hdr) = <[u8; HEADER_LEN]>::try_from(&inbox[..HEADER_LEN]) else {
+            return Ok(());
+        };
+        let Ok(want) = cohort_proto::auth::frame_tag(&rx.mac, seq, &hdr, &inbox[HEADER_LEN..end]);
+        if !cohort_proto::auth::same(&want, &inbox[end..end + TAG_LEN]) {
+            return Err(format!(
+                "its frame {seq} (type {}, {} bytes) has a wrong tag",
+                header.msg_type(),
+                header.frame_len()
+            ));
+        }
+        *ok += 1;
+        inbox.drain(..end + TAG_LEN);
+    }
+    Ok(())
+}
+
+/// Reads what the node sent on `c`: a Challenge a reply waits for (the
+/// reply's bytes then join `c.data`), then frames whose tags are checked.
+fn read_node(c: &mut Conn, route: Route, memory: &mut Memory, stats: &mut Stats) {
+    if c.reply.is_some() {
+        match take_challenge(&mut c.inbox, route) {
+            None => return,
+            Some(Err(e)) => {
+                stats.handshakes.node_errors.push(e);
+                c.reply = None;
+                c.inbox.clear();
+                return;
+            }
+            Some(Ok(challenge)) => {
+                stats.handshakes.challenges += 1;
+                let Some(reply) = c.reply.take() else {
+                    return;
+                };
+                let answer = reply(&challenge, memory);
+                if !answer.detail.is_empty() {
+                    *stats.auth_cases.entry(answer.detail).or_default() += 1;
+                }
+                match answer.node_proof {
+                    Some(true) => stats.handshakes.completed += 1,
+                    Some(false) => stats.handshakes.node_errors.push(format!(
+                        "its proof to node {} is wrong for the key held",
+                        route.claim
+                    )),
+                    None => {}
+                }
+                c.data.extend(answer.bytes);
+                c.rx = answer.rx.map(|mac| RxCheck {
+                    mac,
+                    seq: Sequence::new(),
+                });
+                c.waiting_since = None;
+            }
+        }
+    }
+    if let Some(rx) = &mut c.rx {
+        if let Err(e) = check_frames(&mut c.inbox, rx, &mut stats.handshakes.node_frames) {
+            stats.handshakes.node_errors.push(e);
+            c.rx = None;
+        }
+    }
+    if c.rx.is_none() {
+        c.inbox.clear();
+    }
+}
+
+/// Runs the connections of one case to their end (or the run's).
+fn run_case(
+    net: &mut Net,
+    case: &Case,
+    plan: Plan,
+    memory: &mut Memory,
     stats: &mut Stats,
 ) -> Result<(), Fail> {
-    let ks = stats.kinds.entry(kind).or_default();
-    ks.cases += 1;
+    let origin = case.origin;
+    stats.kinds.entry(case.kind).or_default().cases += 1;
     let start = Instant::now();
     let mut conns = Vec::new();
-    for (data, trickle, hold, ending) in plan {
-        let Some(handle) = net.connect(target, port) else {
+    for script in plan {
+        let Some(handle) = net.connect(case.target, case.port) else {
             continue;
         };
-        ks.conns += 1;
+        stats.kinds.entry(case.kind).or_default().conns += 1;
         conns.push(Conn {
             handle,
-            data,
+            data: script.data,
             sent: 0,
-            trickle,
+            trickle: script.trickle,
             next_byte: start,
-            hold,
-            ending,
+            hold: script.hold,
+            ending: script.ending,
             done_at: None,
             established: false,
             finished: false,
+            reply: script.reply,
+            waiting_since: None,
+            inbox: Vec::new(),
+            rx: None,
         });
     }
-    while conns.iter().any(|c| !c.finished) && Instant::now() < end {
+    while conns.iter().any(|c| !c.finished) && Instant::now() < case.end {
         net.poll(origin)?;
         let t = Instant::now();
         for c in conns.iter_mut().filter(|c| !c.finished) {
             let s = net.sockets.get_mut::<tcp::Socket>(c.handle);
+            let ks = stats.kinds.entry(case.kind).or_default();
             if !c.established {
                 if s.may_send() {
                     c.established = true;
@@ -380,14 +695,30 @@ fn run_case(
                     continue;
                 }
             }
-            // Whatever the node sends is read and thrown away.
+            // What the node sends is kept while a reply waits for its
+            // Challenge or its tags are checked, and thrown away otherwise.
+            let keep = c.reply.is_some() || c.rx.is_some();
             while s.can_recv() {
-                if s.recv(|b| (b.len(), ())).is_err() {
+                let got = s.recv(|b| {
+                    if keep {
+                        c.inbox.extend_from_slice(b);
+                    }
+                    (b.len(), ())
+                });
+                if got.is_err() {
                     break;
                 }
             }
+            if keep {
+                read_node(c, case.route, memory, stats);
+            }
+            let ks = stats.kinds.entry(case.kind).or_default();
+            let s = net.sockets.get_mut::<tcp::Socket>(c.handle);
             if !s.may_recv() || !s.is_open() {
                 ks.closed_by_node += 1;
+                if c.reply.take().is_some() {
+                    stats.handshakes.no_challenge += 1;
+                }
                 s.abort();
                 c.finished = true;
                 continue;
@@ -406,6 +737,15 @@ fn run_case(
                     ks.bytes += n as u64;
                 }
                 continue;
+            }
+            if c.reply.is_some() {
+                // The Hello is out; the rest waits for the Challenge.
+                let since = *c.waiting_since.get_or_insert(t);
+                if t.duration_since(since) < CHALLENGE_TIMEOUT {
+                    continue;
+                }
+                c.reply = None;
+                stats.handshakes.no_challenge += 1;
             }
             let done = *c.done_at.get_or_insert(t);
             if t.duration_since(done) >= c.hold {
@@ -447,6 +787,13 @@ fn line(stats: &Stats) -> String {
         "| conns {} (accepted {}, closed by node {}, unanswered {})",
         t.conns, t.established, t.closed_by_node, t.no_answer
     ));
+    let h = &stats.handshakes;
+    if h.challenges + h.no_challenge > 0 {
+        parts.push(format!(
+            "| challenges {}, handshakes {}, node frames {}",
+            h.challenges, h.completed, h.node_frames
+        ));
+    }
     parts.join(", ")
 }
 
@@ -492,8 +839,133 @@ fn summary(stats: &Stats, net: &Net) {
             .collect();
         println!("mutations: {}", m.join(", "));
     }
+    if !stats.auth_cases.is_empty() {
+        let m: Vec<String> = stats
+            .auth_cases
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("auth cases: {}", m.join(", "));
+    }
+    let h = &stats.handshakes;
+    if h.challenges + h.no_challenge > 0 {
+        println!(
+            "handshakes: {} challenges received, {} connections closed or silent instead; \
+             {} completed with the key; {} frames of the node with good tags; {} node errors",
+            h.challenges,
+            h.no_challenge,
+            h.completed,
+            h.node_frames,
+            h.node_errors.len()
+        );
+        for e in h.node_errors.iter().take(10) {
+            println!("node error: {e}");
+        }
+    }
     println!(
         "ethernet frames: {} sent, {} received",
         net.port.frames_out, net.port.frames_in
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cohort_proto::auth::{handshake_envelope, Role, SessionKeys, Transcript};
+    use cohort_proto::node::NodeId;
+    use cohort_proto::wire::{Envelope, Fragmenter};
+
+    const ROUTE: Route = Route {
+        claim: 2,
+        target: 0,
+        nr_nodes: 3,
+        auth: AuthMode::HmacSha256,
+    };
+
+    fn frame(env: Envelope, payload: &[u8]) -> Vec<u8> {
+        let mut f = Fragmenter::new(env, payload).unwrap();
+        let mut h = [0u8; HEADER_LEN];
+        let part = f.next_frame(&mut h).unwrap();
+        let mut v = h.to_vec();
+        v.extend_from_slice(part);
+        v
+    }
+
+    fn challenge_frame(src: u8, dst: u8, ty: u16) -> Vec<u8> {
+        let c = Challenge {
+            nonce: [5; 32],
+            proof: [6; 32],
+        };
+        let mut p = [0u8; Challenge::LEN];
+        c.encode(&mut p).unwrap();
+        frame(handshake_envelope(ty, NodeId(src), NodeId(dst)), &p)
+    }
+
+    #[test]
+    fn the_nodes_challenge_is_read_whole_and_checked() {
+        let good = challenge_frame(0, 2, wire::MSG_AUTH_CHALLENGE);
+        let mut inbox = good[..50].to_vec();
+        assert!(take_challenge(&mut inbox, ROUTE).is_none());
+        inbox.extend_from_slice(&good[50..]);
+        inbox.extend_from_slice(b"next");
+        let c = take_challenge(&mut inbox, ROUTE).unwrap().unwrap();
+        assert_eq!((c.nonce, c.proof), ([5; 32], [6; 32]));
+        assert_eq!(inbox, b"next");
+        // Another type, another destination, a damaged checksum.
+        for bad in [
+            challenge_frame(0, 2, wire::MSG_AUTH_PROOF),
+            challenge_frame(0, 1, wire::MSG_AUTH_CHALLENGE),
+            {
+                let mut b = good.clone();
+                b[HEADER_LEN + 3] ^= 1;
+                b
+            },
+        ] {
+            let mut inbox = bad;
+            assert!(take_challenge(&mut inbox, ROUTE).unwrap().is_err());
+        }
+    }
+
+    #[test]
+    fn the_nodes_tags_are_checked_in_sequence() {
+        let k = HostMac::new(&[9; 32]);
+        let t = Transcript::new(NodeId(0), &[1; 48], &[2; 32]);
+        let node = SessionKeys::for_role(&k, &t, Role::Listener).unwrap();
+        let fuzzer = SessionKeys::for_role(&k, &t, Role::Dialer).unwrap();
+        let tx = HostMac::new(&node.tx);
+        let mut stream = vec![];
+        for seq in 0..3u64 {
+            let f = frame(
+                Envelope::new(wire::MSG_HEARTBEAT, NodeId(0), NodeId(2), 0),
+                &[seq as u8; 16],
+            );
+            let (h, p) = f.split_at(HEADER_LEN);
+            let tag = cohort_proto::auth::frame_tag(&tx, seq, h.try_into().unwrap(), p).unwrap();
+            stream.extend_from_slice(&f);
+            stream.extend_from_slice(&tag);
+        }
+        let rx = || RxCheck {
+            mac: HostMac::new(&fuzzer.rx),
+            seq: Sequence::new(),
+        };
+        // Byte by byte or whole, the three frames check.
+        let mut ok = 0;
+        let mut r = rx();
+        let mut inbox = vec![];
+        for b in &stream {
+            inbox.push(*b);
+            check_frames(&mut inbox, &mut r, &mut ok).unwrap();
+        }
+        assert_eq!((ok, inbox.len()), (3, 0));
+        // A flipped tag bit, or a frame dropped, is a wrong tag.
+        let mut bad = stream.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let mut ok = 0;
+        assert!(check_frames(&mut bad, &mut rx(), &mut ok).is_err());
+        assert_eq!(ok, 2);
+        let one = HEADER_LEN + 16 + TAG_LEN;
+        let mut skipped = stream[one..].to_vec();
+        assert!(check_frames(&mut skipped, &mut rx(), &mut 0).is_err());
+    }
 }
