@@ -307,18 +307,6 @@ impl Registry {
         }
     }
 
-    /// Calls `f` on every record.
-    /// The record of a task that came here from another origin and is
-    /// known to its programs by `pid`, its pid at that origin: it runs
-    /// here, or left a shadow here.
-    pub(crate) fn find_by_origin_pid(&self, pid: u32) -> Option<Arc<Dist>> {
-        self.tasks
-            .lock()
-            .iter()
-            .find(|d| d.id.origin != me() && d.tgid == pid)
-            .cloned()
-    }
-
     /// The record of the task whose thread group here is `tgid`.
     pub(crate) fn find_by_local_tgid(&self, tgid: i32) -> Option<Arc<Dist>> {
         self.tasks
@@ -328,6 +316,7 @@ impl Registry {
             .cloned()
     }
 
+    /// Calls `f` on every record.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Dist>)) {
         let tasks = self.tasks.lock();
         for dist in tasks.iter() {

@@ -115,7 +115,7 @@ fn resolve_id(reg: &Registry, id: TaskId) -> Result<Option<Place>> {
 fn resolve(reg: &Registry, target: Target) -> Result<Place> {
     match target {
         Target::Caller => Ok(Place::Here(ARef::from(&*kernel::current!()))),
-        Target::Pid(pid) => Ok(place_of(reg, crate::task_by_pid(pid).ok_or(ESRCH)?)),
+        Target::Pid(pid) => Ok(place_of(reg, migration::task_by_pid(pid).ok_or(ESRCH)?)),
         Target::Global(Gpid { node, pid }) => {
             let id = TaskId { origin: node, pid };
             Ok(resolve_id(reg, id)?.unwrap_or(Place::There {

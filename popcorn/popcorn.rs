@@ -55,7 +55,7 @@ pub mod proto {
 
 use dist::Registry;
 use proto::node::NodeId;
-use proto::pcntl::{Command, Errno, Target};
+use proto::pcntl::{Command, Errno, Gpid, Target};
 
 module! {
     type: Popcorn,
@@ -196,7 +196,7 @@ impl PcntlOps for Pcntl {
         let command = proto::pcntl::decode(cmd, args).map_err(|e| match e {
             Errno::Inval => EINVAL,
         })?;
-        let command = own_pid_is_caller(command);
+        let command = read_pids(command);
         match command {
             Command::Nodes { bitmap } => {
                 let me = 1u64.checked_shl(cohort::node_id()).unwrap_or(0);
@@ -214,31 +214,46 @@ impl PcntlOps for Pcntl {
     }
 }
 
-/// The task a pcntl(2) pid names: a process that came here from another
-/// node is known by its pid at its origin, which its programs (and their
-/// children) see; any other pid is this node's.
-fn task_by_pid(pid: i32) -> Option<kernel::types::ARef<Task>> {
-    if let Some(dist) = STATE
-        .get()
-        .and_then(|reg| reg.find_by_origin_pid(pid as u32))
-    {
-        return Some(dist.task.clone());
-    }
-    migration::task_by_pid(pid)
-}
-
-/// A migrated process names itself by the pid it sees, its pid at its
-/// origin: away from the origin, that is the caller, not a local process.
-fn own_pid_is_caller(command: Command) -> Command {
-    let Some(dist) = STATE.get().and_then(|reg| dist::current_running(&reg)) else {
+/// Reads the pids of a pcntl(2) command in the caller's pid space.
+///
+/// A migrated process away from its origin, and a child it forked here,
+/// know the processes of their origin by their pids there: a pid they give
+/// names the process with that pid at the origin (`Target::Global`),
+/// wherever it runs now; the caller's own pids name the caller, and a child
+/// forked here is named by its pid here, as for `kill(2)` (see `fwd`). Any
+/// other caller's pids are this node's: a process that came here from
+/// another node is not named by the pid it had there, which may be the pid
+/// of another process here.
+fn read_pids(command: Command) -> Command {
+    let Some(reg) = STATE.get() else {
         return command;
     };
-    if dist.at_origin() {
-        return command;
-    }
-    let mine = |pid: i32| pid as u32 == dist.tgid || pid as u32 == dist.id.pid;
+    let (origin, dist) = match dist::current_running(&reg) {
+        Some(dist) if !dist.at_origin() => (dist.id.origin, Some(dist)),
+        Some(_) => return command,
+        None => match reg.find_by_local_tgid(migration::parent_tgid()) {
+            Some(parent)
+                if parent.inner.lock().role == dist::Role::Running && !parent.at_origin() =>
+            {
+                (parent.id.origin, None)
+            }
+            _ => return command,
+        },
+    };
+    let here = migration::task_ids(kernel::current!()).1;
     let me = |target: Target| match target {
-        Target::Pid(pid) if mine(pid) => Target::Caller,
+        Target::Pid(pid)
+            if pid == here
+                || dist
+                    .as_ref()
+                    .is_some_and(|d| pid as u32 == d.tgid || pid as u32 == d.id.pid) =>
+        {
+            Target::Caller
+        }
+        Target::Pid(pid) if pid > 0 && !migration::has_child(pid) => Target::Global(Gpid {
+            node: origin,
+            pid: pid as u32,
+        }),
         other => other,
     };
     match command {

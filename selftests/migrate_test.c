@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <linux/sched.h>
 
 #include "kselftest_harness.h"
 #include "cohort_test.h"
@@ -2129,6 +2130,131 @@ TEST_F_TIMEOUT(migrate, own_pid_on_remote, 60)
 {
 	NEED_PEERS(1);
 	RUN_KID(own_pid_remote, &self->other, 45000);
+}
+
+/*
+ * A pid given to pcntl(2) is read in the caller's pid space: on a node, a
+ * process of that node is named by its pid there even when a process that
+ * came from another node had the same pid at its origin; the visitor is
+ * named by its cluster-wide pid. The kid forks twins on the peer until one
+ * has a pid the test can give a process of its own (clone3 with set_tid);
+ * that twin then comes here, where two processes answer to one pid: the
+ * local one by its pid, the visitor by PCNTL_GPID(peer, pid).
+ */
+struct twin_arg {
+	int other;
+	int cmd;	/* read end: 'x' ends a twin, 'm' brings it here */
+};
+
+static int twin_maker(void *varg)
+{
+	struct twin_arg *a = varg;
+	int tries, status;
+	pid_t pid;
+	char c;
+
+	WMIGRATE(a->other);
+	for (tries = 0; tries < 32; tries++) {
+		pid = fork();
+		WCHECK(pid >= 0, "fork on node %d: %s", a->other, strerror(errno));
+		if (pid == 0) {
+			/* A process of node a->other, with a pid of its own there. */
+			if (read(a->cmd, &c, 1) != 1)
+				_exit(2);
+			if (c == 'x')
+				_exit(3);
+			if (pcntl(PCNTL_MIGRATE, 0, g_node, 0) != 0)
+				_exit(4);
+			wready();
+			wait_go();
+			_exit(0);
+		}
+		wsend(pid);
+		WCHECK(waitpid(pid, &status, 0) == pid, "waitpid(%d): %s", pid, strerror(errno));
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+			continue;
+		WCHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		       "the twin ended with status %#x", status);
+		return 0;
+	}
+	WCHECK(0, "no twin of %d tries had a pid free on node %d", tries, g_node);
+	return 1;
+}
+
+/* A child with pid @pid (clone3's set_tid), which waits to be killed. */
+static pid_t fork_with_pid(pid_t pid)
+{
+	struct clone_args args = {
+		.exit_signal = SIGCHLD,
+		.set_tid = (uintptr_t)&pid,
+		.set_tid_size = 1,
+	};
+	long r;
+
+	r = syscall(SYS_clone3, &args, sizeof(args));
+	if (r == 0) {
+		close_kid_fds();
+		drop_shared_mappings();
+		for (;;)
+			pause();
+	}
+	return r;
+}
+
+TEST_F_TIMEOUT(migrate, local_pid_is_not_a_visitors, 90)
+{
+	struct twin_arg a = { .other = self->other };
+	pid_t twin = 0, local = -1;
+	struct pcntl_stat st;
+	int cmd[2], tries, status;
+	struct kid w;
+
+	NEED_PEERS(1);
+	ASSERT_EQ(0, pipe(cmd));
+	a.cmd = cmd[0];
+	start_kid(_metadata, &w, twin_maker, &a);
+	close(cmd[0]);
+	for (tries = 0; tries < 32 && local < 0; tries++) {
+		ASSERT_EQ(sizeof(twin), read_within(w.data, &twin, sizeof(twin), 30000)) {
+			TH_LOG("no twin pid from the kid: %s", g_read_within_why);
+			finish_kid(_metadata, &w, 1000);
+		}
+		local = fork_with_pid(twin);
+		if (local < 0) {
+			ASSERT_EQ(EEXIST, errno) {
+				TH_LOG("clone3(set_tid = %d): %s", twin, strerror(errno));
+			}
+			ASSERT_EQ(1, write(cmd[1], "x", 1));
+		}
+	}
+	ASSERT_EQ(twin, local) {
+		TH_LOG("pids of %d twins were all taken here", tries);
+		finish_kid(_metadata, &w, 1000);
+	}
+	ASSERT_EQ(1, write(cmd[1], "m", 1));
+	ASSERT_TRUE(kid_ready(&w, 30000)) {
+		TH_LOG("the twin did not come here: %s", g_read_within_why);
+		kill(local, SIGKILL);
+		waitpid(local, &status, 0);
+		finish_kid(_metadata, &w, 1000);
+	}
+	/* Pid `twin` names the process of this node. */
+	ASSERT_LE(0, pcntl(PCNTL_STAT, twin, (unsigned long)&st, sizeof(st)));
+	EXPECT_EQ((unsigned int)g_node, st.origin);
+	EXPECT_EQ(PCNTL_GPID(g_node, twin), st.gpid);
+	/* The visitor answers to its cluster-wide pid. */
+	ASSERT_LE(0, pcntl(PCNTL_STAT, PCNTL_GPID(self->other, twin), (unsigned long)&st,
+			   sizeof(st)));
+	EXPECT_EQ((unsigned int)self->other, st.origin);
+	EXPECT_EQ((unsigned int)g_node, st.node);
+	/* Moving pid `twin` moves the local process; the visitor stays. */
+	EXPECT_EQ(0, migrate_errno(twin, self->other, 0));
+	EXPECT_EQ(self->other, where(twin));
+	EXPECT_EQ(g_node, where(PCNTL_GPID(self->other, twin)));
+	kill(local, SIGKILL);
+	EXPECT_EQ(0, wait_within(local, 30000, &status));
+	close(cmd[1]);
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
 }
 
 static int fork_remote_memory(void *arg)
