@@ -3521,6 +3521,65 @@ TEST_F_TIMEOUT(errors, joined_thread_does_not_count, 120)
 }
 
 /*
+ * A process stopped inside the vDSO moves on where it stopped: a task in a
+ * time namespace reads the namespace's page there, which exists only while
+ * it is in one. The kid enters a time namespace of its own (no offsets, so
+ * the nodes' clocks decide nothing) and reads CLOCK_MONOTONIC in a loop, so
+ * that most moves take it in the vDSO, while the test moves it back and
+ * forth; it must survive them all, its clock never going back.
+ */
+static int vdso_spinner(void *arg)
+{
+	struct pollfd pfd = { .fd = w_go, .events = POLLIN };
+	struct timespec ts;
+	uint64_t last = 0, t;
+	unsigned long n;
+	int fd;
+
+	(void)arg;
+	WCHECK(unshare(CLONE_NEWTIME) == 0, "unshare(CLONE_NEWTIME): %s", strerror(errno));
+	fd = open("/proc/self/ns/time_for_children", O_RDONLY);
+	WCHECK(fd >= 0, "open time_for_children: %s", strerror(errno));
+	WCHECK(setns(fd, CLONE_NEWTIME) == 0, "setns(CLONE_NEWTIME): %s", strerror(errno));
+	close(fd);
+	wready();
+	for (n = 0;; n++) {
+		WCHECK(clock_gettime(CLOCK_MONOTONIC, &ts) == 0, "clock_gettime: %s",
+		       strerror(errno));
+		t = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+		WCHECK(t >= last, "CLOCK_MONOTONIC went back by %llu ns on node %ld",
+		       (unsigned long long)(last - t), where(0));
+		last = t;
+		if (n % 4096 == 0 && poll(&pfd, 1, 0) > 0)
+			break;
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, moved_inside_the_vdso, 120)
+{
+	struct kid w;
+	int i;
+
+	NEED_PEERS(1);
+	start_kid(_metadata, &w, vdso_spinner, NULL);
+	ASSERT_TRUE(kid_ready(&w, 30000)) {
+		TH_LOG("the kid is not ready: %s", g_read_within_why);
+		finish_kid(_metadata, &w, 1000);
+	}
+	for (i = 0; i < 16; i++) {
+		int to = i % 2 ? g_node : self->other;
+
+		ASSERT_EQ(0, migrate_errno(w.pid, to, 0)) {
+			TH_LOG("move %d, to node %d", i, to);
+			EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
+		}
+		usleep(20000);
+	}
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
+}
+
+/*
  * Locks of an open file description through a proxy: flock(2) and OFD
  * record locks are taken at the file's home, on the file the proxy stands
  * for, so they conflict with the locks of processes there. A flock taken

@@ -936,6 +936,7 @@ long cohort_arch_save(void *buf, size_t size);
 int cohort_arch_load(const void *buf, size_t len);
 int cohort_arch_map_vdso(unsigned long addr);
 int cohort_arch_vma_kind(struct vm_area_struct *vma);
+bool cohort_arch_in_vdso(struct pt_regs *regs);
 void cohort_arch_set_syscall_args(struct pt_regs *regs,
 				  const unsigned long *args);
 long cohort_arch_run_syscall(unsigned int nr, const unsigned long *args);

@@ -22,6 +22,7 @@
 #include <linux/task_work.h>
 #include <linux/timekeeping.h>
 #include <linux/uidgid.h>
+#include <linux/workqueue.h>
 
 #include <asm/syscall.h>
 
@@ -393,6 +394,9 @@ EXPORT_SYMBOL_GPL(cohort_set_comm);
  * @owner: the module of @fn, pinned until @fn returned
  * @interrupt: queued through the signal path, still to be moved to the
  *	return-to-user path
+ * @task: the task, while @kick waits to queue the work again
+ * @kick: queues the work again once the task ran a little (it was inside
+ *	its vDSO)
  */
 struct cohort_work {
 	struct callback_head head;
@@ -400,7 +404,29 @@ struct cohort_work {
 	void *data;
 	struct module *owner;
 	bool interrupt;
+	struct task_struct *task;
+	struct delayed_work kick;
 };
+
+static void cohort_work_run(struct callback_head *head);
+
+/* A jiffy later: the task is in user space, most likely out of the vDSO. */
+static void cohort_work_kick(struct work_struct *w)
+{
+	struct cohort_work *work = container_of(to_delayed_work(w),
+						struct cohort_work, kick);
+	struct task_struct *tsk = work->task;
+
+	init_task_work(&work->head, cohort_work_run);
+	work->interrupt = true;
+	if (task_work_add(tsk, &work->head, TWA_SIGNAL)) {
+		/* It is exiting: @fn hears so, as it would in the task. */
+		work->fn(work->data, true);
+		module_put(work->owner);
+		kfree(work);
+	}
+	put_task_struct(tsk);
+}
 
 static void cohort_work_run(struct callback_head *head)
 {
@@ -420,6 +446,18 @@ static void cohort_work_run(struct callback_head *head)
 		if (!task_work_add(current, &work->head, TWA_RESUME))
 			return;
 		exiting = true;
+	}
+	/*
+	 * Stopped inside the vDSO (an interrupt, not a system call, brought
+	 * it here): a migration now would let it finish the call on another
+	 * node, with this node's clock readings in its registers. Let it run
+	 * out first; it leaves the vDSO within microseconds.
+	 */
+	if (!exiting && cohort_arch_in_vdso(task_pt_regs(current))) {
+		work->task = get_task_struct(current);
+		INIT_DELAYED_WORK(&work->kick, cohort_work_kick);
+		schedule_delayed_work(&work->kick, 1);
+		return;
 	}
 	status = work->fn(work->data, exiting);
 	module_put(work->owner);

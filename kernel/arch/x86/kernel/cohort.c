@@ -220,6 +220,28 @@ int cohort_arch_map_vdso(unsigned long addr)
 EXPORT_SYMBOL_GPL(cohort_arch_map_vdso);
 
 /**
+ * cohort_arch_in_vdso - whether current stopped inside its vDSO's code
+ * @regs: current's user registers
+ *
+ * The vDSO's clock functions take the node's clock and the time
+ * namespace's offsets as given for the length of a call: a task that went
+ * on with such a call on another node would mix the two nodes' clocks, or
+ * read a namespace page that is not mapped there.
+ *
+ * Return: true when @regs' instruction pointer is in the vDSO text.
+ */
+bool cohort_arch_in_vdso(struct pt_regs *regs)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long vdso;
+
+	if (!mm || !mm->context.vdso_image || !user_mode(regs))
+		return false;
+	vdso = (unsigned long)mm->context.vdso;
+	return regs->ip >= vdso && regs->ip - vdso < mm->context.vdso_image->size;
+}
+
+/**
  * cohort_arch_vma_kind - tell the vDSO mappings apart
  * @vma: a mapping of current's address space, mmap lock held
  *
