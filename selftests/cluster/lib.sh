@@ -272,6 +272,28 @@ freeze() {
 	kill -STOP "$pid" || fail "node $1: cannot stop QEMU pid $pid"
 }
 
+# pause NODE MS: stops NODE's QEMU (freeze) for MS ms and continues it.
+# The guest's clock follows the host's, so on waking its soft-lockup
+# detector would see every CPU silent for MS ms and report a lockup that
+# is the test's doing: while paused, NODE's watchdog_thresh is raised to
+# its maximum (60 s, a soft-lockup report after 120 s), then restored
+# (which also restarts the detector's timestamps). MS must stay below
+# 120000.
+pause() {
+	local thresh r pid
+	[ "$2" -lt 120000 ] || fail "pause $1 $2: at most 119999 ms"
+	thresh=$(cx "$1" "cat /proc/sys/kernel/watchdog_thresh" 2>&1) ||
+		fail "node $1: cannot read watchdog_thresh: $thresh"
+	r=$(cx "$1" "echo 60 >/proc/sys/kernel/watchdog_thresh" 2>&1) ||
+		fail "node $1: cannot raise watchdog_thresh: $r"
+	pid=$(qemu_pid "$1")
+	freeze "$1"
+	sleep "$(($2 / 1000)).$(printf %03d $(($2 % 1000)))"
+	kill -CONT "$pid" || fail "node $1: cannot continue QEMU pid $pid"
+	r=$(cx "$1" "echo $thresh >/proc/sys/kernel/watchdog_thresh" 2>&1) ||
+		fail "node $1: cannot restore watchdog_thresh to $thresh: $r"
+}
+
 # module_refs_held MODULE: for every node where MODULE's reference count
 # (/sys/module/MODULE/refcnt) is not 0, or cannot be read, one
 # "node N: MODULE refcnt C" (with the modules that use it, if any),
