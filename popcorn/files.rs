@@ -31,9 +31,17 @@ fn eoverflow() -> Error {
     cohort::errno::EOVERFLOW()
 }
 
-/// How long a file operation may take at the home; the home never blocks
-/// for a proxy, so this bounds a lost peer, not a slow file.
+/// How long a file operation may take at the home at least; the home never
+/// blocks for a proxy, so this bounds a lost peer, not a slow file (see
+/// [`file_timeout_ms`]).
 const FILE_TIMEOUT_MS: u32 = 10_000;
+
+/// How long a file operation may take at the home, in milliseconds:
+/// [`FILE_TIMEOUT_MS`], or the heartbeat time-out and a margin when that
+/// is longer (`crate::peer_timeout_ms`).
+fn file_timeout_ms() -> u32 {
+    crate::peer_timeout_ms(FILE_TIMEOUT_MS)
+}
 
 /// One file this node serves to others.
 struct Export {
@@ -289,7 +297,7 @@ fn open_desc(d: &FileDesc, from: NodeId) -> Result<File> {
             MSG_FILE_HOLD,
             &buf,
             &mut [],
-            FILE_TIMEOUT_MS,
+            file_timeout_ms(),
         )?;
     }
     let info = Info {
@@ -421,7 +429,7 @@ fn request_answered(
         let mut buf = KVVec::from_elem(0u8, req.encoded_len(), GFP_KERNEL)?;
         req.encode(&mut buf).map_err(|_| EINVAL)?;
         let mut reply = KVVec::from_elem(0u8, FILE_REPLY_HEAD_LEN + out.len(), GFP_KERNEL)?;
-        let n = msg::request_nointr(p.home(), MSG_FILE_REQ, &buf, &mut reply, FILE_TIMEOUT_MS)?;
+        let n = msg::request_nointr(p.home(), MSG_FILE_REQ, &buf, &mut reply, file_timeout_ms())?;
         Ok((reply, n))
     })();
     let (reply, n) = sent.map_err(Failed::NoAnswer)?;

@@ -76,7 +76,8 @@ const ERESTART_MIN: i64 = -516;
 const ERESTART_MAX: i64 = -512;
 /// How long a forwarded call may take at the origin (it may block).
 const SYSCALL_TIMEOUT_MS: u32 = u32::MAX / 2;
-/// How long an interrupted call may take to end at the origin.
+/// How long an interrupted call may take to end at the origin at least (or
+/// the heartbeat time-out and a margin, `crate::peer_timeout_ms`).
 const INTR_TIMEOUT_MS: u32 = 10_000;
 /// Longest pause between two looks at the children of a task that has
 /// some here and some at its origin.
@@ -387,7 +388,7 @@ fn interrupt(dist: &Dist, reply: &mut [u8]) -> Result<usize> {
         task_msg::MSG_SYSCALL_INTR,
         &intr,
         reply,
-        INTR_TIMEOUT_MS,
+        crate::peer_timeout_ms(INTR_TIMEOUT_MS),
     )
     .map_err(|_| EINTR)
 }

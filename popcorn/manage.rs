@@ -34,9 +34,17 @@ use kernel::task::Task;
 use kernel::types::ARef;
 use kernel::uaccess::UserSlice;
 
-/// How long a question to another node may take (node information, the
-/// process list, settings), in milliseconds.
+/// How long a question to another node may take at least (node
+/// information, the process list, settings), in milliseconds; see
+/// [`ask_timeout_ms`].
 const ASK_TIMEOUT_MS: u32 = 2_000;
+
+/// How long a question to another node may take, in milliseconds:
+/// [`ASK_TIMEOUT_MS`] or the heartbeat time-out and a margin, whichever is
+/// longer (`crate::peer_timeout_ms`).
+fn ask_timeout_ms() -> u32 {
+    crate::peer_timeout_ms(ASK_TIMEOUT_MS)
+}
 
 /// How long a migration asked of another node may take, in milliseconds:
 /// the node waits for the process's migration up to its own bound.
@@ -281,7 +289,7 @@ fn ask(
 ) -> Result<Answer> {
     let timeout = match op {
         Op::Migrate(..) => MIGRATE_ASK_TIMEOUT_MS,
-        _ => ASK_TIMEOUT_MS,
+        _ => ask_timeout_ms(),
     };
     for hops in 0..=wire::MAX_HOPS {
         if node == me() {
@@ -521,7 +529,7 @@ fn migrate_group(
         .encode(&mut req)
         .map_err(|_| EINVAL)?;
         let mut out = KVVec::from_elem(0u8, wire::members_len(wire::MAX_MEMBERS), GFP_KERNEL)?;
-        let len = msg::request(n, wire::MSG_GROUP, &req, &mut out, ASK_TIMEOUT_MS)?;
+        let len = msg::request(n, wire::MSG_GROUP, &req, &mut out, ask_timeout_ms())?;
         let mut failed = None;
         wire::decode_members(out.get(..len).ok_or(EINVAL)?, |m| {
             if members.push((node, m), GFP_KERNEL).is_err() {
@@ -679,7 +687,7 @@ fn node_info(node: NodeId, uid: u32, back: Option<TaskId>) -> Result<NodeInfo> {
         wire::MSG_NODE_INFO,
         &req,
         &mut out,
-        ASK_TIMEOUT_MS,
+        ask_timeout_ms(),
     )?;
     wire::decode_node_info(out.get(..n).ok_or(EINVAL)?).map_err(|_| eproto())
 }
@@ -810,7 +818,7 @@ pub(crate) fn pcntl(reg: &Registry, command: Command) -> Result<isize> {
                     wire::MSG_PS,
                     &req,
                     &mut reply,
-                    ASK_TIMEOUT_MS,
+                    ask_timeout_ms(),
                 )?;
                 let (total, procs) =
                     wire::decode_ps(reply.get(..n).ok_or(EINVAL)?).map_err(|_| eproto())?;

@@ -111,6 +111,20 @@ impl MembershipListener for Membership {
     }
 }
 
+/// What a request to a peer waits on top of the heartbeat time-out, in ms
+/// (as kmsg's own requests).
+const PEER_MARGIN_MS: u32 = 3_000;
+
+/// How long a request to a peer waits, in ms: `at_least`, and no less than
+/// the transport's heartbeat time-out (`cohort.heartbeat_timeout_ms`, after
+/// which a silent peer is declared down and the request fails with
+/// `EHOSTDOWN`) plus [`PEER_MARGIN_MS`]. A peer that is slow but alive, a
+/// node whose host did not run it for a while, is waited for rather than
+/// failing the request with `ETIMEDOUT`.
+pub(crate) fn peer_timeout_ms(at_least: u32) -> u32 {
+    at_least.max(cohort::heartbeat_timeout_ms().saturating_add(PEER_MARGIN_MS))
+}
+
 /// Whether node `node` is this one or up.
 fn node_usable(node: u32) -> bool {
     node == cohort::node_id()
