@@ -71,9 +71,13 @@ const PRIO_PROCESS: u64 = 0;
 const IOPRIO_WHO_PROCESS: u64 = 1;
 /// Longest path `open` forwards, with its NUL.
 const PATH_MAX: usize = 4096;
-/// Highest `-ERESTART*` value.
+/// The `-ERESTART*` values: `ERESTARTSYS` (512) to `ERESTART_RESTARTBLOCK`
+/// (516).
 const ERESTART_MIN: i64 = -516;
 const ERESTART_MAX: i64 = -512;
+/// `-ERESTART_RESTARTBLOCK`: the call resumes through a restart block,
+/// which stays at the origin.
+const ERESTART_RESTARTBLOCK: i64 = -516;
 /// How long a forwarded call may take at the origin (it may block).
 const SYSCALL_TIMEOUT_MS: u32 = u32::MAX / 2;
 /// How long an interrupted call may take to end at the origin at least (or
@@ -282,7 +286,9 @@ fn wait4(dist: &Dist, args: &[u64; 6]) -> Option<Result<i64>> {
             break Ok(0);
         }
         if migration::msleep_interruptible(pause) {
-            break Err(EINTR);
+            // A signal or a migration is pending here: restart or end
+            // the call as the kernel's own `wait4` (`do_wait`) would.
+            break Err(ERESTARTSYS);
         }
         pause = (pause * 2).min(WAIT_POLL_MAX_MS);
     })
@@ -362,9 +368,7 @@ fn call(
     dist.counts.forwarded(buf.len() + n);
     let answer = SyscallReply::decode(reply.get(..n).ok_or(EINVAL)?).map_err(|_| EINVAL)?;
     if (ERESTART_MIN..=ERESTART_MAX).contains(&answer.result) {
-        // The origin was interrupted by a signal that is forwarded on its
-        // own: this side cannot restart the call.
-        return Err(EINTR);
+        return Err(restart_error(answer.result));
     }
     if answer.result < 0 {
         return Err(Error::from_errno(answer.result as i32));
@@ -372,6 +376,25 @@ fn call(
     let len = answer.data.len().min(out.len());
     out[..len].copy_from_slice(&answer.data[..len]);
     Ok((answer.result, len))
+}
+
+/// What a call the origin ended with `result`, one of the `-ERESTART*`
+/// values (the call was interrupted before it took effect), returns here.
+///
+/// When a signal or a task work (a migration: `PCNTL_MIGRATE` interrupts
+/// the call so that the task leaves) is pending here, `result` itself: the
+/// kernel's signal code then restarts the call, or ends it with `EINTR`
+/// for a handler, exactly as for a call of its own, and a restarted call
+/// runs wherever the task is by then. With nothing pending here (the
+/// origin was interrupted by a signal that reaches this task as a message
+/// of its own), or for `-ERESTART_RESTARTBLOCK` (its restart block is the
+/// origin's), `EINTR`: an `-ERESTART*` value must never reach user space.
+fn restart_error(result: i64) -> Error {
+    if result == ERESTART_RESTARTBLOCK || !kernel::current!().signal_pending() {
+        return EINTR;
+    }
+    // `result` is in -516..=-512.
+    Error::from_errno(result as i32)
 }
 
 /// A signal ended the wait for a call's reply. The call is not abandoned:

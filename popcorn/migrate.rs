@@ -317,6 +317,10 @@ fn proc_to_proto(p: &migration::Proc) -> ProcState {
         rseq_sig: p.rseq_sig,
         monotonic_ns: p.monotonic_ns,
         boottime_ns: p.boottime_ns,
+        restart: p.restart,
+        restart_arg: p.restart_arg,
+        restart_addr: p.restart_addr,
+        restart_ns: p.restart_ns,
         ..ProcState::EMPTY
     };
     for (o, t) in out.itimers.iter_mut().zip(p.itimer.iter()) {
@@ -351,6 +355,10 @@ fn proc_from_proto(p: &ProcState) -> migration::Proc {
         rseq_sig: p.rseq_sig,
         monotonic_ns: p.monotonic_ns,
         boottime_ns: p.boottime_ns,
+        restart: p.restart,
+        restart_arg: p.restart_arg,
+        restart_addr: p.restart_addr,
+        restart_ns: p.restart_ns,
         ..Default::default()
     };
     for (o, t) in out.itimer.iter_mut().zip(p.itimers.iter()) {
@@ -895,8 +903,9 @@ fn serve(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) {
         let to = dist.inner.lock().location;
         answer_call(bytes, to)
     } else {
-        // Interrupted before it started: it does not run.
-        encode_answer(i64::from(EINTR.to_errno()), &[])
+        // Interrupted before it started: it does not run, and the task's
+        // node restarts it or ends it (`fwd::restart_error`).
+        encode_answer(i64::from(ERESTARTSYS.to_errno()), &[])
     };
     let answer = Arc::new(answer, GFP_KERNEL).ok();
     // The signals that interrupted the call leave before its answer.

@@ -4,11 +4,13 @@
  * popcorn.ko): the alternate signal stack, interval timers, queued signals
  * with their siginfo, resource limits, umask, personality, prctl settings,
  * supplementary groups, the robust futex list, /proc/self/exe, the
- * monotonic and boot-time clocks, private mappings of /dev/zero and of
+ * monotonic and boot-time clocks, a sleep, a poll or a wait a migration
+ * interrupts (nanosleep, clock_nanosleep, poll, waitpid), private mappings of /dev/zero and of
  * deleted files, thousands of mappings; and that POSIX timers, which
  * cannot travel, refuse the migration before anything moves.
  *
- * Each test runs a worker (a child that moves itself) that sets the state
+ * Each test runs a worker (a child that moves itself, or that a child of
+ * its own moves) that sets the state
  * up on this node, migrates to another node, checks the exact value there,
  * comes back and checks again. A worker failing a check reports why
  * through a pipe held here and exits 1. Module loading and the peer rules
@@ -657,6 +659,313 @@ static int clocks_worker(void)
 	return 0;
 }
 
+/* ---- a sleep that a migration interrupts ---- */
+
+#define SLEEP_MS	4000
+/* The mover's first move, well into the sleep. */
+#define SLEEP_MOVE_MS	1000
+
+/*
+ * Forked by a sleeping worker: moves the worker (its parent, named by the
+ * pid it has here) to g_other SLEEP_MOVE_MS into its sleep and, if @back,
+ * home again 500 ms after that move; with @signal, sends it SIGUSR1
+ * 500 ms after the first move instead; with @data_fd >= 0, writes one
+ * byte 'x' to it then instead. Writes the monotonic times at which the
+ * first and the last move returned (ms, two u64) to @fd; exits 1 to 5 if
+ * a step failed.
+ */
+static void sleep_mover(pid_t worker, uint64_t t0, bool back, bool signal, int data_fd,
+			int fd)
+{
+	uint64_t t[2];
+
+	while (now_ms() - t0 < SLEEP_MOVE_MS)
+		usleep(10000);
+	if (pcntl(PCNTL_MIGRATE, worker, g_other, 0) || where(worker) != g_other)
+		_exit(1);
+	t[0] = now_ms();
+	usleep(500000);
+	if (signal && kill(worker, SIGUSR1))
+		_exit(2);
+	if (data_fd >= 0 && write(data_fd, "x", 1) != 1)
+		_exit(5);
+	if (back && pcntl(PCNTL_MIGRATE, worker, g_home, 0))
+		_exit(3);
+	t[1] = now_ms();
+	if (write(fd, t, sizeof(t)) != sizeof(t))
+		_exit(4);
+	_exit(0);
+}
+
+/*
+ * Waits for @mover and reads the times it wrote to @fd, relative to @t0:
+ * when its first move returned (*@moved) and its last (returned). Checks
+ * that the first move returned while the call it interrupted had time
+ * left: a migration that waited for the call to end would not have
+ * interrupted it.
+ */
+static uint64_t mover_done(pid_t mover, int fd, uint64_t t0, uint64_t *moved)
+{
+	uint64_t t[2] = { 0, 0 };
+	int st = -1;
+	pid_t w = waitpid(mover, &st, 0);
+
+	WCHECK(w == mover, "waitpid for the mover: %d (%s)", w, strerror(errno));
+	WCHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the mover failed (wait status %#x)", st);
+	WCHECK(read(fd, t, sizeof(t)) == sizeof(t), "the mover said nothing");
+	close(fd);
+	*moved = t[0] - t0;
+	WCHECK(*moved < SLEEP_MS - 500, "the first move returned %llu ms in",
+	       (unsigned long long)*moved);
+	return t[1] - t0;
+}
+
+/*
+ * A call of @what that lasted @ms and had SLEEP_MS to go while a mover
+ * moved it to g_other and back home at @back: it ends at its time, or
+ * as soon as it is back if the moves took longer, within a second. One
+ * started again at the first move would end at SLEEP_MOVE_MS + SLEEP_MS
+ * at the earliest, so that is a bound too.
+ */
+static void ends_on_time(const char *what, uint64_t ms, uint64_t back)
+{
+	uint64_t late = (back > SLEEP_MS ? back : SLEEP_MS) + 1000;
+
+	if (late > SLEEP_MOVE_MS + SLEEP_MS)
+		late = SLEEP_MOVE_MS + SLEEP_MS;
+	WCHECK(ms >= SLEEP_MS - 5, "a %d ms %s moved to node %d and back ended after %llu ms",
+	       SLEEP_MS, what, g_other, (unsigned long long)ms);
+	WCHECK(ms < late, "a %d ms %s ended after %llu ms (back home at %llu ms)", SLEEP_MS,
+	       what, (unsigned long long)ms, (unsigned long long)back);
+	WCHECK(where(0) == g_home, "on node %ld", where(0));
+}
+
+static volatile int usr1s;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1s++;
+}
+
+/*
+ * Sleeps SLEEP_MS on @clk (SYS_nanosleep for CLOCK_MONOTONIC when @nr is
+ * SYS_nanosleep, else clock_nanosleep(2)) while a mover moves it to
+ * another node and, unless @signal, back. Without a signal the sleep goes
+ * on where the worker arrives (restart_syscall(2)) and ends after its
+ * time: neither early with EINTR nor late, as if it had started again at
+ * a move. With @signal, a SIGUSR1 handler (no SA_RESTART) on the other
+ * node ends it with EINTR and the time it had left in rmtp.
+ */
+static void sleep_moved(long nr, clockid_t clk, bool signal)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct timespec req = { SLEEP_MS / 1000, (SLEEP_MS % 1000) * 1000000L };
+	struct timespec left = { -1, -1 };
+	uint64_t t0, ms, back, moved;
+	int fds[2], r, e;
+	pid_t me = getpid(), mover;
+
+	sigemptyset(&sa.sa_mask);
+	WCHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "%s", strerror(errno));
+	WCHECK(pipe(fds) == 0, "%s", strerror(errno));
+	usr1s = 0;
+	t0 = now_ms();
+	mover = fork();
+	WCHECK(mover >= 0, "fork: %s", strerror(errno));
+	if (mover == 0) {
+		close(fds[0]);
+		sleep_mover(me, t0, !signal, signal, -1, fds[1]);
+	}
+	close(fds[1]);
+	if (nr == SYS_nanosleep) {
+		r = syscall(SYS_nanosleep, &req, signal ? &left : NULL);
+		e = r ? errno : 0;
+	} else {
+		e = clock_nanosleep(clk, 0, &req, signal ? &left : NULL);
+		r = e ? -1 : 0;
+	}
+	ms = now_ms() - t0;
+	back = mover_done(mover, fds[0], t0, &moved);
+	if (signal) {
+		WCHECK(r == -1 && e == EINTR && usr1s == 1,
+		       "a %d ms sleep and SIGUSR1 on node %d: %d (%s), %d signal(s)",
+		       SLEEP_MS, g_other, r, strerror(e), usr1s);
+		/*
+		 * The signal came 500 ms after the move returned; the time
+		 * left when the move interrupted the sleep was more.
+		 */
+		WCHECK(left.tv_sec >= 0 && left.tv_nsec >= 0 &&
+		       left.tv_sec * 1000 + left.tv_nsec / 1000000 + moved + 400 < SLEEP_MS,
+		       "time left %ld.%09ld s, want under %llu ms", (long)left.tv_sec,
+		       left.tv_nsec, (unsigned long long)(SLEEP_MS - moved - 400));
+		WMIGRATE(g_home);
+		return;
+	}
+	WCHECK(r == 0, "a %d ms sleep moved to node %d and back: %s after %llu ms",
+	       SLEEP_MS, g_other, strerror(e), (unsigned long long)ms);
+	ends_on_time("sleep", ms, back);
+}
+
+/*
+ * poll(2)s the read end of a pipe for SLEEP_MS while a mover moves the
+ * worker to another node. Without @data the mover brings it back and the
+ * poll times out on time (0, not EINTR early, not late). With @data the
+ * mover writes a byte to the pipe from here while the worker polls on
+ * the other node: the poll, now on a proxy of the pipe, returns it.
+ */
+static void poll_moved(bool data)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	int fds[2], pipefd[2], r, e;
+	uint64_t t0, ms, back, moved;
+	pid_t me = getpid(), mover;
+	char c = 0;
+
+	WCHECK(pipe(fds) == 0 && pipe(pipefd) == 0, "%s", strerror(errno));
+	t0 = now_ms();
+	mover = fork();
+	WCHECK(mover >= 0, "fork: %s", strerror(errno));
+	if (mover == 0) {
+		close(fds[0]);
+		close(pipefd[0]);
+		sleep_mover(me, t0, !data, false, data ? pipefd[1] : -1, fds[1]);
+	}
+	close(fds[1]);
+	pfd.fd = pipefd[0];
+	r = poll(&pfd, 1, SLEEP_MS);
+	e = r < 0 ? errno : 0;
+	ms = now_ms() - t0;
+	/* Held until here, so that the mover's exit is no hang-up. */
+	close(pipefd[1]);
+	back = mover_done(mover, fds[0], t0, &moved);
+	if (data) {
+		WCHECK(r == 1 && (pfd.revents & POLLIN),
+		       "a poll moved to node %d, a byte written at home: %d (%s), revents %#x after %llu ms",
+		       g_other, r, strerror(e), pfd.revents, (unsigned long long)ms);
+		WCHECK(read(pipefd[0], &c, 1) == 1 && c == 'x', "read %d: %s", c, strerror(errno));
+		WCHECK(ms < SLEEP_MS, "the byte came %llu ms in", (unsigned long long)ms);
+		close(pipefd[0]);
+		WMIGRATE(g_home);
+		return;
+	}
+	close(pipefd[0]);
+	WCHECK(r == 0, "a %d ms poll moved to node %d and back: %d (%s) after %llu ms",
+	       SLEEP_MS, g_other, r, strerror(e), (unsigned long long)ms);
+	ends_on_time("poll", ms, back);
+}
+
+static int sleep_monotonic_worker(void)
+{
+	sleep_moved(SYS_nanosleep, CLOCK_MONOTONIC, false);
+	return 0;
+}
+
+static int sleep_realtime_worker(void)
+{
+	sleep_moved(SYS_clock_nanosleep, CLOCK_REALTIME, false);
+	return 0;
+}
+
+static int sleep_boottime_worker(void)
+{
+	sleep_moved(SYS_clock_nanosleep, CLOCK_BOOTTIME, false);
+	return 0;
+}
+
+static int sleep_signal_worker(void)
+{
+	sleep_moved(SYS_nanosleep, CLOCK_MONOTONIC, true);
+	sleep_moved(SYS_clock_nanosleep, CLOCK_BOOTTIME, true);
+	return 0;
+}
+
+/*
+ * waitpid(2)s for a child of the worker's that exits with 7 at SLEEP_MS,
+ * at home, while a mover moves the worker: away, the wait is the
+ * shadow's (a forwarded wait4). With @how 'm' the mover brings the
+ * worker back during that wait, which goes on at home and reaps the
+ * child. With 'r' and 'i' the mover sends SIGUSR1 to the waiting worker
+ * there, whose handler has SA_RESTART ('r': the wait goes on) or not
+ * ('i': EINTR, and a second waitpid reaps the child).
+ */
+static void wait_moved(char how)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	uint64_t t0, ms, back, moved;
+	int fds[2], st = -1, e;
+	pid_t me = getpid(), mover, child, r;
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = how == 'r' ? SA_RESTART : 0;
+	WCHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "%s", strerror(errno));
+	usr1s = 0;
+	t0 = now_ms();
+	child = fork();
+	WCHECK(child >= 0, "fork: %s", strerror(errno));
+	if (child == 0) {
+		while (now_ms() - t0 < SLEEP_MS)
+			usleep(10000);
+		_exit(7);
+	}
+	WCHECK(pipe(fds) == 0, "%s", strerror(errno));
+	mover = fork();
+	WCHECK(mover >= 0, "fork: %s", strerror(errno));
+	if (mover == 0) {
+		close(fds[0]);
+		sleep_mover(me, t0, how == 'm', how != 'm', -1, fds[1]);
+	}
+	close(fds[1]);
+	r = waitpid(child, &st, 0);
+	e = r < 0 ? errno : 0;
+	ms = now_ms() - t0;
+	back = mover_done(mover, fds[0], t0, &moved);
+	if (how == 'i') {
+		WCHECK(r == -1 && e == EINTR && usr1s == 1,
+		       "waitpid and SIGUSR1 without SA_RESTART on node %d: %d (%s), %d signal(s)",
+		       g_other, r, strerror(e), usr1s);
+		r = waitpid(child, &st, 0);
+		e = r < 0 ? errno : 0;
+		ms = now_ms() - t0;
+	}
+	WCHECK(r == child && WIFEXITED(st) && WEXITSTATUS(st) == 7,
+	       "waitpid moved to node %d ('%c'): %d (%s), status %#x, %d signal(s)", g_other,
+	       how, r, strerror(e), st, usr1s);
+	WCHECK(how == 'm' ? usr1s == 0 : usr1s == 1, "%d signal(s)", usr1s);
+	if (how == 'm') {
+		ends_on_time("wait", ms, back);
+		return;
+	}
+	WCHECK(ms >= SLEEP_MS - 5, "the child's exit was reaped %llu ms in",
+	       (unsigned long long)ms);
+	WMIGRATE(g_home);
+}
+
+static int wait_worker(void)
+{
+	wait_moved('m');
+	return 0;
+}
+
+static int wait_signal_worker(void)
+{
+	wait_moved('r');
+	wait_moved('i');
+	return 0;
+}
+
+static int poll_worker(void)
+{
+	poll_moved(false);
+	return 0;
+}
+
+static int poll_data_worker(void)
+{
+	poll_moved(true);
+	return 0;
+}
+
 /* ---- mappings ---- */
 
 static uint64_t word(uint64_t seed, uint64_t i)
@@ -907,6 +1216,14 @@ STATE_TEST(robust_list, robust_worker, 90)
 STATE_TEST(rseq_registration, rseq_worker, 90)
 STATE_TEST(proc_self_exe, exe_worker, 90)
 STATE_TEST(clocks_never_go_back, clocks_worker, 90)
+STATE_TEST(sleep_monotonic_goes_on, sleep_monotonic_worker, 90)
+STATE_TEST(sleep_realtime_goes_on, sleep_realtime_worker, 90)
+STATE_TEST(sleep_boottime_goes_on, sleep_boottime_worker, 90)
+STATE_TEST(sleep_signal_time_left, sleep_signal_worker, 120)
+STATE_TEST(poll_goes_on, poll_worker, 90)
+STATE_TEST(poll_sees_data_from_home, poll_data_worker, 90)
+STATE_TEST(wait_goes_on, wait_worker, 90)
+STATE_TEST(wait_signal_restarts_or_not, wait_signal_worker, 120)
 STATE_TEST(map_private_dev_zero, devzero_worker, 120)
 STATE_TEST(map_private_unlinked_file, unlinked_worker, 120)
 STATE_TEST(twenty_thousand_mappings, many_maps_worker, 300)

@@ -23,8 +23,11 @@
 struct file;
 struct module;
 struct notifier_block;
+struct pollfd;
 struct pt_regs;
+struct restart_block;
 struct task_struct;
+struct timespec64;
 
 /**
  * struct cohort_ip - a node's address on the transport's network
@@ -645,6 +648,18 @@ struct cohort_rlimit {
  * @rseq_sig: its signature
  * @monotonic_ns: CLOCK_MONOTONIC as the process saw it when it was saved
  * @boottime_ns: CLOCK_BOOTTIME likewise
+ * @restart: the call that a migration interrupted and that the task goes
+ *	on with through restart_syscall(2): %COHORT_RESTART_SLEEP,
+ *	%COHORT_RESTART_POLL, or %COHORT_RESTART_NONE (the three fields
+ *	below are then 0)
+ * @restart_arg: a sleep's clock (CLOCK_REALTIME, CLOCK_MONOTONIC,
+ *	CLOCK_BOOTTIME or CLOCK_TAI); a poll's number of descriptors
+ * @restart_addr: where a sleep reports its time left if a handler
+ *	interrupts it (the call's rmtp, 0 for none); a poll's array of
+ *	struct pollfd
+ * @restart_ns: the time the call has left, in nanoseconds: never negative
+ *	for a sleep, -1 for a poll without a time-out (the nodes' clocks
+ *	differ, so the call keeps the length it has left)
  */
 struct cohort_proc {
 	u64 sas_sp;
@@ -665,7 +680,16 @@ struct cohort_proc {
 	u32 pad;
 	s64 monotonic_ns;
 	s64 boottime_ns;
+	u32 restart;
+	u32 restart_arg;
+	u64 restart_addr;
+	s64 restart_ns;
 };
+
+/* What struct cohort_proc's restart says the task goes on with. */
+#define COHORT_RESTART_NONE	0
+#define COHORT_RESTART_SLEEP	1
+#define COHORT_RESTART_POLL	2
 
 /* Room for a struct kernel_siginfo in struct cohort_sigq. */
 #define COHORT_SIGINFO_SIZE	48
@@ -937,6 +961,20 @@ int cohort_arch_load(const void *buf, size_t len);
 int cohort_arch_map_vdso(unsigned long addr);
 int cohort_arch_vma_kind(struct vm_area_struct *vma);
 bool cohort_arch_in_vdso(struct pt_regs *regs);
+bool cohort_arch_in_restart(void);
+bool cohort_restart_travels(void);
+/* kernel/time/hrtimer.c (patch 0018) */
+bool hrtimer_nanosleep_restart_get(const struct restart_block *restart,
+				   clockid_t *clockid, ktime_t *expires);
+void hrtimer_nanosleep_restart_set(struct restart_block *restart,
+				   clockid_t clockid, ktime_t expires);
+/* fs/select.c (patch 0019) */
+bool poll_restart_get(const struct restart_block *restart,
+		      struct pollfd __user **ufds, int *nfds,
+		      bool *has_timeout, struct timespec64 *end);
+void poll_restart_set(struct restart_block *restart,
+		      struct pollfd __user *ufds, int nfds,
+		      const struct timespec64 *end);
 void cohort_arch_set_syscall_args(struct pt_regs *regs,
 				  const unsigned long *args);
 long cohort_arch_run_syscall(unsigned int nr, const unsigned long *args);

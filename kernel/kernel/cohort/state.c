@@ -4,9 +4,10 @@
  * its signal dispositions, credentials, scheduling and address space (see
  * task.c and mm.c): the alternate signal stack, interval timers, resource
  * limits, personality, prctl settings, futex and rseq registrations, queued
- * signals with their siginfo, supplementary groups, the executable, and
- * its view of CLOCK_MONOTONIC and CLOCK_BOOTTIME, kept on the new node by
- * a time namespace. Every helper acts on current.
+ * signals with their siginfo, supplementary groups, the executable, its
+ * view of CLOCK_MONOTONIC and CLOCK_BOOTTIME, kept on the new node by a
+ * time namespace, and a sleep or a poll() a migration interrupted, which
+ * goes on where it arrives. Every helper acts on current.
  */
 #include <linux/cred.h>
 #include <linux/file.h>
@@ -16,6 +17,7 @@
 #include <linux/nsproxy.h>
 #include <linux/posix-timers.h>
 #include <linux/resource.h>
+#include <linux/restart_block.h>
 #include <linux/rseq.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/cputime.h>
@@ -123,6 +125,175 @@ static void cohort_clocks(s64 *mono, s64 *boot)
 	*boot = timespec64_to_ns(&ts);
 }
 
+/*
+ * The sleep current resumes through restart_syscall(2), if it is one that
+ * may be resumed on another node: a nanosleep() or clock_nanosleep() on a
+ * clock every node has, reporting its time left (if at all) to a 64-bit
+ * rmtp.
+ */
+static bool cohort_restart_sleep(clockid_t *clockid, ktime_t *expires)
+{
+	struct restart_block *restart = &current->restart_block;
+
+	if (!hrtimer_nanosleep_restart_get(restart, clockid, expires))
+		return false;
+	if (restart->nanosleep.type != TT_NONE &&
+	    restart->nanosleep.type != TT_NATIVE)
+		return false;
+	switch (*clockid) {
+	case CLOCK_REALTIME:
+	case CLOCK_MONOTONIC:
+	case CLOCK_BOOTTIME:
+	case CLOCK_TAI:
+		return true;
+	}
+	return false;
+}
+
+/* Now on @clockid, one of those cohort_restart_sleep() accepts. */
+static ktime_t cohort_restart_now(clockid_t clockid)
+{
+	switch (clockid) {
+	case CLOCK_MONOTONIC:
+		return ktime_get();
+	case CLOCK_BOOTTIME:
+		return ktime_get_boottime();
+	case CLOCK_TAI:
+		return ktime_get_clocktai();
+	default:
+		return ktime_get_real();
+	}
+}
+
+/*
+ * A call current resumes through restart_syscall(2): struct cohort_proc's
+ * restart fields.
+ */
+struct cohort_restart {
+	u32 kind;
+	u32 arg;
+	u64 addr;
+	s64 ns;
+};
+
+/*
+ * Reads the call current resumes through restart_syscall(2) into @r, if it
+ * is one that may be resumed on another node: a sleep
+ * (cohort_restart_sleep()) or a poll(). Returns @r->kind.
+ */
+static u32 cohort_restart_read(struct cohort_restart *r)
+{
+	struct restart_block *restart = &current->restart_block;
+	struct pollfd __user *ufds;
+	struct timespec64 end;
+	bool has_timeout;
+	clockid_t clockid;
+	ktime_t expires;
+	int nfds;
+
+	*r = (struct cohort_restart){ .kind = COHORT_RESTART_NONE };
+	if (!cohort_arch_in_restart())
+		return r->kind;
+	if (cohort_restart_sleep(&clockid, &expires)) {
+		r->kind = COHORT_RESTART_SLEEP;
+		r->arg = clockid;
+		if (restart->nanosleep.type == TT_NATIVE)
+			r->addr = (unsigned long)restart->nanosleep.rmtp;
+		r->ns = max_t(s64, 0,
+			      ktime_sub(expires, cohort_restart_now(clockid)));
+	} else if (poll_restart_get(restart, &ufds, &nfds, &has_timeout,
+				    &end) && nfds >= 0) {
+		r->kind = COHORT_RESTART_POLL;
+		r->arg = nfds;
+		r->addr = (unsigned long)ufds;
+		r->ns = has_timeout ?
+			max_t(s64, 0, ktime_sub(timespec64_to_ktime(end),
+						ktime_get())) : -1;
+	}
+	return r->kind;
+}
+
+/**
+ * cohort_restart_travels - whether current's interrupted call travels
+ *
+ * For a task stopped on its way back to user space to migrate: true when
+ * it resumes through restart_syscall(2) a sleep or a poll() that
+ * cohort_proc_save() records and cohort_proc_load() sets up again on the
+ * node it goes to.
+ *
+ * Return: true or false.
+ */
+bool cohort_restart_travels(void)
+{
+	struct cohort_restart r;
+
+	return cohort_restart_read(&r) != COHORT_RESTART_NONE;
+}
+
+static void cohort_restart_save(struct cohort_proc *proc)
+{
+	struct cohort_restart r;
+
+	cohort_restart_read(&r);
+	proc->restart = r.kind;
+	proc->restart_arg = r.arg;
+	proc->restart_addr = r.addr;
+	proc->restart_ns = r.ns;
+}
+
+/* Sets up the call cohort_restart_save() recorded to resume in current. */
+static int cohort_restart_load(const struct cohort_proc *proc)
+{
+	struct restart_block *restart = &current->restart_block;
+	struct timespec64 end;
+	ktime_t now;
+
+	switch (proc->restart) {
+	case COHORT_RESTART_NONE:
+		if (proc->restart_arg || proc->restart_addr || proc->restart_ns)
+			return -EINVAL;
+		/*
+		 * A shadow coming back holds the block it had when it left:
+		 * a task set up to restart a call whose block did not travel
+		 * gets -EINTR instead (cohort_arch_save()).
+		 */
+		restart->fn = do_no_restart_syscall;
+		return 0;
+	case COHORT_RESTART_SLEEP:
+		if (proc->restart_ns < 0 || proc->restart_addr >= TASK_SIZE_MAX)
+			return -EINVAL;
+		switch (proc->restart_arg) {
+		case CLOCK_REALTIME:
+		case CLOCK_MONOTONIC:
+		case CLOCK_BOOTTIME:
+		case CLOCK_TAI:
+			now = cohort_restart_now(proc->restart_arg);
+			break;
+		default:
+			return -EINVAL;
+		}
+		restart->nanosleep.type = proc->restart_addr ? TT_NATIVE : TT_NONE;
+		restart->nanosleep.rmtp = (struct __kernel_timespec __user *)
+			(unsigned long)proc->restart_addr;
+		hrtimer_nanosleep_restart_set(restart, proc->restart_arg,
+					      ktime_add_safe(now,
+							     proc->restart_ns));
+		return 0;
+	case COHORT_RESTART_POLL:
+		if (proc->restart_ns < -1 || proc->restart_arg > INT_MAX ||
+		    proc->restart_addr >= TASK_SIZE_MAX)
+			return -EINVAL;
+		end = ktime_to_timespec64(ktime_add_safe(ktime_get(),
+							 proc->restart_ns));
+		poll_restart_set(restart, (struct pollfd __user *)
+				 (unsigned long)proc->restart_addr,
+				 proc->restart_arg,
+				 proc->restart_ns < 0 ? NULL : &end);
+		return 0;
+	}
+	return -EINVAL;
+}
+
 /**
  * cohort_proc_save - read current's process state
  * @proc: where to store it
@@ -181,6 +352,7 @@ int cohort_proc_save(struct cohort_proc *proc)
 	proc->rseq_sig = current->rseq_sig;
 #endif
 	cohort_clocks(&proc->monotonic_ns, &proc->boottime_ns);
+	cohort_restart_save(proc);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(cohort_proc_save);
@@ -267,7 +439,8 @@ static int cohort_timens_load(s64 mono, s64 boot)
  * live in it, and the vDSO must be mapped for the time namespace). Timers
  * are armed with the time they had left.
  *
- * Return: 0, -EINVAL or -EPERM for limits this node refuses, or -ENOMEM.
+ * Return: 0, -EINVAL for limits or a call to resume that this node refuses,
+ * -EPERM for limits, or -ENOMEM.
  */
 int cohort_proc_load(const struct cohort_proc *proc)
 {
@@ -278,6 +451,9 @@ int cohort_proc_load(const struct cohort_proc *proc)
 	if (ret)
 		return ret;
 	ret = cohort_timens_load(proc->monotonic_ns, proc->boottime_ns);
+	if (ret)
+		return ret;
+	ret = cohort_restart_load(proc);
 	if (ret)
 		return ret;
 

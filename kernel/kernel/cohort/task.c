@@ -392,8 +392,6 @@ EXPORT_SYMBOL_GPL(cohort_set_comm);
  * @fn: the function
  * @data: its argument
  * @owner: the module of @fn, pinned until @fn returned
- * @interrupt: queued through the signal path, still to be moved to the
- *	return-to-user path
  * @task: the task, while @kick waits to queue the work again
  * @kick: queues the work again once the task ran a little (it was inside
  *	its vDSO)
@@ -403,7 +401,6 @@ struct cohort_work {
 	cohort_work_fn fn;
 	void *data;
 	struct module *owner;
-	bool interrupt;
 	struct task_struct *task;
 	struct delayed_work kick;
 };
@@ -418,7 +415,6 @@ static void cohort_work_kick(struct work_struct *w)
 	struct task_struct *tsk = work->task;
 
 	init_task_work(&work->head, cohort_work_run);
-	work->interrupt = true;
 	if (task_work_add(tsk, &work->head, TWA_SIGNAL)) {
 		/* It is exiting: @fn hears so, as it would in the task. */
 		work->fn(work->data, true);
@@ -432,21 +428,15 @@ static void cohort_work_run(struct callback_head *head)
 {
 	struct cohort_work *work = container_of(head, struct cohort_work, head);
 	bool exiting = current->flags & PF_EXITING;
+	long status;
 
 	/*
 	 * Work queued with TWA_SIGNAL runs from get_signal(), before an
-	 * interrupted system call is set up to restart: queue it again for
-	 * the return to user space proper, where the registers are final.
+	 * interrupted system call is set up to restart (queuing it again
+	 * would not help: task_work_run() runs what is added meanwhile at
+	 * once). cohort_arch_save() records the registers the call resumes
+	 * with.
 	 */
-	long status;
-
-	if (work->interrupt && !exiting) {
-		work->interrupt = false;
-		init_task_work(&work->head, cohort_work_run);
-		if (!task_work_add(current, &work->head, TWA_RESUME))
-			return;
-		exiting = true;
-	}
 	/*
 	 * Stopped inside the vDSO (an interrupt, not a system call, brought
 	 * it here): a migration now would let it finish the call on another
@@ -468,8 +458,7 @@ static void cohort_work_run(struct callback_head *head)
 }
 
 static struct cohort_work *cohort_work_alloc(struct module *owner,
-					     cohort_work_fn fn, void *data,
-					     bool interrupt)
+					     cohort_work_fn fn, void *data)
 {
 	struct cohort_work *work;
 
@@ -484,7 +473,6 @@ static struct cohort_work *cohort_work_alloc(struct module *owner,
 	work->fn = fn;
 	work->data = data;
 	work->owner = owner;
-	work->interrupt = interrupt;
 	return work;
 }
 
@@ -511,7 +499,7 @@ int cohort_task_work(struct module *owner, struct task_struct *tsk,
 		     cohort_work_fn fn, void *data, unsigned int flags)
 {
 	bool interrupt = flags & COHORT_WORK_INTERRUPT;
-	struct cohort_work *work = cohort_work_alloc(owner, fn, data, interrupt);
+	struct cohort_work *work = cohort_work_alloc(owner, fn, data);
 	int ret;
 
 	if (!work)
@@ -604,7 +592,7 @@ int cohort_spawn(struct module *owner, const struct cohort_creds *creds,
 	pid_t pid;
 
 	if (a)
-		a->work = cohort_work_alloc(owner, fn, data, false);
+		a->work = cohort_work_alloc(owner, fn, data);
 	if (!a || !a->work) {
 		kfree(a);
 		fn(data, true);

@@ -8,9 +8,11 @@
 //! signal ends its wait for the reply, it sends
 //! [`MSG_SYSCALL_INTR`](super::task_msg::MSG_SYSCALL_INTR) and waits for
 //! that request's reply, which is the call's own answer: the shadow
-//! interrupts the call if it runs, answers it with `EINTR` without running
-//! it if it is still queued, or sends the answer again if it had already
-//! answered (the reply crossed the interruption). So a call whose waiter
+//! interrupts the call if it runs, answers it with `-ERESTARTSYS` without
+//! running it if it is still queued (the task's node restarts it or ends it
+//! with `EINTR`, as its signal code decides for a call of its own), or
+//! sends the answer again if it had already answered (the reply crossed
+//! the interruption). So a call whose waiter
 //! went away never keeps the shadow blocked (a pipe read nobody writes),
 //! the calls queued behind it (the signal handler's own) are served, and a
 //! result (bytes read, bytes written, a descriptor opened) is never lost.
@@ -27,7 +29,7 @@ pub enum Interrupt {
     /// last answer again.
     AnswerLast,
     /// The call is queued: answer the interruption with the call's answer
-    /// (`EINTR`, since it will not run).
+    /// (`-ERESTARTSYS`, since it will not run).
     Hold,
     /// The call runs: interrupt the shadow, and answer the interruption with
     /// the call's answer.
@@ -57,7 +59,7 @@ pub struct Calls {
 pub struct Start {
     /// The call's number, for [`Calls::finish`].
     pub seq: u64,
-    /// Run it; otherwise answer it with `EINTR` without running it.
+    /// Run it; otherwise answer it with `-ERESTARTSYS` without running it.
     pub run: bool,
 }
 

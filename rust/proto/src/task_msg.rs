@@ -957,7 +957,8 @@ pub const PROC_FLAGS: u32 = PROC_SUBREAPER | PROC_NO_NEW_PRIVS | PROC_THP_DISABL
 /// sas_flags u32, personality u32`, three [`Itimer`]s (real, virtual,
 /// prof), [`NR_RLIMITS`] [`Rlimit`]s, `timer_slack_ns u64, pdeath_signal
 /// u32, flags u32, dumpable u32, robust_list u64, clear_child_tid u64,
-/// rseq u64, rseq_len u32, rseq_sig u32, monotonic_ns i64, boottime_ns i64`
+/// rseq u64, rseq_len u32, rseq_sig u32, monotonic_ns i64, boottime_ns i64,
+/// restart u32, restart_arg u32, restart_addr u64, restart_ns i64`
 /// ([`ProcState::LEN`] bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcState {
@@ -996,11 +997,41 @@ pub struct ProcState {
     pub monotonic_ns: i64,
     /// `CLOCK_BOOTTIME` likewise, not negative.
     pub boottime_ns: i64,
+    /// The call that the migration interrupted and that the task goes on
+    /// with through `restart_syscall(2)`: [`RESTART_SLEEP`],
+    /// [`RESTART_POLL`], or [`RESTART_NONE`] (then the three fields below
+    /// are 0).
+    pub restart: u32,
+    /// A sleep's clock, one of [`RESTART_CLOCKS`]; a poll's number of
+    /// descriptors, at most `i32::MAX`.
+    pub restart_arg: u32,
+    /// Where a sleep reports its time left when a handler interrupts it
+    /// (the call's `rmtp`, 0 for none); a poll's array of `struct pollfd`.
+    /// Below [`USER_END`].
+    pub restart_addr: u64,
+    /// The time the call has left, in nanoseconds: not negative for a
+    /// sleep, -1 for a poll without a time-out (the nodes' clocks differ,
+    /// so the call keeps the length it has left).
+    pub restart_ns: i64,
 }
 
+/// [`ProcState::restart`]: no call to go on with.
+pub const RESTART_NONE: u32 = 0;
+/// [`ProcState::restart`]: a relative sleep of `nanosleep(2)` or
+/// `clock_nanosleep(2)`.
+pub const RESTART_SLEEP: u32 = 1;
+/// [`ProcState::restart`]: a `poll(2)`.
+pub const RESTART_POLL: u32 = 2;
+
+/// The clocks of a sleep that travels ([`ProcState::restart_arg`]):
+/// `CLOCK_REALTIME` (0), `CLOCK_MONOTONIC` (1), `CLOCK_BOOTTIME` (7) and
+/// `CLOCK_TAI` (11).
+pub const RESTART_CLOCKS: [u32; 4] = [0, 1, 7, 11];
+
 impl ProcState {
-    /// Encoded size (396 bytes).
-    pub const LEN: usize = 8 + 8 + 4 + 4 + 3 * 16 + NR_RLIMITS * 16 + 8 + 4 * 3 + 8 * 3 + 8 + 16;
+    /// Encoded size (420 bytes).
+    pub const LEN: usize =
+        8 + 8 + 4 + 4 + 3 * 16 + NR_RLIMITS * 16 + 8 + 4 * 3 + 8 * 3 + 8 + 16 + 24;
     /// Everything zero.
     pub const EMPTY: ProcState = ProcState {
         sas_sp: 0,
@@ -1023,6 +1054,10 @@ impl ProcState {
         rseq_sig: 0,
         monotonic_ns: 0,
         boottime_ns: 0,
+        restart: 0,
+        restart_arg: 0,
+        restart_addr: 0,
+        restart_ns: 0,
     };
 
     /// Checks the fields: the rules on each field's documentation, a
@@ -1048,7 +1083,23 @@ impl ProcState {
                 && self.rseq < USER_END
                 && (self.rseq != 0 || (self.rseq_len == 0 && self.rseq_sig == 0))
                 && self.monotonic_ns >= 0
-                && self.boottime_ns >= 0,
+                && self.boottime_ns >= 0
+                && match self.restart {
+                    RESTART_NONE => {
+                        self.restart_arg == 0 && self.restart_addr == 0 && self.restart_ns == 0
+                    }
+                    RESTART_SLEEP => {
+                        RESTART_CLOCKS.contains(&self.restart_arg)
+                            && self.restart_addr < USER_END
+                            && self.restart_ns >= 0
+                    }
+                    RESTART_POLL => {
+                        self.restart_arg <= i32::MAX as u32
+                            && self.restart_addr < USER_END
+                            && self.restart_ns >= -1
+                    }
+                    _ => false,
+                },
         )
     }
 
@@ -1075,7 +1126,11 @@ impl ProcState {
         w.u32(self.rseq_len)?;
         w.u32(self.rseq_sig)?;
         write_i64(w, self.monotonic_ns)?;
-        write_i64(w, self.boottime_ns)
+        write_i64(w, self.boottime_ns)?;
+        w.u32(self.restart)?;
+        w.u32(self.restart_arg)?;
+        w.u64(self.restart_addr)?;
+        write_i64(w, self.restart_ns)
     }
 
     fn read_into(&mut self, r: &mut Reader<'_>) -> Result<(), WireError> {
@@ -1102,6 +1157,10 @@ impl ProcState {
         self.rseq_sig = r.u32()?;
         self.monotonic_ns = read_i64(r)?;
         self.boottime_ns = read_i64(r)?;
+        self.restart = r.u32()?;
+        self.restart_arg = r.u32()?;
+        self.restart_addr = r.u64()?;
+        self.restart_ns = read_i64(r)?;
         Ok(())
     }
 }
@@ -1220,7 +1279,7 @@ impl Manage {
 }
 
 impl MigrateHead {
-    /// Encoded size (2740 bytes).
+    /// Encoded size (2764 bytes).
     pub const LEN: usize = Manage::LEN
         + 4
         + TASK_LEN
@@ -2356,6 +2415,10 @@ mod tests {
             rseq_sig: 0x5305_3053,
             monotonic_ns: 12_345_678_901,
             boottime_ns: 12_345_678_999,
+            restart: RESTART_SLEEP,
+            restart_arg: 7,
+            restart_addr: 0x7fff_4000,
+            restart_ns: 1_250_000_000,
             ..ProcState::EMPTY
         };
         p.itimers[0] = Itimer {
@@ -2465,8 +2528,8 @@ mod tests {
 
     #[test]
     fn migrate_round_trip() {
-        assert_eq!(ProcState::LEN, 396);
-        assert_eq!(MigrateHead::LEN, 2740);
+        assert_eq!(ProcState::LEN, 420);
+        assert_eq!(MigrateHead::LEN, 2764);
         let h = head();
         let v = vmas();
         let arch = [0xabu8; 600];
@@ -2557,7 +2620,7 @@ mod tests {
     fn migrate_head_rules() {
         let v = vmas();
         let arch = [1u8];
-        let cases: [(&str, HeadMutation); 42] = [
+        let cases: [(&str, HeadMutation); 50] = [
             ("sas flags", |h| h.proc.sas_flags = 1),
             ("sas end", |h| h.proc.sas_size = USER_END),
             ("sas wrap", |h| h.proc.sas_size = u64::MAX),
@@ -2583,6 +2646,23 @@ mod tests {
             }),
             ("monotonic", |h| h.proc.monotonic_ns = -1),
             ("boottime", |h| h.proc.boottime_ns = i64::MIN),
+            ("restart kind", |h| h.proc.restart = 3),
+            ("restart clock", |h| h.proc.restart_arg = 2),
+            ("restart rmtp", |h| h.proc.restart_addr = USER_END),
+            ("restart time", |h| h.proc.restart_ns = -1),
+            ("restart fields alone", |h| h.proc.restart = RESTART_NONE),
+            ("poll nfds", |h| {
+                h.proc.restart = RESTART_POLL;
+                h.proc.restart_arg = 1 << 31;
+            }),
+            ("poll ufds", |h| {
+                h.proc.restart = RESTART_POLL;
+                h.proc.restart_addr = USER_END;
+            }),
+            ("poll time", |h| {
+                h.proc.restart = RESTART_POLL;
+                h.proc.restart_ns = -2;
+            }),
             ("origin", |h| h.task.origin = NodeId(64)),
             ("pid", |h| h.task.pid = 0),
             ("tgid", |h| h.tgid = 0),
@@ -2638,6 +2718,16 @@ mod tests {
             nice: 19,
         };
         check_decoded(&encode(&h, &v, &arch).unwrap(), &h, &v, &arch);
+        // A poll without a time-out, and one with none left, on no
+        // descriptors at address 0.
+        for ns in [-1, 0] {
+            let mut h = head();
+            h.proc.restart = RESTART_POLL;
+            h.proc.restart_arg = 0;
+            h.proc.restart_addr = 0;
+            h.proc.restart_ns = ns;
+            check_decoded(&encode(&h, &v, &arch).unwrap(), &h, &v, &arch);
+        }
         // A from node past MAX_NODES on the wire (u16 >= 64).
         let mut raw = encode(&head(), &v, &arch).unwrap();
         raw[14..16].copy_from_slice(&0x0103u16.to_le_bytes());

@@ -22,6 +22,7 @@
 #include <asm/syscall.h>
 #include <asm/user.h>
 #include <asm/vdso.h>
+#include <asm/unistd.h>
 
 #define COHORT_ARCH_MAGIC	0x36387843	/* "Cx86" */
 
@@ -103,11 +104,16 @@ long cohort_arch_save(void *buf, size_t size)
 	u->gs_base = x86_gsbase_read_task(current);
 
 	/*
-	 * Work that interrupted a system call may run before the call is set
-	 * up to restart (from get_signal()): save the registers the task
+	 * Work that interrupted a system call runs before the call is set up
+	 * to restart (from get_signal()): save the registers the task
 	 * resumes with, as arch_do_signal_or_restart() leaves them when no
-	 * handler runs. A call restarted through restart_syscall(2) cannot
-	 * be, as its restart block stays here: it returns -EINTR.
+	 * handler runs. A call restarted through restart_syscall(2) resumes
+	 * so only when its restart block travels (cohort_restart_travels());
+	 * otherwise it returns -EINTR. Work that runs once the call is set up
+	 * to restart (ax holds the number of restart_syscall(2)) leaves the
+	 * registers as they are; cohort_proc_load() then gives the task on
+	 * the other node the block that travelled, or one that returns
+	 * -EINTR.
 	 */
 	if ((long)u->orig_ax >= 0) {
 		switch ((long)u->ax) {
@@ -118,7 +124,12 @@ long cohort_arch_save(void *buf, size_t size)
 			u->ip -= 2;
 			break;
 		case -ERESTART_RESTARTBLOCK:
-			u->ax = -EINTR;
+			if (cohort_restart_travels()) {
+				u->ax = __NR_restart_syscall;
+				u->ip -= 2;
+			} else {
+				u->ax = -EINTR;
+			}
 			break;
 		}
 	}
@@ -129,6 +140,43 @@ long cohort_arch_save(void *buf, size_t size)
 	return cohort_arch_state_size();
 }
 EXPORT_SYMBOL_GPL(cohort_arch_save);
+
+/**
+ * cohort_arch_in_restart - whether current resumes in restart_syscall(2)
+ *	to go on with a call that nanosleep(), clock_nanosleep() or poll()
+ *	began
+ *
+ * For a task stopped on its way back to user space: true when the call
+ * was interrupted and is set up to restart (-ERESTART_RESTARTBLOCK), or
+ * has been (the number of restart_syscall(2) in ax, the syscall
+ * instruction next). The sleeps never return that number themselves; a
+ * poll() that found that many descriptors ready does, and then the block
+ * the caller finds is an old one: it travels and is never used, as the
+ * registers return the count. The caller checks that the restart block is
+ * one of these calls'.
+ *
+ * Return: true or false.
+ */
+bool cohort_arch_in_restart(void)
+{
+	struct pt_regs *regs = task_pt_regs(current);
+
+	if (!user_64bit_mode(regs) || in_ia32_syscall() ||
+	    (long)regs->orig_ax < 0)
+		return false;
+	if ((long)regs->ax == -ERESTART_RESTARTBLOCK)
+		return true;
+	if (regs->ax != __NR_restart_syscall)
+		return false;
+	switch (regs->orig_ax) {
+	case __NR_nanosleep:
+	case __NR_clock_nanosleep:
+	case __NR_poll:
+	case __NR_restart_syscall:
+		return true;
+	}
+	return false;
+}
 
 /**
  * cohort_arch_load - load a blob from cohort_arch_save() into current
