@@ -9,12 +9,23 @@
 #   3. 2 nodes with 1 vCPU each, on the debug kernel (config/debug.config:
 #      lockdep, atomic-sleep checks, kmemleak, debug objects).
 #
-# A round boots the cluster, runs the selftests of every node with the
-# other nodes' modules loaded (`cohort test --peer-modules`), then the
-# cluster scenarios (selftests/cluster/run), then checks every node's
-# kernel log and kmemleak at teardown. Every result is a record in
-# build/results.tsv; `cohort report` merges them by test name and ends
-# with `N passed, N failed, N skipped` over distinct tests.
+# A round boots the cluster, runs the selftests with the other nodes'
+# modules loaded (`cohort test --peer-modules`), then cluster scenarios
+# (selftests/cluster/run), then checks every node's kernel log and
+# kmemleak at teardown. Every result is a record in build/results.tsv;
+# `cohort report` merges them by test name and ends with `N passed, N
+# failed, N skipped` over distinct tests.
+#
+# What each round runs, to keep a cold run (two kernel builds) well under
+# CI's 90 minutes on 2 cores:
+#
+#   3 nodes   the selftests from every node, every scenario;
+#   shm       the selftests from node 0 (node 1 serves every request they
+#             make, over the rings), the kmsg scenarios and those that
+#             move processes and pages over the transport ($SHM_SCENARIOS);
+#   debug     the selftests from node 0 (node 1, serving, runs the same
+#             debug kernel), every scenario but those that only add
+#             running time to code the others run ($DEBUG_SKIP).
 #
 # ROUNDS="3 shm 2" picks rounds (e.g. ROUNDS=3 for a quick run).
 . "$(dirname "$0")/lib.sh"
@@ -23,6 +34,28 @@ cohort=$COHORT_ROOT/target/release/cohort
 export COHORT_STATE=$COHORT_BUILD/cluster
 export COHORT_RESULTS=$COHORT_BUILD/results.tsv
 ROUNDS=${ROUNDS:-3 shm 2}
+SHM_SCENARIOS=${SHM_SCENARIOS:-mesh ping-all echo-1mib requests-10k inject peer-death \
+rmmod-under-traffic membership migrate-demo migrate-running-node-dies containers \
+containers-rejoin shared-node-dies wrong-key transport}
+# The configuration-file boots (their kernel paths are every boot's), the
+# 64 MiB streams of `transport` and the balancer's policy (user space).
+DEBUG_SKIP=${DEBUG_SKIP:-config config-ipv6 transport balance balance-rules}
+
+# scenarios_but SKIP...: every scenario's name but those listed.
+scenarios_but() {
+	local s name
+	for s in "$COHORT_ROOT"/selftests/cluster/[0-9][0-9]-*.sh; do
+		name=$(basename "$s" .sh)
+		name=${name#[0-9][0-9]-}
+		case " $* " in *" $name "*) ;; *) echo "$name" ;; esac
+	done
+}
+
+# A name in the lists above that names no scenario would drop tests unseen.
+for w in $SHM_SCENARIOS $DEBUG_SKIP; do
+	[ -n "$(scenarios_but | grep -x -- "$w")" ] ||
+		die "no cluster scenario named '$w' (SHM_SCENARIOS, DEBUG_SKIP)"
+done
 
 "$COHORT_ROOT/scripts/build-all.sh"
 cd "$COHORT_ROOT"
@@ -131,13 +164,15 @@ step "host: make deb: packages" deb_check
 "$cohort" down >/dev/null 2>&1 || true
 trap '"$cohort" down >/dev/null 2>&1 || true' EXIT
 
-# cluster_round NAME N SMP KERNEL-NAME IMAGES TRANSPORT: boot N nodes with
-# SMP vCPUs from IMAGES (bzImage, initramfs.cpio.gz) with kmsg and popcorn
-# loaded, talking over TRANSPORT (tcp or shm), run the selftests and the
-# scenarios, check the logs at teardown, tear down. Output goes to
-# build/round-NAME.log as well.
+# cluster_round NAME N SMP KERNEL-NAME IMAGES TRANSPORT TESTED SCENARIOS:
+# boot N nodes with SMP vCPUs from IMAGES (bzImage, initramfs.cpio.gz)
+# with kmsg and popcorn loaded, talking over TRANSPORT (tcp or shm), run
+# the selftests of the nodes TESTED (`all`, or a list such as 0) and the
+# SCENARIOS (names), check the logs at teardown, tear down. Output goes
+# to build/round-NAME.log as well.
 cluster_round() {
-	local name=$1 n=$2 smp=$3 kname=$4 images=$5 transport=$6
+	local name=$1 n=$2 smp=$3 kname=$4 images=$5 transport=$6 tested=$7
+	local scenarios=$8 nodes=()
 	local rlog=$COHORT_BUILD/round-$name.log t0=$SECONDS
 	export COHORT_ROUND="$n nodes ($kname kernel, $smp vCPU, $transport)"
 	log check "round: $COHORT_ROUND"
@@ -150,8 +185,11 @@ cluster_round() {
 		return
 	fi
 	record pass "cluster: boot" "" "$COHORT_ROUND"
-	"$cohort" test --peer-modules kmsg,gobelins,popcorn 2>&1 | tee -a "$rlog" || true
-	"$COHORT_ROOT/selftests/cluster/run" 2>&1 | tee -a "$rlog" || true
+	[ "$tested" = all ] || nodes=(--nodes "$tested")
+	"$cohort" test "${nodes[@]}" --peer-modules kmsg,gobelins,popcorn 2>&1 |
+		tee -a "$rlog" || true
+	# shellcheck disable=SC2086 # a list of names
+	"$COHORT_ROOT/selftests/cluster/run" $scenarios 2>&1 | tee -a "$rlog" || true
 	log check "kernel logs and kmemleak of every node at teardown"
 	"$cohort" logscan --kmemleak --test "kernel log: every node at teardown" 2>&1 |
 		tee -a "$rlog" || true
@@ -164,17 +202,19 @@ for r in $ROUNDS; do
 	3)
 		kname=Cohort
 		[ "${COHORT_DEBUG:-0}" = 1 ] && kname=debug
-		cluster_round 3 3 2 "$kname" "$COHORT_BUILD/images" tcp
+		cluster_round 3 3 2 "$kname" "$COHORT_BUILD/images" tcp all "$(scenarios_but)"
 		;;
 	shm)
 		kname=Cohort
 		[ "${COHORT_DEBUG:-0}" = 1 ] && kname=debug
-		cluster_round shm 2 2 "$kname" "$COHORT_BUILD/images" shm
+		cluster_round shm 2 2 "$kname" "$COHORT_BUILD/images" shm 0 "$SHM_SCENARIOS"
 		;;
 	2)
 		log check "building the debug kernel, its modules and initramfs"
 		COHORT_DEBUG=1 "$COHORT_ROOT/scripts/build-all.sh"
-		cluster_round 2 2 1 debug "$COHORT_DEBUG_BUILD/images" tcp
+		# shellcheck disable=SC2086 # a list of names
+		cluster_round 2 2 1 debug "$COHORT_DEBUG_BUILD/images" tcp 0 \
+			"$(scenarios_but $DEBUG_SKIP)"
 		;;
 	*) die "ROUNDS: unknown round '$r' (3, shm or 2)" ;;
 	esac
