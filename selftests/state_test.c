@@ -698,6 +698,28 @@ static void sleep_mover(pid_t worker, uint64_t t0, bool back, bool signal, int d
 }
 
 /*
+ * Forks a sleep_mover() of the calling worker, with a pipe for the times
+ * it reports; *@fd is the pipe's read end, for mover_done(). Returns the
+ * mover's pid.
+ */
+static pid_t start_mover(uint64_t t0, bool back, bool signal, int data_fd, int *fd)
+{
+	pid_t me = getpid(), mover;
+	int fds[2];
+
+	WCHECK(pipe(fds) == 0, "%s", strerror(errno));
+	mover = fork();
+	WCHECK(mover >= 0, "fork: %s", strerror(errno));
+	if (mover == 0) {
+		close(fds[0]);
+		sleep_mover(me, t0, back, signal, data_fd, fds[1]);
+	}
+	close(fds[1]);
+	*fd = fds[0];
+	return mover;
+}
+
+/*
  * Waits for @mover and reads the times it wrote to @fd, relative to @t0:
  * when its first move returned (*@moved) and its last (returned). Checks
  * that the first move returned while the call it interrupted had time
@@ -763,21 +785,14 @@ static void sleep_moved(long nr, clockid_t clk, bool signal)
 	struct timespec req = { SLEEP_MS / 1000, (SLEEP_MS % 1000) * 1000000L };
 	struct timespec left = { -1, -1 };
 	uint64_t t0, ms, back, moved;
-	int fds[2], r, e;
-	pid_t me = getpid(), mover;
+	int fd, r, e;
+	pid_t mover;
 
 	sigemptyset(&sa.sa_mask);
 	WCHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "%s", strerror(errno));
-	WCHECK(pipe(fds) == 0, "%s", strerror(errno));
 	usr1s = 0;
 	t0 = now_ms();
-	mover = fork();
-	WCHECK(mover >= 0, "fork: %s", strerror(errno));
-	if (mover == 0) {
-		close(fds[0]);
-		sleep_mover(me, t0, !signal, signal, -1, fds[1]);
-	}
-	close(fds[1]);
+	mover = start_mover(t0, !signal, signal, -1, &fd);
 	if (nr == SYS_nanosleep) {
 		r = syscall(SYS_nanosleep, &req, signal ? &left : NULL);
 		e = r ? errno : 0;
@@ -786,7 +801,7 @@ static void sleep_moved(long nr, clockid_t clk, bool signal)
 		r = e ? -1 : 0;
 	}
 	ms = now_ms() - t0;
-	back = mover_done(mover, fds[0], t0, &moved);
+	back = mover_done(mover, fd, t0, &moved);
 	if (signal) {
 		WCHECK(r == -1 && e == EINTR && usr1s == 1,
 		       "a %d ms sleep and SIGUSR1 on node %d: %d (%s), %d signal(s)",
@@ -817,28 +832,21 @@ static void sleep_moved(long nr, clockid_t clk, bool signal)
 static void poll_moved(bool data)
 {
 	struct pollfd pfd = { .events = POLLIN };
-	int fds[2], pipefd[2], r, e;
+	int fd, pipefd[2], r, e;
 	uint64_t t0, ms, back, moved;
-	pid_t me = getpid(), mover;
+	pid_t mover;
 	char c = 0;
 
-	WCHECK(pipe(fds) == 0 && pipe(pipefd) == 0, "%s", strerror(errno));
+	WCHECK(pipe(pipefd) == 0, "%s", strerror(errno));
 	t0 = now_ms();
-	mover = fork();
-	WCHECK(mover >= 0, "fork: %s", strerror(errno));
-	if (mover == 0) {
-		close(fds[0]);
-		close(pipefd[0]);
-		sleep_mover(me, t0, !data, false, data ? pipefd[1] : -1, fds[1]);
-	}
-	close(fds[1]);
+	mover = start_mover(t0, !data, false, data ? pipefd[1] : -1, &fd);
 	pfd.fd = pipefd[0];
 	r = poll(&pfd, 1, SLEEP_MS);
 	e = r < 0 ? errno : 0;
 	ms = now_ms() - t0;
 	/* Held until here, so that the mover's exit is no hang-up. */
 	close(pipefd[1]);
-	back = mover_done(mover, fds[0], t0, &moved);
+	back = mover_done(mover, fd, t0, &moved);
 	if (data) {
 		WCHECK(r == 1 && (pfd.revents & POLLIN),
 		       "a poll moved to node %d, a byte written at home: %d (%s), revents %#x after %llu ms",
@@ -893,8 +901,8 @@ static void wait_moved(char how)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
 	uint64_t t0, ms, back, moved;
-	int fds[2], st = -1, e;
-	pid_t me = getpid(), mover, child, r;
+	int fd, st = -1, e;
+	pid_t mover, child, r;
 
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = how == 'r' ? SA_RESTART : 0;
@@ -908,18 +916,11 @@ static void wait_moved(char how)
 			usleep(10000);
 		_exit(7);
 	}
-	WCHECK(pipe(fds) == 0, "%s", strerror(errno));
-	mover = fork();
-	WCHECK(mover >= 0, "fork: %s", strerror(errno));
-	if (mover == 0) {
-		close(fds[0]);
-		sleep_mover(me, t0, how == 'm', how != 'm', -1, fds[1]);
-	}
-	close(fds[1]);
+	mover = start_mover(t0, how == 'm', how != 'm', -1, &fd);
 	r = waitpid(child, &st, 0);
 	e = r < 0 ? errno : 0;
 	ms = now_ms() - t0;
-	back = mover_done(mover, fds[0], t0, &moved);
+	back = mover_done(mover, fd, t0, &moved);
 	if (how == 'i') {
 		WCHECK(r == -1 && e == EINTR && usr1s == 1,
 		       "waitpid and SIGUSR1 without SA_RESTART on node %d: %d (%s), %d signal(s)",

@@ -126,12 +126,37 @@ static void cohort_clocks(s64 *mono, s64 *boot)
 }
 
 /*
+ * Sets @now to the time on @clockid, if it is a clock that every node has
+ * and a sleep on it may be resumed on another node. Returns false for any
+ * other clock (CPU-time and alarm clocks among them).
+ */
+static bool cohort_restart_now(clockid_t clockid, ktime_t *now)
+{
+	switch (clockid) {
+	case CLOCK_REALTIME:
+		*now = ktime_get_real();
+		return true;
+	case CLOCK_MONOTONIC:
+		*now = ktime_get();
+		return true;
+	case CLOCK_BOOTTIME:
+		*now = ktime_get_boottime();
+		return true;
+	case CLOCK_TAI:
+		*now = ktime_get_clocktai();
+		return true;
+	}
+	return false;
+}
+
+/*
  * The sleep current resumes through restart_syscall(2), if it is one that
  * may be resumed on another node: a nanosleep() or clock_nanosleep() on a
- * clock every node has, reporting its time left (if at all) to a 64-bit
- * rmtp.
+ * clock cohort_restart_now() accepts, reporting its time left (if at all)
+ * to a 64-bit rmtp. Sets @clockid, @expires and @now (on that clock).
  */
-static bool cohort_restart_sleep(clockid_t *clockid, ktime_t *expires)
+static bool cohort_restart_sleep(clockid_t *clockid, ktime_t *expires,
+				 ktime_t *now)
 {
 	struct restart_block *restart = &current->restart_block;
 
@@ -140,29 +165,7 @@ static bool cohort_restart_sleep(clockid_t *clockid, ktime_t *expires)
 	if (restart->nanosleep.type != TT_NONE &&
 	    restart->nanosleep.type != TT_NATIVE)
 		return false;
-	switch (*clockid) {
-	case CLOCK_REALTIME:
-	case CLOCK_MONOTONIC:
-	case CLOCK_BOOTTIME:
-	case CLOCK_TAI:
-		return true;
-	}
-	return false;
-}
-
-/* Now on @clockid, one of those cohort_restart_sleep() accepts. */
-static ktime_t cohort_restart_now(clockid_t clockid)
-{
-	switch (clockid) {
-	case CLOCK_MONOTONIC:
-		return ktime_get();
-	case CLOCK_BOOTTIME:
-		return ktime_get_boottime();
-	case CLOCK_TAI:
-		return ktime_get_clocktai();
-	default:
-		return ktime_get_real();
-	}
+	return cohort_restart_now(*clockid, now);
 }
 
 /*
@@ -188,19 +191,18 @@ static u32 cohort_restart_read(struct cohort_restart *r)
 	struct timespec64 end;
 	bool has_timeout;
 	clockid_t clockid;
-	ktime_t expires;
+	ktime_t expires, now;
 	int nfds;
 
 	*r = (struct cohort_restart){ .kind = COHORT_RESTART_NONE };
 	if (!cohort_arch_in_restart())
 		return r->kind;
-	if (cohort_restart_sleep(&clockid, &expires)) {
+	if (cohort_restart_sleep(&clockid, &expires, &now)) {
 		r->kind = COHORT_RESTART_SLEEP;
 		r->arg = clockid;
 		if (restart->nanosleep.type == TT_NATIVE)
 			r->addr = (unsigned long)restart->nanosleep.rmtp;
-		r->ns = max_t(s64, 0,
-			      ktime_sub(expires, cohort_restart_now(clockid)));
+		r->ns = max_t(s64, 0, ktime_sub(expires, now));
 	} else if (poll_restart_get(restart, &ufds, &nfds, &has_timeout,
 				    &end) && nfds >= 0) {
 		r->kind = COHORT_RESTART_POLL;
@@ -260,18 +262,9 @@ static int cohort_restart_load(const struct cohort_proc *proc)
 		restart->fn = do_no_restart_syscall;
 		return 0;
 	case COHORT_RESTART_SLEEP:
-		if (proc->restart_ns < 0 || proc->restart_addr >= TASK_SIZE_MAX)
+		if (proc->restart_ns < 0 || proc->restart_addr >= TASK_SIZE_MAX ||
+		    !cohort_restart_now(proc->restart_arg, &now))
 			return -EINVAL;
-		switch (proc->restart_arg) {
-		case CLOCK_REALTIME:
-		case CLOCK_MONOTONIC:
-		case CLOCK_BOOTTIME:
-		case CLOCK_TAI:
-			now = cohort_restart_now(proc->restart_arg);
-			break;
-		default:
-			return -EINVAL;
-		}
 		restart->nanosleep.type = proc->restart_addr ? TT_NATIVE : TT_NONE;
 		restart->nanosleep.rmtp = (struct __kernel_timespec __user *)
 			(unsigned long)proc->restart_addr;
