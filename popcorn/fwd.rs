@@ -381,17 +381,24 @@ fn call(
 /// What a call the origin ended with `result`, one of the `-ERESTART*`
 /// values (the call was interrupted before it took effect), returns here.
 ///
-/// When a signal or a task work (a migration: `PCNTL_MIGRATE` interrupts
-/// the call so that the task leaves) is pending here, `result` itself: the
-/// kernel's signal code then restarts the call, or ends it with `EINTR`
-/// for a handler, exactly as for a call of its own, and a restarted call
-/// runs wherever the task is by then. With nothing pending here (the
-/// origin was interrupted by a signal that reaches this task as a message
-/// of its own), or for `-ERESTART_RESTARTBLOCK` (its restart block is the
-/// origin's), `EINTR`: an `-ERESTART*` value must never reach user space.
+/// `result` itself, for the kernel's signal code on the way back to user
+/// space: it restarts the call, or ends it with `EINTR` for a handler,
+/// exactly as for a call of its own, and a restarted call runs wherever
+/// the task is by then. The origin ends a call so when the task asked it
+/// to (a signal or a migration pending here), or when a signal for the
+/// task interrupted the shadow, which has it queued here before it
+/// answers (`migrate::serve`). With no signal pending here (one that the
+/// task blocks, or none) the task is still made to go through the signal
+/// code (`TIF_NOTIFY_SIGNAL`), which restarts the call: an `-ERESTART*`
+/// value must never reach user space. `-ERESTART_RESTARTBLOCK` gives
+/// `EINTR`: its restart block is the origin's.
 fn restart_error(result: i64) -> Error {
-    if result == ERESTART_RESTARTBLOCK || !kernel::current!().signal_pending() {
+    if result == ERESTART_RESTARTBLOCK {
         return EINTR;
+    }
+    let task = kernel::current!();
+    if !task.signal_pending() {
+        migration::interrupt(&task);
     }
     // `result` is in -516..=-512.
     Error::from_errno(result as i32)

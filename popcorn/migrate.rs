@@ -51,6 +51,9 @@ fn migrate_timeout_ms(len: usize) -> u32 {
 }
 /// Signals a shadow never forwards.
 const SIGKILL: u32 = 9;
+/// How long a shadow waits, at least, for the task's node to queue a
+/// signal that interrupted a forwarded call (ms).
+const SIGNAL_ACK_TIMEOUT_MS: u32 = 2_000;
 
 /// A migration asked for, run in the task as it returns to user space.
 #[pin_data]
@@ -772,8 +775,10 @@ fn tell_moved(dist: &Dist, node: NodeId) {
     }
 }
 
-/// Forwards a signal the shadow caught to where the task runs.
-fn forward_signal(dist: &Dist, signo: u32) {
+/// Forwards a signal the shadow caught to where the task runs. With
+/// `acked`, waits until that node has queued it (up to the peer time-out,
+/// [`SIGNAL_ACK_TIMEOUT_MS`] at least).
+fn forward_signal(dist: &Dist, signo: u32, acked: bool) {
     let location = dist.inner.lock().location;
     let mut buf = [0u8; Signal::LEN];
     if (Signal {
@@ -781,16 +786,29 @@ fn forward_signal(dist: &Dist, signo: u32) {
         signo,
     })
     .encode(&mut buf)
-    .is_ok()
+    .is_err()
     {
-        let _ = msg::send(u32::from(location.0), task_msg::MSG_SIGNAL, &buf);
+        return;
+    }
+    let to = u32::from(location.0);
+    if acked {
+        let _ = msg::request_nointr(
+            to,
+            task_msg::MSG_SIGNAL,
+            &buf,
+            &mut [],
+            crate::peer_timeout_ms(SIGNAL_ACK_TIMEOUT_MS),
+        );
+    } else {
+        let _ = msg::send(to, task_msg::MSG_SIGNAL, &buf);
     }
 }
 
-/// Forwards the signals pending on the shadow.
-fn forward_signals(dist: &Dist) {
+/// Forwards the signals pending on the shadow; with `acked`, each one is
+/// queued where the task runs when this returns (see [`forward_signal`]).
+fn forward_signals(dist: &Dist, acked: bool) {
     while let Some(signo) = migration::signal_next() {
-        forward_signal(dist, signo);
+        forward_signal(dist, signo, acked);
     }
 }
 
@@ -800,13 +818,13 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
     loop {
         if migration::fatal_signal_pending() {
             if dist.at_origin() {
-                forward_signal(dist, SIGKILL);
+                forward_signal(dist, SIGKILL, false);
             }
             reg.remove(dist.id);
             // The pending SIGKILL ends the task on its way out.
             return AfterWork::Resume;
         }
-        forward_signals(dist);
+        forward_signals(dist, false);
         let event = {
             let mut inner = dist.inner.lock();
             match kvec::pop_front(&mut inner.events) {
@@ -908,8 +926,12 @@ fn serve(dist: &Dist, reply: &ReplyTo, bytes: &[u8]) {
         encode_answer(i64::from(ERESTARTSYS.to_errno()), &[])
     };
     let answer = Arc::new(answer, GFP_KERNEL).ok();
-    // The signals that interrupted the call leave before its answer.
-    forward_signals(dist);
+    // The signals that interrupted the call leave before its answer, and
+    // are queued where the task runs before the answer leaves: kmsg hands
+    // a reply to its waiter at once, but a message to its handler through
+    // the node's dispatcher, where the answer would overtake them (the
+    // task would then see `-ERESTART*` with no signal, `fwd::restart_error`).
+    forward_signals(dist, true);
     send_answer(reply, answer.as_deref());
     let waiter = {
         let mut inner = dist.inner.lock();
@@ -1235,29 +1257,41 @@ impl MsgHandler for ExitHandler {
     }
 }
 
-/// `MSG_SIGNAL`: a signal for a task, delivered where it runs.
+/// Delivers the signal of a `MSG_SIGNAL` to its task, or forwards it to
+/// where the task went on to.
+fn deliver_signal(msg: &Message) {
+    let (Some(reg), Ok(signal)) = (STATE.get(), Signal::decode(msg.data())) else {
+        return;
+    };
+    let Some(dist) = reg.find(signal.task) else {
+        return;
+    };
+    let (role, task, location) = {
+        let inner = dist.inner.lock();
+        (inner.role, dist.task.clone(), inner.location)
+    };
+    match role {
+        Role::Running => migration::kill(&task, signal.signo),
+        Role::Shadow if u32::from(location.0) != msg.src() => {
+            forward_signal(&dist, signal.signo, false)
+        }
+        Role::Shadow => {}
+    }
+}
+
+/// `MSG_SIGNAL`: a signal for a task, delivered where it runs; a request
+/// is answered (empty) once the signal is queued.
 pub(crate) struct SignalHandler;
 
 impl MsgHandler for SignalHandler {
     const TYPE: u16 = task_msg::MSG_SIGNAL;
 
     fn handle(msg: &Message) {
-        let (Some(reg), Ok(signal)) = (STATE.get(), Signal::decode(msg.data())) else {
-            return;
-        };
-        let Some(dist) = reg.find(signal.task) else {
-            return;
-        };
-        let (role, task, location) = {
-            let inner = dist.inner.lock();
-            (inner.role, dist.task.clone(), inner.location)
-        };
-        match role {
-            Role::Running => migration::kill(&task, signal.signo),
-            Role::Shadow if u32::from(location.0) != msg.src() => {
-                forward_signal(&dist, signal.signo)
-            }
-            Role::Shadow => {}
+        deliver_signal(msg);
+        // A shadow that waits for the answer (`forward_signal`, `acked`):
+        // the signal is queued, or was for no task here.
+        if msg.is_request() {
+            let _ = msg.reply(&[]);
         }
     }
 }
