@@ -26,13 +26,20 @@
 //!   or, when some stay silent (down, or no container layer there),
 //!   [`BOOT_WAIT_NS`] after the first undecided peer said hello. A joining
 //!   peer means a synced node exists: an undecided node then never boots,
-//!   and waits for that node's hello.
-//! - A joining node that hears a new incarnation of a peer it knew under
-//!   another one starts afresh ([`Verdict::Afresh`]), as when a peer dies
-//!   while it joins: the old incarnation may have been the synced node
-//!   that would run its join round (for example a container layer that
-//!   answered its hello while unloading), and waiting for it would be
-//!   waiting forever.
+//!   and waits for that node's hello. The undecided peers it heard may be
+//!   synced by now (they booted on their own wait, without it) and say no
+//!   more hellos: the first time it hears a joining peer after an
+//!   undecided one, it starts afresh ([`Verdict::Afresh`]), so that its
+//!   new incarnation's hellos reach the synced nodes, which answer them
+//!   and count it in (it waited forever before).
+//! - A joining node that hears a new incarnation of a peer whose previous
+//!   incarnation said it was synced starts afresh ([`Verdict::Afresh`]),
+//!   as when a peer dies while it joins: the old incarnation may have been
+//!   the synced node that would run its join round (for example a container
+//!   layer that answered its hello while unloading), and waiting for it
+//!   would be waiting forever. A peer last heard undecided or joining ran
+//!   no join round: its restart changes nothing (two joining nodes that
+//!   restarted each other did so forever).
 //! - A synced node that hears a new incarnation of a peer counts the peer
 //!   dead and back (`ContainerNode::node_down` then `node_up`), which runs
 //!   the join round of `super::container` ("Rejoin"); a hello from the
@@ -144,6 +151,44 @@ impl Payload for Hello {
     }
 }
 
+// Deliberate faults for the simulator's mutation checks; see `mutants`.
+const MUTANT_RESTART_AS_UP: u8 = 16;
+const MUTANT_AFRESH_ON_ANY_RESTART: u8 = 17;
+const MUTANT_NEVER_ASK_AGAIN: u8 = 18;
+
+/// Broken variants of the membership decisions for the simulator's
+/// mutation checks (feature `mutants`, never built into the kernel),
+/// selected with `container::mutants::set` like the container protocol's.
+#[cfg(feature = "mutants")]
+pub mod mutants {
+    /// A synced node takes a peer's new incarnation for a reconnection: it
+    /// does not count it dead and back.
+    pub const RESTART_AS_UP: u8 = super::MUTANT_RESTART_AS_UP;
+    /// A joining node starts afresh on any known peer's new incarnation,
+    /// joining peers' included (the rule before the simulator found two
+    /// joining nodes restarting each other forever).
+    pub const AFRESH_ON_ANY_RESTART: u8 = super::MUTANT_AFRESH_ON_ANY_RESTART;
+    /// An undecided node that heard undecided peers, then a joining one,
+    /// waits for a synced node's hello (the rule before the simulator found
+    /// it waiting forever).
+    pub const NEVER_ASK_AGAIN: u8 = super::MUTANT_NEVER_ASK_AGAIN;
+}
+
+/// Whether mutant `which` is selected (never, without feature `mutants`);
+/// `container_share`'s too.
+#[inline]
+pub(super) fn mutant(which: u8) -> bool {
+    #[cfg(feature = "mutants")]
+    {
+        super::container::mutants::active() == which
+    }
+    #[cfg(not(feature = "mutants"))]
+    {
+        let _ = which;
+        false
+    }
+}
+
 /// How long an undecided node waits for silent peers after the first
 /// undecided peer said hello, before it boots with the peers it heard.
 pub const BOOT_WAIT_NS: u64 = 5_000_000_000;
@@ -160,11 +205,13 @@ pub enum Verdict {
     Join,
     /// The peer is a new incarnation: count it dead, then up.
     Restarted,
-    /// This node was joining and the peer came back as a new incarnation:
-    /// the view this node was joining may have gone with the old one (it
-    /// may even have been the node that would run the join round). Start
-    /// afresh, as after a peer's death while joining, then take the hello
-    /// again as an undecided node.
+    /// This node was joining and the peer, last heard synced, came back as
+    /// a new incarnation: the view this node was joining may have gone with
+    /// the old one (it may even have been the node that would run the join
+    /// round). Or this node is undecided, heard undecided peers, then a
+    /// joining one: they may have booted without it. Start afresh, as after
+    /// a peer's death while joining, then take the hello again as an
+    /// undecided node.
     Afresh,
     /// The peer reconnected: count it up (nothing if it is).
     Up,
@@ -180,6 +227,9 @@ pub struct Members {
     said: [Option<Standing>; MAX_NODES],
     /// When the first undecided peer said hello (ns, the caller's clock).
     first_undecided: Option<u64>,
+    /// This undecided node started afresh on a joining peer's hello (once
+    /// until it is synced; see [`Members::heard`]).
+    asked_again: bool,
 }
 
 impl Default for Members {
@@ -195,11 +245,13 @@ impl Members {
             seen: [0; MAX_NODES],
             said: [None; MAX_NODES],
             first_undecided: None,
+            asked_again: false,
         }
     }
 
     /// This node's container layer starts afresh: what peers said before
-    /// no longer decides how it starts (their incarnations stay known).
+    /// no longer decides how it starts (their incarnations stay known, and
+    /// whether it started afresh on a joining peer's hello).
     pub fn restart(&mut self) {
         self.said = [None; MAX_NODES];
         self.first_undecided = None;
@@ -223,11 +275,27 @@ impl Members {
         // A peer this node knew under another incarnation restarted.
         let restarted = new && *seen != 0;
         *seen = hello.incarnation;
+        let mut was_synced = false;
         if let Some(said) = self.said.get_mut(from.index()) {
+            was_synced = *said == Some(Standing::Synced);
             *said = Some(hello.standing);
+        }
+        if me == Standing::Synced {
+            self.asked_again = false;
         }
         match me {
             Standing::Undecided if hello.standing == Standing::Synced => Verdict::Join,
+            Standing::Undecided
+                if hello.standing == Standing::Joining
+                    && self.first_undecided.is_some()
+                    && !self.asked_again
+                    && !mutant(MUTANT_NEVER_ASK_AGAIN) =>
+            {
+                // The undecided peers heard may have booted without this
+                // node: its new incarnation's hellos reach them.
+                self.asked_again = true;
+                Verdict::Afresh
+            }
             Standing::Undecided => {
                 if hello.standing == Standing::Undecided && self.first_undecided.is_none() {
                     self.first_undecided = Some(now_ns);
@@ -238,9 +306,13 @@ impl Members {
                     Verdict::Nothing
                 }
             }
-            Standing::Joining if restarted => Verdict::Afresh,
+            Standing::Joining
+                if restarted && (was_synced || mutant(MUTANT_AFRESH_ON_ANY_RESTART)) =>
+            {
+                Verdict::Afresh
+            }
             Standing::Joining => Verdict::Nothing,
-            Standing::Synced if new => Verdict::Restarted,
+            Standing::Synced if new && !mutant(MUTANT_RESTART_AS_UP) => Verdict::Restarted,
             Standing::Synced => Verdict::Up,
         }
     }
@@ -389,6 +461,17 @@ mod tests {
             m.heard(NodeId(1), u, hello(5, u), online, 0),
             Verdict::Nothing
         );
+        // After an undecided peer, a joining one: asks again, once (see
+        // `undecided_node_left_out_of_a_boot_asks_again_once`).
+        assert_eq!(
+            m.heard(NodeId(2), u, hello(6, Standing::Joining), online, 0),
+            Verdict::Afresh
+        );
+        m.restart();
+        assert_eq!(
+            m.heard(NodeId(1), u, hello(5, u), online, 0),
+            Verdict::Nothing
+        );
         assert_eq!(
             m.heard(NodeId(2), u, hello(6, Standing::Joining), online, 0),
             Verdict::Nothing
@@ -444,6 +527,92 @@ mod tests {
         // Afresh, the same hello boots the two undecided nodes together.
         m.restart();
         assert_eq!(m.heard(NodeId(1), u, hello(8, u), online, S), Verdict::Boot);
+    }
+
+    #[test]
+    fn joining_nodes_do_not_restart_each_other() {
+        // Nodes 1 and 2 both join (the simulator's seed 34 on 8 nodes):
+        // node 1 restarts (a peer of its went down) and says hello as a new
+        // incarnation. Node 2 heard it joining, not synced: it was not the
+        // node running node 2's join round, so node 2 waits on (before:
+        // it started afresh, its new incarnation made node 1 start afresh,
+        // and so on forever, every synced node counting both dead and back
+        // each time).
+        let (u, sy, j) = (Standing::Undecided, Standing::Synced, Standing::Joining);
+        let online = set(&[0, 1]);
+        let mut m = Members::new();
+        assert_eq!(
+            m.heard(NodeId(0), u, hello(3, sy), online, 0),
+            Verdict::Join
+        );
+        assert_eq!(
+            m.heard(NodeId(1), j, hello(5, j), online, 0),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            m.heard(NodeId(1), j, hello(6, u), online, S),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            m.heard(NodeId(1), j, hello(7, j), online, S),
+            Verdict::Nothing
+        );
+        // A restart of the synced node it heard still starts it afresh.
+        assert_eq!(
+            m.heard(NodeId(0), j, hello(4, u), online, S),
+            Verdict::Afresh
+        );
+    }
+
+    #[test]
+    fn undecided_node_left_out_of_a_boot_asks_again_once() {
+        // The simulator's seed 227 on 5 nodes: node 0 heard nodes 1 and 2
+        // undecided; they booted on their own wait, synced, and say no
+        // more hellos; node 3 joined them and says it is joining. Node 0
+        // would wait forever for a synced node's hello: it starts afresh
+        // (its new incarnation's hellos reach the synced nodes, which
+        // answer), once.
+        let (u, sy, j) = (Standing::Undecided, Standing::Synced, Standing::Joining);
+        let online = set(&[1, 2, 3]);
+        let mut m = Members::new();
+        assert_eq!(
+            m.heard(NodeId(1), u, hello(5, u), online, 0),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            m.heard(NodeId(2), u, hello(6, u), online, 0),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            m.heard(NodeId(3), u, hello(7, j), online, S),
+            Verdict::Afresh
+        );
+        // Afresh: the joining node's answer to the new hello, then an
+        // undecided peer's, then the joining node again: it waits.
+        m.restart();
+        assert_eq!(
+            m.heard(NodeId(3), u, hello(7, j), online, S),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            m.heard(NodeId(1), u, hello(5, u), online, S),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            m.heard(NodeId(3), u, hello(7, j), online, S),
+            Verdict::Nothing
+        );
+        // A synced node's answer: it joins.
+        assert_eq!(
+            m.heard(NodeId(2), u, hello(6, sy), online, S),
+            Verdict::Join
+        );
+        // Without an undecided peer heard first, a joining peer means wait.
+        let mut fresh = Members::new();
+        assert_eq!(
+            fresh.heard(NodeId(3), u, hello(7, j), online, 0),
+            Verdict::Nothing
+        );
     }
 
     #[test]

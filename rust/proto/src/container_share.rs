@@ -57,11 +57,33 @@
 //! segments stay, but `shmget` of those keys on a node without one makes a
 //! new segment (with `IPC_CREAT`) rather than finding them.
 
+use super::container_member::mutant;
 use super::node::{NodeId, NodeSet};
 use super::wire::{Payload, Reader, WireError, Writer};
 
 /// One-way, a [`ShareMsg`].
 pub const MSG_CONTAINER_SHARE: u16 = 0x184;
+
+// Deliberate faults for the simulator's mutation checks; see `mutants`.
+const MUTANT_DESTROY_IN_USE: u8 = 32;
+const MUTANT_FORGET_THE_DEAD: u8 = 33;
+const MUTANT_KEY_TWICE: u8 = 34;
+
+/// Broken variants of shared containers' lifetimes and SysV keys for the
+/// simulator's mutation checks (feature `mutants`, never built into the
+/// kernel), selected with `container::mutants::set`.
+#[cfg(feature = "mutants")]
+pub mod mutants {
+    /// The home destroys a container the nodes that attached still use
+    /// (it looks at its own region only).
+    pub const DESTROY_IN_USE: u8 = super::MUTANT_DESTROY_IN_USE;
+    /// A node the home counts dead is never told the container went (the
+    /// rule before the simulator found such a node keeping its region).
+    pub const FORGET_THE_DEAD: u8 = super::MUTANT_FORGET_THE_DEAD;
+    /// A lookup with `IPC_CREAT` makes the key the asker's even when the
+    /// manager has it.
+    pub const KEY_TWICE: u8 = super::MUTANT_KEY_TWICE;
+}
 
 /// A message about a shared container's lifetime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,7 +219,7 @@ pub fn answer_lookup(
     size: u64,
     owner: Owner,
 ) -> (KeyAnswer, Option<KeyEntry>) {
-    match found {
+    match found.filter(|_| !(create && container != 0 && mutant(MUTANT_KEY_TWICE))) {
         Some(e) => (
             KeyAnswer::Found {
                 container: e.container,
@@ -378,7 +400,8 @@ impl Payload for ShareMsg {
 pub struct Sharers {
     /// Nodes other than the home that attached and are not idle.
     users: NodeSet,
-    /// Nodes other than the home that ever attached: told when it goes.
+    /// Nodes other than the home that ever attached: told when it goes
+    /// (those the home counts live then).
     attached: NodeSet,
     /// The home's own region is mapped.
     home_busy: bool,
@@ -413,10 +436,16 @@ impl Sharers {
         self.users.remove(node);
     }
 
-    /// `node` died: it uses nothing, and is told nothing.
+    /// `node` died: it uses nothing. It stays among the nodes told when the
+    /// container goes: a node counted dead may not be (a transport that
+    /// dropped and came back, a container layer that started afresh and
+    /// kept its regions), and waits for that to drop its region; the
+    /// caller tells only the nodes it counts live.
     pub fn node_down(&mut self, node: NodeId) {
         self.users.remove(node);
-        self.attached.remove(node);
+        if mutant(MUTANT_FORGET_THE_DEAD) {
+            self.attached.remove(node);
+        }
     }
 
     /// The home's own region is mapped (`busy`) or not. A destroyed
@@ -439,7 +468,8 @@ impl Sharers {
     /// released everywhere. `None` while anyone uses it (or when it is
     /// destroyed already).
     pub fn destroy(&mut self) -> Option<NodeSet> {
-        if self.destroyed || self.home_busy || !self.users.is_empty() {
+        let used = !self.users.is_empty() && !mutant(MUTANT_DESTROY_IN_USE);
+        if self.destroyed || self.home_busy || used {
             return None;
         }
         self.destroyed = true;
@@ -716,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_node_uses_nothing_and_is_told_nothing() {
+    fn a_dead_node_uses_nothing() {
         let (a, b) = (NodeId(1), NodeId(3));
         let mut s = Sharers::new();
         assert!(s.attach(a));
@@ -726,8 +756,24 @@ mod tests {
         assert_eq!(s.destroy(), None, "b maps it");
         s.idle(b);
         let told = s.destroy().unwrap();
-        assert!(!told.contains(a));
         assert!(told.contains(b));
+    }
+
+    #[test]
+    fn a_node_counted_dead_is_still_told_when_it_goes() {
+        // The simulator's seed 1218 on 2 nodes: the transport between the
+        // home and node 1 dropped and came back; the home counted node 1
+        // dead meanwhile and destroyed the container, while node 1 (alive,
+        // its region kept) counts the home live and waits for the
+        // destruction to drop its region. Told nothing, it kept it (and
+        // gobelins pinned) for good.
+        let a = NodeId(1);
+        let mut s = Sharers::new();
+        assert!(s.attach(a));
+        assert!(s.home_use(false));
+        s.node_down(a);
+        let told = s.destroy().expect("nobody uses it");
+        assert!(told.contains(a), "told {told:?}");
     }
 
     #[test]

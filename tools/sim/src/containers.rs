@@ -37,6 +37,8 @@
 //! operation completes within a deadline, and at the end no request,
 //! release or recovery is left.
 
+use crate::events::{Queue, Trace};
+use crate::failure::Seeded;
 use crate::rng::Rng;
 use crate::table::{Actions, MapTable};
 use cohort_proto::container::{
@@ -47,19 +49,11 @@ use cohort_proto::container_msg::{decode, encode, MAX_LEN};
 use cohort_proto::error::Error;
 use cohort_proto::node::{NodeId, NodeSet};
 use cohort_proto::task_msg::PAGE_SIZE;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Events kept for the trace of a failing run (`COHORT_SIM_TRACE` sets
 /// another number).
 const TRACE_LEN: usize = 60;
-
-fn trace_len() -> usize {
-    std::env::var("COHORT_SIM_TRACE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(TRACE_LEN)
-}
 /// Longest an operation may take (simulated ticks).
 const DEADLINE: u64 = 200_000;
 /// Most events of one run (more is a livelock at one instant).
@@ -126,25 +120,11 @@ impl Config {
 }
 
 /// A failed check: the message and the events that led to it.
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// The configuration that failed.
-    pub config: Config,
-    /// What went wrong.
-    pub message: String,
-    /// The last events, oldest first.
-    pub trace: Vec<String>,
-}
+pub type Failure = crate::failure::Failure<Config>;
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "seed {} FAILED: {}", self.config.seed, self.message)?;
-        writeln!(f, "config: {:?}", self.config)?;
-        writeln!(f, "last events:")?;
-        for line in &self.trace {
-            writeln!(f, "  {line}")?;
-        }
-        Ok(())
+impl Seeded for Config {
+    fn seed(&self) -> u64 {
+        self.seed
     }
 }
 
@@ -308,10 +288,7 @@ pub struct Sim {
     cfg: Config,
     rng: Rng,
     now: u64,
-    seq: u64,
-    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
-    events: Vec<Option<Event>>,
-    free: Vec<usize>,
+    queue: Queue<Event>,
     chan_last: Vec<u64>,
     /// `cut[s * n + d]`: messages from dead `d` reach `s` before this time.
     cut: Vec<u64>,
@@ -332,8 +309,7 @@ pub struct Sim {
     dead: NodeSet,
     next_value: u64,
     releases: BTreeMap<(NodeId, u32), usize>,
-    trace: VecDeque<String>,
-    trace_len: usize,
+    trace: Trace,
     /// Counts.
     pub stats: Stats,
 }
@@ -364,10 +340,7 @@ impl Sim {
         let mut sim = Sim {
             rng,
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
-            events: Vec::new(),
-            free: Vec::new(),
+            queue: Queue::default(),
             chan_last: vec![0; n * n],
             cut: vec![0; n * n],
             up_at: vec![0; n * n],
@@ -381,8 +354,7 @@ impl Sim {
             dead: NodeSet::EMPTY,
             next_value: 1,
             releases: BTreeMap::new(),
-            trace: VecDeque::new(),
-            trace_len: trace_len(),
+            trace: Trace::new(TRACE_LEN),
             stats: Stats {
                 runs: 1,
                 ..Stats::default()
@@ -507,30 +479,16 @@ impl Sim {
         Box::new(Failure {
             config: self.cfg.clone(),
             message: format!("t={}: {message}", self.now),
-            trace: self.trace.iter().cloned().collect(),
+            trace: self.trace.lines(),
         })
     }
 
     fn note(&mut self, line: String) {
-        if self.trace.len() >= self.trace_len {
-            self.trace.pop_front();
-        }
-        self.trace.push_back(format!("t={} {line}", self.now));
+        self.trace.note(self.now, line);
     }
 
     fn schedule(&mut self, delay: u64, event: Event) {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.events[slot] = Some(event);
-                slot
-            }
-            None => {
-                self.events.push(Some(event));
-                self.events.len() - 1
-            }
-        };
-        self.seq += 1;
-        self.queue.push(Reverse((self.now + delay, self.seq, slot)));
+        self.queue.push(self.now + delay, event);
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, msg: PageMsg) -> Result<()> {
@@ -598,16 +556,12 @@ impl Sim {
     /// Runs to the end, checking at every step.
     pub fn run(&mut self) -> Result<()> {
         let mut steps = 0u64;
-        while let Some(Reverse((time, _, slot))) = self.queue.pop() {
+        while let Some((time, event)) = self.queue.pop() {
             self.now = time;
             steps += 1;
             if steps > MAX_EVENTS {
                 return Err(self.failure("livelock: too many events".into()));
             }
-            let Some(event) = self.events[slot].take() else {
-                continue;
-            };
-            self.free.push(slot);
             match event {
                 Event::Deliver(msg) => self.deliver(msg)?,
                 Event::Wake(t) => self.wake(t)?,
@@ -757,7 +711,7 @@ impl Sim {
     /// After a death: `page` is at risk if no survivor holds it, nor is a
     /// copy of it on its way between survivors.
     fn assess(&mut self, page: PageId) {
-        let in_flight = self.events.iter().flatten().any(|e| match e {
+        let in_flight = self.queue.pending().any(|e| match e {
             Event::Deliver(m) => {
                 m.data_page == Some(page)
                     && !self.dead.contains(m.from)

@@ -11,8 +11,13 @@
 //!
 //! [`containers`] runs the container layers alone, with homed containers,
 //! releases and node deaths, every message through the wire codec.
+//! [`members`] runs which nodes run the container layer and how long
+//! shared containers live, under deaths, reloads and transports that drop.
 
 pub mod containers;
+pub mod events;
+pub mod failure;
+pub mod members;
 pub mod rng;
 pub mod stats;
 pub mod table;

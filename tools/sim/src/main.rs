@@ -5,10 +5,14 @@
 //! cohort-sim [--seeds A..B] [--nodes A..B] [--mode lamport|cohort|both]
 //!            [--jobs J] [--stats [--runs R]] [--verbose]
 //! cohort-sim --containers [--seeds A..B] [--nodes A..B] [--keep-going]
+//! cohort-sim --members [--seeds A..B] [--nodes A..B] [--keep-going] [--strict]
 //! ```
 //!
 //! `--containers` runs the container simulator instead (container layers
 //! alone, with releases, node deaths and rejoins; see `containers`).
+//! `--members` runs the membership simulator (hellos, byes, boots and
+//! joins, shared containers and SysV keys, under deaths, reloads and
+//! transports that drop; see `members`).
 //!
 //! Seed `s` runs on `A + s % (B - A + 1)` nodes (default 2..16) with the
 //! workload `Config::random(s)`, in each selected mode. The first failure
@@ -16,6 +20,8 @@
 //! messages per lock acquisition and per fault for N = 2, 4, 8, 16.
 
 use cohort_sim::containers;
+use cohort_sim::failure::{Failure, Seeded};
+use cohort_sim::members;
 use cohort_sim::stats::Stats;
 use cohort_sim::world::{self, Config, Mode};
 use std::process::ExitCode;
@@ -32,6 +38,8 @@ struct Args {
     runs: u64,
     verbose: bool,
     containers: bool,
+    members: bool,
+    strict: bool,
     keep_going: bool,
 }
 
@@ -56,7 +64,9 @@ fn usage() -> ExitCode {
          \n  --stats        print messages per acquisition and per fault for N = 2,4,8,16\
          \n  --runs R       runs per table cell with --stats; default 200\
          \n  --containers   the container simulator (releases, node deaths, rejoins)\
-         \n  --keep-going   with --containers: count the failing seeds instead of stopping"
+         \n  --members      the membership simulator (hellos, shared containers, SysV keys)\
+         \n  --strict       with --members: fail on the known issues too\
+         \n  --keep-going   with --containers or --members: count the failing seeds instead of stopping"
     );
     ExitCode::from(2)
 }
@@ -71,6 +81,8 @@ fn parse() -> Option<Args> {
         runs: 200,
         verbose: false,
         containers: false,
+        members: false,
+        strict: false,
         keep_going: false,
     };
     let mut it = std::env::args().skip(1);
@@ -91,11 +103,19 @@ fn parse() -> Option<Args> {
             "--stats" => args.stats = true,
             "--verbose" => args.verbose = true,
             "--containers" => args.containers = true,
+            "--members" => args.members = true,
+            "--strict" => args.strict = true,
             "--keep-going" => args.keep_going = true,
             _ => return None,
         }
     }
-    if args.nodes.0 < 2 || args.nodes.1 > 64 || args.nodes.0 > args.nodes.1 || args.jobs == 0 {
+    if args.nodes.0 < 2
+        || args.nodes.1 > 64
+        || args.nodes.0 > args.nodes.1
+        || args.jobs == 0
+        || (args.containers && args.members)
+        || (args.strict && !args.members)
+    {
         return None;
     }
     Some(args)
@@ -237,9 +257,25 @@ fn stats(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The container simulator over the seeds and node counts of `args`.
-fn sweep_containers(args: &Args) -> ExitCode {
-    let start = Instant::now();
+/// One run of a simulator: seed and node count to counts or failure.
+type Run<S, C> = fn(u64, usize) -> Result<S, Box<Failure<C>>>;
+
+/// Runs `run` (a simulator: seed, node count) over the seeds and node
+/// counts of `args` on `args.jobs` threads, and adds the counts up with
+/// `add`. The first failure is printed with the command that replays it
+/// (`cohort-sim {flags} --seeds ... --nodes ...`); with `--keep-going`
+/// every failing seed is (with its trace, `--verbose`). `None` when any
+/// seed failed.
+fn sweep_seeds<S, C>(
+    args: &Args,
+    flags: &'static str,
+    run: Run<S, C>,
+    add: fn(&mut S, &S),
+) -> Option<S>
+where
+    S: Default + Send + 'static,
+    C: Seeded + 'static,
+{
     let span = (args.nodes.1 - args.nodes.0 + 1) as u64;
     let next = Arc::new(AtomicU64::new(args.seeds.0));
     let failed = Arc::new(AtomicBool::new(false));
@@ -247,26 +283,30 @@ fn sweep_containers(args: &Args) -> ExitCode {
     let mut workers = Vec::new();
     for _ in 0..args.jobs {
         let (next, failed, failures) = (next.clone(), failed.clone(), failures.clone());
-        let (end, lo, keep_going) = (args.seeds.1, args.nodes.0, args.keep_going);
+        let (end, lo, keep_going, verbose) =
+            (args.seeds.1, args.nodes.0, args.keep_going, args.verbose);
         workers.push(std::thread::spawn(move || {
-            let mut total = containers::Stats::default();
+            let mut total = S::default();
             loop {
                 let seed = next.fetch_add(1, Ordering::Relaxed);
                 if seed >= end || failed.load(Ordering::Relaxed) {
                     return total;
                 }
                 let nodes = lo + (seed % span) as usize;
-                match containers::run(containers::Config::random(seed, nodes)) {
-                    Ok(stats) => total.add(&stats),
+                match run(seed, nodes) {
+                    Ok(stats) => add(&mut total, &stats),
                     Err(failure) if keep_going => {
                         failures.fetch_add(1, Ordering::Relaxed);
                         eprintln!("seed {seed} ({nodes} nodes): {}", failure.message);
+                        if verbose {
+                            eprintln!("{failure}");
+                        }
                     }
                     Err(failure) => {
                         if !failed.swap(true, Ordering::Relaxed) {
                             eprintln!("{failure}");
                             eprintln!(
-                                "replay: cohort-sim --containers --seeds {seed}..{} --nodes {nodes}",
+                                "replay: cohort-sim {flags} --seeds {seed}..{} --nodes {nodes}",
                                 seed + 1
                             );
                         }
@@ -276,17 +316,29 @@ fn sweep_containers(args: &Args) -> ExitCode {
             }
         }));
     }
-    let mut total = containers::Stats::default();
+    let mut total = S::default();
     for w in workers {
         if let Ok(stats) = w.join() {
-            total.add(&stats);
+            add(&mut total, &stats);
         }
     }
     let failures = failures.load(Ordering::Relaxed);
-    if failed.load(Ordering::Relaxed) || failures > 0 {
+    if failures > 0 {
         eprintln!("{failures} failing seeds");
-        return ExitCode::FAILURE;
     }
+    if failed.load(Ordering::Relaxed) || failures > 0 {
+        return None;
+    }
+    Some(total)
+}
+
+/// The container simulator over the seeds and node counts of `args`.
+fn sweep_containers(args: &Args) -> ExitCode {
+    let start = Instant::now();
+    let run = |seed, nodes| containers::run(containers::Config::random(seed, nodes));
+    let Some(total) = sweep_seeds(args, "--containers", run, containers::Stats::add) else {
+        return ExitCode::FAILURE;
+    };
     println!(
         "{} container runs passed in {:.1?}: {} reads and {} writes checked, {} faults, \
          {} releases, {} deaths, {} rejoins ({} containers made after, {} remote accesses to \
@@ -308,11 +360,75 @@ fn sweep_containers(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The membership simulator over the seeds and node counts of `args`.
+fn sweep_members(args: &Args) -> ExitCode {
+    let start = Instant::now();
+    let (flags, run): (_, fn(u64, usize) -> _) = if args.strict {
+        ("--members --strict", |seed, nodes| {
+            members::run(members::Config {
+                strict: true,
+                ..members::Config::random(seed, nodes)
+            })
+        })
+    } else {
+        ("--members", |seed, nodes| {
+            members::run(members::Config::random(seed, nodes))
+        })
+    };
+    let Some(total) = sweep_seeds(args, flags, run, members::Stats::add) else {
+        return ExitCode::FAILURE;
+    };
+    println!(
+        "{} membership runs passed in {:.1?}: {} boots, {} joins, {} restarts counted, \
+         {} fresh starts ({} gave way), {} crashes, {} unloads ({} refused: pinned), \
+         {} transport drops, {} runs with views apart (documented); {} shared containers, \
+         {} attaches ({} failed), {} destroyed; keys: {} found, {} created ({} again where \
+         allowed), {} not found, {} failed, {} handovers; {} messages; known issues (checks \
+         waived): {} stale marker deaths, {} messages lost to undecided nodes, {} held back \
+         for good, {} destroys after an idle overtaken or given in use, {} homeless releases, \
+         {} deaths unseen, \
+         {} unfreed after a drop",
+        total.runs,
+        start.elapsed(),
+        total.boots,
+        total.joins,
+        total.restarts,
+        total.afresh,
+        total.gave_way,
+        total.crashes,
+        total.unloads,
+        total.pinned,
+        total.drops,
+        total.split_views,
+        total.shared,
+        total.attached,
+        total.attach_failed,
+        total.destroyed,
+        total.found,
+        total.created,
+        total.key_splits,
+        total.not_found,
+        total.lookup_failed,
+        total.handovers,
+        total.messages,
+        total.stale_deaths,
+        total.lost_to_undecided,
+        total.held_forever,
+        total.idle_overtaken,
+        total.homeless,
+        total.death_unseen,
+        total.unfreed
+    );
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let Some(args) = parse() else {
         return usage();
     };
-    if args.containers {
+    if args.members {
+        sweep_members(&args)
+    } else if args.containers {
         sweep_containers(&args)
     } else if args.stats {
         stats(&args)

@@ -3,6 +3,8 @@
 //! channels with random delays, threads running a seeded random workload,
 //! a reference model and the checks run at every step.
 
+use crate::events::Queue;
+use crate::failure::Seeded;
 use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::table::{Actions, MapTable};
@@ -18,8 +20,7 @@ use cohort_proto::migration::{
     GroupId, GroupRecord, MmSource, TaskAction, TaskId, TaskMsg, TaskNode, TaskRecord,
 };
 use cohort_proto::node::{NodeId, NodeSet};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 
 /// Slots of each node's lock space.
@@ -93,25 +94,11 @@ impl Config {
 }
 
 /// A failed check: the message and the events that led to it.
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// The configuration that failed.
-    pub config: Config,
-    /// What went wrong.
-    pub message: String,
-    /// The last events, oldest first.
-    pub trace: Vec<String>,
-}
+pub type Failure = crate::failure::Failure<Config>;
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "seed {} FAILED: {}", self.config.seed, self.message)?;
-        writeln!(f, "config: {:?}", self.config)?;
-        writeln!(f, "last events:")?;
-        for line in &self.trace {
-            writeln!(f, "  {line}")?;
-        }
-        Ok(())
+impl Seeded for Config {
+    fn seed(&self) -> u64 {
+        self.seed
     }
 }
 
@@ -322,10 +309,7 @@ pub struct World {
     cfg: Config,
     rng: Rng,
     now: u64,
-    seq: u64,
-    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
-    events: Vec<Option<Event>>,
-    free_events: Vec<usize>,
+    queue: Queue<Event>,
     chan_last: Vec<u64>,
     nodes: Vec<Node>,
     threads: Vec<Thread>,
@@ -359,10 +343,7 @@ impl World {
         let mut world = World {
             rng: Rng::new(cfg.seed),
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
-            events: Vec::new(),
-            free_events: Vec::new(),
+            queue: Queue::default(),
             chan_last: vec![0; n * n],
             nodes: Vec::new(),
             threads: Vec::new(),
@@ -522,18 +503,7 @@ impl World {
     }
 
     fn schedule(&mut self, delay: u64, event: Event) {
-        let slot = match self.free_events.pop() {
-            Some(slot) => {
-                self.events[slot] = Some(event);
-                slot
-            }
-            None => {
-                self.events.push(Some(event));
-                self.events.len() - 1
-            }
-        };
-        self.seq += 1;
-        self.queue.push(Reverse((self.now + delay, self.seq, slot)));
+        self.queue.push(self.now + delay, event);
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, payload: Payload) {
@@ -553,12 +523,8 @@ impl World {
 
     /// Runs to the end, checking at every step.
     pub fn run(&mut self) -> Result<()> {
-        while let Some(Reverse((time, _, slot))) = self.queue.pop() {
+        while let Some((time, event)) = self.queue.pop() {
             self.now = time;
-            let Some(event) = self.events[slot].take() else {
-                continue;
-            };
-            self.free_events.push(slot);
             match event {
                 Event::Deliver(msg) => {
                     self.record(TraceKind::Deliver(msg));
