@@ -8,6 +8,11 @@
 //! real peers instead of skipping; the runner then exports
 //! `COHORT_REQUIRE_PEERS=1`, which turns a missing peer into a failure.
 //!
+//! When the last node is done, the tested nodes get the peer modules
+//! again and every node must see every other one up, so the cluster is
+//! left whole for what comes next (the cluster scenarios); a failure there
+//! is the test `selftest: teardown (peer modules)`.
+//!
 //! After each node's run the console logs of all nodes are scanned for
 //! kernel problems ([`crate::logscan`]): one printed on the tested node while
 //! a test ran fails that test; any other one (on the tested node outside
@@ -27,6 +32,8 @@ use crate::{agent, capture, require_cluster, Fail};
 const SELFTEST_RUNNER: &str = "/usr/lib/cohort/selftests/run";
 /// The test that carries problems no single test can be blamed for.
 const LOG_TEST: &str = "kernel log: during selftests";
+/// The test that the cluster is whole again after the selftests.
+const TEARDOWN_TEST: &str = "selftest: teardown (peer modules)";
 /// How long the peers get to load their modules and see each other.
 const PEERS_TIMEOUT_S: u64 = 60;
 
@@ -220,7 +227,7 @@ pub fn run(
     let peer_modules =
         modules::load_order(&modules::parse(&peer_modules.join(",")).map_err(|e| Fail::usage(&e))?);
     let mut summary = Summary::new();
-    for node in nodes {
+    for &node in &nodes {
         let records = run_node(state, info.nodes, node, timeout_s, &peer_modules);
         let mut this_node = Summary::new();
         for r in &records {
@@ -236,6 +243,21 @@ pub fn run(
         for r in records {
             summary.add(r);
         }
+    }
+    if !peer_modules.is_empty() {
+        let all: Vec<u32> = (0..info.nodes).collect();
+        let (status, detail) =
+            match modules::load(state, &nodes, &all, &peer_modules, PEERS_TIMEOUT_S) {
+                Ok(()) => (Status::Pass, String::new()),
+                Err(f) => {
+                    println!("[teardown] {}", f.msg);
+                    (Status::Fail, f.msg)
+                }
+            };
+        let record = Record::new(status, TEARDOWN_TEST, &results::place(None), &detail);
+        results::append_to_env_file(std::slice::from_ref(&record))
+            .map_err(|e| Fail::new(1, format!("cannot write $COHORT_RESULTS: {e}")))?;
+        summary.add(record);
     }
     let c = summary.counts();
     println!(
