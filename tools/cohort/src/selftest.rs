@@ -208,6 +208,12 @@ fn run_node(
     records
 }
 
+/// Appends `records` to `$COHORT_RESULTS` (if set).
+fn save(records: &[Record]) -> Result<(), Fail> {
+    results::append_to_env_file(records)
+        .map_err(|e| Fail::new(1, format!("cannot write $COHORT_RESULTS: {e}")))
+}
+
 /// `cohort test`: every listed node in turn; records go to
 /// `$COHORT_RESULTS` if set. Fails if any test failed.
 pub fn run(
@@ -238,8 +244,7 @@ pub fn run(
             "[node {node}] {} passed, {} failed, {} skipped",
             c.passed, c.failed, c.skipped
         );
-        results::append_to_env_file(&records)
-            .map_err(|e| Fail::new(1, format!("cannot write $COHORT_RESULTS: {e}")))?;
+        save(&records)?;
         for r in records {
             summary.add(r);
         }
@@ -255,8 +260,7 @@ pub fn run(
                 }
             };
         let record = Record::new(status, TEARDOWN_TEST, &results::place(None), &detail);
-        results::append_to_env_file(std::slice::from_ref(&record))
-            .map_err(|e| Fail::new(1, format!("cannot write $COHORT_RESULTS: {e}")))?;
+        save(std::slice::from_ref(&record))?;
         summary.add(record);
     }
     let c = summary.counts();
