@@ -47,7 +47,7 @@ use crate::shm::{Pipe, PipeConn, Shm, POLL_MS};
 use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::alloc::KVVec;
-use kernel::cohort::mac::{self, Hmac, MacStream, Secret, MAC_LEN};
+use kernel::cohort::mac::{self, Hmac, Secret, Tagger, MAC_LEN};
 use kernel::cohort::net::{IpAddr, ReceiveHandler, Receiving, SockReader, TcpSocket};
 use kernel::cohort::sync_bh::SpinLockBh;
 use kernel::cohort::{self, errno, msg, thread};
@@ -89,13 +89,28 @@ const WARN_WINDOW_MS: u64 = 5000;
 /// Largest message whose buffer is allocated in softirq context.
 const ATOMIC_MESSAGE_MAX: usize = 16 * 1024;
 
-/// The kernel's `hmac(sha256)` as the handshake and frame tags compute
-/// it.
+/// The kernel's `hmac(sha256)` as the handshake computes it.
 impl auth::Mac for Hmac {
     type Error = Error;
 
     fn mac(&self, parts: &[&[u8]]) -> Result<[u8; MAC_LEN]> {
         self.digest(parts)
+    }
+}
+
+/// The kernel crypto library's ChaCha20 and Poly1305 as frame tags use
+/// them.
+impl auth::FrameMac for Tagger {
+    fn begin(&mut self, seq: u64) {
+        Tagger::begin(self, seq)
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        Tagger::update(self, data)
+    }
+
+    fn finish(&mut self) -> [u8; TAG_LEN] {
+        Tagger::finish(self)
     }
 }
 
@@ -240,23 +255,23 @@ struct Work {
     broken: Option<&'static str>,
 }
 
-/// The session keys of an authenticated connection, keyed into MACs.
+/// The session keys of an authenticated connection, keyed into taggers.
 struct Keys {
     /// Tags the frames this node sends.
-    tx: Hmac,
+    tx: Tagger,
     /// Checks the tags of the frames it receives.
-    rx: MacStream,
+    rx: Tagger,
 }
 
 impl Keys {
-    /// Keys the MACs of one end (`role`) of the connection whose handshake
-    /// is `transcript`; the derived keys are wiped.
+    /// Keys the taggers of one end (`role`) of the connection whose
+    /// handshake is `transcript`; the derived keys are wiped.
     fn derive(key: &Hmac, transcript: &Transcript, role: Role) -> Result<Self> {
         let derived = SessionKeys::for_role(key, transcript, role)?;
         let (tx, rx) = (Secret(derived.tx), Secret(derived.rx));
         Ok(Self {
-            tx: Hmac::new(&tx.0)?,
-            rx: MacStream::new(&rx.0)?,
+            tx: Tagger::new(&tx.0)?,
+            rx: Tagger::new(&rx.0)?,
         })
     }
 }
@@ -390,16 +405,21 @@ impl ByteReader for RingReader<'_> {
     }
 }
 
+/// What tags the frames a connection sends.
+struct TxTags {
+    /// Numbers the frames sent (their tags' keys derive from it).
+    seq: Sequence,
+    /// Tags the frames sent; `None` without authentication.
+    tagger: Option<Tagger>,
+}
+
 /// The live connection of a peer, as senders see it.
 #[pin_data]
 struct Conn {
     wire: ConnWire,
-    /// Tags the frames sent; `None` without authentication.
-    tx_mac: Option<Hmac>,
-    /// Held for the whole of a message so its frames stay consecutive;
-    /// numbers the frames sent (their tags cover it).
+    /// Held for the whole of a message so its frames stay consecutive.
     #[pin]
-    send: Mutex<Sequence>,
+    send: Mutex<TxTags>,
 }
 
 /// The connection of a peer, as the link thread and the senders see it.
@@ -562,7 +582,7 @@ impl Cluster {
             pipes.push(pipe, GFP_KERNEL)?;
         }
         let auth = if key.is_some() {
-            AuthMode::HmacSha256
+            AuthMode::ChaChaPoly
         } else {
             AuthMode::None
         };
@@ -724,12 +744,12 @@ impl Cluster {
         let socket = &conn.wire;
         let mut frames = Fragmenter::new(envelope, data).map_err(|_| errno::EMSGSIZE())?;
         let mut header = [0u8; HEADER_LEN];
-        let mut seq = conn.send.lock();
+        let mut tx = conn.send.lock();
         while let Some(payload) = frames.next_frame(&mut header) {
-            let sent = match &conn.tx_mac {
-                None => socket.send_all(&[&header, payload]),
-                Some(mac) => Self::tag(mac, &mut seq, &header, payload)
-                    .and_then(|tag| socket.send_all(&[&header, payload, &tag])),
+            let sent = match Self::tag(&mut tx, &header, payload) {
+                Ok(None) => socket.send_all(&[&header, payload]),
+                Ok(Some(tag)) => socket.send_all(&[&header, payload, &tag]),
+                Err(e) => Err(e),
             };
             if let Err(e) = sent {
                 // A partial frame leaves the stream unusable. A connection
@@ -755,15 +775,18 @@ impl Cluster {
         Ok(())
     }
 
-    /// The tag of the next frame sent with `mac`: numbers the frame.
+    /// The tag of the next frame sent, which it numbers; `None` without
+    /// authentication.
     fn tag(
-        mac: &Hmac,
-        seq: &mut Sequence,
+        tx: &mut TxTags,
         header: &[u8; HEADER_LEN],
         payload: &[u8],
-    ) -> Result<[u8; TAG_LEN]> {
-        let n = seq.advance().map_err(|_| errno::EOVERFLOW())?;
-        auth::frame_tag(mac, n, header, payload)
+    ) -> Result<Option<[u8; TAG_LEN]>> {
+        let Some(tagger) = tx.tagger.as_mut() else {
+            return Ok(None);
+        };
+        let n = tx.seq.advance().map_err(|_| errno::EOVERFLOW())?;
+        Ok(Some(auth::frame_tag(tagger, n, header, payload)))
     }
 
     fn envelope(&self, peer: &Peer, ty: u16, request_id: u64) -> Envelope {
@@ -853,14 +876,13 @@ impl Cluster {
             _ if tag_kind => {}
             _ => return Err(EINVAL),
         }
-        let mut seq = conn.send.lock();
-        let Some(mac) = &conn.tx_mac else {
+        let mut tx = conn.send.lock();
+        let Some(mut tag) = Self::tag(&mut tx, &header, &payload)? else {
             if tag_kind {
                 return Err(errno::EOPNOTSUPP());
             }
             return conn.wire.send_all(&[&header, &payload]);
         };
-        let mut tag = Self::tag(mac, &mut seq, &header, &payload)?;
         match kind {
             b"bad-tag" => {
                 tag[0] ^= 1;
@@ -871,7 +893,7 @@ impl Cluster {
                 conn.wire.send_all(&[&header, &payload, &tag])
             }
             b"reorder" => {
-                let second = Self::tag(mac, &mut seq, &header, &payload)?;
+                let second = Self::tag(&mut tx, &header, &payload)?.ok_or(EINVAL)?;
                 conn.wire.send_all(&[&header, &payload, &second])?;
                 conn.wire.send_all(&[&header, &payload, &tag])
             }
@@ -1320,7 +1342,7 @@ impl Cluster {
                 }
                 Wire::Shm(conn) => ConnWire::Shm(conn),
             };
-            let (tx_mac, rx_mac) = match keys {
+            let (tx_tagger, rx_tagger) = match keys {
                 Some(Keys { tx, rx }) => (Some(tx), Some(rx)),
                 None => (None, None),
             };
@@ -1332,13 +1354,15 @@ impl Cluster {
             let conn = Arc::pin_init(
                 pin_init!(Conn {
                     wire: conn_wire,
-                    tx_mac,
-                    send <- new_mutex!(Sequence::new()),
+                    send <- new_mutex!(TxTags {
+                        seq: Sequence::new(),
+                        tagger: tx_tagger,
+                    }),
                 }),
                 GFP_KERNEL,
             );
             let Ok(conn) = conn else { continue };
-            let state = RxState::new(self.clone(), peer.clone(), rx_mac, pipe.is_some());
+            let state = RxState::new(self.clone(), peer.clone(), rx_tagger, pipe.is_some());
             let Ok(state) = KBox::new(state, GFP_KERNEL) else {
                 continue;
             };
@@ -1723,7 +1747,7 @@ pub(crate) struct RxState {
     spare_wanted: usize,
     /// Checks the tags of the frames received; `None` without
     /// authentication.
-    mac: Option<MacStream>,
+    mac: Option<Tagger>,
     /// Numbers the frames received, as the sender numbered them.
     seq: Sequence,
     /// The tag of the frame in progress, as received.
@@ -1734,12 +1758,7 @@ pub(crate) struct RxState {
 }
 
 impl RxState {
-    fn new(
-        cluster: Arc<Cluster>,
-        peer: Arc<Peer>,
-        mac: Option<MacStream>,
-        own_buffers: bool,
-    ) -> Self {
+    fn new(cluster: Arc<Cluster>, peer: Arc<Peer>, mac: Option<Tagger>, own_buffers: bool) -> Self {
         Self {
             cluster,
             peer,
@@ -1894,9 +1913,7 @@ impl RxState {
                     if !slot.is_empty() {
                         let n = self.stage.read(rx, slot);
                         if let (Some(mac), Some(got)) = (self.mac.as_mut(), slot.get(..n)) {
-                            if mac.update(got).is_err() {
-                                return self.fail("cannot compute a MAC");
-                            }
+                            mac.update(got);
                         }
                         if n == 0 {
                             if rx.closed() {
@@ -1928,9 +1945,7 @@ impl RxState {
                         return;
                     }
                     if let (Some(mac), Some(got)) = (self.mac.as_mut(), scratch.get(..n)) {
-                        if mac.update(got).is_err() {
-                            return self.fail("cannot compute a MAC");
-                        }
+                        mac.update(got);
                     }
                     if left > n {
                         self.phase = Phase::Skip { left: left - n };
@@ -1981,10 +1996,7 @@ impl RxState {
         let Some(mac) = self.mac.as_mut() else {
             return self.fail("receive state corrupt");
         };
-        let Ok(full) = mac.finish() else {
-            return self.fail("cannot compute a MAC");
-        };
-        if !auth::same(&auth::truncate(&full), &self.tag) {
+        if !auth::same(&mac.finish(), &self.tag) {
             bump(&self.peer.counters.errors, 1);
             bump(&self.peer.counters.bad_tags, 1);
             if self.cluster.warnings.allow() {
@@ -2000,22 +2012,23 @@ impl RxState {
         }
     }
 
-    /// Starts the MAC of a frame whose header just arrived: it covers the
-    /// frame's sequence number, header and payload.
+    /// Starts the tag of a frame whose header just arrived: its key comes
+    /// from the frame's sequence number, and it covers the header and the
+    /// payload.
     fn begin_tag(&mut self) -> Result {
         let Some(mac) = self.mac.as_mut() else {
             return Ok(());
         };
         let seq = self.seq.advance().map_err(|_| errno::EOVERFLOW())?;
-        mac.begin()?;
-        mac.update(&seq.to_le_bytes())?;
-        mac.update(&self.header)
+        mac.begin(seq);
+        mac.update(&self.header);
+        Ok(())
     }
 
     /// A whole header arrived: check it and say where its payload goes.
     fn header_done(&mut self) {
         if self.begin_tag().is_err() {
-            return self.fail("cannot compute a MAC");
+            return self.fail("frame numbers exhausted");
         }
         let peer = &self.peer;
         peer.counters

@@ -4,7 +4,7 @@
 # dropped (drops+1, exactly) with the connection kept; a bad magic, length
 # or node id is an error (errors+1, exactly, once the connection is back)
 # that resets the connection, which comes back up within 20 s. On an
-# authenticated cluster (params auth=hmac-sha256) the damaged frames carry
+# authenticated cluster (params auth=chacha20-poly1305) the damaged frames carry
 # good tags, so they reach the parser behind the tag check, and three more
 # kinds follow: a wrong tag, a replayed frame and two reordered frames,
 # each exactly one bad tag (bad_tags+1, errors+1) and a reset. Without
@@ -17,7 +17,7 @@ kinds="bad-checksum bad-magic bad-length bad-node"
 tag_kinds="bad-tag replay reorder"
 auth=$(cx 1 "cat $KD/params" | sed -n 's/.*auth=\([a-z0-9-]*\).*/\1/p')
 case "$auth" in
-hmac-sha256) kinds="$kinds $tag_kinds" ;;
+chacha20-poly1305) kinds="$kinds $tag_kinds" ;;
 none)
 	for kind in $tag_kinds; do
 		! cx 0 "echo '1 $kind' >$KD/inject" 2>/dev/null ||

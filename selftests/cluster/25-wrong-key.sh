@@ -17,7 +17,7 @@
 #    $HOLD_SECS s it is never up anywhere; node 0 counts `auth_mismatch`
 #    and logs that one end authenticates and the other does not.
 # 3. It is booted again with the cluster's key (a plain `cohort start`):
-#    its kmsg says `auth=hmac-sha256`, its key file is the cluster's, the
+#    its kmsg says `auth=chacha20-poly1305`, its key file is the cluster's, the
 #    mesh is whole within $REJOIN_SECS s of `cohort start` returning (its
 #    modules loaded), pings work both ways, and migration is ready again
 #    for the next scenarios.
@@ -174,7 +174,7 @@ note "node $victim without authentication was never up; node 0 refused it $mism 
 t0=$(now_ms)
 reboot_victim
 mode=$(param "$victim" auth)
-[ "$mode" = hmac-sha256 ] || fail "node $victim booted with the cluster's key, but its kmsg says auth=$mode"
+[ "$mode" = chacha20-poly1305 ] || fail "node $victim booted with the cluster's key, but its kmsg says auth=$mode"
 got=$(key_in_victim)
 [ "$got" = "$(cat "$KEY")
 600" ] || fail "node $victim's $KEY_IN_NODE is not the cluster's key: $(echo "$got" | tr '\n' ' ')"

@@ -743,7 +743,10 @@ bool cohort_node_online(unsigned int node);
 
 /* Authenticating the transport's peers (kernel/cohort/auth.c). */
 #define COHORT_MAC_LEN	32	/* bytes of a hmac(sha256) */
+#define COHORT_TAG_KEY_LEN	32	/* bytes of a frame tags' key */
+#define COHORT_TAG_LEN	16	/* bytes of a frame tag (Poly1305) */
 struct cohort_mac;
+struct cohort_tagger;
 struct kvec;
 bool cohort_auth_enabled(void);
 ssize_t cohort_read_key_file(u8 *buf, size_t size, char *path,
@@ -752,9 +755,12 @@ struct cohort_mac *cohort_mac_new(const u8 *key, unsigned int len);
 void cohort_mac_free(struct cohort_mac *mac);
 int cohort_mac_digest(struct cohort_mac *mac, const struct kvec *parts,
 		      unsigned int nr, u8 *out);
-int cohort_mac_begin(struct cohort_mac *mac);
-int cohort_mac_update(struct cohort_mac *mac, const void *data, size_t len);
-int cohort_mac_finish(struct cohort_mac *mac, u8 *out);
+struct cohort_tagger *cohort_tagger_new(const u8 *key, unsigned int len);
+void cohort_tagger_free(struct cohort_tagger *tagger);
+void cohort_tagger_begin(struct cohort_tagger *tagger, u64 seq);
+void cohort_tagger_update(struct cohort_tagger *tagger, const void *data,
+			  size_t len);
+void cohort_tagger_finish(struct cohort_tagger *tagger, u8 *tag);
 void cohort_random_bytes(void *buf, size_t len);
 void cohort_wipe(void *buf, size_t len);
 

@@ -8,13 +8,20 @@
  * log). Both are root-writable in /sys/module/cohort/parameters/ and take
  * effect at the next load of the transport.
  *
- * The MAC: thin wrappers over the crypto API's hmac(sha256), one-shot over
- * a list of buffers (any context, concurrent callers allowed) or
- * incremental (one caller at a time, any context). No cryptography here.
+ * The handshake's MAC: thin wrappers over the crypto API's hmac(sha256),
+ * one-shot over a list of buffers (any context, concurrent callers allowed).
+ *
+ * Frame tags: Poly1305 with a one-time key per frame, the first 32 bytes of
+ * the ChaCha20 block 0 under the direction's session key and a nonce made
+ * of the frame's sequence number (RFC 8439, section 2.6), from the kernel's
+ * crypto library (lib/crypto: chacha, poly1305); incremental, one caller at
+ * a time, any context. No cryptography here.
  */
 #define pr_fmt(fmt) "cohort: " fmt
 
+#include <crypto/chacha.h>
 #include <crypto/hash.h>
+#include <crypto/poly1305.h>
 #include <linux/cohort.h>
 #include <linux/err.h>
 #include <linux/fs.h>
@@ -24,6 +31,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uio.h>
+#include <linux/unaligned.h>
 
 #undef MODULE_PARAM_PREFIX
 #define MODULE_PARAM_PREFIX "cohort."
@@ -38,12 +46,20 @@ MODULE_PARM_DESC(key_file, "File holding the cluster key: 64 hex digits");
 /**
  * struct cohort_mac - a keyed hmac(sha256)
  * @tfm: the transform, keyed once at creation.
- * @desc: state of an incremental MAC (cohort_mac_begin() to
- *	cohort_mac_finish()); one-shot MACs use their own on the stack.
  */
 struct cohort_mac {
 	struct crypto_shash *tfm;
-	struct shash_desc desc;	/* must be last: its context follows */
+};
+
+/**
+ * struct cohort_tagger - the frame tags of one direction of a connection
+ * @key: the direction's session key, as ChaCha20 key words.
+ * @poly: state of the tag in progress (cohort_tagger_begin() to
+ *	cohort_tagger_finish()).
+ */
+struct cohort_tagger {
+	u32 key[CHACHA_KEY_SIZE / sizeof(u32)];
+	struct poly1305_desc_ctx poly;
 };
 
 /**
@@ -129,13 +145,12 @@ struct cohort_mac *cohort_mac_new(const u8 *key, unsigned int len)
 		crypto_free_shash(tfm);
 		return ERR_PTR(err);
 	}
-	mac = kzalloc(sizeof(*mac) + crypto_shash_descsize(tfm), GFP_KERNEL);
+	mac = kzalloc(sizeof(*mac), GFP_KERNEL);
 	if (!mac) {
 		crypto_free_shash(tfm);
 		return ERR_PTR(-ENOMEM);
 	}
 	mac->tfm = tfm;
-	mac->desc.tfm = tfm;
 	return mac;
 }
 EXPORT_SYMBOL_GPL(cohort_mac_new);
@@ -182,46 +197,93 @@ int cohort_mac_digest(struct cohort_mac *mac, const struct kvec *parts,
 EXPORT_SYMBOL_GPL(cohort_mac_digest);
 
 /**
- * cohort_mac_begin - start an incremental MAC
- * @mac: the keyed MAC; its caller serialises begin, update and finish
+ * cohort_tagger_new - the frame tags of one direction, under @key
+ * @key: the direction's session key
+ * @len: bytes of @key: COHORT_TAG_KEY_LEN
  *
- * Context: any.
- * Return: 0, or the transform's -errno.
+ * Context: process context.
+ * Return: the tagger, or an ERR_PTR: -EINVAL for a key of another length,
+ * -ENOMEM.
  */
-int cohort_mac_begin(struct cohort_mac *mac)
+struct cohort_tagger *cohort_tagger_new(const u8 *key, unsigned int len)
 {
-	return crypto_shash_init(&mac->desc);
+	struct cohort_tagger *tagger;
+	unsigned int i;
+
+	if (len != CHACHA_KEY_SIZE)
+		return ERR_PTR(-EINVAL);
+	tagger = kzalloc(sizeof(*tagger), GFP_KERNEL);
+	if (!tagger)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < ARRAY_SIZE(tagger->key); i++)
+		tagger->key[i] = get_unaligned_le32(key + i * sizeof(u32));
+	return tagger;
 }
-EXPORT_SYMBOL_GPL(cohort_mac_begin);
+EXPORT_SYMBOL_GPL(cohort_tagger_new);
 
 /**
- * cohort_mac_update - add bytes to an incremental MAC
- * @mac: the MAC, begun
+ * cohort_tagger_free - free a tagger and its key
+ * @tagger: the tagger, or NULL
+ */
+void cohort_tagger_free(struct cohort_tagger *tagger)
+{
+	kfree_sensitive(tagger);
+}
+EXPORT_SYMBOL_GPL(cohort_tagger_free);
+
+/**
+ * cohort_tagger_begin - start the tag of frame number @seq
+ * @tagger: the tagger; its caller serialises begin, update and finish
+ * @seq: the frame's sequence number in its direction, never reused
+ *
+ * The tag's Poly1305 key is the first 32 bytes of ChaCha20 block 0 with
+ * nonce 0 (32 bits) || @seq (64 bits, little endian), as RFC 8439 section
+ * 2.6 generates a one-time key; a tag begun and not finished is forgotten.
+ *
+ * Context: any.
+ */
+void cohort_tagger_begin(struct cohort_tagger *tagger, u64 seq)
+{
+	u32 state[CHACHA_STATE_WORDS];
+	u8 block[CHACHA_BLOCK_SIZE];
+	u8 iv[CHACHA_IV_SIZE] = {};
+
+	put_unaligned_le64(seq, iv + 8);
+	chacha_init(state, tagger->key, iv);
+	chacha20_block(state, block);
+	poly1305_init(&tagger->poly, block);
+	memzero_explicit(state, sizeof(state));
+	memzero_explicit(block, sizeof(block));
+}
+EXPORT_SYMBOL_GPL(cohort_tagger_begin);
+
+/**
+ * cohort_tagger_update - add bytes to the tag begun
+ * @tagger: the tagger, begun
  * @data: the bytes
  * @len: bytes of @data
  *
  * Context: any.
- * Return: 0, or the transform's -errno.
  */
-int cohort_mac_update(struct cohort_mac *mac, const void *data, size_t len)
+void cohort_tagger_update(struct cohort_tagger *tagger, const void *data,
+			  size_t len)
 {
-	return crypto_shash_update(&mac->desc, data, len);
+	poly1305_update(&tagger->poly, data, len);
 }
-EXPORT_SYMBOL_GPL(cohort_mac_update);
+EXPORT_SYMBOL_GPL(cohort_tagger_update);
 
 /**
- * cohort_mac_finish - end an incremental MAC
- * @mac: the MAC, begun
- * @out: COHORT_MAC_LEN bytes for the result
+ * cohort_tagger_finish - end the tag begun
+ * @tagger: the tagger, begun
+ * @tag: COHORT_TAG_LEN bytes for the tag
  *
  * Context: any.
- * Return: 0, or the transform's -errno.
  */
-int cohort_mac_finish(struct cohort_mac *mac, u8 *out)
+void cohort_tagger_finish(struct cohort_tagger *tagger, u8 *tag)
 {
-	return crypto_shash_final(&mac->desc, out);
+	poly1305_final(&tagger->poly, tag);
 }
-EXPORT_SYMBOL_GPL(cohort_mac_finish);
+EXPORT_SYMBOL_GPL(cohort_tagger_finish);
 
 /**
  * cohort_random_bytes - fill @buf from the kernel's RNG

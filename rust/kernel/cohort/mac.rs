@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Message authentication for the transport: the cluster key, keyed
-//! `hmac(sha256)` from the kernel crypto API, nonces and wiping.
+//! `hmac(sha256)` from the kernel crypto API (the handshake), frame tags
+//! from the kernel's crypto library (ChaCha20 and Poly1305), nonces and
+//! wiping.
 //!
 //! Thin safe wrappers over the hub's helpers (`kernel/cohort/auth.c`); the
 //! protocol that uses them (handshake, frame tags) is `cohort_proto::auth`.
@@ -15,6 +17,10 @@ use core::ptr::NonNull;
 
 /// Bytes of an `hmac(sha256)` output.
 pub const MAC_LEN: usize = bindings::COHORT_MAC_LEN as usize;
+/// Bytes of a [`Tagger`]'s key.
+pub const TAG_KEY_LEN: usize = bindings::COHORT_TAG_KEY_LEN as usize;
+/// Bytes of a frame tag (a Poly1305 output).
+pub const TAG_LEN: usize = bindings::COHORT_TAG_LEN as usize;
 
 /// Whether the transport is to authenticate its peers (`cohort.auth=`, on
 /// unless the command line or `/sys/module/cohort/parameters/auth` says 0).
@@ -157,44 +163,72 @@ impl Hmac {
     }
 }
 
-/// A keyed `hmac(sha256)` computed incrementally, as bytes arrive: one
-/// MAC at a time, begun, updated, finished.
-pub struct MacStream(Raw);
+/// The frame tags of one direction of a connection: Poly1305 under a
+/// one-time key per frame, the first 32 bytes of ChaCha20 block 0 under
+/// the direction's session key with the frame's sequence number as nonce
+/// (RFC 8439, section 2.6). One tag at a time: begun, updated, finished.
+///
+/// # Invariants
+///
+/// `ptr` points to a live `struct cohort_tagger` that this value owns.
+pub struct Tagger {
+    ptr: NonNull<bindings::cohort_tagger>,
+}
 
-// SAFETY: The MAC's state belongs to whoever holds the `MacStream`; the
-// methods that change it take `&mut self`.
-unsafe impl Send for MacStream {}
+// SAFETY: The tagger's state belongs to whoever holds the `Tagger`; the
+// methods that change it take `&mut self`, and the C helpers work in any
+// context.
+unsafe impl Send for Tagger {}
 
-impl MacStream {
-    /// A MAC keyed with `key`; process context.
+impl Tagger {
+    /// The tags of one direction under `key`; process context.
     ///
     /// # Errors
     ///
-    /// As [`Hmac::new`].
-    pub fn new(key: &[u8]) -> Result<Self> {
-        Raw::new(key).map(Self)
-    }
-
-    /// Starts a new MAC, forgetting any unfinished one.
-    pub fn begin(&mut self) -> Result {
-        // SAFETY: By the invariant of `Raw` the MAC is live; `&mut self`
-        // makes this the only user of its state.
-        to_result(unsafe { bindings::cohort_mac_begin(self.0.ptr.as_ptr()) })
-    }
-
-    /// Adds `data` to the MAC begun.
-    pub fn update(&mut self, data: &[u8]) -> Result {
-        // SAFETY: As in `begin`; `data` is valid for reads of its length.
-        to_result(unsafe {
-            bindings::cohort_mac_update(self.0.ptr.as_ptr(), data.as_ptr().cast(), data.len())
+    /// `ENOMEM`.
+    pub fn new(key: &[u8; TAG_KEY_LEN]) -> Result<Self> {
+        // SAFETY: `key` is valid for reads of `TAG_KEY_LEN` bytes, the
+        // length the function requires; it copies the key.
+        let ptr = unsafe { bindings::cohort_tagger_new(key.as_ptr(), TAG_KEY_LEN as u32) };
+        // SAFETY: `cohort_tagger_new` returns a valid pointer or an ERR_PTR.
+        let ptr = crate::error::from_err_ptr(ptr)?;
+        // INVARIANT: `cohort_tagger_new` succeeded: `ptr` is a new tagger
+        // we own.
+        Ok(Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
         })
     }
 
-    /// Ends the MAC begun and returns it.
-    pub fn finish(&mut self) -> Result<[u8; MAC_LEN]> {
-        let mut out = [0u8; MAC_LEN];
-        // SAFETY: As in `begin`; `out` holds `COHORT_MAC_LEN` bytes.
-        to_result(unsafe { bindings::cohort_mac_finish(self.0.ptr.as_ptr(), out.as_mut_ptr()) })?;
-        Ok(out)
+    /// Starts the tag of frame number `seq`, forgetting any unfinished
+    /// one. A number must never be tagged twice with one key: the caller
+    /// numbers frames with a `Sequence`.
+    pub fn begin(&mut self, seq: u64) {
+        // SAFETY: By the type invariant the tagger is live; `&mut self`
+        // makes this the only user of its state.
+        unsafe { bindings::cohort_tagger_begin(self.ptr.as_ptr(), seq) }
+    }
+
+    /// Adds `data` to the tag begun.
+    pub fn update(&mut self, data: &[u8]) {
+        // SAFETY: As in `begin`; `data` is valid for reads of its length.
+        unsafe {
+            bindings::cohort_tagger_update(self.ptr.as_ptr(), data.as_ptr().cast(), data.len())
+        }
+    }
+
+    /// Ends the tag begun and returns it.
+    pub fn finish(&mut self) -> [u8; TAG_LEN] {
+        let mut tag = [0u8; TAG_LEN];
+        // SAFETY: As in `begin`; `tag` holds `COHORT_TAG_LEN` bytes.
+        unsafe { bindings::cohort_tagger_finish(self.ptr.as_ptr(), tag.as_mut_ptr()) };
+        tag
+    }
+}
+
+impl Drop for Tagger {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `ptr` is live and ours; freeing it
+        // also wipes its key.
+        unsafe { bindings::cohort_tagger_free(self.ptr.as_ptr()) }
     }
 }

@@ -1237,7 +1237,7 @@ mod tests {
             node: NodeId(node),
             nr_nodes: nr,
             incarnation: 9,
-            auth: AuthMode::HmacSha256,
+            auth: AuthMode::ChaChaPoly,
             nonce: [0x5a; NONCE_LEN],
         }
         .encode(&mut payload)
@@ -1251,7 +1251,7 @@ mod tests {
 
     fn admit(hdr: &[u8], payload: &[u8], me: u8, nr: u16) -> Result<Hello, Refusal> {
         let h = hello_header(hdr, NodeId(me))?;
-        admit_hello(&h, payload, NodeId(me), nr, AuthMode::HmacSha256)
+        admit_hello(&h, payload, NodeId(me), nr, AuthMode::ChaChaPoly)
     }
 
     #[test]
@@ -1740,7 +1740,7 @@ mod tests {
             node: NodeId(3),
             nr_nodes: 4,
             incarnation: 0x0102_0304_0506_0708,
-            auth: AuthMode::HmacSha256,
+            auth: AuthMode::ChaChaPoly,
             nonce: [0xee; NONCE_LEN],
         };
         round_trip(hello);

@@ -600,7 +600,7 @@ pub enum BenchCommand {
     /// On the same two nodes in one run, of a cluster that authenticates:
     /// kmsg's round trip (debugfs `ping` and `hreq`, 8-byte payload) and
     /// throughput (debugfs `stream`) with authentication (every frame
-    /// tagged with HMAC-SHA-256) and without. Between the two, kmsg is
+    /// tagged with ChaCha20-Poly1305) and without. Between the two, kmsg is
     /// unloaded on A and B, the hub's parameter
     /// /sys/module/cohort/parameters/auth set, and kmsg loaded again (any
     /// other node keeps authenticating and refuses A and B meanwhile); the

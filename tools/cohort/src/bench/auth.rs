@@ -1,13 +1,14 @@
 //! `cohort bench auth`: what authenticating kmsg's connections costs. On
 //! the same two nodes and the same boot, kmsg's round trips (the ping of
 //! its link thread, and a request through the hub) and its throughput are
-//! measured with authentication (HMAC-SHA-256 tags on every frame) and
+//! measured with authentication (ChaCha20-Poly1305 tags on every frame) and
 //! without: between the two, kmsg is unloaded on both nodes, the hub's
 //! `cohort.auth` parameter (/sys/module/cohort/parameters/auth) flipped,
 //! and kmsg loaded again. The modes alternate from one repetition to the
 //! next (with, without; without, with; ...) so that a host that slows down
 //! weighs on both, and both nodes are left with authentication on.
 
+use cohort_proto::auth::AuthMode;
 use std::fmt::Write as _;
 
 use super::record::{Measure, Meta, Ratio, Record, Target};
@@ -39,8 +40,8 @@ impl Mode {
     /// As kmsg's `params` shows it (`auth=`).
     pub fn name(self) -> &'static str {
         match self {
-            Mode::Auth => "hmac-sha256",
-            Mode::NoAuth => "none",
+            Mode::Auth => AuthMode::ChaChaPoly.as_str(),
+            Mode::NoAuth => AuthMode::None.as_str(),
         }
     }
 
@@ -369,7 +370,7 @@ mod tests {
         for i in 0..5 {
             assert_eq!(mode_order(i)[1], mode_order(i + 1)[0]);
         }
-        assert_eq!(Mode::Auth.name(), "hmac-sha256");
+        assert_eq!(Mode::Auth.name(), "chacha20-poly1305");
         assert_eq!(Mode::NoAuth.name(), "none");
         let cmd = reload_command(Mode::NoAuth);
         assert!(

@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::cases::{self, Route, Stream};
 use super::{Ending, Script};
-use crate::key::HostMac;
+use crate::key::{HostMac, HostTags};
 
 /// What the fuzzer remembers from earlier connections, to replay it.
 #[derive(Default)]
@@ -42,7 +42,7 @@ pub struct Answer {
     pub bytes: Vec<u8>,
     /// The key of the tags of the node's frames from now on (a completed
     /// handshake), to check them.
-    pub rx: Option<HostMac>,
+    pub rx: Option<HostTags>,
     /// Whether the node's proof was checked: right or wrong.
     pub node_proof: Option<bool>,
     /// What the reply chose (a way to spoil a tag...), for the summary.
@@ -128,11 +128,11 @@ fn proof_frame(route: Route, proof: &[u8]) -> Vec<u8> {
 /// A completed handshake, from the dialer's end.
 pub struct Session {
     /// Keyed with the session key of the fuzzer's frames.
-    tx: HostMac,
+    tx: HostTags,
     /// Keyed with the session key of the node's frames.
-    rx: HostMac,
-    /// The cluster key itself.
-    cluster: HostMac,
+    rx: HostTags,
+    /// Keyed with the cluster key itself.
+    cluster: HostTags,
     /// The sequence number of the next frame sent.
     seq: u64,
 }
@@ -161,18 +161,17 @@ fn handshake(
     Some(Handshake {
         proof,
         session: Session {
-            tx: HostMac::new(&keys.tx),
-            rx: HostMac::new(&keys.rx),
-            cluster: key.clone(),
+            tx: HostTags::new(&keys.tx),
+            rx: HostTags::new(&keys.rx),
+            cluster: key.tags(),
             seq: 0,
         },
     })
 }
 
-/// The tag of `frame` as number `seq` under `mac`.
-fn tag(mac: &HostMac, seq: u64, frame: &Frame) -> [u8; TAG_LEN] {
-    let Ok(t) = auth::frame_tag(mac, seq, &frame.header, &frame.payload);
-    t
+/// The tag of `frame` as number `seq` under `tags`.
+fn tag(tags: &HostTags, seq: u64, frame: &Frame) -> [u8; TAG_LEN] {
+    tags.tag(seq, &frame.header, &frame.payload)
 }
 
 impl Session {
@@ -704,7 +703,7 @@ mod tests {
         claim: 2,
         target: 0,
         nr_nodes: 3,
-        auth: AuthMode::HmacSha256,
+        auth: AuthMode::ChaChaPoly,
     };
 
     /// The node's end of the handshake, as kmsg runs it: admits the Hello
@@ -713,7 +712,7 @@ mod tests {
     fn listen(bytes: &[u8], nonce: [u8; NONCE_LEN]) -> (Transcript, Challenge, Vec<u8>) {
         let h = hello_header(&bytes[..HEADER_LEN], NodeId(0)).unwrap();
         let payload = &bytes[HEADER_LEN..HEADER_LEN + Hello::LEN];
-        admit_hello(&h, payload, NodeId(0), 3, AuthMode::HmacSha256).unwrap();
+        admit_hello(&h, payload, NodeId(0), 3, AuthMode::ChaChaPoly).unwrap();
         let t = Transcript::new(NodeId(0), payload.try_into().unwrap(), &nonce);
         let k = HostMac::new(&KEY);
         let c = Challenge {
@@ -727,7 +726,7 @@ mod tests {
     /// tags before the first bad one, and whether one was bad.
     fn read_tagged(mut bytes: &[u8], t: &Transcript) -> (usize, bool) {
         let keys = SessionKeys::for_role(&HostMac::new(&KEY), t, Role::Listener).unwrap();
-        let rx = HostMac::new(&keys.rx);
+        let rx = HostTags::new(&keys.rx);
         let mut seq = 0;
         while bytes.len() >= HEADER_LEN {
             let Ok(h) = Header::decode(&bytes[..HEADER_LEN]) else {

@@ -91,8 +91,8 @@ pub fn hello(rng: &mut ChaCha8Rng, route: Route, nr_nodes: u16) -> Stream {
         route.auth
     } else {
         match route.auth {
-            AuthMode::None => AuthMode::HmacSha256,
-            AuthMode::HmacSha256 => AuthMode::None,
+            AuthMode::None => AuthMode::ChaChaPoly,
+            AuthMode::ChaChaPoly => AuthMode::None,
         }
     };
     let payload = hello_payload(rng, route, nr_nodes, auth);
@@ -324,7 +324,7 @@ mod tests {
         claim: 1,
         target: 0,
         nr_nodes: 2,
-        auth: AuthMode::HmacSha256,
+        auth: AuthMode::ChaChaPoly,
     };
 
     /// Splits a clean stream back into messages with the node's own
@@ -365,7 +365,7 @@ mod tests {
             assert_eq!(s.bytes.len(), HEADER_LEN + Hello::LEN);
             let h = wire::hello_header(&s.bytes[..HEADER_LEN], NodeId(0)).unwrap();
             let payload = &s.bytes[HEADER_LEN..];
-            let got = wire::admit_hello(&h, payload, NodeId(0), 2, AuthMode::HmacSha256);
+            let got = wire::admit_hello(&h, payload, NodeId(0), 2, AuthMode::ChaChaPoly);
             match got {
                 Ok(hello) => {
                     assert_ne!(hello.nonce, [0; wire::NONCE_LEN]);

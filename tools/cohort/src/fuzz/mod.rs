@@ -34,7 +34,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Add
 use cohort_proto::auth::{AuthMode, Challenge, Sequence, TAG_LEN};
 use cohort_proto::wire::{self, Header, HEADER_LEN};
 
-use crate::key::{self, HostMac};
+use crate::key::{self, HostMac, HostTags};
 use crate::state::State;
 use crate::{require_cluster, Fail};
 use auth::{Memory, Reply};
@@ -163,7 +163,7 @@ impl Script {
 
 /// Checks the tags of the frames the node sends after a handshake.
 struct RxCheck {
-    mac: HostMac,
+    mac: HostTags,
     seq: Sequence,
 }
 
@@ -273,7 +273,7 @@ pub fn run(state: &State, cfg: &FuzzConfig) -> Result<(), Fail> {
     // What the Hellos announce: the cluster's mode, which `cohort up`
     // records by writing a key or not.
     let auth_mode = if state.path(key::KEY_FILE).exists() || key.is_some() {
-        AuthMode::HmacSha256
+        AuthMode::ChaChaPoly
     } else {
         AuthMode::None
     };
@@ -579,7 +579,7 @@ fn check_frames(inbox: &mut Vec<u8>, rx: &mut RxCheck, ok: &mut u64) -> Result<(
         let Ok(hdr) = <[u8; HEADER_LEN]>::try_from(&inbox[..HEADER_LEN]) else {
             return Ok(());
         };
-        let Ok(want) = cohort_proto::auth::frame_tag(&rx.mac, seq, &hdr, &inbox[HEADER_LEN..end]);
+        let want = rx.mac.tag(seq, &hdr, &inbox[HEADER_LEN..end]);
         if !cohort_proto::auth::same(&want, &inbox[end..end + TAG_LEN]) {
             return Err(format!(
                 "its frame {seq} (type {}, {} bytes) has a wrong tag",
@@ -879,7 +879,7 @@ mod tests {
         claim: 2,
         target: 0,
         nr_nodes: 3,
-        auth: AuthMode::HmacSha256,
+        auth: AuthMode::ChaChaPoly,
     };
 
     fn frame(env: Envelope, payload: &[u8]) -> Vec<u8> {
@@ -932,7 +932,7 @@ mod tests {
         let t = Transcript::new(NodeId(0), &[1; 48], &[2; 32]);
         let node = SessionKeys::for_role(&k, &t, Role::Listener).unwrap();
         let fuzzer = SessionKeys::for_role(&k, &t, Role::Dialer).unwrap();
-        let tx = HostMac::new(&node.tx);
+        let tx = HostTags::new(&node.tx);
         let mut stream = vec![];
         for seq in 0..3u64 {
             let f = frame(
@@ -940,12 +940,12 @@ mod tests {
                 &[seq as u8; 16],
             );
             let (h, p) = f.split_at(HEADER_LEN);
-            let tag = cohort_proto::auth::frame_tag(&tx, seq, h.try_into().unwrap(), p).unwrap();
+            let tag = tx.tag(seq, h.try_into().unwrap(), p);
             stream.extend_from_slice(&f);
             stream.extend_from_slice(&tag);
         }
         let rx = || RxCheck {
-            mac: HostMac::new(&fuzzer.rx),
+            mac: HostTags::new(&fuzzer.rx),
             seq: Sequence::new(),
         };
         // Byte by byte or whole, the three frames check.
