@@ -1746,7 +1746,7 @@ mod tests {
         round_trip(hello);
         let mut buf = [0u8; Hello::LEN];
         hello.encode(&mut buf).unwrap();
-        assert_eq!(buf[..16], [3, 0, 4, 0, 8, 7, 6, 5, 4, 3, 2, 1, 1, 0, 0, 0]);
+        assert_eq!(buf[..16], [3, 0, 4, 0, 8, 7, 6, 5, 4, 3, 2, 1, 2, 0, 0, 0]);
         assert_eq!(buf[16..], [0xee; NONCE_LEN]);
         round_trip(Heartbeat {
             incarnation: 1,
