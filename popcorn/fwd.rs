@@ -482,8 +482,11 @@ fn open(dist: &Dist, path_ptr: u64, flags: u64, mode: u64) -> Result<Option<i64>
 
 /// A path call (see `proto::pathcall`) run at the origin, relative to the
 /// working directory there; `None` to run it here: a path relative to a
-/// directory descriptor, or an empty path (`AT_EMPTY_PATH`: the call is on
-/// the descriptor, which is a proxy file or a file of this node).
+/// directory descriptor, an empty path (`AT_EMPTY_PATH`: the call is on
+/// the descriptor, which is a proxy file or a file of this node), or no
+/// path at all (`utimensat(fd, NULL, ...)`, which is `futimens`: the call
+/// is on the descriptor too; any other call fails here with `EFAULT` as
+/// it would anywhere).
 fn path_call(dist: &Dist, nr: u32, shape: &[Arg; 6], args: &[u64; 6]) -> Option<Result<i64>> {
     let mut values = *args;
     let mut paths: [KVec<u8>; 6] = Default::default();
@@ -496,6 +499,9 @@ fn path_call(dist: &Dist, nr: u32, shape: &[Arg; 6], args: &[u64; 6]) -> Option<
                 values[i] = pathcall::AT_FDCWD as u64;
             }
             Arg::Path => {
+                if args[i] == 0 {
+                    return None;
+                }
                 let path = match read_path(args[i]) {
                     Ok(p) => p,
                     Err(e) => return Some(Err(e)),
