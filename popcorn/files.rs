@@ -6,9 +6,10 @@
 
 use crate::dist::me;
 use crate::proto::files::{
-    FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, Holds, LockConflict,
-    LockKind, LockSpec, LockType, FILE_MAX_DATA, FILE_REPLY_HEAD_LEN, IOCTL_MAX_DATA, LOCK_TO_END,
-    MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY, MSG_FILE_REQ, POS_CURRENT,
+    AttrChange, FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FileTime,
+    Holds, LockConflict, LockKind, LockSpec, LockType, SetAttr, FILE_MAX_DATA, FILE_REPLY_HEAD_LEN,
+    IOCTL_MAX_DATA, LOCK_TO_END, MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY, MSG_FILE_REQ,
+    POS_CURRENT,
 };
 use crate::proto::node::NodeId;
 use crate::proto::wire::Payload;
@@ -18,7 +19,7 @@ use kernel::cohort::msg::{self, Message, MsgHandler};
 use kernel::cohort::{
     self,
     files::{self, File, FileOps, Info, Lock, LockKind as Kind, Proxy, Stat, Watch},
-    vec as kvec,
+    migration, vec as kvec,
 };
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
@@ -567,6 +568,39 @@ impl FileOps for Proxies {
         request(p, FileOp::Truncate, 0, len as u64, 0, &[], &mut []).map(|_| ())
     }
 
+    fn setattr(p: &Proxy, sa: &files::SetAttr) -> Result {
+        let time = |t: &files::FileTime| FileTime {
+            sec: t.sec,
+            nsec: t.nsec,
+        };
+        let change = match sa.change {
+            files::SETATTR_MODE => AttrChange::Mode(sa.mode),
+            files::SETATTR_OWNER => AttrChange::Owner {
+                uid: sa.uid,
+                gid: sa.gid,
+            },
+            files::SETATTR_TIMES if sa.now => AttrChange::Times(None),
+            files::SETATTR_TIMES => {
+                AttrChange::Times(Some([time(&sa.times[0]), time(&sa.times[1])]))
+            }
+            _ => return Err(EINVAL),
+        };
+        let mut gids = KVVec::new();
+        migration::groups_save(&mut gids)?;
+        let mut groups = KVVec::with_capacity(gids.len() * 4, GFP_KERNEL)?;
+        for g in gids.iter() {
+            groups.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
+        }
+        let attr = SetAttr {
+            change,
+            creds: crate::migrate::creds_to_proto(&migration::creds_save()),
+            groups: &groups,
+        };
+        let mut data = KVVec::from_elem(0u8, attr.encoded_len(), GFP_KERNEL)?;
+        attr.encode(&mut data).map_err(|_| EINVAL)?;
+        request(p, FileOp::SetAttr, 0, 0, 0, &data, &mut []).map(|_| ())
+    }
+
     fn lock(p: &Proxy, lock: &mut Lock) -> Result {
         let spec = LockSpec {
             test: lock.test,
@@ -698,6 +732,35 @@ fn serve(
             Ok(n as i64)
         }
         FileOp::Truncate => file.truncate(req.a as i64).map(|_| 0),
+        FileOp::SetAttr => {
+            let attr = SetAttr::decode(req.data).map_err(|_| EINVAL)?;
+            let mut sa = files::SetAttr::default();
+            match attr.change {
+                AttrChange::Mode(mode) => {
+                    sa.change = files::SETATTR_MODE;
+                    sa.mode = mode;
+                }
+                AttrChange::Owner { uid, gid } => {
+                    sa.change = files::SETATTR_OWNER;
+                    sa.uid = uid;
+                    sa.gid = gid;
+                }
+                AttrChange::Times(times) => {
+                    sa.change = files::SETATTR_TIMES;
+                    sa.now = times.is_none();
+                    for (to, from) in sa.times.iter_mut().zip(times.iter().flatten()) {
+                        to.sec = from.sec;
+                        to.nsec = from.nsec;
+                    }
+                }
+            }
+            let mut groups = KVVec::with_capacity(attr.groups.len() / 4, GFP_KERNEL)?;
+            for g in attr.groups() {
+                groups.push(g, GFP_KERNEL)?;
+            }
+            let creds = crate::migrate::creds_from_proto(&attr.creds);
+            file.setattr(&sa, &creds, &groups).map(|_| 0)
+        }
         FileOp::Lock => {
             let spec = LockSpec::from_flags(req.flags).ok_or(EINVAL)?;
             let pid = req

@@ -230,7 +230,7 @@ fn signals_from_proto(sig: &Signals, out: &mut migration::Signals) {
     }
 }
 
-fn creds_to_proto(c: &migration::Creds) -> Creds {
+pub(crate) fn creds_to_proto(c: &migration::Creds) -> Creds {
     Creds {
         uid: c.uid,
         gid: c.gid,

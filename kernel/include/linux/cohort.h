@@ -351,6 +351,41 @@ struct cohort_lock {
 	s64 end;
 };
 
+/* What a proxy's setattr changes (struct cohort_setattr's @change). */
+enum cohort_setattr_change {
+	COHORT_SETATTR_MODE = 1,
+	COHORT_SETATTR_OWNER = 2,
+	COHORT_SETATTR_TIMES = 3,
+};
+
+/**
+ * struct cohort_filetime - one time of a futimens(2)
+ * @sec: seconds since the epoch
+ * @nsec: nanoseconds, or UTIME_NOW or UTIME_OMIT
+ */
+struct cohort_filetime {
+	s64 sec;
+	u32 nsec;
+};
+
+/**
+ * struct cohort_setattr - an fchmod(2), fchown(2) or futimens(2) of a proxy
+ * @change: COHORT_SETATTR_*
+ * @mode: MODE: the permission bits
+ * @uid: OWNER: the new owner, (u32)-1 to leave it
+ * @gid: OWNER: the new group, (u32)-1 to leave it
+ * @now: TIMES: both times now (futimens with NULL times)
+ * @times: TIMES, unless @now: access and modification times
+ */
+struct cohort_setattr {
+	u32 change;
+	u32 mode;
+	u32 uid;
+	u32 gid;
+	bool now;
+	struct cohort_filetime times[2];
+};
+
 /**
  * struct cohort_file_ops - proxy files (see kernel/cohort/proxy.c)
  *
@@ -372,6 +407,8 @@ struct cohort_lock {
  *	home into @buf (struct cohort_dirent, at most @len bytes), moving the
  *	position past them; return the bytes written (0 at the end).
  * @truncate: ftruncate(2) to @len bytes.
+ * @setattr: fchmod(2), fchown(2) or futimens(2), as @sa says, checked at
+ *	the home with the calling task's credentials.
  * @lock: take, drop or test a lock of the home's open file description
  *	(struct cohort_lock) without waiting; -EAGAIN when it is held
  *	elsewhere.
@@ -394,6 +431,7 @@ struct cohort_file_ops {
 		      void *out, size_t out_len);
 	ssize_t (*readdir)(struct cohort_proxy *p, void *buf, size_t len);
 	int (*truncate)(struct cohort_proxy *p, loff_t len);
+	int (*setattr)(struct cohort_proxy *p, const struct cohort_setattr *sa);
 	int (*lock)(struct cohort_proxy *p, struct cohort_lock *lk);
 	int (*arm)(struct cohort_proxy *p);
 	void (*release)(struct cohort_proxy *p);
@@ -953,6 +991,9 @@ int cohort_file_getattr(struct file *file, struct cohort_stat *st);
 int cohort_file_fsync(struct file *file, int datasync);
 ssize_t cohort_file_readdir(struct file *file, void *buf, size_t len);
 int cohort_file_truncate(struct file *file, loff_t len);
+int cohort_file_setattr(struct file *file, const struct cohort_setattr *sa,
+			const struct cohort_creds *creds, const u32 *gids,
+			unsigned int ngroups);
 int cohort_file_lock(struct file *file, struct cohort_lock *lk);
 bool cohort_task_posix_locks(struct task_struct *tsk);
 long cohort_file_ioctl(struct file *file, unsigned int cmd,

@@ -33,4 +33,9 @@ static inline const void *cohort_slot_ops(enum cohort_slot slot)
 struct kobject;
 int cohort_policy_init(struct kobject *kobj);
 
+struct cred;
+struct group_info;
+int cohort_creds_fill(struct cred *new, const struct cohort_creds *c);
+struct group_info *cohort_groups_make(const u32 *gids, unsigned long nr);
+
 #endif /* _KERNEL_COHORT_INTERNAL_H */

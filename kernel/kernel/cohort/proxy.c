@@ -20,6 +20,7 @@
  */
 #define pr_fmt(fmt) "cohort: " fmt
 
+#include <linux/cred.h>
 #include <linux/dnotify.h>
 #include <linux/fcntl.h>
 #include <linux/fdtable.h>
@@ -685,25 +686,70 @@ static int proxy_getattr(struct mnt_idmap *idmap, const struct path *path,
 	return 0;
 }
 
+/* One time of @attr for the home's vfs_utimes(): set, now, or left. */
+static void proxy_filetime(struct cohort_filetime *t, unsigned int valid,
+			   unsigned int which, unsigned int set,
+			   const struct timespec64 *ts)
+{
+	t->sec = 0;
+	if (!(valid & which)) {
+		t->nsec = UTIME_OMIT;
+	} else if (!(valid & set)) {
+		t->nsec = UTIME_NOW;
+	} else {
+		t->sec = ts->tv_sec;
+		t->nsec = ts->tv_nsec;
+	}
+}
+
 /*
- * The file lives at its home: ftruncate(2) is sent there (the home checks
- * it as ftruncate does); any other change here would lie.
+ * The file lives at its home: ftruncate(2), fchmod(2), fchown(2) and
+ * futimens(2) are sent there, where the home runs the kernel's own
+ * vfs_fchmod(), vfs_fchown() and vfs_utimes() on its file with the caller's
+ * credentials, so they are checked as they would be there. The iattr
+ * notify_change() built for the proxy's inode is turned back into the
+ * call's arguments: an owner change first (chown adds ATTR_KILL_* and
+ * maybe ATTR_MODE, which the home recomputes for the real inode), then a
+ * mode, then times. Anything else here would lie.
  */
 static int proxy_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 			 struct iattr *attr)
 {
 	struct cohort_proxy *p = d_inode(dentry)->i_private;
+	unsigned int valid = attr->ia_valid;
 	const struct cohort_file_ops *ops;
+	struct cohort_setattr sa = {};
 	int idx, ret;
 
-	if (!(attr->ia_valid & ATTR_SIZE) || !(attr->ia_valid & ATTR_FILE))
+	if (valid & ATTR_SIZE) {
+		if (!(valid & ATTR_FILE))
+			return -EOPNOTSUPP;
+	} else if (valid & (ATTR_UID | ATTR_GID)) {
+		sa.change = COHORT_SETATTR_OWNER;
+		sa.uid = valid & ATTR_UID ? __vfsuid_val(attr->ia_vfsuid) : (u32)-1;
+		sa.gid = valid & ATTR_GID ? __vfsgid_val(attr->ia_vfsgid) : (u32)-1;
+	} else if (valid & ATTR_MODE) {
+		sa.change = COHORT_SETATTR_MODE;
+		sa.mode = attr->ia_mode & S_IALLUGO;
+	} else if (valid & (ATTR_ATIME | ATTR_MTIME | ATTR_TOUCH)) {
+		sa.change = COHORT_SETATTR_TIMES;
+		sa.now = valid & ATTR_TOUCH;
+		proxy_filetime(&sa.times[0], valid, ATTR_ATIME, ATTR_ATIME_SET,
+			       &attr->ia_atime);
+		proxy_filetime(&sa.times[1], valid, ATTR_MTIME, ATTR_MTIME_SET,
+			       &attr->ia_mtime);
+	} else {
 		return -EOPNOTSUPP;
+	}
 	if (!p || READ_ONCE(p->dead))
 		return -EIO;
 	ops = proxy_ops_get(&idx);
 	if (!ops)
 		return -EIO;
-	ret = ops->truncate(p, attr->ia_size);
+	if (valid & ATTR_SIZE)
+		ret = ops->truncate(p, attr->ia_size);
+	else
+		ret = ops->setattr(p, &sa);
 	proxy_ops_put(idx);
 	return ret;
 }
@@ -799,6 +845,13 @@ struct file *cohort_proxy_new(unsigned int home, u64 id, u32 f_flags,
 	}
 	inode->i_ino = get_next_ino();
 	inode->i_mode = proxy_inode_mode(i_mode);
+	/*
+	 * Owned by the task that installs it, so that the VFS's checks of the
+	 * proxy's inode before proxy_setattr() (utimes to now) let the task
+	 * through to the home, which checks for real.
+	 */
+	inode->i_uid = current_fsuid();
+	inode->i_gid = current_fsgid();
 	inode->i_op = &cohort_proxy_iops;
 	inode->i_fop = &cohort_proxy_fops;
 	inode->i_private = p;
@@ -1426,6 +1479,76 @@ int cohort_file_truncate(struct file *file, loff_t len)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(cohort_file_truncate);
+
+/**
+ * cohort_file_setattr - fchmod(2), fchown(2) or futimens(2) of a file for a
+ * proxy
+ * @file: the file
+ * @sa: the change
+ * @creds: the credentials of the task that asks, on its node
+ * @gids: its supplementary groups
+ * @ngroups: how many, at most NGROUPS_MAX
+ *
+ * Runs vfs_fchmod(), vfs_fchown() or vfs_utimes() on @file with the
+ * caller's credentials in place of current's, so that the change is
+ * checked (owner, CAP_CHOWN, CAP_FOWNER, group membership, write access
+ * for a change to now), audited and notified as the call would be here.
+ *
+ * Return: 0 or a negative errno: -EINVAL for a mode beyond 07777, an
+ * unknown change, ids that do not map or too many groups.
+ */
+int cohort_file_setattr(struct file *file, const struct cohort_setattr *sa,
+			const struct cohort_creds *creds, const u32 *gids,
+			unsigned int ngroups)
+{
+	struct timespec64 times[2], *tp = NULL;
+	const struct cred *old;
+	struct group_info *gi;
+	struct cred *new;
+	int ret, i;
+
+	new = prepare_creds();
+	if (!new)
+		return -ENOMEM;
+	ret = cohort_creds_fill(new, creds);
+	if (ret)
+		goto abort;
+	gi = cohort_groups_make(gids, ngroups);
+	if (IS_ERR(gi)) {
+		ret = PTR_ERR(gi);
+		goto abort;
+	}
+	set_groups(new, gi);
+	put_group_info(gi);
+	old = override_creds(new);
+	switch (sa->change) {
+	case COHORT_SETATTR_MODE:
+		ret = sa->mode > 07777 ? -EINVAL : vfs_fchmod(file, sa->mode);
+		break;
+	case COHORT_SETATTR_OWNER:
+		ret = vfs_fchown(file, sa->uid, sa->gid);
+		break;
+	case COHORT_SETATTR_TIMES:
+		if (!sa->now) {
+			for (i = 0; i < 2; i++) {
+				times[i].tv_sec = sa->times[i].sec;
+				times[i].tv_nsec = sa->times[i].nsec;
+			}
+			tp = times;
+		}
+		ret = vfs_utimes(&file->f_path, tp);
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	revert_creds(old);
+	put_cred(new);
+	return ret;
+abort:
+	abort_creds(new);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cohort_file_setattr);
 
 /**
  * cohort_file_lock - take, drop or test a lock for a proxy

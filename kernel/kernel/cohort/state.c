@@ -604,6 +604,34 @@ long cohort_groups_save(u32 *gids, unsigned long max)
 }
 EXPORT_SYMBOL_GPL(cohort_groups_save);
 
+/*
+ * cohort_groups_make - a sorted group list of @nr gids of the initial
+ * namespace
+ *
+ * Return: the list (the caller puts it), or ERR_PTR(-EINVAL) for ids that
+ * do not map or more than NGROUPS_MAX, ERR_PTR(-ENOMEM).
+ */
+struct group_info *cohort_groups_make(const u32 *gids, unsigned long nr)
+{
+	struct group_info *gi;
+	unsigned long i;
+
+	if (nr > NGROUPS_MAX)
+		return ERR_PTR(-EINVAL);
+	gi = groups_alloc(nr);
+	if (!gi)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < nr; i++) {
+		gi->gid[i] = make_kgid(&init_user_ns, gids[i]);
+		if (!gid_valid(gi->gid[i])) {
+			put_group_info(gi);
+			return ERR_PTR(-EINVAL);
+		}
+	}
+	groups_sort(gi);
+	return gi;
+}
+
 /**
  * cohort_groups_load - give current supplementary groups
  * @gids: as cohort_groups_save() stored them on another node
@@ -615,21 +643,10 @@ int cohort_groups_load(const u32 *gids, unsigned long nr)
 {
 	struct group_info *gi;
 	struct cred *new;
-	unsigned long i;
 
-	if (nr > NGROUPS_MAX)
-		return -EINVAL;
-	gi = groups_alloc(nr);
-	if (!gi)
-		return -ENOMEM;
-	for (i = 0; i < nr; i++) {
-		gi->gid[i] = make_kgid(&init_user_ns, gids[i]);
-		if (!gid_valid(gi->gid[i])) {
-			put_group_info(gi);
-			return -EINVAL;
-		}
-	}
-	groups_sort(gi);
+	gi = cohort_groups_make(gids, nr);
+	if (IS_ERR(gi))
+		return PTR_ERR(gi);
 	new = prepare_creds();
 	if (!new) {
 		put_group_info(gi);

@@ -270,7 +270,12 @@ void cohort_creds_save(struct cohort_creds *creds)
 }
 EXPORT_SYMBOL_GPL(cohort_creds_save);
 
-static int cohort_creds_fill(struct cred *new, const struct cohort_creds *c)
+/*
+ * cohort_creds_fill - set @new's ids and capabilities to those of @c
+ *
+ * Return: 0, or -EINVAL for ids that do not map.
+ */
+int cohort_creds_fill(struct cred *new, const struct cohort_creds *c)
 {
 	kuid_t uid = make_kuid(&init_user_ns, c->uid);
 	kuid_t suid = make_kuid(&init_user_ns, c->suid);

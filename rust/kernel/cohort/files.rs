@@ -18,6 +18,18 @@ use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
 /// A file's attributes as `fstat(2)` reports them (see `struct
 /// cohort_stat`).
 pub type Stat = bindings::cohort_stat;
+/// An `fchmod(2)`, `fchown(2)` or `futimens(2)` of a proxy
+/// ([`FileOps::setattr`], [`File::setattr`]): `change` is one of
+/// [`SETATTR_MODE`], [`SETATTR_OWNER`], [`SETATTR_TIMES`].
+pub type SetAttr = bindings::cohort_setattr;
+/// One time of a [`SetAttr`]; `nsec` may be `UTIME_NOW` or `UTIME_OMIT`.
+pub type FileTime = bindings::cohort_filetime;
+/// [`SetAttr::change`]: `fchmod`.
+pub const SETATTR_MODE: u32 = bindings::cohort_setattr_change_COHORT_SETATTR_MODE;
+/// [`SetAttr::change`]: `fchown`.
+pub const SETATTR_OWNER: u32 = bindings::cohort_setattr_change_COHORT_SETATTR_OWNER;
+/// [`SetAttr::change`]: `futimens`.
+pub const SETATTR_TIMES: u32 = bindings::cohort_setattr_change_COHORT_SETATTR_TIMES;
 
 /// `O_APPEND`.
 pub const O_APPEND: u32 = bindings::O_APPEND;
@@ -210,6 +222,29 @@ impl File {
     pub fn truncate(&self, len: i64) -> Result {
         // SAFETY: The file is live.
         to_result(unsafe { bindings::cohort_file_truncate(self.0.as_ptr(), len) })
+    }
+
+    /// `fchmod(2)`, `fchown(2)` or `futimens(2)` as `sa` says, run with
+    /// `creds` and the supplementary groups `groups` (of a task on another
+    /// node) in place of the current task's, and checked with them.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a mode beyond `0o7777`, an unknown change, ids that do
+    /// not map or more than `NGROUPS_MAX` groups; `ENOMEM`; the call's own
+    /// errors (`EPERM`, `EACCES`, `EROFS`...).
+    pub fn setattr(
+        &self,
+        sa: &SetAttr,
+        creds: &crate::cohort::migration::Creds,
+        groups: &[u32],
+    ) -> Result {
+        let n = u32::try_from(groups.len()).map_err(|_| EINVAL)?;
+        // SAFETY: The file is live; `sa`, `creds` and `groups` are valid
+        // for reads for the call.
+        to_result(unsafe {
+            bindings::cohort_file_setattr(self.0.as_ptr(), sa, creds, groups.as_ptr(), n)
+        })
     }
 
     /// Takes, drops or tests `lock` as this file's own (an OFD or
@@ -520,6 +555,12 @@ pub trait FileOps {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// `fchmod(2)`, `fchown(2)` or `futimens(2)` as `sa` says, by the
+    /// current task: the home checks it with the task's credentials.
+    fn setattr(_p: &Proxy, _sa: &SetAttr) -> Result {
+        crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Sends `lock` to the home, which takes, drops or tests it without
     /// waiting (`EAGAIN` when it is held elsewhere); a test's answer is
     /// stored in `lock`.
@@ -567,6 +608,7 @@ impl<T: FileOps> FilesSlot<T> {
         ioctl: Some(Self::ioctl),
         readdir: Some(Self::readdir),
         truncate: Some(Self::truncate),
+        setattr: Some(Self::setattr),
         lock: Some(Self::lock),
         arm: Some(Self::arm),
         release: Some(Self::release),
@@ -721,6 +763,22 @@ impl<T: FileOps> FilesSlot<T> {
     ) -> crate::ffi::c_int {
         // SAFETY: Per this function's contract.
         match T::truncate(unsafe { Self::proxy(p) }, len) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the hub with a live proxy and a valid change.
+    unsafe extern "C" fn setattr(
+        p: *mut bindings::cohort_proxy,
+        sa: *const bindings::cohort_setattr,
+    ) -> crate::ffi::c_int {
+        // SAFETY: Per this function's contract `sa` is valid for the call.
+        let sa = unsafe { &*sa };
+        // SAFETY: Per this function's contract.
+        match T::setattr(unsafe { Self::proxy(p) }, sa) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

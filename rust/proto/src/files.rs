@@ -49,6 +49,7 @@
 //! back only when the message was never delivered.
 
 use super::node::{NodeId, MAX_NODES};
+use super::task_msg::Creds;
 use super::wire::{Payload, Reader, WireError, Writer, MAX_ERRNO};
 
 /// Request [`FileReq`]: an operation on an exported file, to its home; the
@@ -256,6 +257,154 @@ pub enum FileOp {
     /// another holds a conflicting lock. A test's reply data are a
     /// [`LockConflict`].
     Lock,
+    /// Change the file's mode, owner or times as `fchmod`, `fchown` or
+    /// `futimens` would, checked at the home with the caller's
+    /// credentials: `data` is a [`SetAttr`]; `a`, `b` and `flags` are 0.
+    SetAttr,
+}
+
+/// `UTIME_NOW`: a [`FileTime`] that means the current time.
+pub const UTIME_NOW: u32 = (1 << 30) - 1;
+/// `UTIME_OMIT`: a [`FileTime`] that leaves the time as it is.
+pub const UTIME_OMIT: u32 = (1 << 30) - 2;
+
+/// One time of a `futimens`, as `struct timespec` gives it: `nsec` below
+/// 10^9, or [`UTIME_NOW`] or [`UTIME_OMIT`] (then `sec` is 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileTime {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds, or `UTIME_NOW` or `UTIME_OMIT`.
+    pub nsec: u32,
+}
+
+impl FileTime {
+    fn valid(&self) -> bool {
+        self.nsec < 1_000_000_000
+            || ((self.nsec == UTIME_NOW || self.nsec == UTIME_OMIT) && self.sec == 0)
+    }
+}
+
+/// What a [`FileOp::SetAttr`] changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrChange {
+    /// `fchmod`: the permission bits, at most `0o7777`.
+    Mode(u32),
+    /// `fchown`: owner and group in the initial user namespace;
+    /// `u32::MAX` (-1) leaves one as it is.
+    Owner {
+        /// The new owner.
+        uid: u32,
+        /// The new group.
+        gid: u32,
+    },
+    /// `futimens`: `None` for `times == NULL` (both now, which the owner
+    /// or anyone who may write the file may ask), else the access and
+    /// the modification time.
+    Times(Option<[FileTime; 2]>),
+}
+
+/// The data of a [`FileOp::SetAttr`]: the change and who asks for it.
+/// Layout: `kind u8` (1 mode, 2 owner, 3 times now, 4 times), `a u32`
+/// (the mode, or the uid), `b u32` (the gid), `atime_sec i64`, `atime_nsec
+/// u32`, `mtime_sec i64`, `mtime_nsec u32`, then the caller's credentials
+/// ([`Creds`], 80 bytes), `ngroups u32` and its supplementary groups
+/// (`u32` each). Fields a change does not use are 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetAttr<'a> {
+    /// The change.
+    pub change: AttrChange,
+    /// The caller's credentials (the home checks with them).
+    pub creds: Creds,
+    /// The caller's supplementary groups, `u32` little-endian each.
+    pub groups: &'a [u8],
+}
+
+impl<'a> SetAttr<'a> {
+    /// Bytes before the credentials.
+    const HEAD_LEN: usize = 1 + 4 + 4 + 8 + 4 + 8 + 4;
+
+    /// Bytes [`SetAttr::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        (Self::HEAD_LEN + Creds::LEN + 4).saturating_add(self.groups.len())
+    }
+
+    /// The caller's supplementary groups.
+    pub fn groups(&self) -> impl Iterator<Item = u32> + 'a {
+        self.groups
+            .chunks_exact(4)
+            .map(|g| u32::from_le_bytes([g[0], g[1], g[2], g[3]]))
+    }
+
+    /// Checks the fields.
+    pub fn validate(&self) -> Result<(), WireError> {
+        self.creds.validate()?;
+        check(
+            self.groups.len().is_multiple_of(4)
+                && self.encoded_len() <= FILE_MAX_DATA
+                && match self.change {
+                    AttrChange::Mode(mode) => mode <= 0o7777,
+                    AttrChange::Owner { .. } => true,
+                    AttrChange::Times(None) => true,
+                    AttrChange::Times(Some([a, m])) => a.valid() && m.valid(),
+                },
+        )
+    }
+
+    /// Encodes into the start of `out`; returns the bytes written.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        self.validate()?;
+        let (kind, a, b, times) = match self.change {
+            AttrChange::Mode(mode) => (1, mode, 0, [FileTime::default(); 2]),
+            AttrChange::Owner { uid, gid } => (2, uid, gid, [FileTime::default(); 2]),
+            AttrChange::Times(None) => (3, 0, 0, [FileTime::default(); 2]),
+            AttrChange::Times(Some(t)) => (4, 0, 0, t),
+        };
+        let mut w = Writer::new(out);
+        w.u8(kind)?;
+        w.u32(a)?;
+        w.u32(b)?;
+        for t in times {
+            w.u64(t.sec as u64)?;
+            w.u32(t.nsec)?;
+        }
+        self.creds.write(&mut w)?;
+        w.u32(u32::try_from(self.groups.len() / 4).map_err(|_| WireError::BadPayload)?)?;
+        w.bytes(self.groups)?;
+        Ok(w.written())
+    }
+
+    /// Decodes and validates exactly a whole [`SetAttr`]; `groups`
+    /// borrows from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<SetAttr<'a>, WireError> {
+        let mut r = Reader::new(bytes);
+        let kind = r.u8()?;
+        let (a, b) = (r.u32()?, r.u32()?);
+        let mut times = [FileTime::default(); 2];
+        for t in &mut times {
+            t.sec = r.u64()? as i64;
+            t.nsec = r.u32()?;
+        }
+        let creds = Creds::read(&mut r)?;
+        let n = usize::try_from(r.u32()?).map_err(|_| WireError::BadPayload)?;
+        let groups = r.bytes(n.checked_mul(4).ok_or(WireError::BadPayload)?)?;
+        r.finish()?;
+        let unused = times == [FileTime::default(); 2];
+        let change = match kind {
+            1 if b == 0 && unused => AttrChange::Mode(a),
+            2 if unused => AttrChange::Owner { uid: a, gid: b },
+            3 if a == 0 && b == 0 && unused => AttrChange::Times(None),
+            4 if a == 0 && b == 0 => AttrChange::Times(Some(times)),
+            _ => return Err(WireError::BadPayload),
+        };
+        let s = SetAttr {
+            change,
+            creds,
+            groups,
+        };
+        s.validate()?;
+        Ok(s)
+    }
 }
 
 /// The last byte of a lock that runs to the end of the file (`OFFSET_MAX`).
@@ -447,6 +596,7 @@ impl FileOp {
             FileOp::Readdir => 8,
             FileOp::Truncate => 9,
             FileOp::Lock => 10,
+            FileOp::SetAttr => 11,
         }
     }
 
@@ -462,6 +612,7 @@ impl FileOp {
             8 => FileOp::Readdir,
             9 => FileOp::Truncate,
             10 => FileOp::Lock,
+            11 => FileOp::SetAttr,
             _ => return None,
         })
     }
@@ -522,6 +673,12 @@ impl<'a> FileReq<'a> {
                             }) => self.a == 0 && self.b == LOCK_TO_END,
                             None => false,
                         }
+                }
+                FileOp::SetAttr => {
+                    self.a == 0
+                        && self.b == 0
+                        && self.flags == 0
+                        && SetAttr::decode(self.data).is_ok()
                 }
             };
         check(ok)
@@ -1212,5 +1369,110 @@ mod tests {
             assert!(bad.validate().is_err(), "{bad:?}");
         }
         assert!(LockConflict::decode(&buf[..LockConflict::LEN - 1]).is_err());
+    }
+
+    fn creds() -> Creds {
+        Creds {
+            uid: 1000,
+            gid: 1000,
+            suid: 1000,
+            sgid: 1000,
+            euid: 1000,
+            egid: 1000,
+            fsuid: 1000,
+            fsgid: 1000,
+            umask: 0o022,
+            ..Creds::default()
+        }
+    }
+
+    #[test]
+    fn setattr_round_trips_and_checks_its_fields() {
+        let groups: Vec<u8> = [4u32, 27, 100]
+            .iter()
+            .flat_map(|g| g.to_le_bytes())
+            .collect();
+        let t = FileTime {
+            sec: -5,
+            nsec: 999_999_999,
+        };
+        let omit = FileTime {
+            sec: 0,
+            nsec: UTIME_OMIT,
+        };
+        for change in [
+            AttrChange::Mode(0o4755),
+            AttrChange::Owner {
+                uid: u32::MAX,
+                gid: 27,
+            },
+            AttrChange::Times(None),
+            AttrChange::Times(Some([t, omit])),
+        ] {
+            let s = SetAttr {
+                change,
+                creds: creds(),
+                groups: &groups,
+            };
+            let mut buf = vec![0u8; s.encoded_len()];
+            assert_eq!(s.encode(&mut buf), Ok(s.encoded_len()));
+            let back = SetAttr::decode(&buf).unwrap();
+            assert_eq!(back, s);
+            assert_eq!(back.groups().collect::<Vec<_>>(), [4, 27, 100]);
+            let req = FileReq {
+                id: 7,
+                op: FileOp::SetAttr,
+                flags: 0,
+                a: 0,
+                b: 0,
+                data: &buf,
+            };
+            let mut out = vec![0u8; req.encoded_len()];
+            req.encode(&mut out).unwrap();
+            assert_eq!(FileReq::decode(&out).unwrap(), req);
+            // A request that carries anything else is refused.
+            assert!(FileReq { a: 1, ..req }.validate().is_err());
+            assert!(FileReq { flags: 2, ..req }.validate().is_err());
+            assert!(FileReq {
+                data: &buf[..buf.len() - 1],
+                ..req
+            }
+            .validate()
+            .is_err());
+        }
+        let bad = |change| SetAttr {
+            change,
+            creds: creds(),
+            groups: &[],
+        };
+        assert!(bad(AttrChange::Mode(0o10000)).validate().is_err());
+        let late = FileTime {
+            sec: 0,
+            nsec: 1_000_000_000,
+        };
+        assert!(bad(AttrChange::Times(Some([late, t]))).validate().is_err());
+        let now_with_sec = FileTime {
+            sec: 1,
+            nsec: UTIME_NOW,
+        };
+        assert!(bad(AttrChange::Times(Some([t, now_with_sec])))
+            .validate()
+            .is_err());
+        assert!(SetAttr {
+            groups: &[1, 2, 3],
+            ..bad(AttrChange::Times(None))
+        }
+        .validate()
+        .is_err());
+        // A mode change that carries times, or an unknown kind, does not
+        // decode.
+        let s = bad(AttrChange::Mode(0o644));
+        let mut buf = vec![0u8; s.encoded_len()];
+        s.encode(&mut buf).unwrap();
+        let mut with_time = buf.clone();
+        with_time[9] = 1;
+        assert!(SetAttr::decode(&with_time).is_err());
+        buf[0] = 5;
+        assert!(SetAttr::decode(&buf).is_err());
     }
 }

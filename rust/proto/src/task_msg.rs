@@ -794,7 +794,7 @@ impl Creds {
         check(self.umask <= 0o777)
     }
 
-    fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), WireError> {
         for id in [
             self.uid, self.gid, self.suid, self.sgid, self.euid, self.egid, self.fsuid, self.fsgid,
         ] {
@@ -813,7 +813,7 @@ impl Creds {
         w.u32(self.umask)
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Creds, WireError> {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Creds, WireError> {
         Ok(Creds {
             uid: r.u32()?,
             gid: r.u32()?,

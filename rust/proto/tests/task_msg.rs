@@ -13,8 +13,8 @@
 //! and `TASK_MSG_FUZZ_CASES=<n>` changes the number of cases of each kind.
 
 use cohort_proto::files::{
-    FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, LockKind, LockSpec,
-    LockType, FILE_MAX_DATA, LOCK_TO_END, POS_CURRENT,
+    AttrChange, FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FileTime,
+    LockKind, LockSpec, LockType, SetAttr, FILE_MAX_DATA, LOCK_TO_END, POS_CURRENT,
 };
 use cohort_proto::migration::TaskId;
 use cohort_proto::node::{NodeId, NodeSet};
@@ -465,7 +465,37 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Readdir,
                 FileOp::Truncate,
                 FileOp::Lock,
-            ][rng.below(10) as usize];
+                FileOp::SetAttr,
+            ][rng.below(11) as usize];
+            let setattr = {
+                let groups: Vec<u8> = (0..rng.below(4))
+                    .flat_map(|_| (rng.next() as u32).to_le_bytes())
+                    .collect();
+                let time = FileTime {
+                    sec: rng.edgy() as i64,
+                    nsec: rng.below(1_000_000_000) as u32,
+                };
+                let change = match rng.below(4) {
+                    0 => AttrChange::Mode(rng.below(0o10000) as u32),
+                    1 => AttrChange::Owner {
+                        uid: rng.next() as u32,
+                        gid: rng.next() as u32,
+                    },
+                    2 => AttrChange::Times(None),
+                    _ => AttrChange::Times(Some([time, time])),
+                };
+                let s = SetAttr {
+                    change,
+                    creds: Creds {
+                        umask: rng.below(0o1000) as u32,
+                        ..Creds::default()
+                    },
+                    groups: &groups,
+                };
+                let mut v = vec![0u8; s.encoded_len()];
+                s.encode(&mut v).unwrap();
+                v
+            };
             let len = rng.below(paths.len() as u64) as usize;
             let lock_flock = rng.chance(1, 2);
             let pos = if rng.chance(1, 2) {
@@ -488,6 +518,7 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                     let a = rng.below(LOCK_TO_END + 1);
                     (a, a + rng.below(LOCK_TO_END - a + 1), &[1, 0, 0, 0])
                 }
+                FileOp::SetAttr => (0, 0, &setattr),
             };
             let req = FileReq {
                 id: 1 + rng.below(u64::MAX - 1),
@@ -508,6 +539,8 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                         ltype: LockType::from_raw(rng.below(3) as u8).unwrap(),
                     }
                     .flags()
+                } else if op == FileOp::SetAttr {
+                    0
                 } else {
                     rng.next() as u32
                 },
