@@ -61,9 +61,15 @@ cx 0 "dmesg | grep 'container layer' | tail -n 2" | sed 's/^/# /'
 share 0 $others
 note "a container homed at node 0's new container layer is shared by nodes 0..$LAST"
 
+# Node 1 dies only once the holder sleeps again at node 0, in its
+# nanosleep (wchan hrtimer_nanosleep, or hrtimer_wakeup once restarted):
+# before, it waits in a fault (wchan process_timeout) for the page of its
+# stack that it wrote on node 1, and node 1's death would lose that page
+# and SIGBUS the holder (gobelins.rst).
 holder=$(cx 0 "sleep 600 >/dev/null 2>&1 </dev/null & p=\$!
 	$(comm_wait_sh '$p' sleep)
-	pcntl migrate \$p 1 >/dev/null && pcntl migrate \$p 0 >/dev/null && echo \$p" 2>&1)
+	pcntl migrate \$p 1 >/dev/null && pcntl migrate \$p 0 >/dev/null &&
+	$(proc_wait_sh '$p' wchan 'hrtimer_*') && echo \$p" 2>&1)
 case $holder in '' | *[!0-9]*) fail "node 0: no process linked there: $holder" ;; esac
 note "pid $holder went to node 1 and back: its address space is linked at node 0"
 t0=$(now_ms)

@@ -173,7 +173,17 @@ file_wait_sh() {
 # is its shell until its execve() is done, and moving a process in the
 # middle of execve() fails with EBUSY.
 comm_wait_sh() {
-	printf 'i=0; until [ "$(cat /proc/%s/comm 2>/dev/null)" = %s ]; do [ $i -ge 200 ] && { echo "pid %s is '"'"'$(cat /proc/%s/comm 2>&1)'"'"', not %s, after 20 s"; exit 1; }; sleep 0.1; i=$((i + 1)); done' "$1" "$2" "$1" "$1" "$2"
+	proc_wait_sh "$1" comm "$2"
+}
+
+# proc_wait_sh PID FILE PATTERN: shell text for a node that waits, up to
+# 20 s, until /proc/PID/FILE matches the shell PATTERN, and exits 1 with a
+# message otherwise. With FILE wchan: until the task sleeps where PATTERN
+# says, e.g. 'hrtimer_*' for a `sleep` moved back home, which sleeps in
+# its nanosleep again only once the pages it needs have come back;
+# before, it waits for them in a fault (process_timeout).
+proc_wait_sh() {
+	printf 'i=0; until case "$(cat /proc/%s/%s 2>/dev/null)" in %s) true ;; *) false ;; esac; do [ $i -ge 200 ] && { echo "pid %s: /proc/%s/%s is '"'"'$(cat /proc/%s/%s 2>&1)'"'"', not %s, after 20 s"; exit 1; }; sleep 0.1; i=$((i + 1)); done' "$1" "$2" "$3" "$1" "$1" "$2" "$1" "$2" "$3"
 }
 
 # wait_comm NODE PID NAME: until /proc/PID/comm in NODE is NAME (20 s);
