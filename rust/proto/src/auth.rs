@@ -405,66 +405,15 @@ fn hex_digit(c: u8) -> Result<u8, KeyError> {
     }
 }
 
+#[cfg(any(test, feature = "host"))]
+pub mod host;
+
 #[cfg(test)]
 mod tests {
     use super::super::wire::{Hello, MSG_AUTH_CHALLENGE, MSG_AUTH_PROOF};
+    use super::host::{HostMac, HostTags};
     use super::*;
-    use chacha20::cipher::{KeyIvInit, StreamCipher};
-    use hmac::{Hmac, Mac as _};
     use poly1305::universal_hash::KeyInit;
-    use sha2::Sha256;
-
-    struct HostMac([u8; KEY_LEN]);
-
-    impl Mac for HostMac {
-        type Error = ();
-        fn mac(&self, parts: &[&[u8]]) -> Result<[u8; MAC_LEN], ()> {
-            let mut m = <Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.0).map_err(|_| ())?;
-            for p in parts {
-                m.update(p);
-            }
-            Ok(m.finalize().into_bytes().into())
-        }
-    }
-
-    /// RFC 8439 section 2.6 keys, from the RustCrypto crates.
-    struct HostTags {
-        key: [u8; KEY_LEN],
-        poly: Option<poly1305::Poly1305>,
-        buf: std::vec::Vec<u8>,
-    }
-
-    impl HostTags {
-        fn new(key: [u8; KEY_LEN]) -> Self {
-            HostTags {
-                key,
-                poly: None,
-                buf: std::vec::Vec::new(),
-            }
-        }
-
-        fn one_time_key(&self, seq: u64) -> [u8; 32] {
-            let mut nonce = [0u8; 12];
-            nonce[4..].copy_from_slice(&seq.to_le_bytes());
-            let mut block = [0u8; 32];
-            chacha20::ChaCha20::new(&self.key.into(), &nonce.into()).apply_keystream(&mut block);
-            block
-        }
-    }
-
-    impl FrameMac for HostTags {
-        fn begin(&mut self, seq: u64) {
-            self.poly = Some(poly1305::Poly1305::new(&self.one_time_key(seq).into()));
-            self.buf.clear();
-        }
-        fn update(&mut self, data: &[u8]) {
-            self.buf.extend_from_slice(data);
-        }
-        fn finish(&mut self) -> [u8; TAG_LEN] {
-            let poly = self.poly.take().unwrap();
-            poly.compute_unpadded(&self.buf).into()
-        }
-    }
 
     fn hex(bytes: &[u8]) -> std::string::String {
         bytes.iter().map(|b| std::format!("{b:02x}")).collect()
@@ -490,7 +439,7 @@ mod tests {
         key[..4].copy_from_slice(b"Jefe");
         // HMAC pads a short key with zeros: a 32-byte key that is "Jefe"
         // followed by zeros MACs like "Jefe".
-        let out = HostMac(key)
+        let out = HostMac::new(&key)
             .mac(&[b"what do ya want ", b"for nothing?"])
             .unwrap();
         let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
@@ -499,7 +448,7 @@ mod tests {
 
     #[test]
     fn both_ends_agree_and_keys_differ_by_direction() {
-        let k = HostMac([7; KEY_LEN]);
+        let k = HostMac::new(&[7; KEY_LEN]);
         let t = Transcript::new(NodeId(0), &hello(1), &[9; NONCE_LEN]);
         let d = SessionKeys::for_role(&k, &t, Role::Dialer).unwrap();
         let l = SessionKeys::for_role(&k, &t, Role::Listener).unwrap();
@@ -511,8 +460,8 @@ mod tests {
 
     #[test]
     fn proofs_bind_the_key_and_both_nonces() {
-        let k = HostMac([7; KEY_LEN]);
-        let other = HostMac([8; KEY_LEN]);
+        let k = HostMac::new(&[7; KEY_LEN]);
+        let other = HostMac::new(&[8; KEY_LEN]);
         let t = Transcript::new(NodeId(0), &hello(1), &[9; NONCE_LEN]);
         let p = t.dialer_proof(&k).unwrap();
         assert_ne!(p, t.dialer_proof(&other).unwrap());
@@ -532,7 +481,7 @@ mod tests {
         for (i, b) in key.iter_mut().enumerate() {
             *b = 0x80 + i as u8;
         }
-        let otk = HostTags::new(key).one_time_key(0x0706_0504_0302_0100);
+        let otk = HostTags::new(&key).one_time_key(0x0706_0504_0302_0100);
         assert_eq!(
             hex(&otk),
             "8ad5a08b905f81cc815040274ab29471a833b637e3fd0da508dbb8e2fdd1a646"
@@ -541,7 +490,7 @@ mod tests {
 
     #[test]
     fn a_tag_covers_sequence_header_and_payload() {
-        let mut k = HostTags::new([3; KEY_LEN]);
+        let mut k = HostTags::new(&[3; KEY_LEN]);
         let header = [1u8; HEADER_LEN];
         let tag = frame_tag(&mut k, 5, &header, b"payload");
         assert_eq!(tag, frame_tag(&mut k, 5, &header, b"payload"));
@@ -552,7 +501,7 @@ mod tests {
         assert_ne!(tag, frame_tag(&mut k, 5, &header, b"paylaod"));
         assert_ne!(
             tag,
-            frame_tag(&mut HostTags::new([4; KEY_LEN]), 5, &header, b"payload")
+            frame_tag(&mut HostTags::new(&[4; KEY_LEN]), 5, &header, b"payload")
         );
         // The tag is Poly1305 under the frame's one-time key.
         let mut data = header.to_vec();

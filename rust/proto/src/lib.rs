@@ -28,6 +28,9 @@
 #[cfg(test)]
 extern crate std;
 
+#[cfg(any(test, feature = "host"))]
+extern crate alloc;
+
 pub mod auth;
 pub mod container;
 pub mod container_held;
