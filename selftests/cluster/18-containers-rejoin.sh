@@ -62,14 +62,18 @@ share 0 $others
 note "a container homed at node 0's new container layer is shared by nodes 0..$LAST"
 
 # Node 1 dies only once the holder sleeps again at node 0, in its
-# nanosleep (wchan hrtimer_nanosleep, or hrtimer_wakeup once restarted):
-# before, it waits in a fault (wchan process_timeout) for the page of its
-# stack that it wrote on node 1, and node 1's death would lose that page
-# and SIGBUS the holder (gobelins.rst).
+# nanosleep: before, it waits in a fault (wchan process_timeout) for the
+# page of its stack that it wrote on node 1, and node 1's death would lose
+# that page and SIGBUS the holder (gobelins.rst). Its wchan is then
+# hrtimer_nanosleep, or do_syscall_64 when the move interrupted the sleep
+# and restart_syscall(2) resumes it: hrtimer_nanosleep_restart() and
+# do_nanosleep() are scheduler functions, which wchan skips, and
+# sys_restart_syscall() and x64_sys_call() reach them by tail calls,
+# which leave no frame.
 holder=$(cx 0 "sleep 600 >/dev/null 2>&1 </dev/null & p=\$!
 	$(comm_wait_sh '$p' sleep)
 	pcntl migrate \$p 1 >/dev/null && pcntl migrate \$p 0 >/dev/null &&
-	$(proc_wait_sh '$p' wchan 'hrtimer_*') && echo \$p" 2>&1)
+	$(proc_wait_sh '$p' wchan 'hrtimer_*|do_syscall_64') && echo \$p" 2>&1)
 case $holder in '' | *[!0-9]*) fail "node 0: no process linked there: $holder" ;; esac
 note "pid $holder went to node 1 and back: its address space is linked at node 0"
 t0=$(now_ms)
