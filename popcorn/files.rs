@@ -7,9 +7,9 @@
 use crate::dist::me;
 use crate::proto::files::{
     AttrChange, FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FileTime,
-    Holds, LockConflict, LockKind, LockSpec, LockType, SetAttr, FILE_MAX_DATA, FILE_REPLY_HEAD_LEN,
-    IOCTL_MAX_DATA, LOCK_TO_END, MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY, MSG_FILE_REQ,
-    POS_CURRENT,
+    Holds, LockConflict, LockKind, LockSpec, LockType, SetAttr, SetAttrMsg, FILE_MAX_DATA,
+    FILE_REPLY_HEAD_LEN, IOCTL_MAX_DATA, LOCK_TO_END, MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY,
+    MSG_FILE_REQ, POS_CURRENT, SETFL_FLAGS,
 };
 use crate::proto::node::NodeId;
 use crate::proto::wire::Payload;
@@ -583,14 +583,11 @@ impl FileOps for Proxies {
             files::SETATTR_TIMES => {
                 AttrChange::Times(Some([time(&sa.times[0]), time(&sa.times[1])]))
             }
+            files::SETATTR_FLAGS => AttrChange::Flags(sa.flags & SETFL_FLAGS),
             _ => return Err(EINVAL),
         };
-        let mut gids = KVVec::new();
-        migration::groups_save(&mut gids)?;
-        let mut groups = KVVec::with_capacity(gids.len() * 4, GFP_KERNEL)?;
-        for g in gids.iter() {
-            groups.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
-        }
+        let mut groups = KVVec::new();
+        migration::groups_save(&mut groups)?;
         let attr = SetAttr {
             change,
             creds: crate::migrate::creds_to_proto(&migration::creds_save()),
@@ -733,7 +730,7 @@ fn serve(
         }
         FileOp::Truncate => file.truncate(req.a as i64).map(|_| 0),
         FileOp::SetAttr => {
-            let attr = SetAttr::decode(req.data).map_err(|_| EINVAL)?;
+            let attr = SetAttrMsg::decode(req.data).map_err(|_| EINVAL)?;
             let mut sa = files::SetAttr::default();
             match attr.change {
                 AttrChange::Mode(mode) => {
@@ -753,8 +750,12 @@ fn serve(
                         to.nsec = from.nsec;
                     }
                 }
+                AttrChange::Flags(flags) => {
+                    sa.change = files::SETATTR_FLAGS;
+                    sa.flags = flags;
+                }
             }
-            let mut groups = KVVec::with_capacity(attr.groups.len() / 4, GFP_KERNEL)?;
+            let mut groups = KVVec::with_capacity(attr.groups().len(), GFP_KERNEL)?;
             for g in attr.groups() {
                 groups.push(g, GFP_KERNEL)?;
             }

@@ -3165,6 +3165,76 @@ TEST_F_TIMEOUT(migrate, attributes_checked_with_callers_credentials, 60)
 }
 
 /*
+ * fcntl(F_SETFL) on a proxy changes the open file description's status
+ * flags at the home, where other processes share it (here the test, which
+ * opened the file before forking the kid): O_APPEND and O_NONBLOCK are
+ * set and cleared there, the home's writes follow O_APPEND, and O_NOATIME
+ * is checked there with the caller's credentials (the kid, uid 65534 from
+ * before the move, owns its proxy's inode but not root's file, so only
+ * the home can refuse). O_DIRECT is refused on a proxy.
+ */
+static int setfl_remote(void *varg)
+{
+	int *a = varg, fl;
+
+	WCHECK(setgroups(0, NULL) == 0 && setgid(65534) == 0 && setuid(65534) == 0,
+	       "drop to 65534: %s", strerror(errno));
+	WMIGRATE(a[0]);
+	fl = fcntl(a[1], F_GETFL);
+	WCHECK(fl >= 0 && (fl & O_ACCMODE) == O_RDWR && !(fl & (O_APPEND | O_NONBLOCK)),
+	       "F_GETFL of a proxy on node %d: %#x (%s)", a[0], fl, strerror(errno));
+	WCHECK(fcntl(a[1], F_SETFL, fl | O_APPEND | O_NONBLOCK) == 0,
+	       "F_SETFL O_APPEND|O_NONBLOCK on node %d: %s", a[0], strerror(errno));
+	fl = fcntl(a[1], F_GETFL);
+	WCHECK((fl & (O_APPEND | O_NONBLOCK)) == (O_APPEND | O_NONBLOCK),
+	       "F_GETFL after F_SETFL on node %d: %#x", a[0], fl);
+	/* At offset 0, but the home's file appends. */
+	WCHECK(lseek(a[1], 0, SEEK_SET) == 0 && write(a[1], "b", 1) == 1,
+	       "write at 0 with O_APPEND on node %d: %s", a[0], strerror(errno));
+	errno = 0;
+	WCHECK(fcntl(a[1], F_SETFL, fl | O_DIRECT) == -1 && errno == EINVAL,
+	       "F_SETFL O_DIRECT on a proxy, node %d: errno %d, want EINVAL", a[0], errno);
+	wready();
+	wait_go();
+	WCHECK(fcntl(a[1], F_SETFL, O_APPEND) == 0, "F_SETFL O_APPEND on node %d: %s", a[0],
+	       strerror(errno));
+	errno = 0;
+	WCHECK(fcntl(a[1], F_SETFL, O_APPEND | O_NOATIME) == -1 && errno == EPERM,
+	       "O_NOATIME on root's file by uid 65534, node %d: errno %d, want EPERM", a[0],
+	       errno);
+	fl = fcntl(a[1], F_GETFL);
+	WCHECK(fl >= 0 && !(fl & O_NOATIME), "a refused F_SETFL changed the proxy: %#x", fl);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, status_flags_at_the_home, 60)
+{
+	char path[64], buf[8] = "";
+	struct kid w;
+	int a[2], fl;
+
+	NEED_PEERS(1);
+	snprintf(path, sizeof(path), "/tmp/migrate_test.setfl.%d", getpid());
+	a[0] = self->other;
+	a[1] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ASSERT_LE(0, a[1]);
+	ASSERT_EQ(0, unlink(path));
+	ASSERT_EQ(1, write(a[1], "a", 1));
+	start_kid(_metadata, &w, setfl_remote, a);
+	ASSERT_TRUE(kid_ready(&w, 30000));
+	/* The description the test shares with the kid changed here. */
+	fl = fcntl(a[1], F_GETFL);
+	EXPECT_EQ(O_APPEND | O_NONBLOCK, fl & (O_APPEND | O_NONBLOCK));
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
+	fl = fcntl(a[1], F_GETFL);
+	EXPECT_EQ(O_APPEND, fl & (O_APPEND | O_NONBLOCK | O_NOATIME));
+	/* The kid wrote "b" at offset 0: appended, so "ab". */
+	EXPECT_EQ(2, pread(a[1], buf, sizeof(buf), 0));
+	EXPECT_EQ(0, memcmp(buf, "ab", 2));
+	close(a[1]);
+}
+
+/*
  * A terminal opened at the origin stays a terminal on the peer: isatty,
  * tcgetattr/tcsetattr, the window size and FIONREAD are forwarded ioctls,
  * and what they change is the one terminal's state.

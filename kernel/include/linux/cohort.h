@@ -356,6 +356,7 @@ enum cohort_setattr_change {
 	COHORT_SETATTR_MODE = 1,
 	COHORT_SETATTR_OWNER = 2,
 	COHORT_SETATTR_TIMES = 3,
+	COHORT_SETATTR_FLAGS = 4,
 };
 
 /**
@@ -369,13 +370,16 @@ struct cohort_filetime {
 };
 
 /**
- * struct cohort_setattr - an fchmod(2), fchown(2) or futimens(2) of a proxy
+ * struct cohort_setattr - an fchmod(2), fchown(2), futimens(2) or
+ * fcntl(F_SETFL) of a proxy
  * @change: COHORT_SETATTR_*
  * @mode: MODE: the permission bits
  * @uid: OWNER: the new owner, (u32)-1 to leave it
  * @gid: OWNER: the new group, (u32)-1 to leave it
  * @now: TIMES: both times now (futimens with NULL times)
  * @times: TIMES, unless @now: access and modification times
+ * @flags: FLAGS: the status flags (O_APPEND, O_NONBLOCK, O_DIRECT and
+ *	O_NOATIME; the rest are ignored)
  */
 struct cohort_setattr {
 	u32 change;
@@ -384,6 +388,7 @@ struct cohort_setattr {
 	u32 gid;
 	bool now;
 	struct cohort_filetime times[2];
+	u32 flags;
 };
 
 /**
@@ -1015,6 +1020,8 @@ bool hrtimer_nanosleep_restart_get(const struct restart_block *restart,
 				   clockid_t *clockid, ktime_t *expires);
 void hrtimer_nanosleep_restart_set(struct restart_block *restart,
 				   clockid_t clockid, ktime_t expires);
+/* fs/fcntl.c (patch 0020) */
+int file_setfl(struct file *filp, unsigned int arg);
 /* fs/select.c (patch 0019) */
 bool poll_restart_get(const struct restart_block *restart,
 		      struct pollfd __user **ufds, int *nfds,
@@ -1100,6 +1107,7 @@ struct file *__cohort_shm_removing(struct ipc_namespace *ns,
 				   struct file *file);
 void __cohort_shm_removed(struct file *file);
 bool cohort_vma_wants_writenotify(struct vm_area_struct *vma);
+int __cohort_file_setfl(struct file *file, unsigned int flags);
 
 void cohort_proc_inherit(struct task_struct *parent,
 			 struct task_struct *child, u64 clone_flags);
@@ -1221,7 +1229,23 @@ static inline bool cohort_syscall(struct pt_regs *regs, long nr)
 	return __cohort_syscall(regs, nr);
 }
 
+/*
+ * From setfl() (fs/fcntl.c), once @flags passed its checks: a proxy file's
+ * status flags change at its home first; other files' are not Cohort's.
+ * 0 or a negative errno. Not inline: F_SETFL is rare, and this header
+ * does not know struct file.
+ */
+static inline int cohort_file_setfl(struct file *file, unsigned int flags)
+{
+	return __cohort_file_setfl(file, flags);
+}
+
 #else /* !CONFIG_COHORT_HOOKS */
+
+static inline int cohort_file_setfl(struct file *file, unsigned int flags)
+{
+	return 0;
+}
 
 static inline bool cohort_syscall(struct pt_regs *regs, long nr)
 {

@@ -754,6 +754,38 @@ static int proxy_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 	return ret;
 }
 
+#ifdef CONFIG_COHORT_HOOKS
+/*
+ * fcntl(F_SETFL) of a proxy (from setfl(), which then sets the proxy's own
+ * copy): the flags belong to the open file description, which is the
+ * home's, so they change there, checked with the caller's credentials
+ * (file_setfl()). FASYNC stays the proxy's: the home's file would signal
+ * its own owner, and a proxy has no fasync() of its own.
+ */
+int __cohort_file_setfl(struct file *file, unsigned int flags)
+{
+	struct cohort_setattr sa = {
+		.change = COHORT_SETATTR_FLAGS,
+		.flags = flags & (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME),
+	};
+	const struct cohort_file_ops *ops;
+	struct cohort_proxy *p;
+	int idx, ret;
+
+	if (file->f_op != &cohort_proxy_fops)
+		return 0;
+	p = proxy_of(file);
+	if (READ_ONCE(p->dead))
+		return -EIO;
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return -EIO;
+	ret = ops->setattr(p, &sa);
+	proxy_ops_put(idx);
+	return ret;
+}
+#endif
+
 static const struct inode_operations cohort_proxy_iops = {
 	.getattr	= proxy_getattr,
 	.setattr	= proxy_setattr,
@@ -1481,18 +1513,19 @@ int cohort_file_truncate(struct file *file, loff_t len)
 EXPORT_SYMBOL_GPL(cohort_file_truncate);
 
 /**
- * cohort_file_setattr - fchmod(2), fchown(2) or futimens(2) of a file for a
- * proxy
+ * cohort_file_setattr - fchmod(2), fchown(2), futimens(2) or
+ * fcntl(F_SETFL) of a file for a proxy
  * @file: the file
  * @sa: the change
  * @creds: the credentials of the task that asks, on its node
  * @gids: its supplementary groups
  * @ngroups: how many, at most NGROUPS_MAX
  *
- * Runs vfs_fchmod(), vfs_fchown() or vfs_utimes() on @file with the
- * caller's credentials in place of current's, so that the change is
- * checked (owner, CAP_CHOWN, CAP_FOWNER, group membership, write access
- * for a change to now), audited and notified as the call would be here.
+ * Runs vfs_fchmod(), vfs_fchown(), vfs_utimes() or file_setfl() on @file
+ * with the caller's credentials in place of current's, so that the change
+ * is checked (owner, CAP_CHOWN, CAP_FOWNER, group membership, write
+ * access for a change to now, the owner for O_NOATIME), audited and
+ * notified as the call would be here.
  *
  * Return: 0 or a negative errno: -EINVAL for a mode beyond 07777, an
  * unknown change, ids that do not map or too many groups.
@@ -1537,6 +1570,10 @@ int cohort_file_setattr(struct file *file, const struct cohort_setattr *sa,
 			tp = times;
 		}
 		ret = vfs_utimes(&file->f_path, tp);
+		break;
+	case COHORT_SETATTR_FLAGS:
+		ret = file_setfl(file, sa->flags & (O_APPEND | O_NONBLOCK |
+						    O_DIRECT | O_NOATIME));
 		break;
 	default:
 		ret = -EINVAL;

@@ -18,9 +18,10 @@ use core::{ffi::c_void, marker::PhantomData, ptr::NonNull};
 /// A file's attributes as `fstat(2)` reports them (see `struct
 /// cohort_stat`).
 pub type Stat = bindings::cohort_stat;
-/// An `fchmod(2)`, `fchown(2)` or `futimens(2)` of a proxy
-/// ([`FileOps::setattr`], [`File::setattr`]): `change` is one of
-/// [`SETATTR_MODE`], [`SETATTR_OWNER`], [`SETATTR_TIMES`].
+/// An `fchmod(2)`, `fchown(2)`, `futimens(2)` or `fcntl(F_SETFL)` of a
+/// proxy ([`FileOps::setattr`], [`File::setattr`]): `change` is one of
+/// [`SETATTR_MODE`], [`SETATTR_OWNER`], [`SETATTR_TIMES`],
+/// [`SETATTR_FLAGS`].
 pub type SetAttr = bindings::cohort_setattr;
 /// One time of a [`SetAttr`]; `nsec` may be `UTIME_NOW` or `UTIME_OMIT`.
 pub type FileTime = bindings::cohort_filetime;
@@ -30,6 +31,8 @@ pub const SETATTR_MODE: u32 = bindings::cohort_setattr_change_COHORT_SETATTR_MOD
 pub const SETATTR_OWNER: u32 = bindings::cohort_setattr_change_COHORT_SETATTR_OWNER;
 /// [`SetAttr::change`]: `futimens`.
 pub const SETATTR_TIMES: u32 = bindings::cohort_setattr_change_COHORT_SETATTR_TIMES;
+/// [`SetAttr::change`]: `fcntl(F_SETFL)`, the flags in `flags`.
+pub const SETATTR_FLAGS: u32 = bindings::cohort_setattr_change_COHORT_SETATTR_FLAGS;
 
 /// `O_APPEND`.
 pub const O_APPEND: u32 = bindings::O_APPEND;
@@ -224,9 +227,10 @@ impl File {
         to_result(unsafe { bindings::cohort_file_truncate(self.0.as_ptr(), len) })
     }
 
-    /// `fchmod(2)`, `fchown(2)` or `futimens(2)` as `sa` says, run with
-    /// `creds` and the supplementary groups `groups` (of a task on another
-    /// node) in place of the current task's, and checked with them.
+    /// `fchmod(2)`, `fchown(2)`, `futimens(2)` or `fcntl(F_SETFL)` as `sa`
+    /// says, run with `creds` and the supplementary groups `groups` (of a
+    /// task on another node) in place of the current task's, and checked
+    /// with them.
     ///
     /// # Errors
     ///
@@ -555,8 +559,9 @@ pub trait FileOps {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// `fchmod(2)`, `fchown(2)` or `futimens(2)` as `sa` says, by the
-    /// current task: the home checks it with the task's credentials.
+    /// `fchmod(2)`, `fchown(2)`, `futimens(2)` or `fcntl(F_SETFL)` as `sa`
+    /// says, by the current task: the home checks it with the task's
+    /// credentials.
     fn setattr(_p: &Proxy, _sa: &SetAttr) -> Result {
         crate::build_error(crate::error::VTABLE_DEFAULT_ERROR)
     }

@@ -49,7 +49,7 @@
 //! back only when the message was never delivered.
 
 use super::node::{NodeId, MAX_NODES};
-use super::task_msg::Creds;
+use super::task_msg::{Creds, MAX_GROUPS};
 use super::wire::{Payload, Reader, WireError, Writer, MAX_ERRNO};
 
 /// Request [`FileReq`]: an operation on an exported file, to its home; the
@@ -257,9 +257,10 @@ pub enum FileOp {
     /// another holds a conflicting lock. A test's reply data are a
     /// [`LockConflict`].
     Lock,
-    /// Change the file's mode, owner or times as `fchmod`, `fchown` or
-    /// `futimens` would, checked at the home with the caller's
-    /// credentials: `data` is a [`SetAttr`]; `a`, `b` and `flags` are 0.
+    /// Change the file's mode, owner, times or status flags as `fchmod`,
+    /// `fchown`, `futimens` or `fcntl(F_SETFL)` would, checked at the home
+    /// with the caller's credentials: `data` is a [`SetAttr`]; `a`, `b`
+    /// and `flags` are 0.
     SetAttr,
 }
 
@@ -302,53 +303,69 @@ pub enum AttrChange {
     /// or anyone who may write the file may ask), else the access and
     /// the modification time.
     Times(Option<[FileTime; 2]>),
+    /// `fcntl(F_SETFL)`: the open file description's status flags, only
+    /// [`SETFL_FLAGS`] (the others stay the proxy's or are not status
+    /// flags).
+    Flags(u32),
 }
 
-/// The data of a [`FileOp::SetAttr`]: the change and who asks for it.
-/// Layout: `kind u8` (1 mode, 2 owner, 3 times now, 4 times), `a u32`
-/// (the mode, or the uid), `b u32` (the gid), `atime_sec i64`, `atime_nsec
-/// u32`, `mtime_sec i64`, `mtime_nsec u32`, then the caller's credentials
-/// ([`Creds`], 80 bytes), `ngroups u32` and its supplementary groups
-/// (`u32` each). Fields a change does not use are 0.
+/// The status flags a [`AttrChange::Flags`] sets at the home: `O_APPEND`,
+/// `O_NONBLOCK`, `O_DIRECT` and `O_NOATIME` (Linux's generic values, which
+/// x86 uses). `O_ASYNC` is not among them: a home's file would signal its
+/// own owner.
+pub const SETFL_FLAGS: u32 = 0o2000 | 0o4000 | 0o40000 | 0o1000000;
+
+/// The data of a [`FileOp::SetAttr`]: the change and who asks for it,
+/// as the proxy's node encodes it ([`SetAttrMsg`] is what the home
+/// decodes). Layout: `kind u8` (1 mode, 2 owner, 3 times now, 4 times,
+/// 5 status flags), `a u32` (the mode, the uid or the flags), `b u32` (the
+/// gid), `atime_sec i64`, `atime_nsec u32`, `mtime_sec i64`, `mtime_nsec
+/// u32`, then the caller's credentials ([`Creds`], 80 bytes), `ngroups
+/// u32` and its supplementary groups (`u32` each, at most [`MAX_GROUPS`]).
+/// Fields a change does not use are 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SetAttr<'a> {
     /// The change.
     pub change: AttrChange,
     /// The caller's credentials (the home checks with them).
     pub creds: Creds,
-    /// The caller's supplementary groups, `u32` little-endian each.
-    pub groups: &'a [u8],
+    /// The caller's supplementary groups, at most [`MAX_GROUPS`].
+    pub groups: &'a [u32],
 }
 
-impl<'a> SetAttr<'a> {
-    /// Bytes before the credentials.
-    const HEAD_LEN: usize = 1 + 4 + 4 + 8 + 4 + 8 + 4;
+/// Bytes of a [`SetAttr`] before the credentials.
+const SETATTR_HEAD_LEN: usize = 1 + 4 + 4 + 8 + 4 + 8 + 4;
 
-    /// Bytes [`SetAttr::encode`] writes.
+/// Bytes of a [`SetAttr`] with `nr_groups` groups (saturating).
+const fn setattr_len(nr_groups: usize) -> usize {
+    (SETATTR_HEAD_LEN + Creds::LEN + 4).saturating_add(nr_groups.saturating_mul(4))
+}
+
+// Any valid [`SetAttr`] fits in a [`FileReq`].
+const _: () = assert!(setattr_len(MAX_GROUPS) <= FILE_MAX_DATA);
+
+/// Checks a change's fields.
+fn change_valid(change: &AttrChange) -> bool {
+    match change {
+        AttrChange::Mode(mode) => *mode <= 0o7777,
+        AttrChange::Owner { .. } => true,
+        AttrChange::Times(None) => true,
+        AttrChange::Times(Some([a, m])) => a.valid() && m.valid(),
+        AttrChange::Flags(flags) => flags & !SETFL_FLAGS == 0,
+    }
+}
+
+impl SetAttr<'_> {
+    /// Bytes [`SetAttr::encode`] writes (saturating).
     pub fn encoded_len(&self) -> usize {
-        (Self::HEAD_LEN + Creds::LEN + 4).saturating_add(self.groups.len())
+        setattr_len(self.groups.len())
     }
 
-    /// The caller's supplementary groups.
-    pub fn groups(&self) -> impl Iterator<Item = u32> + 'a {
-        self.groups
-            .chunks_exact(4)
-            .map(|g| u32::from_le_bytes([g[0], g[1], g[2], g[3]]))
-    }
-
-    /// Checks the fields.
+    /// Checks the fields: the credentials, the change and the number of
+    /// groups.
     pub fn validate(&self) -> Result<(), WireError> {
         self.creds.validate()?;
-        check(
-            self.groups.len().is_multiple_of(4)
-                && self.encoded_len() <= FILE_MAX_DATA
-                && match self.change {
-                    AttrChange::Mode(mode) => mode <= 0o7777,
-                    AttrChange::Owner { .. } => true,
-                    AttrChange::Times(None) => true,
-                    AttrChange::Times(Some([a, m])) => a.valid() && m.valid(),
-                },
-        )
+        check(self.groups.len() <= MAX_GROUPS && change_valid(&self.change))
     }
 
     /// Encodes into the start of `out`; returns the bytes written.
@@ -359,6 +376,7 @@ impl<'a> SetAttr<'a> {
             AttrChange::Owner { uid, gid } => (2, uid, gid, [FileTime::default(); 2]),
             AttrChange::Times(None) => (3, 0, 0, [FileTime::default(); 2]),
             AttrChange::Times(Some(t)) => (4, 0, 0, t),
+            AttrChange::Flags(flags) => (5, flags, 0, [FileTime::default(); 2]),
         };
         let mut w = Writer::new(out);
         w.u8(kind)?;
@@ -369,14 +387,30 @@ impl<'a> SetAttr<'a> {
             w.u32(t.nsec)?;
         }
         self.creds.write(&mut w)?;
-        w.u32(u32::try_from(self.groups.len() / 4).map_err(|_| WireError::BadPayload)?)?;
-        w.bytes(self.groups)?;
+        w.u32(u32::try_from(self.groups.len()).map_err(|_| WireError::BadPayload)?)?;
+        for g in self.groups {
+            w.u32(*g)?;
+        }
         Ok(w.written())
     }
+}
 
-    /// Decodes and validates exactly a whole [`SetAttr`]; `groups`
-    /// borrows from `bytes`.
-    pub fn decode(bytes: &'a [u8]) -> Result<SetAttr<'a>, WireError> {
+/// A decoded [`SetAttr`]: its groups stay encoded in the message, read
+/// with [`SetAttrMsg::groups`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetAttrMsg<'a> {
+    /// The change.
+    pub change: AttrChange,
+    /// The caller's credentials.
+    pub creds: Creds,
+    /// The groups, `u32` little-endian each, at most [`MAX_GROUPS`].
+    groups_raw: &'a [u8],
+}
+
+impl<'a> SetAttrMsg<'a> {
+    /// Decodes and validates exactly a whole [`SetAttr`]; the groups stay
+    /// in `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<SetAttrMsg<'a>, WireError> {
         let mut r = Reader::new(bytes);
         let kind = r.u8()?;
         let (a, b) = (r.u32()?, r.u32()?);
@@ -386,8 +420,10 @@ impl<'a> SetAttr<'a> {
             t.nsec = r.u32()?;
         }
         let creds = Creds::read(&mut r)?;
+        creds.validate()?;
         let n = usize::try_from(r.u32()?).map_err(|_| WireError::BadPayload)?;
-        let groups = r.bytes(n.checked_mul(4).ok_or(WireError::BadPayload)?)?;
+        check(n <= MAX_GROUPS)?;
+        let groups_raw = r.bytes(n * 4)?;
         r.finish()?;
         let unused = times == [FileTime::default(); 2];
         let change = match kind {
@@ -395,15 +431,24 @@ impl<'a> SetAttr<'a> {
             2 if unused => AttrChange::Owner { uid: a, gid: b },
             3 if a == 0 && b == 0 && unused => AttrChange::Times(None),
             4 if a == 0 && b == 0 => AttrChange::Times(Some(times)),
+            5 if b == 0 && unused => AttrChange::Flags(a),
             _ => return Err(WireError::BadPayload),
         };
-        let s = SetAttr {
+        check(change_valid(&change))?;
+        Ok(SetAttrMsg {
             change,
             creds,
-            groups,
-        };
-        s.validate()?;
-        Ok(s)
+            groups_raw,
+        })
+    }
+
+    /// The caller's supplementary groups.
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = u32> + 'a {
+        self.groups_raw.chunks_exact(4).map(|c| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(c);
+            u32::from_le_bytes(b)
+        })
     }
 }
 
@@ -678,7 +723,7 @@ impl<'a> FileReq<'a> {
                     self.a == 0
                         && self.b == 0
                         && self.flags == 0
-                        && SetAttr::decode(self.data).is_ok()
+                        && SetAttrMsg::decode(self.data).is_ok()
                 }
             };
         check(ok)
@@ -1388,10 +1433,7 @@ mod tests {
 
     #[test]
     fn setattr_round_trips_and_checks_its_fields() {
-        let groups: Vec<u8> = [4u32, 27, 100]
-            .iter()
-            .flat_map(|g| g.to_le_bytes())
-            .collect();
+        let groups = [4u32, 27, 100];
         let t = FileTime {
             sec: -5,
             nsec: 999_999_999,
@@ -1408,6 +1450,8 @@ mod tests {
             },
             AttrChange::Times(None),
             AttrChange::Times(Some([t, omit])),
+            AttrChange::Flags(SETFL_FLAGS),
+            AttrChange::Flags(0),
         ] {
             let s = SetAttr {
                 change,
@@ -1416,8 +1460,8 @@ mod tests {
             };
             let mut buf = vec![0u8; s.encoded_len()];
             assert_eq!(s.encode(&mut buf), Ok(s.encoded_len()));
-            let back = SetAttr::decode(&buf).unwrap();
-            assert_eq!(back, s);
+            let back = SetAttrMsg::decode(&buf).unwrap();
+            assert_eq!((back.change, back.creds), (s.change, s.creds));
             assert_eq!(back.groups().collect::<Vec<_>>(), [4, 27, 100]);
             let req = FileReq {
                 id: 7,
@@ -1446,6 +1490,9 @@ mod tests {
             groups: &[],
         };
         assert!(bad(AttrChange::Mode(0o10000)).validate().is_err());
+        // O_ASYNC, or a flag that is no status flag, is not the home's.
+        assert!(bad(AttrChange::Flags(0o20000)).validate().is_err());
+        assert!(bad(AttrChange::Flags(0o2)).validate().is_err());
         let late = FileTime {
             sec: 0,
             nsec: 1_000_000_000,
@@ -1458,12 +1505,25 @@ mod tests {
         assert!(bad(AttrChange::Times(Some([t, now_with_sec])))
             .validate()
             .is_err());
-        assert!(SetAttr {
-            groups: &[1, 2, 3],
+        // At most MAX_GROUPS groups, both ways.
+        let many = vec![7u32; MAX_GROUPS + 1];
+        let s = SetAttr {
+            groups: &many[..MAX_GROUPS],
             ..bad(AttrChange::Times(None))
-        }
-        .validate()
-        .is_err());
+        };
+        let mut buf = vec![0u8; s.encoded_len()];
+        s.encode(&mut buf).unwrap();
+        assert_eq!(SetAttrMsg::decode(&buf).unwrap().groups().len(), MAX_GROUPS);
+        let over = SetAttr { groups: &many, ..s };
+        assert!(over.validate().is_err());
+        let n = SETATTR_HEAD_LEN + Creds::LEN;
+        buf[n..n + 4].copy_from_slice(&(MAX_GROUPS as u32 + 1).to_le_bytes());
+        buf.extend_from_slice(&7u32.to_le_bytes());
+        assert!(SetAttrMsg::decode(&buf).is_err());
+        // A group count the bytes do not match does not decode.
+        buf.truncate(buf.len() - 4);
+        buf[n..n + 4].copy_from_slice(&(MAX_GROUPS as u32 - 1).to_le_bytes());
+        assert!(SetAttrMsg::decode(&buf).is_err());
         // A mode change that carries times, or an unknown kind, does not
         // decode.
         let s = bad(AttrChange::Mode(0o644));
@@ -1471,8 +1531,8 @@ mod tests {
         s.encode(&mut buf).unwrap();
         let mut with_time = buf.clone();
         with_time[9] = 1;
-        assert!(SetAttr::decode(&with_time).is_err());
+        assert!(SetAttrMsg::decode(&with_time).is_err());
         buf[0] = 5;
-        assert!(SetAttr::decode(&buf).is_err());
+        assert!(SetAttrMsg::decode(&buf).is_err());
     }
 }

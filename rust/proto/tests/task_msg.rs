@@ -14,7 +14,7 @@
 
 use cohort_proto::files::{
     AttrChange, FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FileTime,
-    LockKind, LockSpec, LockType, SetAttr, FILE_MAX_DATA, LOCK_TO_END, POS_CURRENT,
+    LockKind, LockSpec, LockType, SetAttr, FILE_MAX_DATA, LOCK_TO_END, POS_CURRENT, SETFL_FLAGS,
 };
 use cohort_proto::migration::TaskId;
 use cohort_proto::node::{NodeId, NodeSet};
@@ -468,21 +468,20 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::SetAttr,
             ][rng.below(11) as usize];
             let setattr = {
-                let groups: Vec<u8> = (0..rng.below(4))
-                    .flat_map(|_| (rng.next() as u32).to_le_bytes())
-                    .collect();
+                let groups: Vec<u32> = (0..rng.below(4)).map(|_| rng.next() as u32).collect();
                 let time = FileTime {
                     sec: rng.edgy() as i64,
                     nsec: rng.below(1_000_000_000) as u32,
                 };
-                let change = match rng.below(4) {
+                let change = match rng.below(5) {
                     0 => AttrChange::Mode(rng.below(0o10000) as u32),
                     1 => AttrChange::Owner {
                         uid: rng.next() as u32,
                         gid: rng.next() as u32,
                     },
                     2 => AttrChange::Times(None),
-                    _ => AttrChange::Times(Some([time, time])),
+                    3 => AttrChange::Times(Some([time, time])),
+                    _ => AttrChange::Flags(rng.next() as u32 & SETFL_FLAGS),
                 };
                 let s = SetAttr {
                     change,
