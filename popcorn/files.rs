@@ -7,9 +7,9 @@
 use crate::dist::me;
 use crate::proto::files::{
     AttrChange, FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FileTime,
-    Holds, LockConflict, LockKind, LockSpec, LockType, SetAttr, SetAttrMsg, FILE_MAX_DATA,
-    FILE_REPLY_HEAD_LEN, IOCTL_MAX_DATA, LOCK_TO_END, MSG_FILE_HOLD, MSG_FILE_PUT, MSG_FILE_READY,
-    MSG_FILE_REQ, POS_CURRENT, SETFL_FLAGS,
+    Holds, LockConflict, LockData, LockKind, LockSpec, LockType, SetAttr, SetAttrMsg,
+    FILE_MAX_DATA, FILE_REPLY_HEAD_LEN, IOCTL_MAX_DATA, LOCK_TO_END, MSG_FILE_HOLD, MSG_FILE_PUT,
+    MSG_FILE_READY, MSG_FILE_REQ, POS_CURRENT, SETFL_FLAGS,
 };
 use crate::proto::node::NodeId;
 use crate::proto::wire::Payload;
@@ -18,7 +18,7 @@ use kernel::cohort::migration::Global;
 use kernel::cohort::msg::{self, Message, MsgHandler};
 use kernel::cohort::{
     self,
-    files::{self, File, FileOps, Info, Lock, LockKind as Kind, Proxy, Stat, Watch},
+    files::{self, File, FileOps, Info, Lock, LockKind as Kind, LockOwner, Proxy, Stat, Watch},
     migration, vec as kvec,
 };
 use kernel::prelude::*;
@@ -51,6 +51,30 @@ struct Export {
     holds: Holds,
     /// Follows the file's wait queues once a node armed it.
     watch: Option<Watch>,
+    /// Shadows' tables that may own POSIX locks on the file: of processes
+    /// that left with a descriptor of it or locked it through a proxy.
+    lockers: KVec<LockOwner>,
+}
+
+impl Drop for Export {
+    /// No node holds the file any more, so no process that left with it
+    /// has a descriptor of it: as its last close would, this releases its
+    /// POSIX locks, which the file's release would otherwise leak.
+    fn drop(&mut self) {
+        for owner in self.lockers.iter() {
+            self.file.unlock_owner(*owner);
+        }
+    }
+}
+
+impl Export {
+    /// Records that `owner` may hold POSIX locks on the file.
+    fn add_locker(&mut self, owner: LockOwner) -> Result {
+        if !self.lockers.contains(&owner) {
+            self.lockers.push(owner, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
 }
 
 /// The files this node is the home of, by export id.
@@ -75,15 +99,23 @@ impl Exports {
     }
 
     /// Exports `file` (again) and grants `to` one hold on it; returns its
-    /// id.
-    fn export(&self, file: &File, to: NodeId) -> Result<u64> {
+    /// id. `locker`: the table of a task that leaves with the file, which
+    /// may own POSIX locks on it.
+    fn export(&self, file: &File, to: NodeId, locker: Option<LockOwner>) -> Result<u64> {
         let mut list = self.list.lock();
         if let Some(e) = list.iter_mut().find(|e| e.file.key() == file.key()) {
+            if let Some(owner) = locker {
+                e.add_locker(owner)?;
+            }
             e.holds.grant(to, 1).map_err(|_| eoverflow())?;
             return Ok(e.id);
         }
         let mut holds = Holds::new();
         holds.grant(to, 1).map_err(|_| EINVAL)?;
+        let mut lockers = KVec::new();
+        if let Some(owner) = locker {
+            lockers.push(owner, GFP_KERNEL)?;
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         list.push(
             KBox::new(
@@ -92,12 +124,32 @@ impl Exports {
                     file: file.clone(),
                     holds,
                     watch: None,
+                    lockers,
                 },
                 GFP_KERNEL,
             )?,
             GFP_KERNEL,
         )?;
         Ok(id)
+    }
+
+    /// `owner` no longer needs the export to release its POSIX locks on
+    /// export `id`'s file (its table holds the file again).
+    fn forget_locker(&self, id: u64, owner: LockOwner) {
+        let mut list = self.list.lock();
+        if let Some(e) = list.iter_mut().find(|e| e.id == id) {
+            if let Some(i) = e.lockers.iter().position(|o| *o == owner) {
+                kvec::swap_remove(&mut e.lockers, i);
+            }
+        }
+    }
+
+    /// `owner` takes a POSIX lock on export `id`'s file: it is released
+    /// when the export goes, if not before.
+    fn add_locker(&self, id: u64, owner: LockOwner) -> Result {
+        let mut list = self.list.lock();
+        let e = list.iter_mut().find(|e| e.id == id).ok_or(EBADF)?;
+        e.add_locker(owner)
     }
 
     /// The file of export `id` if `node` holds it (any node when `None`).
@@ -189,6 +241,31 @@ impl Exports {
     }
 }
 
+impl Exports {
+    /// Releases `owner`'s POSIX locks on every file served here and
+    /// forgets it (under the list's lock: releasing a lock wakes the
+    /// file's lock waiters, not its watch).
+    fn unlock_owner(&self, owner: LockOwner) {
+        for e in self.list.lock().iter_mut() {
+            e.file.unlock_owner(owner);
+            if let Some(i) = e.lockers.iter().position(|o| *o == owner) {
+                kvec::swap_remove(&mut e.lockers, i);
+            }
+        }
+    }
+}
+
+/// The current task, a shadow, ends here: the POSIX locks its process took
+/// through proxies of the files served here, and those it held when it
+/// left, are its table's (see [`serve`]) and go with it, as an exit's
+/// close of the files would release them.
+pub(crate) fn shadow_ended() {
+    let (Some(exports), Some(owner)) = (EXPORTS.get(), LockOwner::of(kernel::current!())) else {
+        return;
+    };
+    exports.unlock_owner(owner);
+}
+
 /// A node went down: proxies of its files fail, its holds here end.
 pub(crate) fn node_down(node: NodeId) {
     files::proxy_node_down(u32::from(node.0));
@@ -203,6 +280,8 @@ pub(crate) fn node_down(node: NodeId) {
 /// grants taken are put back.
 pub(crate) fn describe(dest: NodeId) -> Result<KVec<FileDesc>> {
     let exports = EXPORTS.get().ok_or(ENODEV)?;
+    // The table stays with the shadow, and the POSIX locks it owns with it.
+    let locker = LockOwner::of(kernel::current!());
     let mut descs = KVec::new();
     // Files exported here by this call, by key, so one grant per file.
     let mut granted: KVec<(usize, u64)> = KVec::new();
@@ -216,7 +295,7 @@ pub(crate) fn describe(dest: NodeId) -> Result<KVec<FileDesc>> {
                     let id = match granted.iter().find(|(k, _)| *k == file.key()) {
                         Some((_, id)) => *id,
                         None => {
-                            let id = exports.export(&file, dest)?;
+                            let id = exports.export(&file, dest, locker)?;
                             granted.push((file.key(), id), GFP_KERNEL)?;
                             id
                         }
@@ -285,7 +364,13 @@ fn put_hold(home: NodeId, id: u64) {
 fn open_desc(d: &FileDesc, from: NodeId) -> Result<File> {
     if d.home == me() {
         let exports = EXPORTS.get().ok_or(ENODEV)?;
-        return exports.file(d.id, None).ok_or(EBADF);
+        let file = exports.file(d.id, None).ok_or(EBADF)?;
+        // Back in its own table, the file's POSIX locks are the task's
+        // again, released by its own close, not by the export's end.
+        if let Some(owner) = LockOwner::of(kernel::current!()) {
+            exports.forget_locker(d.id, owner);
+        }
+        return Ok(file);
     }
     let own = d.home != from;
     if own {
@@ -356,7 +441,7 @@ pub(crate) fn open_for(
 ) -> Result<FileDesc> {
     let exports = EXPORTS.get().ok_or(ENODEV)?;
     let file = files::open(path, flags, mode)?;
-    let id = exports.export(&file, to)?;
+    let id = exports.export(&file, to, None)?;
     let info = file.info();
     Ok(FileDesc {
         fd: 0,
@@ -611,11 +696,26 @@ impl FileOps for Proxies {
         if lock.start < 0 || lock.end < lock.start {
             return Err(EINVAL);
         }
-        // Recorded with the pid the process has cluster-wide.
-        let pid = crate::STATE
+        // Recorded with the pid the process has cluster-wide; a POSIX lock
+        // names the process, whose shadow at the home owns it there.
+        let dist = crate::STATE
             .get()
-            .and_then(|reg| crate::dist::current_running(&reg))
-            .map_or(lock.pid, |d| d.id.pid as i32);
+            .and_then(|reg| crate::dist::current_running(&reg));
+        let owner = match (spec.kind, &dist) {
+            (LockKind::Posix, Some(d)) => Some(d.id),
+            // Not a distributed process: it holds no POSIX lock at the
+            // home, so it may test (as such an owner) and drop (nothing).
+            (LockKind::Posix, None) if spec.test => None,
+            (LockKind::Posix, None) if spec.ltype == LockType::Unlock => return Ok(()),
+            (LockKind::Posix, None) => return Err(cohort::errno::ENOLCK()),
+            _ => None,
+        };
+        let data = LockData {
+            pid: dist.as_ref().map_or(lock.pid, |d| d.id.pid as i32),
+            owner,
+        };
+        let mut buf = [0u8; LockData::POSIX_LEN];
+        let len = data.encode(&mut buf).map_err(|_| EINVAL)?;
         let mut raw = [0u8; LockConflict::LEN];
         // What the home answered, or ENOLCK ("a remote locking protocol
         // failed") when no answer came: a transport's EAGAIN must not read
@@ -626,7 +726,7 @@ impl FileOps for Proxies {
             spec.flags(),
             lock.start as u64,
             lock.end as u64,
-            &pid.to_le_bytes(),
+            &buf[..len],
             if spec.test { &mut raw[..] } else { &mut [] },
         )
         .map_err(|f| match f {
@@ -755,7 +855,7 @@ fn serve(
                     sa.flags = flags;
                 }
             }
-            let mut groups = KVVec::with_capacity(attr.groups().len(), GFP_KERNEL)?;
+            let mut groups = KVVec::with_capacity(attr.nr_groups(), GFP_KERNEL)?;
             for g in attr.groups() {
                 groups.push(g, GFP_KERNEL)?;
             }
@@ -764,11 +864,24 @@ fn serve(
         }
         FileOp::Lock => {
             let spec = LockSpec::from_flags(req.flags).ok_or(EINVAL)?;
-            let pid = req
-                .data
-                .try_into()
-                .map(i32::from_le_bytes)
-                .map_err(|_| EINVAL)?;
+            let asked = LockData::decode(spec, req.data).map_err(|_| EINVAL)?;
+            // A POSIX lock is the process's shadow's here: its table owns
+            // the locks the process held when it left (`leave_all`).
+            let owner = match asked.owner {
+                Some(id) => Some(
+                    crate::STATE
+                        .get()
+                        .and_then(|reg| reg.find(id))
+                        .and_then(|d| LockOwner::of(&d.task))
+                        .ok_or_else(cohort::errno::ENOLCK)?,
+                ),
+                None => None,
+            };
+            if let (Some(owner), false) = (owner, spec.test) {
+                // Recorded first: a lock the export cannot release when it
+                // goes is refused rather than leaked.
+                exports.add_locker(req.id, owner)?;
+            }
             let mut lock = Lock {
                 test: spec.test,
                 kind: match spec.kind {
@@ -778,9 +891,10 @@ fn serve(
                 },
                 ltype: spec.ltype.as_raw(),
                 conflict_ofd: false,
-                pid,
+                pid: asked.pid,
                 start: req.a as i64,
                 end: req.b as i64,
+                owner,
             };
             file.lock(&mut lock)?;
             if spec.test {

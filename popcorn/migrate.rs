@@ -618,7 +618,7 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     if !migration::may_migrate(&task) {
         return Err(cohort::errno::EOPNOTSUPP());
     }
-    // Checked when asked too; a lock taken since must not be dropped.
+    // Checked when asked too; a table shared since keeps its locks.
     if migration::holds_posix_locks(&task) {
         return Err(cohort::errno::EOPNOTSUPP());
     }
@@ -710,8 +710,9 @@ fn leave(reg: &Registry, dest: NodeId) -> Result<Arc<Dist>> {
     // The counts went with the task; the shadow counts afresh.
     dist.counts.take();
     // The files are the destination's now (see `proto::files`): the shadow
-    // keeps none, so a pipe closed there ends here.
-    if let Err(e) = kernel::cohort::files::close_all() {
+    // keeps none, so a pipe closed there ends here. Its table keeps the
+    // process's POSIX locks, which its proxies name (`files::serve`).
+    if let Err(e) = kernel::cohort::files::leave_all() {
         pr_warn!(
             "task {}:{}: could not close its files on node {}: {:?}\n",
             dist.id.origin.0,
@@ -821,6 +822,7 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
                 forward_signal(dist, SIGKILL, false);
             }
             reg.remove(dist.id);
+            crate::files::shadow_ended();
             // The pending SIGKILL ends the task on its way out.
             return AfterWork::Resume;
         }
@@ -845,6 +847,7 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
             }
             Event::Exit(code) => {
                 reg.remove(dist.id);
+                crate::files::shadow_ended();
                 memory::ended(dist, false);
                 return AfterWork::Exit(if dist.at_origin() { code } else { 0 });
             }
@@ -857,6 +860,7 @@ fn shadow(reg: &Registry, dist: &Arc<Dist>) -> AfterWork {
                     me().0
                 );
                 reg.remove(dist.id);
+                crate::files::shadow_ended();
                 // The process is gone: its pages go everywhere.
                 memory::ended(dist, dist.at_origin());
                 return AfterWork::Exit(i64::from(SIGKILL));

@@ -3790,9 +3790,9 @@ TEST_F_TIMEOUT(migrate, moved_inside_the_vdso, 120)
  * for, so they conflict with the locks of processes there. A flock taken
  * before the move stays held; a lock that must wait waits on the remote
  * node until the home grants it, and a signal ends the wait (EINTR without
- * SA_RESTART). A POSIX record lock on a proxy fails with ENOLCK instead of
- * being taken on the proxy alone; releasing one succeeds, and F_GETLK is
- * answered by the home. The test, at the origin, holds and
+ * SA_RESTART). A POSIX record lock on a proxy is the process's, taken at
+ * the home (posix_locks_move_with_the_process has more), and F_GETLK is
+ * answered there. The test, at the origin, holds and
  * releases the other side of each conflict through its own open of the
  * file; once the worker is gone, its locks are.
  */
@@ -3858,15 +3858,16 @@ static int locks_at_the_home(void *varg)
 	WCHECK(fcntl(fd, F_OFD_GETLK, &fl) == 0, "F_OFD_GETLK: %s", strerror(errno));
 	WCHECK(fl.l_type == F_UNLCK, "F_OFD_GETLK finds its own lock (type %d)", fl.l_type);
 	/*
-	 * A process's own record lock cannot be taken through a proxy, so it
-	 * holds none there: releasing one does nothing, and F_GETLK finds the
-	 * locks of others at the home (the test's, with its pid), as well as
-	 * this description's OFD locks, whose owner is not the process.
+	 * A process's own record lock is taken at the home, as the process's:
+	 * F_GETLK finds the locks of others there (the test's, with its pid)
+	 * and this description's OFD locks, whose owner is not the process,
+	 * but not the process's own.
 	 */
-	r = ofd_lock(fd, F_SETLK, F_WRLCK, 0, 1);
-	WCHECK(r == -1 && errno == ENOLCK, "F_SETLK on a proxy: %d (%s), expected ENOLCK",
-	       r, strerror(errno));
-	WCHECK(ofd_lock(fd, F_SETLK, F_UNLCK, 0, 1) == 0, "F_SETLK(F_UNLCK) on a proxy: %s",
+	WCHECK(ofd_lock(fd, F_SETLK, F_WRLCK, 0, 1) == 0, "F_SETLK on a proxy: %s",
+	       strerror(errno));
+	r = ofd_lock(fd, F_SETLK, F_WRLCK, 305, 1);
+	WCHECK(r == -1 && (errno == EAGAIN || errno == EACCES),
+	       "F_SETLK over the test's record lock: %d (%s), expected EAGAIN", r,
 	       strerror(errno));
 	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 300, .l_len = 10 };
 	WCHECK(fcntl(fd, F_GETLK, &fl) == 0, "F_GETLK: %s", strerror(errno));
@@ -3952,51 +3953,195 @@ TEST_F_TIMEOUT(migrate, locks_at_the_home, 120)
 	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 0 };
 	EXPECT_EQ(0, fcntl(fd, F_OFD_GETLK, &fl));
 	EXPECT_EQ(F_UNLCK, fl.l_type);
+	/* Its record lock went with its close of the file. */
+	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+	EXPECT_EQ(0, fcntl(fd, F_GETLK, &fl));
+	EXPECT_EQ(F_UNLCK, fl.l_type);
+	close(fd);
+	unlink(a.path);
+}
+
+/* The record lock on @fd over @start..+@len as F_GETLK finds it. */
+static struct flock getlk(int fd, off_t start, off_t len)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = start,
+		.l_len = len,
+	};
+
+	if (fcntl(fd, F_GETLK, &fl))
+		fl.l_type = -1;
+	return fl;
+}
+
+/*
+ * POSIX record locks belong to the process's descriptor table, which
+ * stays with its shadow when it leaves: a lock held before the move stays
+ * held, one taken through a proxy is taken at the home as the same
+ * owner's (so it merges with, and releases, the older ones), a blocking
+ * one waits for the test's, the locks are the process's own again once it
+ * is back, and its close of the file releases them at the home. The test
+ * checks each from the origin with a descriptor of its own.
+ */
+static int posix_locks_move(void *varg)
+{
+	struct lock_arg *a = varg;
+	struct flock fl;
+	int fd, fd2;
+
+	fd = open(a->path, O_RDWR);
+	WCHECK(fd >= 0, "open %s: %s", a->path, strerror(errno));
+	WCHECK(ofd_lock(fd, F_SETLK, F_WRLCK, 0, 10) == 0, "F_SETLK: %s", strerror(errno));
+	WMIGRATE(a->other);
+	/* Its own lock does not conflict with itself, wherever it is. */
+	fl = getlk(fd, 0, 10);
+	WCHECK(fl.l_type == F_UNLCK, "F_GETLK over its own lock on node %d: type %d",
+	       a->other, fl.l_type);
+	WCHECK(ofd_lock(fd, F_SETLK, F_WRLCK, 20, 10) == 0, "F_SETLK on node %d: %s",
+	       a->other, strerror(errno));
+	/* lockf(3) is F_SETLK from the file position, which is the home's. */
+	WCHECK(lseek(fd, 60, SEEK_SET) == 60 && lockf(fd, F_TLOCK, 5) == 0,
+	       "lockf on node %d: %s", a->other, strerror(errno));
+	/* From the end of the file (100 bytes, at the home): 90-94. */
+	fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_END, .l_start = -10, .l_len = 5 };
+	WCHECK(fcntl(fd, F_SETLK, &fl) == 0, "F_SETLK from SEEK_END on node %d: %s", a->other,
+	       strerror(errno));
+	wready();
+	/* The test checks 0-9, 20-29, 60-64, 90-94, then lets its 40-49 go. */
+	WCHECK(ofd_lock(fd, F_SETLKW, F_WRLCK, 40, 10) == 0, "F_SETLKW on node %d: %s",
+	       a->other, strerror(errno));
+	WCHECK(ofd_lock(fd, F_SETLK, F_UNLCK, 0, 10) == 0, "F_UNLCK of 0-9 on node %d: %s",
+	       a->other, strerror(errno));
+	WMIGRATE(g_node);
+	/* Home again: its locks are its own, released as its own. */
+	fl = getlk(fd, 20, 50);
+	WCHECK(fl.l_type == F_UNLCK, "F_GETLK over its own locks back home: type %d",
+	       fl.l_type);
+	WCHECK(ofd_lock(fd, F_SETLK, F_UNLCK, 20, 10) == 0, "F_UNLCK at home: %s",
+	       strerror(errno));
+	WMIGRATE(a->other);
+	wready();
+	/* The test checks 0-29 free, 40-49 and 60-64 held. */
+	wait_go();
+	/*
+	 * A close of the proxy releases them all at the home: an OFD lock of
+	 * a new open, whose owner is not the process, then takes the range.
+	 */
+	close(fd);
+	fd2 = open(a->path, O_RDWR);
+	WCHECK(fd2 >= 0, "open again on node %d: %s", a->other, strerror(errno));
+	WCHECK(ofd_lock(fd2, F_OFD_SETLK, F_WRLCK, 0, 100) == 0,
+	       "after its close, an OFD lock over its record locks on node %d: %s", a->other,
+	       strerror(errno));
+	close(fd2);
+	return 0;
+}
+
+TEST_F_TIMEOUT(migrate, posix_locks_move_with_the_process, 120)
+{
+	struct lock_arg a = { .other = self->other };
+	struct flock fl;
+	struct kid w;
+	int fd, r;
+
+	NEED_PEERS(1);
+	snprintf(a.path, sizeof(a.path), "/tmp/cohort-posix-lock-%d", (int)getpid());
+	fd = open(a.path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 100));
+	ASSERT_EQ(0, ofd_lock(fd, F_SETLK, F_WRLCK, 40, 10));
+	start_kid(_metadata, &w, posix_locks_move, &a);
+	ASSERT_TRUE(kid_ready(&w, 60000)) {
+		finish_kid(_metadata, &w, 1000);
+	}
+	EXPECT_EQ(self->other, where(w.pid));
+	/* The lock it took before the move, and the two it took after. */
+	fl = getlk(fd, 0, 10);
+	EXPECT_EQ(F_WRLCK, fl.l_type);
+	EXPECT_EQ(w.pid, fl.l_pid);
+	fl = getlk(fd, 25, 1);
+	EXPECT_EQ(F_WRLCK, fl.l_type);
+	EXPECT_EQ(20, fl.l_start);
+	EXPECT_EQ(w.pid, fl.l_pid);
+	fl = getlk(fd, 62, 1);
+	EXPECT_EQ(F_WRLCK, fl.l_type);
+	EXPECT_EQ(60, fl.l_start);
+	EXPECT_EQ(5, fl.l_len);
+	fl = getlk(fd, 80, 20);
+	EXPECT_EQ(F_WRLCK, fl.l_type);
+	EXPECT_EQ(90, fl.l_start);
+	EXPECT_EQ(5, fl.l_len);
+	r = ofd_lock(fd, F_SETLK, F_WRLCK, 5, 1);
+	EXPECT_TRUE(r == -1 && (errno == EAGAIN || errno == EACCES)) {
+		TH_LOG("F_SETLK over its lock from before the move: %d (%s)", r, strerror(errno));
+	}
+	/* It waits for 40-49 (F_SETLKW) once it said so: let go. */
+	usleep(300000);
+	EXPECT_EQ(0, ofd_lock(fd, F_SETLK, F_UNLCK, 40, 10));
+	ASSERT_TRUE(kid_ready(&w, 60000)) {
+		finish_kid(_metadata, &w, 1000);
+	}
+	EXPECT_EQ(F_UNLCK, getlk(fd, 0, 30).l_type);
+	fl = getlk(fd, 40, 10);
+	EXPECT_EQ(F_WRLCK, fl.l_type);
+	EXPECT_EQ(w.pid, fl.l_pid);
+	EXPECT_EQ(F_WRLCK, getlk(fd, 60, 5).l_type);
+	EXPECT_EXITED(0, finish_kid(_metadata, &w, 30000));
+	EXPECT_EQ(F_UNLCK, getlk(fd, 0, 0).l_type);
 	close(fd);
 	unlink(a.path);
 }
 
 /*
- * POSIX record locks belong to the descriptor table, which migration
- * closes where the process leaves: a process holding one is refused
- * (EOPNOTSUPP, before anything moves) rather than moved without it; once
- * it let the lock go it moves. OFD and flock locks do not stop it.
+ * A table shared with another process (CLONE_FILES) would be unshared on
+ * the way out, and its record locks would stay the other process's: a
+ * process holding one in such a table is refused (EOPNOTSUPP, before
+ * anything moves); once the table is its own it moves with its locks.
  */
-static int posix_lock_stays(void *varg)
+static int table_sharer(void *arg)
 {
+	(void)arg;
+	pause();
+	return 0;
+}
+
+static int posix_lock_shared_table(void *varg)
+{
+	static char stack[64 << 10] __attribute__((aligned(16)));
 	struct lock_arg *a = varg;
+	pid_t sharer;
 	long e;
-	int fd;
+	int fd, status;
 
 	fd = open(a->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	WCHECK(fd >= 0, "open %s: %s", a->path, strerror(errno));
 	WCHECK(ofd_lock(fd, F_SETLK, F_WRLCK, 0, 10) == 0, "F_SETLK: %s", strerror(errno));
+	sharer = clone(table_sharer, stack + sizeof(stack), CLONE_FILES | SIGCHLD, NULL);
+	WCHECK(sharer > 0, "clone(CLONE_FILES): %s", strerror(errno));
 	e = migrate_errno(0, a->other, 0);
-	WCHECK(e == EOPNOTSUPP, "holding a record lock: errno %ld (%s), expected EOPNOTSUPP",
+	WCHECK(e == EOPNOTSUPP,
+	       "holding a record lock in a shared table: errno %ld (%s), expected EOPNOTSUPP",
 	       e, strerror(e));
 	WCHECK(where(0) == g_node, "moved anyway: on node %ld", where(0));
-	WCHECK(lockf(fd, F_ULOCK, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0, "unlock");
-	WCHECK(lockf(fd, F_TLOCK, 10) == 0, "lockf: %s", strerror(errno));
-	e = migrate_errno(0, a->other, 0);
-	WCHECK(e == EOPNOTSUPP, "holding a lockf lock: errno %ld (%s), expected EOPNOTSUPP",
-	       e, strerror(e));
-	WCHECK(lockf(fd, F_ULOCK, 10) == 0, "lockf(F_ULOCK): %s", strerror(errno));
-	WCHECK(ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 0, 10) == 0, "F_OFD_SETLK: %s", strerror(errno));
-	WCHECK(flock(fd, LOCK_SH) == 0, "flock: %s", strerror(errno));
+	WCHECK(kill(sharer, SIGKILL) == 0 && waitpid(sharer, &status, 0) == sharer,
+	       "end the sharer: %s", strerror(errno));
 	WMIGRATE(a->other);
 	WMIGRATE(g_node);
+	WCHECK(getlk(fd, 0, 10).l_type == F_UNLCK, "its lock is not its own after the trip");
 	close(fd);
 	unlink(a->path);
 	return 0;
 }
 
-TEST_F_TIMEOUT(errors, eopnotsupp_posix_lock, 60)
+TEST_F_TIMEOUT(errors, eopnotsupp_posix_lock_shared_table, 60)
 {
 	struct lock_arg a = { .other = self->other };
 
 	NEED_PEERS(1);
 	snprintf(a.path, sizeof(a.path), "/tmp/cohort-posix-lock-%d", (int)getpid());
-	RUN_KID(posix_lock_stays, &a, 50000);
+	RUN_KID(posix_lock_shared_table, &a, 50000);
 }
 
 /*

@@ -326,13 +326,14 @@ struct cohort_watch;
 /* Which lock: the first two belong to an open file description. */
 #define COHORT_LOCK_OFD		0	/* an OFD record lock */
 #define COHORT_LOCK_FLOCK	1	/* a flock(2) lock */
-#define COHORT_LOCK_POSIX	2	/* a POSIX record lock: tested only */
+#define COHORT_LOCK_POSIX	2	/* a POSIX record lock of @owner */
 
 /**
  * struct cohort_lock - a lock a proxy forwards to its home
  * @cmd: COHORT_LOCK_SET or COHORT_LOCK_TEST
  * @kind: COHORT_LOCK_OFD, COHORT_LOCK_FLOCK (the whole file; never tested)
- *	or COHORT_LOCK_POSIX (only tested, as an owner that holds none)
+ *	or COHORT_LOCK_POSIX (of @owner; without one, only tested, as an owner
+ *	that holds none)
  * @type: F_RDLCK, F_WRLCK or F_UNLCK; after a test, the conflicting
  *	lock's, F_UNLCK for none
  * @conflict_ofd: after a test, whether the conflicting lock is an OFD lock
@@ -340,6 +341,9 @@ struct cohort_watch;
  * @end: last byte (OFFSET_MAX: to the end of the file)
  * @pid: the pid the lock is recorded with; after a test, the conflicting
  *	lock's
+ * @owner: POSIX, at the home: the owner of the lock, a process's descriptor
+ *	table (cohort_task_lock_owner()), only compared, never dereferenced;
+ *	NULL for none
  */
 struct cohort_lock {
 	u8 cmd;
@@ -349,6 +353,7 @@ struct cohort_lock {
 	s32 pid;
 	s64 start;
 	s64 end;
+	const void *owner;
 };
 
 /* What a proxy's setattr changes (struct cohort_setattr's @change). */
@@ -986,6 +991,7 @@ struct file *cohort_fd_next(unsigned int *fd, bool *cloexec);
 int cohort_fd_install_at(unsigned int fd, struct file *file, bool cloexec);
 int cohort_fd_install_new(struct file *file, bool cloexec);
 int cohort_files_close_all(void);
+int cohort_files_leave_all(void);
 struct file *cohort_file_open(const char *path, int flags, umode_t mode);
 __poll_t cohort_file_poll_mask(struct file *file);
 ssize_t cohort_file_read(struct file *file, void *buf, size_t len, loff_t pos);
@@ -1001,6 +1007,8 @@ int cohort_file_setattr(struct file *file, const struct cohort_setattr *sa,
 			unsigned int ngroups);
 int cohort_file_lock(struct file *file, struct cohort_lock *lk);
 bool cohort_task_posix_locks(struct task_struct *tsk);
+const void *cohort_task_lock_owner(struct task_struct *tsk);
+void cohort_file_unlock_owner(struct file *file, const void *owner);
 long cohort_file_ioctl(struct file *file, unsigned int cmd,
 		       unsigned long value, const void *in, size_t in_len,
 		       void *out, size_t out_len);
@@ -1108,6 +1116,7 @@ struct file *__cohort_shm_removing(struct ipc_namespace *ns,
 void __cohort_shm_removed(struct file *file);
 bool cohort_vma_wants_writenotify(struct vm_area_struct *vma);
 int __cohort_file_setfl(struct file *file, unsigned int flags);
+int __cohort_file_lock_base(struct file *file, int whence, loff_t *base);
 
 void cohort_proc_inherit(struct task_struct *parent,
 			 struct task_struct *child, u64 clone_flags);
@@ -1240,9 +1249,26 @@ static inline int cohort_file_setfl(struct file *file, unsigned int flags)
 	return __cohort_file_setfl(file, flags);
 }
 
+/*
+ * From flock64_to_posix_lock() (fs/locks.c), for a lock given relative to
+ * the file position (SEEK_CUR) or to its end (SEEK_END): a proxy file's
+ * @base is its home's position or size. 0 or a negative errno.
+ */
+static inline int cohort_file_lock_base(struct file *file, int whence,
+					loff_t *base)
+{
+	return __cohort_file_lock_base(file, whence, base);
+}
+
 #else /* !CONFIG_COHORT_HOOKS */
 
 static inline int cohort_file_setfl(struct file *file, unsigned int flags)
+{
+	return 0;
+}
+
+static inline int cohort_file_lock_base(struct file *file, int whence,
+					loff_t *base)
 {
 	return 0;
 }

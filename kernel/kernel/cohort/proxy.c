@@ -566,12 +566,13 @@ static int proxy_lock_send(struct file *file, struct cohort_lock *lk, bool wait)
  * fcntl(2) locks. An OFD lock belongs to an open file description, and a
  * proxy's is the home's: it is taken there, on the home's file, where it
  * conflicts with every lock of the inode as one taken at the home would. A
- * POSIX record lock belongs to a process (its files_struct), which nothing
- * at the home stands for: taking one is refused with -ENOLCK rather than
- * done on the proxy alone, where no other process would see it. So the
- * process holds none through a proxy: releasing one succeeds and does
- * nothing, and F_GETLK asks the home which lock conflicts with one, as the
- * lock of an owner that holds none there.
+ * POSIX record lock belongs to a process (its files_struct): the home
+ * takes it as the lock of the process's shadow there (the module names
+ * the distributed process in the request), whose descriptor table owns
+ * the locks the process took before it left, so they are the one owner's.
+ * A process that is not distributed has no shadow at the home: its locks
+ * are refused with -ENOLCK rather than taken on the proxy alone, where no
+ * other process would see them. Only regular files' locks travel so.
  */
 static int proxy_lock(struct file *file, int cmd, struct file_lock *fl)
 {
@@ -587,7 +588,7 @@ static int proxy_lock(struct file *file, int cmd, struct file_lock *fl)
 	if (!IS_GETLK(cmd) && !IS_SETLK(cmd) && !IS_SETLKW(cmd))
 		return -EINVAL;
 	if (!(fl->c.flc_flags & FL_OFDLCK)) {
-		if (!IS_GETLK(cmd))
+		if (!IS_GETLK(cmd) && !S_ISREG(file_inode(file)->i_mode))
 			return fl->c.flc_type == F_UNLCK ? 0 : -ENOLCK;
 		lk.kind = COHORT_LOCK_POSIX;
 	}
@@ -608,6 +609,29 @@ static int proxy_lock(struct file *file, int cmd, struct file_lock *fl)
 	}
 	lk.cmd = COHORT_LOCK_SET;
 	return proxy_lock_send(file, &lk, IS_SETLKW(cmd));
+}
+
+/*
+ * close(2) of a proxy: a close at the home releases the POSIX record locks
+ * that the closing process holds on the file, and so does this one, at the
+ * home, for a distributed process (the module sends nothing for another).
+ * Not on the way out of a migration (cohort_files_leave_all()).
+ */
+static int proxy_flush(struct file *file, fl_owner_t id)
+{
+	struct cohort_lock lk = {
+		.cmd = COHORT_LOCK_SET,
+		.kind = COHORT_LOCK_POSIX,
+		.type = F_UNLCK,
+		.pid = task_tgid_vnr(current),
+		.start = 0,
+		.end = OFFSET_MAX,
+	};
+
+	if (S_ISREG(file_inode(file)->i_mode))
+		/* A release that fails leaves close(2) nothing to report. */
+		proxy_lock_send(file, &lk, false);
+	return 0;
 }
 
 /*
@@ -639,6 +663,7 @@ static const struct file_operations cohort_proxy_fops = {
 	.unlocked_ioctl	= proxy_ioctl,
 	.lock		= proxy_lock,
 	.flock		= proxy_flock,
+	.flush		= proxy_flush,
 	.release	= proxy_release,
 };
 
@@ -755,6 +780,42 @@ static int proxy_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 }
 
 #ifdef CONFIG_COHORT_HOOKS
+/*
+ * The base of a record lock given relative to the file position (SEEK_CUR,
+ * lockf(3)) or its end (SEEK_END): a proxy is a stream whose own position
+ * and size stay 0; the home's are asked for (an lseek(0, SEEK_CUR), which
+ * does not move the position, or an fstat for the size).
+ */
+int __cohort_file_lock_base(struct file *file, int whence, loff_t *base)
+{
+	const struct cohort_file_ops *ops;
+	struct cohort_proxy *p;
+	struct cohort_stat st;
+	loff_t ret;
+	int idx;
+
+	if (file->f_op != &cohort_proxy_fops)
+		return 0;
+	p = proxy_of(file);
+	if (READ_ONCE(p->dead))
+		return -EIO;
+	ops = proxy_ops_get(&idx);
+	if (!ops)
+		return -EIO;
+	if (whence == SEEK_CUR) {
+		ret = ops->llseek(p, 0, SEEK_CUR);
+	} else {
+		ret = ops->getattr(p, &st);
+		if (!ret)
+			ret = st.size;
+	}
+	proxy_ops_put(idx);
+	if (ret < 0)
+		return ret;
+	*base = ret;
+	return 0;
+}
+
 /*
  * fcntl(F_SETFL) of a proxy (from setfl(), which then sets the proxy's own
  * copy): the flags belong to the open file description, which is the
@@ -1035,17 +1096,14 @@ int cohort_fd_install_new(struct file *file, bool cloexec)
 }
 EXPORT_SYMBOL_GPL(cohort_fd_install_new);
 
-/**
- * cohort_files_close_all - close every descriptor of current, now
- *
- * A table shared with another task is unshared first, so the other task
- * keeps its descriptors. Files are released before this returns, as by
- * close(2), not at the next return to user space: a shadow never returns
- * there while it serves, and a pipe's reader elsewhere must see its end.
- *
- * Return: 0 or a negative errno.
+/*
+ * Empties current's descriptor table (unshared first), releasing each file
+ * before it returns. @leave: the descriptors are not closed but move with
+ * the task to another node, so its POSIX record locks stay (they are this
+ * table's, which stays with the task's shadow) and a proxy is not flushed
+ * (its flush releases them at its home).
  */
-int cohort_files_close_all(void)
+static int files_empty(bool leave)
 {
 	struct files_struct *files;
 	struct file *file;
@@ -1066,17 +1124,52 @@ int cohort_files_close_all(void)
 		if (!file)
 			continue;
 		/* As close(2): filp_flush() is private to fs/open.c. */
-		if (file->f_op->flush)
+		if (file->f_op->flush &&
+		    !(leave && file->f_op == &cohort_proxy_fops))
 			file->f_op->flush(file, files);
 		if (!(file->f_mode & FMODE_PATH)) {
 			dnotify_flush(file, files);
-			locks_remove_posix(file, files);
+			if (!leave)
+				locks_remove_posix(file, files);
 		}
 		__fput_sync(file);
 	}
 	return 0;
 }
+
+/**
+ * cohort_files_close_all - close every descriptor of current, now
+ *
+ * A table shared with another task is unshared first, so the other task
+ * keeps its descriptors. Files are released before this returns, as by
+ * close(2), not at the next return to user space: a shadow never returns
+ * there while it serves, and a pipe's reader elsewhere must see its end.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cohort_files_close_all(void)
+{
+	return files_empty(false);
+}
 EXPORT_SYMBOL_GPL(cohort_files_close_all);
+
+/**
+ * cohort_files_leave_all - empty current's descriptor table for a task
+ * that left, keeping what its descriptors hold
+ *
+ * As cohort_files_close_all(), but the descriptors moved with the task:
+ * the POSIX record locks of the table stay, owned by it (the shadow's
+ * table, which a proxy's lock names at this node, see
+ * cohort_task_lock_owner()), and proxies are not flushed, which would
+ * release the task's locks at their homes.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cohort_files_leave_all(void)
+{
+	return files_empty(true);
+}
+EXPORT_SYMBOL_GPL(cohort_files_leave_all);
 
 /**
  * cohort_file_open - open a file for current, without a descriptor
@@ -1594,8 +1687,10 @@ EXPORT_SYMBOL_GPL(cohort_file_setattr);
  *
  * The lock is @file's, as the proxy's own fcntl(2) or flock(2) on @file
  * would take it, checked as they check it (the file's access mode, the
- * security hook); recorded with @lk->pid. A POSIX lock is only tested, as
- * the lock of an owner that holds none. Never blocks.
+ * security hook); recorded with @lk->pid. A POSIX lock is @lk->owner's,
+ * taken, dropped or tested as that owner's fcntl(2) would; without an
+ * owner it is only tested, as the lock of an owner that holds none. Never
+ * blocks.
  *
  * Return: 0, -EAGAIN when a conflicting lock is held, or a negative errno.
  */
@@ -1637,11 +1732,15 @@ int cohort_file_lock(struct file *file, struct cohort_lock *lk)
 	}
 	ret = -EINVAL;
 	if (lk->kind == COHORT_LOCK_POSIX) {
-		/* A test only, as an owner holding nothing: this request. */
-		if (lk->cmd != COHORT_LOCK_TEST)
-			goto out;
 		fl->c.flc_flags = FL_POSIX;
-		fl->c.flc_owner = fl;
+		if (lk->owner) {
+			fl->c.flc_owner = (fl_owner_t)lk->owner;
+		} else {
+			/* A test only, as an owner holding nothing: this request. */
+			if (lk->cmd != COHORT_LOCK_TEST)
+				goto out;
+			fl->c.flc_owner = fl;
+		}
 	} else if (lk->kind == COHORT_LOCK_OFD) {
 		fl->c.flc_flags = FL_POSIX | FL_OFDLCK;
 	} else {
@@ -1697,14 +1796,18 @@ static int posix_locks_of(const void *owner, struct file *file, unsigned int fd)
 
 /**
  * cohort_task_posix_locks - whether a process holds POSIX record locks
+ * that cannot move with it
  * @tsk: a task of the process
  *
  * Record locks (fcntl(2) F_SETLK, lockf(3)) belong to the descriptor
- * table: migration, which closes the process's descriptors on the node it
- * leaves, would drop them while the process goes on as if it held them.
+ * table. A process's own table stays with its shadow when it leaves, and
+ * the locks with it (cohort_files_leave_all()), but a table shared with
+ * another process (CLONE_FILES) is unshared on the way: the locks would
+ * stay the other process's while the migrated one went on as if it held
+ * them.
  *
- * Return: true when a lock owned by @tsk's descriptor table is held on a
- * file of that table.
+ * Return: true when @tsk's table is shared and a lock it owns is held on
+ * a file of that table.
  */
 bool cohort_task_posix_locks(struct task_struct *tsk)
 {
@@ -1714,12 +1817,50 @@ bool cohort_task_posix_locks(struct task_struct *tsk)
 	task_lock(tsk);
 	files = tsk->files;
 	/* exit_files() clears tsk->files under task_lock() before freeing. */
-	if (files)
+	if (files && atomic_read(&files->count) > 1)
 		found = iterate_fd(files, 0, posix_locks_of, files);
 	task_unlock(tsk);
 	return found;
 }
 EXPORT_SYMBOL_GPL(cohort_task_posix_locks);
+
+/**
+ * cohort_task_lock_owner - the owner of a process's POSIX record locks
+ * @tsk: a task of the process (a shadow, at a home)
+ *
+ * The owner of a POSIX lock is the descriptor table of the process that
+ * takes it; a proxy's lock of a distributed process is taken at the file's
+ * home as the lock of the process's shadow there, whose table stays for as
+ * long as the shadow lives (cohort_files_leave_all()).
+ *
+ * Return: the owner, to be compared only (the table may go once @tsk
+ * ends, and its locks with it: cohort_file_unlock_owner()), or NULL when
+ * @tsk has no table.
+ */
+const void *cohort_task_lock_owner(struct task_struct *tsk)
+{
+	const void *owner;
+
+	task_lock(tsk);
+	owner = tsk->files;
+	task_unlock(tsk);
+	return owner;
+}
+EXPORT_SYMBOL_GPL(cohort_task_lock_owner);
+
+/**
+ * cohort_file_unlock_owner - release an owner's POSIX record locks on a file
+ * @file: the file
+ * @owner: the owner (cohort_task_lock_owner())
+ *
+ * As a close(2) of @file by the owner releases them; for the files a home
+ * serves to proxies when the owner's shadow ends.
+ */
+void cohort_file_unlock_owner(struct file *file, const void *owner)
+{
+	locks_remove_posix(file, (fl_owner_t)owner);
+}
+EXPORT_SYMBOL_GPL(cohort_file_unlock_owner);
 
 /* Wait queues one watch can follow (a pipe uses two). */
 #define WATCH_MAX_QUEUES 4

@@ -252,9 +252,9 @@ impl File {
     }
 
     /// Takes, drops or tests `lock` as this file's own (an OFD or
-    /// `flock(2)` lock of this open file description; a POSIX lock is only
-    /// tested), without waiting; a test stores the conflicting lock in
-    /// `lock`.
+    /// `flock(2)` lock of this open file description) or as its owner's (a
+    /// POSIX lock; only tested without one), without waiting; a test
+    /// stores the conflicting lock in `lock`.
     ///
     /// # Errors
     ///
@@ -262,10 +262,18 @@ impl File {
     /// access mode does not allow the lock, `EINVAL` for a bad lock.
     pub fn lock(&self, lock: &mut Lock) -> Result {
         let mut raw = lock.to_raw();
-        // SAFETY: The file is live and `raw` is a valid lock for the call.
+        // SAFETY: The file is live and `raw` is a valid lock for the call;
+        // its owner is only compared (`LockOwner`'s invariant).
         to_result(unsafe { bindings::cohort_file_lock(self.0.as_ptr(), &mut raw) })?;
         *lock = Lock::from_raw(&raw);
         Ok(())
+    }
+
+    /// Releases every POSIX record lock `owner` holds on this file, as the
+    /// owner's `close(2)` of it would.
+    pub fn unlock_owner(&self, owner: LockOwner) {
+        // SAFETY: The file is live; the owner is only compared.
+        unsafe { bindings::cohort_file_unlock_owner(self.0.as_ptr(), owner.0) }
     }
 
     /// `ioctl(2)` command `cmd` with `value` (a command without a buffer)
@@ -345,6 +353,16 @@ pub fn install_new(file: File, cloexec: bool) -> Result<i32> {
 pub fn close_all() -> Result {
     // SAFETY: Acts on the current task only.
     to_result(unsafe { bindings::cohort_files_close_all() })
+}
+
+/// Empties the current task's descriptor table as [`close_all`] does, for
+/// a task whose descriptors moved with it to another node: the table's
+/// POSIX record locks stay (a shadow's table owns them, see
+/// [`LockOwner`]), and proxies are not flushed (which would release the
+/// task's locks at their homes).
+pub fn leave_all() -> Result {
+    // SAFETY: Acts on the current task only.
+    to_result(unsafe { bindings::cohort_files_leave_all() })
 }
 
 /// A new proxy file for export `id` of node `home`, mirroring `info`.
@@ -448,9 +466,36 @@ pub enum LockKind {
     /// A `flock(2)` lock, of the open file description: bytes 0 to
     /// `i64::MAX`, never tested.
     Flock,
-    /// A POSIX record lock, only tested, as the lock of an owner that holds
-    /// none.
+    /// A POSIX record lock of [`Lock::owner`]; without an owner, only
+    /// tested, as the lock of an owner that holds none.
     Posix,
+}
+
+/// The owner of POSIX record locks at a home: the descriptor table of a
+/// task (a distributed process's shadow there), from
+/// `cohort_task_lock_owner()`.
+///
+/// # Invariants
+///
+/// An identity only: the kernel's lock code compares and hashes it and
+/// nothing reads through the pointer, so it stays sound to hold after the
+/// table is gone (its locks go with it: [`File::unlock_owner`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockOwner(*const c_void);
+
+// SAFETY: A `LockOwner` is never dereferenced (type invariant).
+unsafe impl Send for LockOwner {}
+// SAFETY: A `LockOwner` is never dereferenced (type invariant).
+unsafe impl Sync for LockOwner {}
+
+impl LockOwner {
+    /// The owner of the POSIX locks of `task`'s process; `None` when it
+    /// has no descriptor table (it is exiting).
+    pub fn of(task: &crate::task::Task) -> Option<LockOwner> {
+        // SAFETY: `task` is live for the call.
+        let owner = unsafe { bindings::cohort_task_lock_owner(task.0.get()) };
+        (!owner.is_null()).then_some(LockOwner(owner))
+    }
 }
 
 /// A lock a proxy sends to its home (`struct cohort_lock`).
@@ -473,6 +518,8 @@ pub struct Lock {
     pub start: i64,
     /// Last byte (`i64::MAX`: to the end of the file).
     pub end: i64,
+    /// At the home, for a POSIX lock: whose it is.
+    pub owner: Option<LockOwner>,
 }
 
 impl Lock {
@@ -493,6 +540,7 @@ impl Lock {
             pid: self.pid,
             start: self.start,
             end: self.end,
+            owner: self.owner.map_or(core::ptr::null(), |o| o.0),
         }
     }
 
@@ -509,6 +557,7 @@ impl Lock {
             pid: raw.pid,
             start: raw.start,
             end: raw.end,
+            owner: (!raw.owner.is_null()).then_some(LockOwner(raw.owner)),
         }
     }
 }

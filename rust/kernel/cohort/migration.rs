@@ -605,9 +605,10 @@ pub fn forward(task: &Task, on: bool) {
 }
 
 /// Whether `task`'s process holds POSIX record locks (`fcntl(2)`
-/// `F_SETLK`, `lockf(3)`) on files of its descriptor table. They belong to
-/// the table, which migration closes on the node the process leaves: they
-/// would be dropped while the process goes on as if it held them.
+/// `F_SETLK`, `lockf(3)`) that cannot move with it: they belong to its
+/// descriptor table, which stays with its shadow when it leaves
+/// ([`super::files::leave_all`]), unless the table is shared with another
+/// process (`CLONE_FILES`), whose they would stay.
 pub fn holds_posix_locks(task: &Task) -> bool {
     // SAFETY: `task` is live.
     unsafe { bindings::cohort_task_posix_locks(task.0.get()) }

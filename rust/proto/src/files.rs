@@ -48,8 +48,9 @@
 //! arrival fails, it puts them back itself. The sender takes its grants
 //! back only when the message was never delivered.
 
+use super::migration::TaskId;
 use super::node::{NodeId, MAX_NODES};
-use super::task_msg::{Creds, MAX_GROUPS};
+use super::task_msg::{groups_in, Creds, MAX_GROUPS};
 use super::wire::{Payload, Reader, WireError, Writer, MAX_ERRNO};
 
 /// Request [`FileReq`]: an operation on an exported file, to its home; the
@@ -248,14 +249,15 @@ pub enum FileOp {
     Readdir,
     /// `ftruncate` to `a` bytes (at most `i64::MAX`).
     Truncate,
-    /// Take, drop or test a lock of the file's open file description: an
-    /// OFD record lock on bytes `a` to `b` (inclusive; `b` =
-    /// [`LOCK_TO_END`] runs to the end of the file whatever its size) or
-    /// a `flock(2)` lock (`a` = 0, `b` = [`LOCK_TO_END`]). `flags` are a
-    /// [`LockSpec`] ([`LockSpec::flags`]); `data` the pid the lock is
-    /// recorded with (4 bytes, `i32`). Never blocks: `EAGAIN` when
-    /// another holds a conflicting lock. A test's reply data are a
-    /// [`LockConflict`].
+    /// Take, drop or test a lock: an OFD record lock of the file's open
+    /// file description or a POSIX record lock of a distributed process,
+    /// on bytes `a` to `b` (inclusive; `b` = [`LOCK_TO_END`] runs to the
+    /// end of the file whatever its size), or a `flock(2)` lock of the
+    /// description (`a` = 0, `b` = [`LOCK_TO_END`]). `flags` are a
+    /// [`LockSpec`] ([`LockSpec::flags`]); `data` a [`LockData`]. Never
+    /// blocks: `EAGAIN` when another holds a conflicting lock; `ENOLCK`
+    /// for a POSIX lock of a process that has no shadow at the home. A
+    /// test's reply data are a [`LockConflict`].
     Lock,
     /// Change the file's mode, owner, times or status flags as `fchmod`,
     /// `fchown`, `futimens` or `fcntl(F_SETFL)` would, checked at the home
@@ -444,11 +446,12 @@ impl<'a> SetAttrMsg<'a> {
 
     /// The caller's supplementary groups.
     pub fn groups(&self) -> impl ExactSizeIterator<Item = u32> + 'a {
-        self.groups_raw.chunks_exact(4).map(|c| {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(c);
-            u32::from_le_bytes(b)
-        })
+        groups_in(self.groups_raw)
+    }
+
+    /// Number of supplementary groups.
+    pub const fn nr_groups(&self) -> usize {
+        self.groups_raw.len() / 4
     }
 }
 
@@ -456,17 +459,80 @@ impl<'a> SetAttrMsg<'a> {
 pub const LOCK_TO_END: u64 = i64::MAX as u64;
 
 /// The locks a proxy forwards (see [`FileOp::Lock`]). POSIX record locks
-/// belong to a process, not to an open file description: a proxy never
-/// takes one, and only asks which lock would conflict with one.
+/// belong to a process, not to an open file description: the request
+/// names the distributed process ([`LockData::owner`]), and the home takes
+/// the lock as that process's shadow there, so that the locks it held
+/// before it moved, and those it takes through any proxy of the file,
+/// are the one owner's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockKind {
     /// An open file description lock (`F_OFD_SETLK` and friends).
     Ofd,
     /// A `flock(2)` lock; never tested.
     Flock,
-    /// A POSIX record lock (`F_GETLK`), of an owner holding none at the
-    /// home; only tested.
+    /// A POSIX record lock (`F_SETLK`, `F_GETLK`) of a distributed
+    /// process.
     Posix,
+}
+
+/// The data of a [`FileOp::Lock`]: the pid the lock is recorded with
+/// (`i32`), then for a POSIX lock the process that owns it (`origin u8`,
+/// `pid u32`: its [`TaskId`]). 4 or 9 bytes; a POSIX test may name no
+/// owner (a process that is not distributed: it holds none at the home).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockData {
+    /// The pid the home records the lock with (what `F_GETLK` reports).
+    pub pid: i32,
+    /// The owner of a POSIX lock; `None` for the others and for a test
+    /// as an owner that holds none.
+    pub owner: Option<TaskId>,
+}
+
+impl LockData {
+    /// Bytes of an OFD or `flock` lock's data.
+    pub const LEN: usize = 4;
+    /// Bytes of a POSIX lock's data.
+    pub const POSIX_LEN: usize = 4 + 1 + 4;
+
+    /// Bytes [`LockData::encode`] writes.
+    pub fn encoded_len(&self) -> usize {
+        if self.owner.is_some() {
+            Self::POSIX_LEN
+        } else {
+            Self::LEN
+        }
+    }
+
+    /// Encodes into the start of `out`; returns the bytes written.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        let mut w = Writer::new(out);
+        w.u32(self.pid as u32)?;
+        if let Some(owner) = self.owner {
+            check(usize::from(owner.origin.0) < MAX_NODES)?;
+            w.u8(owner.origin.0)?;
+            w.u32(owner.pid)?;
+        }
+        Ok(w.written())
+    }
+
+    /// Decodes exactly the data of a lock `spec` asks for: with an owner
+    /// for a POSIX lock (optional for a test), without for the others.
+    pub fn decode(spec: LockSpec, bytes: &[u8]) -> Result<LockData, WireError> {
+        let mut r = Reader::new(bytes);
+        let pid = r.u32()? as i32;
+        let owner = if spec.kind == LockKind::Posix && (!spec.test || r.remaining() != 0) {
+            let origin = r.u8()?;
+            check(usize::from(origin) < MAX_NODES)?;
+            Some(TaskId {
+                origin: NodeId(origin),
+                pid: r.u32()?,
+            })
+        } else {
+            None
+        };
+        r.finish()?;
+        Ok(LockData { pid, owner })
+    }
 }
 
 /// A lock's type, with Linux's numbers (`F_RDLCK` 0, `F_WRLCK` 1,
@@ -504,7 +570,7 @@ impl LockType {
 
 /// What a [`FileOp::Lock`] does. Packed into the request's `flags`: bit 0
 /// `test`, bits 4 and 5 the kind (0 OFD, 1 flock, 2 POSIX), bits 8 and 9
-/// the type; no other bit. A flock is never tested, a POSIX lock always.
+/// the type; no other bit. A flock is never tested.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockSpec {
     /// Test for a conflicting lock (`F_OFD_GETLK`) instead of taking it.
@@ -546,7 +612,7 @@ impl LockSpec {
         match kind {
             LockKind::Ofd => Some(spec),
             LockKind::Flock => (!spec.test).then_some(spec),
-            LockKind::Posix => spec.test.then_some(spec),
+            LockKind::Posix => Some(spec),
         }
     }
 }
@@ -705,20 +771,18 @@ impl<'a> FileReq<'a> {
                 }
                 FileOp::Readdir => no_data && self.a <= FILE_MAX_DATA as u64 && self.b == 0,
                 FileOp::Truncate => no_data && self.a <= i64::MAX as u64 && self.b == 0,
-                FileOp::Lock => {
-                    self.data.len() == 4
-                        && match LockSpec::from_flags(self.flags) {
-                            Some(LockSpec {
-                                kind: LockKind::Ofd | LockKind::Posix,
-                                ..
-                            }) => self.a <= self.b && self.b <= LOCK_TO_END,
-                            Some(LockSpec {
-                                kind: LockKind::Flock,
-                                ..
-                            }) => self.a == 0 && self.b == LOCK_TO_END,
-                            None => false,
-                        }
-                }
+                FileOp::Lock => match LockSpec::from_flags(self.flags) {
+                    Some(spec) => {
+                        LockData::decode(spec, self.data).is_ok()
+                            && match spec.kind {
+                                LockKind::Ofd | LockKind::Posix => {
+                                    self.a <= self.b && self.b <= LOCK_TO_END
+                                }
+                                LockKind::Flock => self.a == 0 && self.b == LOCK_TO_END,
+                            }
+                    }
+                    None => false,
+                },
                 FileOp::SetAttr => {
                     self.a == 0
                         && self.b == 0
@@ -1304,7 +1368,6 @@ mod tests {
                     let back = LockSpec::from_flags(spec.flags());
                     match kind {
                         LockKind::Flock if test => assert_eq!(back, None, "{spec:?}"),
-                        LockKind::Posix if !test => assert_eq!(back, None, "{spec:?}"),
                         _ => assert_eq!(back, Some(spec)),
                     }
                 }
@@ -1381,6 +1444,73 @@ mod tests {
         }
         .validate()
         .is_err());
+        // POSIX: the data name the owner too.
+        let owned = LockData {
+            pid: 42,
+            owner: Some(TaskId {
+                origin: NodeId(3),
+                pid: 1234,
+            }),
+        };
+        let mut data = [0u8; LockData::POSIX_LEN];
+        assert_eq!(owned.encode(&mut data), Ok(LockData::POSIX_LEN));
+        let set = LockSpec {
+            test: false,
+            kind: LockKind::Posix,
+            ltype: LockType::Write,
+        };
+        assert_eq!(LockData::decode(set, &data), Ok(owned));
+        let posix = FileReq {
+            flags: set.flags(),
+            data: &data,
+            ..ofd
+        };
+        assert!(posix.validate().is_ok());
+        // A test may name no owner; taking or dropping one must.
+        let test = LockSpec { test: true, ..set };
+        assert!(FileReq {
+            flags: test.flags(),
+            data: &pid,
+            ..posix
+        }
+        .validate()
+        .is_ok());
+        assert!(FileReq {
+            flags: test.flags(),
+            ..posix
+        }
+        .validate()
+        .is_ok());
+        // Without an owner, or with one for another kind, refused.
+        assert!(FileReq {
+            data: &pid,
+            ..posix
+        }
+        .validate()
+        .is_err());
+        assert!(FileReq { data: &data, ..ofd }.validate().is_err());
+        assert!(FileReq {
+            data: &data[..8],
+            ..posix
+        }
+        .validate()
+        .is_err());
+        // An owner from no node of a cluster.
+        let mut far = data;
+        far[4] = MAX_NODES as u8;
+        assert!(FileReq {
+            data: &far,
+            ..posix
+        }
+        .validate()
+        .is_err());
+        assert_eq!(
+            LockData::decode(LockSpec::from_flags(ofd.flags).unwrap(), &pid),
+            Ok(LockData {
+                pid: 42,
+                owner: None
+            })
+        );
     }
 
     #[test]
@@ -1513,7 +1643,7 @@ mod tests {
         };
         let mut buf = vec![0u8; s.encoded_len()];
         s.encode(&mut buf).unwrap();
-        assert_eq!(SetAttrMsg::decode(&buf).unwrap().groups().len(), MAX_GROUPS);
+        assert_eq!(SetAttrMsg::decode(&buf).unwrap().nr_groups(), MAX_GROUPS);
         let over = SetAttr { groups: &many, ..s };
         assert!(over.validate().is_err());
         let n = SETATTR_HEAD_LEN + Creds::LEN;

@@ -86,6 +86,16 @@ pub const MAX_VMAS: usize = 65536;
 /// Largest number of supplementary groups in a [`MSG_MIGRATE`]
 /// (`NGROUPS_MAX`).
 pub const MAX_GROUPS: usize = 65536;
+
+/// Supplementary groups encoded in a message (`u32` little-endian each), as
+/// they read in place.
+pub(crate) fn groups_in(raw: &[u8]) -> impl ExactSizeIterator<Item = u32> + '_ {
+    raw.chunks_exact(4).map(|c| {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(c);
+        u32::from_le_bytes(b)
+    })
+}
 /// Largest number of queued signals in a [`MSG_MIGRATE`].
 pub const MAX_SIGQUEUE: usize = 65536;
 /// Largest path of the executable in a [`MSG_MIGRATE`], in bytes.
@@ -1832,11 +1842,7 @@ impl<'a> MigrateBody<'a> {
 
     /// The supplementary groups.
     pub fn groups(&self) -> impl ExactSizeIterator<Item = u32> + 'a {
-        self.groups_raw.chunks_exact(4).map(|c| {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(c);
-            u32::from_le_bytes(b)
-        })
+        groups_in(self.groups_raw)
     }
 
     /// Number of supplementary groups.

@@ -14,7 +14,8 @@
 
 use cohort_proto::files::{
     AttrChange, FileDesc, FileOp, FilePut, FileReady, FileReply, FileReq, FileStat, FileTime,
-    LockKind, LockSpec, LockType, SetAttr, FILE_MAX_DATA, LOCK_TO_END, POS_CURRENT, SETFL_FLAGS,
+    LockData, LockKind, LockSpec, LockType, SetAttr, FILE_MAX_DATA, LOCK_TO_END, POS_CURRENT,
+    SETFL_FLAGS,
 };
 use cohort_proto::migration::TaskId;
 use cohort_proto::node::{NodeId, NodeSet};
@@ -497,6 +498,17 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
             };
             let len = rng.below(paths.len() as u64) as usize;
             let lock_flock = rng.chance(1, 2);
+            let posix = !lock_flock && rng.chance(1, 3);
+            let mut lock_data = [0u8; LockData::POSIX_LEN];
+            let lock_len = LockData {
+                pid: rng.next() as i32,
+                owner: posix.then(|| TaskId {
+                    origin: NodeId(rng.below(64) as u8),
+                    pid: rng.next() as u32,
+                }),
+            }
+            .encode(&mut lock_data)
+            .unwrap();
             let pos = if rng.chance(1, 2) {
                 POS_CURRENT
             } else {
@@ -512,10 +524,14 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 FileOp::Ioctl => (rng.next() & u64::from(u32::MAX), 0, &paths[..len.min(256)]),
                 FileOp::Readdir => (rng.below(FILE_MAX_DATA as u64 + 1), 0, &[]),
                 FileOp::Truncate => (rng.below(i64::MAX as u64 + 1), 0, &[]),
-                FileOp::Lock if lock_flock => (0, LOCK_TO_END, &[1, 0, 0, 0]),
+                FileOp::Lock if lock_flock => (0, LOCK_TO_END, &lock_data[..lock_len]),
                 FileOp::Lock => {
                     let a = rng.below(LOCK_TO_END + 1);
-                    (a, a + rng.below(LOCK_TO_END - a + 1), &[1, 0, 0, 0])
+                    (
+                        a,
+                        a + rng.below(LOCK_TO_END - a + 1),
+                        &lock_data[..lock_len],
+                    )
                 }
                 FileOp::SetAttr => (0, 0, &setattr),
             };
@@ -525,9 +541,8 @@ fn random_valid(rng: &mut Rng, paths: &[u8]) -> Vec<u8> {
                 flags: if op == FileOp::Ioctl {
                     rng.below(257) as u32
                 } else if op == FileOp::Lock {
-                    let posix = !lock_flock && rng.chance(1, 3);
                     LockSpec {
-                        test: posix || (!lock_flock && rng.chance(1, 2)),
+                        test: !lock_flock && rng.chance(1, 2),
                         kind: if lock_flock {
                             LockKind::Flock
                         } else if posix {
