@@ -426,7 +426,9 @@ pub(crate) fn install(descs: impl Iterator<Item = FileDesc>, from: NodeId) -> Re
             }
         }
         drop(opened);
-        let _ = files::close_all();
+        // The process goes on where it was, with its descriptors and its
+        // POSIX locks: emptied, not closed (a close would release them).
+        let _ = files::leave_all();
     }
     result
 }
