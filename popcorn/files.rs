@@ -75,6 +75,13 @@ impl Export {
         }
         Ok(())
     }
+
+    /// `owner` is no longer one to release locks of when the export goes.
+    fn remove_locker(&mut self, owner: LockOwner) {
+        if let Some(i) = self.lockers.iter().position(|o| *o == owner) {
+            kvec::swap_remove(&mut self.lockers, i);
+        }
+    }
 }
 
 /// The files this node is the home of, by export id.
@@ -112,35 +119,39 @@ impl Exports {
         }
         let mut holds = Holds::new();
         holds.grant(to, 1).map_err(|_| EINVAL)?;
-        let mut lockers = KVec::new();
-        if let Some(owner) = locker {
-            lockers.push(owner, GFP_KERNEL)?;
-        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        list.push(
-            KBox::new(
-                Export {
-                    id,
-                    file: file.clone(),
-                    holds,
-                    watch: None,
-                    lockers,
-                },
-                GFP_KERNEL,
-            )?,
+        let mut e = KBox::new(
+            Export {
+                id,
+                file: file.clone(),
+                holds,
+                watch: None,
+                lockers: KVec::new(),
+            },
             GFP_KERNEL,
         )?;
+        if let Some(owner) = locker {
+            e.add_locker(owner)?;
+        }
+        list.push(e, GFP_KERNEL)?;
         Ok(id)
     }
 
     /// `owner` no longer needs the export to release its POSIX locks on
     /// export `id`'s file (its table holds the file again).
     fn forget_locker(&self, id: u64, owner: LockOwner) {
-        let mut list = self.list.lock();
-        if let Some(e) = list.iter_mut().find(|e| e.id == id) {
-            if let Some(i) = e.lockers.iter().position(|o| *o == owner) {
-                kvec::swap_remove(&mut e.lockers, i);
-            }
+        if let Some(e) = self.list.lock().iter_mut().find(|e| e.id == id) {
+            e.remove_locker(owner);
+        }
+    }
+
+    /// Releases `owner`'s POSIX locks on every file served here and
+    /// forgets it (under the list's lock: releasing a lock wakes the
+    /// file's lock waiters, not its watch).
+    fn unlock_owner(&self, owner: LockOwner) {
+        for e in self.list.lock().iter_mut() {
+            e.file.unlock_owner(owner);
+            e.remove_locker(owner);
         }
     }
 
@@ -236,20 +247,6 @@ impl Exports {
         for node in 0..64u32 {
             if armed & (1u64 << node) != 0 {
                 let _ = msg::send(node, MSG_FILE_READY, &buf);
-            }
-        }
-    }
-}
-
-impl Exports {
-    /// Releases `owner`'s POSIX locks on every file served here and
-    /// forgets it (under the list's lock: releasing a lock wakes the
-    /// file's lock waiters, not its watch).
-    fn unlock_owner(&self, owner: LockOwner) {
-        for e in self.list.lock().iter_mut() {
-            e.file.unlock_owner(owner);
-            if let Some(i) = e.lockers.iter().position(|o| *o == owner) {
-                kvec::swap_remove(&mut e.lockers, i);
             }
         }
     }

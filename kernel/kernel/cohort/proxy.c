@@ -78,6 +78,18 @@ static void proxy_ops_put(int idx)
 	srcu_read_unlock(&cohort_srcu, idx);
 }
 
+/*
+ * proxy_ops_get() for a request of @p: NULL (nothing held) when @p is none
+ * or dead, as when no module serves proxies.
+ */
+static const struct cohort_file_ops *proxy_ops_live(struct cohort_proxy *p,
+						    int *idx)
+{
+	if (!p || READ_ONCE(p->dead))
+		return NULL;
+	return proxy_ops_get(idx);
+}
+
 static struct cohort_proxy *proxy_of(struct file *file)
 {
 	return file->private_data;
@@ -296,9 +308,7 @@ static loff_t proxy_llseek(struct file *file, loff_t offset, int whence)
 	loff_t ret;
 	int idx;
 
-	if (READ_ONCE(p->dead))
-		return -EIO;
-	ops = proxy_ops_get(&idx);
+	ops = proxy_ops_live(p, &idx);
 	if (!ops)
 		return -EIO;
 	ret = ops->llseek(p, offset, whence);
@@ -336,9 +346,7 @@ static int proxy_fsync(struct file *file, loff_t start, loff_t end,
 	const struct cohort_file_ops *ops;
 	int idx, ret;
 
-	if (READ_ONCE(p->dead))
-		return -EIO;
-	ops = proxy_ops_get(&idx);
+	ops = proxy_ops_live(p, &idx);
 	if (!ops)
 		return -EIO;
 	ret = ops->fsync(p, datasync);
@@ -545,9 +553,7 @@ static int proxy_lock_send(struct file *file, struct cohort_lock *lk, bool wait)
 	int idx, ret;
 
 	for (;;) {
-		if (READ_ONCE(p->dead))
-			return -EIO;
-		ops = proxy_ops_get(&idx);
+		ops = proxy_ops_live(p, &idx);
 		if (!ops)
 			return -EIO;
 		ret = ops->lock(p, lk);
@@ -677,9 +683,7 @@ static int proxy_getattr(struct mnt_idmap *idmap, const struct path *path,
 	struct cohort_stat st;
 	int idx, ret;
 
-	if (!p || READ_ONCE(p->dead))
-		return -EIO;
-	ops = proxy_ops_get(&idx);
+	ops = proxy_ops_live(p, &idx);
 	if (!ops)
 		return -EIO;
 	ret = ops->getattr(p, &st);
@@ -766,9 +770,7 @@ static int proxy_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 	} else {
 		return -EOPNOTSUPP;
 	}
-	if (!p || READ_ONCE(p->dead))
-		return -EIO;
-	ops = proxy_ops_get(&idx);
+	ops = proxy_ops_live(p, &idx);
 	if (!ops)
 		return -EIO;
 	if (valid & ATTR_SIZE)
@@ -788,18 +790,15 @@ static int proxy_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
  */
 int __cohort_file_lock_base(struct file *file, int whence, loff_t *base)
 {
+	struct cohort_proxy *p = cohort_file_proxy(file);
 	const struct cohort_file_ops *ops;
-	struct cohort_proxy *p;
 	struct cohort_stat st;
 	loff_t ret;
 	int idx;
 
-	if (file->f_op != &cohort_proxy_fops)
+	if (!p)
 		return 0;
-	p = proxy_of(file);
-	if (READ_ONCE(p->dead))
-		return -EIO;
-	ops = proxy_ops_get(&idx);
+	ops = proxy_ops_live(p, &idx);
 	if (!ops)
 		return -EIO;
 	if (whence == SEEK_CUR) {
@@ -829,16 +828,13 @@ int __cohort_file_setfl(struct file *file, unsigned int flags)
 		.change = COHORT_SETATTR_FLAGS,
 		.flags = flags & (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME),
 	};
+	struct cohort_proxy *p = cohort_file_proxy(file);
 	const struct cohort_file_ops *ops;
-	struct cohort_proxy *p;
 	int idx, ret;
 
-	if (file->f_op != &cohort_proxy_fops)
+	if (!p)
 		return 0;
-	p = proxy_of(file);
-	if (READ_ONCE(p->dead))
-		return -EIO;
-	ops = proxy_ops_get(&idx);
+	ops = proxy_ops_live(p, &idx);
 	if (!ops)
 		return -EIO;
 	ret = ops->setattr(p, &sa);
@@ -1124,8 +1120,7 @@ static int files_empty(bool leave)
 		if (!file)
 			continue;
 		/* As close(2): filp_flush() is private to fs/open.c. */
-		if (file->f_op->flush &&
-		    !(leave && file->f_op == &cohort_proxy_fops))
+		if (file->f_op->flush && !(leave && cohort_file_proxy(file)))
 			file->f_op->flush(file, files);
 		if (!(file->f_mode & FMODE_PATH)) {
 			dnotify_flush(file, files);
